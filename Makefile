@@ -1,0 +1,40 @@
+# The two commands of the contract: `make demo` and `make test`. Each installs what it
+# needs (uv from PyPI if absent, then the locked environment) before running.
+SHELL := /bin/bash
+UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: uv setup demo test test-fast e2e screenshots bench clean
+
+uv:
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || \
+	  python3 -m pip install --quiet --user uv || \
+	  python3 -m pip install --quiet --user --break-system-packages uv || \
+	  python3 -m pip install --quiet uv
+
+setup: uv
+	$(UV) sync --frozen --extra dev --quiet
+
+demo: setup
+	$(UV) run --frozen revenue demo
+
+test: setup
+	$(UV) run --frozen pytest
+
+test-fast: setup
+	$(UV) run --frozen pytest -m "not slow and not e2e"
+
+e2e: setup
+	$(UV) run --frozen pytest tests/e2e
+
+# Re-takes docs/ui-*.png: runs the e2e test (server, deploy, worker, runs) and points
+# headless Chromium (apt-get install chromium) at the live UI before it stops.
+screenshots: setup
+	REVENUE_E2E_SCREENSHOTS=docs $(UV) run --frozen pytest tests/e2e
+
+bench: setup
+	$(UV) run --frozen python -m bench
+
+clean:
+	rm -rf .revenue .pytest_cache
