@@ -1,0 +1,130 @@
+"""``revenue``: the command line of the daily revenue pipeline.
+
+Every command takes ``--help``. Bad arguments (an impossible date, an unknown
+environment block, a missing variable) exit non-zero with a one-line error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+from revenue.partitions import PartitionError, parse_partition  # noqa: E402
+
+DEFAULT_HOME = Path(os.environ.get("REVENUE_HOME", ".revenue"))
+DEMO_START = dt.date(2026, 3, 1)
+
+
+class CliError(Exception):
+    """An error to report as one line, exit code 2."""
+
+
+def _date(value: str) -> dt.date:
+    try:
+        return parse_partition(value)
+    except PartitionError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} must be at least 1")
+    return number
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr (``--help`` still shows the full usage)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineErrorParser(prog="revenue", description="Orders to daily revenue, one UTC day at a time, on Prefect.")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=OneLineErrorParser
+    )
+
+    demo = commands.add_parser("demo", help="generate demo orders, create the local blocks, run a week, print revenue")
+    demo.add_argument("--start", type=_date, default=DEMO_START, help="first day (default %(default)s)")
+    demo.add_argument("--days", type=_positive, default=7, help="number of days (default %(default)s)")
+    demo.add_argument("--orders-per-day", type=_positive, default=200, help="orders a day (default %(default)s)")
+    demo.add_argument("--home", type=Path, default=DEFAULT_HOME / "local", help="where the embedded default keeps its files")
+    demo.add_argument("--env", default="local", help="environment block name (default %(default)s)")
+
+    run = commands.add_parser("run", help="run the daily_revenue flow for one day")
+    run.add_argument("--date", type=_date, required=True, help="partition, YYYY-MM-DD")
+    run.add_argument("--config", default="local", help="environment block name (default %(default)s)")
+    run.add_argument("--force", action="store_true", help="recompute, ignoring cached results")
+
+    backfill = commands.add_parser("backfill", help="materialize a range of days as one flow run")
+    backfill.add_argument("--start", type=_date, required=True, help="first day, YYYY-MM-DD")
+    backfill.add_argument("--end", type=_date, required=True, help="last day, YYYY-MM-DD (inclusive)")
+    backfill.add_argument("--config", default="local", help="environment block name (default %(default)s)")
+    backfill.add_argument("--force", action="store_true", help="recompute every day, even up-to-date ones")
+    backfill.add_argument("--max-concurrency", type=_positive, default=4, help="days at once (default %(default)s)")
+
+    status = commands.add_parser("status", help="calendar grid of partition status (reads no order rows)")
+    status.add_argument("--start", type=_date, required=True, help="first day, YYYY-MM-DD")
+    status.add_argument("--end", type=_date, required=True, help="last day, YYYY-MM-DD (inclusive)")
+    status.add_argument("--config", default="local", help="environment block name (default %(default)s)")
+
+    verify = commands.add_parser("verify", help="recompute revenue from the source in SQL and compare with what is published")
+    verify.add_argument("--start", type=_date, required=True, help="first day, YYYY-MM-DD")
+    verify.add_argument("--end", type=_date, required=True, help="last day, YYYY-MM-DD (inclusive)")
+    verify.add_argument("--config", default="local", help="environment block name (default %(default)s)")
+
+    blocks = commands.add_parser("blocks", help="manage the environment's Prefect blocks")
+    block_commands = blocks.add_subparsers(
+        dest="blocks_command", required=True, metavar="ACTION", parser_class=OneLineErrorParser
+    )
+    create = block_commands.add_parser(
+        "create",
+        help="create or update every block of an environment from REVENUE_* and AWS_* variables",
+        description="Reads REVENUE_SOURCE_DB_URL, REVENUE_WAREHOUSE_DB_URL, REVENUE_LAKE_URL, "
+        "REVENUE_LANDING_URL (optional), AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION, "
+        "AWS_ENDPOINT_URL_S3. With --local DIR, builds the embedded default (SQLite + local directories).",
+    )
+    create.add_argument("--env", required=True, help="environment name: lowercase letters, digits, dashes")
+    create.add_argument("--local", type=Path, metavar="DIR", help="embedded default under DIR instead of variables")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        from revenue import commands
+
+        handler = {
+            "demo": commands.demo,
+            "run": commands.run,
+            "backfill": commands.backfill,
+            "status": commands.status,
+            "verify": commands.verify,
+            "blocks": commands.blocks,
+        }[args.command]
+        return handler(args)
+    except KeyboardInterrupt:
+        print("revenue: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # one line, never a traceback (set REVENUE_DEBUG=1 for one)
+        if os.environ.get("REVENUE_DEBUG"):
+            raise
+        from revenue.commands import describe_error
+
+        print(f"revenue {args.command}: error: {describe_error(error)}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

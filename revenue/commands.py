@@ -1,0 +1,162 @@
+"""Implementations of the ``revenue`` commands (imported lazily by ``revenue.cli``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+
+def describe_error(error: BaseException) -> str:
+    """One line for the terminal: the error's own message, first line only."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text[:500]
+
+
+def _environment_exists(env: str) -> None:
+    from revenue.io.environment import environment
+
+    environment(env)  # raises UnknownEnvironmentError with the fix in its message
+
+
+def blocks(args: argparse.Namespace) -> int:
+    from blocks.environment import embedded_default_environ, pipeline_from_environ, save_environment, validate_env_name
+
+    validate_env_name(args.env)
+    environ = embedded_default_environ(args.local) if args.local else dict(os.environ)
+    if args.local:
+        for key in ("REVENUE_LAKE_URL", "REVENUE_RESULTS_URL", "REVENUE_LANDING_URL"):
+            Path(environ[key]).mkdir(parents=True, exist_ok=True)
+    saved = save_environment(args.env, pipeline_from_environ(environ))
+    for block in saved:
+        print(f"saved {block.slug}/{block.name}")
+    return 0
+
+
+def ensure_local_environment(env: str, home: Path) -> None:
+    """Create the embedded default's blocks (idempotent)."""
+    from blocks.environment import embedded_default_environ, pipeline_from_environ, save_environment
+
+    environ = embedded_default_environ(home)
+    for key in ("REVENUE_LAKE_URL", "REVENUE_RESULTS_URL", "REVENUE_LANDING_URL"):
+        Path(environ[key]).mkdir(parents=True, exist_ok=True)
+    save_environment(env, pipeline_from_environ(environ))
+
+
+def demo(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    from flows.backfill import backfill as backfill_flow
+    from revenue.demo_data import generate_orders
+    from revenue.io.environment import environment, forget_environments
+    from revenue.io.orders_table import create_orders_table, load_orders
+
+    home: Path = args.home.expanduser().resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    end = args.start + dt.timedelta(days=args.days - 1)
+    print(f"demo: {args.days} days {args.start}..{end}, {args.orders_per_day} orders a day, files in {home}")
+    orders = generate_orders(args.start, end, args.orders_per_day)
+    engine = sa.create_engine(f"sqlite:///{home / 'source.db'}")
+    create_orders_table(engine, replace=True)
+    load_orders(engine, orders)
+    engine.dispose()
+    ensure_local_environment(args.env, home)
+    forget_environments()
+    print(f"demo: wrote {len(orders)} source rows; blocks of environment {args.env!r} saved")
+    outcomes = backfill_flow(
+        start=args.start.isoformat(), end=end.isoformat(), config=args.env, skip_up_to_date=False
+    )
+    by_day = {o.partition: o.outcome for o in outcomes}
+    table = environment(args.env).warehouse.read_table("daily_revenue")
+    table = table[(table.order_date >= args.start) & (table.order_date <= end)]
+    table = table.assign(outcome=table.order_date.map(lambda d: by_day.get(d.isoformat(), "")))
+    print()
+    print(_format_revenue(table))
+    return 0
+
+
+def _format_revenue(table: pd.DataFrame) -> str:
+    shown = table[["order_date", "revenue", "order_count", "outcome"]].copy()
+    shown["revenue"] = shown["revenue"].map(lambda v: f"{v:,.2f}")
+    total = f"total {table['revenue'].sum():,.2f} over {int(table['order_count'].sum())} orders"
+    return shown.to_string(index=False) + "\n" + total
+
+
+def run(args: argparse.Namespace) -> int:
+    from flows.daily_revenue import daily_revenue
+
+    _environment_exists(args.config)
+    [outcome] = daily_revenue(partition_date=args.date.isoformat(), config=args.config, force=args.force)
+    print(
+        f"{outcome.partition}: {outcome.outcome}; revenue {outcome.revenue:,.2f} from "
+        f"{outcome.order_count} orders, {outcome.rejected_count} rejected; gates {outcome.gates}"
+    )
+    return 0
+
+
+def backfill(args: argparse.Namespace) -> int:
+    from flows.backfill import PartitionsFailed, add_progress_listener, backfill as backfill_flow, remove_progress_listener
+
+    _environment_exists(args.config)
+    bar = ProgressBar(sys.stderr)
+    add_progress_listener(bar)
+    try:
+        outcomes = backfill_flow(
+            start=args.start.isoformat(), end=args.end.isoformat(), config=args.config,
+            force=args.force, max_concurrency=args.max_concurrency,
+        )
+    except PartitionsFailed as failure:
+        bar.finish()
+        print(str(failure), file=sys.stderr)
+        return 1
+    finally:
+        remove_progress_listener(bar)
+    bar.finish()
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        counts[outcome.outcome] = counts.get(outcome.outcome, 0) + 1
+    print(", ".join(f"{n} {name}" for name, n in sorted(counts.items())))
+    return 0
+
+
+class ProgressBar:
+    """A one-line terminal progress bar fed by the backfill's progress listener."""
+
+    def __init__(self, stream, width: int = 30) -> None:
+        self.stream = stream
+        self.width = width
+        self.started = False
+
+    def __call__(self, done: int, total: int, outcome) -> None:
+        filled = int(self.width * done / max(total, 1))
+        line = f"\r[{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} {outcome.partition} {outcome.outcome}"
+        self.stream.write(line.ljust(self.width + 40) if self.stream.isatty() else line.lstrip("\r") + "\n")
+        self.stream.flush()
+        self.started = True
+
+    def finish(self) -> None:
+        if self.started and self.stream.isatty():
+            self.stream.write("\n")
+
+
+def status(args: argparse.Namespace) -> int:
+    from revenue.status import partition_statuses, render_grid
+
+    _environment_exists(args.config)
+    statuses = partition_statuses(args.config, args.start, args.end)
+    print(render_grid(statuses))
+    return 0
+
+
+def verify(args: argparse.Namespace) -> int:
+    from revenue.verify import render_differences, verify_range
+
+    _environment_exists(args.config)
+    differences = verify_range(args.config, args.start, args.end)
+    print(render_differences(differences, args.start, args.end))
+    return 1 if differences else 0

@@ -1,0 +1,136 @@
+"""An environment at run time: the readers and writers built from its pipeline block.
+
+Flows and tasks pass the block *name* (a plain string) around and call
+``environment(name)``, which loads the block once per process and shares the
+SQLAlchemy engines between concurrent tasks.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from functools import cached_property
+
+from prefect.filesystems import LocalFileSystem
+from prefect_aws.s3 import S3Bucket
+
+from blocks.pipeline import ObjectStorage, RevenuePipeline, load_storage
+from revenue.io.source import OrdersSource
+from revenue.io.storage import ObjectStore, object_store
+from revenue.io.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from revenue.io.landing import LandingCursor
+
+
+class UnknownEnvironmentError(LookupError):
+    """No pipeline block document has that name."""
+
+
+@dataclass
+class Environment:
+    """Connections of one environment, built lazily from its ``RevenuePipeline`` block."""
+
+    name: str
+    pipeline: RevenuePipeline
+
+    @cached_property
+    def source(self) -> OrdersSource:
+        return OrdersSource(
+            self.pipeline.source.get_engine(),
+            table=self.pipeline.source_table,
+            schema=self.pipeline.source_schema,
+        )
+
+    @cached_property
+    def warehouse(self) -> Warehouse:
+        return Warehouse(self.pipeline.warehouse.get_engine(), self.pipeline.warehouse_schema)
+
+    @cached_property
+    def lake_block(self) -> ObjectStorage:
+        return load_storage(self.pipeline.lake)
+
+    @cached_property
+    def lake(self) -> ObjectStore:
+        return object_store(self.lake_block)
+
+    @cached_property
+    def landing_block(self) -> ObjectStorage | None:
+        return load_storage(self.pipeline.landing) if self.pipeline.landing else None
+
+    @cached_property
+    def landing(self) -> ObjectStore | None:
+        return object_store(self.landing_block) if self.landing_block else None
+
+    @cached_property
+    def landing_cursor(self) -> "LandingCursor":
+        from revenue.io.landing import LandingCursor
+
+        return LandingCursor(self.warehouse)
+
+    @property
+    def result_storage(self) -> str:
+        """``slug/name`` of the saved block that holds task results."""
+        return self.pipeline.results
+
+    def asset_keys(self, dataset: str) -> list[str]:
+        """Prefect asset keys of a dataset: the warehouse table and, for lake datasets,
+        its lake folder."""
+        keys = []
+        if dataset in ("daily_revenue", "customer_daily_spend", "rejected_orders"):
+            keys.append(self._warehouse_asset(dataset))
+        if dataset in ("daily_revenue", "cleaned_orders"):
+            keys.append(_storage_asset(self.lake_block, dataset))
+        return keys
+
+    def _warehouse_asset(self, table: str) -> str:
+        url = self.warehouse.engine.url
+        if url.get_backend_name() == "sqlite":
+            return f"sqlite://{_key_part((url.database or '').lstrip('/'))}/{table}"
+        host = f"{_key_part(url.host or 'localhost')}:{url.port or 5432}"
+        return f"postgres://{host}/{_key_part(url.database or '')}/{_key_part(self.warehouse.schema or '')}/{table}"
+
+
+def _key_part(text: str) -> str:
+    """Prefect asset keys forbid spaces, quotes, ``%``, ``#``, ``?`` and more: such
+    characters of a schema, database or folder name become ``_``."""
+    return re.sub(r"[^A-Za-z0-9._~/-]", "_", text)
+
+
+def _storage_asset(block: S3Bucket | LocalFileSystem, dataset: str) -> str:
+    if isinstance(block, S3Bucket):
+        folder = block.bucket_folder.strip("/")
+        return f"s3://{_key_part(block.bucket_name)}/{_key_part(folder) + '/' if folder else ''}{dataset}"
+    return f"file://{_key_part((block.basepath or '').rstrip('/'))}/{dataset}"
+
+
+_cache: dict[str, Environment] = {}
+_lock = threading.Lock()
+
+
+def environment(name: str) -> Environment:
+    """The environment named ``name`` (a ``revenue-pipeline`` block), cached per process."""
+    with _lock:
+        if name not in _cache:
+            try:
+                pipeline = RevenuePipeline.load(name)
+            except ValueError as error:
+                if "Unable to find block document" in str(error) or "not found" in str(error).lower():
+                    raise UnknownEnvironmentError(
+                        f"no environment block {name!r}: create it with `revenue blocks create --env {name}`"
+                    ) from None
+                raise
+            _cache[name] = Environment(name=name, pipeline=pipeline)
+        return _cache[name]
+
+
+def forget_environments() -> None:
+    """Drop cached environments (after blocks are re-created, and in tests)."""
+    with _lock:
+        for env in _cache.values():
+            for key in ("source", "warehouse"):
+                if key in env.__dict__:
+                    env.__dict__[key].engine.dispose()
+        _cache.clear()

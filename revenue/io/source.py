@@ -1,0 +1,153 @@
+"""Source reader: the orders table, one day partition at a time.
+
+Grain of the source: one row per order version; ``order_id`` may repeat (the cleaner
+keeps the newest). Contract: ``orders(order_id, customer_id, amount, order_date, ...)``
+where ``order_date`` is a timestamp (``timestamptz`` in Postgres; UTC text
+``YYYY-MM-DD HH:MM:SS`` in SQLite). Extra columns are carried through.
+
+Postgres is read through ``COPY (SELECT ...) TO STDOUT`` into pyarrow (columnar, ~6x
+faster than ``pd.read_sql``); other databases through SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import logging
+import threading
+from dataclasses import dataclass, field
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from revenue.io.errors import service
+from revenue.partitions import day_bounds
+from revenue.transforms.fingerprint import fingerprint
+
+log = logging.getLogger(__name__)
+
+ORDER_DATE = "order_date"
+UPDATED_AT = "updated_at"
+
+
+@dataclass
+class OrdersSource:
+    """Reads the orders of one partition from a database (never mutates it)."""
+
+    engine: Engine
+    table: str = "orders"
+    schema: str | None = None
+    rows_extracted: int = field(default=0, init=False)
+    """Rows this reader has extracted in this process: the proof that a cache hit read none."""
+    _columns: list[str] | None = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @property
+    def label(self) -> str:
+        """A credential-free name of the source, for messages: ``postgresql:db.orders``."""
+        database = self.engine.url.database or ""
+        if self.dialect == "sqlite":
+            database = database.rsplit("/", 1)[-1]
+        qualified = f"{self.schema}.{self.table}" if self.schema else self.table
+        return f"{self.dialect}:{database}/{qualified}"
+
+    def columns(self) -> list[str]:
+        with self._lock:
+            if self._columns is None:
+                inspector = sa.inspect(self.engine)
+                try:
+                    self._columns = [c["name"] for c in inspector.get_columns(self.table, schema=self.schema)]
+                except sa.exc.NoSuchTableError:
+                    self._columns = []
+                if not self._columns:
+                    raise LookupError(f"source table {self.label} does not exist")
+            return self._columns
+
+    def _service(self, action: str, partition: dt.date | None = None):
+        return service(f"source database {self.label}", action, partition)
+
+    def _table(self, partition: dt.date | None = None) -> sa.TableClause:
+        with self._service("reading the table's columns", partition):
+            columns = self.columns()
+        return sa.table(self.table, *(sa.column(c) for c in columns), schema=self.schema)
+
+    def _bounds(self, partition: dt.date) -> tuple[object, object]:
+        start, end = day_bounds(partition)
+        if self.dialect == "sqlite":
+            # SQLite stores UTC text; date strings compare correctly against it.
+            return start.date().isoformat(), end.date().isoformat()
+        return start, end
+
+    def _in_partition(self, table: sa.TableClause, partition: dt.date) -> sa.ColumnElement[bool]:
+        start, end = self._bounds(partition)
+        column = table.c[ORDER_DATE]
+        return sa.and_(column >= sa.bindparam("start", start), column < sa.bindparam("end", end))
+
+    def fingerprint(self, partition: dt.date) -> str:
+        """A digest of the day's rows from one aggregate query (no rows are read)."""
+        table = self._table(partition)
+        aggregates = [
+            sa.func.count().label("rows"),
+            sa.func.count(table.c.order_id).label("with_order_id"),
+            sa.func.count(table.c.customer_id).label("with_customer_id"),
+            sa.func.count(table.c.amount).label("with_amount"),
+            sa.func.sum(table.c.amount).label("amount"),
+            sa.func.min(table.c.order_id).label("min_id"),
+            sa.func.max(table.c.order_id).label("max_id"),
+        ]
+        if UPDATED_AT in table.c:
+            aggregates.append(sa.func.max(table.c[UPDATED_AT]).label("newest"))
+        query = sa.select(*aggregates).where(self._in_partition(table, partition))
+        with self._service("fingerprinting", partition), self.engine.connect() as connection:
+            row = connection.execute(query).mappings().one()
+        return fingerprint({"source": self.label, "partition": partition, **dict(row)})
+
+    def extract(self, partition: dt.date) -> pd.DataFrame:
+        """Every source row of the partition, all columns, as a DataFrame."""
+        with self._service("extracting", partition):
+            if self.dialect == "postgresql" and self.engine.driver == "psycopg":
+                frame = self._extract_copy(partition)
+            else:
+                table = self._table(partition)
+                query = sa.select(table).where(self._in_partition(table, partition))
+                with self.engine.connect() as connection:
+                    frame = pd.read_sql(query, connection)
+        with self._lock:
+            self.rows_extracted += len(frame)
+        return frame
+
+    def _extract_copy(self, partition: dt.date) -> pd.DataFrame:
+        import pyarrow.csv as pacsv
+        from psycopg import sql
+
+        start, end = day_bounds(partition)
+        target = sql.Identifier(self.schema, self.table) if self.schema else sql.Identifier(self.table)
+        statement = sql.SQL(
+            "COPY (SELECT * FROM {target} WHERE {column} >= {start} AND {column} < {end}) "
+            "TO STDOUT WITH (FORMAT csv, HEADER true)"
+        ).format(
+            target=target,
+            column=sql.Identifier(ORDER_DATE),
+            start=sql.Literal(start),
+            end=sql.Literal(end),
+        )
+        buffer = io.BytesIO()
+        with self.engine.connect() as connection:
+            raw = connection.connection.driver_connection
+            with raw.cursor() as cursor:
+                cursor.execute("SET LOCAL TIME ZONE 'UTC'")
+                with cursor.copy(statement) as copy:
+                    for block in copy:
+                        buffer.write(block)
+            connection.rollback()
+        buffer.seek(0)
+        table = pacsv.read_csv(
+            buffer,
+            convert_options=pacsv.ConvertOptions(strings_can_be_null=True, quoted_strings_can_be_null=False),
+        )
+        return table.to_pandas()

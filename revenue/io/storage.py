@@ -1,0 +1,164 @@
+"""Object storage over either an ``S3Bucket`` or a ``LocalFileSystem`` block.
+
+Keys are relative to the block's folder (``bucket_folder`` or ``basepath``). Local
+writes are atomic (temporary file + rename) so a crash never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from prefect.filesystems import LocalFileSystem
+from prefect_aws.s3 import S3Bucket
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """One object: its key relative to the store, size in bytes and ETag."""
+
+    key: str
+    size: int
+    etag: str
+
+
+class ObjectStore(Protocol):
+    def put(self, key: str, data: bytes) -> StoredObject: ...
+    def get(self, key: str) -> bytes: ...
+    def head(self, key: str) -> StoredObject | None: ...
+    def list(self, prefix: str = "") -> list[StoredObject]: ...
+    def uri(self, key: str = "") -> str: ...
+    def move(self, key: str, new_key: str) -> None: ...
+
+
+class S3Store:
+    """Objects under ``s3://bucket/bucket_folder/``."""
+
+    def __init__(self, block: S3Bucket) -> None:
+        self.bucket = block.bucket_name
+        self.folder = block.bucket_folder.strip("/")
+        self._client = block.credentials.get_s3_client()
+
+    def _full(self, key: str) -> str:
+        return f"{self.folder}/{key}" if self.folder else key
+
+    def _relative(self, full_key: str) -> str:
+        return full_key[len(self.folder) + 1 :] if self.folder else full_key
+
+    def put(self, key: str, data: bytes) -> StoredObject:
+        response = self._client.put_object(Bucket=self.bucket, Key=self._full(key), Body=data)
+        return StoredObject(key=key, size=len(data), etag=response["ETag"].strip('"'))
+
+    def get(self, key: str) -> bytes:
+        return self._client.get_object(Bucket=self.bucket, Key=self._full(key))["Body"].read()
+
+    def head(self, key: str) -> StoredObject | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            meta = self._client.head_object(Bucket=self.bucket, Key=self._full(key))
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        return StoredObject(key=key, size=meta["ContentLength"], etag=meta["ETag"].strip('"'))
+
+    def list(self, prefix: str = "") -> list[StoredObject]:
+        paginator = self._client.get_paginator("list_objects_v2")
+        found: list[StoredObject] = []
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self._full(prefix)):
+            for item in page.get("Contents", []):
+                found.append(
+                    StoredObject(
+                        key=self._relative(item["Key"]),
+                        size=item["Size"],
+                        etag=item["ETag"].strip('"'),
+                    )
+                )
+        return sorted(found, key=lambda o: o.key)
+
+    def uri(self, key: str = "") -> str:
+        return f"s3://{self.bucket}/{self._full(key)}".rstrip("/")
+
+    def move(self, key: str, new_key: str) -> None:
+        self._client.copy_object(
+            Bucket=self.bucket,
+            Key=self._full(new_key),
+            CopySource={"Bucket": self.bucket, "Key": self._full(key)},
+        )
+        self._client.delete_object(Bucket=self.bucket, Key=self._full(key))
+
+
+class LocalStore:
+    """Objects as files under a local directory."""
+
+    def __init__(self, block: LocalFileSystem) -> None:
+        self.root = Path(block.basepath or ".").expanduser().resolve()
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if self.root != path and self.root not in path.parents:
+            raise ValueError(f"key {key!r} escapes the store root")
+        return path
+
+    def put(self, key: str, data: bytes) -> StoredObject:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return StoredObject(key=key, size=len(data), etag=hashlib.md5(data).hexdigest())
+
+    def get(self, key: str) -> bytes:
+        return self._path(key).read_bytes()
+
+    def head(self, key: str) -> StoredObject | None:
+        path = self._path(key)
+        if not path.is_file():
+            return None
+        return StoredObject(key=key, size=path.stat().st_size, etag=_md5_file(path))
+
+    def list(self, prefix: str = "") -> list[StoredObject]:
+        if not self.root.exists():
+            return []
+        found = []
+        for path in self.root.rglob("*"):
+            if path.is_file() and not path.name.startswith(".tmp-"):
+                key = path.relative_to(self.root).as_posix()
+                if key.startswith(prefix):
+                    found.append(StoredObject(key=key, size=path.stat().st_size, etag=_md5_file(path)))
+        return sorted(found, key=lambda o: o.key)
+
+    def uri(self, key: str = "") -> str:
+        return (self.root / key).as_uri() if key else self.root.as_uri()
+
+    def move(self, key: str, new_key: str) -> None:
+        target = self._path(new_key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self._path(key), target)
+
+
+def _md5_file(path: Path) -> str:
+    digest = hashlib.md5()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def object_store(block: S3Bucket | LocalFileSystem) -> S3Store | LocalStore:
+    """The store for a lake, results or landing block."""
+    if isinstance(block, S3Bucket):
+        return S3Store(block)
+    if isinstance(block, LocalFileSystem):
+        return LocalStore(block)
+    raise TypeError(f"unsupported storage block {type(block).__name__}")

@@ -1,0 +1,69 @@
+"""Gate results as markdown (for Prefect artifacts) and the artifacts' keys."""
+
+from __future__ import annotations
+
+import re
+
+from revenue.quality.gate import ExpectationOutcome, GateResult
+
+_CELL_LIMIT = 200
+_STATUS_LABEL = {"passed": "passed", "failed": "FAILED", "raised": "raised"}
+_STATUS_EMOJI = {"passed": "✅", "warned": "⚠️", "failed": "❌"}
+
+
+def artifact_key(dataset: str) -> str:
+    """The Prefect artifact key of a dataset's gate: ``quality-raw-orders`` etc.
+
+    Only lowercase letters, digits and dashes (Prefect's rule for artifact keys).
+    """
+    slug = re.sub(r"[^a-z0-9]+", "-", dataset.lower()).strip("-")
+    return f"quality-{slug}" if slug else "quality"
+
+
+def render_markdown(result: GateResult) -> str:
+    """A heading with dataset, partition and status, a one-line tally and a table:
+    expectation | severity | status | unexpected count | sample of unexpected values."""
+    blocking = len(result.blocking())
+    warnings = len(result.summary()["warnings"])
+    lines = [
+        f"## {_STATUS_EMOJI[result.status]} Quality gate `{result.dataset}` "
+        f"· {result.partition.isoformat()} · **{result.status}**",
+        "",
+        f"{len(result.outcomes)} expectations evaluated: "
+        f"{blocking} blocking failure(s), {warnings} warning(s).",
+        "",
+        "| expectation | severity | status | unexpected count | sample of unexpected values |",
+        "|---|---|---|---:|---|",
+    ]
+    lines.extend(_row(o) for o in result.outcomes)
+    return "\n".join(lines) + "\n"
+
+
+def _row(outcome: ExpectationOutcome) -> str:
+    count = "" if outcome.unexpected_count is None else str(outcome.unexpected_count)
+    if outcome.raised is not None:
+        sample = f"raised: {_cell(outcome.raised)}"
+    elif outcome.unexpected_sample:
+        sample = ", ".join(f"`{_cell(v, code=True)}`" for v in outcome.unexpected_sample)
+    elif outcome.observed_value is not None and not outcome.success:
+        sample = f"observed: `{_cell(outcome.observed_value, code=True)}`"
+    else:
+        sample = ""
+    name = f"`{_cell(outcome.expectation, code=True)}`"
+    if outcome.expected is not None:
+        name += f" expected `{_cell(outcome.expected, code=True)}`"
+    return (
+        f"| {name} | {outcome.severity} "
+        f"| {_STATUS_LABEL[outcome.status]} | {count} | {sample} |"
+    )
+
+
+def _cell(text: str, *, code: bool = False) -> str:
+    """Make ``text`` safe inside one markdown table cell (and inside backticks if ``code``)."""
+    flat = " ".join(str(text).split())
+    if len(flat) > _CELL_LIMIT:
+        flat = flat[: _CELL_LIMIT - 1] + "…"
+    flat = flat.replace("|", "\\|")
+    if code:
+        flat = flat.replace("`", "'")
+    return flat
