@@ -1,0 +1,214 @@
+"""Create or update every block document of an environment, idempotently.
+
+Connection details come from environment variables (``from_environ``) or, for the
+embedded default, from a local directory (``embedded_default``). Passwords and secret
+keys are stored as ``SecretStr`` fields of the stock blocks and never printed.
+
+Block document names, for an environment ``NAME``:
+``NAME`` (revenue-pipeline), ``NAME-source`` and ``NAME-warehouse``
+(sqlalchemy-connector), ``NAME-aws`` (aws-credentials), ``NAME-lake``, ``NAME-results``
+and ``NAME-landing`` (s3-bucket or local-file-system).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from prefect.blocks.core import Block
+from prefect.filesystems import LocalFileSystem
+from prefect_aws import AwsCredentials
+from prefect_aws.client_parameters import AwsClientParameters
+from prefect_aws.s3 import S3Bucket
+from prefect_sqlalchemy import ConnectionComponents, SqlAlchemyConnector
+from sqlalchemy.engine import make_url
+
+from blocks.pipeline import ObjectStorage, RevenuePipeline
+
+ENV_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+RESULTS_SUFFIX = "_prefect_results"
+
+REQUIRED_VARIABLES = (
+    "REVENUE_SOURCE_DB_URL",
+    "REVENUE_WAREHOUSE_DB_URL",
+    "REVENUE_LAKE_URL",
+)
+OPTIONAL_VARIABLES = (
+    "REVENUE_LANDING_URL",
+    "REVENUE_RESULTS_URL",
+    "REVENUE_WAREHOUSE_SCHEMA",
+    "REVENUE_SOURCE_TABLE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL_S3",
+)
+
+
+class EnvironmentError_(ValueError):
+    """Configuration for an environment is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class SavedBlock:
+    """One block document written by ``save_environment`` (never holds secret values)."""
+
+    slug: str
+    name: str
+
+
+def validate_env_name(env: str) -> str:
+    if not ENV_NAME.match(env):
+        raise EnvironmentError_(
+            f"invalid environment name {env!r}: use lowercase letters, digits and dashes"
+        )
+    return env
+
+
+def database_connector(url: str, variable: str) -> SqlAlchemyConnector:
+    """A connector whose password is a secret field, from a SQLAlchemy URL."""
+    try:
+        parsed = make_url(url)
+    except Exception:
+        raise EnvironmentError_(f"{variable} is not a SQLAlchemy database URL") from None
+    driver = parsed.drivername
+    if driver in ("postgresql", "postgres", "postgresql+psycopg2"):
+        driver = "postgresql+psycopg"
+    return SqlAlchemyConnector(
+        connection_info=ConnectionComponents(
+            driver=driver,
+            username=parsed.username,
+            password=parsed.password,
+            host=parsed.host,
+            port=parsed.port,
+            database=parsed.database,
+            query=dict(parsed.query) or None,
+        )
+    )
+
+
+def object_storage(
+    url: str, variable: str, credentials: AwsCredentials | None
+) -> ObjectStorage:
+    """``s3://bucket/prefix`` becomes an S3Bucket; anything else a local directory."""
+    parsed = urlparse(url)
+    if parsed.scheme == "s3":
+        if not parsed.netloc:
+            raise EnvironmentError_(f"{variable}={url!r} names no bucket")
+        if credentials is None:
+            raise EnvironmentError_(f"{variable} is an S3 URL but no AWS credentials were given")
+        return S3Bucket(
+            bucket_name=parsed.netloc,
+            bucket_folder=parsed.path.strip("/"),
+            credentials=credentials,
+        )
+    if parsed.scheme not in ("", "file"):
+        raise EnvironmentError_(f"{variable}={url!r}: expected s3://bucket/prefix or a local path")
+    path = Path(parsed.path if parsed.scheme == "file" else url).expanduser().resolve()
+    return LocalFileSystem(basepath=str(path))
+
+
+def aws_credentials(environ: Mapping[str, str]) -> AwsCredentials | None:
+    key = environ.get("AWS_ACCESS_KEY_ID")
+    secret = environ.get("AWS_SECRET_ACCESS_KEY")
+    if not key and not secret:
+        return None
+    for name, value in (("AWS_ACCESS_KEY_ID", key), ("AWS_SECRET_ACCESS_KEY", secret)):
+        if not value:
+            raise EnvironmentError_(f"missing environment variable {name}")
+    endpoint = environ.get("AWS_ENDPOINT_URL_S3") or environ.get("AWS_ENDPOINT_URL")
+    return AwsCredentials(
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        region_name=environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+        aws_client_parameters=AwsClientParameters(endpoint_url=endpoint) if endpoint else AwsClientParameters(),
+    )
+
+
+def _results_url(lake_url: str) -> str:
+    return lake_url.rstrip("/") + "/" + RESULTS_SUFFIX
+
+
+@dataclass
+class EnvironmentBlocks:
+    """The unsaved blocks of one environment."""
+
+    source: SqlAlchemyConnector
+    warehouse: SqlAlchemyConnector
+    lake: ObjectStorage
+    results: ObjectStorage
+    landing: ObjectStorage | None
+    source_table: str = "orders"
+    warehouse_schema: str = "analytics"
+
+
+def pipeline_from_environ(environ: Mapping[str, str]) -> EnvironmentBlocks:
+    """Build (unsaved) blocks from ``REVENUE_*`` and ``AWS_*`` variables."""
+    missing = [name for name in REQUIRED_VARIABLES if not environ.get(name)]
+    if missing:
+        raise EnvironmentError_(f"missing environment variable(s): {', '.join(missing)}")
+    credentials = aws_credentials(environ)
+    lake_url = environ["REVENUE_LAKE_URL"]
+    landing_url = environ.get("REVENUE_LANDING_URL")
+    return EnvironmentBlocks(
+        source=database_connector(environ["REVENUE_SOURCE_DB_URL"], "REVENUE_SOURCE_DB_URL"),
+        warehouse=database_connector(environ["REVENUE_WAREHOUSE_DB_URL"], "REVENUE_WAREHOUSE_DB_URL"),
+        lake=object_storage(lake_url, "REVENUE_LAKE_URL", credentials),
+        results=object_storage(
+            environ.get("REVENUE_RESULTS_URL") or _results_url(lake_url), "REVENUE_RESULTS_URL", credentials
+        ),
+        landing=object_storage(landing_url, "REVENUE_LANDING_URL", credentials) if landing_url else None,
+        source_table=environ.get("REVENUE_SOURCE_TABLE") or "orders",
+        warehouse_schema=environ.get("REVENUE_WAREHOUSE_SCHEMA") or "analytics",
+    )
+
+
+def embedded_default_environ(root: Path) -> dict[str, str]:
+    """Variables for the embedded default: SQLite files and local directories under ``root``."""
+    root = root.expanduser().resolve()
+    return {
+        "REVENUE_SOURCE_DB_URL": f"sqlite:///{root / 'source.db'}",
+        "REVENUE_WAREHOUSE_DB_URL": f"sqlite:///{root / 'warehouse.db'}",
+        "REVENUE_LAKE_URL": str(root / "lake"),
+        "REVENUE_RESULTS_URL": str(root / "results"),
+        "REVENUE_LANDING_URL": str(root / "landing"),
+    }
+
+
+def save_environment(env: str, blocks: EnvironmentBlocks) -> list[SavedBlock]:
+    """Save every block of the environment under predictable names (overwrite), then
+    the pipeline block that ties them together."""
+    validate_env_name(env)
+    saved: list[SavedBlock] = []
+
+    def save(block: Block, name: str) -> str:
+        block.save(name, overwrite=True)
+        saved.append(SavedBlock(slug=block.get_block_type_slug(), name=name))
+        return f"{block.get_block_type_slug()}/{name}"
+
+    credentials = _shared_credentials(blocks)
+    if credentials is not None:
+        save(credentials, f"{env}-aws")
+    save(blocks.source, f"{env}-source")
+    save(blocks.warehouse, f"{env}-warehouse")
+    pipeline = RevenuePipeline(
+        source=blocks.source,
+        warehouse=blocks.warehouse,
+        lake=save(blocks.lake, f"{env}-lake"),
+        results=save(blocks.results, f"{env}-results"),
+        landing=save(blocks.landing, f"{env}-landing") if blocks.landing is not None else None,
+        source_table=blocks.source_table,
+        warehouse_schema=blocks.warehouse_schema,
+    )
+    save(pipeline, env)
+    return saved
+
+
+def _shared_credentials(blocks: EnvironmentBlocks) -> AwsCredentials | None:
+    for storage in (blocks.lake, blocks.results, blocks.landing):
+        if isinstance(storage, S3Bucket) and isinstance(storage.credentials, AwsCredentials):
+            return storage.credentials
+    return None

@@ -1,0 +1,56 @@
+"""The environment block: one document per environment ties every connection together.
+
+A flow takes a single ``config`` parameter, the name of a ``RevenuePipeline`` block
+document, and never branches on the environment: the embedded default (SQLite + local
+directory), a developer's Postgres + S3-compatible store and production differ only in
+the blocks nested here.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Union
+
+from prefect.blocks.core import Block
+from prefect.filesystems import LocalFileSystem
+from prefect_aws.s3 import S3Bucket
+from prefect_sqlalchemy import SqlAlchemyConnector
+from pydantic import Field
+
+ObjectStorage = Union[S3Bucket, LocalFileSystem]
+"""Storage blocks are referenced as ``slug/name`` (e.g. ``s3-bucket/prod-lake``), not
+nested: Prefect 3.9's server fails to re-save a block schema with a Union-of-blocks
+field (``read_block_schema_by_checksum``: list indices must be integers)."""
+
+
+def load_storage(reference: str) -> ObjectStorage:
+    """Load an S3Bucket or LocalFileSystem block from its ``slug/name`` reference."""
+    block = Block.load(reference)
+    if not isinstance(block, (S3Bucket, LocalFileSystem)):
+        raise TypeError(f"block {reference!r} is a {type(block).__name__}, not S3Bucket or LocalFileSystem")
+    return block
+
+
+class RevenuePipeline(Block):
+    """Connections and table names of one environment of the revenue pipeline."""
+
+    _block_type_name = "Revenue Pipeline"
+    _block_type_slug = "revenue-pipeline"
+    _description = (
+        "Source and warehouse databases, lake, result storage and landing zone of one "
+        "environment of the daily revenue pipeline."
+    )
+
+    source: SqlAlchemyConnector = Field(description="Database holding the orders table.")
+    warehouse: SqlAlchemyConnector = Field(description="Database the aggregates are published to.")
+    lake: str = Field(description="Block (slug/name) where Parquet files of each partition are written.")
+    results: str = Field(
+        description="Block (slug/name) where Prefect persists task results, so cache hits work from any machine."
+    )
+    landing: Optional[str] = Field(
+        default=None, description="Block (slug/name) where order files land (an S3 prefix watched for new files)."
+    )
+    source_table: str = Field(default="orders", description="Orders table name.")
+    source_schema: Optional[str] = Field(default=None, description="Schema of the orders table.")
+    warehouse_schema: str = Field(
+        default="analytics", description="Schema of the published tables (ignored by SQLite)."
+    )
