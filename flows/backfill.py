@@ -1,0 +1,157 @@
+"""The ``backfill`` flow: many partitions as concurrent tasks inside one flow run.
+
+A subflow per day would cost seconds of orchestration each; a task costs milliseconds.
+At most ``max_concurrency`` partitions run at once; one failing day never stops the
+others, and the run ends Failed naming every failed day. A progress artifact moves as
+partitions finish.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED
+from concurrent.futures import wait as wait_futures
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+from prefect.futures import PrefectFuture
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows.daily_revenue import DEFAULT_CONFIG
+from flows.partition import PartitionOutcome, materialize_partition, warm_up_quality_gates
+from revenue.partitions import parse_partition, partition_range
+from revenue.status import counts, partition_statuses, render_grid_markdown
+
+ProgressCallback = Callable[[int, int, PartitionOutcome], None]
+_progress_listeners: list[ProgressCallback] = []
+MAX_WORKERS = 32
+
+
+class PartitionsFailed(Exception):
+    """Some partitions of a backfill failed; the others were published."""
+
+    def __init__(self, failed: list[PartitionOutcome], total: int) -> None:
+        self.failed = failed
+        days = "; ".join(f"{o.partition}: {o.error}" for o in failed)
+        super().__init__(f"{len(failed)} of {total} partitions failed: {days}")
+
+
+def add_progress_listener(callback: ProgressCallback) -> None:
+    """Call ``callback(done, total, outcome)`` as partitions finish (in-process runs)."""
+    _progress_listeners.append(callback)
+
+
+def remove_progress_listener(callback: ProgressCallback) -> None:
+    if callback in _progress_listeners:
+        _progress_listeners.remove(callback)
+
+
+def _outcome(partition: dt.date, future: PrefectFuture) -> PartitionOutcome:
+    """The partition's outcome; a failed task becomes a ``failed`` outcome with its reason."""
+    try:
+        return future.result()
+    except Exception as error:  # the task's own exception, with its message
+        message = str(error) or type(error).__name__
+        return PartitionOutcome(partition.isoformat(), "failed", error=message.splitlines()[0][:500])
+
+
+def run_partitions(
+    config: str,
+    partitions: list[dt.date],
+    force: bool,
+    max_concurrency: int,
+    skip_up_to_date: bool,
+) -> list[PartitionOutcome]:
+    """Submit partitions as tasks, never more than ``max_concurrency`` in flight."""
+    total = len(partitions)
+    progress = create_progress_artifact(
+        progress=0.0, key="backfill-progress", description=f"{total} partitions, {config}"
+    )
+    pending = list(reversed(partitions))
+    in_flight: dict = {}
+    outcomes: list[PartitionOutcome] = []
+    while pending or in_flight:
+        while pending and len(in_flight) < max(1, max_concurrency):
+            day = pending.pop()
+            future = materialize_partition.submit(config, day, force=force, skip_up_to_date=skip_up_to_date)
+            in_flight[future.wrapped_future] = (day, future)
+        done, _ = wait_futures(list(in_flight), return_when=FIRST_COMPLETED)
+        for raw in done:
+            day, future = in_flight.pop(raw)
+            outcome = _outcome(day, future)
+            outcomes.append(outcome)
+            update_progress_artifact(progress, progress=100.0 * len(outcomes) / total)
+            for listener in list(_progress_listeners):
+                listener(len(outcomes), total, outcome)
+    return sorted(outcomes, key=lambda o: o.partition)
+
+
+def publish_status_artifacts(
+    config: str, start: dt.date, end: dt.date, outcomes: list[PartitionOutcome]
+) -> None:
+    """The partition-status grid of the range and a per-partition summary table."""
+    statuses = partition_statuses(config, start, end)
+    summary = counts(statuses)
+    create_markdown_artifact(
+        key="partition-status",
+        markdown=f"# Partition status {start}..{end} ({config})\n\n" + render_grid_markdown(statuses),
+        description=", ".join(f"{n} {state}" for state, n in summary.items() if n),
+    )
+    create_table_artifact(
+        key="backfill-summary",
+        table=[
+            {
+                "partition": o.partition,
+                "outcome": o.outcome,
+                "revenue": o.revenue,
+                "order_count": o.order_count,
+                "rejected": o.rejected_count,
+                "gates": ", ".join(f"{k}: {v}" for k, v in o.gates.items()),
+                "error": o.error or "",
+            }
+            for o in outcomes
+        ],
+        description=f"backfill {start}..{end} of {config}",
+    )
+
+
+@flow(name="backfill", task_runner=ThreadPoolTaskRunner(max_workers=MAX_WORKERS))
+def backfill(
+    start: str,
+    end: str,
+    config: str = DEFAULT_CONFIG,
+    force: bool = False,
+    max_concurrency: int = 4,
+    skip_up_to_date: bool = True,
+) -> list[PartitionOutcome]:
+    """Materialize every partition from ``start`` to ``end`` (inclusive).
+
+    Args:
+        start: first UTC day, ``YYYY-MM-DD``.
+        end: last UTC day, ``YYYY-MM-DD``.
+        config: name of the environment's ``revenue-pipeline`` block.
+        force: recompute every partition, ignoring the ledger and cached results.
+        max_concurrency: partitions processed at the same time (1 to 32).
+        skip_up_to_date: skip partitions whose ledger fingerprint matches the source.
+    """
+    if not 1 <= max_concurrency <= MAX_WORKERS:
+        raise ValueError(f"max_concurrency must be between 1 and {MAX_WORKERS}, not {max_concurrency}")
+    partitions = partition_range(parse_partition(start), parse_partition(end))
+    warm_up_quality_gates()
+    outcomes = run_partitions(config, partitions, force, max_concurrency, skip_up_to_date)
+    logger = get_run_logger()
+    tally: dict[str, int] = {}
+    for outcome in outcomes:
+        tally[outcome.outcome] = tally.get(outcome.outcome, 0) + 1
+    logger.info("backfill %s..%s: %s", start, end, tally)
+    publish_status_artifacts(config, partitions[0], partitions[-1], outcomes)
+    failed = [o for o in outcomes if o.outcome == "failed"]
+    if failed:
+        raise PartitionsFailed(failed, len(outcomes))
+    return outcomes
