@@ -1,0 +1,94 @@
+"""The ``revenue`` command line as a user runs it: a subprocess against the test API."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.integration.helpers import seed_orders
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def revenue(*args: str, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    from prefect.settings import PREFECT_API_URL
+
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value() or "", **(extra_env or {})}
+    env.pop("REVENUE_DEBUG", None)
+    return subprocess.run(
+        [sys.executable, "-m", "revenue.cli", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300
+    )
+
+
+@pytest.mark.parametrize("args", [
+    ["--help"], ["demo", "--help"], ["run", "--help"], ["backfill", "--help"],
+    ["status", "--help"], ["verify", "--help"], ["blocks", "--help"], ["blocks", "create", "--help"],
+])
+def test_every_command_has_help(args):
+    result = revenue(*args)
+    assert result.returncode == 0, result.stderr
+    assert "usage: revenue" in result.stdout
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["run", "--date", "2026-02-30"], "2026-02-30"),
+    (["run", "--date", "yesterday"], "yesterday"),
+    (["backfill", "--start", "2026-03-01", "--end", "2026-03-05", "--max-concurrency", "0"], "at least 1"),
+    (["run"], "--date"),
+    (["frobnicate"], "frobnicate"),
+])
+def test_bad_arguments_exit_non_zero_with_one_line(args, needle):
+    result = revenue(*args)
+    assert result.returncode == 2
+    assert needle in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_environment_is_one_line_naming_it_and_the_fix():
+    result = revenue("run", "--date", "2026-03-01", "--config", "no-such-env")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "no-such-env" in lines[0] and "revenue blocks create --env no-such-env" in lines[0]
+
+
+def test_blocks_create_names_the_missing_variable():
+    clean = {k: "" for k in ("REVENUE_SOURCE_DB_URL", "REVENUE_WAREHOUSE_DB_URL", "REVENUE_LAKE_URL")}
+    result = revenue("blocks", "create", "--env", "prod", extra_env={**clean, "REVENUE_SOURCE_DB_URL": "sqlite:///x.db"})
+    assert result.returncode == 1
+    assert "REVENUE_WAREHOUSE_DB_URL" in result.stderr and "REVENUE_LAKE_URL" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_run_status_and_verify_on_an_environment(sqlite_env):
+    seed_orders(sqlite_env, [(1, "a", 10.0, "2026-03-01 10:00:00"), (2, "b", 2.5, "2026-03-02 10:00:00")])
+    run = revenue("run", "--date", "2026-03-01", "--config", sqlite_env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "2026-03-01: published; revenue 10.00 from 1 orders" in run.stdout
+
+    status = revenue("status", "--start", "2026-03-01", "--end", "2026-03-03", "--config", sqlite_env)
+    assert status.returncode == 0, status.stderr[-2000:]
+    assert "01# " in status.stdout and "02. " in status.stdout
+    assert "# materialized 1" in status.stdout and ". missing 2" in status.stdout
+
+    verify = revenue("verify", "--start", "2026-03-01", "--end", "2026-03-02", "--config", sqlite_env)
+    assert verify.returncode == 1
+    assert "2026-03-02: not published" in verify.stdout
+
+
+def test_backfill_reports_progress_and_a_summary(sqlite_env):
+    seed_orders(sqlite_env, [(1, "a", 10.0, "2026-03-01 10:00:00"), (2, "b", 2.5, "2026-03-02 10:00:00")])
+    first = revenue("backfill", "--start", "2026-03-01", "--end", "2026-03-02", "--config", sqlite_env)
+    assert first.returncode == 0, first.stderr[-2000:]
+    progress = [line for line in first.stderr.splitlines() if line.startswith("[")]
+    assert [line.split()[1] for line in progress] == ["1/2", "2/2"], first.stderr[-2000:]
+    assert "2 published" in first.stdout
+
+    again = revenue("backfill", "--start", "2026-03-01", "--end", "2026-03-02", "--config", sqlite_env)
+    assert again.returncode == 0
+    assert "2 up to date" in again.stdout

@@ -1,0 +1,148 @@
+"""The flow against real backends: Postgres (source + warehouse) and S3 (moto's server,
+over HTTP) for the lake, the task results and the landing zone."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+
+from flows.daily_revenue import daily_revenue
+from revenue.io.environment import environment
+from tests.integration.conftest import s3_client, with_password
+from tests.integration.helpers import published, seed_orders
+from tests.services import S3_SECRET_KEY
+
+DAY = dt.date(2026, 3, 1)
+
+ROWS = [
+    (10, "alice", 19.99, "2026-03-01 00:00:00"),
+    (11, "bob", 5.01, "2026-03-01 06:30:00"),
+    (11, "bob", 7.01, "2026-03-01 06:30:00", "2026-03-01 07:00:00"),
+    (12, "alice", -3.00, "2026-03-01 23:59:59.999"),
+    (13, "carol", 100.00, "2026-03-01 12:00:00"),
+    (14, None, 1.00, "2026-03-01 12:00:00"),
+    (15, "dave", 50.00, "2026-02-28 23:59:59.999"),
+    (16, "dave", 60.00, "2026-03-02 00:00:00"),
+]
+
+EXPECTED_SQL = """
+WITH day AS (
+    SELECT *, row_number() OVER (PARTITION BY order_id ORDER BY updated_at DESC) AS version
+    FROM orders
+    WHERE order_date >= '2026-03-01T00:00:00Z' AND order_date < '2026-03-02T00:00:00Z'
+      AND order_id IS NOT NULL AND customer_id IS NOT NULL AND amount IS NOT NULL
+)
+SELECT customer_id, sum(amount)::float8 AS daily_spend, count(*) AS order_count
+FROM day WHERE version = 1 GROUP BY customer_id ORDER BY customer_id
+"""
+
+
+def test_published_rows_match_sql_and_lake_files_read_back_equal(pg_env, pg_url, s3_bucket, s3_endpoint):
+    seed_orders(pg_env, ROWS)
+    [outcome] = daily_revenue(partition_date=DAY.isoformat(), config=pg_env)
+    assert outcome.outcome == "published"
+
+    engine = sa.create_engine(pg_url)
+    with engine.connect() as connection:
+        expected = pd.read_sql(sa.text(EXPECTED_SQL), connection)
+        tables = set(sa.inspect(connection).get_table_names(schema="analytics"))
+    assert {"daily_revenue", "customer_daily_spend", "rejected_orders", "partition_ledger"} <= tables
+
+    spend = published(pg_env, "customer_daily_spend")
+    assert spend[["customer_id", "daily_spend", "order_count"]].to_dict(orient="records") == expected.to_dict(orient="records")
+    revenue = published(pg_env, "daily_revenue")
+    assert revenue["revenue"].tolist() == [round(expected["daily_spend"].sum(), 2)]
+    assert revenue["order_count"].tolist() == [int(expected["order_count"].sum())]
+
+    s3 = s3_client(s3_endpoint)
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=s3_bucket, Prefix="lake/")["Contents"])
+    assert "lake/daily_revenue/order_date=2026-03-01/part-0.parquet" in keys
+    assert "lake/cleaned_orders/order_date=2026-03-01/part-0.parquet" in keys
+    assert any(k.startswith("lake/_prefect_results/compute_partition-2026-03-01-") for k in keys)
+    body = s3.get_object(Bucket=s3_bucket, Key="lake/daily_revenue/order_date=2026-03-01/part-0.parquet")["Body"].read()
+    lake_revenue = pd.read_parquet(io.BytesIO(body))
+    pd.testing.assert_frame_equal(
+        lake_revenue.reset_index(drop=True),
+        revenue[["order_date", "revenue", "order_count"]].reset_index(drop=True),
+        check_dtype=False,
+    )
+    body = s3.get_object(Bucket=s3_bucket, Key="lake/cleaned_orders/order_date=2026-03-01/part-0.parquet")["Body"].read()
+    cleaned = pd.read_parquet(io.BytesIO(body))
+    assert sorted(cleaned["order_id"]) == ["10", "11", "12", "13"]
+    assert cleaned.loc[cleaned.order_id == "11", "amount"].item() == 7.01
+
+
+def test_a_second_process_gets_cache_hits_from_s3_results(pg_env, tmp_path: Path):
+    seed_orders(pg_env, ROWS)
+    [first] = daily_revenue(partition_date=DAY.isoformat(), config=pg_env)
+    assert first.outcome == "published"
+
+    from prefect.settings import PREFECT_API_URL
+
+    script = tmp_path / "second.py"
+    script.write_text(textwrap.dedent(f"""
+        from flows.daily_revenue import daily_revenue
+        from revenue.io.environment import environment
+        [outcome] = daily_revenue(partition_date="{DAY.isoformat()}", config="{pg_env}")
+        print("OUTCOME", outcome.outcome, environment("{pg_env}").source.rows_extracted)
+    """))
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "PYTHONPATH": str(Path.cwd())}
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "OUTCOME cache hit 0" in result.stdout, result.stdout[-2000:]
+
+
+def test_no_credential_appears_in_logs_artifacts_results_or_errors(pg_env, pg_url, s3_bucket, s3_endpoint, capfd, caplog):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, LogFilter, LogFilterFlowRunId
+
+    seed_orders(pg_env, ROWS)
+    states = [
+        daily_revenue(partition_date=DAY.isoformat(), config=pg_env, return_state=True),
+        daily_revenue(partition_date=DAY.isoformat(), config=pg_env, force=True, return_state=True),
+    ]
+
+    secrets = [S3_SECRET_KEY, sa.engine.make_url(with_password(pg_url)).password]
+
+    # a run that fails on a database that refuses connections: its error names no secret
+    from blocks.environment import database_connector
+    from revenue.io.environment import Environment, _cache
+
+    broken = environment(pg_env).pipeline.model_copy()
+    broken.source = database_connector(
+        sa.engine.make_url(with_password(pg_url)).set(host="127.0.0.1", port=1, query={}).render_as_string(hide_password=False),
+        "test",
+    )
+    _cache["broken-env"] = Environment("broken-env", broken)
+    try:
+        failed = daily_revenue.with_options(retries=0)(partition_date=DAY.isoformat(), config="broken-env", return_state=True)
+    finally:
+        _cache.pop("broken-env", None)
+    assert failed.is_failed(), "a run against a closed port succeeded"
+    states.append(failed)
+    error = failed.result(raise_on_failure=False)
+
+    captured = capfd.readouterr()
+    texts = [captured.out, captured.err, caplog.text, str(error), repr(error), str(failed.message)]
+    # Filter on these runs: an unfiltered read returns only the server's first page.
+    run_ids = [state.state_details.flow_run_id for state in states]
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=run_ids)))
+        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=run_ids)))
+    assert artifacts and logs, "nothing was read back: the search proves nothing"
+    texts += [str(a.data) + str(a.description) for a in artifacts]
+    texts += [log.message for log in logs]
+    s3 = s3_client(s3_endpoint)
+    for obj in s3.list_objects_v2(Bucket=s3_bucket).get("Contents", []):
+        texts.append(s3.get_object(Bucket=s3_bucket, Key=obj["Key"])["Body"].read().decode("latin-1"))
+    for secret in secrets:
+        assert not any(secret in text for text in texts), "a credential leaked"
+    assert any("quality gate" in t.lower() or "raw_orders" in t for t in texts), "nothing was captured: the search proves nothing"

@@ -1,0 +1,100 @@
+"""Real services for integration tests: a Postgres server and an S3 API (moto over HTTP).
+
+``TEST_DATABASE_URL`` points at an existing Postgres; without it a throwaway server is
+started with ``pgserver`` (binaries shipped in the wheel), so a fresh machine needs
+nothing installed. Each test gets a database of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """A SQLAlchemy URL (psycopg 3 driver) of a Postgres server's admin database."""
+    given = os.environ.get("TEST_DATABASE_URL")
+    if given:
+        yield make_url(given).set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+        return
+    import pgserver
+
+    with tempfile.TemporaryDirectory(prefix="revenue-pg-") as data_dir:
+        server = pgserver.get_server(data_dir, cleanup_mode="stop")
+        try:
+            yield make_url(server.get_uri()).set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+        finally:
+            server.cleanup()
+
+
+@contextmanager
+def fresh_database(admin_url: str) -> Iterator[str]:
+    """A new, empty database on the server; dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(
+                sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"), {"n": name}
+            )
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+@contextmanager
+def moto_s3() -> Iterator[str]:
+    """An S3 API on loopback (moto's server, real HTTP); yields its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+S3_ACCESS_KEY = "AKIATESTREVENUE0KEY1"
+S3_SECRET_KEY = "s3cr3t-Rev3nue-Key/NeverPrint+0123456789"
+DB_PASSWORD = "pg-Pa55word-NeverLog-7f3a"
+
+
+def with_password(url: str) -> str:
+    """The URL with a password (kept if it has one): servers with trust auth ignore it,
+    but the pipeline must still treat it as a secret."""
+    parsed = make_url(url)
+    return url if parsed.password else parsed.set(password=DB_PASSWORD).render_as_string(hide_password=False)
+
+
+def pg_s3_environ(pg_url: str, endpoint: str, bucket: str) -> dict[str, str]:
+    """``revenue blocks create`` variables for Postgres (source + warehouse) and an S3
+    bucket (lake, results, landing) on an S3-compatible endpoint."""
+    return {
+        "REVENUE_SOURCE_DB_URL": with_password(pg_url),
+        "REVENUE_WAREHOUSE_DB_URL": with_password(pg_url),
+        "REVENUE_LAKE_URL": f"s3://{bucket}/lake",
+        "REVENUE_LANDING_URL": f"s3://{bucket}/landing",
+        "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_S3": endpoint,
+    }

@@ -1,0 +1,512 @@
+"""Unit tests of reading landed order files: bytes written here, no S3, no Prefect engine."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import io
+import json
+import pickle
+import random
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from revenue.io.landed_files import LandedFileError, read_landed_file, split_by_day
+from revenue.transforms.clean import clean_orders
+
+DAY = dt.date(2026, 3, 1)
+HEADER = "order_id,customer_id,amount,order_date"
+
+
+def csv_bytes(*lines: str, header: str = HEADER, encoding: str = "utf-8") -> bytes:
+    return "\n".join([header, *lines, ""]).encode(encoding)
+
+
+def refused(data: bytes, key: str = "landing/orders.csv") -> LandedFileError:
+    with pytest.raises(LandedFileError) as caught:
+        read_landed_file(data, key)
+    assert caught.value.key == key
+    assert str(caught.value) == f"landed file {key}: {caught.value.reason}"
+    return caught.value
+
+
+def parquet_bytes(frame: pd.DataFrame, **kwargs) -> bytes:
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, engine="pyarrow", **kwargs)
+    return buffer.getvalue()
+
+
+def reasons_by_file_row(rejected: pd.DataFrame, day_rows: pd.DataFrame) -> dict[int, str]:
+    """clean_orders numbers rows within the day frame; the day frame's index names the file row."""
+    return {int(day_rows.index[pos]): reason for pos, reason in zip(rejected["source_row"], rejected["reason"])}
+
+
+# ---------------------------------------------------------------- files that cannot be read
+
+
+def test_zero_bytes_is_an_empty_file():
+    error = refused(b"", "landing/2026/orders.csv")
+    assert error.reason == "empty file (0 bytes)"
+    assert str(error) == "landed file landing/2026/orders.csv: empty file (0 bytes)"
+
+
+@pytest.mark.parametrize("data", [b"\n", b"  \r\n\r\n", b"\xef\xbb\xbf", b"\xef\xbb\xbf\n \n"])
+def test_text_file_without_a_header_is_empty(data):
+    assert refused(data).reason == "empty file (no header and no rows, only whitespace)"
+
+
+def test_gzip_of_nothing_is_an_empty_file():
+    assert refused(gzip.compress(b""), "orders.csv.gz").reason == "empty file (0 bytes after gzip decompression)"
+
+
+def test_header_only_csv_has_no_rows():
+    assert refused(csv_bytes()).reason == "no rows"
+    assert refused(csv_bytes("", "  ")).reason == "no rows"  # blank lines are not rows
+
+
+def test_binary_garbage_is_not_csv_or_parquet():
+    garbage = random.Random(7).randbytes(4096)
+    assert refused(garbage, "orders.csv").reason == "not CSV or Parquet (binary content)"
+
+
+def test_short_binary_that_happens_to_decode_as_cp1252_is_still_binary():
+    garbage = bytes([0x01, 0x02, 0x41, 0x03, 0x1B, 0x42, 0x04, 0x05, 0x06, 0x43])
+    assert b"\x00" not in garbage and garbage.decode("cp1252")
+    assert refused(garbage).reason == "not CSV or Parquet (binary content)"
+
+
+def test_a_zip_archive_is_named():
+    assert refused(b"PK\x03\x04" + b"\x14\x00" * 20, "orders.xlsx").reason == (
+        "not CSV or Parquet (looks like a zip archive (or an .xlsx workbook))"
+    )
+
+
+def test_truncated_gzip():
+    whole = gzip.compress(csv_bytes("1,a,10,2026-03-01T10:00:00Z") * 50)
+    assert refused(whole[: len(whole) // 2], "orders.csv.gz").reason == "truncated or corrupt gzip"
+
+
+def test_corrupt_gzip():
+    whole = bytearray(gzip.compress(csv_bytes("1,a,10,2026-03-01T10:00:00Z")))
+    whole[-8:-4] = b"\x00\x00\x00\x00"  # wrong CRC32
+    assert refused(bytes(whole), "orders.csv.gz").reason == "truncated or corrupt gzip"
+
+
+def test_missing_required_columns_are_named():
+    data = csv_bytes("1,a,10", header="order_id,customer_id,total")
+    assert refused(data).reason == (
+        "missing required column(s) amount, order_date (found: order_id, customer_id, total)"
+    )
+
+
+def test_semicolon_file_shows_what_header_was_found():
+    data = csv_bytes("1;a;12,50;2026-03-01", header="order_id;customer_id;amount;order_date")
+    assert refused(data).reason == (
+        "missing required column(s) order_id, customer_id, amount, order_date "
+        "(found: order_id;customer_id;amount;order_date)"
+    )
+
+
+def test_columns_that_collide_after_normalisation():
+    data = csv_bytes("1,a,10,2026-03-01,11", header="order_id,customer_id,amount,order_date,AMOUNT ")
+    assert refused(data).reason == "duplicate column name(s) after normalisation: amount"
+
+
+def test_rows_with_the_wrong_number_of_fields_refuse_the_file_naming_the_lines():
+    data = csv_bytes(
+        "1,a,10,2026-03-01",
+        "2,Smith, John,10,2026-03-01",  # unquoted comma: 5 fields
+        "3,c,10,2026-03-01",
+        "4,d,2026-03-01",  # a field missing: 3 fields
+    )
+    assert refused(data).reason == (
+        "2 row(s) with the wrong number of fields (header has 4): line 3 has 5, line 5 has 3"
+    )
+
+
+def test_a_short_row_alone_is_not_padded_with_nulls():
+    data = csv_bytes("1,a,10,2026-03-01", "2,b,2026-03-01", "3,c,12,2026-03-01")
+    assert refused(data).reason == "1 row(s) with the wrong number of fields (header has 4): line 3 has 3"
+
+
+def test_many_wrong_rows_name_the_first_ten():
+    data = csv_bytes(*[f"{i},a,10,2026-03-01,extra" for i in range(12)], "99,a,1,2026-03-01")
+    reason = refused(data).reason
+    assert reason.startswith("12 row(s) with the wrong number of fields (header has 4): line 2 has 5, ")
+    assert reason.endswith("line 11 has 5 and 2 more")
+
+
+def test_unterminated_quote_is_malformed_csv():
+    data = csv_bytes("1,a,10,2026-03-01", '2,"b,10,2026-03-01', "3,c,10,2026-03-01")
+    assert refused(data).reason == "malformed CSV in the row starting at line 3: unexpected end of data"
+
+
+def test_text_after_a_closing_quote_is_malformed_csv():
+    data = csv_bytes("1,a,10,2026-03-01", '2,"b"x,10,2026-03-01')
+    assert refused(data).reason == "malformed CSV in the row starting at line 3: ',' expected after '\"'"
+
+
+def test_bytes_neither_utf8_nor_cp1252():
+    data = csv_bytes("1,a,10,2026-03-01", encoding="ascii") + b"2,b\x81,10,2026-03-01\n"
+    assert refused(data).reason == "not UTF-8 or cp1252 text (byte 0x81 at line 3)"
+
+
+def test_mixed_utf8_and_cp1252_is_refused_rather_than_turned_into_mojibake():
+    data = csv_bytes("1,José,10,2026-03-01") + "2,Zoë,10,2026-03-01\n".encode("cp1252")
+    assert refused(data).reason == (
+        "mixed encodings: the file has valid UTF-8 multi-byte characters "
+        "but byte 0xeb at line 3 is not UTF-8"
+    )
+
+
+def test_truncated_parquet():
+    whole = parquet_bytes(pd.DataFrame({"order_id": [1], "customer_id": ["a"], "amount": [1.0], "order_date": ["2026-03-01"]}))
+    assert refused(whole[:-20], "orders.parquet").reason == "truncated or corrupt Parquet"
+
+
+def test_parquet_without_rows():
+    empty = pd.DataFrame({c: pd.Series(dtype="str") for c in HEADER.split(",")})
+    assert refused(parquet_bytes(empty), "orders.parquet").reason == "no rows"
+
+
+def test_parquet_missing_a_column():
+    data = parquet_bytes(pd.DataFrame({"order_id": [1], "customer_id": ["a"], "order_date": ["2026-03-01"]}))
+    assert refused(data, "orders.parquet").reason == (
+        "missing required column(s) amount (found: order_id, customer_id, order_date)"
+    )
+
+
+def test_error_survives_pickling_for_prefect():
+    error = refused(b"")
+    copy = pickle.loads(pickle.dumps(error))
+    assert (copy.key, copy.reason, str(copy)) == (error.key, error.reason, str(error))
+
+
+# ---------------------------------------------------------------- CSV content
+
+
+def test_every_value_is_text_as_written_and_the_index_is_the_row_position():
+    frame = read_landed_file(csv_bytes("007,a, 10.50 ,2026-03-01", "8,b,,2026-03-01"), "orders.csv")
+    assert list(frame.index) == [0, 1]
+    assert all(isinstance(d, pd.StringDtype) for d in frame.dtypes)
+    assert frame.loc[0].tolist() == ["007", "a", " 10.50 ", "2026-03-01"]
+    assert pd.isna(frame.loc[1, "amount"])  # only an empty field is missing
+    assert frame.attrs == {"encoding": "utf-8", "format": "csv", "compression": None}
+
+
+def test_extra_columns_are_kept_and_headers_normalised():
+    data = csv_bytes(
+        "1,a,10,2026-03-01,web,",
+        "2,b,11,2026-03-01,,x",
+        header=" Order_ID ,CUSTOMER_ID,Amount,order_date ,Channel,",
+    )
+    frame = read_landed_file(data, "orders.csv")
+    assert list(frame.columns) == ["order_id", "customer_id", "amount", "order_date", "channel", "unnamed_5"]
+    assert frame["channel"].tolist()[0] == "web" and pd.isna(frame["channel"][1])
+    assert pd.isna(frame["unnamed_5"][0]) and frame["unnamed_5"][1] == "x"
+
+
+def test_quoted_commas_newlines_and_quotes():
+    data = csv_bytes(
+        '1,"Smith, John",10,2026-03-01',
+        '2,"Line one\nline two",11,2026-03-01',
+        '3,"The ""Best"" Shop",12,2026-03-01',
+    )
+    frame = read_landed_file(data, "orders.csv")
+    assert frame["customer_id"].tolist() == ["Smith, John", "Line one\nline two", 'The "Best" Shop']
+    assert frame["amount"].tolist() == ["10", "11", "12"]
+
+
+def test_crlf_line_endings():
+    data = (HEADER + "\r\n1,a,10,2026-03-01\r\n2,b,11,2026-03-01\r\n").encode()
+    frame = read_landed_file(data, "orders.csv")
+    assert frame["order_date"].tolist() == ["2026-03-01", "2026-03-01"]
+
+
+def test_utf8_bom_is_stripped_from_the_header():
+    data = b"\xef\xbb\xbf" + csv_bytes("1,Zoë,10,2026-03-01")
+    frame = read_landed_file(data, "orders.csv")
+    assert list(frame.columns) == ["order_id", "customer_id", "amount", "order_date"]
+    assert frame.loc[0, "customer_id"] == "Zoë"
+    assert frame.attrs["encoding"] == "utf-8-sig"
+
+
+def test_cp1252_text_is_decoded_and_the_encoding_recorded():
+    data = csv_bytes("1,José,10,2026-03-01", "2,Ann,12,2026-03-01", encoding="cp1252")
+    assert b"Jos\xe9" in data
+    frame = read_landed_file(data, "orders.csv")
+    assert frame["customer_id"].tolist() == ["José", "Ann"]
+    assert frame.attrs["encoding"] == "cp1252"
+
+
+def test_utf8_text_is_utf8():
+    frame = read_landed_file(csv_bytes("1,José,10,2026-03-01"), "orders.csv")
+    assert frame.loc[0, "customer_id"] == "José"
+    assert frame.attrs["encoding"] == "utf-8"
+
+
+def test_utf16_with_a_bom():
+    frame = read_landed_file(csv_bytes("1,José,10,2026-03-01", encoding="utf-16"), "orders.csv")
+    assert frame.loc[0].tolist() == ["1", "José", "10", "2026-03-01"]
+    assert frame.attrs["encoding"] == "utf-16"
+
+
+def test_csv_gzip_round_trip_and_content_wins_over_the_key():
+    plain = csv_bytes("1,a,10.5,2026-03-01T10:00:00Z", "2,b,NaN,2026-03-02")
+    expected = read_landed_file(plain, "orders.csv")
+    for key in ("orders.csv.gz", "orders.gz", "orders.csv"):
+        frame = read_landed_file(gzip.compress(plain), key)
+        pd.testing.assert_frame_equal(frame, expected)
+        assert frame.attrs == {"encoding": "utf-8", "format": "csv", "compression": "gzip"}
+    assert read_landed_file(plain, "orders.csv.gz").attrs["compression"] is None
+
+
+# ---------------------------------------------------------------- Parquet
+
+
+def parquet_orders() -> pd.DataFrame:
+    return pd.DataFrame({
+        "order_id": pd.array([9007199254740993, 2, None], dtype="Int64"),  # 2**53 + 1: floats would lose it
+        "customer_id": ["a", "b", "c"],
+        "amount": [10.5, float("nan"), 3.0],
+        "order_date": pd.to_datetime(
+            ["2026-03-01 23:30", "2026-03-02 00:10", "2026-03-01 08:00"], utc=True
+        ),
+        "Channel": ["web", "shop", None],
+    })
+
+
+def test_parquet_round_trip_keeps_types_and_every_digit():
+    frame = read_landed_file(parquet_bytes(parquet_orders()), "orders.parquet")
+    assert list(frame.columns) == ["order_id", "customer_id", "amount", "order_date", "channel"]
+    assert frame["order_id"].tolist()[:2] == [9007199254740993, 2] and pd.isna(frame["order_id"][2])
+    assert frame["amount"].tolist()[0] == 10.5
+    assert frame.attrs == {"encoding": "parquet", "format": "parquet", "compression": None}
+    by_day, unassigned = split_by_day(frame)
+    assert {d: list(rows.index) for d, rows in by_day.items()} == {DAY: [0, 2], dt.date(2026, 3, 2): [1]}
+    assert unassigned.empty
+    result = clean_orders(by_day[DAY], DAY)
+    assert result.cleaned["order_id"].tolist() == ["9007199254740993"]
+    assert result.rejected["reason"].tolist() == ["null order_id"]
+
+
+def test_gzipped_parquet_round_trip():
+    data = parquet_bytes(parquet_orders())
+    frame = read_landed_file(gzip.compress(data), "orders.parquet.gz")
+    pd.testing.assert_frame_equal(frame, read_landed_file(data, "orders.parquet"))
+    assert frame.attrs["compression"] == "gzip" and frame.attrs["format"] == "parquet"
+
+
+def test_parquet_index_written_by_pandas():
+    named = parquet_orders().set_index("order_id")
+    assert "order_id" in read_landed_file(parquet_bytes(named), "o.parquet").columns  # an id is data
+    unnamed = parquet_orders().set_axis([10, 11, 12])
+    frame = read_landed_file(parquet_bytes(unnamed), "o.parquet")
+    assert list(frame.columns) == ["order_id", "customer_id", "amount", "order_date", "channel"]
+    assert list(frame.index) == [0, 1, 2]
+
+
+def test_parquet_naive_timestamps_are_utc_and_zoned_ones_converted():
+    frame = pd.DataFrame({
+        "order_id": ["1", "2"], "customer_id": ["a", "b"], "amount": ["1", "2"],
+        "order_date": pd.to_datetime(["2026-03-01 23:30", "2026-03-02 00:30"]),
+    })
+    by_day, _ = split_by_day(read_landed_file(parquet_bytes(frame), "o.parquet"))
+    assert {d: list(r.index) for d, r in by_day.items()} == {DAY: [0], dt.date(2026, 3, 2): [1]}
+    new_york = pd.to_datetime(["2026-03-01 18:30", "2026-03-01 19:30"]).tz_localize("America/New_York")
+    zoned = frame.assign(order_date=new_york)  # 23:30 and 00:30 UTC
+    by_day, _ = split_by_day(read_landed_file(parquet_bytes(zoned), "o.parquet"))
+    assert {d: list(r.index) for d, r in by_day.items()} == {DAY: [0], dt.date(2026, 3, 2): [1]}
+
+
+def test_parquet_dates_and_text_dates():
+    table = pa.table({
+        "order_id": ["1", "2", "3"], "customer_id": ["a", "b", "c"], "amount": [1.0, 2.0, 3.0],
+        "order_date": pa.array([dt.date(2026, 3, 1), None, dt.date(1970, 1, 1)], pa.date32()),
+    })
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    by_day, unassigned = split_by_day(read_landed_file(buffer.getvalue(), "o.parquet"))
+    assert {d: list(r.index) for d, r in by_day.items()} == {DAY: [0]}
+    assert dict(zip(unassigned["source_row"], unassigned["reason"])) == {
+        1: "null order_date", 2: "order_date outside accepted range 2000-01-01..2099-12-31",
+    }
+
+
+# ---------------------------------------------------------------- splitting by day
+
+
+def test_a_file_spanning_three_days_splits_into_three_frames():
+    data = csv_bytes(
+        "1,a,10,2026-03-01T00:00:00Z",
+        "2,b,11,2026-03-02 09:00:00",
+        "3,c,12,2026-03-01 23:59:59.999",
+        "4,d,13,2026-03-03",
+        "5,e,14,2026-03-01T23:30:00-02:00",  # 01:30 UTC on the 2nd
+        "6,f,15,2026-03-02T01:00:00+02:00",  # 23:00 UTC on the 1st
+        "7,g,16,2026-03-03T23:59:59Z",
+    )
+    frame = read_landed_file(data, "orders.csv")
+    by_day, unassigned = split_by_day(frame)
+    assert list(by_day) == [DAY, dt.date(2026, 3, 2), dt.date(2026, 3, 3)]
+    assert {d: list(rows.index) for d, rows in by_day.items()} == {
+        DAY: [0, 2, 5], dt.date(2026, 3, 2): [1, 4], dt.date(2026, 3, 3): [3, 6],
+    }
+    assert by_day[dt.date(2026, 3, 2)]["order_date"].tolist() == ["2026-03-02 09:00:00", "2026-03-01T23:30:00-02:00"]
+    assert list(by_day[DAY].columns) == list(frame.columns)
+    assert unassigned.empty and list(unassigned.columns) == ["source_row", "order_id", "reason", "record"]
+    for day, rows in by_day.items():  # clean_orders agrees with the split: nothing falls outside
+        result = clean_orders(rows, day)
+        assert len(result.cleaned) == len(rows) and result.rejected.empty
+
+
+@pytest.mark.parametrize("value", [
+    "2026-03-01", "2026-03-01T10:00", "2026-03-01 10:00:00", "2026-03-01T10:00:00.5",
+    "2026-03-01T10:00:00.123456789Z", "2026-03-01T10:00:00+05:30", "2026-03-01 10:00:00+0530",
+    "2026-03-01 10:00:00+00", "2026-03-01T10:00:00z".upper(), " 2026-03-01 10:00:00 ",
+])
+def test_accepted_iso_forms(value):
+    frame = read_landed_file(csv_bytes(f'1,a,10,"{value}"'), "orders.csv")
+    by_day, unassigned = split_by_day(frame)
+    assert list(by_day) == [DAY] and unassigned.empty
+    assert by_day[DAY].loc[0, "order_date"] == value  # untouched text
+    assert len(clean_orders(by_day[DAY], DAY).cleaned) == 1
+
+
+def test_dates_in_another_format_are_not_guessed():
+    data = csv_bytes(
+        "1,a,10,2026-03-01T10:00:00Z",
+        "2,b,10,01/03/2026",
+        "3,c,10,13/03/2026",
+        "4,d,10,03-01-2026",
+        "5,e,10,\"March 1, 2026\"",
+        "6,f,10,1772359200",
+        "7,g,10,2026-03-01 10:00:00 UTC",
+        "8,h,10,2026-03-01 10:00:00",
+    )
+    by_day, unassigned = split_by_day(read_landed_file(data, "orders.csv"))
+    assert {d: list(r.index) for d, r in by_day.items()} == {DAY: [0, 7]}
+    assert dict(zip(unassigned["source_row"], unassigned["reason"])) == {
+        i: "order_date is not a timestamp" for i in range(1, 7)
+    }
+    assert unassigned["order_id"].tolist() == ["2", "3", "4", "5", "6", "7"]
+    assert json.loads(unassigned["record"][0]) == {
+        "order_id": "2", "customer_id": "b", "amount": "10", "order_date": "01/03/2026",
+    }
+
+
+def test_dates_outside_any_sensible_range():
+    data = csv_bytes(
+        "1,a,10,2026-03-01",
+        "2,b,10,1970-01-01T00:00:00Z",
+        "3,c,10,9999-12-31",
+        "4,d,10,0001-01-01",
+        "5,e,10,1999-12-31T23:59:59Z",
+        "6,f,10,2026-02-30",
+        "7,g,10,2026-03-01T25:00:00",
+        "8,h,10,2100-01-01",
+        "9,i,10,2000-01-01T00:00:00+01:00",  # 1999-12-31 23:00 UTC
+    )
+    by_day, unassigned = split_by_day(read_landed_file(data, "orders.csv"))
+    outside = "order_date outside accepted range 2000-01-01..2099-12-31"
+    assert {d: list(r.index) for d, r in by_day.items()} == {DAY: [0]}
+    assert dict(zip(unassigned["source_row"], unassigned["reason"])) == {
+        1: outside, 2: outside, 3: outside, 4: outside,
+        5: "order_date is not a timestamp", 6: "order_date is not a timestamp", 7: outside, 8: outside,
+    }
+
+
+def test_the_accepted_range_can_be_narrowed():
+    frame = read_landed_file(csv_bytes("1,a,10,2026-03-01", "2,b,10,2026-03-09"), "orders.csv")
+    by_day, unassigned = split_by_day(frame, latest=dt.date(2026, 3, 2))
+    assert list(by_day) == [DAY]
+    assert unassigned["reason"].tolist() == ["order_date outside accepted range 2000-01-01..2026-03-02"]
+
+
+def test_missing_order_dates():
+    data = csv_bytes("1,a,10,", "2,b,10,   ", '3,c,10,""', "4,d,10,2026-03-01", ",e,10,")
+    by_day, unassigned = split_by_day(read_landed_file(data, "orders.csv"))
+    assert list(by_day[DAY].index) == [3]
+    assert unassigned["source_row"].tolist() == [0, 1, 2, 4]
+    assert set(unassigned["reason"]) == {"null order_date"}
+    assert unassigned["order_id"].tolist() == ["1", "2", "3", None]
+    assert json.loads(unassigned["record"][1])["order_date"] == "   "
+
+
+def test_every_row_lands_in_exactly_one_place():
+    rng = random.Random(3)
+    dates = ["2026-03-01", "2026-03-02T05:00:00Z", "01/03/2026", "", "9999-01-01", "x"]
+    picks = [rng.choice(dates) for _ in range(200)]
+    frame = read_landed_file(csv_bytes(*[f"{i},c,1,{d}" for i, d in enumerate(picks)]), "orders.csv")
+    by_day, unassigned = split_by_day(frame)
+    positions = sorted([i for rows in by_day.values() for i in rows.index] + list(unassigned["source_row"]))
+    assert positions == list(range(200))
+    assert len(by_day.get(DAY, [])) == picks.count("2026-03-01")
+    assert len(unassigned) == sum(p in ("01/03/2026", "", "9999-01-01", "x") for p in picks)
+
+
+def test_split_needs_an_order_date_column():
+    with pytest.raises(ValueError, match="no order_date column"):
+        split_by_day(pd.DataFrame({"order_id": ["1"]}))
+
+
+# ---------------------------------------------------------------- bad values reach clean_orders
+
+
+def test_bad_amounts_pass_through_as_text_and_clean_orders_quarantines_them():
+    data = csv_bytes(
+        "1,a,10.50,2026-03-01T08:00:00Z",
+        "2,b,1e400,2026-03-01T09:00:00Z",
+        "3,c,NaN,2026-03-01T10:00:00Z",
+        '4,d,"12,50",2026-03-01T11:00:00Z',
+        "5,e,twelve,2026-03-01T12:00:00Z",
+        "6,f,-3,2026-03-01T13:00:00Z",
+        "7,g,,2026-03-01T14:00:00Z",
+        "8,h,1e3,2026-03-01T15:00:00Z",
+    )
+    frame = read_landed_file(data, "orders.csv")
+    assert frame["amount"].tolist()[:5] == ["10.50", "1e400", "NaN", "12,50", "twelve"]
+    by_day, unassigned = split_by_day(frame)
+    assert unassigned.empty and list(by_day) == [DAY]
+    result = clean_orders(by_day[DAY], DAY)
+    assert result.cleaned["order_id"].tolist() == ["1", "6", "8"]  # the good rows are all kept
+    assert result.cleaned["amount"].tolist() == [10.5, -3.0, 1000.0]
+    assert reasons_by_file_row(result.rejected, by_day[DAY]) == {
+        1: "amount is not a finite number", 2: "amount is not a finite number",
+        3: "amount is not a finite number", 4: "amount is not a finite number", 6: "null amount",
+    }
+    record = json.loads(result.rejected["record"][0])
+    assert record["amount"] == "1e400"
+
+
+def test_duplicate_ids_reach_clean_orders_and_the_newest_wins():
+    data = csv_bytes(
+        "1,a,10,2026-03-01T08:00:00Z",
+        "2,b,20,2026-03-01T09:00:00Z",
+        "1,a,11,2026-03-01T12:00:00Z",
+        "1,a,9,2026-03-01T10:00:00Z",
+        "3,c,30,2026-03-02T09:00:00Z",
+    )
+    by_day, _ = split_by_day(read_landed_file(data, "orders.csv"))
+    day = by_day[DAY]
+    assert list(day.index) == [0, 1, 2, 3]  # split drops nothing: all three versions of order 1
+    result = clean_orders(day, DAY)
+    assert sorted(zip(result.cleaned["order_id"], result.cleaned["amount"])) == [("1", 11.0), ("2", 20.0)]
+    assert reasons_by_file_row(result.rejected, day) == {
+        0: "duplicate order_id (a newer row was kept)", 3: "duplicate order_id (a newer row was kept)",
+    }
+
+
+def test_duplicate_ids_with_updated_at_keep_the_newest_version():
+    data = csv_bytes(
+        "1,a,10,2026-03-01T08:00:00Z,2026-03-05T00:00:00Z",
+        "1,a,12,2026-03-01T08:00:00Z,2026-03-04T00:00:00Z",
+        header=HEADER + ",updated_at",
+    )
+    by_day, _ = split_by_day(read_landed_file(data, "orders.csv"))
+    result = clean_orders(by_day[DAY], DAY)
+    assert result.cleaned["amount"].tolist() == [10.0]
+    assert reasons_by_file_row(result.rejected, by_day[DAY]) == {1: "duplicate order_id (a newer row was kept)"}
