@@ -1,0 +1,118 @@
+"""What one benchmark run measures: partition sizes, the backfill range, repeats.
+
+Every scenario gets partition days of its own, so no scenario finds another's ledger rows or
+cached results: single partitions live in June 2025 (one day per size), the backfill starts on
+2026-01-01.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+FULL_SIZES = (10_000, 100_000, 1_000_000)
+QUICK_SIZES = (1_000, 10_000)
+SINGLE_START = dt.date(2025, 6, 1)
+BACKFILL_START = dt.date(2026, 1, 1)
+TARGET_SIZE = 1_000_000
+"""The partition size the targets are defined at."""
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*$")
+
+
+def parse_size(text: str) -> int:
+    """``10k`` -> 10000, ``1M`` -> 1000000, ``2500`` -> 2500."""
+    match = _SIZE.match(text)
+    if not match:
+        try:
+            value = int(float(text))
+        except ValueError:
+            raise ValueError(f"not a size: {text!r} (use e.g. 10k, 100k, 1M)") from None
+    else:
+        number, unit = match.groups()
+        value = int(float(number) * {"": 1, "k": 1_000, "m": 1_000_000}[unit.lower()])
+    if value < 1:
+        raise ValueError(f"size must be at least 1 order, not {text!r}")
+    return value
+
+
+def parse_sizes(text: str) -> tuple[int, ...]:
+    sizes = sorted({parse_size(part) for part in text.split(",") if part.strip()})
+    if not sizes:
+        raise ValueError("no sizes given")
+    return tuple(sizes)
+
+
+def human(n: int) -> str:
+    """10000 -> ``10k``, 1000000 -> ``1M``, 2500 -> ``2.5k``."""
+    for unit, scale in (("M", 1_000_000), ("k", 1_000)):
+        if n >= scale:
+            value = n / scale
+            return f"{value:g}{unit}" if value == int(value) or value >= 10 else f"{value:.1f}{unit}"
+    return str(n)
+
+
+@dataclass(frozen=True)
+class Plan:
+    sizes: tuple[int, ...] = FULL_SIZES
+    backfill_days: int = 30
+    backfill_orders_per_day: int = 10_000
+    concurrency: int = 4
+    repeat: int = 3
+    seed: int = 7
+    quick: bool = False
+    database_url: str | None = None
+    results_dir: Path = RESULTS_DIR
+    strict: bool = False
+    skip_backfill: bool = False
+
+    def single_day(self, size: int) -> dt.date:
+        return SINGLE_START + dt.timedelta(days=self.sizes.index(size))
+
+    @property
+    def backfill_start(self) -> dt.date:
+        return BACKFILL_START
+
+    @property
+    def backfill_end(self) -> dt.date:
+        return BACKFILL_START + dt.timedelta(days=self.backfill_days - 1)
+
+    @property
+    def backfill_partitions(self) -> list[dt.date]:
+        return [BACKFILL_START + dt.timedelta(days=i) for i in range(self.backfill_days)]
+
+    def repeats_for(self, size: int) -> int:
+        """Repeats of a single-partition measurement: ``repeat``, but never more than about
+        1M orders' worth per scenario (a 1M partition runs once)."""
+        return max(1, min(self.repeat, TARGET_SIZE // size))
+
+    def baseline_rounds(self, size: int) -> int:
+        """Rounds of the textbook pipeline, each paired with one pipeline extract: at least
+        three (two in --quick), so the extract speedup is a median, not one pair."""
+        return max(2 if self.quick else 3, self.repeats_for(size))
+
+    @property
+    def largest(self) -> int:
+        return self.sizes[-1]
+
+    def as_dict(self) -> dict:
+        return {
+            "sizes": list(self.sizes),
+            "single_partition_days": {str(s): self.single_day(s).isoformat() for s in self.sizes},
+            "repeats": {str(s): self.repeats_for(s) for s in self.sizes},
+            "baseline_rounds": {str(s): self.baseline_rounds(s) for s in self.sizes},
+            "backfill": None if self.skip_backfill else {
+                "start": self.backfill_start.isoformat(),
+                "end": self.backfill_end.isoformat(),
+                "days": self.backfill_days,
+                "orders_per_day": self.backfill_orders_per_day,
+                "max_concurrency": self.concurrency,
+            },
+            "seed": self.seed,
+            "quick": self.quick,
+            "target_size": TARGET_SIZE,
+        }

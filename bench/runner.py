@@ -1,0 +1,126 @@
+"""One benchmark run: start the services, load the data, run every scenario, report."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from bench.plan import Plan, human
+
+
+class Progress:
+    """Progress lines on stderr, with the time since the run started."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+
+    def __call__(self, message: str) -> None:
+        elapsed = time.perf_counter() - self.started
+        print(f"[{int(elapsed // 60):2d}:{elapsed % 60:04.1f}] {message}", file=sys.stderr, flush=True)
+
+
+def read_published(pg_url: str, first: dt.date, last: dt.date) -> dict[str, dict]:
+    """The warehouse's ``daily_revenue`` rows of ``[first, last]``."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(pg_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.text("SELECT order_date, revenue, order_count FROM analytics.daily_revenue "
+                        "WHERE order_date BETWEEN :a AND :b ORDER BY order_date"),
+                {"a": first, "b": last},
+            ).all()
+    finally:
+        engine.dispose()
+    return {r.order_date.isoformat(): {"revenue": float(r.revenue), "order_count": int(r.order_count)} for r in rows}
+
+
+def run(plan: Plan) -> int:
+    from bench import report
+    from bench.backfill import backfill_scenarios
+    from bench.baselines import sql_floor, textbook_pipeline, warm_day
+    from bench.child import run_in_child
+    from bench.data import load
+    from bench.machine import load_average, machine_info
+    from bench.partition import bare_partition, flow_partition
+    from bench.services import services
+
+    log = Progress()
+    started_at = dt.datetime.now(dt.timezone.utc)
+    results: dict[str, Any] = {
+        "started_at": started_at.isoformat(timespec="seconds"),
+        "plan": plan.as_dict(),
+        "machine": machine_info(),
+        "single_partition": {},
+        "errors": [],
+    }
+
+    def attempt(name: str, fn: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except Exception as error:  # keep going: one broken scenario must not hide the rest
+            log(f"ERROR in {name}: {type(error).__name__}: {(str(error).splitlines() or [''])[0][:300]}")
+            results["errors"].append({"scenario": name, "error": f"{type(error).__name__}: {error}",
+                                      "traceback": traceback.format_exc()})
+            return None
+
+    log(f"benchmark plan: sizes {', '.join(human(s) for s in plan.sizes)}; "
+        + ("no backfill" if plan.skip_backfill else
+           f"backfill {plan.backfill_days} days x {human(plan.backfill_orders_per_day)} orders"))
+    with services(plan.database_url, log=log) as svc:
+        results["services"] = {"postgres": svc.postgres, "s3": "moto server (HTTP, loopback)",
+                                "prefect_api": "prefect_test_harness (temporary local server)"}
+        log("loading orders (generate_orders + COPY)")
+        results["data"] = load(svc.pg_url, plan, log=log)
+        results["machine"]["postgres"] = results["data"]["postgres_version"]
+        context = {**svc.child_context(), "warm_up_day": plan.single_day(plan.sizes[0]).isoformat()}
+
+        for size in plan.sizes:
+            day = plan.single_day(size)
+            repeats = plan.repeats_for(size)
+            name = f"single partition {human(size)} ({day}, x{repeats})"
+            entry: dict[str, Any] = {"orders": size, "partition": day.isoformat(), "repeats": repeats,
+                                     "load_average": {}}
+
+            def step(key: str, message: str) -> None:
+                entry["load_average"][key] = load_average()
+                log(f"{name}: {message} (load {entry['load_average'][key]})")
+
+            warm_day(svc.pg_url, day)
+            step("sql_floor", "SQL GROUP BY floor")
+            entry["sql_floor"] = attempt(f"{name} sql floor", sql_floor, svc.pg_url, day, None, max(3, repeats))
+            step("textbook", f"pd.read_sql textbook pipeline, paired with the pipeline's extract "
+                             f"(x{plan.baseline_rounds(size)})")
+            entry["textbook"] = attempt(f"{name} textbook", run_in_child, textbook_pipeline, svc.pg_url,
+                                        day.isoformat(), plan.baseline_rounds(size))
+            step("bare", "stages run bare")
+            entry["bare"] = attempt(f"{name} bare", run_in_child, bare_partition, context, day.isoformat(), repeats)
+            step("flow", "daily_revenue flow through Prefect")
+            entry["flow"] = attempt(f"{name} flow", run_in_child, flow_partition, context, day.isoformat(), repeats)
+            entry["published"] = attempt(f"{name} published", read_published, svc.pg_url, day, day)
+            results["single_partition"][str(size)] = entry
+
+        if not plan.skip_backfill:
+            first, last = plan.backfill_start, plan.backfill_end
+            warm_day(svc.pg_url, first, last)
+            backfill_load = load_average()
+            log(f"backfill {first}..{last}: first run, cache-hit rerun, ledger-skip rerun, bare work "
+                f"(load {backfill_load})")
+            backfill = attempt("backfill", run_in_child, backfill_scenarios, context, first.isoformat(),
+                               last.isoformat(), plan.concurrency)
+            if backfill is not None:
+                backfill["load_average"] = {"start": backfill_load, "end": load_average()}
+                log("backfill: SQL GROUP BY floor over the range")
+                backfill["sql_floor"] = attempt("backfill sql floor", sql_floor, svc.pg_url, first, last, 3)
+                backfill["published"] = attempt("backfill published", read_published, svc.pg_url, first, last)
+            results["backfill"] = backfill
+        log("stopping services")
+    results["machine"]["load_average_at_end"] = load_average()
+    results["finished_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    results["wall_s"] = round(time.perf_counter() - log.started, 1)
+    return report.finish(results, plan, started_at)

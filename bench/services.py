@@ -1,0 +1,102 @@
+"""The real services a benchmark runs against, started and stopped by the benchmark.
+
+- Postgres: ``--database-url`` / ``BENCH_DATABASE_URL`` (an admin URL of a server you run),
+  else ``tests.services.postgres_server()`` (``TEST_DATABASE_URL`` or a throwaway ``pgserver``).
+  The benchmark works in a fresh database of its own on that server and drops it afterwards.
+- S3: moto's server over HTTP on loopback (``tests.services.moto_s3``), one bucket for the
+  lake, the task results and the landing zone.
+- Prefect API: ``prefect_test_harness`` (a temporary SQLite-backed server in a subprocess);
+  its URL is exported as ``PREFECT_API_URL`` so every scenario process uses it.
+- Blocks: one environment (``bench``) saved with ``blocks.environment``, exactly as
+  ``revenue blocks create`` would from ``REVENUE_*`` / ``AWS_*`` variables.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+
+ENVIRONMENT = "bench"
+
+
+@dataclass(frozen=True)
+class Services:
+    pg_url: str
+    postgres: str
+    """Which Postgres: ``given``, ``TEST_DATABASE_URL`` or ``pgserver (throwaway)``."""
+    s3_endpoint: str
+    bucket: str
+    api_url: str
+    config: str
+    api_server_pid: int | None = None
+
+    def child_context(self) -> dict:
+        return {"config": self.config, "api_url": self.api_url, "pg_url": self.pg_url,
+                "api_server_pid": self.api_server_pid}
+
+
+def _psycopg_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
+@contextmanager
+def services(database_url: str | None, log=print) -> Iterator[Services]:
+    from sqlalchemy.engine import make_url
+
+    from tests.services import S3_ACCESS_KEY, S3_SECRET_KEY, fresh_database, moto_s3, pg_s3_environ, postgres_server
+
+    with ExitStack() as stack:
+        if database_url:
+            admin_url, which = _psycopg_url(database_url), "given (--database-url)"
+        else:
+            which = "TEST_DATABASE_URL" if os.environ.get("TEST_DATABASE_URL") else "pgserver (throwaway)"
+            admin_url = stack.enter_context(postgres_server())
+        log(f"postgres: {which}")
+        database = stack.enter_context(fresh_database(admin_url))
+        # fresh_database renders the URL with the password hidden: put it back.
+        pg_url = make_url(database).set(password=make_url(admin_url).password).render_as_string(hide_password=False)
+
+        import logging
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
+        endpoint = stack.enter_context(moto_s3())
+        bucket = f"bench-{uuid.uuid4().hex[:10]}"
+        s3_client(endpoint, S3_ACCESS_KEY, S3_SECRET_KEY).create_bucket(Bucket=bucket)
+        log(f"s3: moto server at {endpoint}, bucket {bucket}")
+
+        from prefect.settings import PREFECT_API_URL
+        from prefect.testing.utilities import prefect_test_harness
+
+        stack.enter_context(prefect_test_harness(server_startup_timeout=180))
+        api_url = PREFECT_API_URL.value()
+        os.environ["PREFECT_API_URL"] = api_url
+        from bench.child import find_child_process
+
+        api_server_pid = find_child_process("uvicorn")
+        log(f"prefect: test harness API at {api_url} (server pid {api_server_pid})")
+
+        from blocks.environment import pipeline_from_environ, save_environment
+        from revenue.io.environment import forget_environments
+
+        environ = pg_s3_environ(pg_url, endpoint, bucket)
+        save_environment(ENVIRONMENT, pipeline_from_environ(environ))
+        forget_environments()
+        stack.callback(forget_environments)
+        yield Services(
+            pg_url=pg_url, postgres=which, s3_endpoint=endpoint, bucket=bucket, api_url=api_url,
+            config=ENVIRONMENT, api_server_pid=api_server_pid,
+        )
+
+
+def s3_client(endpoint: str, key: str, secret: str):
+    import boto3
+
+    return boto3.client(
+        "s3", endpoint_url=endpoint, aws_access_key_id=key, aws_secret_access_key=secret,
+        region_name="us-east-1",
+    )
