@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -39,3 +40,42 @@ def seed_orders(config: str, rows: list[tuple], replace: bool = True) -> None:
 def published(config: str, table: str, day: dt.date | None = None) -> pd.DataFrame:
     frame = environment(config).warehouse.read_table(table, day)
     return frame.drop(columns=[c for c in ("run_id", "published_at") if c in frame.columns])
+
+
+@dataclass(frozen=True)
+class RunRecords:
+    """What the Prefect server holds for some flow runs."""
+
+    artifacts: list
+    logs: list
+    task_runs: list
+    flow_runs: list
+
+
+def run_records(run_ids: list) -> RunRecords:
+    """Artifacts, logs, task runs and flow runs of these flow runs only.
+
+    Logs reach the server in batches: flush them first. Filtering on the runs matters:
+    an unfiltered read returns only the server's first page, from any test.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        FlowRunFilter,
+        FlowRunFilterId,
+        LogFilter,
+        LogFilterFlowRunId,
+        TaskRunFilter,
+        TaskRunFilterFlowRunId,
+    )
+    from prefect.logging.handlers import APILogHandler
+
+    APILogHandler().flush()
+    with get_client(sync_client=True) as client:
+        return RunRecords(
+            artifacts=client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=run_ids))),
+            logs=client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=run_ids))),
+            task_runs=client.read_task_runs(task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=run_ids))),
+            flow_runs=client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=run_ids))),
+        )

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from flows.daily_revenue import daily_revenue
 from revenue.io.environment import environment
 from tests.integration.conftest import s3_client, with_password
-from tests.integration.helpers import published, seed_orders
+from tests.integration.helpers import published, run_records, seed_orders
 from tests.services import S3_SECRET_KEY
 
 DAY = dt.date(2026, 3, 1)
@@ -101,9 +101,6 @@ def test_a_second_process_gets_cache_hits_from_s3_results(pg_env, tmp_path: Path
 
 
 def test_no_credential_appears_in_logs_artifacts_results_or_errors(pg_env, pg_url, s3_bucket, s3_endpoint, capfd, caplog):
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, LogFilter, LogFilterFlowRunId
-
     seed_orders(pg_env, ROWS)
     states = [
         daily_revenue(partition_date=DAY.isoformat(), config=pg_env, return_state=True),
@@ -132,14 +129,10 @@ def test_no_credential_appears_in_logs_artifacts_results_or_errors(pg_env, pg_ur
 
     captured = capfd.readouterr()
     texts = [captured.out, captured.err, caplog.text, str(error), repr(error), str(failed.message)]
-    # Filter on these runs: an unfiltered read returns only the server's first page.
-    run_ids = [state.state_details.flow_run_id for state in states]
-    with get_client(sync_client=True) as client:
-        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=run_ids)))
-        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=run_ids)))
-    assert artifacts and logs, "nothing was read back: the search proves nothing"
-    texts += [str(a.data) + str(a.description) for a in artifacts]
-    texts += [log.message for log in logs]
+    records = run_records([state.state_details.flow_run_id for state in states])
+    assert records.artifacts and records.logs, "nothing was read back: the search proves nothing"
+    texts += [str(a.data) + str(a.description) for a in records.artifacts]
+    texts += [log.message for log in records.logs]
     s3 = s3_client(s3_endpoint)
     for obj in s3.list_objects_v2(Bucket=s3_bucket).get("Contents", []):
         texts.append(s3.get_object(Bucket=s3_bucket, Key=obj["Key"])["Body"].read().decode("latin-1"))

@@ -17,21 +17,12 @@ import re
 import uuid
 
 import sqlalchemy as sa
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import (
-    ArtifactFilter,
-    ArtifactFilterFlowRunId,
-    LogFilter,
-    LogFilterFlowRunId,
-    TaskRunFilter,
-    TaskRunFilterFlowRunId,
-)
 
 from flows.daily_revenue import daily_revenue
 from revenue.io.environment import environment, forget_environments
 from revenue.io.orders_table import create_orders_table, load_orders
 from tests.integration.conftest import s3_client
-from tests.integration.helpers import orders_frame, published, seed_orders
+from tests.integration.helpers import orders_frame, published, run_records, seed_orders
 from tests.services import DB_PASSWORD, S3_SECRET_KEY, pg_s3_environ, with_password
 
 DAY = dt.date(2026, 3, 1)
@@ -261,18 +252,16 @@ def test_no_credential_in_results_artifacts_error_markers_or_states(pg_env, pg_u
     for key in bucket_keys(s3, s3_bucket):  # results, markers, lake files, landed files
         texts[key] = s3.get_object(Bucket=s3_bucket, Key=key)["Body"].read().decode("latin-1")
 
-    run_ids = [s.state_details.flow_run_id for s in states]
-    with get_client(sync_client=True) as client:
-        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=run_ids)))
-        for artifact in artifacts:
-            texts[f"artifact {artifact.key}"] = f"{artifact.data} {artifact.description}"
-        for task_run in client.read_task_runs(task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=run_ids))):
-            texts[f"task run {task_run.id}"] = f"{task_run.name} {task_run.state and task_run.state.message}"
-        for run_id in run_ids:
-            flow_run = client.read_flow_run(run_id)
-            texts[f"flow run {run_id}"] = f"{flow_run.state.message} {flow_run.parameters}"
-        for log in client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=run_ids))):
-            texts[f"log {log.id}"] = log.message
+    records = run_records([s.state_details.flow_run_id for s in states])
+    for artifact in records.artifacts:
+        texts[f"artifact {artifact.key}"] = f"{artifact.data} {artifact.description}"
+    for task_run in records.task_runs:
+        texts[f"task run {task_run.id}"] = f"{task_run.name} {task_run.state and task_run.state.message}"
+    for flow_run in records.flow_runs:
+        texts[f"flow run {flow_run.id}"] = f"{flow_run.state.message} {flow_run.parameters}"
+    for log in records.logs:
+        texts[f"log {log.id}"] = log.message
+    assert records.logs and len(records.flow_runs) == len(states), "runs not read back: the search proves nothing"
     for state in states:
         texts[f"state {state.state_details.flow_run_id}"] = f"{state.message} {state.data!r}"
 
