@@ -2,10 +2,10 @@
 
 Stages, in the order the flow runs them, each timed with ``time.perf_counter``:
 
-- ``fingerprint``: the partition's fingerprint (``OrdersSource.fingerprint``: one aggregate
-  query; plus the landed-files lookup where the pipeline has ``revenue.io.partition_input``);
+- ``fingerprint``: the partition's fingerprint and landed files
+  (``revenue.io.partition_input.partition_inputs``: aggregate queries, no rows read);
 - ``extract``: the partition's raw rows (``OrdersSource.extract``: COPY ... TO STDOUT into
-  pyarrow on Postgres; merged with landed files where the pipeline has them);
+  pyarrow on Postgres; merged with its landed files);
 - ``clean``: ``clean_orders``;
 - ``gates``: the three Great Expectations gates (``raw_orders``, ``cleaned_orders``,
   ``daily_revenue``) with ``run_gate`` + ``enforce``; no Prefect artifacts;
@@ -44,41 +44,30 @@ def prepare_environment(config: str):
     return env
 
 
-def _partition_input():
-    """``revenue.io.partition_input`` (source + landed files) when the pipeline has it."""
-    try:
-        from revenue.io import partition_input
-    except ImportError:
-        return None
-    return partition_input
+def run_partition_bare(env: Any, day: dt.date, planned: Any = None) -> dict[str, Any]:
+    """Run every stage of ``day`` once; stage seconds, row counts and the revenue.
 
-
-def run_partition_bare(env: Any, day: dt.date) -> dict[str, Any]:
-    """Run every stage of ``day`` once; stage seconds, row counts and the revenue."""
+    ``planned``: the day's ``PartitionInput`` when the caller fingerprinted a whole range
+    in one go, as the flows do; else it is computed here and timed as ``fingerprint``.
+    """
     from revenue.io.lake import write_partition
+    from revenue.io.partition_input import extract_partition, partition_inputs
     from revenue.io.warehouse import DatasetRecord, PartitionOutput
     from revenue.quality.gate import enforce, run_gate
     from revenue.transforms.aggregate import customer_daily_spend, daily_revenue
     from revenue.transforms.clean import clean_orders
 
-    inputs = _partition_input()
     seconds = dict.fromkeys(STAGES, 0.0)
     clock = time.perf_counter
 
     started = clock()
-    if inputs is None:
-        files: list = []
-        fingerprint = env.source.fingerprint(day)
-    else:
-        files = inputs.partition_files(env, day)
-        fingerprint = inputs.partition_fingerprint(env, day, files)
+    if planned is None:
+        [planned] = partition_inputs(env, [day])
+    fingerprint = planned.fingerprint
     seconds["fingerprint"] += clock() - started
 
     started = clock()
-    if inputs is None:
-        raw, landed = env.source.extract(day), []
-    else:
-        raw, landed = inputs.extract_partition(env, day, files)
+    raw, landed = extract_partition(env, day, list(planned.files))
     seconds["extract"] += clock() - started
 
     started = clock()
@@ -116,9 +105,8 @@ def run_partition_bare(env: Any, day: dt.date) -> dict[str, Any]:
     raw_summary, cleaned_summary, revenue_summary = (
         raw_gate.summary(), cleaned_gate.summary(), revenue_gate.summary()
     )
-    extra = {"landed": tuple(landed)} if "landed" in PartitionOutput.__dataclass_fields__ else {}
     env.warehouse.publish(PartitionOutput(
-        **extra,
+        landed=tuple(landed),
         partition=day,
         fingerprint=fingerprint,
         run_id=None,

@@ -9,9 +9,8 @@ partitions finish.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED
-from concurrent.futures import wait as wait_futures
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import (
@@ -20,17 +19,17 @@ from prefect.artifacts import (
     create_table_artifact,
     update_progress_artifact,
 )
-from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.daily_revenue import DEFAULT_CONFIG
-from flows.partition import PartitionOutcome, materialize_partition, warm_up_quality_gates
+from flows.partition import PartitionOutcome, materialize_partitions, plan_partitions, warm_up_quality_gates
 from revenue.partitions import parse_partition, partition_range
 from revenue.status import counts, partition_statuses, render_grid_markdown
 
 ProgressCallback = Callable[[int, int, PartitionOutcome], None]
 _progress_listeners: list[ProgressCallback] = []
 MAX_WORKERS = 32
+PROGRESS_INTERVAL_S = 1.0
 
 
 class PartitionsFailed(Exception):
@@ -52,13 +51,20 @@ def remove_progress_listener(callback: ProgressCallback) -> None:
         _progress_listeners.remove(callback)
 
 
-def _outcome(partition: dt.date, future: PrefectFuture) -> PartitionOutcome:
-    """The partition's outcome; a failed task becomes a ``failed`` outcome with its reason."""
-    try:
-        return future.result()
-    except Exception as error:  # the task's own exception, with its message
-        message = str(error) or type(error).__name__
-        return PartitionOutcome(partition.isoformat(), "failed", error=message.splitlines()[0][:500])
+class ThrottledProgress:
+    """The ``backfill-progress`` artifact, updated at most once per ``interval_s`` and
+    always at 100%: every update is a request and an event the server has to process."""
+
+    def __init__(self, total: int, description: str, interval_s: float = PROGRESS_INTERVAL_S) -> None:
+        self.total, self.interval_s = total, interval_s
+        self.artifact_id = create_progress_artifact(progress=0.0, key="backfill-progress", description=description)
+        self.last_update = time.monotonic()
+
+    def update(self, done: int) -> None:
+        now = time.monotonic()
+        if done >= self.total or now - self.last_update >= self.interval_s:
+            update_progress_artifact(self.artifact_id, progress=100.0 * done / self.total)
+            self.last_update = now
 
 
 def run_partitions(
@@ -68,28 +74,24 @@ def run_partitions(
     max_concurrency: int,
     skip_up_to_date: bool,
 ) -> list[PartitionOutcome]:
-    """Submit partitions as tasks, never more than ``max_concurrency`` in flight."""
+    """Plan the range in one task run, then materialize what needs it as concurrent task
+    runs; the progress artifact and listeners move as partitions finish."""
+    plan = plan_partitions(config, partitions, skip_up_to_date=skip_up_to_date and not force)
     total = len(partitions)
-    progress = create_progress_artifact(
-        progress=0.0, key="backfill-progress", description=f"{total} partitions, {config}"
-    )
-    pending = list(reversed(partitions))
-    in_flight: dict = {}
-    outcomes: list[PartitionOutcome] = []
-    while pending or in_flight:
-        while pending and len(in_flight) < max(1, max_concurrency):
-            day = pending.pop()
-            future = materialize_partition.submit(config, day, force=force, skip_up_to_date=skip_up_to_date)
-            in_flight[future.wrapped_future] = (day, future)
-        done, _ = wait_futures(list(in_flight), return_when=FIRST_COMPLETED)
-        for raw in done:
-            day, future = in_flight.pop(raw)
-            outcome = _outcome(day, future)
-            outcomes.append(outcome)
-            update_progress_artifact(progress, progress=100.0 * len(outcomes) / total)
-            for listener in list(_progress_listeners):
-                listener(len(outcomes), total, outcome)
-    return sorted(outcomes, key=lambda o: o.partition)
+    progress = ThrottledProgress(total, description=f"{total} partitions, {config}")
+    done = 0
+
+    def finished(outcome: PartitionOutcome) -> None:
+        nonlocal done
+        done += 1
+        progress.update(done)
+        for listener in list(_progress_listeners):
+            listener(done, total, outcome)
+
+    for outcome in plan.up_to_date:
+        finished(outcome)
+    computed = materialize_partitions(config, plan.to_compute, force, max_concurrency, on_outcome=finished)
+    return sorted([*plan.up_to_date, *computed], key=lambda o: o.partition)
 
 
 def publish_status_artifacts(

@@ -15,6 +15,8 @@ from flows.partition import (
     DataError,
     PartitionOutcome,
     materialize_partition,
+    materialize_partitions,
+    plan_partitions,
     warm_up_quality_gates,
 )
 from revenue.io.environment import environment
@@ -65,13 +67,9 @@ def landed_file(config: str, landed_key: str) -> tuple[LandedFile, list]:
 def run_landed_file(config: str, landed_key: str, force: bool) -> list[PartitionOutcome]:
     """Every day a landed file touches, as its own partition, concurrently."""
     landed, days = landed_file(config, landed_key)
-    futures = [materialize_partition.submit(config, day, force=force, landed=landed) for day in days]
-    outcomes, errors = [], []
-    for day, future in zip(days, futures):
-        try:
-            outcomes.append(future.result())
-        except Exception as error:
-            errors.append(f"{day}: {str(error).splitlines()[0]}")
+    plan = plan_partitions(config, days, landed)
+    outcomes = materialize_partitions(config, plan.to_compute, force)
+    errors = [f"{o.partition}: {o.error}" for o in outcomes if o.outcome == "failed"]
     if errors:
         raise DataError(f"landed file {landed.uri}: {len(errors)} of {len(days)} partitions failed: " + "; ".join(errors))
     return outcomes
@@ -100,7 +98,8 @@ def daily_revenue(
         outcomes = run_landed_file(config, landed_key, force)
     else:
         partition = parse_partition(resolve_partition(partition_date))
-        outcomes = [materialize_partition(config, partition, force=force)]
+        [planned] = plan_partitions(config, [partition]).to_compute
+        outcomes = [materialize_partition(config, planned, force=force)]
     logger = get_run_logger()
     for outcome in outcomes:
         logger.info(

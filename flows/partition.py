@@ -13,7 +13,10 @@ layers: SQL lives in ``revenue.io``, pandas logic in ``revenue.transforms``.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED
+from concurrent.futures import wait as wait_futures
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 from prefect import task
@@ -24,13 +27,12 @@ from prefect.runtime import flow_run
 from prefect.states import State
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
-from prefect.transactions import CommitMode, transaction
 
-from revenue.io.environment import environment
+from revenue.io.environment import Environment, environment
 from revenue.io.lake import write_partition
 from revenue.io.landed_files import LandedFileError
 from revenue.io.landing import LandedFile, LandingKeyError
-from revenue.io.partition_input import extract_partition, partition_files, partition_fingerprint
+from revenue.io.partition_input import PartitionInput, extract_partition, partition_inputs
 from revenue.io.warehouse import DatasetRecord, PartitionOutput
 from revenue.quality.gate import GateResult, QualityGateFailed, enforce, run_gate
 from revenue.quality.render import artifact_key, render_markdown
@@ -90,14 +92,6 @@ class GatedFrame:
 
 
 @dataclass(frozen=True)
-class PartitionInput:
-    """What a partition is computed from: its fingerprint and the landed files in it."""
-
-    fingerprint: str
-    files: tuple[LandedFile, ...] = ()
-
-
-@dataclass(frozen=True)
 class CleanedStage:
     cleaned: pd.DataFrame
     rejected: pd.DataFrame
@@ -127,15 +121,6 @@ def _gate(dataset: str, frame: pd.DataFrame, partition: dt.date, parameters: dic
         description=f"Quality gate of {dataset} for partition {partition.isoformat()}: {result.status}",
     )
     return enforce(result)
-
-
-@task(name="source_fingerprint", **IO_RETRIES)
-def source_fingerprint(config: str, partition: dt.date, landed: LandedFile | None = None) -> PartitionInput:
-    """A cheap aggregate of the day's source rows and the ETags of its landed files;
-    never reads the rows."""
-    env = environment(config)
-    files = partition_files(env, partition, landed)
-    return PartitionInput(partition_fingerprint(env, partition, files), tuple(files))
 
 
 @task(name="raw_orders", **STAGE, **IO_RETRIES)
@@ -239,53 +224,113 @@ def _publish_assets(config: str) -> list[str]:
     return keys
 
 
-def _ledger_is_current(config: str, partition: dt.date, fingerprint: str) -> bool:
-    rows = environment(config).warehouse.ledger(partition, partition)
-    return bool(rows) and all(
-        r.status in ("materialized", "warned") and r.published_fingerprint == fingerprint for r in rows
-    )
+@dataclass(frozen=True)
+class PartitionPlan:
+    """What a run must compute, and the partitions it can skip."""
+
+    to_compute: list[PartitionInput]
+    up_to_date: list[PartitionOutcome]
 
 
-@task(name="partition", task_run_name="partition-{partition}")
-def materialize_partition(
+@task(name="plan_partitions", **IO_RETRIES)
+def plan_partitions(
     config: str,
-    partition: dt.date,
-    force: bool = False,
-    skip_up_to_date: bool = False,
+    partitions: list[dt.date],
     landed: LandedFile | None = None,
-) -> PartitionOutcome:
-    """Materialize one partition: every stage, its gates, then publish.
-
-    With ``skip_up_to_date``, a partition whose ledger fingerprint matches the source
-    is skipped before any stage runs (one ledger query, no rows read). ``force``
-    recomputes every stage, ignoring caches and the ledger. ``landed``: a landed file
-    whose rows for this day are merged over the source rows (the file wins).
-    """
-    # compute_partition's cache record is written when it finishes, not deferred to the
-    # end of this enclosing task's transaction.
-    with transaction(commit_mode=CommitMode.EAGER):
-        return _materialize(config, partition, force, skip_up_to_date, landed)
-
-
-def _materialize(
-    config: str, partition: dt.date, force: bool, skip_up_to_date: bool, landed: LandedFile | None
-) -> PartitionOutcome:
+    skip_up_to_date: bool = False,
+) -> PartitionPlan:
+    """Fingerprint every partition and find its landed files, for the whole list at once
+    (a few aggregate queries, no order row read). With ``skip_up_to_date``, partitions
+    whose ledger already holds this fingerprint are skipped (one ledger query)."""
     env = environment(config)
-    inputs = source_fingerprint(config, partition, landed)
-    fingerprint = inputs.fingerprint
-    if skip_up_to_date and not force and _ledger_is_current(config, partition, fingerprint):
-        return PartitionOutcome(partition.isoformat(), "up to date", fingerprint=fingerprint)
-    opts = dict(refresh_cache=True) if force else {}
-    state = compute_partition.with_options(result_storage=env.result_storage, **opts)(
-        config, partition, fingerprint, inputs.files, return_state=True
+    inputs = partition_inputs(env, partitions, landed)
+    current = _up_to_date(env, inputs) if skip_up_to_date else set()
+    return PartitionPlan(
+        to_compute=[i for i in inputs if i.partition not in current],
+        up_to_date=[PartitionOutcome(i.partition.isoformat(), "up to date", fingerprint=i.fingerprint)
+                    for i in inputs if i.partition in current],
     )
-    outcome = state.result()
+
+
+def _up_to_date(env: Environment, inputs: list[PartitionInput]) -> set[dt.date]:
+    """Partitions whose every ledger row is published at the current fingerprint."""
+    if not inputs:
+        return set()
+    days = sorted(i.partition for i in inputs)
+    rows: dict[dt.date, list] = {}
+    for row in env.warehouse.ledger(days[0], days[-1]):
+        rows.setdefault(row.partition_date, []).append(row)
+    return {
+        i.partition for i in inputs
+        if rows.get(i.partition) and all(
+            r.status in ("materialized", "warned") and r.published_fingerprint == i.fingerprint
+            for r in rows[i.partition]
+        )
+    }
+
+
+def _compute_task(config: str, force: bool):
+    """``compute_partition`` bound to the environment's result storage; ``force``
+    recomputes and overwrites the cached result."""
+    options = dict(refresh_cache=True) if force else {}
+    return compute_partition.with_options(result_storage=environment(config).result_storage, **options)
+
+
+def outcome_of(partition: dt.date, state: State) -> PartitionOutcome:
+    """A finished ``compute_partition`` run as an outcome; a failure becomes a ``failed``
+    outcome with the first line of its reason."""
+    try:
+        outcome = state.result()
+    except Exception as error:  # the task's own exception, with its message
+        message = str(error) or type(error).__name__
+        return PartitionOutcome(partition.isoformat(), "failed", error=message.splitlines()[0][:500])
     if state.name == "Cached":
-        outcome = PartitionOutcome(**{**outcome.__dict__, "outcome": "cache hit"})
+        outcome = replace(outcome, outcome="cache hit")
     return outcome
 
 
-@task(name="compute_partition", task_run_name="compute-{partition}", **CACHED)
+def materialize_partition(config: str, planned: PartitionInput, force: bool = False) -> PartitionOutcome:
+    """One partition, in the calling flow run: its failure is raised as it happened."""
+    state = _compute_task(config, force)(
+        config, planned.partition, planned.fingerprint, planned.files, return_state=True
+    )
+    outcome = outcome_of(planned.partition, state)
+    if outcome.outcome == "failed":
+        state.result()  # re-raise the task's own exception
+    return outcome
+
+
+def materialize_partitions(
+    config: str,
+    planned: list[PartitionInput],
+    force: bool = False,
+    max_concurrency: int = 4,
+    on_outcome: Callable[[PartitionOutcome], None] | None = None,
+) -> list[PartitionOutcome]:
+    """Many partitions as concurrent task runs of the calling flow run, never more than
+    ``max_concurrency`` in flight. A failing partition never stops the others: it comes
+    back as a ``failed`` outcome. ``on_outcome`` is called as each one finishes."""
+    compute = _compute_task(config, force)
+    pending = list(reversed(planned))
+    in_flight: dict = {}
+    outcomes: list[PartitionOutcome] = []
+    while pending or in_flight:
+        while pending and len(in_flight) < max(1, max_concurrency):
+            item = pending.pop()
+            future = compute.submit(config, item.partition, item.fingerprint, item.files)
+            in_flight[future.wrapped_future] = (item.partition, future)
+        done, _ = wait_futures(list(in_flight), return_when=FIRST_COMPLETED)
+        for raw in done:
+            day, future = in_flight.pop(raw)
+            future.wait()  # done already: this records its final state on the future
+            outcome = outcome_of(day, future.state)
+            outcomes.append(outcome)
+            if on_outcome is not None:
+                on_outcome(outcome)
+    return sorted(outcomes, key=lambda o: o.partition)
+
+
+@task(name="compute_partition", task_run_name="partition-{partition}", **CACHED)
 def compute_partition(
     config: str, partition: dt.date, fingerprint: str, files: tuple[LandedFile, ...] = ()
 ) -> PartitionOutcome:

@@ -1,6 +1,6 @@
 """Partition status: which days are materialized, warned, stale, missing or failed.
 
-Answered from the warehouse's ledger and one fingerprint query per day (an aggregate:
+Answered from the warehouse's ledger and the range's fingerprints (aggregate queries:
 no order rows are read), without the Prefect API.
 
 - materialized: published, gates passed, source unchanged since.
@@ -51,16 +51,18 @@ def classify(partition: dt.date, rows: Sequence[LedgerRow], current_fingerprint:
 
 
 def partition_statuses(config: str, start: dt.date, end: dt.date) -> list[PartitionStatus]:
-    """Status of every partition in ``[start, end]`` for an environment."""
+    """Status of every partition in ``[start, end]`` for an environment: one ledger query
+    and the range's fingerprints (aggregate queries; no order row is read)."""
     from revenue.io.environment import environment
+    from revenue.io.partition_input import partition_inputs
 
     env = environment(config)
     by_day: dict[dt.date, list[LedgerRow]] = {}
     for row in env.warehouse.ledger(start, end):
         by_day.setdefault(row.partition_date, []).append(row)
     return [
-        classify(day, by_day.get(day, []), env.source.fingerprint(day))
-        for day in partition_range(start, end)
+        classify(planned.partition, by_day.get(planned.partition, []), planned.fingerprint)
+        for planned in partition_inputs(env, partition_range(start, end))
     ]
 
 

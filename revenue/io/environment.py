@@ -70,10 +70,11 @@ class Environment:
 
         return LandingCursor(self.warehouse)
 
-    @property
-    def result_storage(self) -> str:
-        """``slug/name`` of the saved block that holds task results."""
-        return self.pipeline.results
+    @cached_property
+    def result_storage(self) -> ObjectStorage:
+        """The saved block that holds task results, loaded once: given as a ``slug/name``
+        string instead, Prefect would read the block document for every task run."""
+        return load_storage(self.pipeline.results)
 
     def asset_keys(self, dataset: str) -> list[str]:
         """Prefect asset keys of a dataset: the warehouse table and, for lake datasets,

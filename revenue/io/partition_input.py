@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -47,21 +48,46 @@ def landed_split(env: Environment, landed: LandedFile) -> tuple[dict[dt.date, pd
     return split
 
 
-def partition_files(env: Environment, partition: dt.date, new: LandedFile | None = None) -> list[LandedFile]:
-    """Files merged into the partition: those already published for it (at their current
-    ETag) and ``new`` last."""
-    files: list[LandedFile] = []
-    if env.landing is not None:
-        for uri, _ in env.warehouse.landed_files(partition):
+@dataclass(frozen=True)
+class PartitionInput:
+    """What a partition is computed from: its fingerprint and the landed files in it."""
+
+    partition: dt.date
+    fingerprint: str
+    files: tuple[LandedFile, ...] = ()
+
+
+def partition_inputs(env: Environment, partitions: list[dt.date], new: LandedFile | None = None) -> list[PartitionInput]:
+    """Fingerprint and landed files of each partition, without reading any order row.
+
+    Two queries for the whole list (the source fingerprints, the registered landed
+    files) and one HEAD per distinct registered file for its current ETag. Files already
+    published for a day come first (oldest first), ``new`` last; the file wins by
+    ``order_id`` in that order.
+    """
+    if not partitions:
+        return []
+    days = sorted(partitions)
+    sources = env.source.fingerprints(days)
+    registered = env.warehouse.landed_files(days[0], days[-1]) if env.landing is not None else {}
+    resolved: dict[str, LandedFile] = {}
+    inputs = []
+    for day in partitions:
+        files = []
+        for uri in registered.get(day, []):
             if new is None or uri != new.uri:
-                files.append(resolve_landed(env.landing, uri))
-    if new is not None:
-        files.append(new)
-    return files
+                if uri not in resolved:
+                    resolved[uri] = resolve_landed(env.landing, uri)
+                files.append(resolved[uri])
+        if new is not None:
+            files.append(new)
+        inputs.append(PartitionInput(day, _fingerprint(sources[day], files), tuple(files)))
+    return inputs
 
 
-def partition_fingerprint(env: Environment, partition: dt.date, files: list[LandedFile]) -> str:
-    source = env.source.fingerprint(partition)
+def _fingerprint(source: str, files: list[LandedFile]) -> str:
+    """The source fingerprint alone when no file touches the day, else a digest of it and
+    each file's URI and current ETag."""
     if not files:
         return source
     return fingerprint({"source": source, "files": [[f.uri, f.etag] for f in files]})

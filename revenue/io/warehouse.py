@@ -281,14 +281,19 @@ class Warehouse:
         with self._service("reading the ledger"), self.engine.connect() as connection:
             return [LedgerRow(**row) for row in connection.execute(query).mappings()]
 
-    def landed_files(self, partition: dt.date) -> list[tuple[str, str]]:
-        """(uri, etag) of landed files merged into the partition, oldest first."""
-        self.ensure_tables(partition)
+    def landed_files(self, start: dt.date, end: dt.date) -> dict[dt.date, list[str]]:
+        """URIs of the landed files merged into each partition of ``[start, end]``, oldest
+        first (one query for the range)."""
+        self.ensure_tables()
         landed = self.table("landed_files")
-        query = sa.select(landed.c.uri, landed.c.etag).where(landed.c.partition_date == partition).order_by(
-            landed.c.published_at, landed.c.uri)
-        with self._service("reading landed files", partition), self.engine.connect() as connection:
-            return [(r.uri, r.etag) for r in connection.execute(query)]
+        query = sa.select(landed.c.partition_date, landed.c.uri).where(
+            landed.c.partition_date.between(start, end)
+        ).order_by(landed.c.partition_date, landed.c.published_at, landed.c.uri)
+        found: dict[dt.date, list[str]] = {}
+        with self._service("reading landed files", start if start == end else None), self.engine.connect() as connection:
+            for row in connection.execute(query):
+                found.setdefault(row.partition_date, []).append(row.uri)
+        return found
 
     def read_table(self, name: str, partition: dt.date | None = None) -> pd.DataFrame:
         """A published table (optionally one partition) as a DataFrame, sorted by its key."""

@@ -190,8 +190,8 @@ def test_source_refusing_connections_fails_after_retries_and_keeps_the_published
         state = daily_revenue(partition_date=DAY.isoformat(), config=broken, return_state=True)
 
     assert_service_failure(state, "source database")
-    runs = task_runs(state.state_details.flow_run_id, retried_failure("source_fingerprint"))
-    assert retried_failure("source_fingerprint")(runs), f"no IO retries: {describe_runs(runs)}"
+    runs = task_runs(state.state_details.flow_run_id, retried_failure("plan_partitions"))
+    assert retried_failure("plan_partitions")(runs), f"no IO retries: {describe_runs(runs)}"
 
     assert snapshot(pg_env, DAY) == before
     assert ledger(pg_env, DAY) == ledger_before
