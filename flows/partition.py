@@ -1,15 +1,18 @@
-"""The per-partition code path, shared by the ``daily_revenue`` flow and ``backfill``.
+"""The per-partition code path, shared by the ``daily_revenue`` flow (one day or the days
+of a landed file) and ``backfill``:
 
-Stages, each a Prefect task named after the dataset it produces, each gated by its
-quality suite and cached on (task name, partition, source fingerprint):
+    plan_partitions                 one task run for every day of the run: fingerprints,
+                                    landed files, ledger check (no order row read)
+    compute_partition, per day      cached on (task name, partition, fingerprint); inside
+                                    it the stages, each a task named after its dataset and
+                                    gated by its quality suite:
 
-    raw_orders -> cleaned_orders -> daily_revenue, customer_daily_spend -> publish
+        raw_orders -> cleaned_orders -> daily_revenue, customer_daily_spend -> publish
 
-An unchanged partition is a cache hit at every stage and reads none of its rows; a
-late order changes the fingerprint and recomputes just that day. Tasks only wire the
-layers: SQL lives in ``revenue.io``, pandas logic in ``revenue.transforms``.
+An unchanged partition is one cache hit that reads none of its rows; a late order
+changes the fingerprint and recomputes just that day. Tasks only wire the layers: SQL
+lives in ``revenue.io``, pandas logic in ``revenue.transforms``.
 """
-
 from __future__ import annotations
 
 import datetime as dt
