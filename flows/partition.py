@@ -39,6 +39,8 @@ from revenue.io.partition_input import PartitionInput, extract_partition, partit
 from revenue.io.warehouse import DatasetRecord, PartitionOutput
 from revenue.quality.gate import GateResult, QualityGateFailed, enforce, run_gate
 from revenue.quality.render import artifact_key, render_markdown
+from revenue.quality.suites import reconciliation_parameters
+from revenue.status import CURRENT, classify_range
 from revenue.transforms.aggregate import customer_daily_spend, daily_revenue
 from revenue.transforms.clean import MissingColumnsError, clean_orders
 
@@ -146,10 +148,7 @@ def cleaned_orders(partition: dt.date, raw: GatedFrame) -> CleanedStage:
 def daily_revenue_stage(partition: dt.date, cleaned: CleanedStage) -> GatedFrame:
     """daily_revenue: one row for the day: revenue and order_count."""
     frame = daily_revenue(cleaned.cleaned, partition)
-    expected = {
-        "expected_revenue": round(float(cleaned.cleaned["amount"].sum()), 2),
-        "expected_order_count": len(cleaned.cleaned),
-    }
+    expected = reconciliation_parameters(cleaned.cleaned)
     return GatedFrame(frame, _gate("daily_revenue", frame, partition, expected).summary())
 
 
@@ -159,25 +158,20 @@ def customer_daily_spend_stage(partition: dt.date, cleaned: CleanedStage) -> Gat
     return GatedFrame(customer_daily_spend(cleaned.cleaned, partition), {"status": "not gated"})
 
 
-@materialize("revenue://daily_revenue", name="publish", **STAGE, **IO_RETRIES)
-def publish(
-    config: str,
+def publish_partition(
+    env: Environment,
     partition: dt.date,
     fingerprint: str,
+    run_id: str | None,
     raw: GatedFrame,
     cleaned: CleanedStage,
     revenue: GatedFrame,
     spend: GatedFrame,
-) -> PartitionOutcome:
-    """Write the lake files, then replace the day in the warehouse in one transaction.
-
-    Runs only after every gate passed. Lake keys are deterministic; the ledger rows
-    (written in the same transaction as the tables) name the lake files.
-    """
-    env = environment(config)
+) -> None:
+    """Write the lake files, then replace the day in the warehouse in one transaction
+    whose ledger rows name the lake files (the ``publish`` task's work, without Prefect)."""
     cleaned_file = write_partition(env.lake, "cleaned_orders", partition, cleaned.cleaned)
     revenue_file = write_partition(env.lake, "daily_revenue", partition, revenue.frame)
-    run_id = _run_id()
     output = PartitionOutput(
         partition=partition,
         fingerprint=fingerprint,
@@ -201,6 +195,25 @@ def publish(
         landed=raw.landed,
     )
     env.warehouse.publish(output)
+
+
+@materialize("revenue://daily_revenue", name="publish", **STAGE, **IO_RETRIES)
+def publish(
+    config: str,
+    partition: dt.date,
+    fingerprint: str,
+    raw: GatedFrame,
+    cleaned: CleanedStage,
+    revenue: GatedFrame,
+    spend: GatedFrame,
+) -> PartitionOutcome:
+    """Write the lake files, then replace the day in the warehouse in one transaction.
+
+    Runs only after every gate passed. Lake keys are deterministic; the ledger rows
+    (written in the same transaction as the tables) name the lake files.
+    """
+    env = environment(config)
+    publish_partition(env, partition, fingerprint, _run_id(), raw, cleaned, revenue, spend)
     row = revenue.frame.iloc[0]
     metadata = {"partition": partition.isoformat(), "fingerprint": fingerprint}
     for dataset, rows in (("daily_revenue", 1), ("customer_daily_spend", len(spend.frame)),
@@ -256,20 +269,9 @@ def plan_partitions(
 
 
 def _up_to_date(env: Environment, inputs: list[PartitionInput]) -> set[dt.date]:
-    """Partitions whose every ledger row is published at the current fingerprint."""
-    if not inputs:
-        return set()
-    days = sorted(i.partition for i in inputs)
-    rows: dict[dt.date, list] = {}
-    for row in env.warehouse.ledger(days[0], days[-1]):
-        rows.setdefault(row.partition_date, []).append(row)
-    return {
-        i.partition for i in inputs
-        if rows.get(i.partition) and all(
-            r.status in ("materialized", "warned") and r.published_fingerprint == i.fingerprint
-            for r in rows[i.partition]
-        )
-    }
+    """Partitions the status grid shows as current (materialized or warned): published,
+    no failed attempt since, at the fingerprint they have now."""
+    return {s.partition for s in classify_range(env, inputs) if s.state in CURRENT}
 
 
 def _compute_task(config: str, force: bool):

@@ -18,11 +18,18 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from revenue.io.warehouse import LedgerRow
 from revenue.partitions import partition_range
 
+if TYPE_CHECKING:
+    from revenue.io.environment import Environment
+    from revenue.io.partition_input import PartitionInput
+
 STATES: tuple[str, ...] = ("materialized", "warned", "stale", "missing", "failed")
+CURRENT: tuple[str, ...] = ("materialized", "warned")
+"""Published at the current fingerprint: what a backfill skips unless forced."""
 SYMBOLS = {"materialized": "#", "warned": "!", "stale": "~", "missing": ".", "failed": "X"}
 
 
@@ -50,6 +57,15 @@ def classify(partition: dt.date, rows: Sequence[LedgerRow], current_fingerprint:
     return PartitionStatus(partition, "materialized")
 
 
+def classify_range(env: Environment, inputs: Sequence[PartitionInput]) -> list[PartitionStatus]:
+    """The state of each partition from the ledger (one query) and its fingerprint now."""
+    if not inputs:
+        return []
+    days = sorted(i.partition for i in inputs)
+    by_day = env.warehouse.ledger_by_day(days[0], days[-1])
+    return [classify(i.partition, by_day.get(i.partition, []), i.fingerprint) for i in inputs]
+
+
 def partition_statuses(config: str, start: dt.date, end: dt.date) -> list[PartitionStatus]:
     """Status of every partition in ``[start, end]`` for an environment: one ledger query
     and the range's fingerprints (aggregate queries; no order row is read)."""
@@ -57,13 +73,7 @@ def partition_statuses(config: str, start: dt.date, end: dt.date) -> list[Partit
     from revenue.io.partition_input import partition_inputs
 
     env = environment(config)
-    by_day: dict[dt.date, list[LedgerRow]] = {}
-    for row in env.warehouse.ledger(start, end):
-        by_day.setdefault(row.partition_date, []).append(row)
-    return [
-        classify(planned.partition, by_day.get(planned.partition, []), planned.fingerprint)
-        for planned in partition_inputs(env, partition_range(start, end))
-    ]
+    return classify_range(env, partition_inputs(env, partition_range(start, end)))
 
 
 def counts(statuses: Iterable[PartitionStatus]) -> dict[str, int]:

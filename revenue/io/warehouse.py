@@ -281,6 +281,13 @@ class Warehouse:
         with self._service("reading the ledger"), self.engine.connect() as connection:
             return [LedgerRow(**row) for row in connection.execute(query).mappings()]
 
+    def ledger_by_day(self, start: dt.date, end: dt.date) -> dict[dt.date, list[LedgerRow]]:
+        """Ledger rows of partitions in ``[start, end]``, by partition (one query)."""
+        by_day: dict[dt.date, list[LedgerRow]] = {}
+        for row in self.ledger(start, end):
+            by_day.setdefault(row.partition_date, []).append(row)
+        return by_day
+
     def landed_files(self, start: dt.date, end: dt.date) -> dict[dt.date, list[str]]:
         """URIs of the landed files merged into each partition of ``[start, end]``, oldest
         first (one query for the range)."""

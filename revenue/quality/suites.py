@@ -51,6 +51,17 @@ REVENUE_TOLERANCE = 0.005
 EXPECTED_REVENUE = "expected_revenue"
 EXPECTED_ORDER_COUNT = "expected_order_count"
 
+
+
+def reconciliation_parameters(cleaned: pd.DataFrame) -> dict[str, float | int]:
+    """What the ``daily_revenue`` gate reconciles the day's row to: the sum of the cleaned
+    amounts (to the cent) and the number of cleaned orders."""
+    return {
+        EXPECTED_REVENUE: round(float(cleaned["amount"].sum()), 2),
+        EXPECTED_ORDER_COUNT: len(cleaned),
+    }
+
+
 # Suite parameters ($PARAMETER names) resolved at validation time.
 DAY_START = "day_start"
 DAY_END = "day_end"
