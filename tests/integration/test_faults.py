@@ -213,7 +213,7 @@ def test_warehouse_refusing_connections_at_publish_changes_nothing_published(pg_
 
     from blocks.environment import database_connector
 
-    # No landing block: with one, the fingerprint task reads the warehouse's landed_files
+    # No landing block: with one, plan_partitions reads the warehouse's landed_files
     # and the run would fail before publishing. Without, the warehouse is first touched by
     # publish, after every stage ran and the lake files were written.
     with broken_environment(
