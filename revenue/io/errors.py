@@ -1,36 +1,27 @@
-"""Errors of external services, named for the person paged at 3 a.m.
+"""Failures of external services, named for the person paged at 3 a.m.
 
-``ServiceUnavailableError`` says which service (by a credential-free label such as
-``source database postgresql:shop/orders`` or ``lake s3://bucket/prefix``), which
-partition, what the pipeline was doing, and the driver's own reason with anything that
-looks like a secret removed. IO tasks retry it with backoff; when the service stays
-down, it is the run's final error.
+``service(name, action, partition)`` turns a connection-level failure inside it into a
+``ServiceUnavailableError`` (``revenue.errors``) that says which service (by a
+credential-free label such as ``source database postgresql:shop/orders`` or ``lake
+s3://bucket/prefix``), which partition, what the pipeline was doing, and the driver's own
+reason with anything that looks like a secret removed. IO tasks retry it with backoff;
+when the service stays down, it is the run's final error.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+
+from revenue.errors import ServiceUnavailableError
 
 _SECRETS = [
     re.compile(r"(://[^:/@\s]+:)[^@\s]+@"),  # user:password@ in URLs
     re.compile(r"(password\s*[=:]\s*)\S+", re.IGNORECASE),
     re.compile(r"(secret[_a-z]*\s*[=:]\s*)\S+", re.IGNORECASE),
 ]
-
-
-class ServiceUnavailableError(ConnectionError):
-    """A database or object store could not be reached or failed mid-operation."""
-
-    def __init__(self, service: str, action: str, partition: dt.date | str | None, reason: str) -> None:
-        self.service, self.action, self.partition, self.reason = service, action, partition, reason
-        where = f" for partition {partition}" if partition else ""
-        super().__init__(f"{service} unavailable while {action}{where}: {reason}")
-
-    def __reduce__(self):
-        return (type(self), (self.service, self.action, self.partition, self.reason))
 
 
 def redact(text: str) -> str:
@@ -71,3 +62,17 @@ def service(name: str, action: str, partition: dt.date | str | None = None) -> I
         if _is_service_failure(error):
             raise ServiceUnavailableError(name, action, partition, _reason(error)) from None
         raise
+
+
+@contextmanager
+def naming_partitions(partitions: Sequence[dt.date]) -> Iterator[None]:
+    """Name the partitions (one day, or the range) in a service failure raised inside that
+    named none: work done for many days at once still says which days it was for."""
+    try:
+        yield
+    except ServiceUnavailableError as error:
+        if error.partition or not partitions:
+            raise
+        first, last = min(partitions), max(partitions)
+        label = first.isoformat() if first == last else f"{first.isoformat()}..{last.isoformat()}"
+        raise ServiceUnavailableError(error.service, error.action, label, error.reason) from None
