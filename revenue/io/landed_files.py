@@ -33,23 +33,24 @@ quarantines bad rows with reasons. This module only refuses files it cannot read
     empty header name becomes ``unnamed_<position>``. Names that collide after
     normalisation are an error. Extra columns are kept, in file order.
 
-    Rows with the wrong number of fields make the whole file a ``LandedFileError`` naming
-    the lines (up to 10) and their field counts. Such a row's values cannot be put in the
-    right columns without guessing (an unquoted comma in ``Smith, John`` shifts every later
-    value one column right, and the shifted row can even look valid), and it usually means
-    the writer is broken for the whole file; the flow records the reason under
-    ``_errors/`` so the file can be fixed and landed again. Broken quoting (an unterminated
-    quote, text after a closing quote) is refused the same way, naming the line where the
-    broken row starts. Checks run in this order, so the first problem is the one reported:
-    empty file, gzip, format/encoding, quoting, required columns (a wrong header, such as
-    a ``;``-separated file, explains every row that follows), field counts, no rows.
+    A row with the wrong number of fields cannot be put in the right columns without
+    guessing (an unquoted comma in ``Smith, John`` shifts every later value one column right,
+    and the shifted row can even look valid), so it is not read as an order: it comes back in
+    ``LandedRows.bad_rows`` with its line and field count, to be quarantined, and the rest of
+    the file is read. Only a file none of whose rows fits its header is refused. Broken
+    quoting (an unterminated quote, text after a closing quote) refuses the whole file, naming
+    the line where the broken row starts: the reader cannot tell where the next row begins.
+    Checks run in this order, so the first problem is the one reported: empty file, gzip,
+    format/encoding, quoting, required columns (a wrong header, such as a ``;``-separated
+    file, explains every row that follows), field counts, no rows.
 
-    The frame's index is ``0..n-1``: the row's position among the file's data rows, which
-    ``split_by_day`` keeps so a quarantine can name the file row.
+    The frame's index is ``line``: the line of the file a CSV row starts on (a header on the
+    first line is line 1), or a Parquet row's number from 1. ``split_by_day`` keeps it, so a
+    quarantined row names the line it came from.
 
 ``split_by_day(frame)``
     Decides each row's UTC day from ``order_date`` and returns the original rows, values
-    untouched, grouped by day (each group keeps the file row positions as its index), plus
+    untouched, grouped by day (each group keeps the file's line numbers as its index), plus
     the rows no day can take. Accepted ``order_date`` values:
 
     - text in ISO 8601 extended calendar form: ``YYYY-MM-DD``, optionally followed by ``T``
@@ -67,14 +68,10 @@ quarantines bad rows with reasons. This module only refuses files it cannot read
     create a partition of their own. The bounds are fixed, not "today", so splitting the
     same file always gives the same answer; pass ``latest`` to also refuse future days.
 
-    Rows no day can take: one row per such file row, with the columns of
-    ``clean_orders``' quarantine: ``source_row`` (file row position), ``order_id`` (text,
-    may be null), ``reason`` (``null order_date``, ``order_date is not a timestamp``,
+    Rows no day can take: one row per such file row: ``line``, ``order_id`` (text, may be
+    null), ``reason`` (``null order_date``, ``order_date is not a timestamp``,
     ``order_date outside accepted range <earliest>..<latest>``) and ``record`` (the row as
     JSON, values as read).
-
-    Note for callers: ``clean_orders`` numbers its quarantine's ``source_row`` by position
-    within the frame it is given; the file row is ``day_rows.index[source_row]``.
 """
 
 from __future__ import annotations
@@ -85,19 +82,20 @@ import datetime as dt
 import gzip
 import io
 import json
-import math
 import re
 import zlib
 from collections.abc import Iterator
-from typing import NoReturn
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-REQUIRED_COLUMNS: tuple[str, ...] = ("order_id", "customer_id", "amount", "order_date")
-UNASSIGNED_COLUMNS: tuple[str, ...] = ("source_row", "order_id", "reason", "record")
+from revenue.contract import ISO_TIMESTAMP, REQUIRED_COLUMNS, is_null, order_id_label, record_json
+from revenue.errors import DataError
+
+UNASSIGNED_COLUMNS: tuple[str, ...] = ("line", "order_id", "reason", "record")
 
 EARLIEST_ORDER_DATE = dt.date(2000, 1, 1)
 LATEST_ORDER_DATE = dt.date(2099, 12, 31)
@@ -122,10 +120,6 @@ _OTHER_FORMATS: tuple[tuple[bytes, str], ...] = (
     (b"%PDF", "a PDF document"),
 )
 
-_ISO_TIMESTAMP = re.compile(
-    r"\d{4}-\d{2}-\d{2}"
-    r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?"
-)
 _UTF8_MULTIBYTE = re.compile(
     rb"[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}"
     rb"|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}"
@@ -140,7 +134,7 @@ _NULLABLE_INTS = {
 }
 
 
-class LandedFileError(ValueError):
+class LandedFileError(DataError):
     """A landed file that cannot be read as orders; ``str()`` names the key and the reason."""
 
     key: str
@@ -158,12 +152,26 @@ class LandedFileError(ValueError):
 # --------------------------------------------------------------------------- reading
 
 
-def read_landed_file(data: bytes, key: str) -> pd.DataFrame:
+@dataclass(frozen=True)
+class LandedRows:
+    """What one landed file holds: its order rows, and the rows that could not be parsed.
+
+    ``rows`` is indexed by ``line`` (CSV: the line of the file the row starts on, the header
+    being line 1 when it is the first; Parquet: the row number, from 1). ``bad_rows`` has one
+    row per CSV row with the wrong number of fields: ``line``, ``order_id`` (null),
+    ``reason`` and ``record`` (the fields as a JSON list).
+    """
+
+    rows: pd.DataFrame
+    bad_rows: pd.DataFrame
+
+
+def read_landed_file(data: bytes, key: str) -> LandedRows:
     """The raw order rows of one landed file (see the module docstring for the rules).
 
     Raises:
-        LandedFileError: the file is empty, truncated, not CSV or Parquet, has no rows,
-            lacks a required column, or has rows that do not fit its header.
+        LandedFileError: the file is empty, truncated, not CSV or Parquet, has no usable
+            rows, or lacks a required column.
     """
     data = bytes(data)
     if not data:
@@ -177,17 +185,18 @@ def read_landed_file(data: bytes, key: str) -> pd.DataFrame:
             raise LandedFileError(key, "truncated or corrupt gzip") from exc
         if not data:
             raise LandedFileError(key, "empty file (0 bytes after gzip decompression)")
+    bad_rows = _no_bad_rows()
     if data.startswith(PARQUET_MAGIC):
         frame, encoding, fmt = _read_parquet(data, key), "parquet", "parquet"
+        frame.index = pd.RangeIndex(1, len(frame) + 1, name="line")
     else:
-        frame, encoding = _read_csv(data, key)
+        frame, bad_rows, encoding = _read_csv(data, key)
         fmt = "csv"
-    frame = frame.reset_index(drop=True)
     _require_columns(list(frame.columns), key)
     if frame.empty:
         raise LandedFileError(key, "no rows")
     frame.attrs.update(encoding=encoding, format=fmt, compression=compression)
-    return frame
+    return LandedRows(frame, bad_rows)
 
 
 def _require_columns(names: list[str], key: str) -> None:
@@ -212,21 +221,54 @@ def _read_parquet(data: bytes, key: str) -> pd.DataFrame:
     return frame
 
 
-def _read_csv(data: bytes, key: str) -> tuple[pd.DataFrame, str]:
+def _read_csv(data: bytes, key: str) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """(rows by line, rows with the wrong number of fields, encoding)."""
     text, encoding = _decode(data, key)
     if not text.strip():
         raise LandedFileError(key, "empty file (no header and no rows, only whitespace)")
     try:
-        rows = [r for r in csv.reader(io.StringIO(text, newline=""), strict=True) if not _blank(r)]
-    except csv.Error:
-        _raise_malformed(text, key)  # the slow scan names the row
-    header = _normalise_header(rows[0], key)  # text is not blank, so some line had fields
+        rows = list(_scan(text))
+    except _Malformed as bad:
+        raise LandedFileError(
+            key, f"malformed CSV in the row starting at line {bad.line}: {bad.error}"
+        ) from bad.error
+    header_line, header_fields = rows[0]  # text is not blank, so some line had fields
+    header = _normalise_header(header_fields, key)
     _require_columns(header, key)  # a wrong header explains wrong rows: name it first
-    records = rows[1:]
-    if any(len(fields) != len(header) for fields in records):
-        _raise_wrong_widths(text, len(header), key)
-    frame = pd.DataFrame(records, columns=header, dtype="object").astype("str")
-    return frame.mask(frame == ""), encoding
+    width = len(header)
+    good = [(line, fields) for line, fields in rows[1:] if len(fields) == width]
+    bad = [(line, fields) for line, fields in rows[1:] if len(fields) != width]
+    if bad and not good:
+        named = ", ".join(f"line {line} has {len(fields)}" for line, fields in bad[:_MAX_LINES_NAMED])
+        more = f" and {len(bad) - _MAX_LINES_NAMED} more" if len(bad) > _MAX_LINES_NAMED else ""
+        raise LandedFileError(
+            key, f"no usable rows: {len(bad)} row(s) with the wrong number of fields (header has {width}): {named}{more}"
+        )
+    frame = pd.DataFrame(
+        [fields for _, fields in good], columns=header, dtype="object",
+        index=pd.Index([line for line, _ in good], dtype="int64", name="line"),
+    ).astype("str")
+    bad_rows = pd.DataFrame(
+        {
+            "line": pd.Series([line for line, _ in bad], dtype="int64"),
+            "order_id": pd.Series([None] * len(bad), dtype="object"),
+            "reason": pd.Series([f"{len(fields)} fields where the header has {width}" for _, fields in bad], dtype="str"),
+            "record": pd.Series([json.dumps(fields) for _, fields in bad], dtype="str"),
+        },
+        columns=list(UNASSIGNED_COLUMNS),
+    )
+    return frame.mask(frame == ""), bad_rows, encoding
+
+
+def _no_bad_rows() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "line": pd.Series(dtype="int64"),
+            "order_id": pd.Series(dtype="object"),
+            "reason": pd.Series(dtype="str"),
+            "record": pd.Series(dtype="str"),
+        }
+    )
 
 
 def _blank(fields: list[str]) -> bool:
@@ -253,29 +295,6 @@ class _Malformed(Exception):
     def __init__(self, line: int, error: csv.Error) -> None:
         super().__init__(line, error)
         self.line, self.error = line, error
-
-
-def _raise_malformed(text: str, key: str) -> NoReturn:
-    try:
-        for _ in _scan(text):
-            pass
-    except _Malformed as bad:
-        raise LandedFileError(
-            key, f"malformed CSV in the row starting at line {bad.line}: {bad.error}"
-        ) from bad.error
-    raise LandedFileError(key, "malformed CSV")  # pragma: no cover - the fast read failed
-
-
-def _raise_wrong_widths(text: str, width: int, key: str) -> NoReturn:
-    rows = _scan(text)
-    next(rows)  # the header
-    bad = [(line, len(fields)) for line, fields in rows if len(fields) != width]
-    named = ", ".join(f"line {line} has {count}" for line, count in bad[:_MAX_LINES_NAMED])
-    more = f" and {len(bad) - _MAX_LINES_NAMED} more" if len(bad) > _MAX_LINES_NAMED else ""
-    raise LandedFileError(
-        key,
-        f"{len(bad)} row(s) with the wrong number of fields (header has {width}): {named}{more}",
-    )
 
 
 def _decode(data: bytes, key: str) -> tuple[str, str]:
@@ -353,8 +372,8 @@ def split_by_day(
     """The file's rows by UTC day of ``order_date``, and the rows no day can take.
 
     Returns ``(by_day, unassigned)``: ``by_day`` maps each day (ascending) to the original
-    rows of that day, values untouched, index = the file row positions (``frame``'s index);
-    ``unassigned`` has ``source_row``, ``order_id``, ``reason``, ``record``. Every row is in
+    rows of that day, values untouched, index = the file's line numbers (``frame``'s index);
+    ``unassigned`` has ``line``, ``order_id``, ``reason``, ``record``. Every row is in
     exactly one of them. See the module docstring for the accepted ``order_date`` forms.
     """
     if "order_date" not in frame.columns:
@@ -402,7 +421,7 @@ def _instants_from_text(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     reasons = pd.Series(pd.NA, index=values.index, dtype="object")
     blank = text.isna() | (text == "")
     iso = pd.Series(
-        [bool(_ISO_TIMESTAMP.fullmatch(t)) if t else False for t in text], index=values.index
+        [bool(ISO_TIMESTAMP.fullmatch(t)) if t else False for t in text], index=values.index
     )
     reasons[blank] = NULL_DATE
     reasons[~blank & ~iso] = NOT_A_TIMESTAMP
@@ -415,13 +434,13 @@ def _instants_from_objects(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     instants = pd.Series(pd.NaT, index=values.index, dtype="datetime64[us, UTC]")
     texts = pd.Series(None, index=values.index, dtype="object")
     for label, value in values.items():
-        if _is_missing(value):
+        if is_null(value):
             reasons[label] = NULL_DATE
         elif isinstance(value, str):
             text = value.strip()
             if not text:
                 reasons[label] = NULL_DATE
-            elif _ISO_TIMESTAMP.fullmatch(text):
+            elif ISO_TIMESTAMP.fullmatch(text):
                 texts[label] = text
             else:
                 reasons[label] = NOT_A_TIMESTAMP
@@ -453,54 +472,14 @@ def _parse_iso(texts: pd.Series, reasons: pd.Series) -> pd.Series:
 
 
 def _unassigned(rows: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
-    records = [
-        json.dumps({str(k): _jsonable(v) for k, v in rec.items()}, sort_keys=True)
-        for rec in rows.to_dict(orient="records")
-    ]
-    order_ids = [_id_text(v) for v in rows["order_id"]] if "order_id" in rows.columns else [None] * len(rows)
+    records = [record_json(rec) for rec in rows.to_dict(orient="records")]
+    order_ids = [order_id_label(v) for v in rows["order_id"]] if "order_id" in rows.columns else [None] * len(rows)
     return pd.DataFrame(
         {
-            "source_row": pd.Series(np.asarray(rows.index, dtype="int64"), dtype="int64"),
+            "line": pd.Series(np.asarray(rows.index, dtype="int64"), dtype="int64"),
             "order_id": pd.Series(order_ids, dtype="object"),
             "reason": pd.Series(list(reasons.astype("str")), dtype="str"),
             "record": pd.Series(records, dtype="str"),
         },
         columns=list(UNASSIGNED_COLUMNS),
     )
-
-
-def _is_missing(value: object) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return isinstance(value, np.datetime64) and np.isnat(value)
-
-
-def _id_text(value: object) -> str | None:
-    if _is_missing(value):
-        return None
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        value = int(value)
-    text = str(value).strip()
-    return text or None
-
-
-def _jsonable(value: object) -> object:
-    if _is_missing(value):
-        return None
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else str(value)
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, str)):
-        return value
-    if isinstance(value, (pd.Timestamp, dt.datetime, dt.date)):
-        return value.isoformat()
-    if isinstance(value, np.datetime64):
-        return pd.Timestamp(value).isoformat()
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
-    return str(value)

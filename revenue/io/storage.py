@@ -17,18 +17,28 @@ from prefect.filesystems import LocalFileSystem
 from prefect_aws.s3 import S3Bucket
 
 
+class ObjectChanged(Exception):
+    """The object under a key is no longer the version asked for (another ETag, or gone)."""
+
+    def __init__(self, key: str, etag: str) -> None:
+        super().__init__(f"{key}: no longer version {etag}")
+        self.key, self.etag = key, etag
+
+
 @dataclass(frozen=True)
 class StoredObject:
-    """One object: its key relative to the store, size in bytes and ETag."""
+    """One object: its key relative to the store, size in bytes, ETag and when it was last
+    written (seconds since the epoch; 0 when the store did not say)."""
 
     key: str
     size: int
     etag: str
+    modified: float = 0.0
 
 
 class ObjectStore(Protocol):
     def put(self, key: str, data: bytes) -> StoredObject: ...
-    def get(self, key: str) -> bytes: ...
+    def get(self, key: str, etag: str | None = None) -> bytes: ...
     def head(self, key: str) -> StoredObject | None: ...
     def list(self, prefix: str = "") -> list[StoredObject]: ...
     def uri(self, key: str = "") -> str: ...
@@ -53,8 +63,18 @@ class S3Store:
         response = self._client.put_object(Bucket=self.bucket, Key=self._full(key), Body=data)
         return StoredObject(key=key, size=len(data), etag=response["ETag"].strip('"'))
 
-    def get(self, key: str) -> bytes:
-        return self._client.get_object(Bucket=self.bucket, Key=self._full(key))["Body"].read()
+    def get(self, key: str, etag: str | None = None) -> bytes:
+        """The object's bytes; with ``etag``, only that version (else ``ObjectChanged``)."""
+        from botocore.exceptions import ClientError
+
+        conditions = {"IfMatch": f'"{etag}"'} if etag else {}
+        try:
+            return self._client.get_object(Bucket=self.bucket, Key=self._full(key), **conditions)["Body"].read()
+        except ClientError as error:
+            gone = ("PreconditionFailed", "412", "NoSuchKey", "404")
+            if etag and error.response.get("Error", {}).get("Code") in gone:
+                raise ObjectChanged(key, etag) from None
+            raise
 
     def head(self, key: str) -> StoredObject | None:
         from botocore.exceptions import ClientError
@@ -77,6 +97,7 @@ class S3Store:
                         key=self._relative(item["Key"]),
                         size=item["Size"],
                         etag=item["ETag"].strip('"'),
+                        modified=item["LastModified"].timestamp(),
                     )
                 )
         return sorted(found, key=lambda o: o.key)
@@ -118,8 +139,17 @@ class LocalStore:
             raise
         return StoredObject(key=key, size=len(data), etag=hashlib.md5(data).hexdigest())
 
-    def get(self, key: str) -> bytes:
-        return self._path(key).read_bytes()
+    def get(self, key: str, etag: str | None = None) -> bytes:
+        """The file's bytes; with ``etag`` (an MD5), only that version (else ``ObjectChanged``)."""
+        try:
+            data = self._path(key).read_bytes()
+        except FileNotFoundError:
+            if etag:
+                raise ObjectChanged(key, etag) from None
+            raise
+        if etag and hashlib.md5(data).hexdigest() != etag:
+            raise ObjectChanged(key, etag)
+        return data
 
     def head(self, key: str) -> StoredObject | None:
         path = self._path(key)
@@ -135,7 +165,8 @@ class LocalStore:
             if path.is_file() and not path.name.startswith(".tmp-"):
                 key = path.relative_to(self.root).as_posix()
                 if key.startswith(prefix):
-                    found.append(StoredObject(key=key, size=path.stat().st_size, etag=_md5_file(path)))
+                    stat = path.stat()
+                    found.append(StoredObject(key=key, size=stat.st_size, etag=_md5_file(path), modified=stat.st_mtime))
         return sorted(found, key=lambda o: o.key)
 
     def uri(self, key: str = "") -> str:

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from revenue.io.landed_files import LandedFileError, read_landed_file, split_by_day
-from revenue.transforms.clean import clean_orders
+from revenue.transforms.clean import RawPart, clean_orders
 
 DAY = dt.date(2026, 3, 1)
 HEADER = "order_id,customer_id,amount,order_date"
@@ -39,9 +39,20 @@ def parquet_bytes(frame: pd.DataFrame, **kwargs) -> bytes:
     return buffer.getvalue()
 
 
-def reasons_by_file_row(rejected: pd.DataFrame, day_rows: pd.DataFrame) -> dict[int, str]:
-    """clean_orders numbers rows within the day frame; the day frame's index names the file row."""
-    return {int(day_rows.index[pos]): reason for pos, reason in zip(rejected["source_row"], rejected["reason"])}
+def read(data: bytes, key: str) -> pd.DataFrame:
+    """The file's order rows (indexed by line), checking no row was set aside."""
+    landed = read_landed_file(data, key)
+    assert landed.bad_rows.empty
+    return landed.rows
+
+
+def clean_file(rows: pd.DataFrame, day: dt.date):
+    """``clean_orders`` of one landed file's rows of a day (no source rows)."""
+    return clean_orders([RawPart("source", 0, rows.iloc[0:0]), RawPart("s3://b/landing/orders.csv", 1, rows)], day)
+
+
+def reasons_by_line(rejected: pd.DataFrame) -> dict[int, str]:
+    return dict(zip(rejected["line"], rejected["reason"]))
 
 
 # ---------------------------------------------------------------- files that cannot be read
@@ -115,27 +126,30 @@ def test_columns_that_collide_after_normalisation():
     assert refused(data).reason == "duplicate column name(s) after normalisation: amount"
 
 
-def test_rows_with_the_wrong_number_of_fields_refuse_the_file_naming_the_lines():
+def test_rows_with_the_wrong_number_of_fields_are_set_aside_with_their_lines_and_the_rest_is_read():
     data = csv_bytes(
         "1,a,10,2026-03-01",
         "2,Smith, John,10,2026-03-01",  # unquoted comma: 5 fields
         "3,c,10,2026-03-01",
         "4,d,2026-03-01",  # a field missing: 3 fields
     )
-    assert refused(data).reason == (
-        "2 row(s) with the wrong number of fields (header has 4): line 3 has 5, line 5 has 3"
-    )
+    landed = read_landed_file(data, "orders.csv")
+    assert landed.rows["order_id"].tolist() == ["1", "3"] and list(landed.rows.index) == [2, 4]
+    assert landed.bad_rows[["line", "reason"]].values.tolist() == [
+        [3, "5 fields where the header has 4"], [5, "3 fields where the header has 4"]]
+    assert json.loads(landed.bad_rows["record"][0]) == ["2", "Smith", " John", "10", "2026-03-01"]
 
 
-def test_a_short_row_alone_is_not_padded_with_nulls():
-    data = csv_bytes("1,a,10,2026-03-01", "2,b,2026-03-01", "3,c,12,2026-03-01")
-    assert refused(data).reason == "1 row(s) with the wrong number of fields (header has 4): line 3 has 3"
+def test_a_short_row_is_not_padded_with_nulls():
+    landed = read_landed_file(csv_bytes("1,a,10,2026-03-01", "2,b,2026-03-01", "3,c,12,2026-03-01"), "orders.csv")
+    assert landed.rows["order_id"].tolist() == ["1", "3"]
+    assert landed.bad_rows["line"].tolist() == [3]
 
 
-def test_many_wrong_rows_name_the_first_ten():
-    data = csv_bytes(*[f"{i},a,10,2026-03-01,extra" for i in range(12)], "99,a,1,2026-03-01")
+def test_a_file_none_of_whose_rows_fit_is_refused_naming_the_first_ten():
+    data = csv_bytes(*[f"{i},a,10,2026-03-01,extra" for i in range(12)])
     reason = refused(data).reason
-    assert reason.startswith("12 row(s) with the wrong number of fields (header has 4): line 2 has 5, ")
+    assert reason.startswith("no usable rows: 12 row(s) with the wrong number of fields (header has 4): line 2 has 5, ")
     assert reason.endswith("line 11 has 5 and 2 more")
 
 
@@ -188,12 +202,12 @@ def test_error_survives_pickling_for_prefect():
 # ---------------------------------------------------------------- CSV content
 
 
-def test_every_value_is_text_as_written_and_the_index_is_the_row_position():
-    frame = read_landed_file(csv_bytes("007,a, 10.50 ,2026-03-01", "8,b,,2026-03-01"), "orders.csv")
-    assert list(frame.index) == [0, 1]
+def test_every_value_is_text_as_written_and_the_index_is_the_line():
+    frame = read(csv_bytes("007,a, 10.50 ,2026-03-01", "", "8,b,,2026-03-01"), "orders.csv")
+    assert list(frame.index) == [2, 4]  # the header is line 1; a blank line is not a row
     assert all(isinstance(d, pd.StringDtype) for d in frame.dtypes)
-    assert frame.loc[0].tolist() == ["007", "a", " 10.50 ", "2026-03-01"]
-    assert pd.isna(frame.loc[1, "amount"])  # only an empty field is missing
+    assert frame.loc[2].tolist() == ["007", "a", " 10.50 ", "2026-03-01"]
+    assert pd.isna(frame.loc[4, "amount"])  # only an empty field is missing
     assert frame.attrs == {"encoding": "utf-8", "format": "csv", "compression": None}
 
 
@@ -203,10 +217,10 @@ def test_extra_columns_are_kept_and_headers_normalised():
         "2,b,11,2026-03-01,,x",
         header=" Order_ID ,CUSTOMER_ID,Amount,order_date ,Channel,",
     )
-    frame = read_landed_file(data, "orders.csv")
+    frame = read(data, "orders.csv")
     assert list(frame.columns) == ["order_id", "customer_id", "amount", "order_date", "channel", "unnamed_5"]
-    assert frame["channel"].tolist()[0] == "web" and pd.isna(frame["channel"][1])
-    assert pd.isna(frame["unnamed_5"][0]) and frame["unnamed_5"][1] == "x"
+    assert frame["channel"].tolist()[0] == "web" and pd.isna(frame["channel"].iloc[1])
+    assert pd.isna(frame["unnamed_5"].iloc[0]) and frame["unnamed_5"].iloc[1] == "x"
 
 
 def test_quoted_commas_newlines_and_quotes():
@@ -215,53 +229,53 @@ def test_quoted_commas_newlines_and_quotes():
         '2,"Line one\nline two",11,2026-03-01',
         '3,"The ""Best"" Shop",12,2026-03-01',
     )
-    frame = read_landed_file(data, "orders.csv")
+    frame = read(data, "orders.csv")
     assert frame["customer_id"].tolist() == ["Smith, John", "Line one\nline two", 'The "Best" Shop']
     assert frame["amount"].tolist() == ["10", "11", "12"]
 
 
 def test_crlf_line_endings():
     data = (HEADER + "\r\n1,a,10,2026-03-01\r\n2,b,11,2026-03-01\r\n").encode()
-    frame = read_landed_file(data, "orders.csv")
+    frame = read(data, "orders.csv")
     assert frame["order_date"].tolist() == ["2026-03-01", "2026-03-01"]
 
 
 def test_utf8_bom_is_stripped_from_the_header():
     data = b"\xef\xbb\xbf" + csv_bytes("1,Zoë,10,2026-03-01")
-    frame = read_landed_file(data, "orders.csv")
+    frame = read(data, "orders.csv")
     assert list(frame.columns) == ["order_id", "customer_id", "amount", "order_date"]
-    assert frame.loc[0, "customer_id"] == "Zoë"
+    assert frame.loc[2, "customer_id"] == "Zoë"
     assert frame.attrs["encoding"] == "utf-8-sig"
 
 
 def test_cp1252_text_is_decoded_and_the_encoding_recorded():
     data = csv_bytes("1,José,10,2026-03-01", "2,Ann,12,2026-03-01", encoding="cp1252")
     assert b"Jos\xe9" in data
-    frame = read_landed_file(data, "orders.csv")
+    frame = read(data, "orders.csv")
     assert frame["customer_id"].tolist() == ["José", "Ann"]
     assert frame.attrs["encoding"] == "cp1252"
 
 
 def test_utf8_text_is_utf8():
-    frame = read_landed_file(csv_bytes("1,José,10,2026-03-01"), "orders.csv")
-    assert frame.loc[0, "customer_id"] == "José"
+    frame = read(csv_bytes("1,José,10,2026-03-01"), "orders.csv")
+    assert frame.loc[2, "customer_id"] == "José"
     assert frame.attrs["encoding"] == "utf-8"
 
 
 def test_utf16_with_a_bom():
-    frame = read_landed_file(csv_bytes("1,José,10,2026-03-01", encoding="utf-16"), "orders.csv")
-    assert frame.loc[0].tolist() == ["1", "José", "10", "2026-03-01"]
+    frame = read(csv_bytes("1,José,10,2026-03-01", encoding="utf-16"), "orders.csv")
+    assert frame.loc[2].tolist() == ["1", "José", "10", "2026-03-01"]
     assert frame.attrs["encoding"] == "utf-16"
 
 
 def test_csv_gzip_round_trip_and_content_wins_over_the_key():
     plain = csv_bytes("1,a,10.5,2026-03-01T10:00:00Z", "2,b,NaN,2026-03-02")
-    expected = read_landed_file(plain, "orders.csv")
+    expected = read(plain, "orders.csv")
     for key in ("orders.csv.gz", "orders.gz", "orders.csv"):
-        frame = read_landed_file(gzip.compress(plain), key)
+        frame = read(gzip.compress(plain), key)
         pd.testing.assert_frame_equal(frame, expected)
         assert frame.attrs == {"encoding": "utf-8", "format": "csv", "compression": "gzip"}
-    assert read_landed_file(plain, "orders.csv.gz").attrs["compression"] is None
+    assert read(plain, "orders.csv.gz").attrs["compression"] is None
 
 
 # ---------------------------------------------------------------- Parquet
@@ -280,33 +294,33 @@ def parquet_orders() -> pd.DataFrame:
 
 
 def test_parquet_round_trip_keeps_types_and_every_digit():
-    frame = read_landed_file(parquet_bytes(parquet_orders()), "orders.parquet")
+    frame = read(parquet_bytes(parquet_orders()), "orders.parquet")
     assert list(frame.columns) == ["order_id", "customer_id", "amount", "order_date", "channel"]
-    assert frame["order_id"].tolist()[:2] == [9007199254740993, 2] and pd.isna(frame["order_id"][2])
+    assert frame["order_id"].tolist()[:2] == [9007199254740993, 2] and pd.isna(frame["order_id"].iloc[2])
     assert frame["amount"].tolist()[0] == 10.5
     assert frame.attrs == {"encoding": "parquet", "format": "parquet", "compression": None}
     by_day, unassigned = split_by_day(frame)
-    assert {d: list(rows.index) for d, rows in by_day.items()} == {DAY: [0, 2], dt.date(2026, 3, 2): [1]}
+    assert {d: list(rows.index) for d, rows in by_day.items()} == {DAY: [1, 3], dt.date(2026, 3, 2): [2]}
     assert unassigned.empty
-    result = clean_orders(by_day[DAY], DAY)
-    assert result.cleaned["order_id"].tolist() == ["9007199254740993"]
+    result = clean_file(by_day[DAY], DAY)
+    assert result.cleaned["order_id"].tolist() == [9007199254740993]
     assert result.rejected["reason"].tolist() == ["null order_id"]
 
 
 def test_gzipped_parquet_round_trip():
     data = parquet_bytes(parquet_orders())
-    frame = read_landed_file(gzip.compress(data), "orders.parquet.gz")
-    pd.testing.assert_frame_equal(frame, read_landed_file(data, "orders.parquet"))
+    frame = read(gzip.compress(data), "orders.parquet.gz")
+    pd.testing.assert_frame_equal(frame, read(data, "orders.parquet"))
     assert frame.attrs["compression"] == "gzip" and frame.attrs["format"] == "parquet"
 
 
 def test_parquet_index_written_by_pandas():
     named = parquet_orders().set_index("order_id")
-    assert "order_id" in read_landed_file(parquet_bytes(named), "o.parquet").columns  # an id is data
+    assert "order_id" in read(parquet_bytes(named), "o.parquet").columns  # an id is data
     unnamed = parquet_orders().set_axis([10, 11, 12])
-    frame = read_landed_file(parquet_bytes(unnamed), "o.parquet")
+    frame = read(parquet_bytes(unnamed), "o.parquet")
     assert list(frame.columns) == ["order_id", "customer_id", "amount", "order_date", "channel"]
-    assert list(frame.index) == [0, 1, 2]
+    assert list(frame.index) == [1, 2, 3]  # Parquet rows are numbered from 1
 
 
 def test_parquet_naive_timestamps_are_utc_and_zoned_ones_converted():
@@ -314,12 +328,12 @@ def test_parquet_naive_timestamps_are_utc_and_zoned_ones_converted():
         "order_id": ["1", "2"], "customer_id": ["a", "b"], "amount": ["1", "2"],
         "order_date": pd.to_datetime(["2026-03-01 23:30", "2026-03-02 00:30"]),
     })
-    by_day, _ = split_by_day(read_landed_file(parquet_bytes(frame), "o.parquet"))
-    assert {d: list(r.index) for d, r in by_day.items()} == {DAY: [0], dt.date(2026, 3, 2): [1]}
+    by_day, _ = split_by_day(read(parquet_bytes(frame), "o.parquet"))
+    assert {d: list(r.index) for d, r in by_day.items()} == {DAY: [1], dt.date(2026, 3, 2): [2]}
     new_york = pd.to_datetime(["2026-03-01 18:30", "2026-03-01 19:30"]).tz_localize("America/New_York")
     zoned = frame.assign(order_date=new_york)  # 23:30 and 00:30 UTC
-    by_day, _ = split_by_day(read_landed_file(parquet_bytes(zoned), "o.parquet"))
-    assert {d: list(r.index) for d, r in by_day.items()} == {DAY: [0], dt.date(2026, 3, 2): [1]}
+    by_day, _ = split_by_day(read(parquet_bytes(zoned), "o.parquet"))
+    assert {d: list(r.index) for d, r in by_day.items()} == {DAY: [1], dt.date(2026, 3, 2): [2]}
 
 
 def test_parquet_dates_and_text_dates():
@@ -329,10 +343,10 @@ def test_parquet_dates_and_text_dates():
     })
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
-    by_day, unassigned = split_by_day(read_landed_file(buffer.getvalue(), "o.parquet"))
-    assert {d: list(r.index) for d, r in by_day.items()} == {DAY: [0]}
-    assert dict(zip(unassigned["source_row"], unassigned["reason"])) == {
-        1: "null order_date", 2: "order_date outside accepted range 2000-01-01..2099-12-31",
+    by_day, unassigned = split_by_day(read(buffer.getvalue(), "o.parquet"))
+    assert {d: list(r.index) for d, r in by_day.items()} == {DAY: [1]}
+    assert dict(zip(unassigned["line"], unassigned["reason"])) == {
+        2: "null order_date", 3: "order_date outside accepted range 2000-01-01..2099-12-31",
     }
 
 
@@ -349,17 +363,17 @@ def test_a_file_spanning_three_days_splits_into_three_frames():
         "6,f,15,2026-03-02T01:00:00+02:00",  # 23:00 UTC on the 1st
         "7,g,16,2026-03-03T23:59:59Z",
     )
-    frame = read_landed_file(data, "orders.csv")
+    frame = read(data, "orders.csv")
     by_day, unassigned = split_by_day(frame)
     assert list(by_day) == [DAY, dt.date(2026, 3, 2), dt.date(2026, 3, 3)]
     assert {d: list(rows.index) for d, rows in by_day.items()} == {
-        DAY: [0, 2, 5], dt.date(2026, 3, 2): [1, 4], dt.date(2026, 3, 3): [3, 6],
+        DAY: [2, 4, 7], dt.date(2026, 3, 2): [3, 6], dt.date(2026, 3, 3): [5, 8],
     }
     assert by_day[dt.date(2026, 3, 2)]["order_date"].tolist() == ["2026-03-02 09:00:00", "2026-03-01T23:30:00-02:00"]
     assert list(by_day[DAY].columns) == list(frame.columns)
-    assert unassigned.empty and list(unassigned.columns) == ["source_row", "order_id", "reason", "record"]
+    assert unassigned.empty and list(unassigned.columns) == ["line", "order_id", "reason", "record"]
     for day, rows in by_day.items():  # clean_orders agrees with the split: nothing falls outside
-        result = clean_orders(rows, day)
+        result = clean_file(rows, day)
         assert len(result.cleaned) == len(rows) and result.rejected.empty
 
 
@@ -369,11 +383,11 @@ def test_a_file_spanning_three_days_splits_into_three_frames():
     "2026-03-01 10:00:00+00", "2026-03-01T10:00:00z".upper(), " 2026-03-01 10:00:00 ",
 ])
 def test_accepted_iso_forms(value):
-    frame = read_landed_file(csv_bytes(f'1,a,10,"{value}"'), "orders.csv")
+    frame = read(csv_bytes(f'1,a,10,"{value}"'), "orders.csv")
     by_day, unassigned = split_by_day(frame)
     assert list(by_day) == [DAY] and unassigned.empty
-    assert by_day[DAY].loc[0, "order_date"] == value  # untouched text
-    assert len(clean_orders(by_day[DAY], DAY).cleaned) == 1
+    assert by_day[DAY].loc[2, "order_date"] == value  # untouched text
+    assert len(clean_file(by_day[DAY], DAY).cleaned) == 1
 
 
 def test_dates_in_another_format_are_not_guessed():
@@ -387,10 +401,10 @@ def test_dates_in_another_format_are_not_guessed():
         "7,g,10,2026-03-01 10:00:00 UTC",
         "8,h,10,2026-03-01 10:00:00",
     )
-    by_day, unassigned = split_by_day(read_landed_file(data, "orders.csv"))
-    assert {d: list(r.index) for d, r in by_day.items()} == {DAY: [0, 7]}
-    assert dict(zip(unassigned["source_row"], unassigned["reason"])) == {
-        i: "order_date is not a timestamp" for i in range(1, 7)
+    by_day, unassigned = split_by_day(read(data, "orders.csv"))
+    assert {d: list(r.index) for d, r in by_day.items()} == {DAY: [2, 9]}
+    assert dict(zip(unassigned["line"], unassigned["reason"])) == {
+        i: "order_date is not a timestamp" for i in range(3, 9)
     }
     assert unassigned["order_id"].tolist() == ["2", "3", "4", "5", "6", "7"]
     assert json.loads(unassigned["record"][0]) == {
@@ -410,17 +424,17 @@ def test_dates_outside_any_sensible_range():
         "8,h,10,2100-01-01",
         "9,i,10,2000-01-01T00:00:00+01:00",  # 1999-12-31 23:00 UTC
     )
-    by_day, unassigned = split_by_day(read_landed_file(data, "orders.csv"))
+    by_day, unassigned = split_by_day(read(data, "orders.csv"))
     outside = "order_date outside accepted range 2000-01-01..2099-12-31"
-    assert {d: list(r.index) for d, r in by_day.items()} == {DAY: [0]}
-    assert dict(zip(unassigned["source_row"], unassigned["reason"])) == {
-        1: outside, 2: outside, 3: outside, 4: outside,
-        5: "order_date is not a timestamp", 6: "order_date is not a timestamp", 7: outside, 8: outside,
+    assert {d: list(r.index) for d, r in by_day.items()} == {DAY: [2]}
+    assert dict(zip(unassigned["line"], unassigned["reason"])) == {
+        3: outside, 4: outside, 5: outside, 6: outside,
+        7: "order_date is not a timestamp", 8: "order_date is not a timestamp", 9: outside, 10: outside,
     }
 
 
 def test_the_accepted_range_can_be_narrowed():
-    frame = read_landed_file(csv_bytes("1,a,10,2026-03-01", "2,b,10,2026-03-09"), "orders.csv")
+    frame = read(csv_bytes("1,a,10,2026-03-01", "2,b,10,2026-03-09"), "orders.csv")
     by_day, unassigned = split_by_day(frame, latest=dt.date(2026, 3, 2))
     assert list(by_day) == [DAY]
     assert unassigned["reason"].tolist() == ["order_date outside accepted range 2000-01-01..2026-03-02"]
@@ -428,9 +442,9 @@ def test_the_accepted_range_can_be_narrowed():
 
 def test_missing_order_dates():
     data = csv_bytes("1,a,10,", "2,b,10,   ", '3,c,10,""', "4,d,10,2026-03-01", ",e,10,")
-    by_day, unassigned = split_by_day(read_landed_file(data, "orders.csv"))
-    assert list(by_day[DAY].index) == [3]
-    assert unassigned["source_row"].tolist() == [0, 1, 2, 4]
+    by_day, unassigned = split_by_day(read(data, "orders.csv"))
+    assert list(by_day[DAY].index) == [5]
+    assert unassigned["line"].tolist() == [2, 3, 4, 6]
     assert set(unassigned["reason"]) == {"null order_date"}
     assert unassigned["order_id"].tolist() == ["1", "2", "3", None]
     assert json.loads(unassigned["record"][1])["order_date"] == "   "
@@ -440,10 +454,10 @@ def test_every_row_lands_in_exactly_one_place():
     rng = random.Random(3)
     dates = ["2026-03-01", "2026-03-02T05:00:00Z", "01/03/2026", "", "9999-01-01", "x"]
     picks = [rng.choice(dates) for _ in range(200)]
-    frame = read_landed_file(csv_bytes(*[f"{i},c,1,{d}" for i, d in enumerate(picks)]), "orders.csv")
+    frame = read(csv_bytes(*[f"{i},c,1,{d}" for i, d in enumerate(picks)]), "orders.csv")
     by_day, unassigned = split_by_day(frame)
-    positions = sorted([i for rows in by_day.values() for i in rows.index] + list(unassigned["source_row"]))
-    assert positions == list(range(200))
+    lines = sorted([i for rows in by_day.values() for i in rows.index] + list(unassigned["line"]))
+    assert lines == list(range(2, 202))
     assert len(by_day.get(DAY, [])) == picks.count("2026-03-01")
     assert len(unassigned) == sum(p in ("01/03/2026", "", "9999-01-01", "x") for p in picks)
 
@@ -467,16 +481,16 @@ def test_bad_amounts_pass_through_as_text_and_clean_orders_quarantines_them():
         "7,g,,2026-03-01T14:00:00Z",
         "8,h,1e3,2026-03-01T15:00:00Z",
     )
-    frame = read_landed_file(data, "orders.csv")
+    frame = read(data, "orders.csv")
     assert frame["amount"].tolist()[:5] == ["10.50", "1e400", "NaN", "12,50", "twelve"]
     by_day, unassigned = split_by_day(frame)
     assert unassigned.empty and list(by_day) == [DAY]
-    result = clean_orders(by_day[DAY], DAY)
-    assert result.cleaned["order_id"].tolist() == ["1", "6", "8"]  # the good rows are all kept
-    assert result.cleaned["amount"].tolist() == [10.5, -3.0, 1000.0]
-    assert reasons_by_file_row(result.rejected, by_day[DAY]) == {
-        1: "amount is not a finite number", 2: "amount is not a finite number",
-        3: "amount is not a finite number", 4: "amount is not a finite number", 6: "null amount",
+    result = clean_file(by_day[DAY], DAY)
+    assert result.cleaned["order_id"].tolist() == [1, 6, 8]  # the good rows are all kept
+    assert result.cleaned["amount_cents"].tolist() == [1050, -300, 100000]
+    assert reasons_by_line(result.rejected) == {
+        3: "amount outside +-1,000,000,000,000,000", 4: "amount is not a finite number",
+        5: "amount is not a finite number", 6: "amount is not a finite number", 8: "null amount",
     }
     record = json.loads(result.rejected["record"][0])
     assert record["amount"] == "1e400"
@@ -490,13 +504,13 @@ def test_duplicate_ids_reach_clean_orders_and_the_newest_wins():
         "1,a,9,2026-03-01T10:00:00Z",
         "3,c,30,2026-03-02T09:00:00Z",
     )
-    by_day, _ = split_by_day(read_landed_file(data, "orders.csv"))
+    by_day, _ = split_by_day(read(data, "orders.csv"))
     day = by_day[DAY]
-    assert list(day.index) == [0, 1, 2, 3]  # split drops nothing: all three versions of order 1
-    result = clean_orders(day, DAY)
-    assert sorted(zip(result.cleaned["order_id"], result.cleaned["amount"])) == [("1", 11.0), ("2", 20.0)]
-    assert reasons_by_file_row(result.rejected, day) == {
-        0: "duplicate order_id (a newer row was kept)", 3: "duplicate order_id (a newer row was kept)",
+    assert list(day.index) == [2, 3, 4, 5]  # split drops nothing: all three versions of order 1
+    result = clean_file(day, DAY)
+    assert sorted(zip(result.cleaned["order_id"], result.cleaned["amount_cents"])) == [(1, 1100), (2, 2000)]
+    assert reasons_by_line(result.rejected) == {
+        2: "duplicate order_id (a newer row was kept)", 5: "duplicate order_id (a newer row was kept)",
     }
 
 
@@ -506,7 +520,7 @@ def test_duplicate_ids_with_updated_at_keep_the_newest_version():
         "1,a,12,2026-03-01T08:00:00Z,2026-03-04T00:00:00Z",
         header=HEADER + ",updated_at",
     )
-    by_day, _ = split_by_day(read_landed_file(data, "orders.csv"))
-    result = clean_orders(by_day[DAY], DAY)
-    assert result.cleaned["amount"].tolist() == [10.0]
-    assert reasons_by_file_row(result.rejected, by_day[DAY]) == {1: "duplicate order_id (a newer row was kept)"}
+    by_day, _ = split_by_day(read(data, "orders.csv"))
+    result = clean_file(by_day[DAY], DAY)
+    assert result.cleaned["amount_cents"].tolist() == [1000]
+    assert reasons_by_line(result.rejected) == {3: "duplicate order_id (a newer row was kept)"}
