@@ -17,15 +17,16 @@ from prefect.filesystems import LocalFileSystem
 from prefect_aws.s3 import S3Bucket
 
 from blocks.pipeline import ObjectStorage, RevenuePipeline, load_storage
+from revenue.errors import ConfigurationError
 from revenue.io.source import OrdersSource
 from revenue.io.storage import ObjectStore, object_store
 from revenue.io.warehouse import Warehouse
 
 if TYPE_CHECKING:
-    from revenue.io.landing import LandingCursor
+    from revenue.io.registry import LandingRegistry
 
 
-class UnknownEnvironmentError(LookupError):
+class UnknownEnvironmentError(ConfigurationError):
     """No pipeline block document has that name."""
 
 
@@ -65,10 +66,10 @@ class Environment:
         return object_store(self.landing_block) if self.landing_block else None
 
     @cached_property
-    def landing_cursor(self) -> "LandingCursor":
-        from revenue.io.landing import LandingCursor
+    def registry(self) -> "LandingRegistry":
+        from revenue.io.registry import LandingRegistry
 
-        return LandingCursor(self.warehouse)
+        return LandingRegistry(self.warehouse, self.landing)
 
     @cached_property
     def result_storage(self) -> ObjectStorage:

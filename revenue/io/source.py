@@ -18,9 +18,11 @@ import threading
 from dataclasses import dataclass, field
 
 import pandas as pd
+import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from revenue.errors import ConfigurationError
 from revenue.io.errors import service
 from revenue.partitions import day_bounds
 from revenue.transforms.fingerprint import fingerprint
@@ -42,7 +44,7 @@ class OrdersSource:
     schema: str | None = None
     rows_extracted: int = field(default=0, init=False)
     """Rows this reader has extracted in this process: the proof that a cache hit read none."""
-    _columns: list[str] | None = field(default=None, init=False, repr=False)
+    _columns: dict[str, sa.types.TypeEngine] | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @property
@@ -59,16 +61,34 @@ class OrdersSource:
         return f"{self.dialect}:{database}/{qualified}"
 
     def columns(self) -> list[str]:
+        return list(self._column_types())
+
+    def _column_types(self) -> dict[str, sa.types.TypeEngine]:
         with self._lock:
             if self._columns is None:
                 inspector = sa.inspect(self.engine)
                 try:
-                    self._columns = [c["name"] for c in inspector.get_columns(self.table, schema=self.schema)]
+                    self._columns = {c["name"]: c["type"] for c in inspector.get_columns(self.table, schema=self.schema)}
                 except sa.exc.NoSuchTableError:
-                    self._columns = []
+                    self._columns = {}
                 if not self._columns:
-                    raise LookupError(f"source table {self.label} does not exist")
+                    raise ConfigurationError(f"source table {self.label} does not exist")
             return self._columns
+
+    def _arrow_types(self) -> dict[str, pa.DataType]:
+        """How COPY's CSV text is read back, by the columns' SQL types, never guessed from
+        the values: text stays text (``"0123"`` keeps its zero), integers are int64, and
+        numerics with a scale are exact decimals (read without a Python object per value)."""
+        types: dict[str, pa.DataType] = {}
+        for name, column in self._column_types().items():
+            if isinstance(column, sa.String):
+                types[name] = pa.string()
+            elif isinstance(column, sa.Integer):
+                types[name] = pa.int64()
+            elif isinstance(column, sa.Numeric) and not isinstance(column, sa.Float):
+                scale = column.scale
+                types[name] = pa.decimal128(38, scale) if scale is not None and 0 <= scale <= 9 else pa.string()
+        return types
 
     def _service(self, action: str, partition: dt.date | None = None):
         return service(f"source database {self.label}", action, partition)
@@ -132,6 +152,15 @@ class OrdersSource:
             aggregates.append(sa.func.max(table.c[UPDATED_AT]).label("newest"))
         return sa.select(*aggregates).where(self._in_partition(table, partition, unique=True))
 
+    def rows(self, partition: dt.date, columns: tuple[str, ...]) -> list[tuple]:
+        """The partition's rows as plain tuples of ``columns`` (those the table has; a missing
+        one is None): the same rows ``extract`` returns, without pandas."""
+        table = self._table(partition)
+        selected = [table.c[c] if c in table.c else sa.null().label(c) for c in columns]
+        query = sa.select(*selected).where(self._in_partition(table, partition))
+        with self._service("reading rows", partition), self.engine.connect() as connection:
+            return [tuple(r) for r in connection.execute(query)]
+
     def extract(self, partition: dt.date) -> pd.DataFrame:
         """Every source row of the partition, all columns, as a DataFrame."""
         with self._service("extracting", partition):
@@ -173,6 +202,8 @@ class OrdersSource:
         buffer.seek(0)
         table = pacsv.read_csv(
             buffer,
-            convert_options=pacsv.ConvertOptions(strings_can_be_null=True, quoted_strings_can_be_null=False),
+            convert_options=pacsv.ConvertOptions(
+                column_types=self._arrow_types(), strings_can_be_null=True, quoted_strings_can_be_null=False
+            ),
         )
-        return table.to_pandas()
+        return table.to_pandas(types_mapper=lambda t: pd.ArrowDtype(t) if pa.types.is_decimal(t) else None)

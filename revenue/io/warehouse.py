@@ -2,22 +2,31 @@
 
 Tables (in ``schema``; SQLite has none) and their grain:
 
-- ``daily_revenue``: one row per ``order_date``: ``revenue``, ``order_count``.
+- ``daily_revenue``: one row per ``order_date``: ``revenue``, ``order_count`` and the
+  ``fingerprint`` of the input it was computed from.
 - ``customer_daily_spend``: one row per (``order_date``, ``customer_id``):
   ``daily_spend``, ``order_count``.
-- ``rejected_orders``: one row per (``partition_date``, ``source_row``): a source row
-  the cleaner quarantined, with its ``reason``, the raw ``record`` as JSON and ``run_id``.
-- ``landed_files``: one row per (``partition_date``, ``uri``): a landed file whose rows
-  are part of the published partition (every later run of the day merges it again).
-- ``landing_cursor``: one row per (``uri``, ``etag``) the landing watcher announced.
-- ``partition_ledger``: one row per (``dataset``, ``partition_date``): the last
-  attempt's ``status`` (materialized, warned, failed), ``fingerprint``, counts and gate
-  summary, plus what is currently published (``published_fingerprint``, ``published_at``).
+- ``rejected_orders``: one row per quarantined input row of a partition's published version
+  (``attempt = 'published'``) or of its latest failed attempt (``attempt = 'failed'``), keyed
+  (``partition_date``, ``attempt``, ``origin``, ``line``): the ``origin`` (the source table's
+  label or a landed file's URI), the ``line`` (a file's line; for the source, the row's
+  position in the day's extract), its ``reason`` and the raw ``record`` as JSON.
+- ``partition_ledger``: one row per (``dataset``, ``partition_date``): the last attempt's
+  ``status`` (materialized, warned, failed), ``fingerprint``, counts, rejected rows by reason
+  and gate summary, the input it read (``source_fingerprint``, ``input_files``), the cause of
+  a failure in plain words (``error``), plus what is published (``published_fingerprint``,
+  ``published_at``).
+- ``landing_registry``, ``landing_registry_days``, ``landed_row_rejects``: the landed files,
+  see ``revenue.io.registry``.
+
+Money columns are exact: ``numeric(18, 2)`` on Postgres, decimal text on SQLite (whose
+numbers are 64-bit floats), ``Decimal`` in Python.
 
 Publishing deletes the day's rows, inserts the new ones and upserts the ledger in one
-transaction; on Postgres it first takes a transaction-scoped advisory lock on the
-partition, so concurrent runs of one day publish one after the other, never interleaved.
-A crash at any point leaves the previous version intact.
+transaction that holds the day's lock (a Postgres advisory lock; SQLite's write lock), and
+first asks the caller's guard whether the input is still current: two runs of one day, on
+any process or machine, publish one after the other, and a run whose input was superseded
+meanwhile publishes nothing. A crash at any point leaves the previous version intact.
 """
 
 from __future__ import annotations
@@ -25,20 +34,51 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from revenue.contract import CENT
 from revenue.io.errors import service
 
-LEDGER_DATASETS: tuple[str, ...] = ("raw_orders", "cleaned_orders", "daily_revenue", "customer_daily_spend")
-MONEY = sa.Numeric(18, 2, asdecimal=False)
+log = logging.getLogger(__name__)
+
 TIMESTAMP = sa.DateTime(timezone=True)
+PUBLISHED, FAILED = "published", "failed"
+"""The two attempts ``rejected_orders`` keeps per partition."""
+
+
+MONEY_PRECISION = 38
+"""Digits of a money column: any total of int64 cents fits."""
+
+
+class Money(sa.types.TypeDecorator):
+    """An exact amount with two decimals: ``numeric(38, 2)``, or decimal text on SQLite."""
+
+    impl = sa.Numeric(MONEY_PRECISION, 2)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.Text())
+        return dialect.type_descriptor(sa.Numeric(MONEY_PRECISION, 2, asdecimal=True))
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        amount = Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
+        return str(amount) if dialect.name == "sqlite" else amount
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def build_metadata(schema: str | None) -> sa.MetaData:
@@ -47,8 +87,9 @@ def build_metadata(schema: str | None) -> sa.MetaData:
     sa.Table(
         "daily_revenue", metadata,
         sa.Column("order_date", sa.Date, primary_key=True),
-        sa.Column("revenue", MONEY, nullable=False),
+        sa.Column("revenue", Money, nullable=False),
         sa.Column("order_count", sa.BigInteger, nullable=False),
+        sa.Column("fingerprint", sa.Text, nullable=False),
         sa.Column("run_id", sa.Text),
         sa.Column("published_at", TIMESTAMP, nullable=False),
     )
@@ -56,33 +97,49 @@ def build_metadata(schema: str | None) -> sa.MetaData:
         "customer_daily_spend", metadata,
         sa.Column("order_date", sa.Date, primary_key=True),
         sa.Column("customer_id", sa.Text, primary_key=True),
-        sa.Column("daily_spend", MONEY, nullable=False),
+        sa.Column("daily_spend", Money, nullable=False),
         sa.Column("order_count", sa.BigInteger, nullable=False),
     )
     sa.Table(
         "rejected_orders", metadata,
         sa.Column("partition_date", sa.Date, primary_key=True),
-        sa.Column("source_row", sa.BigInteger, primary_key=True),
+        sa.Column("attempt", sa.Text, primary_key=True),
+        sa.Column("origin", sa.Text, primary_key=True),
+        sa.Column("line", sa.BigInteger, primary_key=True),
+        sa.Column("landing_seq", sa.BigInteger),
         sa.Column("order_id", sa.Text),
         sa.Column("reason", sa.Text, nullable=False),
         sa.Column("record", sa.Text, nullable=False),
         sa.Column("run_id", sa.Text),
     )
     sa.Table(
-        "landed_files", metadata,
-        sa.Column("partition_date", sa.Date, primary_key=True),
-        sa.Column("uri", sa.Text, primary_key=True),
+        "landing_registry", metadata,
+        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+        sa.Column("uri", sa.Text, nullable=False, index=True),
+        sa.Column("key", sa.Text, nullable=False),
         sa.Column("etag", sa.Text, nullable=False),
-        sa.Column("rows", sa.BigInteger, nullable=False),
-        sa.Column("published_at", TIMESTAMP, nullable=False),
+        sa.Column("size", sa.BigInteger, nullable=False),
+        sa.Column("registered_at", TIMESTAMP, nullable=False),
+        sa.Column("registered_by", sa.Text, nullable=False),
+        sa.Column("announced_at", TIMESTAMP),
+        sa.Column("read_status", sa.Text, nullable=False),
+        sa.Column("read_at", TIMESTAMP),
+        sa.Column("rows", sa.BigInteger),
+        sa.Column("error", sa.Text),
     )
     sa.Table(
-        "landing_cursor", metadata,
-        sa.Column("uri", sa.Text, primary_key=True),
-        sa.Column("etag", sa.Text, primary_key=True),
-        sa.Column("size", sa.BigInteger, nullable=False),
-        sa.Column("event_id", sa.Text, nullable=False),
-        sa.Column("emitted_at", TIMESTAMP, nullable=False),
+        "landing_registry_days", metadata,
+        sa.Column("seq", sa.BigInteger, primary_key=True),
+        sa.Column("partition_date", sa.Date, primary_key=True, index=True),
+        sa.Column("rows", sa.BigInteger, nullable=False),
+    )
+    sa.Table(
+        "landed_row_rejects", metadata,
+        sa.Column("seq", sa.BigInteger, primary_key=True),
+        sa.Column("line", sa.BigInteger, primary_key=True),
+        sa.Column("order_id", sa.Text),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("record", sa.Text, nullable=False),
     )
     sa.Table(
         "partition_ledger", metadata,
@@ -90,8 +147,11 @@ def build_metadata(schema: str | None) -> sa.MetaData:
         sa.Column("partition_date", sa.Date, primary_key=True),
         sa.Column("status", sa.Text, nullable=False),
         sa.Column("fingerprint", sa.Text, nullable=False),
+        sa.Column("source_fingerprint", sa.Text),
+        sa.Column("input_files", sa.Text),
         sa.Column("row_count", sa.BigInteger),
         sa.Column("rejected_count", sa.BigInteger),
+        sa.Column("rejected_reasons", sa.Text),
         sa.Column("gate_status", sa.Text),
         sa.Column("gate_summary", sa.Text),
         sa.Column("lake_uri", sa.Text),
@@ -111,9 +171,20 @@ class DatasetRecord:
     dataset: str
     row_count: int | None = None
     rejected_count: int | None = None
+    rejected_reasons: dict[str, int] | None = None
     gate_status: str | None = None
     gate_summary: dict | None = None
     lake_uri: str | None = None
+
+
+@dataclass(frozen=True)
+class InputRecord:
+    """The input a partition was computed from, as the ledger keeps it."""
+
+    fingerprint: str
+    source_fingerprint: str
+    files: tuple[tuple[int, str, str], ...] = ()
+    """(landing sequence, uri, etag) of each landed file, in landing order."""
 
 
 @dataclass(frozen=True)
@@ -121,18 +192,12 @@ class PartitionOutput:
     """Everything one partition publishes to the warehouse."""
 
     partition: dt.date
-    fingerprint: str
+    input: InputRecord
     run_id: str | None
     daily_revenue: pd.DataFrame
     customer_daily_spend: pd.DataFrame
     rejected: pd.DataFrame
     datasets: Sequence[DatasetRecord] = field(default_factory=tuple)
-    landed: Sequence[tuple[str, str, int]] = field(default_factory=tuple)
-    """(uri, etag, rows of this partition) of each landed file merged into it."""
-
-    @property
-    def status(self) -> str:
-        return "warned" if any(d.gate_status == "warned" for d in self.datasets) else "materialized"
 
 
 @dataclass(frozen=True)
@@ -141,15 +206,51 @@ class LedgerRow:
     partition_date: dt.date
     status: str
     fingerprint: str
+    source_fingerprint: str | None
+    input_files: str | None
     row_count: int | None
     rejected_count: int | None
+    rejected_reasons: str | None
     gate_status: str | None
     gate_summary: str | None
     lake_uri: str | None
     run_id: str | None
     error: str | None
+    attempted_at: dt.datetime
     published_fingerprint: str | None
     published_at: dt.datetime | None
+
+    def files(self) -> list[tuple[int, str, str]]:
+        """The (landing sequence, uri, etag) of the input the last attempt read."""
+        return [tuple(f) for f in json.loads(self.input_files)] if self.input_files else []  # type: ignore[misc]
+
+
+@dataclass(frozen=True)
+class PublishedDay:
+    """What the warehouse holds for one partition: its ledger rows and its tables' rows."""
+
+    partition: dt.date
+    ledger: dict[str, LedgerRow]
+    table_fingerprint: str | None
+    """``daily_revenue.fingerprint`` of the day, None if the table has no row for it."""
+    table_order_count: int | None
+    spend_order_count: int
+    """Sum of ``customer_daily_spend.order_count`` of the day."""
+
+    def holds(self, fingerprint: str) -> bool:
+        """The warehouse holds this partition at ``fingerprint``: the ledger says it was
+        published at it, and both tables hold that version (rows deleted by a restore, a
+        truncate or a new warehouse are not held, whatever a cache remembers)."""
+        return (
+            bool(self.ledger)
+            and all(r.published_fingerprint == fingerprint for r in self.ledger.values())
+            and self.table_fingerprint == fingerprint
+            and self.spend_order_count == self.table_order_count
+        )
+
+
+Guard = Callable[[Connection], None]
+"""Called inside the publish transaction, under the day's lock: raises to refuse."""
 
 
 class Warehouse:
@@ -170,7 +271,8 @@ class Warehouse:
         database = (url.database or "").rsplit("/", 1)[-1]
         return f"warehouse database {url.get_backend_name()}:{database}/{self.schema or 'main'}"
 
-    def _service(self, action: str, partition: dt.date | None = None):
+    def service(self, action: str, partition: dt.date | None = None):
+        """Turns connection failures inside the block into ``ServiceUnavailableError``."""
         return service(self.label, action, partition)
 
     def table(self, name: str) -> sa.Table:
@@ -178,90 +280,132 @@ class Warehouse:
 
     def ensure_tables(self, partition: dt.date | None = None) -> None:
         """Create the schema and tables if absent (idempotent, safe to race: threads share
-        a lock, Postgres sessions an advisory lock, SQLite processes retry once)."""
+        a lock, Postgres sessions an advisory lock, SQLite its write lock)."""
         if self._ready:
             return
-        with self._ddl_lock, self._service("creating tables", partition):
+        with self._ddl_lock, self.service("creating tables", partition):
             if self._ready:
                 return
-            try:
-                self._create_tables()
-            except sa.exc.OperationalError as error:
-                if "already exists" not in str(error):
-                    raise
-                self._create_tables()  # another process created some tables meanwhile
+            with self.write_transaction("ddl") as connection:
+                if self.schema:
+                    connection.execute(sa.schema.CreateSchema(self.schema, if_not_exists=True))
+                self._retire_outdated_tables(connection)
+                self.metadata.create_all(connection, checkfirst=True)
             self._ready = True
 
-    def _create_tables(self) -> None:
-        with self.engine.begin() as connection:
-            self._lock(connection, "ddl")
+    def _retire_outdated_tables(self, connection: Connection) -> None:
+        """Move aside a table an older version of the pipeline created with other columns,
+        so it is created anew (its rows are kept where it was moved to; the next runs
+        recompute what it held)."""
+        inspector = sa.inspect(connection)
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d%H%M%S")
+        for table in self.metadata.sorted_tables:
+            if not inspector.has_table(table.name, schema=self.schema):
+                continue
+            present = {c["name"]: c["type"] for c in inspector.get_columns(table.name, schema=self.schema)}
+            if set(present) >= {c.name for c in table.columns} and not _inexact_money(connection, table, present):
+                continue
             if self.schema:
-                connection.execute(sa.schema.CreateSchema(self.schema, if_not_exists=True))
-            self.metadata.create_all(connection, checkfirst=True)
+                retired = f"{self.schema}_retired_{stamp}"
+                connection.execute(sa.schema.CreateSchema(retired, if_not_exists=True))
+                connection.execute(sa.text(
+                    f"ALTER TABLE {_quoted(connection, self.schema, table.name)} SET SCHEMA {_quoted(connection, retired)}"
+                ))
+            else:  # SQLite: index names are global and stay with a renamed table
+                retired = f"{table.name}_retired_{stamp}"
+                for index in inspector.get_indexes(table.name):
+                    connection.execute(sa.text(f"DROP INDEX {_quoted(connection, index['name'])}"))
+                connection.execute(sa.text(
+                    f"ALTER TABLE {_quoted(connection, table.name)} RENAME TO {_quoted(connection, retired)}"
+                ))
+            log.warning("%s: table %s had the columns of an older version; moved to %s", self.label, table.name, retired)
 
-    def _lock(self, connection: Connection, name: str) -> None:
-        """Serialize writers of ``name`` until the transaction ends (Postgres only;
-        SQLite serializes every writer with its database lock)."""
-        if connection.dialect.name == "postgresql":
-            key = sa.bindparam("key", advisory_key(self.schema, name), type_=sa.BigInteger)
-            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+    @contextmanager
+    def write_transaction(self, lock: str) -> Iterator[Connection]:
+        """One transaction holding the lock ``lock`` until it ends, on every backend: a
+        Postgres advisory lock (held across machines), or SQLite's database write lock
+        (``BEGIN IMMEDIATE``, so a read inside it sees what no other writer can change)."""
+        if self.engine.dialect.name == "sqlite":
+            with self.engine.connect() as plain:
+                connection = plain.execution_options(isolation_level="AUTOCOMMIT")
+                connection.exec_driver_sql("PRAGMA busy_timeout = 60000")
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+                try:
+                    yield connection
+                except BaseException:
+                    connection.exec_driver_sql("ROLLBACK")
+                    raise
+                connection.exec_driver_sql("COMMIT")
+            return
+        with self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                key = sa.bindparam("key", advisory_key(self.schema, lock), type_=sa.BigInteger)
+                connection.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+            yield connection
 
-    def publish(self, output: PartitionOutput) -> None:
-        """Replace the partition's rows and upsert its ledger rows in one transaction."""
+    def check(self, guard: Guard, partition: dt.date) -> None:
+        """Run a publish guard outside any lock (to refuse early, before the lake is written)."""
+        self.ensure_tables(partition)
+        with self.service("checking the input is current", partition), self.engine.connect() as connection:
+            guard(connection)
+
+    def publish(self, output: PartitionOutput, guard: Guard | None = None) -> None:
+        """Replace the partition's rows and upsert its ledger rows in one transaction,
+        after ``guard`` (under the day's lock) accepted the input as still current."""
         self.ensure_tables(output.partition)
         day = output.partition
         now = dt.datetime.now(dt.timezone.utc)
-        with self._service("publishing", day), self.engine.begin() as connection:
-            self._lock(connection, day.isoformat())
+        with self.service("publishing", day), self.write_transaction(day.isoformat()) as connection:
+            if guard is not None:
+                guard(connection)
             revenue = self.table("daily_revenue")
             spend = self.table("customer_daily_spend")
             rejected = self.table("rejected_orders")
             connection.execute(revenue.delete().where(revenue.c.order_date == day))
             connection.execute(spend.delete().where(spend.c.order_date == day))
             connection.execute(rejected.delete().where(rejected.c.partition_date == day))
-            _insert(connection, revenue, _records(
-                output.daily_revenue.assign(run_id=output.run_id, published_at=now)))
+            _insert(connection, revenue, _records(output.daily_revenue.assign(
+                fingerprint=output.input.fingerprint, run_id=output.run_id, published_at=now)))
             _insert(connection, spend, _records(output.customer_daily_spend))
             _insert(connection, rejected, _records(
-                output.rejected.assign(partition_date=day, run_id=output.run_id)))
-            landed = self.table("landed_files")
-            for uri, etag, rows in output.landed:
-                connection.execute(landed.delete().where(landed.c.partition_date == day, landed.c.uri == uri))
-                connection.execute(landed.insert().values(
-                    partition_date=day, uri=uri, etag=etag, rows=rows, published_at=now))
+                output.rejected.assign(partition_date=day, attempt=PUBLISHED, run_id=output.run_id)))
             for record in output.datasets:
                 self._upsert_ledger(connection, day, {
-                    **_ledger_values(record),
+                    **_ledger_values(record, output.input),
                     "status": "warned" if record.gate_status == "warned" else "materialized",
-                    "fingerprint": output.fingerprint,
                     "run_id": output.run_id,
                     "error": None,
                     "attempted_at": now,
-                    "published_fingerprint": output.fingerprint,
+                    "published_fingerprint": output.input.fingerprint,
                     "published_at": now,
                 })
 
     def record_failure(
         self,
         partition: dt.date,
-        fingerprint: str,
+        input: InputRecord,
         run_id: str | None,
-        error: str,
+        cause: str,
         datasets: Iterable[DatasetRecord],
+        rejected: pd.DataFrame | None = None,
     ) -> None:
-        """Mark the partition's last attempt failed; published data and its
-        ``published_*`` ledger columns stay as they were."""
+        """Mark the partition's last attempt failed with its cause, and keep the attempt's
+        quarantine; published data and the ``published_*`` ledger columns stay as they were."""
         self.ensure_tables(partition)
         now = dt.datetime.now(dt.timezone.utc)
-        with self._service("recording a failure", partition), self.engine.begin() as connection:
-            self._lock(connection, partition.isoformat())
+        with self.service("recording a failure", partition), self.write_transaction(partition.isoformat()) as connection:
+            quarantine = self.table("rejected_orders")
+            connection.execute(quarantine.delete().where(
+                quarantine.c.partition_date == partition, quarantine.c.attempt == FAILED))
+            if rejected is not None:
+                _insert(connection, quarantine, _records(
+                    rejected.assign(partition_date=partition, attempt=FAILED, run_id=run_id)))
             for record in datasets:
                 self._upsert_ledger(connection, partition, {
-                    **_ledger_values(record),
+                    **_ledger_values(record, input),
                     "status": "failed",
-                    "fingerprint": fingerprint,
                     "run_id": run_id,
-                    "error": error[:4000],
+                    "error": cause[:4000],
                     "attempted_at": now,
                 })
 
@@ -278,40 +422,43 @@ class Warehouse:
         query = sa.select(*(ledger.c[f] for f in LedgerRow.__dataclass_fields__)).where(
             ledger.c.partition_date.between(start, end)
         ).order_by(ledger.c.partition_date, ledger.c.dataset)
-        with self._service("reading the ledger"), self.engine.connect() as connection:
+        with self.service("reading the ledger"), self.engine.connect() as connection:
             return [LedgerRow(**row) for row in connection.execute(query).mappings()]
 
-    def ledger_by_day(self, start: dt.date, end: dt.date) -> dict[dt.date, list[LedgerRow]]:
-        """Ledger rows of partitions in ``[start, end]``, by partition (one query)."""
-        by_day: dict[dt.date, list[LedgerRow]] = {}
-        for row in self.ledger(start, end):
-            by_day.setdefault(row.partition_date, []).append(row)
-        return by_day
-
-    def landed_files(self, start: dt.date, end: dt.date) -> dict[dt.date, list[str]]:
-        """URIs of the landed files merged into each partition of ``[start, end]``, oldest
-        first (one query for the range)."""
-        self.ensure_tables()
-        landed = self.table("landed_files")
-        query = sa.select(landed.c.partition_date, landed.c.uri).where(
-            landed.c.partition_date.between(start, end)
-        ).order_by(landed.c.partition_date, landed.c.published_at, landed.c.uri)
-        found: dict[dt.date, list[str]] = {}
-        with self._service("reading landed files", start if start == end else None), self.engine.connect() as connection:
-            for row in connection.execute(query):
-                found.setdefault(row.partition_date, []).append(row.uri)
-        return found
+    def published_days(self, start: dt.date, end: dt.date) -> dict[dt.date, PublishedDay]:
+        """What the warehouse holds for each partition of ``[start, end]`` that it has a
+        ledger row or a table row for (three queries for the range)."""
+        ledger = self.ledger(start, end)
+        revenue, spend = self.table("daily_revenue"), self.table("customer_daily_spend")
+        tables = sa.select(revenue.c.order_date, revenue.c.fingerprint, revenue.c.order_count).where(
+            revenue.c.order_date.between(start, end))
+        spent = sa.select(spend.c.order_date, sa.func.sum(spend.c.order_count).label("orders")).where(
+            spend.c.order_date.between(start, end)).group_by(spend.c.order_date)
+        with self.service("reading what is published"), self.engine.connect() as connection:
+            held = {r.order_date: r for r in connection.execute(tables)}
+            spend_orders = {r.order_date: int(r.orders or 0) for r in connection.execute(spent)}
+        days: dict[dt.date, PublishedDay] = {}
+        for day in sorted({r.partition_date for r in ledger} | set(held)):
+            row = held.get(day)
+            days[day] = PublishedDay(
+                partition=day,
+                ledger={r.dataset: r for r in ledger if r.partition_date == day},
+                table_fingerprint=row.fingerprint if row else None,
+                table_order_count=int(row.order_count) if row else None,
+                spend_order_count=spend_orders.get(day, 0),
+            )
+        return days
 
     def read_table(self, name: str, partition: dt.date | None = None) -> pd.DataFrame:
-        """A published table (optionally one partition) as a DataFrame, sorted by its key."""
+        """A warehouse table (optionally one partition) as a DataFrame, sorted by its key."""
         self.ensure_tables()
         table = self.table(name)
-        date_column = table.c.partition_date if "partition_date" in table.c else table.c.order_date
         query = sa.select(table)
         if partition is not None:
+            date_column = table.c.partition_date if "partition_date" in table.c else table.c.order_date
             query = query.where(date_column == partition)
         query = query.order_by(*table.primary_key.columns)
-        with self._service(f"reading {name}", partition), self.engine.connect() as connection:
+        with self.service(f"reading {name}", partition), self.engine.connect() as connection:
             return pd.DataFrame(connection.execute(query).mappings().all(), columns=[c.name for c in table.columns])
 
 
@@ -325,11 +472,32 @@ def dialect_insert(connection: Connection):
     return postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
 
 
-def _ledger_values(record: DatasetRecord) -> dict:
+def _inexact_money(connection: Connection, table: sa.Table, present: dict) -> bool:
+    """A money column an older version made narrower (``numeric(18, 2)``), or that SQLite
+    stores as a float (``NUMERIC``)."""
+    for column in (c for c in table.columns if isinstance(c.type, Money)):
+        found = present[column.name]
+        if connection.dialect.name == "sqlite" and not isinstance(found, sa.Text):
+            return True
+        if connection.dialect.name != "sqlite" and getattr(found, "precision", MONEY_PRECISION) != MONEY_PRECISION:
+            return True
+    return False
+
+
+def _quoted(connection: Connection, *names: str) -> str:
+    preparer = connection.dialect.identifier_preparer
+    return ".".join(preparer.quote_identifier(n) for n in names)
+
+
+def _ledger_values(record: DatasetRecord, input: InputRecord) -> dict:
     return {
         "dataset": record.dataset,
+        "fingerprint": input.fingerprint,
+        "source_fingerprint": input.source_fingerprint,
+        "input_files": json.dumps([list(f) for f in input.files]),
         "row_count": record.row_count,
         "rejected_count": record.rejected_count,
+        "rejected_reasons": json.dumps(record.rejected_reasons, sort_keys=True) if record.rejected_reasons is not None else None,
         "gate_status": record.gate_status,
         "gate_summary": json.dumps(record.gate_summary, sort_keys=True) if record.gate_summary else None,
         "lake_uri": record.lake_uri,

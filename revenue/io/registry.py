@@ -1,0 +1,385 @@
+"""The landing registry: every landed file version, in landing order, and the days it touches.
+
+A landed file is registered durably when it is first seen (by the watcher, or by a run given
+its key), not when a run publishes it. Its landing sequence (``seq``) is the order in which
+files were registered. A partition's input is its source rows overlaid by the rows of every
+*current* registered file for the day, in landing order: a later landing wins by
+``order_id``. So the cron, a backfill and any landing run of a day compute the same input,
+whatever order they run in.
+
+Tables (in the warehouse) and their grain:
+
+- ``landing_registry``: one row per landing of a file version: ``seq``, ``uri``, ``key``,
+  ``etag``, ``size``, who registered it and when, when its event was announced, and its
+  ``read_status``: ``pending`` (not read yet), ``read``, ``unreadable`` (with ``error``: it
+  cannot be read, or no row has a usable ``order_date``), or ``replaced`` (the object changed
+  or was deleted before it was read: its bytes are gone).
+- ``landing_registry_days``: one row per (``seq``, ``partition_date``) a read version has
+  rows on, with the number of ``rows``.
+- ``landed_row_rejects``: one row per (``seq``, ``line``) of a read version that no
+  partition can take (no usable ``order_date``, the wrong number of fields), with its
+  ``reason`` and the raw ``record``.
+
+Rules:
+
+- Registering the version a URI's latest registration already has is that landing again
+  (a replay, or the same bytes put twice); any other version is a new landing. Files a
+  listing finds are registered oldest first (by the time they were written, then by key).
+- Reading never fails for one file's sake: a file that is gone, unreadable or refused by
+  the store is recorded as such, and the other files and runs go on.
+- A URI's *current* version is its latest ``read`` one. A new version that cannot be read
+  does not erase the orders of the version before it: a day that needs those bytes again
+  fails, naming the file, until a readable version lands.
+- Before a partition publishes, under the day's lock, ``guard`` compares the day's current
+  files with the ones it computed from: a file registered and read meanwhile makes the
+  publish refuse (``InputSuperseded``), and the partition is recomputed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from revenue.errors import DataError, InputSuperseded, ServiceUnavailableError
+from revenue.io.errors import service
+from revenue.io.landed_files import LandedFileError, read_landed_file, split_by_day
+from revenue.io.landing import EVENT_NAMESPACE, LandedFile, listed_files, mark_error, resolve_landed
+from revenue.io.storage import ObjectChanged, ObjectStore
+from revenue.io.warehouse import Guard, Warehouse
+
+log = logging.getLogger(__name__)
+
+PENDING, READ, UNREADABLE, REPLACED = "pending", "read", "unreadable", "replaced"
+_SPLIT_CACHE_SIZE = 8
+_EMPTY = pd.DataFrame(columns=["order_id", "customer_id", "amount", "order_date"])
+
+
+@dataclass(frozen=True)
+class LandedVersion:
+    """One registered landing of a file version."""
+
+    seq: int
+    uri: str
+    key: str
+    etag: str
+    size: int
+
+    @property
+    def event_id(self) -> uuid.UUID:
+        """Deterministic per landing: a replay of the same landing has the same id (the
+        server stores it once); the same bytes landed again after another version do not."""
+        return uuid.uuid5(EVENT_NAMESPACE, f"{self.uri}@{self.etag}#{self.seq}")
+
+    @property
+    def file(self) -> LandedFile:
+        return LandedFile(uri=self.uri, key=self.key, etag=self.etag, size=self.size)
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A landing and what reading it found."""
+
+    version: LandedVersion
+    read_status: str
+    rows: int | None
+    error: str | None
+    days: tuple[dt.date, ...] = ()
+
+
+@dataclass(frozen=True)
+class FileSplit:
+    """A read version's rows by day and the rows no day can take (``line``-indexed)."""
+
+    by_day: dict[dt.date, pd.DataFrame]
+    rejects: pd.DataFrame
+
+
+class LandingRegistry:
+    """The landing registry of one environment: its warehouse tables and landing store."""
+
+    def __init__(self, warehouse: Warehouse, store: ObjectStore | None) -> None:
+        self.warehouse = warehouse
+        self.store = store
+        self.files = warehouse.table("landing_registry")
+        self.days = warehouse.table("landing_registry_days")
+        self.rejects = warehouse.table("landed_row_rejects")
+        self._splits: OrderedDict[tuple[str, str], FileSplit] = OrderedDict()
+        self._splits_lock = threading.Lock()
+
+    @property
+    def _landing(self) -> ObjectStore:
+        if self.store is None:
+            raise DataError("this environment has no landing block")
+        return self.store
+
+    # ----------------------------------------------------------------------- registering
+
+    def register(self, landed: LandedFile, by: str) -> LandedVersion:
+        """The landing of this object version: the URI's latest one if it has this ETag,
+        else a new landing with the next sequence number."""
+        self.warehouse.ensure_tables()
+        with self.warehouse.service("registering a landed file"), self.warehouse.write_transaction("landing-registry") as connection:
+            latest = connection.execute(
+                sa.select(self.files).where(self.files.c.uri == landed.uri).order_by(self.files.c.seq.desc()).limit(1)
+            ).mappings().first()
+            if latest is not None and latest["etag"] == landed.etag and latest["read_status"] != REPLACED:
+                return _version(latest)
+            seq = connection.execute(self.files.insert().values(
+                uri=landed.uri, key=landed.key, etag=landed.etag, size=landed.size,
+                registered_at=_now(), registered_by=by, read_status=PENDING,
+            ).returning(self.files.c.seq)).scalar_one()
+        log.info("registered %s (etag %s) as landing %d", landed.uri, landed.etag, seq)
+        return LandedVersion(seq, landed.uri, landed.key, landed.etag, landed.size)
+
+    def register_new(self, listed: Sequence[LandedFile], by: str) -> list[LandedVersion]:
+        """Register every listed object whose version is not its URI's latest landing
+        (one query to compare, one transaction per new landing)."""
+        latest = self.latest_etags()
+        return [self.register(f, by) for f in listed if latest.get(f.uri) != f.etag]
+
+    def latest_etags(self) -> dict[str, str]:
+        """The ETag of each URI's latest landing."""
+        self.warehouse.ensure_tables()
+        newest = sa.select(self.files.c.uri, sa.func.max(self.files.c.seq).label("seq")).group_by(self.files.c.uri).subquery()
+        query = sa.select(self.files.c.uri, self.files.c.etag).join(newest, newest.c.seq == self.files.c.seq)
+        with self.warehouse.service("reading the landing registry"), self.warehouse.engine.connect() as connection:
+            return {r.uri: r.etag for r in connection.execute(query)}
+
+    def register_landed_key(self, key_or_uri: str, by: str) -> LandedVersion:
+        """Resolve a key (inside the landing prefix only), register what is there now."""
+        return self.register(resolve_landed(self._landing, key_or_uri), by)
+
+    # ----------------------------------------------------------------------- announcing
+
+    def unannounced(self) -> list[LandedVersion]:
+        """Landings whose ``revenue.file.landed`` event was not sent yet, in landing order."""
+        self.warehouse.ensure_tables()
+        query = sa.select(self.files).where(self.files.c.announced_at.is_(None)).order_by(self.files.c.seq)
+        with self.warehouse.service("reading the landing registry"), self.warehouse.engine.connect() as connection:
+            return [_version(r) for r in connection.execute(query).mappings()]
+
+    def mark_announced(self, version: LandedVersion) -> None:
+        with self.warehouse.service("recording an announced file"), self.warehouse.engine.begin() as connection:
+            connection.execute(self.files.update().where(self.files.c.seq == version.seq).values(announced_at=_now()))
+
+    # ----------------------------------------------------------------------- reading
+
+    def read_pending(self) -> list[Registration]:
+        """Read every landing not read yet, and record the days it touches (or why it
+        cannot be read). Racing readers are harmless: the first to record wins."""
+        self.warehouse.ensure_tables()
+        query = sa.select(self.files).where(self.files.c.read_status == PENDING).order_by(self.files.c.seq)
+        with self.warehouse.service("reading the landing registry"), self.warehouse.engine.connect() as connection:
+            pending = [_version(r) for r in connection.execute(query).mappings()]
+        return [self._read(version) for version in pending]
+
+    def registration(self, version: LandedVersion) -> Registration:
+        """What is known of a landing (reading it first if no one has)."""
+        self.read_pending()
+        with self.warehouse.service("reading the landing registry"), self.warehouse.engine.connect() as connection:
+            row = connection.execute(sa.select(self.files).where(self.files.c.seq == version.seq)).mappings().one()
+            days = connection.execute(
+                sa.select(self.days.c.partition_date).where(self.days.c.seq == version.seq).order_by(self.days.c.partition_date)
+            ).scalars().all()
+        return Registration(version, row["read_status"], row["rows"], row["error"], tuple(days))
+
+    def _read(self, version: LandedVersion) -> Registration:
+        """Read a landing once and record what it holds. A file that is gone, or cannot be
+        read, is recorded as such: it never stops the reading of other files (a service
+        that is down is raised, to be retried)."""
+        try:
+            split = self._split(version)
+        except ObjectChanged:
+            return self._record_read(version, REPLACED, error="replaced or deleted before it was read")
+        except ServiceUnavailableError:
+            raise
+        except (LandedFileError, OSError) as error:
+            return self._unreadable(version, str(error) if isinstance(error, LandedFileError)
+                                    else f"landed file {version.uri}: cannot be read ({type(error).__name__})")
+        except Exception as error:  # an object store's refusal (403, ...) that no retry fixes
+            if not _refused_by_store(error):
+                raise
+            return self._unreadable(version, f"landed file {version.uri}: the store refused to read it ({_store_code(error)})")
+        if not split.by_day:
+            return self._unreadable(version, f"landed file {version.uri}: no row has a usable order_date", split)
+        return self._record_read(version, READ, split=split)
+
+    def _unreadable(self, version: LandedVersion, reason: str, split: FileSplit | None = None) -> Registration:
+        mark_error(self._landing, version.file, reason)
+        return self._record_read(version, UNREADABLE, split=split, error=reason)
+
+    def _record_read(self, version: LandedVersion, status: str, split: FileSplit | None = None, error: str | None = None) -> Registration:
+        rows = sum(len(f) for f in split.by_day.values()) + len(split.rejects) if split else None
+        with self.warehouse.service("recording a landed file"), self.warehouse.write_transaction("landing-registry") as connection:
+            claimed = connection.execute(
+                self.files.update()
+                .where(self.files.c.seq == version.seq, self.files.c.read_status == PENDING)
+                .values(read_status=status, read_at=_now(), rows=rows, error=error)
+            ).rowcount
+            if claimed and split is not None:
+                day_rows = [{"seq": version.seq, "partition_date": d, "rows": len(f)} for d, f in split.by_day.items()]
+                if day_rows:
+                    connection.execute(self.days.insert(), day_rows)
+                rejects = split.rejects.assign(seq=version.seq)
+                if len(rejects):
+                    connection.execute(self.rejects.insert(), rejects[["seq", "line", "order_id", "reason", "record"]]
+                                       .astype("object").where(rejects.notna(), None).to_dict(orient="records"))
+        if claimed and status != READ:
+            log.warning("landed file %s (landing %d): %s", version.uri, version.seq, error)
+        days = tuple(sorted(split.by_day)) if split else ()
+        return Registration(version, status, rows, error, days)
+
+    def _split(self, version: LandedVersion) -> FileSplit:
+        """The version's rows by day, read once per process (only those exact bytes)."""
+        cache_key = (version.uri, version.etag)
+        with self._splits_lock:
+            if cache_key in self._splits:
+                self._splits.move_to_end(cache_key)
+                return self._splits[cache_key]
+        store = self._landing
+        with service(f"landing {store.uri()}", f"reading {version.key}"):
+            data = store.get(version.key, etag=version.etag)
+        landed = read_landed_file(data, version.uri)
+        by_day, unassigned = split_by_day(landed.rows)
+        split = FileSplit(by_day, pd.concat([landed.bad_rows, unassigned], ignore_index=True) if len(landed.bad_rows) else unassigned)
+        with self._splits_lock:
+            self._splits[cache_key] = split
+            while len(self._splits) > _SPLIT_CACHE_SIZE:
+                self._splits.popitem(last=False)
+        return split
+
+    def rows_of(self, version: LandedVersion, partition: dt.date) -> pd.DataFrame:
+        """Every order row of a read version, whichever day it was assigned to (for checks
+        that decide the day themselves), indexed by line."""
+        self.rows_for(version, partition)  # the same bytes, or the same refusal
+        by_day = self._split(version).by_day
+        return pd.concat(list(by_day.values())) if by_day else _EMPTY
+
+    def rows_for(self, version: LandedVersion, partition: dt.date) -> pd.DataFrame:
+        """A read version's rows of one day, values as landed, indexed by line.
+
+        Raises:
+            InputSuperseded: the object was replaced by a version not registered yet (it is
+                registered now; the partition must be planned again).
+            DataError: the registered bytes are gone and the object's current version is
+                already registered (unreadable or deleted): the day cannot be recomputed
+                until a readable version lands.
+        """
+        try:
+            return self._split(version).by_day.get(partition, _EMPTY)
+        except ObjectChanged:
+            pass
+        with service(f"landing {self._landing.uri()}", f"reading {version.key}", partition):
+            current = self._landing.head(version.key)
+        if current is None:
+            raise DataError(
+                f"landed file {version.uri} (landing {version.seq}) was deleted from the landing zone: "
+                f"partition {partition} cannot be recomputed without it; land it again"
+            ) from None
+        latest = self.registration(self.register(LandedFile(version.uri, version.key, current.etag, current.size), by="run"))
+        if latest.read_status == READ:
+            raise InputSuperseded(partition, f"landed file {version.uri} was replaced by landing {latest.version.seq}")
+        raise DataError(
+            f"landed file {version.uri}: landing {version.seq} was replaced by landing {latest.version.seq}, "
+            f"which cannot be read ({latest.error}); partition {partition} keeps its published version "
+            "until a readable file lands"
+        )
+
+    # ----------------------------------------------------------------------- the input of days
+
+    def current_files(
+        self, start: dt.date, end: dt.date, connection: Connection | None = None
+    ) -> dict[dt.date, list[LandedVersion]]:
+        """Each day's current landed files (each URI's latest read version that has rows
+        on the day), in landing order (one query for the range)."""
+        current = (
+            sa.select(self.files.c.uri, sa.func.max(self.files.c.seq).label("seq"))
+            .where(self.files.c.read_status == READ)
+            .group_by(self.files.c.uri)
+            .subquery()
+        )
+        query = (
+            sa.select(self.days.c.partition_date, self.files)
+            .select_from(self.days.join(current, current.c.seq == self.days.c.seq).join(self.files, self.files.c.seq == self.days.c.seq))
+            .where(self.days.c.partition_date.between(start, end))
+            .order_by(self.days.c.partition_date, self.files.c.seq)
+        )
+        found: dict[dt.date, list[LandedVersion]] = {}
+        if connection is not None:
+            rows = connection.execute(query).mappings().all()
+        else:
+            self.warehouse.ensure_tables()
+            with self.warehouse.service("reading the landing registry"), self.warehouse.engine.connect() as own:
+                rows = own.execute(query).mappings().all()
+        for row in rows:
+            found.setdefault(row["partition_date"], []).append(_version(row))
+        return found
+
+    def guard(self, partition: dt.date, files: Sequence[LandedVersion]) -> Guard:
+        """A publish guard: refuses when the day's current files are not ``files``."""
+        expected = [f.seq for f in files]
+
+        def check(connection: Connection) -> None:
+            current = self.current_files(partition, partition, connection).get(partition, [])
+            if [f.seq for f in current] != expected:
+                added = [f.uri for f in current if f.seq not in expected]
+                raise InputSuperseded(partition, "landed file(s) registered meanwhile: " + ", ".join(added or ["(a file was replaced)"]))
+
+        return check
+
+    def days_of_uri(self, uri: str) -> list[dt.date]:
+        """Every day any read landing of ``uri`` has rows on (a new version of the file
+        changes the input of all of them)."""
+        query = (
+            sa.select(self.days.c.partition_date).distinct()
+            .select_from(self.days.join(self.files, self.files.c.seq == self.days.c.seq))
+            .where(self.files.c.uri == uri, self.files.c.read_status == READ)
+            .order_by(self.days.c.partition_date)
+        )
+        with self.warehouse.service("reading the landing registry"), self.warehouse.engine.connect() as connection:
+            return list(connection.execute(query).scalars())
+
+    def rejects_of(self, version: LandedVersion) -> pd.DataFrame:
+        """The rows of a landing no partition can take (``line``, ``order_id``, ``reason``, ``record``)."""
+        query = sa.select(self.rejects).where(self.rejects.c.seq == version.seq).order_by(self.rejects.c.line)
+        with self.warehouse.service("reading the landing registry"), self.warehouse.engine.connect() as connection:
+            return pd.DataFrame(connection.execute(query).mappings().all(), columns=[c.name for c in self.rejects.columns])
+
+
+def watch_once(registry: LandingRegistry) -> list[LandedVersion]:
+    """One listing pass of the landing zone: register new versions, return the landings
+    whose event is still to be sent (including ones a crash left unannounced)."""
+    registry.register_new(listed_files(registry._landing), by="watcher")
+    return registry.unannounced()
+
+
+def _refused_by_store(error: BaseException) -> bool:
+    """An S3 client error that is the store's answer (403, 400, ...), not an outage."""
+    try:
+        from botocore.exceptions import ClientError
+    except ImportError:  # pragma: no cover
+        return False
+    if not isinstance(error, ClientError):
+        return False
+    return 400 <= error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) < 500
+
+
+def _store_code(error: BaseException) -> str:
+    return getattr(error, "response", {}).get("Error", {}).get("Code", type(error).__name__)
+
+
+def _version(row) -> LandedVersion:
+    return LandedVersion(seq=int(row["seq"]), uri=row["uri"], key=row["key"], etag=row["etag"], size=int(row["size"]))
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
