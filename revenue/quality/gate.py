@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from revenue.errors import DataError
 from revenue.partitions import parse_partition
 from revenue.quality import suites
 
@@ -127,26 +128,32 @@ class GateResult:
             "evaluated": len(self.outcomes),
         }
 
-    def failure_message(self) -> str:
-        """One line naming the dataset, the partition and the blocking expectations."""
+    def failure_message(self, cause: str | None = None) -> str:
+        """One line naming the dataset, the partition, the cause in plain words when the
+        caller knows it (``0 of 204 rows valid: 204 null customer_id``) and the blocking
+        expectations."""
         day = self.partition.isoformat()
         head = f"quality gate {self.status} for {self.dataset} partition {day}"
+        if cause:
+            head = f"{head}: {cause}"
         blocking = self.blocking()
         if not blocking:
             return f"{head}: no critical expectation failed"
         return f"{head}: " + "; ".join(o.describe_failure() for o in blocking)
 
 
-class QualityGateFailed(Exception):
-    """A gate failed; ``result`` holds every outcome. ``str(exc) == result.failure_message()``."""
+class QualityGateFailed(DataError):
+    """A gate failed; ``result`` holds every outcome and ``cause`` what the caller knows of
+    why in plain words. ``str(exc) == result.failure_message(cause)``."""
 
-    def __init__(self, result: GateResult) -> None:
-        super().__init__(result.failure_message())
+    def __init__(self, result: GateResult, cause: str | None = None) -> None:
+        super().__init__(result.failure_message(cause))
         self.result = result
+        self.cause = cause
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Exceptions pickle their args by default; rebuild from the result instead.
-        return (type(self), (self.result,))
+        return (type(self), (self.result, self.cause))
 
 
 def run_gate(
@@ -161,8 +168,7 @@ def run_gate(
         dataset: ``raw_orders``, ``cleaned_orders`` or ``daily_revenue``.
         frame: the dataset's rows for the partition (not modified).
         partition: the UTC day (a date, or ``YYYY-MM-DD``).
-        parameters: for ``daily_revenue``: ``expected_revenue`` (the sum of cleaned amounts)
-            and ``expected_order_count`` (the cleaned row count).
+        parameters: the suite's reconciliation values (``suites.suite_parameters``).
 
     Raises:
         ValueError: unknown dataset, or missing / invalid parameters.
@@ -189,14 +195,14 @@ def run_gate(
     return GateResult(dataset=dataset, partition=day, outcomes=tuple(outcomes))
 
 
-def enforce(result: GateResult) -> GateResult:
+def enforce(result: GateResult, cause: str | None = None) -> GateResult:
     """Return ``result`` unless its status is ``failed``.
 
     Raises:
-        QualityGateFailed: when the gate failed.
+        QualityGateFailed: when the gate failed (with ``cause``, in plain words).
     """
     if result.status == "failed":
-        raise QualityGateFailed(result)
+        raise QualityGateFailed(result, cause)
     return result
 
 

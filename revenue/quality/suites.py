@@ -7,14 +7,18 @@ day's bounds, the expected revenue and order count) are GX suite parameters
 
 Suites:
 
-- ``raw_orders`` (one row per extracted source row): the order columns exist; at least one row.
-- ``cleaned_orders`` (one row per ``order_id``): at least one row (a day whose every source
-  row was rejected publishes nothing); ids, amount and order_date not null;
-  ``order_id`` unique; ``order_date`` inside the partition day ``[start, end)``;
-  ``amount >= 0`` is a *warning* (refunds are negative and still publish).
-- ``daily_revenue`` (one row per day): exactly one row; ``revenue`` within
-  :data:`REVENUE_TOLERANCE` of the expected sum of cleaned amounts; ``order_count`` equal to
-  the expected cleaned row count (neither null).
+- ``raw_orders`` (one row per extracted source or landed row): the order columns exist; at
+  least one row.
+- ``cleaned_orders`` (one row per ``order_id``): at least one row (a day whose every row was
+  rejected publishes nothing); as many rows as the raw rows minus the rejected ones (nothing
+  lost between the two); ids, amount and order_date not null; ``order_id`` unique;
+  ``order_date`` inside the partition day ``[start, end)``; ``amount_cents >= 0`` is a
+  *warning* (refunds are negative and still publish).
+- ``daily_revenue`` (one row per day): exactly one row; ``revenue_cents`` equal to the sum of
+  the day's ``customer_daily_spend`` (the two published tables agree to the cent);
+  ``order_count`` equal to the cleaned row count and to the customers' order counts.
+
+Each reconciliation compares two independent paths, never a formula with itself.
 
 Nothing here imports ``great_expectations`` at module import time (the import costs ~3 s).
 """
@@ -22,7 +26,6 @@ Nothing here imports ``great_expectations`` at module import time (the import co
 from __future__ import annotations
 
 import datetime as dt
-import math
 import numbers
 import threading
 from collections.abc import Callable, Mapping
@@ -31,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from revenue.contract import REQUIRED_COLUMNS
 from revenue.partitions import day_bounds
 
 if TYPE_CHECKING:
@@ -41,32 +45,34 @@ CLEANED_ORDERS = "cleaned_orders"
 DAILY_REVENUE = "daily_revenue"
 DATASETS: tuple[str, ...] = (RAW_ORDERS, CLEANED_ORDERS, DAILY_REVENUE)
 
-ORDER_COLUMNS: tuple[str, ...] = ("order_id", "customer_id", "amount", "order_date")
-"""Columns every extract of the orders source must carry (extra columns are allowed)."""
 
-REVENUE_TOLERANCE = 0.005
-"""Half a cent: ``daily_revenue.revenue`` is rounded to cents, the expected sum is not."""
-
-# Parameters the caller passes to ``run_gate`` for ``daily_revenue``.
-EXPECTED_REVENUE = "expected_revenue"
+# Parameters the caller passes to ``run_gate``.
+EXPECTED_ROWS = "expected_rows"
+EXPECTED_REVENUE_CENTS = "expected_revenue_cents"
 EXPECTED_ORDER_COUNT = "expected_order_count"
+EXPECTED_CUSTOMER_ORDERS = "expected_customer_orders"
 
 
+def cleaned_parameters(raw_rows: int, rejected_rows: int) -> dict[str, int]:
+    """What the ``cleaned_orders`` gate reconciles to: raw rows minus rejected rows."""
+    return {EXPECTED_ROWS: raw_rows - rejected_rows}
 
-def reconciliation_parameters(cleaned: pd.DataFrame) -> dict[str, float | int]:
-    """What the ``daily_revenue`` gate reconciles the day's row to: the sum of the cleaned
-    amounts (to the cent) and the number of cleaned orders."""
+
+def reconciliation_parameters(cleaned: pd.DataFrame, spend: pd.DataFrame) -> dict[str, int]:
+    """What the ``daily_revenue`` gate reconciles the day's row to: the customers' spend
+    summed (the other published table), the cleaned rows and the customers' order counts."""
+    from revenue.contract import sum_cents
+
     return {
-        EXPECTED_REVENUE: round(float(cleaned["amount"].sum()), 2),
+        EXPECTED_REVENUE_CENTS: sum_cents(spend["daily_spend_cents"]),
         EXPECTED_ORDER_COUNT: len(cleaned),
+        EXPECTED_CUSTOMER_ORDERS: int(spend["order_count"].sum()),
     }
 
 
 # Suite parameters ($PARAMETER names) resolved at validation time.
 DAY_START = "day_start"
 DAY_END = "day_end"
-EXPECTED_REVENUE_MIN = "expected_revenue_min"
-EXPECTED_REVENUE_MAX = "expected_revenue_max"
 
 NAME_META_KEY = "gate_name"
 """Expectation ``meta`` key holding the outcome's human-readable name."""
@@ -96,14 +102,21 @@ def expectation_name(expectation_type: str, kwargs: Mapping[str, Any]) -> str:
     if "column" in kwargs:
         return f"{expectation_type}({kwargs['column']})"
     shown = {k: v for k, v in kwargs.items() if k in ("min_value", "max_value", "value")}
-    inner = ", ".join(f"{k}={v}" for k, v in shown.items())
+    inner = ", ".join(
+        f"{k}=${v['$PARAMETER']}" if isinstance(v, Mapping) and "$PARAMETER" in v else f"{k}={v}"
+        for k, v in shown.items()
+    )
     return f"{expectation_type}({inner})"
 
 
 def _named(expectation: Any) -> Any:
-    """Store the expectation's readable name in its ``meta`` so results carry it."""
+    """Store the expectation's readable name in its ``meta`` so results carry it; a
+    reconciliation names what it reconciles to."""
     config = expectation.configuration
     name = expectation_name(config.type, config.kwargs)
+    reconciles_to = (expectation.meta or {}).get("reconciles_to")
+    if reconciles_to:
+        name = f"{name[:-1]} = {reconciles_to})"
     expectation.meta = {**(expectation.meta or {}), NAME_META_KEY: name}
     return expectation
 
@@ -116,7 +129,7 @@ def _raw_orders() -> list[Any]:
     import great_expectations.expectations as gxe
 
     return [
-        *(gxe.ExpectColumnToExist(column=c, severity="critical") for c in ORDER_COLUMNS),
+        *(gxe.ExpectColumnToExist(column=c, severity="critical") for c in REQUIRED_COLUMNS),
         gxe.ExpectTableRowCountToBeBetween(min_value=1, severity="critical"),
     ]
 
@@ -126,9 +139,10 @@ def _cleaned_orders() -> list[Any]:
 
     return [
         gxe.ExpectTableRowCountToBeBetween(min_value=1, severity="critical"),
+        gxe.ExpectTableRowCountToEqual(value=_param(EXPECTED_ROWS), severity="critical"),
         gxe.ExpectColumnValuesToNotBeNull(column="order_id", severity="critical"),
         gxe.ExpectColumnValuesToNotBeNull(column="customer_id", severity="critical"),
-        gxe.ExpectColumnValuesToNotBeNull(column="amount", severity="critical"),
+        gxe.ExpectColumnValuesToNotBeNull(column="amount_cents", severity="critical"),
         gxe.ExpectColumnValuesToNotBeNull(column="order_date", severity="critical"),
         gxe.ExpectColumnValuesToBeUnique(column="order_id", severity="critical"),
         gxe.ExpectColumnValuesToBeBetween(
@@ -138,8 +152,18 @@ def _cleaned_orders() -> list[Any]:
             strict_max=True,
             severity="critical",
         ),
-        gxe.ExpectColumnValuesToBeBetween(column="amount", min_value=0, severity="warning"),
+        gxe.ExpectColumnValuesToBeBetween(column="amount_cents", min_value=0, severity="warning"),
     ]
+
+
+def _equals(column: str, parameter: str, reconciles_to: str) -> Any:
+    """``column`` equals the suite parameter that an independent path computed."""
+    import great_expectations.expectations as gxe
+
+    return gxe.ExpectColumnValuesToBeBetween(
+        column=column, min_value=_param(parameter), max_value=_param(parameter),
+        severity="critical", meta={"reconciles_to": reconciles_to},
+    )
 
 
 def _daily_revenue() -> list[Any]:
@@ -147,28 +171,19 @@ def _daily_revenue() -> list[Any]:
 
     return [
         gxe.ExpectTableRowCountToBeBetween(min_value=1, max_value=1, severity="critical"),
-        gxe.ExpectColumnValuesToNotBeNull(column="revenue", severity="critical"),
-        gxe.ExpectColumnValuesToBeBetween(
-            column="revenue",
-            min_value=_param(EXPECTED_REVENUE_MIN),
-            max_value=_param(EXPECTED_REVENUE_MAX),
-            severity="critical",
-        ),
+        gxe.ExpectColumnValuesToNotBeNull(column="revenue_cents", severity="critical"),
+        _equals("revenue_cents", EXPECTED_REVENUE_CENTS, "customer_daily_spend"),
         gxe.ExpectColumnValuesToNotBeNull(column="order_count", severity="critical"),
-        gxe.ExpectColumnValuesToBeBetween(
-            column="order_count",
-            min_value=_param(EXPECTED_ORDER_COUNT),
-            max_value=_param(EXPECTED_ORDER_COUNT),
-            severity="critical",
-        ),
+        _equals("order_count", EXPECTED_ORDER_COUNT, "cleaned_orders"),
+        _equals("order_count", EXPECTED_CUSTOMER_ORDERS, "customer_daily_spend"),
     ]
 
 
 SPECS: dict[str, DatasetSpec] = {
     RAW_ORDERS: DatasetSpec(RAW_ORDERS, _raw_orders),
-    CLEANED_ORDERS: DatasetSpec(CLEANED_ORDERS, _cleaned_orders, ("order_date",)),
+    CLEANED_ORDERS: DatasetSpec(CLEANED_ORDERS, _cleaned_orders, ("order_date",), (EXPECTED_ROWS,)),
     DAILY_REVENUE: DatasetSpec(
-        DAILY_REVENUE, _daily_revenue, (), (EXPECTED_REVENUE, EXPECTED_ORDER_COUNT)
+        DAILY_REVENUE, _daily_revenue, (), (EXPECTED_REVENUE_CENTS, EXPECTED_ORDER_COUNT, EXPECTED_CUSTOMER_ORDERS)
     ),
 }
 
@@ -218,8 +233,10 @@ def suite_parameters(
 ) -> dict[str, Any]:
     """The ``expectation_parameters`` for validating ``dataset`` on ``partition``.
 
-    ``parameters`` are the caller's values; for ``daily_revenue`` they must hold
-    ``expected_revenue`` (finite number) and ``expected_order_count`` (integer >= 0).
+    ``parameters`` are the caller's values, each a whole number >= 0 except
+    ``expected_revenue_cents`` (any whole number): ``cleaned_orders`` needs
+    ``expected_rows``; ``daily_revenue`` needs ``expected_revenue_cents``,
+    ``expected_order_count`` and ``expected_customer_orders``.
 
     Raises:
         ValueError: for an unknown dataset, or missing / invalid caller parameters.
@@ -232,32 +249,19 @@ def suite_parameters(
             f"{dataset} gate for {partition.isoformat()} needs parameter(s) {', '.join(missing)}"
         )
     resolved: dict[str, Any] = dict(given)
+    for name in dataset_spec.required_parameters:
+        resolved[name] = _whole(given[name], name, dataset, negative=name == EXPECTED_REVENUE_CENTS)
     if dataset == CLEANED_ORDERS:
         start, end = day_bounds(partition)
         resolved[DAY_START] = pd.Timestamp(start)
         resolved[DAY_END] = pd.Timestamp(end)
-    elif dataset == DAILY_REVENUE:
-        revenue = _finite_number(given[EXPECTED_REVENUE], EXPECTED_REVENUE, dataset)
-        count = _count(given[EXPECTED_ORDER_COUNT], EXPECTED_ORDER_COUNT, dataset)
-        resolved[EXPECTED_REVENUE] = revenue
-        resolved[EXPECTED_REVENUE_MIN] = revenue - REVENUE_TOLERANCE
-        resolved[EXPECTED_REVENUE_MAX] = revenue + REVENUE_TOLERANCE
-        resolved[EXPECTED_ORDER_COUNT] = count
     return resolved
 
 
-def _finite_number(value: Any, name: str, dataset: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{dataset} gate: {name} must be a number, got {value!r}")
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValueError(f"{dataset} gate: {name} must be finite, got {value!r}")
-    return number
-
-
-def _count(value: Any, name: str, dataset: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < 0:
-        raise ValueError(f"{dataset} gate: {name} must be an integer >= 0, got {value!r}")
+def _whole(value: Any, name: str, dataset: str, negative: bool) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or (int(value) < 0 and not negative):
+        kind = "a whole number" if negative else "a whole number >= 0"
+        raise ValueError(f"{dataset} gate: {name} must be {kind}, got {value!r}")
     return int(value)
 
 

@@ -1,39 +1,70 @@
 """cleaned_orders: one row per ``order_id`` within one day partition.
 
-``clean_orders`` turns the day's raw rows (as extracted: any dtypes, possibly garbage)
-into typed rows and a quarantine. Every input row ends up in exactly one of the two
-frames, so ``len(cleaned) + len(rejected) == len(raw)``: nothing is dropped silently.
+``clean_orders`` turns the day's raw rows (the source's, then each landed file's, in
+landing order; as extracted: any dtypes, possibly garbage) into typed rows and a
+quarantine. Every input row ends up in exactly one of the two frames, so
+``len(cleaned) + len(rejected) == raw rows``: nothing is dropped silently.
 
-Cleaned columns: ``order_id`` (str), ``customer_id`` (str), ``amount`` (float64),
-``order_date`` (UTC timestamp, inside the partition day), plus every extra source
-column carried through unchanged.
+Rules, applied in order (the first that matches names the reason):
 
-Rejected columns (grain: one row per rejected input row): ``source_row`` (the row's
-position in the raw frame), ``order_id`` (as text, may be null), ``reason`` and
-``record`` (the raw row as JSON).
+1. the orders contract (``revenue.contract``): ``order_id`` a 64-bit integer, a
+   ``customer_id``, an ``amount`` that is a finite number within range;
+2. ``order_date`` is a timestamp inside the partition day (UTC);
+3. of the valid rows of an ``order_id``, those of the latest landing win (the source is
+   landing 0): earlier ones are ``replaced by landed file <uri>``;
+4. of the valid rows of an ``order_id`` in one landing, the newest version wins (greatest
+   ``updated_at`` when the input has it, then ``order_date``; exact ties by ``customer_id``,
+   ``amount``, then the later line): the others are ``duplicate order_id (a newer row was
+   kept)``.
+
+A row that breaks the contract changes nothing: it never replaces or outdates a valid row.
+Negative amounts are refunds and are kept; the quality gate watches their share.
+
+Cleaned columns: ``order_id`` (int64), ``customer_id`` (str), ``amount_cents`` (int64),
+``order_date`` (``datetime64[ns, UTC]``, inside the day), ``updated_at`` when the input has
+it, plus every extra column carried through unchanged.
+
+Rejected columns (grain: one row per rejected input row): ``origin`` (the source's label or
+the file's URI), ``landing_seq`` (null for the source), ``line`` (a file's line; for the
+source, the row's position in the day's extract), ``order_id`` (as text, may be null),
+``reason`` and ``record`` (the raw row as JSON).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from revenue import contract
+from revenue.contract import VERSION_COLUMN, MissingColumnsError
 from revenue.partitions import day_bounds
 
-REQUIRED_COLUMNS: tuple[str, ...] = ("order_id", "customer_id", "amount", "order_date")
-VERSION_COLUMN = "updated_at"
-"""When the source has this column, the newest version of a duplicated order wins."""
-
-REJECTED_COLUMNS: tuple[str, ...] = ("source_row", "order_id", "reason", "record")
+REJECTED_COLUMNS: tuple[str, ...] = ("origin", "landing_seq", "line", "order_id", "reason", "record")
+DUPLICATE = "duplicate order_id (a newer row was kept)"
+_INTERNAL = ("_part", "_seq", "_line", "_row", "_reason")
 
 
-class MissingColumnsError(ValueError):
-    """The input lacks columns of the orders contract."""
+@dataclass(frozen=True)
+class RawPart:
+    """The raw rows one origin contributes to a partition.
+
+    ``rows`` are values as extracted or landed; for a landed file its index is the file's
+    line of each row. ``landing_seq`` is 0 for the source.
+    """
+
+    origin: str
+    landing_seq: int
+    rows: pd.DataFrame
+
+    @property
+    def lines(self) -> np.ndarray:
+        if self.landing_seq == 0:
+            return np.arange(1, len(self.rows) + 1, dtype="int64")
+        return np.asarray(self.rows.index, dtype="int64")
 
 
 @dataclass(frozen=True)
@@ -43,149 +74,118 @@ class CleanedOrders:
     cleaned: pd.DataFrame
     rejected: pd.DataFrame
 
+    def reasons(self) -> dict[str, int]:
+        """Rejected rows by reason, most frequent first."""
+        return dict(self.rejected["reason"].value_counts().items()) if len(self.rejected) else {}
 
-def clean_orders(raw: pd.DataFrame, partition: dt.date) -> CleanedOrders:
-    """Type, validate and deduplicate one day's raw orders.
 
-    Rules, applied in order (the first that matches names the reason):
-    null or blank ``order_id`` / ``customer_id`` / ``amount``; ``amount`` that is not a
-    finite number; ``order_date`` that is not a timestamp or falls outside the partition
-    day (UTC); duplicate ``order_id`` (the newest row is kept: greatest ``updated_at``
-    when the source has it, else greatest ``order_date``, else the later row).
-    Negative amounts are refunds and are kept; the quality gate warns about them.
+def clean_orders(parts: Sequence[RawPart], partition: dt.date) -> CleanedOrders:
+    """Type, validate, overlay and deduplicate one day's raw orders (rules: module docstring).
+
+    Raises:
+        MissingColumnsError: an origin lacks a column of the orders contract.
     """
-    missing = [c for c in REQUIRED_COLUMNS if c not in raw.columns]
+    typed = [_typed(part, number, partition) for number, part in enumerate(parts)]
+    frame = pd.concat(typed, ignore_index=True) if len(typed) > 1 else typed[0].reset_index(drop=True)
+    origins = {part.landing_seq: part.origin for part in parts}
+    _outdated(frame, origins)
+    keep = frame["_reason"].isna().to_numpy()
+    cleaned = frame.loc[keep].drop(columns=list(_INTERNAL)).reset_index(drop=True)
+    cleaned["order_id"] = cleaned["order_id"].astype("int64")
+    cleaned["amount_cents"] = cleaned["amount_cents"].astype("int64")
+    cleaned["customer_id"] = cleaned["customer_id"].astype("str")
+    return CleanedOrders(cleaned=cleaned, rejected=_quarantine(parts, frame.loc[~keep]))
+
+
+def _typed(part: RawPart, number: int, partition: dt.date) -> pd.DataFrame:
+    """One origin's rows typed by the contract, with the first reason each row breaks it."""
+    rows = part.rows
+    missing = contract.missing_columns(rows.columns)
     if missing:
         raise MissingColumnsError(
-            f"partition {partition.isoformat()}: missing required column(s) {', '.join(missing)}"
+            f"{part.origin}: partition {partition.isoformat()}: missing required column(s) {', '.join(missing)}"
         )
-    frame = raw.reset_index(drop=True)
-    reasons = pd.Series(pd.NA, index=frame.index, dtype="object")
-
-    order_id = _as_text(frame["order_id"])
-    customer_id = _as_text(frame["customer_id"])
-    amount = _as_amount(frame["amount"])
-    order_date = pd.to_datetime(frame["order_date"], errors="coerce", utc=True, format="mixed")
+    index = pd.RangeIndex(len(rows))
+    order_id, id_reason = contract.order_ids(rows["order_id"].reset_index(drop=True))
+    customer_id, customer_reason = contract.customer_ids(rows["customer_id"].reset_index(drop=True))
+    cents, amount_reason = contract.amount_cents(rows["amount"].reset_index(drop=True))
+    order_date = contract.timestamps(rows["order_date"].reset_index(drop=True))
+    raw_date = rows["order_date"].reset_index(drop=True)
+    date_reason = pd.Series(pd.NA, index=index, dtype="object")
+    date_reason[order_date.isna().to_numpy() & raw_date.isna().to_numpy()] = contract.NULL_ORDER_DATE
+    date_reason[order_date.isna().to_numpy() & raw_date.notna().to_numpy()] = contract.BAD_ORDER_DATE
     start, end = day_bounds(partition)
+    outside = ((order_date < pd.Timestamp(start)) | (order_date >= pd.Timestamp(end))).fillna(False).to_numpy(bool)
+    date_reason[outside] = f"order_date outside partition {partition.isoformat()}"
 
-    _reject(reasons, order_id.isna(), "null order_id")
-    _reject(reasons, customer_id.isna(), "null customer_id")
-    _reject(reasons, frame["amount"].isna() | _blank(frame["amount"]), "null amount")
-    _reject(reasons, amount.isna(), "amount is not a finite number")
-    _reject(reasons, order_date.isna(), "order_date is not a timestamp")
-    outside = (order_date < pd.Timestamp(start)) | (order_date >= pd.Timestamp(end))
-    _reject(reasons, outside, f"order_date outside partition {partition.isoformat()}")
-
-    valid = reasons.isna()
-    typed = frame.assign(
-        order_id=order_id, customer_id=customer_id, amount=amount, order_date=order_date
-    )
-    if VERSION_COLUMN in typed.columns:  # source timestamps and landed-file text, one type
-        typed[VERSION_COLUMN] = pd.to_datetime(typed[VERSION_COLUMN], errors="coerce", utc=True, format="mixed")
-    duplicate = _older_duplicates(typed, valid)
-    _reject(reasons, duplicate, "duplicate order_id (a newer row was kept)")
-
-    keep = reasons.isna()
-    cleaned = typed.loc[keep].reset_index(drop=True)
-    cleaned["order_id"] = cleaned["order_id"].astype("str")
-    cleaned["customer_id"] = cleaned["customer_id"].astype("str")
-    cleaned["amount"] = cleaned["amount"].astype("float64")
-    rejected = _quarantine(frame, order_id, reasons, ~keep)
-    return CleanedOrders(cleaned=cleaned, rejected=rejected)
+    typed = pd.DataFrame({
+        "order_id": order_id, "customer_id": customer_id, "amount_cents": cents, "order_date": order_date,
+    }, index=index)
+    if VERSION_COLUMN in rows.columns:
+        typed[VERSION_COLUMN] = contract.timestamps(rows[VERSION_COLUMN].reset_index(drop=True))
+    extras = [c for c in rows.columns if c not in typed.columns and c not in ("amount",)]
+    for column in extras:
+        typed[column] = rows[column].to_numpy()
+    typed["_part"] = number
+    typed["_seq"] = part.landing_seq
+    typed["_line"] = part.lines
+    typed["_row"] = np.arange(len(rows), dtype="int64")
+    typed["_reason"] = _first(id_reason, customer_reason, amount_reason, date_reason)
+    return typed
 
 
-def _reject(reasons: pd.Series, mask: pd.Series, reason: str) -> None:
-    """Record ``reason`` for rows in ``mask`` that have no reason yet."""
-    reasons.loc[mask.fillna(False).astype(bool) & reasons.isna()] = reason
+def _first(*reasons: pd.Series) -> pd.Series:
+    """Per row, the first reason that is not missing."""
+    result = reasons[0].copy()
+    for more in reasons[1:]:
+        gap = result.isna().to_numpy()
+        result[gap] = more[gap].to_numpy()
+    return result.astype("object")
 
 
-def _blank(values: pd.Series) -> pd.Series:
-    return values.astype("str").str.strip().eq("") & values.notna()
+def _outdated(frame: pd.DataFrame, origins: dict[int, str]) -> None:
+    """Mark valid rows that a later landing replaces, then older duplicates (rules 3, 4)."""
+    valid = frame.loc[frame["_reason"].isna().to_numpy()]
+    contested = valid.loc[valid["order_id"].duplicated(keep=False).to_numpy()]
+    if contested.empty:
+        return
+    latest = contested.groupby("order_id")["_seq"].transform("max")
+    replaced = contested.index[(contested["_seq"] < latest).to_numpy()]
+    if len(replaced):
+        frame.loc[replaced, "_reason"] = [f"replaced by landed file {origins[int(s)]}" for s in latest.loc[replaced]]
+    survivors = contested.drop(index=replaced)
+    order = [VERSION_COLUMN] if VERSION_COLUMN in survivors.columns else []
+    order += ["order_date", "customer_id", "amount_cents", "_line"]
+    ranked = survivors.sort_values(order, na_position="first", kind="stable")
+    frame.loc[ranked.index[ranked.duplicated("order_id", keep="last").to_numpy()], "_reason"] = DUPLICATE
 
 
-def _as_text(values: pd.Series) -> pd.Series:
-    """Identifiers as text; null and blank become missing. Integer floats ``7.0`` become ``'7'``."""
-    if pd.api.types.is_float_dtype(values.dtype):
-        finite = values.dropna()
-        if bool((finite % 1 == 0).all()):
-            values = values.astype("Int64")
-    text = values.astype("str").str.strip()
-    return text.where(text.ne(""))
-
-
-def _as_amount(values: pd.Series) -> pd.Series:
-    """Amounts as finite float64; anything else (text, ``12,50``, ``1e400``, NaN) is missing."""
-    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
-        numbers = values.astype("float64")
-    else:
-        numbers = pd.to_numeric(values.astype("str").str.strip(), errors="coerce").astype("float64")
-    return numbers.where(np.isfinite(numbers))
-
-
-def _older_duplicates(typed: pd.DataFrame, valid: pd.Series) -> pd.Series:
-    """True for valid rows whose ``order_id`` also appears on a newer valid row."""
-    candidates = typed.loc[valid]
-    if candidates.empty:
-        return pd.Series(False, index=typed.index)
-    order_keys = ["order_date"]
-    if VERSION_COLUMN in candidates.columns:
-        version = pd.to_datetime(candidates[VERSION_COLUMN], errors="coerce", utc=True, format="mixed")
-        candidates = candidates.assign(_version=version)
-        order_keys = ["_version", "order_date"]
-    ranked = candidates.assign(_position=candidates.index).sort_values(
-        [*order_keys, "_position"], na_position="first", kind="stable"
-    )
-    older = ranked.duplicated("order_id", keep="last")
-    return older.reindex(typed.index, fill_value=False)
-
-
-def _quarantine(
-    frame: pd.DataFrame, order_id: pd.Series, reasons: pd.Series, mask: pd.Series
-) -> pd.DataFrame:
-    rows = frame.loc[mask]
-    if rows.empty:
+def _quarantine(parts: Sequence[RawPart], rejected: pd.DataFrame) -> pd.DataFrame:
+    if rejected.empty:
         return empty_rejected()
-    records = [
-        json.dumps({k: _jsonable(v) for k, v in rec.items()}, sort_keys=True)
-        for rec in rows.to_dict(orient="records")
-    ]
-    return pd.DataFrame(
-        {
-            "source_row": rows.index.astype("int64"),
-            "order_id": order_id.loc[mask].astype("object").where(order_id.loc[mask].notna(), None),
-            "reason": reasons.loc[mask].astype("str"),
-            "record": records,
-        }
-    ).reset_index(drop=True)
+    records, labels = [], []
+    for part_number, row in zip(rejected["_part"].to_numpy(), rejected["_row"].to_numpy()):
+        raw = parts[part_number].rows.iloc[int(row)].to_dict()
+        records.append(contract.record_json(raw))
+        labels.append(contract.order_id_label(raw.get("order_id")))
+    seqs = rejected["_seq"].to_numpy()
+    return pd.DataFrame({
+        "origin": pd.Series([parts[p].origin for p in rejected["_part"].to_numpy()], dtype="str"),
+        "landing_seq": pd.Series([int(s) if s else None for s in seqs], dtype="Int64"),
+        "line": pd.Series(rejected["_line"].to_numpy(), dtype="int64"),
+        "order_id": pd.Series(labels, dtype="object"),
+        "reason": pd.Series(rejected["_reason"].to_numpy(), dtype="str"),
+        "record": pd.Series(records, dtype="str"),
+    })
 
 
 def empty_rejected() -> pd.DataFrame:
     """A quarantine with no rows and the quarantine's columns."""
-    return pd.DataFrame(
-        {
-            "source_row": pd.Series(dtype="int64"),
-            "order_id": pd.Series(dtype="object"),
-            "reason": pd.Series(dtype="str"),
-            "record": pd.Series(dtype="str"),
-        }
-    )
-
-
-def _jsonable(value: object) -> object:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, float):
-        if math.isnan(value):
-            return None
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, np.floating):
-        return _jsonable(float(value))
-    if isinstance(value, (int, str, bool)):
-        return value
-    if isinstance(value, (pd.Timestamp, dt.datetime, dt.date)):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
-    return str(value)
+    return pd.DataFrame({
+        "origin": pd.Series(dtype="str"),
+        "landing_seq": pd.Series(dtype="Int64"),
+        "line": pd.Series(dtype="int64"),
+        "order_id": pd.Series(dtype="object"),
+        "reason": pd.Series(dtype="str"),
+        "record": pd.Series(dtype="str"),
+    })

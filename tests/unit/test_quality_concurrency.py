@@ -13,8 +13,9 @@ from revenue.quality.gate import run_gate
 def test_parameterised_gates_in_parallel_threads_all_evaluate():
     def gate(i: int) -> str:
         day = dt.date(2026, 3, 1) + dt.timedelta(days=i % 5)
-        frame = pd.DataFrame({"order_date": [day], "revenue": [float(i)], "order_count": [i]})
-        result = run_gate("daily_revenue", frame, day, {"expected_revenue": float(i), "expected_order_count": i})
+        frame = pd.DataFrame({"order_date": [day], "revenue_cents": [i * 100], "order_count": [i]})
+        expected = {"expected_revenue_cents": i * 100, "expected_order_count": i, "expected_customer_orders": i}
+        result = run_gate("daily_revenue", frame, day, expected)
         return result.status
 
     with ThreadPoolExecutor(max_workers=8) as pool:

@@ -114,20 +114,20 @@ def test_render_escapes_pipes_and_newlines_in_values():
 def test_render_of_a_real_gate_shows_the_unexpected_values():
     frame = pd.DataFrame(
         {
-            "order_id": pd.Series(["o-1", "o-2", "o-3"], dtype="str"),
+            "order_id": pd.Series([1, 2, 3], dtype="int64"),
             "customer_id": pd.Series(["c-1", "c-2", "c-3"], dtype="str"),
-            "amount": [5.0, -7.25, 1.0],
+            "amount_cents": [500, -725, 100],
             "order_date": pd.to_datetime(
                 ["2026-03-01T01:00:00Z", "2026-03-01T02:00:00Z", "2026-03-01T03:00:00Z"], utc=True
             ),
         }
     )
-    markdown = render_markdown(run_gate("cleaned_orders", frame, DAY))
+    markdown = render_markdown(run_gate("cleaned_orders", frame, DAY, {"expected_rows": 3}))
     assert "**warned**" in markdown.splitlines()[0]
-    (refund_row,) = [r for r in table_rows(markdown) if "be_between(amount)" in r]
+    (refund_row,) = [r for r in table_rows(markdown) if "be_between(amount_cents)" in r]
     assert cells(refund_row)[1:4] == ["warning", "FAILED", "1"]
-    assert "`-7.25`" in cells(refund_row)[4]
-    assert len(table_rows(markdown)) == 8
+    assert "`-725`" in cells(refund_row)[4]
+    assert len(table_rows(markdown)) == 9
 
 
 def test_render_shows_observed_row_count_for_an_empty_extract():

@@ -37,12 +37,14 @@ END = pd.Timestamp("2026-03-02T00:00:00", tz="UTC")
 
 NOT_NULL = "expect_column_values_to_not_be_null({})"
 IN_DAY = "expect_column_values_to_be_between(order_date)"
-NON_NEGATIVE = "expect_column_values_to_be_between(amount)"
+NON_NEGATIVE = "expect_column_values_to_be_between(amount_cents)"
 UNIQUE = "expect_column_values_to_be_unique(order_id)"
 ROW_COUNT_MIN_1 = "expect_table_row_count_to_be_between(min_value=1)"
+ROWS_RECONCILE = "expect_table_row_count_to_equal(value=$expected_rows)"
 ONE_ROW = "expect_table_row_count_to_be_between(min_value=1, max_value=1)"
-REVENUE_MATCHES = "expect_column_values_to_be_between(revenue)"
-COUNT_MATCHES = "expect_column_values_to_be_between(order_count)"
+REVENUE_MATCHES = "expect_column_values_to_be_between(revenue_cents = customer_daily_spend)"
+COUNT_MATCHES = "expect_column_values_to_be_between(order_count = cleaned_orders)"
+CUSTOMER_COUNT_MATCHES = "expect_column_values_to_be_between(order_count = customer_daily_spend)"
 
 
 def raw_orders() -> pd.DataFrame:
@@ -59,13 +61,14 @@ def raw_orders() -> pd.DataFrame:
 
 
 def cleaned_orders(n: int = 4) -> pd.DataFrame:
-    """Typed as ``clean_orders`` makes it (pandas 3: ``str`` ids, ``datetime64[us, UTC]``)."""
+    """Typed as ``clean_orders`` makes it (int64 ids and cents; a ``datetime64[us, UTC]``
+    order_date, as pandas 3 makes by default)."""
     offsets = pd.to_timedelta(np.linspace(0, 86_399_999_999, n).astype("int64"), unit="us")
     frame = pd.DataFrame(
         {
-            "order_id": pd.Series([f"o-{i}" for i in range(n)], dtype="str"),
+            "order_id": pd.Series(np.arange(n, dtype="int64") + 1000),
             "customer_id": pd.Series([f"c-{i % 3}" for i in range(n)], dtype="str"),
-            "amount": pd.Series(np.arange(n, dtype="float64") + 0.25),
+            "amount_cents": pd.Series(np.arange(n, dtype="int64") * 100 + 25),
             "order_date": pd.Series(START + offsets).astype("datetime64[us, UTC]"),
             "channel": pd.Series(["web"] * n, dtype="str"),
         }
@@ -73,18 +76,25 @@ def cleaned_orders(n: int = 4) -> pd.DataFrame:
     return frame
 
 
-def daily_revenue(revenue: float = 10.0, order_count: int = 4) -> pd.DataFrame:
+def daily_revenue(revenue_cents: int = 1000, order_count: int = 4) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "order_date": [DAY],
-            "revenue": pd.Series([revenue], dtype="float64"),
+            "revenue_cents": pd.Series([revenue_cents], dtype="int64"),
             "order_count": pd.Series([order_count], dtype="int64"),
         }
     )
 
 
-def expected(revenue: float = 10.0, order_count: int = 4) -> dict[str, object]:
-    return {"expected_revenue": revenue, "expected_order_count": order_count}
+def expected(revenue_cents: int = 1000, order_count: int = 4, customer_orders: int | None = None) -> dict[str, object]:
+    """What the two independent paths say: the customers' spend and the cleaned rows."""
+    return {"expected_revenue_cents": revenue_cents, "expected_order_count": order_count,
+            "expected_customer_orders": order_count if customer_orders is None else customer_orders}
+
+
+def gate_cleaned(frame: pd.DataFrame, day: dt.date | str = DAY, rows: int | None = None) -> GateResult:
+    """The cleaned_orders gate, told the frame holds every row raw minus rejected leaves."""
+    return run_gate("cleaned_orders", frame, day, {"expected_rows": len(frame) if rows is None else rows})
 
 
 def outcome(result: GateResult, name: str):
@@ -116,15 +126,14 @@ def test_each_suite_is_built_once_and_carries_severities():
     cleaned = build_suite("cleaned_orders").expectations
     warnings = [e for e in cleaned if getattr(e.severity, "value", e.severity) == "warning"]
     assert [(w.expectation_type, w.column) for w in warnings] == [
-        ("expect_column_values_to_be_between", "amount")
+        ("expect_column_values_to_be_between", "amount_cents")
     ]
 
 
 def test_daily_revenue_suite_uses_parameters_not_literals():
     kwargs = [c.kwargs for c in build_suite("daily_revenue").expectation_configurations]
-    revenue = next(k for k in kwargs if k.get("column") == "revenue" and "min_value" in k)
-    assert revenue["min_value"] == {"$PARAMETER": "expected_revenue_min"}
-    assert revenue["max_value"] == {"$PARAMETER": "expected_revenue_max"}
+    revenue = next(k for k in kwargs if k.get("column") == "revenue_cents" and "min_value" in k)
+    assert revenue["min_value"] == revenue["max_value"] == {"$PARAMETER": "expected_revenue_cents"}
 
 
 def test_unknown_dataset_is_a_value_error():
@@ -181,26 +190,34 @@ def test_raw_orders_empty_fails_critically():
 def test_cleaned_orders_good_frame_passes_and_is_not_modified():
     frame = cleaned_orders(50)
     before = frame.copy()
-    result = run_gate("cleaned_orders", frame, DAY)
+    result = gate_cleaned(frame)
     assert result.status == "passed", result.failure_message()
-    assert len(result.outcomes) == 8
+    assert len(result.outcomes) == 9
     pd.testing.assert_frame_equal(frame, before)
     assert str(frame["order_date"].dtype) == "datetime64[us, UTC]"
 
 
 def test_cleaned_orders_with_no_rows_fails_critically():
     """A day whose every source row was quarantined must not publish a zero revenue."""
-    result = run_gate("cleaned_orders", cleaned_orders().iloc[0:0], DAY)
+    result = gate_cleaned(cleaned_orders().iloc[0:0], DAY)
     assert result.status == "failed"
     assert [o.severity for o in result.failed()] == ["critical"]
     assert "expect_table_row_count_to_be_between" in result.failure_message()
 
 
-@pytest.mark.parametrize("column", ["order_id", "customer_id", "amount", "order_date"])
+def test_cleaned_orders_must_hold_raw_rows_minus_rejected_rows():
+    """A row lost between extract and publish (neither cleaned nor quarantined) fails."""
+    result = gate_cleaned(cleaned_orders(4), rows=5)
+    assert result.status == "failed"
+    assert failed_names(result) == [ROWS_RECONCILE]
+    assert outcome(result, ROWS_RECONCILE).observed_value == "4"
+
+
+@pytest.mark.parametrize("column", ["order_id", "customer_id", "amount_cents", "order_date"])
 def test_cleaned_orders_null_fails_critically(column):
     frame = cleaned_orders()
     frame.loc[2, column] = None
-    result = run_gate("cleaned_orders", frame, DAY)
+    result = gate_cleaned(frame)
     assert result.status == "failed"
     assert failed_names(result) == [NOT_NULL.format(column)]
     null = outcome(result, NOT_NULL.format(column))
@@ -210,13 +227,13 @@ def test_cleaned_orders_null_fails_critically(column):
 
 def test_cleaned_orders_duplicate_order_id_fails_critically():
     frame = cleaned_orders()
-    frame.loc[3, "order_id"] = "o-1"
-    result = run_gate("cleaned_orders", frame, DAY)
+    frame.loc[3, "order_id"] = 1001
+    result = gate_cleaned(frame)
     assert result.status == "failed"
     assert failed_names(result) == [UNIQUE]
     duplicate = outcome(result, UNIQUE)
     assert duplicate.unexpected_count == 2
-    assert duplicate.unexpected_sample == ["o-1", "o-1"]
+    assert duplicate.unexpected_sample == ["1001", "1001"]
 
 
 @pytest.mark.parametrize(
@@ -233,7 +250,7 @@ def test_cleaned_orders_duplicate_order_id_fails_critically():
 def test_cleaned_orders_order_date_must_be_inside_the_partition_day(order_date, inside):
     frame = cleaned_orders()
     frame.loc[1, "order_date"] = order_date
-    result = run_gate("cleaned_orders", frame, DAY)
+    result = gate_cleaned(frame)
     in_day = outcome(result, IN_DAY)
     assert in_day.success is inside
     assert result.status == ("passed" if inside else "failed")
@@ -246,8 +263,8 @@ def test_cleaned_orders_order_date_must_be_inside_the_partition_day(order_date, 
 
 def test_cleaned_orders_day_bounds_follow_the_partition():
     frame = cleaned_orders()
-    assert run_gate("cleaned_orders", frame, DAY).status == "passed"
-    next_day = run_gate("cleaned_orders", frame, DAY + dt.timedelta(days=1))
+    assert gate_cleaned(frame).status == "passed"
+    next_day = gate_cleaned(frame, DAY + dt.timedelta(days=1))
     assert next_day.partition == DAY + dt.timedelta(days=1)
     assert outcome(next_day, IN_DAY).unexpected_count == len(frame)
 
@@ -255,18 +272,18 @@ def test_cleaned_orders_day_bounds_follow_the_partition():
 def test_cleaned_orders_nanosecond_timestamps_pass():
     frame = cleaned_orders()
     frame["order_date"] = frame["order_date"].astype("datetime64[ns, UTC]")
-    assert run_gate("cleaned_orders", frame, DAY).status == "passed"
+    assert gate_cleaned(frame).status == "passed"
 
 
 def test_negative_amount_only_warns():
     frame = cleaned_orders()
-    frame.loc[0, "amount"] = -5.5
-    result = run_gate("cleaned_orders", frame, DAY)
+    frame.loc[0, "amount_cents"] = -550
+    result = gate_cleaned(frame)
     assert result.status == "warned"
     assert result.failed("critical") == []
     refund = outcome(result, NON_NEGATIVE)
     assert (refund.severity, refund.success, refund.unexpected_count) == ("warning", False, 1)
-    assert refund.unexpected_sample == ["-5.5"]
+    assert refund.unexpected_sample == ["-550"]
     assert enforce(result) is result
     assert result.summary()["warnings"] == [NON_NEGATIVE]
     assert result.summary()["failed"] == []
@@ -274,9 +291,9 @@ def test_negative_amount_only_warns():
 
 def test_warning_and_critical_together_fail():
     frame = cleaned_orders()
-    frame.loc[0, "amount"] = -1.0
+    frame.loc[0, "amount_cents"] = -100
     frame.loc[1, "customer_id"] = None
-    result = run_gate("cleaned_orders", frame, DAY)
+    result = gate_cleaned(frame)
     assert result.status == "failed"
     assert result.summary()["failed"] == [NOT_NULL.format("customer_id")]
     assert result.summary()["warnings"] == [NON_NEGATIVE]
@@ -286,14 +303,14 @@ def test_warning_and_critical_together_fail():
     ("mutate", "raising"),
     [
         # the amount check is a *warning*, but a check that cannot run fails the gate
-        (lambda f: f.assign(amount=f["amount"].astype("str")), NON_NEGATIVE),
+        (lambda f: f.assign(amount_cents=f["amount_cents"].astype("str")), NON_NEGATIVE),
         (lambda f: f.assign(order_date=f["order_date"].dt.tz_localize(None)), IN_DAY),
         (lambda f: f.drop(columns="customer_id"), NOT_NULL.format("customer_id")),
     ],
     ids=["amount-as-text", "naive-order-date", "missing-column"],
 )
 def test_an_expectation_that_raises_fails_the_gate(mutate, raising):
-    result = run_gate("cleaned_orders", mutate(cleaned_orders()), DAY)
+    result = gate_cleaned(mutate(cleaned_orders()), DAY)
     assert result.status == "failed"
     broken = outcome(result, raising)
     assert broken.raised and not broken.success
@@ -316,13 +333,10 @@ def test_prepare_frame_casts_a_copy_to_nanoseconds():
 # daily_revenue
 
 
-def test_daily_revenue_matching_the_cleaned_orders_passes():
-    cleaned = cleaned_orders(7)
-    revenue_sum = float(cleaned["amount"].sum())
-    frame = daily_revenue(round(revenue_sum, 2), len(cleaned))
-    result = run_gate("daily_revenue", frame, DAY, expected(revenue_sum, len(cleaned)))
+def test_daily_revenue_matching_the_customers_spend_and_the_cleaned_rows_passes():
+    result = run_gate("daily_revenue", daily_revenue(1234, 7), DAY, expected(1234, 7))
     assert result.status == "passed", result.failure_message()
-    assert len(result.outcomes) == 5
+    assert len(result.outcomes) == 6
 
 
 def test_daily_revenue_with_datetime_order_date_passes():
@@ -330,24 +344,22 @@ def test_daily_revenue_with_datetime_order_date_passes():
     assert run_gate("daily_revenue", frame, DAY, expected()).status == "passed"
 
 
-@pytest.mark.parametrize(
-    ("revenue", "passes"),
-    [(10.0, True), (10.004, True), (9.996, True), (10.01, False), (9.99, False), (0.0, False)],
-)
-def test_daily_revenue_must_match_expected_revenue_within_half_a_cent(revenue, passes):
-    result = run_gate("daily_revenue", daily_revenue(revenue=revenue), DAY, expected(10.0))
+@pytest.mark.parametrize(("revenue_cents", "passes"), [(1000, True), (1001, False), (999, False), (0, False)])
+def test_daily_revenue_must_equal_the_customers_spend_to_the_cent(revenue_cents, passes):
+    result = run_gate("daily_revenue", daily_revenue(revenue_cents), DAY, expected(1000))
     assert outcome(result, REVENUE_MATCHES).success is passes
     assert result.status == ("passed" if passes else "failed")
     if not passes:
         assert failed_names(result) == [REVENUE_MATCHES]
-        assert outcome(result, REVENUE_MATCHES).unexpected_sample == [repr(revenue)]
+        assert outcome(result, REVENUE_MATCHES).unexpected_sample == [str(revenue_cents)]
 
 
-def test_daily_revenue_order_count_must_match():
-    result = run_gate("daily_revenue", daily_revenue(order_count=3), DAY, expected(order_count=4))
-    assert result.status == "failed"
+def test_daily_revenue_order_count_must_match_both_the_cleaned_rows_and_the_customers():
+    result = run_gate("daily_revenue", daily_revenue(order_count=3), DAY, expected(order_count=4, customer_orders=3))
     assert failed_names(result) == [COUNT_MATCHES]
     assert outcome(result, COUNT_MATCHES).unexpected_sample == ["3"]
+    result = run_gate("daily_revenue", daily_revenue(order_count=4), DAY, expected(order_count=4, customer_orders=3))
+    assert failed_names(result) == [CUSTOMER_COUNT_MATCHES]
 
 
 @pytest.mark.parametrize("rows", [0, 2])
@@ -360,22 +372,23 @@ def test_daily_revenue_needs_exactly_one_row(rows):
 
 
 def test_daily_revenue_null_revenue_fails():
-    frame = daily_revenue().assign(revenue=pd.Series([np.nan], dtype="float64"))
+    frame = daily_revenue().assign(revenue_cents=pd.Series([None], dtype="Int64"))
     result = run_gate("daily_revenue", frame, DAY, expected())
     assert result.status == "failed"
-    assert NOT_NULL.format("revenue") in failed_names(result)
+    assert NOT_NULL.format("revenue_cents") in failed_names(result)
 
 
 @pytest.mark.parametrize(
     "parameters",
     [
         None,
-        {"expected_revenue": 10.0},
-        {"expected_order_count": 4},
-        {"expected_revenue": float("nan"), "expected_order_count": 4},
-        {"expected_revenue": "10", "expected_order_count": 4},
-        {"expected_revenue": 10.0, "expected_order_count": -1},
-        {"expected_revenue": 10.0, "expected_order_count": 4.5},
+        {"expected_revenue_cents": 1000},
+        {"expected_order_count": 4, "expected_customer_orders": 4},
+        {"expected_revenue_cents": float("nan"), "expected_order_count": 4, "expected_customer_orders": 4},
+        {"expected_revenue_cents": "1000", "expected_order_count": 4, "expected_customer_orders": 4},
+        {"expected_revenue_cents": 10.0, "expected_order_count": 4, "expected_customer_orders": 4},
+        {"expected_revenue_cents": 1000, "expected_order_count": -1, "expected_customer_orders": 4},
+        {"expected_revenue_cents": 1000, "expected_order_count": 4.5, "expected_customer_orders": 4},
     ],
 )
 def test_daily_revenue_needs_valid_expected_values(parameters):
@@ -384,8 +397,13 @@ def test_daily_revenue_needs_valid_expected_values(parameters):
 
 
 def test_daily_revenue_accepts_numpy_expected_values():
-    parameters = {"expected_revenue": np.float64(10.0), "expected_order_count": np.int64(4)}
+    parameters = {"expected_revenue_cents": np.int64(1000), "expected_order_count": np.int64(4),
+                  "expected_customer_orders": np.int64(4)}
     assert run_gate("daily_revenue", daily_revenue(), DAY, parameters).status == "passed"
+
+
+def test_refunds_may_make_revenue_negative():
+    assert run_gate("daily_revenue", daily_revenue(-250), DAY, expected(-250)).status == "passed"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -394,9 +412,9 @@ def test_daily_revenue_accepts_numpy_expected_values():
 
 def test_failure_message_names_dataset_partition_and_expectations():
     frame = cleaned_orders()
-    frame.loc[3, "order_id"] = "o-1"
-    frame.loc[0, "amount"] = -1.0
-    result = run_gate("cleaned_orders", frame, DAY)
+    frame.loc[3, "order_id"] = 1001
+    frame.loc[0, "amount_cents"] = -100
+    result = gate_cleaned(frame)
     message = result.failure_message()
     assert "cleaned_orders" in message and "2026-03-01" in message
     assert f"{UNIQUE} [critical, 2 unexpected" in message
@@ -415,7 +433,7 @@ def test_enforce_raises_with_the_result():
 
 
 def test_enforce_returns_passing_results():
-    result = run_gate("cleaned_orders", cleaned_orders(), DAY)
+    result = gate_cleaned(cleaned_orders())
     assert enforce(result) is result
 
 
@@ -429,20 +447,20 @@ def test_quality_gate_failed_survives_pickling():
 
 def test_summary_is_json_serialisable():
     frame = cleaned_orders()
-    frame.loc[0, "amount"] = -2.0
-    summary = json.loads(json.dumps(run_gate("cleaned_orders", frame, DAY).summary()))
+    frame.loc[0, "amount_cents"] = -200
+    summary = json.loads(json.dumps(gate_cleaned(frame).summary()))
     assert summary == {
         "dataset": "cleaned_orders",
         "partition": "2026-03-01",
         "status": "warned",
         "failed": [],
         "warnings": [NON_NEGATIVE],
-        "evaluated": 8,
+        "evaluated": 9,
     }
 
 
 def test_outcomes_follow_suite_order():
-    result = run_gate("cleaned_orders", cleaned_orders(), DAY)
+    result = gate_cleaned(cleaned_orders())
     suite_names = [
         config.meta[suites.NAME_META_KEY]
         for config in build_suite("cleaned_orders").expectation_configurations
@@ -451,7 +469,7 @@ def test_outcomes_follow_suite_order():
 
 
 def test_partition_may_be_given_as_text():
-    assert run_gate("cleaned_orders", cleaned_orders(), "2026-03-01").partition == DAY
+    assert gate_cleaned(cleaned_orders(), "2026-03-01").partition == DAY
 
 
 # ---------------------------------------------------------------------------------------------
@@ -464,8 +482,8 @@ def test_concurrent_gates_validate_their_own_frames():
 
     def gate(k: int) -> tuple[int, int | None]:
         frame = cleaned_orders(3000 + k)
-        frame.loc[: k - 1, "order_id"] = "dup"  # k rows share one order_id
-        result = run_gate("cleaned_orders", frame, DAY)
+        frame.loc[: k - 1, "order_id"] = -1  # k rows share one order_id
+        result = gate_cleaned(frame)
         return k, outcome(result, UNIQUE).unexpected_count
 
     with ThreadPoolExecutor(max_workers=12) as pool:
@@ -481,7 +499,7 @@ def test_gx_does_not_fingerprint_the_frames(monkeypatch):
     monkeypatch.setattr(
         pandas_execution_engine, "hash_pandas_dataframe", lambda df: calls.append(len(df)) or "x"
     )
-    assert run_gate("cleaned_orders", cleaned_orders(), DAY).status == "passed"
+    assert gate_cleaned(cleaned_orders()).status == "passed"
     assert calls == []
 
 

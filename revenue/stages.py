@@ -1,0 +1,202 @@
+"""The work of one partition, without Prefect: the stages the flows wrap in tasks and the
+benchmark calls bare.
+
+    raw_orders -> cleaned_orders -> daily_revenue + customer_daily_spend -> publish
+
+Each stage takes what the one before produced and is gated by its dataset's quality suite
+through ``gate`` (the flows pass one that also writes the result as a Prefect artifact).
+``record_failure`` records a failed attempt (its cause in plain words, its quarantine and
+counts) in the ledger; the published version stays as it was.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+
+from revenue.contract import cents_to_decimal
+from revenue.io.environment import Environment
+from revenue.io.lake import write_partition
+from revenue.io.partition_input import PartitionInput, extract_parts, still_current
+from revenue.io.warehouse import DatasetRecord, PartitionOutput
+from revenue.quality.gate import GateResult, QualityGateFailed, enforce, run_gate
+from revenue.quality.suites import cleaned_parameters, reconciliation_parameters
+from revenue.transforms.aggregate import customer_daily_spend, daily_revenue, with_money
+from revenue.transforms.clean import CleanedOrders, RawPart, clean_orders
+
+Gate = Callable[[str, pd.DataFrame, dt.date, "Mapping[str, Any] | None"], GateResult]
+"""Validates a dataset's frame for a partition and returns the (not yet enforced) result."""
+
+
+@dataclass(frozen=True)
+class RawStage:
+    """raw_orders: one row per source row of the day and per landed row, as extracted."""
+
+    parts: list[RawPart]
+    gate: GateResult
+
+    @property
+    def rows(self) -> int:
+        return sum(len(p.rows) for p in self.parts)
+
+
+@dataclass(frozen=True)
+class CleanedStage:
+    """cleaned_orders: one row per order_id; the rest quarantined with a reason."""
+
+    result: CleanedOrders
+    gate: GateResult
+    raw_rows: int
+
+    @property
+    def cleaned(self) -> pd.DataFrame:
+        return self.result.cleaned
+
+    @property
+    def rejected(self) -> pd.DataFrame:
+        return self.result.rejected
+
+
+@dataclass(frozen=True)
+class AggregateStage:
+    """daily_revenue (one row for the day) and customer_daily_spend (one row per customer)."""
+
+    revenue: pd.DataFrame
+    spend: pd.DataFrame
+    gate: GateResult
+
+
+@dataclass(frozen=True)
+class PartitionOutcome:
+    """What happened to one partition in one run (small: safe to log and return)."""
+
+    partition: str
+    outcome: str  # published | cache hit | up to date | failed
+    fingerprint: str | None = None
+    revenue: Decimal | None = None
+    order_count: int | None = None
+    rejected_count: int | None = None
+    gates: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+
+
+def raw_orders(env: Environment, input: PartitionInput, gate: Gate = run_gate) -> RawStage:
+    parts = extract_parts(env, input)
+    frame = parts[0].rows if len(parts) == 1 else pd.concat([p.rows for p in parts], ignore_index=True)
+    return RawStage(parts, enforce(gate("raw_orders", frame, input.partition, None)))
+
+
+def cleaned_orders(partition: dt.date, raw: RawStage, gate: Gate = run_gate) -> CleanedStage:
+    result = clean_orders(raw.parts, partition)
+    parameters = cleaned_parameters(raw.rows, len(result.rejected))
+    outcome = gate("cleaned_orders", result.cleaned, partition, parameters)
+    stage = CleanedStage(result, outcome, raw.rows)
+    try:
+        enforce(outcome, cause=validity(stage))
+    except QualityGateFailed as failure:
+        raise StageFailed(failure, stage) from None
+    return stage
+
+
+def aggregates(partition: dt.date, cleaned: CleanedStage, gate: Gate = run_gate) -> AggregateStage:
+    revenue = daily_revenue(cleaned.cleaned, partition)
+    spend = customer_daily_spend(cleaned.cleaned, partition)
+    outcome = gate("daily_revenue", revenue, partition, reconciliation_parameters(cleaned.cleaned, spend))
+    return AggregateStage(revenue, spend, enforce(outcome))
+
+
+def validity(cleaned: CleanedStage) -> str:
+    """``N of M rows valid: 204 null customer_id, 3 amount is not a finite number``."""
+    reasons = ", ".join(f"{n} {reason}" for reason, n in cleaned.result.reasons().items())
+    head = f"{len(cleaned.cleaned)} of {cleaned.raw_rows} rows valid"
+    return f"{head}: {reasons}" if reasons else head
+
+
+def publish(
+    env: Environment,
+    input: PartitionInput,
+    raw: RawStage,
+    cleaned: CleanedStage,
+    totals: AggregateStage,
+    run_id: str | None,
+) -> PartitionOutcome:
+    """Write the lake files, then replace the day in the warehouse in one transaction that
+    refuses (``InputSuperseded``) if the day's input changed meanwhile (a landed file read
+    for the day, source rows edited); the same check runs before the lake is written."""
+    day = input.partition
+    guard = still_current(env, input)
+    env.warehouse.check(guard, day)
+    cleaned_file = write_partition(env.lake, "cleaned_orders", day, with_money(cleaned.cleaned))
+    revenue_file = write_partition(env.lake, "daily_revenue", day, with_money(totals.revenue))
+    output = PartitionOutput(
+        partition=day,
+        input=input.record(),
+        run_id=run_id,
+        daily_revenue=with_money(totals.revenue),
+        customer_daily_spend=with_money(totals.spend),
+        rejected=cleaned.rejected,
+        datasets=(
+            DatasetRecord("raw_orders", raw.rows, gate_status=raw.gate.status, gate_summary=raw.gate.summary()),
+            DatasetRecord(
+                "cleaned_orders", len(cleaned.cleaned), len(cleaned.rejected), cleaned.result.reasons(),
+                gate_status=cleaned.gate.status, gate_summary=cleaned.gate.summary(),
+                lake_uri=env.lake.uri(cleaned_file.key),
+            ),
+            DatasetRecord(
+                "daily_revenue", len(totals.revenue), gate_status=totals.gate.status,
+                gate_summary=totals.gate.summary(), lake_uri=env.lake.uri(revenue_file.key),
+            ),
+            DatasetRecord("customer_daily_spend", len(totals.spend)),
+        ),
+    )
+    env.warehouse.publish(output, guard=guard)
+    row = totals.revenue.iloc[0]
+    return PartitionOutcome(
+        partition=day.isoformat(),
+        outcome="published",
+        fingerprint=input.fingerprint,
+        revenue=cents_to_decimal(row["revenue_cents"]),
+        order_count=int(row["order_count"]),
+        rejected_count=len(cleaned.rejected),
+        gates={"raw_orders": raw.gate.status, "cleaned_orders": cleaned.gate.status,
+               "daily_revenue": totals.gate.status},
+    )
+
+
+class StageFailed(QualityGateFailed):
+    """A gate failed after its stage produced rows: carries the stage, so the failed
+    attempt's quarantine and counts can be recorded."""
+
+    def __init__(self, failure: QualityGateFailed, stage: CleanedStage) -> None:
+        super().__init__(failure.result, failure.cause)
+        self.stage = stage
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (QualityGateFailed, (self.result, self.cause))
+
+
+def record_failure(env: Environment, input: PartitionInput, run_id: str | None, error: BaseException) -> str:
+    """Record a failed attempt in the ledger (and its quarantine when cleaning ran); returns
+    the cause recorded: the error's own message, which names the partition and why."""
+    cause = str(error).strip() or type(error).__name__
+    datasets = [DatasetRecord("raw_orders")]
+    rejected = None
+    if isinstance(error, QualityGateFailed):
+        datasets = [DatasetRecord(error.result.dataset, gate_status="failed", gate_summary=error.result.summary())]
+    if isinstance(error, StageFailed):
+        stage = error.stage
+        rejected = stage.rejected
+        datasets = [
+            DatasetRecord("raw_orders", stage.raw_rows),
+            DatasetRecord(
+                "cleaned_orders", len(stage.cleaned), len(stage.rejected), stage.result.reasons(),
+                gate_status="failed", gate_summary=error.result.summary(),
+            ),
+        ]
+    env.warehouse.record_failure(input.partition, input.record(), run_id, cause, datasets, rejected)
+    return cause
