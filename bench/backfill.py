@@ -38,7 +38,7 @@ def backfill_scenarios(context: dict[str, Any], start_iso: str, end_iso: str, co
     from flows.backfill import backfill
     from revenue.quality import warm_up
 
-    from revenue.io.partition_input import partition_inputs
+    from revenue.io.partition_input import plan_inputs
 
     from bench.stages import prepare_environment, run_partition_bare
 
@@ -81,7 +81,7 @@ def backfill_scenarios(context: dict[str, Any], start_iso: str, end_iso: str, co
             "outcomes": tally,
             "rows_extracted": source.rows_extracted - read_before,  # over every repeat
             **cpu_figures,
-            "days": {o.partition: {"outcome": o.outcome, "revenue": o.revenue, "order_count": o.order_count}
+            "days": {o.partition: {"outcome": o.outcome, "revenue": None if o.revenue is None else float(o.revenue), "order_count": o.order_count}
                      for o in outcomes},
         }
         memory[name] = memory_snapshot()
@@ -95,7 +95,7 @@ def backfill_scenarios(context: dict[str, Any], start_iso: str, end_iso: str, co
     read_before = source.rows_extracted
     with CpuMeter(server_pid, os.getppid()) as cpu:
         started = time.perf_counter()
-        planned = partition_inputs(env, days)  # one fingerprint query for the range, as the flow
+        planned = plan_inputs(env, days)  # one fingerprint query for the range, as the flow
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
             bare = list(pool.map(lambda day_input: run_partition_bare(env, day_input.partition, day_input), planned))
         wall = time.perf_counter() - started

@@ -114,7 +114,7 @@ def flow_partition(context: dict[str, Any], day_iso: str, repeats: int) -> dict[
         runs.append({
             "wall_s": round(wall, 6),
             "outcome": outcome.outcome,
-            "revenue": outcome.revenue,
+            "revenue": float(outcome.revenue),
             "order_count": outcome.order_count,
             "rejected": outcome.rejected_count,
             "gates": outcome.gates,

@@ -90,7 +90,7 @@ def run_partitions(
 
     for outcome in plan.up_to_date:
         finished(outcome)
-    computed = materialize_partitions(config, plan.to_compute, force, max_concurrency, on_outcome=finished)
+    computed = materialize_partitions(config, plan, force, max_concurrency, on_outcome=finished)
     return sorted([*plan.up_to_date, *computed], key=lambda o: o.partition)
 
 
@@ -111,7 +111,7 @@ def publish_status_artifacts(
             {
                 "partition": o.partition,
                 "outcome": o.outcome,
-                "revenue": o.revenue,
+                "revenue": None if o.revenue is None else f"{o.revenue:,.2f}",
                 "order_count": o.order_count,
                 "rejected": o.rejected_count,
                 "gates": ", ".join(f"{k}: {v}" for k, v in o.gates.items()),
@@ -140,7 +140,8 @@ def backfill(
         config: name of the environment's ``revenue-pipeline`` block.
         force: recompute every partition, ignoring the ledger and cached results.
         max_concurrency: partitions processed at the same time (1 to 32).
-        skip_up_to_date: skip partitions whose ledger fingerprint matches the source.
+        skip_up_to_date: skip the partitions the warehouse holds at their current input
+            (what ``revenue status`` calls materialized or warned).
     """
     if not 1 <= max_concurrency <= MAX_WORKERS:
         raise ValueError(f"max_concurrency must be between 1 and {MAX_WORKERS}, not {max_concurrency}")

@@ -12,17 +12,15 @@ from prefect.runtime import flow_run
 
 from flows.partition import (
     IO_RETRIES,
-    DataError,
     PartitionOutcome,
     materialize_partition,
     materialize_partitions,
     plan_partitions,
     warm_up_quality_gates,
 )
+from revenue.errors import DataError
 from revenue.io.environment import environment
-from revenue.io.landed_files import LandedFileError
-from revenue.io.landing import LandedFile, mark_error, resolve_landed
-from revenue.io.partition_input import landed_split
+from revenue.io.registry import READ, LandedVersion
 from revenue.partitions import parse_partition, previous_utc_day
 
 DEFAULT_CONFIG = "local"
@@ -39,39 +37,36 @@ def resolve_partition(partition_date: str | None) -> str:
 
 
 @task(name="landed_file", **IO_RETRIES)
-def landed_file(config: str, landed_key: str) -> tuple[LandedFile, list]:
-    """Resolve a landed file (inside the landing prefix only), read it once and return the
-    days it touches. An unreadable file is marked under ``_errors/`` and fails the run
-    with the key and the reason; rows no day can take are recorded there too."""
+def landed_file(config: str, landed_key: str) -> tuple[LandedVersion, list]:
+    """Register the landed file (inside the landing prefix only) if the watcher has not,
+    read it, and return the days whose input it changes: the days it has rows on and the
+    days an earlier version of it had rows on. A file that cannot be read fails the run
+    with the key and the reason (and a marker under ``_errors/``); rows no day can take are
+    quarantined in ``landed_row_rejects`` and the rest of the file goes on."""
     env = environment(config)
     if env.landing is None:
         raise DataError(f"environment {config} has no landing block: cannot read {landed_key}")
-    landed = resolve_landed(env.landing, landed_key)
-    try:
-        by_day, unassigned = landed_split(env, landed)
-    except LandedFileError as error:
-        mark_error(env.landing, landed, str(error))
-        raise
-    if len(unassigned):
-        marker = mark_error(env.landing, landed, f"{len(unassigned)} row(s) have no usable order_date: "
-                            + unassigned.to_json(orient="records"))
-        get_run_logger().warning("landed file %s: %d row(s) without a usable order_date quarantined in %s",
-                                 landed.uri, len(unassigned), marker)
-    if not by_day:
-        reason = f"landed file {landed.uri}: no row has a usable order_date"
-        mark_error(env.landing, landed, reason)
-        raise DataError(reason)
-    return landed, sorted(by_day)
+    version = env.registry.register_landed_key(landed_key, by="run")
+    registration = env.registry.registration(version)
+    rejects = env.registry.rejects_of(version)
+    if len(rejects):
+        get_run_logger().warning(
+            "landed file %s: %d row(s) belong to no partition and are quarantined in landed_row_rejects "
+            "(landing %d): %s", version.uri, len(rejects), version.seq,
+            "; ".join(f"line {r.line}: {r.reason}" for r in rejects.head(5).itertuples()),
+        )
+    if registration.read_status != READ:
+        raise DataError(registration.error or f"landed file {version.uri}: {registration.read_status}")
+    return version, env.registry.days_of_uri(version.uri)
 
 
 def run_landed_file(config: str, landed_key: str, force: bool) -> list[PartitionOutcome]:
     """Every day a landed file touches, as its own partition, concurrently."""
-    landed, days = landed_file(config, landed_key)
-    plan = plan_partitions(config, days, landed)
-    outcomes = materialize_partitions(config, plan.to_compute, force)
+    version, days = landed_file(config, landed_key)
+    outcomes = materialize_partitions(config, plan_partitions(config, days), force)
     errors = [f"{o.partition}: {o.error}" for o in outcomes if o.outcome == "failed"]
     if errors:
-        raise DataError(f"landed file {landed.uri}: {len(errors)} of {len(days)} partitions failed: " + "; ".join(errors))
+        raise DataError(f"landed file {version.uri}: {len(errors)} of {len(days)} partitions failed: " + "; ".join(errors))
     return outcomes
 
 
@@ -98,8 +93,7 @@ def daily_revenue(
         outcomes = run_landed_file(config, landed_key, force)
     else:
         partition = parse_partition(resolve_partition(partition_date))
-        [planned] = plan_partitions(config, [partition]).to_compute
-        outcomes = [materialize_partition(config, planned, force=force)]
+        outcomes = [materialize_partition(config, plan_partitions(config, [partition]), force=force)]
     logger = get_run_logger()
     for outcome in outcomes:
         logger.info(

@@ -1,14 +1,14 @@
 """The ``landing-watcher`` flow: turns files landed in S3 into Prefect events.
 
-The self-hosted Prefect server has no webhooks, so this flow (deployed on a one-minute
-schedule) lists the landing prefix and, for each object version not announced yet,
-emits a ``revenue.file.landed`` event whose resource id is ``s3://bucket/key``, with a
-deterministic event id (from URI and ETag). The ``daily-revenue/on-landing``
+The self-hosted Prefect server has no webhooks, so this flow (deployed on a schedule)
+lists the landing prefix and registers every object version it has not seen in the landing
+registry (which gives it its landing sequence), then, for each landing not announced yet,
+emits a ``revenue.file.landed`` event whose resource id is ``s3://bucket/key``, with an
+event id derived from the landing (URI, ETag, sequence). The ``daily-revenue/on-landing``
 deployment's trigger matches those events and starts the flow with the key.
 
-The cursor (warehouse table ``landing_cursor``) advances only after the event was sent:
-a crash in between re-emits the same event id, which the server stores once, so a
-replay never double-counts.
+A landing is marked announced only after its event was sent: a crash in between re-emits
+the same event id, which the server stores once, so a replay never double-counts.
 """
 
 from __future__ import annotations
@@ -20,11 +20,13 @@ from prefect.utilities.asyncutils import run_coro_as_sync
 
 from flows.daily_revenue import DEFAULT_CONFIG
 from flows.partition import IO_RETRIES
+from revenue.errors import ConfigurationError
 from revenue.io.environment import environment
-from revenue.io.landing import LANDED_EVENT, LandedFile, LandingCursor, pending_files
+from revenue.io.landing import LANDED_EVENT
+from revenue.io.registry import LandedVersion, watch_once
 
 
-def landed_event(landed: LandedFile) -> Event:
+def landed_event(landed: LandedVersion) -> Event:
     return Event(
         id=landed.event_id,
         event=LANDED_EVENT,
@@ -33,8 +35,9 @@ def landed_event(landed: LandedFile) -> Event:
             "prefect.resource.name": landed.key,
             "revenue.etag": landed.etag,
             "revenue.size": str(landed.size),
+            "revenue.landing": str(landed.seq),
         },
-        payload={"key": landed.key, "etag": landed.etag, "size": landed.size},
+        payload={"key": landed.key, "etag": landed.etag, "size": landed.size, "landing": landed.seq},
     )
 
 
@@ -49,22 +52,20 @@ def send_event(event: Event) -> None:
 
 
 @task(name="announce_landed_file", **IO_RETRIES)
-def announce(config: str, landed: LandedFile) -> str:
+def announce(config: str, landed: LandedVersion) -> str:
     send_event(landed_event(landed))
-    environment(config).landing_cursor.advance(landed)
+    environment(config).registry.mark_announced(landed)
     return landed.uri
 
 
 @flow(name="landing-watcher")
 def landing_watcher(config: str = DEFAULT_CONFIG) -> list[str]:
-    """Emit one ``revenue.file.landed`` event per new landed object version."""
+    """Register new landed object versions and emit one ``revenue.file.landed`` event per landing."""
     env = environment(config)
     if env.landing is None:
-        raise ValueError(f"environment {config} has no landing block")
-    cursor = env.landing_cursor
-    cursor.ensure()
+        raise ConfigurationError(f"environment {config} has no landing block")
     announced = []
-    for landed in pending_files(env.landing, cursor):
+    for landed in watch_once(env.registry):
         try:
             announced.append(announce(config, landed))
         except Exception as error:  # one bad object never stops the others
