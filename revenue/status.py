@@ -1,14 +1,20 @@
-"""Partition status: which days are materialized, warned, stale, missing or failed.
+"""Partition status: which days are materialized, warned, stale, missing or failed, and why.
 
-Answered from the warehouse's ledger and the range's fingerprints (aggregate queries:
-no order rows are read), without the Prefect API.
+Answered from the warehouse (the ledger and the published tables, three queries for a range)
+and each day's current input (source fingerprints from one aggregate query, landed files from
+the registry): no source row is read, and no Prefect API is needed. A landed file registered
+but not read yet is read once (by this, or whichever run needs it first), to learn its days.
 
-- materialized: published, gates passed, source unchanged since.
-- warned: published with a warning-level gate failure, source unchanged since.
-- stale: published, but the source fingerprint changed since (late or edited orders).
-- missing: never published.
-- failed: the last attempt failed (a critical gate or an error); an earlier
-  version, if any, is still published.
+- materialized: the warehouse holds the day at its current input, gates passed.
+- warned: the same, with a warning-level gate finding.
+- stale: published, but the input changed since; ``detail`` names what changed (source rows,
+  a new landed file, a landed file replaced).
+- missing: never published, or its published rows are no longer in the warehouse.
+- failed: the last attempt failed; ``detail`` is its cause. An earlier version, if any, is
+  still published.
+
+The backfill skips exactly the days this module calls current (materialized or warned), and
+a run reports a cache hit only for them: the ledger, not the cache, says what is published.
 """
 
 from __future__ import annotations
@@ -20,16 +26,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from revenue.io.warehouse import LedgerRow
 from revenue.partitions import partition_range
 
 if TYPE_CHECKING:
     from revenue.io.environment import Environment
     from revenue.io.partition_input import PartitionInput
+    from revenue.io.warehouse import LedgerRow, PublishedDay
 
 STATES: tuple[str, ...] = ("materialized", "warned", "stale", "missing", "failed")
 CURRENT: tuple[str, ...] = ("materialized", "warned")
-"""Published at the current fingerprint: what a backfill skips unless forced."""
+"""Held by the warehouse at the current input: what a backfill skips unless forced."""
 SYMBOLS = {"materialized": "#", "warned": "!", "stale": "~", "missing": ".", "failed": "X"}
 
 
@@ -40,40 +46,74 @@ class PartitionStatus:
     detail: str = ""
 
 
-def classify(partition: dt.date, rows: Sequence[LedgerRow], current_fingerprint: str) -> PartitionStatus:
-    """The state of one partition from its ledger rows and its source fingerprint now."""
-    if not rows:
-        return PartitionStatus(partition, "missing")
+def classify(input: PartitionInput, published: PublishedDay | None) -> PartitionStatus:
+    """The state of one partition from what the warehouse holds and its input now."""
+    day = input.partition
+    if published is None or not published.ledger:
+        return PartitionStatus(day, "missing", "published rows without a ledger record" if published else "")
+    rows = list(published.ledger.values())
     failed = [r for r in rows if r.status == "failed"]
     if failed:
-        return PartitionStatus(partition, "failed", (failed[0].error or "").splitlines()[0][:120] if failed[0].error else "")
-    if any(r.published_fingerprint is None for r in rows):
-        return PartitionStatus(partition, "missing")
-    if any(r.published_fingerprint != current_fingerprint for r in rows):
-        return PartitionStatus(partition, "stale", "source changed since it was published")
-    if any(r.status == "warned" for r in rows):
-        warned = sorted(r.dataset for r in rows if r.status == "warned" and r.gate_status == "warned")
-        return PartitionStatus(partition, "warned", "warnings in " + ", ".join(warned) if warned else "")
-    return PartitionStatus(partition, "materialized")
+        return PartitionStatus(day, "failed", _first_line(failed[0].error))
+    versions = {r.published_fingerprint for r in rows}
+    if None in versions:
+        return PartitionStatus(day, "missing", "never published")
+    if len(versions) > 1:
+        return PartitionStatus(day, "stale", "its datasets were published from different inputs")
+    [version] = versions
+    if not published.holds(version):
+        return PartitionStatus(day, "missing", _why_not_held(published, version))
+    if version != input.fingerprint:
+        return PartitionStatus(day, "stale", what_changed(rows[0], input))
+    warned = sorted(r.dataset for r in rows if r.status == "warned")
+    if warned:
+        return PartitionStatus(day, "warned", "warnings in " + ", ".join(warned))
+    return PartitionStatus(day, "materialized")
+
+
+def what_changed(published: LedgerRow, current: PartitionInput) -> str:
+    """What differs between the input a ledger row was published from and the input now."""
+    if published.source_fingerprint is None:
+        return "input changed since it was published"
+    changes = []
+    if published.source_fingerprint != current.source_fingerprint:
+        changes.append("source rows changed")
+    before = {uri: (seq, etag) for seq, uri, etag in published.files()}
+    now = {f.uri: (f.seq, f.etag) for f in current.files}
+    changes += [f"new landed file {uri}" for uri in now if uri not in before]
+    changes += [f"landed file {uri} replaced" for uri in now if uri in before and now[uri] != before[uri]]
+    changes += [f"landed file {uri} no longer has rows for the day" for uri in before if uri not in now]
+    return "; ".join(changes) or "input changed since it was published"
+
+
+def _why_not_held(published: PublishedDay, version: str) -> str:
+    if published.table_fingerprint is None:
+        return "published rows are gone from the warehouse (daily_revenue has no row for the day)"
+    if published.table_fingerprint != version:
+        return "daily_revenue holds another version than the ledger records"
+    return "customer_daily_spend rows do not match daily_revenue (rows deleted?)"
+
+
+def _first_line(text: str | None) -> str:
+    return (text or "").strip().splitlines()[0][:300] if (text or "").strip() else ""
 
 
 def classify_range(env: Environment, inputs: Sequence[PartitionInput]) -> list[PartitionStatus]:
-    """The state of each partition from the ledger (one query) and its fingerprint now."""
+    """The state of each partition from the warehouse (three queries) and its input now."""
     if not inputs:
         return []
     days = sorted(i.partition for i in inputs)
-    by_day = env.warehouse.ledger_by_day(days[0], days[-1])
-    return [classify(i.partition, by_day.get(i.partition, []), i.fingerprint) for i in inputs]
+    published = env.warehouse.published_days(days[0], days[-1])
+    return [classify(i, published.get(i.partition)) for i in inputs]
 
 
 def partition_statuses(config: str, start: dt.date, end: dt.date) -> list[PartitionStatus]:
-    """Status of every partition in ``[start, end]`` for an environment: one ledger query
-    and the range's fingerprints (aggregate queries; no order row is read)."""
+    """Status of every partition in ``[start, end]`` for an environment (no source row read)."""
     from revenue.io.environment import environment
-    from revenue.io.partition_input import partition_inputs
+    from revenue.io.partition_input import plan_inputs
 
     env = environment(config)
-    return classify_range(env, partition_inputs(env, partition_range(start, end)))
+    return classify_range(env, plan_inputs(env, partition_range(start, end)))
 
 
 def counts(statuses: Iterable[PartitionStatus]) -> dict[str, int]:
@@ -106,7 +146,7 @@ def render_grid(statuses: Sequence[PartitionStatus]) -> str:
         lines.append(f"{monday.isoformat()}   " + " ".join(f"{c:>4}" for c in cells))
     legend = "  ".join(f"{SYMBOLS[s]} {s} {n}" for s, n in counts(statuses).items())
     lines += ["", legend]
-    notes = [f"  {s.partition}: {s.state}: {s.detail}" for s in statuses if s.state in ("failed", "stale") and s.detail]
+    notes = [f"  {s.partition}: {s.state}: {s.detail}" for s in statuses if s.state in ("failed", "stale", "missing") and s.detail]
     return "\n".join(lines + notes)
 
 

@@ -1,91 +1,140 @@
-"""Reconciliation: recompute each day's revenue and order count from the source in SQL
-and compare with the published ``daily_revenue`` table.
+"""Reconciliation: recompute each day from its input and compare with what is published.
 
-The SQL applies the cleaning contract independently of pandas: rows with a null
-``order_id``, ``customer_id`` or ``amount`` (or a blank ``customer_id``) are ignored,
-and of each ``order_id`` only the newest version counts (greatest ``updated_at``
-when the source has it, then greatest ``order_date``).
+``revenue verify`` reads each day's source rows (plain SQL, no pandas) and the rows of every
+landed file the landing registry holds for the day, and recomputes, row by row in plain
+Python, what the day must publish: the orders contract's per-value rules
+(``revenue.contract.order_id_of``, ``customer_id_of``, ``cents_of``, ``timestamp_of``), the
+day bounds (each landed row's day is decided here, from all of its file's rows), the landing
+overlay (a later landing wins by ``order_id``) and the newest version of each order. None of
+the pipeline's pandas code (cleaning, overlay, aggregation) is used; only the landed-file
+decoder is shared. It then compares revenue, order count and every
+customer's spend with the published ``daily_revenue`` and ``customer_daily_spend``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
 
-import sqlalchemy as sa
+from revenue import contract
+from revenue.contract import VERSION_COLUMN, cents_to_decimal
+from revenue.errors import DataError, InputSuperseded
+from revenue.io.environment import Environment
+from revenue.io.partition_input import PartitionInput, plan_inputs
+from revenue.partitions import day_bounds, partition_range
 
-from revenue.io.source import UPDATED_AT, OrdersSource
-from revenue.partitions import partition_range
+COLUMNS = ("order_id", "customer_id", "amount", "order_date", VERSION_COLUMN)
 
-TOLERANCE = 0.005
+
+@dataclass(frozen=True)
+class Expected:
+    """What a day must publish, in whole cents."""
+
+    revenue_cents: int
+    order_count: int
+    spend_cents: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Difference:
     partition: dt.date
-    expected_revenue: float
+    expected_revenue: Decimal
     expected_orders: int
-    published_revenue: float | None
+    published_revenue: Decimal | None
     published_orders: int | None
+    customers: tuple[str, ...] = ()
+    """Customers whose published daily_spend differs (or is missing, or extra)."""
+    problem: str | None = None
+    """Why the day could not be recomputed (a landed file that is gone, ...)."""
 
     def describe(self) -> str:
+        if self.problem:
+            return f"{self.partition}: cannot be recomputed: {self.problem}"
+        expected = f"{self.expected_revenue:,.2f} from {self.expected_orders} orders"
         if self.published_revenue is None:
-            return f"{self.partition}: not published (source: {self.expected_revenue:.2f} from {self.expected_orders} orders)"
-        return (
-            f"{self.partition}: published {self.published_revenue:.2f} from {self.published_orders} orders, "
-            f"source says {self.expected_revenue:.2f} from {self.expected_orders} orders"
-        )
+            return f"{self.partition}: not published (its input says {expected})"
+        if self.published_revenue != self.expected_revenue or self.published_orders != self.expected_orders:
+            return (
+                f"{self.partition}: published {self.published_revenue:,.2f} from {self.published_orders} orders, "
+                f"its input says {expected}"
+            )
+        shown = ", ".join(self.customers[:5]) + (" ..." if len(self.customers) > 5 else "")
+        return f"{self.partition}: customer_daily_spend differs for {len(self.customers)} customer(s): {shown}"
 
 
-def expected_from_source(source: OrdersSource, partition: dt.date) -> tuple[float, int]:
-    """(revenue, order_count) of the partition, computed by the source database."""
-    table = source._table()
-    valid = sa.and_(
-        source._in_partition(table, partition),
-        table.c.order_id.is_not(None),
-        table.c.customer_id.is_not(None),
-        sa.func.trim(sa.cast(table.c.customer_id, sa.Text)) != "",
-        table.c.amount.is_not(None),
-    )
-    newest_first = [table.c[UPDATED_AT].desc()] if UPDATED_AT in table.c else []
-    newest_first.append(table.c.order_date.desc())
-    ranked = (
-        sa.select(
-            table.c.amount.label("amount"),
-            sa.func.row_number().over(partition_by=table.c.order_id, order_by=newest_first).label("version"),
-        )
-        .where(valid)
-        .subquery()
-    )
-    query = sa.select(sa.func.coalesce(sa.func.sum(ranked.c.amount), 0), sa.func.count()).where(ranked.c.version == 1)
-    with source.engine.connect() as connection:
-        revenue, count = connection.execute(query).one()
-    return round(float(revenue), 2), int(count)
+def expected_day(env: Environment, input: PartitionInput) -> Expected:
+    """The day recomputed from its source rows and landed files, value by value."""
+    start, end = day_bounds(input.partition)
+    candidates = []  # (order_id, landing, version key, customer, cents)
+    sources = [(0, list(enumerate(env.source.rows(input.partition, COLUMNS), start=1)))]
+    for version in input.files:  # every row of the file: the day is decided here, by its order_date
+        frame = env.registry.rows_of(version, input.partition)
+        values = frame.reindex(columns=list(COLUMNS)).astype("object").where(frame.reindex(columns=list(COLUMNS)).notna(), None)
+        sources.append((version.seq, list(zip(frame.index.tolist(), values.itertuples(index=False, name=None)))))
+    for landing, rows in sources:
+        for line, (raw_id, raw_customer, raw_amount, raw_date, raw_version) in rows:
+            order_id, bad_id = contract.order_id_of(raw_id)
+            customer, bad_customer = contract.customer_id_of(raw_customer)
+            cents, bad_amount = contract.cents_of(raw_amount)
+            moment = contract.timestamp_of(raw_date)
+            if bad_id or bad_customer or bad_amount or moment is None or not start <= moment < end:
+                continue
+            updated = contract.timestamp_of(raw_version)
+            newest = ((0,) if updated is None else (1, updated), moment, customer, cents, line)
+            candidates.append((order_id, landing, newest, customer, cents))
+    winners: dict[int, tuple] = {}
+    for candidate in candidates:
+        order_id, landing, newest = candidate[:3]
+        held = winners.get(order_id)
+        if held is None or (landing, newest) > (held[1], held[2]):
+            winners[order_id] = candidate
+    spend: dict[str, int] = defaultdict(int)
+    for _, _, _, customer, cents in winners.values():
+        spend[customer] += cents
+    return Expected(sum(spend.values()), len(winners), dict(spend))
 
 
 def verify_range(config: str, start: dt.date, end: dt.date) -> list[Difference]:
-    """Every partition of ``[start, end]`` whose published figures differ from the source."""
+    """Every partition of ``[start, end]`` whose published figures differ from its input."""
     from revenue.io.environment import environment
 
     env = environment(config)
-    published = env.warehouse.read_table("daily_revenue")
-    by_day = {row.order_date: row for row in published.itertuples()}
+    revenue = env.warehouse.read_table("daily_revenue")
+    revenue = revenue[(revenue.order_date >= start) & (revenue.order_date <= end)]
+    published = {row.order_date: row for row in revenue.itertuples()}
+    spend = env.warehouse.read_table("customer_daily_spend")
+    spend = spend[(spend.order_date >= start) & (spend.order_date <= end)]
+    spend_by_day: dict[dt.date, dict[str, int]] = defaultdict(dict)
+    for row in spend.itertuples():
+        spend_by_day[row.order_date][row.customer_id] = int(row.daily_spend * 100)
     differences = []
-    for day in partition_range(start, end):
-        revenue, count = expected_from_source(env.source, day)
-        row = by_day.get(day)
-        if row is None:
-            if count:
-                differences.append(Difference(day, revenue, count, None, None))
+    for input in plan_inputs(env, partition_range(start, end)):
+        day = input.partition
+        try:
+            expected = expected_day(env, input)
+        except (DataError, InputSuperseded) as problem:
+            differences.append(Difference(day, Decimal(0), 0, None, None, problem=str(problem)))
             continue
-        if abs(float(row.revenue) - revenue) > TOLERANCE or int(row.order_count) != count:
-            differences.append(Difference(day, revenue, count, float(row.revenue), int(row.order_count)))
+        row = published.get(day)
+        if row is None:
+            if expected.order_count:
+                differences.append(Difference(day, cents_to_decimal(expected.revenue_cents), expected.order_count, None, None))
+            continue
+        held = spend_by_day.get(day, {})
+        customers = tuple(sorted(c for c in set(held) | set(expected.spend_cents) if held.get(c) != expected.spend_cents.get(c)))
+        if int(row.revenue * 100) != expected.revenue_cents or int(row.order_count) != expected.order_count or customers:
+            differences.append(Difference(
+                day, cents_to_decimal(expected.revenue_cents), expected.order_count,
+                row.revenue, int(row.order_count), customers,
+            ))
     return differences
 
 
 def render_differences(differences: list[Difference], start: dt.date, end: dt.date) -> str:
     days = len(partition_range(start, end))
     if not differences:
-        return f"verified {days} partitions {start}..{end}: published revenue matches the source"
-    lines = [f"{len(differences)} of {days} partitions differ from the source:"]
+        return f"verified {days} partitions {start}..{end}: published revenue matches the source and landed files"
+    lines = [f"{len(differences)} of {days} partitions differ from their input (source and landed files):"]
     return "\n".join(lines + ["  " + d.describe() for d in differences])
