@@ -98,3 +98,99 @@ def pg_s3_environ(pg_url: str, endpoint: str, bucket: str) -> dict[str, str]:
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ENDPOINT_URL_S3": endpoint,
     }
+
+
+class CuttingProxy:
+    """A TCP proxy on loopback to a server, that goes down the moment a client sends
+    ``trigger`` (say ``b"DELETE FROM"``, the first write of a publish): it cuts every
+    connection and refuses new ones, like a database lost in the middle of a transaction."""
+
+    def __init__(self, database_url: str, trigger: bytes) -> None:
+        import threading
+
+        self.target, self.trigger = _postgres_address(database_url), trigger
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        self.cut = threading.Event()
+        self.sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    def __enter__(self) -> "CuttingProxy":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.go_down()
+
+    def _accept(self) -> None:
+        import threading
+
+        while not self.cut.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = _connect(self.target)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self.sockets += [client, upstream]
+            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+
+    def _pump(self, source: socket.socket, target: socket.socket, watch: bool) -> None:
+        tail = b""
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                if watch and self.trigger in tail + data:
+                    self.go_down()
+                    return
+                tail = data[-len(self.trigger):]
+                target.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, target):
+                try:
+                    sock.close()
+                except OSError:
+                    pass
+
+    def go_down(self) -> None:
+        self.cut.set()
+        try:
+            self.listener.close()
+        except OSError:
+            pass
+        with self._lock:
+            for sock in self.sockets:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                    sock.close()
+                except OSError:
+                    pass
+
+
+def _postgres_address(url: str) -> str | tuple[str, int]:
+    """Where a Postgres URL's server listens: a Unix socket path (pgserver's) or (host, port)."""
+    parsed = make_url(url)
+    socket_dir = parsed.query.get("host")
+    if isinstance(socket_dir, str) and socket_dir.startswith("/"):
+        return f"{socket_dir}/.s.PGSQL.{parsed.port or 5432}"
+    return (parsed.host or "127.0.0.1", parsed.port or 5432)
+
+
+def _connect(address: str | tuple[str, int]) -> socket.socket:
+    if isinstance(address, str):
+        unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        unix.connect(address)
+        return unix
+    return socket.create_connection(address)

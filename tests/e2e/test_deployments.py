@@ -224,13 +224,15 @@ def test_a_landed_file_becomes_exactly_one_flow_run_and_replays_change_nothing(s
     s3.put_object(Bucket=stack.bucket, Key="landing/orders-0303.csv", Body=body)
     stack.run(str(BIN / "prefect"), "deployment", "run", "landing-watcher/every-minute", "--watch", timeout=600)
     from flows.landing_watcher import landed_event, send_event
-    from revenue.io.landing import LandedFile
+    from revenue.io.registry import LandedVersion
 
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    etag = s3.head_object(Bucket=stack.bucket, Key="landing/orders-0303.csv")["ETag"].strip('"')
+    uri = f"s3://{stack.bucket}/landing/orders-0303.csv"
+    [(seq, etag)] = stack.sql("SELECT seq, etag FROM analytics.landing_registry WHERE uri = :uri", uri=uri)
+    assert etag == s3.head_object(Bucket=stack.bucket, Key="landing/orders-0303.csv")["ETag"].strip('"')
     with temporary_settings({PREFECT_API_URL: stack.env["PREFECT_API_URL"]}):
-        send_event(landed_event(LandedFile(f"s3://{stack.bucket}/landing/orders-0303.csv", "orders-0303.csv", etag, len(body))))
+        send_event(landed_event(LandedVersion(seq, uri, "orders-0303.csv", etag, len(body))))
     time.sleep(15)
     assert len(flow_runs(stack, "daily-revenue/on-landing")) == 1
     assert published_revenue(stack) == revenue

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
@@ -11,6 +13,14 @@ from revenue.io.environment import environment
 from revenue.io.orders_table import create_orders_table, load_orders
 
 UTC = dt.timezone.utc
+REPO = Path(__file__).resolve().parents[2]
+
+
+def subprocess_env() -> dict[str, str]:
+    """The environment of a child process that talks to this session's Prefect API."""
+    from prefect.settings import PREFECT_API_URL
+
+    return {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "PYTHONPATH": str(REPO)}
 
 
 def ts(text: str) -> pd.Timestamp:
@@ -38,8 +48,12 @@ def seed_orders(config: str, rows: list[tuple], replace: bool = True) -> None:
 
 
 def published(config: str, table: str, day: dt.date | None = None) -> pd.DataFrame:
+    """A published table without its bookkeeping columns; ``rejected_orders`` holds the
+    quarantine of the published version only (``attempt = 'published'``)."""
     frame = environment(config).warehouse.read_table(table, day)
-    return frame.drop(columns=[c for c in ("run_id", "published_at") if c in frame.columns])
+    if "attempt" in frame.columns:
+        frame = frame[frame["attempt"] == "published"].reset_index(drop=True)
+    return frame.drop(columns=[c for c in ("run_id", "published_at", "fingerprint", "attempt") if c in frame.columns])
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import pandas as pd
 import pytest
@@ -83,7 +84,7 @@ def test_rerun_skips_everything_reads_no_rows_and_a_late_order_recomputes_its_da
     assert {o.partition: o.outcome for o in late if o.outcome != "up to date"} == {"2026-03-04": "published"}
     day4 = published(sqlite_env, "daily_revenue", dt.date(2026, 3, 4))
     assert day4["order_count"].item() == first["2026-03-04"].order_count + 1
-    assert day4["revenue"].item() == pytest.approx(first["2026-03-04"].revenue + 123.45, abs=0.005)
+    assert day4["revenue"].item() == first["2026-03-04"].revenue + Decimal("123.45")
     assert "late" in set(published(sqlite_env, "customer_daily_spend", dt.date(2026, 3, 4))["customer_id"])
 
 

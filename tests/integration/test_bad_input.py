@@ -3,9 +3,9 @@
 Landed files go through the ``daily_revenue`` flow (``landed_key``) against Postgres and
 moto's S3 server: a file that cannot be read fails its run with a message naming the
 key and the reason and leaves a marker under ``landing/_errors/``; a readable file with
-bad rows publishes its good rows and quarantines the rest with a reason
-(``analytics.rejected_orders`` for rows of a day, the error marker for rows with no
-usable ``order_date``). Garbage in the source table is exercised on SQLite, which
+bad rows publishes its good rows and quarantines the rest with a reason, the file and the
+line (``analytics.rejected_orders`` for rows of a day, ``analytics.landed_row_rejects`` for
+rows with no usable ``order_date``). Garbage in the source table is exercised on SQLite, which
 stores whatever it is given whatever the column's declared type.
 """
 
@@ -16,6 +16,7 @@ import gzip
 import io
 import json
 import random
+from decimal import Decimal
 
 import pandas as pd
 import sqlalchemy as sa
@@ -50,12 +51,6 @@ def error_marker(s3, bucket: str, key: str) -> dict | None:
     return json.loads(body)
 
 
-def quarantined_in_marker(marker: dict) -> list[dict]:
-    """The rows a marker quarantines (its reason is ``N row(s) ...: [json rows]``)."""
-    reason = marker["reason"]
-    return json.loads(reason[reason.index("["):])
-
-
 def by_order_id(frame: pd.DataFrame) -> dict[str, pd.Series]:
     return {row.order_id: row for row in frame.itertuples(index=False)}
 
@@ -83,9 +78,9 @@ UNREADABLE = {
         b"order_id,customer_id,order_date\n1,alice,2026-03-20T10:00:00Z\n",
         "missing required column(s) amount",
     ),
-    "too-many-fields.csv": (
-        (HEADER + "1,alice,10.00,2026-03-20T10:00:00Z\n2,Smith, John,3.00,2026-03-20T11:00:00Z\n").encode(),
-        "1 row(s) with the wrong number of fields (header has 4): line 3 has 5",
+    "all-too-many-fields.csv": (
+        (HEADER + "1,Smith, John,10.00,2026-03-20T10:00:00Z\n2,Doe, Jane,3.00,2026-03-20T11:00:00Z\n").encode(),
+        "no usable rows: 2 row(s) with the wrong number of fields (header has 4): line 2 has 5, line 3 has 5",
     ),
     "no-usable-dates.csv": (
         (HEADER + "1,alice,10.00,01/03/2026\n2,bob,3.00,\n").encode(),
@@ -121,7 +116,7 @@ def test_unreadable_files_fail_naming_the_key_and_reason_and_do_not_stop_a_good_
     [outcome] = daily_revenue(landed_key=uri, config=pg_env)
     assert outcome.outcome == "published"
     assert published(pg_env, "daily_revenue").to_dict(orient="records") == [
-        {"order_date": dt.date(2026, 3, 20), "revenue": 42.25, "order_count": 2}
+        {"order_date": dt.date(2026, 3, 20), "revenue": Decimal("42.25"), "order_count": 2}
     ]
     assert error_marker(s3, s3_bucket, "good.csv") is None
 
@@ -155,17 +150,17 @@ def test_extra_columns_quoted_commas_bom_and_cp1252_publish_values_verbatim(pg_e
 
     revenue = published(pg_env, "daily_revenue")
     assert revenue.to_dict(orient="records") == [
-        {"order_date": dt.date(2026, 3, 1), "revenue": 14.75, "order_count": 2},
-        {"order_date": dt.date(2026, 3, 2), "revenue": 21.50, "order_count": 3},
-        {"order_date": dt.date(2026, 3, 3), "revenue": 7.00, "order_count": 1},
-        {"order_date": dt.date(2026, 3, 4), "revenue": 9.10, "order_count": 2},
+        {"order_date": dt.date(2026, 3, 1), "revenue": Decimal("14.75"), "order_count": 2},
+        {"order_date": dt.date(2026, 3, 2), "revenue": Decimal("21.50"), "order_count": 3},
+        {"order_date": dt.date(2026, 3, 3), "revenue": Decimal("7.00"), "order_count": 1},
+        {"order_date": dt.date(2026, 3, 4), "revenue": Decimal("9.10"), "order_count": 2},
     ]
     spend = published(pg_env, "customer_daily_spend")
     assert sorted(zip(spend.customer_id, spend.daily_spend)) == sorted([
-        ("alice", 10.50), ("bob", 4.25),
-        ("Smith, John", 20.00), ('say "hi"', 1.00), ("two\nlines", 0.50),
-        ("carol", 7.00),
-        ("José Müller", 8.00), ("Zoë", 1.10),
+        ("alice", Decimal("10.50")), ("bob", Decimal("4.25")),
+        ("Smith, John", Decimal("20.00")), ('say "hi"', Decimal("1.00")), ("two\nlines", Decimal("0.50")),
+        ("carol", Decimal("7.00")),
+        ("José Müller", Decimal("8.00")), ("Zoë", Decimal("1.10")),
     ])
     assert published(pg_env, "rejected_orders").empty
 
@@ -173,8 +168,8 @@ def test_extra_columns_quoted_commas_bom_and_cp1252_publish_values_verbatim(pg_e
     cleaned = lake_cleaned(s3, s3_bucket, "2026-03-01")
     assert "coupon" in cleaned.columns
     coupons = dict(zip(cleaned.order_id, cleaned.coupon))
-    assert coupons["1"] == "SPRING" and pd.isna(coupons["2"])
-    assert dict(zip(cleaned.order_id, cleaned.channel)) == {"1": "web", "2": "app"}
+    assert coupons[1] == "SPRING" and pd.isna(coupons[2])
+    assert dict(zip(cleaned.order_id, cleaned.channel)) == {1: "web", 2: "app"}
 
 
 # --------------------------------------------------------------------------- partly bad files
@@ -216,20 +211,20 @@ def test_a_partly_bad_file_publishes_its_good_rows_and_quarantines_the_rest_with
 
     # by hand: 03-05 keeps 10 (10.00) and 15 (2.50); 03-06 keeps 20 (5.00), 21 (-1.25), 22 (0.10)
     assert published(pg_env, "daily_revenue").to_dict(orient="records") == [
-        {"order_date": dt.date(2026, 3, 5), "revenue": 12.50, "order_count": 2},
-        {"order_date": dt.date(2026, 3, 6), "revenue": 3.85, "order_count": 3},
+        {"order_date": dt.date(2026, 3, 5), "revenue": Decimal("12.50"), "order_count": 2},
+        {"order_date": dt.date(2026, 3, 6), "revenue": Decimal("3.85"), "order_count": 3},
     ]
     spend = published(pg_env, "customer_daily_spend")
     assert sorted(zip(spend.order_date.astype(str), spend.customer_id, spend.daily_spend)) == [
-        ("2026-03-05", "alice", 10.00), ("2026-03-05", "frank", 2.50),
-        ("2026-03-06", "hank", 5.00), ("2026-03-06", "ivy", -1.25), ("2026-03-06", "jack", 0.10),
+        ("2026-03-05", "alice", Decimal("10.00")), ("2026-03-05", "frank", Decimal("2.50")),
+        ("2026-03-06", "hank", Decimal("5.00")), ("2026-03-06", "ivy", Decimal("-1.25")), ("2026-03-06", "jack", Decimal("0.10")),
     ]
     assert outcomes["2026-03-05"].rejected_count == 7 and outcomes["2026-03-06"].rejected_count == 1
 
     rejected = published(pg_env, "rejected_orders")
     reasons = {(str(r.partition_date), r.order_id): r.reason for r in rejected.itertuples(index=False)}
     assert reasons == {
-        ("2026-03-05", "11"): "amount is not a finite number",
+        ("2026-03-05", "11"): "amount outside +-1,000,000,000,000,000",
         ("2026-03-05", "12"): "amount is not a finite number",
         ("2026-03-05", "13"): "amount is not a finite number",
         ("2026-03-05", "14"): "amount is not a finite number",
@@ -245,12 +240,17 @@ def test_a_partly_bad_file_publishes_its_good_rows_and_quarantines_the_rest_with
     assert records["14"]["amount"] == "abc"
     assert records["17"]["customer_id"] == "   "
 
-    # rows no day can take are quarantined in the error marker, with a reason each
-    marker = error_marker(s3, s3_bucket, "partly-bad.csv")
-    assert marker is not None and marker["uri"] == uri
-    assert marker["reason"].startswith("6 row(s) have no usable order_date")
-    unassigned = {row["order_id"]: row for row in quarantined_in_marker(marker)}
-    assert {k: v["reason"] for k, v in unassigned.items()} == {
+    # every quarantined row names the file and its line
+    assert set(rejected["origin"]) == {uri}
+    assert dict(zip(rejected.order_id, rejected.line))["11"] == 3
+
+    # rows no day can take are quarantined with the file's landing, a line and a reason each
+    # (a readable file gets no error marker)
+    assert error_marker(s3, s3_bucket, "partly-bad.csv") is None
+    registry = environment(pg_env).registry
+    [version] = registry.current_files(dt.date(2026, 3, 5), dt.date(2026, 3, 5))[dt.date(2026, 3, 5)]
+    unassigned = {row.order_id: row for row in registry.rejects_of(version).itertuples(index=False)}
+    assert {k: v.reason for k, v in unassigned.items()} == {
         "30": "order_date is not a timestamp",
         "31": "order_date outside accepted range 2000-01-01..2099-12-31",
         "32": "order_date outside accepted range 2000-01-01..2099-12-31",
@@ -258,9 +258,9 @@ def test_a_partly_bad_file_publishes_its_good_rows_and_quarantines_the_rest_with
         "34": "order_date is not a timestamp",
         "35": "order_date is not a timestamp",
     }
-    assert json.loads(unassigned["30"]["record"])["order_date"] == "01/03/2026"
-    assert json.loads(unassigned["32"]["record"])["order_date"] == "9999-12-31"
-    assert unassigned["30"]["source_row"] == 13  # the file's 14th data row
+    assert json.loads(unassigned["30"].record)["order_date"] == "01/03/2026"
+    assert json.loads(unassigned["32"].record)["order_date"] == "9999-12-31"
+    assert unassigned["30"].line == 15  # the file's 15th line (its 14th data row)
 
     # the ledger tells the same story
     ledger = {(r.dataset, str(r.partition_date)): r for r in environment(pg_env).warehouse.ledger(
@@ -288,18 +288,20 @@ def test_duplicate_ids_in_a_file_keep_the_newest(pg_env, s3_endpoint, s3_bucket)
     assert state.is_completed(), state.message
     # 12.00 + 5.00 + 2.00; the source's version of order 40 (99.00) is replaced by the file
     assert published(pg_env, "daily_revenue").to_dict(orient="records") == [
-        {"order_date": dt.date(2026, 3, 7), "revenue": 19.00, "order_count": 3}
+        {"order_date": dt.date(2026, 3, 7), "revenue": Decimal("19.00"), "order_count": 3}
     ]
     spend = published(pg_env, "customer_daily_spend")
-    assert dict(zip(spend.customer_id, spend.daily_spend)) == {"alice": 12.00, "bob": 5.00, "carol": 2.00}
+    assert dict(zip(spend.customer_id, spend.daily_spend)) == {"alice": 12, "bob": 5, "carol": 2}
     rejected = published(pg_env, "rejected_orders")
     assert sorted(zip(rejected.order_id, rejected.reason)) == [
         ("40", "duplicate order_id (a newer row was kept)"),
+        ("40", f"replaced by landed file {uri}"),
         ("41", "duplicate order_id (a newer row was kept)"),
         ("42", "duplicate order_id (a newer row was kept)"),
     ]
-    kept_out = {r.order_id: json.loads(r.record)["amount"] for r in rejected.itertuples(index=False)}
-    assert kept_out == {"40": "10.00", "41": "6.00", "42": "1.00"}
+    kept_out = {(r.order_id, r.origin): json.loads(r.record)["amount"] for r in rejected.itertuples(index=False)}
+    source = [o for o in rejected.origin if not o.startswith("s3://")][0]
+    assert kept_out == {("40", uri): "10.00", ("40", source): "99.00", ("41", uri): "6.00", ("42", uri): "1.00"}
 
 
 def test_a_file_with_updated_at_merges_over_the_days_other_source_rows(pg_env, s3_endpoint, s3_bucket):
@@ -321,11 +323,12 @@ def test_a_file_with_updated_at_merges_over_the_days_other_source_rows(pg_env, s
 
     assert state.is_completed(), state.message
     assert published(pg_env, "daily_revenue").to_dict(orient="records") == [
-        {"order_date": dt.date(2026, 3, 8), "revenue": 20.00, "order_count": 3}
+        {"order_date": dt.date(2026, 3, 8), "revenue": Decimal("20.00"), "order_count": 3}
     ]
     spend = published(pg_env, "customer_daily_spend")
-    assert dict(zip(spend.customer_id, spend.daily_spend)) == {"alice": 12.00, "bob": 5.00, "dave": 3.00}
-    assert published(pg_env, "rejected_orders").empty
+    assert dict(zip(spend.customer_id, spend.daily_spend)) == {"alice": 12, "bob": 5, "dave": 3}
+    rejected = published(pg_env, "rejected_orders")
+    assert rejected[["order_id", "reason"]].values.tolist() == [["50", f"replaced by landed file {uri}"]]
 
 
 # --------------------------------------------------------------------------- garbage in the source table
@@ -367,7 +370,7 @@ def test_garbage_source_rows_are_quarantined_and_the_rest_published(sqlite_env):
     # by hand: 1 (10.00) + 7 (2.50) + 10 (6.00) + 11 newest (8.00) + 14 (1.25)
     assert outcome.outcome == "published"
     assert published(sqlite_env, "daily_revenue").to_dict(orient="records") == [
-        {"order_date": dt.date(2026, 3, 1), "revenue": 27.75, "order_count": 5}
+        {"order_date": dt.date(2026, 3, 1), "revenue": Decimal("27.75"), "order_count": 5}
     ]
     spend = published(sqlite_env, "customer_daily_spend")
     assert dict(zip(spend.customer_id, spend.daily_spend)) == {
@@ -377,7 +380,7 @@ def test_garbage_source_rows_are_quarantined_and_the_rest_published(sqlite_env):
     assert sorted(zip(rejected.order_id, rejected.reason)) == sorted([
         ("2", "amount is not a finite number"),
         ("3", "amount is not a finite number"),
-        ("4", "amount is not a finite number"),
+        ("4", "amount is not a finite number"),  # SQLite stores 1e400 as infinity
         ("5", "null customer_id"),
         ("6", "null customer_id"),
         ("8", "order_date outside partition 2026-03-01"),

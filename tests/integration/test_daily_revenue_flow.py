@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from decimal import Decimal
 
 import pandas as pd
 
@@ -58,8 +59,8 @@ def test_publishes_the_day_as_computed_by_hand(sqlite_env):
     lake = environment(sqlite_env).lake
     assert read_partition(lake, "daily_revenue", DAY1)["revenue"].tolist() == [14.25]
     cleaned = read_partition(lake, "cleaned_orders", DAY1)
-    assert sorted(cleaned["order_id"]) == ["1", "2", "3"]
-    assert cleaned.loc[cleaned.order_id == "2", "amount"].item() == 6.50
+    assert sorted(cleaned["order_id"]) == [1, 2, 3]  # the contract's 64-bit integer ids
+    assert cleaned.loc[cleaned.order_id == 2, "amount"].item() == Decimal("6.50")
 
 
 def test_second_run_is_a_cache_hit_and_changes_nothing(sqlite_env):

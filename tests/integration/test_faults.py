@@ -33,8 +33,8 @@ from flows.partition import IO_RETRIES
 from revenue.io.environment import Environment, _cache, environment
 from revenue.verify import verify_range
 from tests.integration.conftest import s3_client
-from tests.integration.helpers import seed_orders
-from tests.services import DB_PASSWORD, S3_ACCESS_KEY, S3_SECRET_KEY, free_port
+from tests.integration.helpers import published, seed_orders, subprocess_env
+from tests.services import DB_PASSWORD, S3_ACCESS_KEY, S3_SECRET_KEY, CuttingProxy, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 DAY = dt.date(2026, 3, 1)
@@ -152,12 +152,6 @@ def assert_no_secret(text: str) -> None:
         assert secret not in text, "a credential leaked into the message"
 
 
-def subprocess_env() -> dict[str, str]:
-    from prefect.settings import PREFECT_API_URL
-
-    return {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "PYTHONPATH": str(REPO)}
-
-
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.2, on_timeout=lambda: ""):
     deadline = time.monotonic() + timeout
     while True:
@@ -213,13 +207,15 @@ def test_warehouse_refusing_connections_at_publish_changes_nothing_published(pg_
 
     from blocks.environment import database_connector
 
-    # No landing block: with one, plan_partitions reads the warehouse's landed_files
-    # and the run would fail before publishing. Without, the warehouse is first touched by
-    # publish, after every stage ran and the lake files were written.
-    with broken_environment(
-        pg_env, warehouse=database_connector(closed_port_url(pg_url), "x"), landing=None
-    ) as broken:
-        state = daily_revenue(partition_date=DAY.isoformat(), config=broken, return_state=True)
+    # The warehouse answers while the run plans, and goes down the moment publish sends its
+    # first DELETE, inside the publish transaction: every later connection is refused.
+    with CuttingProxy(pg_url, b"DELETE FROM") as proxy:
+        through_proxy = sa.engine.make_url(pg_url).set(
+            host="127.0.0.1", port=proxy.port, password=DB_PASSWORD, query={"sslmode": "disable"}
+        ).render_as_string(hide_password=False)
+        with broken_environment(pg_env, warehouse=database_connector(through_proxy, "x")) as broken:
+            state = daily_revenue(partition_date=DAY.isoformat(), config=broken, return_state=True)
+        assert proxy.cut.is_set(), "the publish never reached the warehouse"
 
     assert_service_failure(state, "warehouse database")
     runs = task_runs(state.state_details.flow_run_id, retried_failure("publish"))
@@ -264,7 +260,9 @@ def test_sigkill_in_the_middle_of_publishing_leaves_the_previous_version(pg_env,
     proc = None
     try:
         locker_pid = locker.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
-        locker.execute(sa.text("LOCK TABLE analytics.customer_daily_spend IN ACCESS EXCLUSIVE MODE"))
+        # the run plans (reading daily_revenue and customer_daily_spend), then publishes:
+        # it deletes the day's rows of both and waits for rejected_orders
+        locker.execute(sa.text("LOCK TABLE analytics.rejected_orders IN ACCESS EXCLUSIVE MODE"))
         with out.open("w") as stdout, err.open("w") as stderr:
             proc = subprocess.Popen(
                 [sys.executable, str(script), DAY.isoformat(), pg_env],
@@ -280,10 +278,10 @@ def test_sigkill_in_the_middle_of_publishing_leaves_the_previous_version(pg_env,
                 return connection.execute(sa.text(
                     "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
                     "AND pid NOT IN (pg_backend_pid(), :locker) AND wait_event_type = 'Lock' "
-                    "AND query ILIKE '%customer_daily_spend%'"
+                    "AND query ILIKE '%rejected_orders%'"
                 ), {"locker": locker_pid}).scalar()
 
-        backend = wait_for(blocked_backend, SUBPROCESS_START_TIMEOUT, "the publish to block on customer_daily_spend",
+        backend = wait_for(blocked_backend, SUBPROCESS_START_TIMEOUT, "the publish to block on rejected_orders",
                            interval=0.5, on_timeout=lambda: err.read_text()[-3000:])
 
         # the publish transaction is really half done: it holds the partition's advisory
@@ -294,6 +292,7 @@ def test_sigkill_in_the_middle_of_publishing_leaves_the_previous_version(pg_env,
             ), {"pid": backend}).mappings().all()
         assert any(h["locktype"] == "advisory" for h in held), held
         assert any(h["relation"] == "analytics.daily_revenue" and h["mode"] == "RowExclusiveLock" for h in held), held
+        assert any(h["relation"] == "analytics.customer_daily_spend" and h["mode"] == "RowExclusiveLock" for h in held), held
 
         os.kill(proc.pid, signal.SIGKILL)
         assert proc.wait(timeout=60) == -signal.SIGKILL
@@ -418,8 +417,8 @@ WORKERS = ("w1", "w2")
 @pytest.mark.timeout(900)
 def test_concurrent_runs_of_one_partition_never_duplicate_and_the_ledger_matches(pg_env, pg_url, tmp_path):
     """Every round, three runs of the day (two worker processes and a thread here) are
-    made to meet inside publish: the test holds an exclusive lock on daily_revenue until
-    all three publish transactions wait, then lets them go at once."""
+    made to meet inside publish: the test holds an exclusive lock on rejected_orders (which
+    only publish touches) until all three publish transactions wait, then lets them go."""
     seed_orders(pg_env, V1)
     warehouse = environment(pg_env).warehouse
     warehouse.ensure_tables()
@@ -462,7 +461,7 @@ def test_concurrent_runs_of_one_partition_never_duplicate_and_the_ledger_matches
                 partition_date=DAY.isoformat(), config=pg_env, force=True, return_state=True)))
             with engine.connect() as locker:
                 locker_pid = locker.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
-                locker.execute(sa.text("LOCK TABLE analytics.daily_revenue IN ACCESS EXCLUSIVE MODE"))
+                locker.execute(sa.text("LOCK TABLE analytics.rejected_orders IN ACCESS EXCLUSIVE MODE"))
                 (control / f"go-{r}").write_text("")
                 thread.start()
 
@@ -496,13 +495,13 @@ def test_concurrent_runs_of_one_partition_never_duplicate_and_the_ledger_matches
                     SELECT 'daily_revenue', count(*) - count(DISTINCT order_date) FROM analytics.daily_revenue
                     UNION ALL SELECT 'customer_daily_spend', count(*) - count(DISTINCT customer_id)
                         FROM analytics.customer_daily_spend WHERE order_date = :day
-                    UNION ALL SELECT 'rejected_orders', count(*) - count(DISTINCT source_row)
+                    UNION ALL SELECT 'rejected_orders', count(*) - count(DISTINCT (attempt, origin, line))
                         FROM analytics.rejected_orders WHERE partition_date = :day
                 """), {"day": DAY}).all()
             assert all(extra == 0 for _, extra in duplicates), f"round {r}: duplicates {duplicates}"
             revenue = warehouse.read_table("daily_revenue", DAY)
             spend = warehouse.read_table("customer_daily_spend", DAY)
-            rejected = warehouse.read_table("rejected_orders", DAY)
+            rejected = published(pg_env, "rejected_orders", DAY)
             assert len(revenue) == 1
             rows = {row.dataset: row for row in ledger(pg_env, DAY)}
             assert rows["daily_revenue"].row_count == len(revenue)
@@ -567,23 +566,21 @@ def stored_events(resource_id: str) -> list:
 def test_watcher_crash_between_emit_and_cursor_re_emits_once_and_the_file_counts_once(pg_env, s3_bucket, s3_endpoint):
     from flows.landing_watcher import landed_event, landing_watcher, send_event
     from prefect.events import Event
-    from revenue.io.landing import pending_files
+    from revenue.io.registry import watch_once
 
     seed_orders(pg_env, LANDING_SOURCE)
     key = f"landing/orders-{uuid.uuid4().hex[:6]}.csv"
     s3_client(s3_endpoint).put_object(Bucket=s3_bucket, Key=key, Body=LANDED_CSV.encode())
     uri = f"s3://{s3_bucket}/{key}"
 
-    env = environment(pg_env)
-    env.landing_cursor.ensure()
-    [landed] = pending_files(env.landing, env.landing_cursor)
+    registry = environment(pg_env).registry
+    [landed] = watch_once(registry)  # registered: landing 1, not announced yet
     assert landed.uri == uri
-    send_event(landed_event(landed))  # ... and the watcher "crashes" before advancing its cursor
-    assert pending_files(env.landing, env.landing_cursor) == [landed]
+    send_event(landed_event(landed))  # ... and the watcher "crashes" before marking it announced
+    assert watch_once(registry) == [landed]
 
-    assert landing_watcher(config=pg_env) == [uri]  # re-emitted: the cursor had not advanced
-    assert (uri, landed.etag) in env.landing_cursor.seen()
-    assert pending_files(env.landing, env.landing_cursor) == []
+    assert landing_watcher(config=pg_env) == [uri]  # re-emitted: it was not marked announced
+    assert watch_once(registry) == []
     assert landing_watcher(config=pg_env) == []  # nothing new
 
     # a sentinel sent after both emissions: once it is stored, so are they
@@ -602,8 +599,8 @@ def test_watcher_crash_between_emit_and_cursor_re_emits_once_and_the_file_counts
         published = environment(pg_env).warehouse.read_table("daily_revenue")
         got = {row.order_date: (round(float(row.revenue), 2), int(row.order_count)) for row in published.itertuples()}
         assert got == EXPECTED_WITH_FILE, f"force={force}"
-        landed_rows = environment(pg_env).warehouse.read_table("landed_files")
-        assert sorted(zip(landed_rows.partition_date, landed_rows.uri)) == [(d, uri) for d in sorted(EXPECTED_WITH_FILE)]
+        current = environment(pg_env).registry.current_files(min(EXPECTED_WITH_FILE), max(EXPECTED_WITH_FILE))
+        assert {d: [v.uri for v in files] for d, files in current.items()} == {d: [uri] for d in EXPECTED_WITH_FILE}
 
     # still exactly one stored event for that object version
     events = stored_events(uri)

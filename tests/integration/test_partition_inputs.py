@@ -4,12 +4,14 @@ fingerprint, and the status grid that compares both with the ledger."""
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 
 from flows.backfill import backfill
 from flows.daily_revenue import daily_revenue
 from revenue.io.environment import environment
+from revenue.io.registry import watch_once
 from revenue.status import partition_statuses
 from tests.integration.conftest import s3_client
 from tests.integration.helpers import published, seed_orders
@@ -48,7 +50,7 @@ def test_a_landed_day_is_materialized_until_its_file_changes(pg_env, s3_endpoint
     key = "landing/late.csv"
     s3.put_object(Bucket=s3_bucket, Key=key, Body=b"order_id,customer_id,amount,order_date\n50,zoe,7.50,2026-03-01T09:00:00Z\n")
     [landed] = daily_revenue(landed_key=f"s3://{s3_bucket}/{key}", config=pg_env)
-    assert landed.outcome == "published" and landed.revenue == pytest.approx(17.50)
+    assert landed.outcome == "published" and landed.revenue == Decimal("17.50")
 
     # The file's ETag is part of the day's fingerprint: the status and the backfill agree
     # the day is current, and the file's order stays in it.
@@ -56,10 +58,14 @@ def test_a_landed_day_is_materialized_until_its_file_changes(pg_env, s3_endpoint
     [rerun] = backfill(start=DAY.isoformat(), end=DAY.isoformat(), config=pg_env)
     assert rerun.outcome == "up to date"
 
-    # A new version of the file (new ETag) makes the day stale; the backfill merges it.
+    # A new version of the file (new ETag), once seen (here by a watcher pass, which
+    # registers it), makes the day stale; the backfill merges it.
     s3.put_object(Bucket=s3_bucket, Key=key, Body=b"order_id,customer_id,amount,order_date\n50,zoe,9.50,2026-03-01T09:00:00Z\n")
-    assert [s.state for s in partition_statuses(pg_env, DAY, DAY)] == ["stale"]
+    assert [s.state for s in partition_statuses(pg_env, DAY, DAY)] == ["materialized"]  # not seen yet
+    watch_once(environment(pg_env).registry)
+    assert [(s.state, s.detail) for s in partition_statuses(pg_env, DAY, DAY)] == [
+        ("stale", f"landed file s3://{s3_bucket}/{key} replaced")]
     [again] = backfill(start=DAY.isoformat(), end=DAY.isoformat(), config=pg_env)
     assert again.outcome == "published"
-    assert published(pg_env, "daily_revenue", DAY)["revenue"].item() == pytest.approx(19.50)
+    assert published(pg_env, "daily_revenue", DAY)["revenue"].item() == Decimal("19.50")
     assert [s.state for s in partition_statuses(pg_env, DAY, DAY)] == ["materialized"]
