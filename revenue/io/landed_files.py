@@ -92,7 +92,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from revenue.contract import ISO_TIMESTAMP, REQUIRED_COLUMNS, is_null, order_id_label, record_json
+from revenue.contract import ISO_TIMESTAMP, REQUIRED_COLUMNS, is_null, order_id_label, records_json
 from revenue.errors import DataError
 
 UNASSIGNED_COLUMNS: tuple[str, ...] = ("line", "order_id", "reason", "record")
@@ -472,7 +472,7 @@ def _parse_iso(texts: pd.Series, reasons: pd.Series) -> pd.Series:
 
 
 def _unassigned(rows: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
-    records = [record_json(rec) for rec in rows.to_dict(orient="records")]
+    records = records_json(rows)
     order_ids = [order_id_label(v) for v in rows["order_id"]] if "order_id" in rows.columns else [None] * len(rows)
     return pd.DataFrame(
         {
