@@ -140,3 +140,22 @@ def test_no_credential_appears_in_logs_artifacts_results_or_errors(pg_env, pg_ur
     for secret in secrets:
         assert not any(secret in text for text in texts), "a credential leaked"
     assert any("quality gate" in t.lower() or "raw_orders" in t for t in texts), "nothing was captured: the search proves nothing"
+
+
+def test_a_ledger_an_older_version_wrote_gains_new_columns_and_keeps_its_rows(pg_env, pg_url):
+    """A column a newer version added (``duration_ms``) is added in place: the published
+    history in the ledger survives the upgrade."""
+    seed_orders(pg_env, ROWS)
+    daily_revenue(partition_date=DAY.isoformat(), config=pg_env)
+    with sa.create_engine(pg_url).begin() as connection:
+        connection.execute(sa.text("ALTER TABLE analytics.partition_ledger DROP COLUMN duration_ms"))
+
+    from revenue.io.warehouse import Warehouse
+
+    upgraded = Warehouse(sa.create_engine(with_password(pg_url)), "analytics")
+    upgraded.ensure_tables()
+    rows = upgraded.ledger(DAY, DAY)
+    assert {row.dataset for row in rows} >= {"raw_orders", "cleaned_orders", "daily_revenue"}
+    assert all(row.published_fingerprint and row.duration_ms is None for row in rows)
+    with sa.create_engine(pg_url).connect() as connection:
+        assert not [s for s in sa.inspect(connection).get_schema_names() if "retired" in s]
