@@ -23,7 +23,12 @@ def _environment_exists(env: str) -> None:
 
 
 def blocks(args: argparse.Namespace) -> int:
-    from blocks.environment import embedded_default_environ, pipeline_from_environ, save_environment, validate_env_name
+    from blocks.environment import (
+        embedded_default_environ,
+        pipeline_from_environ,
+        save_environment,
+        validate_env_name,
+    )
 
     validate_env_name(args.env)
     environ = embedded_default_environ(args.local) if args.local else dict(os.environ)
@@ -38,7 +43,11 @@ def blocks(args: argparse.Namespace) -> int:
 
 def ensure_local_environment(env: str, home: Path) -> None:
     """Create the embedded default's blocks (idempotent)."""
-    from blocks.environment import embedded_default_environ, pipeline_from_environ, save_environment
+    from blocks.environment import (
+        embedded_default_environ,
+        pipeline_from_environ,
+        save_environment,
+    )
 
     environ = embedded_default_environ(home)
     for key in ("REVENUE_LAKE_URL", "REVENUE_RESULTS_URL", "REVENUE_LANDING_URL"):
@@ -100,7 +109,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def backfill(args: argparse.Namespace) -> int:
-    from flows.backfill import PartitionsFailed, add_progress_listener, backfill as backfill_flow, remove_progress_listener
+    from flows.backfill import (
+        PartitionsFailed,
+        add_progress_listener,
+        remove_progress_listener,
+    )
+    from flows.backfill import backfill as backfill_flow
 
     _environment_exists(args.config)
     bar = ProgressBar(sys.stderr)

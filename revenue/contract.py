@@ -65,6 +65,8 @@ BAD_ORDER_DATE = "order_date is not a timestamp"
 _INTEGER_TEXT = re.compile(r"\s*([+-]?[0-9]+)(?:\.0*)?\s*")
 _ZERO_FRACTION = re.compile(r"([+-]?[0-9]+)\.0+")
 _PLAIN_DECIMAL = r"^\s*([+-]?)([0-9]*)(?:\.([0-9]*))?\s*$"
+_ESCAPED_SLASH = re.compile(r"(?<!\\)((?:\\\\)*)\\/")
+"""A JSON ``\\/`` escape (an even run of backslashes before it is not part of it)."""
 _NUMBER_TEXT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 """What an amount written as text may look like (ASCII digits, an optional exponent)."""
 
@@ -230,6 +232,8 @@ def records_json(rows: pd.DataFrame) -> list[str]:
             plain[name] = column.map(_json_safe)
     text = plain.to_json(orient="records", lines=True, date_format="iso", date_unit="us", force_ascii=False,
                          default_handler=str)
+    if "\\/" in text:  # pandas writes / as \/: keep it readable
+        text = _ESCAPED_SLASH.sub(r"\1/", text)
     return text.splitlines()
 
 
@@ -270,6 +274,14 @@ def _per_value(values: pd.Series, rule) -> tuple[pd.Series, pd.Series]:
     parsed = pd.Series([p[0] for p in pairs], index=values.index, dtype="object")
     reasons = pd.Series([p[1] if p[1] is not None else pd.NA for p in pairs], index=values.index, dtype="object")
     return parsed, reasons
+
+
+def _arrow_strings(values: pd.Series) -> pa.ChunkedArray:
+    """A text column as Arrow large strings (no copy when pandas already holds it in Arrow)."""
+    backing = getattr(values.array, "_pa_array", None)
+    if backing is None:
+        backing = pa.chunked_array([pa.array(values.astype("object").where(values.notna(), None), type=pa.large_string())])
+    return backing.cast(pa.large_string()) if backing.type != pa.large_string() else backing
 
 
 def _unsigned(values: pd.Series) -> bool:
@@ -323,18 +335,22 @@ def order_ids(values: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 def customer_ids(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Customer ids as text (missing where null or blank) and the reason per null row."""
-    if pd.api.types.is_integer_dtype(values.dtype):
-        text = values.astype("str").where(values.notna())
-    elif pd.api.types.is_float_dtype(values.dtype) or _mixed_objects(values):
+    if pd.api.types.is_float_dtype(values.dtype) or _mixed_objects(values):
         parsed, reasons = _per_value(values, customer_id_of)
         return parsed.astype("str").where(parsed.notna()), reasons
-    else:
-        text = values.astype("str").where(values.notna()).str.strip()
-        text = text.str.replace(r"^([+-]?[0-9]+)\.0+$", r"\1", regex=True)
-    text = text.where(text.ne(""))
+    import pyarrow.compute as pc
+
+    text = _arrow_strings(values if isinstance(values.dtype, pd.StringDtype) else values.astype("str").where(values.notna()))
+    if not pd.api.types.is_integer_dtype(values.dtype):  # Arrow kernels: ~10x pandas' .str
+        text = pc.utf8_trim_whitespace(text)
+        if pc.any(pc.match_substring(text, ".")).as_py():
+            text = pc.replace_substring_regex(text, r"^([+-]?[0-9]+)\.0+$", r"\1")
+        text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.large_string()), text)
+    ids = pd.Series(text.to_pandas(types_mapper={pa.large_string(): pd.StringDtype("pyarrow", na_value=np.nan)}.get),
+                    index=values.index)
     reasons = _reasons(values.index)
-    reasons[text.isna()] = NULL_CUSTOMER_ID
-    return text.astype("str").where(text.notna()), reasons
+    reasons[ids.isna().to_numpy()] = NULL_CUSTOMER_ID
+    return ids, reasons
 
 
 def amount_cents(values: pd.Series) -> tuple[pd.Series, pd.Series]:

@@ -92,7 +92,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from revenue.contract import ISO_TIMESTAMP, REQUIRED_COLUMNS, is_null, order_id_label, records_json
+from revenue.contract import (
+    ISO_TIMESTAMP,
+    REQUIRED_COLUMNS,
+    is_null,
+    order_id_label,
+    records_json,
+)
 from revenue.errors import DataError
 
 UNASSIGNED_COLUMNS: tuple[str, ...] = ("line", "order_id", "reason", "record")

@@ -52,7 +52,13 @@ from sqlalchemy.engine import Connection
 from revenue.errors import DataError, InputSuperseded, ServiceUnavailableError
 from revenue.io.errors import service
 from revenue.io.landed_files import LandedFileError, read_landed_file, split_by_day
-from revenue.io.landing import EVENT_NAMESPACE, LandedFile, listed_files, mark_error, resolve_landed
+from revenue.io.landing import (
+    EVENT_NAMESPACE,
+    LandedFile,
+    listed_files,
+    mark_error,
+    resolve_landed,
+)
 from revenue.io.storage import ObjectChanged, ObjectStore
 from revenue.io.warehouse import Guard, Warehouse
 

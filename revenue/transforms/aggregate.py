@@ -15,7 +15,13 @@ import datetime as dt
 
 import pandas as pd
 
-from revenue.contract import INT64_MAX, INT64_MIN, cents_to_decimal, money_series, sum_cents
+from revenue.contract import (
+    INT64_MAX,
+    INT64_MIN,
+    cents_to_decimal,
+    money_series,
+    sum_cents,
+)
 from revenue.errors import DataError
 
 

@@ -125,7 +125,7 @@ def _typed(part: RawPart, number: int, partition: dt.date) -> pd.DataFrame:
         typed[VERSION_COLUMN] = contract.timestamps(rows[VERSION_COLUMN].reset_index(drop=True))
     extras = [c for c in rows.columns if c not in typed.columns and c not in ("amount",)]
     for column in extras:
-        typed[column] = rows[column].to_numpy()
+        typed[column] = rows[column].array  # as it came (no conversion to Python objects)
     typed["_part"] = number
     typed["_seq"] = part.landing_seq
     typed["_line"] = part.lines
@@ -135,27 +135,29 @@ def _typed(part: RawPart, number: int, partition: dt.date) -> pd.DataFrame:
 
 
 def _first(*reasons: pd.Series) -> pd.Series:
-    """Per row, the first reason that is not missing."""
-    result = reasons[0].copy()
-    for more in reasons[1:]:
-        gap = result.isna().to_numpy()
-        result[gap] = more[gap].to_numpy()
-    return result.astype("object")
+    """Per row, the first reason that is not missing (rows with none stay missing)."""
+    result = np.full(len(reasons[0]), None, dtype=object)
+    for candidate in reversed(reasons):  # earlier reasons overwrite later ones
+        given = candidate.notna().to_numpy()
+        if given.any():
+            result[given] = candidate.to_numpy(dtype=object)[given]
+    return pd.Series(result, index=reasons[0].index, dtype="object")
 
 
 def _outdated(frame: pd.DataFrame, origins: dict[int, str]) -> None:
     """Mark valid rows that a later landing replaces, then older duplicates (rules 3, 4)."""
-    valid = frame.loc[frame["_reason"].isna().to_numpy()]
-    contested = valid.loc[valid["order_id"].duplicated(keep=False).to_numpy()]
-    if contested.empty:
+    valid = frame["_reason"].isna().to_numpy()
+    repeated = valid & frame["order_id"].where(valid).duplicated(keep=False).to_numpy() & frame["order_id"].notna().to_numpy()
+    if not repeated.any():
         return
+    order = [VERSION_COLUMN] if VERSION_COLUMN in frame.columns else []
+    order += ["order_date", "customer_id", "amount_cents", "_line"]
+    contested = frame.loc[repeated, ["order_id", "_seq", *order]]
     latest = contested.groupby("order_id")["_seq"].transform("max")
     replaced = contested.index[(contested["_seq"] < latest).to_numpy()]
     if len(replaced):
         frame.loc[replaced, "_reason"] = [f"replaced by landed file {origins[int(s)]}" for s in latest.loc[replaced]]
     survivors = contested.drop(index=replaced)
-    order = [VERSION_COLUMN] if VERSION_COLUMN in survivors.columns else []
-    order += ["order_date", "customer_id", "amount_cents", "_line"]
     ranked = survivors.sort_values(order, na_position="first", kind="stable")
     frame.loc[ranked.index[ranked.duplicated("order_id", keep="last").to_numpy()], "_reason"] = DUPLICATE
 
@@ -173,11 +175,20 @@ def _quarantine(parts: Sequence[RawPart], rejected: pd.DataFrame) -> pd.DataFram
             "origin": pd.Series([part.origin] * len(rows), dtype="str"),
             "landing_seq": pd.Series([part.landing_seq or None] * len(rows), dtype="Int64"),
             "line": pd.Series(rows["_line"].to_numpy(), dtype="int64"),
-            "order_id": pd.Series([contract.order_id_label(v) for v in raw["order_id"].tolist()], dtype="object"),
+            "order_id": _labels(rows["order_id"], raw["order_id"]),
             "reason": pd.Series(rows["_reason"].to_numpy(), dtype="str"),
             "record": pd.Series(contract.records_json(raw), dtype="str"),
         }))
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def _labels(typed: pd.Series, raw: pd.Series) -> pd.Series:
+    """How a quarantined row names its order: the contract's id where it has one, else the
+    value as written (``A-1001``), else null. Per value only where the id is invalid."""
+    labels = typed.astype("object").where(typed.notna(), None).to_numpy(dtype=object, copy=True)
+    invalid = typed.isna().to_numpy()
+    labels[invalid] = [contract.order_id_label(v) for v in raw.to_numpy(dtype=object)[invalid]]
+    return pd.Series([None if v is None else str(v) for v in labels], dtype="object")
 
 
 def empty_rejected() -> pd.DataFrame:

@@ -106,3 +106,20 @@ def test_cents_become_exact_decimals_without_python_objects_per_value():
     assert array.type == pa.decimal128(20, 2)
     assert array.to_pylist() == [Decimal("14.25"), Decimal("-0.05"), Decimal("1000000000000000.01"), None]
     assert contract.sum_cents(pd.Series([np.int64(2**62), np.int64(2**62), np.int64(2**62)])) == 3 * 2**62
+
+
+def test_quarantine_records_round_trip_values_as_read():
+    import json
+
+    texts = ["01/03/2026", "a\\/b", "c\\\\/d", 'say "hi"', "two\nlines", "Zoë", "", None]
+    frame = pd.DataFrame({
+        "text": pd.Series(texts, dtype="str"),
+        "amount": pd.Series([float("inf"), 1.5, None, -0.0, 2.0, 3.0, 4.0, 5.0]),
+        "when": pd.to_datetime(["2026-03-01 10:00:00"] * 7 + [None], utc=True),
+        "money": pd.Series(pd.array([Decimal("1.10")] * 8, dtype=pd.ArrowDtype(pa.decimal128(38, 2)))),
+    })
+    records = [json.loads(r) for r in contract.records_json(frame)]
+    assert [r["text"] for r in records] == [t if t is not None else None for t in texts]
+    assert records[0]["amount"] == "inf" and records[2]["amount"] is None
+    assert records[0]["when"] == "2026-03-01T10:00:00.000000+0000" and records[7]["when"] is None
+    assert records[0]["money"] == "1.10"
