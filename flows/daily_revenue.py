@@ -12,6 +12,7 @@ from prefect.runtime import flow_run
 
 from flows.partition import (
     IO_RETRIES,
+    describe,
     PartitionOutcome,
     materialize_partition,
     materialize_partitions,
@@ -96,9 +97,5 @@ def daily_revenue(
         outcomes = [materialize_partition(config, plan_partitions(config, [partition]), force=force)]
     logger = get_run_logger()
     for outcome in outcomes:
-        logger.info(
-            "partition %s %s: revenue=%s orders=%s rejected=%s gates=%s",
-            outcome.partition, outcome.outcome, outcome.revenue, outcome.order_count,
-            outcome.rejected_count, outcome.gates,
-        )
+        logger.info("partition %s", describe(outcome))
     return outcomes

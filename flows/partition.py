@@ -4,33 +4,35 @@ of a landed file) and ``backfill``:
     plan_partitions                 one task run for every day of the run: inputs (source
                                     fingerprints, current landed files) and what the
                                     warehouse holds (no source row read)
-    compute_partition, per day      cached on (task name, partition, input fingerprint);
-                                    inside it the stages, each a task named after its
-                                    dataset and gated by its quality suite:
+    compute_partition, per day      one task run, cached on (task name, partition, input
+                                    fingerprint); inside it the stages run as plain calls
+                                    (``revenue.stages``), each gated by its quality suite:
 
         raw_orders -> cleaned_orders -> daily_revenue, customer_daily_spend -> publish
 
+A partition's task run writes one quality artifact (``quality-YYYY-MM-DD``: its stages'
+rows, time and gate outcome, then every gate's expectations) and the asset events of what
+it published, with their lineage (orders -> cleaned_orders -> daily_revenue,
+customer_daily_spend). Per stage task runs and per gate artifacts cost the Prefect server
+more than the work of a 10k-order partition, so they are not made.
+
 A partition's cache is used only where the warehouse holds the day at that input (the
 status grid calls it current): a cached result never stands in for a missing publish.
-If a file is registered for the day while it computes, the publish refuses and the
-partition is recomputed from its new input. Tasks only wire the layers: the work is in
-``revenue.stages``.
+If a file is registered for the day while it computes, the publish refuses and the flow
+plans the day again and computes it from its new input.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import pandas as pd
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
-from prefect.assets import add_asset_metadata, materialize
-from prefect.cache_policies import NO_CACHE
 from prefect.context import TaskRunContext
 from prefect.runtime import flow_run
 from prefect.states import State
@@ -42,7 +44,7 @@ from revenue.io.environment import environment
 from revenue.io.errors import naming_partitions
 from revenue.io.partition_input import PartitionInput, plan_inputs
 from revenue.quality.gate import GateResult, run_gate
-from revenue.quality.render import artifact_key, render_markdown
+from revenue.quality.render import StageLine, partition_artifact_key, render_partition
 from revenue.stages import PartitionOutcome
 from revenue.status import CURRENT, classify_range
 
@@ -76,71 +78,55 @@ CACHED = dict(cache_key_fn=partition_cache_key, persist_result=True)
 """The partition's unit of caching: keyed on (name, partition, fingerprint), its small
 result persisted in the environment's result storage (S3 in production)."""
 
-STAGE = dict(cache_policy=NO_CACHE, persist_result=False)
-"""Stages run only when the partition's cached unit misses, and hand DataFrames to the
-next stage in memory: persisting 1M-row frames as Prefect results doubled a partition's
-wall time and peak memory, and reloading them made cache hits slow (see the benchmark)."""
+
+def _stage_lines(computed: stages.Computed | None, results: list[GateResult], timings: stages.Timings) -> list[StageLine]:
+    """The partition's stages as the quality artifact shows them (what ran so far)."""
+    gates = {r.dataset: r.status for r in results}
+    lines = [StageLine("raw_orders", f"{computed.raw.rows:,}" if computed else "", timings.dataset_ms("extract", "raw_orders"),
+                       gates.get("raw_orders", "not run"))]
+    if "cleaned_orders" in gates or computed:
+        rows = f"{len(computed.cleaned.cleaned):,} ({len(computed.cleaned.rejected):,} rejected)" if computed else ""
+        lines.append(StageLine("cleaned_orders", rows, timings.dataset_ms("clean", "cleaned_orders"), gates["cleaned_orders"]))
+    if "daily_revenue" in gates:
+        lines.append(StageLine("daily_revenue", "1" if computed else "", timings.dataset_ms("aggregate", "daily_revenue"),
+                               gates["daily_revenue"]))
+    if computed:
+        lines.append(StageLine("customer_daily_spend", f"{len(computed.totals.spend):,}", None, "reconciled with daily_revenue"))
+    return lines
 
 
-def _gate(dataset: str, frame: pd.DataFrame, partition: dt.date, parameters: Mapping[str, Any] | None) -> GateResult:
-    """Validate and publish the result as a markdown artifact (the stage enforces it)."""
-    result = run_gate(dataset, frame, partition, parameters)
+def _quality_artifact(partition: dt.date, headline: str, computed: stages.Computed | None,
+                      results: list[GateResult], timings: stages.Timings) -> None:
     create_markdown_artifact(
-        key=artifact_key(dataset),
-        markdown=render_markdown(result),
-        description=f"Quality gate of {dataset} for partition {partition.isoformat()}: {result.status}",
+        key=partition_artifact_key(partition),
+        markdown=render_partition(partition, headline, _stage_lines(computed, results, timings), results),
+        description=f"Quality of partition {partition.isoformat()}: {headline}"[:500],
     )
-    return result
 
 
-@task(name="raw_orders", **STAGE, **IO_RETRIES)
-def raw_orders(config: str, input: PartitionInput) -> stages.RawStage:
-    """raw_orders: one row per source row of the day and per landed row, as extracted."""
-    return stages.raw_orders(environment(config), input, _gate)
+def _emit_asset_events(env, computed: stages.Computed, outcome: PartitionOutcome) -> None:
+    """The partition's materializations, each with the assets it was made from, so a
+    lineage graph reads orders -> cleaned_orders -> daily_revenue, customer_daily_spend."""
+    from prefect.events import emit_event
 
+    def related(keys: list[str]) -> list[dict[str, str]]:
+        return [{"prefect.resource.id": key, "prefect.resource.role": "asset"} for key in keys]
 
-@task(name="cleaned_orders", **STAGE)
-def cleaned_orders(partition: dt.date, raw: stages.RawStage) -> stages.CleanedStage:
-    """cleaned_orders: one row per order_id; the rest quarantined with a reason."""
-    return stages.cleaned_orders(partition, raw, _gate)
-
-
-@task(name="daily_revenue", **STAGE)
-def aggregates(partition: dt.date, cleaned: stages.CleanedStage) -> stages.AggregateStage:
-    """daily_revenue (one row for the day) and customer_daily_spend (one row per customer),
-    reconciled to each other."""
-    return stages.aggregates(partition, cleaned, _gate)
-
-
-@materialize("revenue://daily_revenue", name="publish", **STAGE, **IO_RETRIES)
-def publish(
-    config: str,
-    input: PartitionInput,
-    raw: stages.RawStage,
-    cleaned: stages.CleanedStage,
-    totals: stages.AggregateStage,
-) -> PartitionOutcome:
-    """Write the lake files, then replace the day in the warehouse in one transaction.
-
-    Runs only after every gate passed. Lake keys are deterministic; the ledger rows
-    (written in the same transaction as the tables) name the lake files.
-    """
-    env = environment(config)
-    outcome = stages.publish(env, input, raw, cleaned, totals, _run_id())
-    metadata = {"partition": input.partition.isoformat(), "fingerprint": input.fingerprint}
-    for dataset, rows in (("daily_revenue", 1), ("customer_daily_spend", len(totals.spend)),
-                          ("cleaned_orders", len(cleaned.cleaned))):
+    day = computed.input.partition.isoformat()
+    inputs = [*env.asset_keys("orders"), *(f.uri for f in computed.input.files)]
+    cleaned = env.asset_keys("cleaned_orders")
+    rows = {"cleaned_orders": len(computed.cleaned.cleaned), "daily_revenue": 1,
+            "customer_daily_spend": len(computed.totals.spend)}
+    for key in inputs:
+        emit_event(event="prefect.asset.referenced", resource={"prefect.resource.id": key})
+    for dataset, upstream in (("cleaned_orders", inputs), ("daily_revenue", cleaned), ("customer_daily_spend", cleaned)):
         for key in env.asset_keys(dataset):
-            add_asset_metadata(key, {**metadata, "rows": rows})
-    return outcome
-
-
-def _publish_assets(config: str) -> list[str]:
-    env = environment(config)
-    keys: list[str] = []
-    for dataset in ("daily_revenue", "customer_daily_spend", "cleaned_orders"):
-        keys.extend(env.asset_keys(dataset))
-    return keys
+            emit_event(
+                event="prefect.asset.materialization.succeeded",
+                resource={"prefect.resource.id": key, "prefect.resource.name": f"{dataset} {day}"},
+                related=related(upstream),
+                payload={"partition": day, "fingerprint": outcome.fingerprint, "rows": rows[dataset]},
+            )
 
 
 @dataclass(frozen=True)
@@ -261,26 +247,55 @@ def _materialize(
     return sorted(finished, key=lambda pair: pair[0].partition)
 
 
-@task(name="compute_partition", task_run_name="partition-{partition}", **CACHED)
+@task(name="compute_partition", task_run_name="partition-{partition}", **CACHED, **IO_RETRIES)
 def compute_partition(config: str, partition: dt.date, input: PartitionInput) -> PartitionOutcome:
-    """Every stage of the partition, gated, then publish. Cached on (name, partition,
-    input fingerprint). A failure is recorded in the ledger with its cause; a service that
-    stays down and an input that changed while it computed are not (the flow plans the day
-    again and submits it with its new input)."""
+    """Every stage of the partition as plain calls, gated, then publish; one quality
+    artifact and the asset events of what was published. Cached on (name, partition, input
+    fingerprint); an unavailable service is retried. A failure is recorded in the ledger with
+    its cause; an outage and an input that changed while it computed are not (the flow plans
+    the day again and submits it with its new input)."""
     env = environment(config)
+    results: list[GateResult] = []
+    timings = stages.Timings()
+    computed = None
+
+    def gate(dataset, frame, day, parameters):
+        result = run_gate(dataset, frame, day, parameters)
+        results.append(result)
+        return result
+
     try:
-        raw = raw_orders(config, input)
-        cleaned = cleaned_orders(input.partition, raw)
-        totals = aggregates(input.partition, cleaned)
-        return publish.with_options(assets=_publish_assets(config))(config, input, raw, cleaned, totals)
+        computed = stages.compute(env, input, gate, timings)
+        outcome = stages.publish(env, computed, _run_id())
     except (InputSuperseded, ServiceUnavailableError):
         raise
     except Exception as failure:
+        _quality_artifact(partition, f"failed: {(str(failure).splitlines() or [type(failure).__name__])[0]}",
+                          computed, results, timings)
         try:
             stages.record_failure(env, input, _run_id(), failure)
         except Exception as error:  # the failure itself is what the run must report
-            get_run_logger().warning("could not record the failure of %s in the ledger: %s", input.partition, error)
+            get_run_logger().warning("could not record the failure of %s in the ledger: %s", partition, error)
         raise
+    _quality_artifact(partition, f"published: revenue {outcome.revenue:,.2f} from {outcome.order_count:,} orders",
+                      computed, results, timings)
+    _emit_asset_events(env, computed, outcome)
+    get_run_logger().info("%s", describe(outcome))
+    return outcome
+
+
+def describe(outcome: PartitionOutcome) -> str:
+    """One line per partition: outcome, revenue, rows and where the time went."""
+    if outcome.outcome == "failed":
+        return f"{outcome.partition} failed: {outcome.error}"
+    text = f"{outcome.partition} {outcome.outcome}"
+    if outcome.revenue is not None:
+        text += f": revenue {outcome.revenue:,.2f} from {outcome.order_count:,} orders, {outcome.rejected_count:,} rejected"
+    if outcome.gates:
+        text += "; gates " + ", ".join(f"{k} {v}" for k, v in outcome.gates.items())
+    if outcome.stage_ms:
+        text += "; " + ", ".join(f"{k} {v} ms" for k, v in outcome.stage_ms.items())
+    return text
 
 
 def warm_up_quality_gates() -> None:

@@ -1,10 +1,11 @@
-"""The work of one partition, without Prefect: the stages the flows wrap in tasks and the
-benchmark calls bare.
+"""The work of one partition, without Prefect: the stages the flow runs inside one task run
+per partition, and the benchmark runs bare.
 
     raw_orders -> cleaned_orders -> daily_revenue + customer_daily_spend -> publish
 
-Each stage takes what the one before produced and is gated by its dataset's quality suite
-through ``gate`` (the flows pass one that also writes the result as a Prefect artifact).
+``compute`` runs the stages in order, each gated by its dataset's quality suite through
+``gate`` (the flow passes one that keeps the results for the partition's quality artifact),
+and times them; ``publish`` writes the lake files and replaces the day in the warehouse.
 ``record_failure`` records a failed attempt (its cause in plain words, its quarantine and
 counts) in the ledger; the published version stays as it was.
 """
@@ -12,7 +13,11 @@ counts) in the ledger; the published version stays as it was.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -21,7 +26,7 @@ import pandas as pd
 
 from revenue.contract import cents_to_decimal
 from revenue.io.environment import Environment
-from revenue.io.lake import write_partition
+from revenue.io.lake import partition_key, write_partition
 from revenue.io.partition_input import PartitionInput, extract_parts, still_current
 from revenue.io.warehouse import DatasetRecord, PartitionOutput
 from revenue.quality.gate import GateResult, QualityGateFailed, enforce, run_gate
@@ -31,6 +36,45 @@ from revenue.transforms.clean import CleanedOrders, RawPart, clean_orders
 
 Gate = Callable[[str, pd.DataFrame, dt.date, "Mapping[str, Any] | None"], GateResult]
 """Validates a dataset's frame for a partition and returns the (not yet enforced) result."""
+
+STAGES: tuple[str, ...] = ("extract", "clean", "aggregate", "gates", "publish")
+"""What a partition's time is spent on, in the order the work happens (gates interleave)."""
+
+
+@dataclass
+class Timings:
+    """Seconds spent per stage of one partition; a gate's time is its own, not its stage's
+    (``gates`` is all of them, ``gate_seconds`` each dataset's)."""
+
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    gate_seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started, gates_before = time.perf_counter(), self.seconds["gates"]
+        try:
+            yield
+        finally:
+            self.seconds[name] += time.perf_counter() - started - (self.seconds["gates"] - gates_before)
+
+    def timed(self, gate: Gate) -> Gate:
+        def timed_gate(dataset: str, *args: Any) -> GateResult:
+            started = time.perf_counter()
+            try:
+                return gate(dataset, *args)
+            finally:
+                spent = time.perf_counter() - started
+                self.seconds["gates"] += spent
+                self.gate_seconds[dataset] = self.gate_seconds.get(dataset, 0.0) + spent
+
+        return timed_gate
+
+    def ms(self, name: str) -> int:
+        return round(self.seconds[name] * 1000)
+
+    def dataset_ms(self, stage: str, dataset: str) -> int:
+        """A dataset's stage with its gate, as the ledger records it."""
+        return round((self.seconds[stage] + self.gate_seconds.get(dataset, 0.0)) * 1000)
 
 
 @dataclass(frozen=True)
@@ -72,17 +116,34 @@ class AggregateStage:
 
 
 @dataclass(frozen=True)
+class Computed:
+    """Every stage of a partition, gated, ready to publish."""
+
+    input: PartitionInput
+    raw: RawStage
+    cleaned: CleanedStage
+    totals: AggregateStage
+    timings: Timings
+
+    @property
+    def gates(self) -> list[GateResult]:
+        return [self.raw.gate, self.cleaned.gate, self.totals.gate]
+
+
+@dataclass(frozen=True)
 class PartitionOutcome:
     """What happened to one partition in one run (small: safe to log and return)."""
 
     partition: str
-    outcome: str  # published | cache hit | up to date | failed
+    outcome: str  # published | cache hit | up to date | failed | superseded
     fingerprint: str | None = None
     revenue: Decimal | None = None
     order_count: int | None = None
     rejected_count: int | None = None
     gates: dict[str, str] = field(default_factory=dict)
     error: str | None = None
+    stage_ms: dict[str, int] = field(default_factory=dict)
+    """Milliseconds per stage (extract, clean, aggregate, gates, publish) of a computed run."""
 
 
 def raw_orders(env: Environment, input: PartitionInput, gate: Gate = run_gate) -> RawStage:
@@ -110,6 +171,20 @@ def aggregates(partition: dt.date, cleaned: CleanedStage, gate: Gate = run_gate)
     return AggregateStage(revenue, spend, enforce(outcome))
 
 
+def compute(env: Environment, input: PartitionInput, gate: Gate = run_gate, timings: Timings | None = None) -> Computed:
+    """Every stage of the partition, gated, timed (into ``timings`` when given, so the time
+    of a stage that failed is kept too)."""
+    timings = timings if timings is not None else Timings()
+    gate = timings.timed(gate)
+    with timings.stage("extract"):
+        raw = raw_orders(env, input, gate)
+    with timings.stage("clean"):
+        cleaned = cleaned_orders(input.partition, raw, gate)
+    with timings.stage("aggregate"):
+        totals = aggregates(input.partition, cleaned, gate)
+    return Computed(input, raw, cleaned, totals, timings)
+
+
 def validity(cleaned: CleanedStage) -> str:
     """``N of M rows valid: 204 null customer_id, 3 amount is not a finite number``."""
     reasons = ", ".join(f"{n} {reason}" for reason, n in cleaned.result.reasons().items())
@@ -117,44 +192,51 @@ def validity(cleaned: CleanedStage) -> str:
     return f"{head}: {reasons}" if reasons else head
 
 
-def publish(
-    env: Environment,
-    input: PartitionInput,
-    raw: RawStage,
-    cleaned: CleanedStage,
-    totals: AggregateStage,
-    run_id: str | None,
-) -> PartitionOutcome:
+def publish(env: Environment, computed: Computed, run_id: str | None) -> PartitionOutcome:
     """Write the lake files, then replace the day in the warehouse in one transaction that
     refuses (``InputSuperseded``) if the day's input changed meanwhile (a landed file read
-    for the day, source rows edited); the same check runs before the lake is written."""
+    for the day, source rows edited); the landed files are checked before the lake is
+    written too."""
+    input, raw, cleaned, totals, timings = computed.input, computed.raw, computed.cleaned, computed.totals, computed.timings
     day = input.partition
-    guard = still_current(env, input)
-    env.warehouse.check(guard, day)
-    cleaned_file = write_partition(env.lake, "cleaned_orders", day, with_money(cleaned.cleaned))
-    revenue_file = write_partition(env.lake, "daily_revenue", day, with_money(totals.revenue))
-    output = PartitionOutput(
-        partition=day,
-        input=input.record(),
-        run_id=run_id,
-        daily_revenue=with_money(totals.revenue),
-        customer_daily_spend=with_money(totals.spend),
-        rejected=cleaned.rejected,
-        datasets=(
-            DatasetRecord("raw_orders", raw.rows, gate_status=raw.gate.status, gate_summary=raw.gate.summary()),
-            DatasetRecord(
-                "cleaned_orders", len(cleaned.cleaned), len(cleaned.rejected), cleaned.result.reasons(),
-                gate_status=cleaned.gate.status, gate_summary=cleaned.gate.summary(),
-                lake_uri=env.lake.uri(cleaned_file.key),
+    with timings.stage("publish"):
+        env.warehouse.check(env.registry.guard(day, input.files), day)  # refuse early, before the lake
+        revenue = with_money(totals.revenue)
+        # The lake files are written while the warehouse transaction runs; it waits for them
+        # before writing the ledger rows that name them, and commits only if both succeeded.
+        pool = ThreadPoolExecutor(max_workers=2)
+        lake = [pool.submit(write_partition, env.lake, "cleaned_orders", day, with_money(cleaned.cleaned)),
+                pool.submit(write_partition, env.lake, "daily_revenue", day, revenue)]
+        pool.shutdown(wait=False)
+        cleaned_uri, revenue_uri = (env.lake.uri(partition_key(d, day)) for d in ("cleaned_orders", "daily_revenue"))
+        output = PartitionOutput(
+            partition=day,
+            input=input.record(),
+            run_id=run_id,
+            daily_revenue=revenue,
+            customer_daily_spend=with_money(totals.spend),
+            rejected=cleaned.rejected,
+            datasets=(
+                DatasetRecord("raw_orders", raw.rows, gate_status=raw.gate.status, gate_summary=raw.gate.summary(),
+                              duration_ms=timings.dataset_ms("extract", "raw_orders")),
+                DatasetRecord(
+                    "cleaned_orders", len(cleaned.cleaned), len(cleaned.rejected), cleaned.result.reasons(),
+                    gate_status=cleaned.gate.status, gate_summary=cleaned.gate.summary(),
+                    lake_uri=cleaned_uri, duration_ms=timings.dataset_ms("clean", "cleaned_orders"),
+                ),
+                DatasetRecord(
+                    "daily_revenue", len(totals.revenue), gate_status=totals.gate.status,
+                    gate_summary=totals.gate.summary(), lake_uri=revenue_uri,
+                    duration_ms=timings.dataset_ms("aggregate", "daily_revenue"),
+                ),
+                DatasetRecord("customer_daily_spend", len(totals.spend)),
             ),
-            DatasetRecord(
-                "daily_revenue", len(totals.revenue), gate_status=totals.gate.status,
-                gate_summary=totals.gate.summary(), lake_uri=env.lake.uri(revenue_file.key),
-            ),
-            DatasetRecord("customer_daily_spend", len(totals.spend)),
-        ),
-    )
-    env.warehouse.publish(output, guard=guard)
+        )
+        try:
+            env.warehouse.publish(output, guard=still_current(env, input),
+                                  before_commit=lambda: [write.result() for write in lake])
+        finally:
+            wait_futures(lake)  # never leave a write running behind a failed publish
     row = totals.revenue.iloc[0]
     return PartitionOutcome(
         partition=day.isoformat(),
@@ -163,8 +245,8 @@ def publish(
         revenue=cents_to_decimal(row["revenue_cents"]),
         order_count=int(row["order_count"]),
         rejected_count=len(cleaned.rejected),
-        gates={"raw_orders": raw.gate.status, "cleaned_orders": cleaned.gate.status,
-               "daily_revenue": totals.gate.status},
+        gates={g.dataset: g.status for g in computed.gates},
+        stage_ms={name: timings.ms(name) for name in STAGES},
     )
 
 

@@ -66,7 +66,7 @@ def main() -> None:
     ranked = sorted(runs, key=lambda r: ("landed_key" in (r.parameters or {}), "start" in (r.parameters or {})), reverse=True)
     if ranked:
         screenshot(f"{ui}/runs/flow-run/{ranked[0].id}", args.out / "ui-flow-run.png")
-    screenshot(f"{ui}/artifacts/key/quality-cleaned-orders", args.out / "ui-quality-artifact.png")
+    screenshot(f"{ui}/artifacts/key/quality-2026-03-01", args.out / "ui-quality-artifact.png")
 
 
 if __name__ == "__main__":

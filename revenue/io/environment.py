@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from prefect.filesystems import LocalFileSystem
 from prefect_aws.s3 import S3Bucket
@@ -79,20 +79,24 @@ class Environment:
 
     def asset_keys(self, dataset: str) -> list[str]:
         """Prefect asset keys of a dataset: the warehouse table and, for lake datasets,
-        its lake folder."""
+        its lake folder; ``orders`` is the source table."""
+        if dataset == "orders":
+            source = self.source
+            return [_database_asset(source.engine.url, source.schema, source.table)]
         keys = []
         if dataset in ("daily_revenue", "customer_daily_spend", "rejected_orders"):
-            keys.append(self._warehouse_asset(dataset))
+            keys.append(_database_asset(self.warehouse.engine.url, self.warehouse.schema, dataset))
         if dataset in ("daily_revenue", "cleaned_orders"):
             keys.append(_storage_asset(self.lake_block, dataset))
         return keys
 
-    def _warehouse_asset(self, table: str) -> str:
-        url = self.warehouse.engine.url
-        if url.get_backend_name() == "sqlite":
-            return f"sqlite://{_key_part((url.database or '').lstrip('/'))}/{table}"
-        host = f"{_key_part(url.host or 'localhost')}:{url.port or 5432}"
-        return f"postgres://{host}/{_key_part(url.database or '')}/{_key_part(self.warehouse.schema or '')}/{table}"
+
+def _database_asset(url, schema: str | None, table: str) -> str:
+    """``postgres://host:port/db/schema/table`` or ``sqlite://path/table``."""
+    if url.get_backend_name() == "sqlite":
+        return f"sqlite://{_key_part((url.database or '').lstrip('/'))}/{_key_part(table)}"
+    host = f"{_key_part(url.host or 'localhost')}:{url.port or 5432}"
+    return f"postgres://{host}/{_key_part(url.database or '')}/{_key_part(schema or 'public')}/{_key_part(table)}"
 
 
 def _key_part(text: str) -> str:

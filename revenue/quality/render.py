@@ -1,12 +1,20 @@
-"""Gate results as markdown (for Prefect artifacts) and the artifacts' keys."""
+"""Gate results as markdown (for Prefect artifacts) and the artifacts' keys.
+
+A partition's quality artifact (``quality-YYYY-MM-DD``, one version per run of that day)
+holds, in this order: the outcome, a table of its stages (rows, time, gate status) and each
+gate's expectations. Cells are kept short so the UI's tables fit.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from revenue.quality.gate import ExpectationOutcome, GateResult
 
-_CELL_LIMIT = 200
+_CELL_LIMIT = 120
 _STATUS_LABEL = {"passed": "passed", "failed": "FAILED", "raised": "raised"}
 _STATUS_EMOJI = {"passed": "✅", "warned": "⚠️", "failed": "❌"}
 
@@ -18,6 +26,37 @@ def artifact_key(dataset: str) -> str:
     """
     slug = re.sub(r"[^a-z0-9]+", "-", dataset.lower()).strip("-")
     return f"quality-{slug}" if slug else "quality"
+
+
+def partition_artifact_key(partition: dt.date) -> str:
+    """The key of a partition's quality artifact: ``quality-2026-03-05``."""
+    return f"quality-{partition.isoformat()}"
+
+
+@dataclass(frozen=True)
+class StageLine:
+    """One row of a partition's stage table."""
+
+    dataset: str
+    rows: str
+    ms: int | None
+    gate: str
+
+
+def render_partition(partition: dt.date, headline: str, stages: Sequence[StageLine], results: Sequence[GateResult]) -> str:
+    """The partition's quality report: headline, stage table, then every gate's table."""
+    status = "failed" if any(r.status == "failed" for r in results) or headline.startswith("failed") else (
+        "warned" if any(r.status == "warned" for r in results) else "passed")
+    lines = [
+        f"# {_STATUS_EMOJI[status]} Partition {partition.isoformat()}: {_cell(headline)}",
+        "",
+        "| dataset | rows | time | gate |",
+        "|---|---:|---:|---|",
+    ]
+    lines += [f"| `{s.dataset}` | {s.rows} | {'' if s.ms is None else f'{s.ms} ms'} | {s.gate} |" for s in stages]
+    for result in results:
+        lines += ["", render_markdown(result).replace("## ", "### ", 1).rstrip()]
+    return "\n".join(lines) + "\n"
 
 
 def render_markdown(result: GateResult) -> str:

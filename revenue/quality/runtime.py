@@ -28,14 +28,19 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 if TYPE_CHECKING:
-    from great_expectations.core import ExpectationSuite, ExpectationSuiteValidationResult
+    from great_expectations.core import (
+        ExpectationSuite,
+        ExpectationSuiteValidationResult,
+    )
 
 logger = logging.getLogger(__name__)
 
 LANES = 8
 """Validations that can run at the same time in one process."""
 
-RESULT_FORMAT: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": 5}
+RESULT_FORMAT: dict[str, Any] = {"result_format": "BASIC", "partial_unexpected_count": 5}
+"""BASIC: counts and a sample of unexpected values, without the index lists and value
+counts SUMMARY adds (a third of a gate's time on a 10k-order day)."""
 
 _DATASOURCE_PREFIX = "revenue_quality_lane"
 
@@ -149,7 +154,7 @@ def validate(
 ) -> ExpectationSuiteValidationResult:
     """Validate ``frame`` against ``suite`` with ``parameters`` for its ``$PARAMETER`` values.
 
-    Results use ``SUMMARY`` format with up to 5 unexpected values per expectation.
+    Results use ``BASIC`` format with up to 5 unexpected values per expectation.
     """
     with _borrow_lane() as lane, _VALIDATE_LOCK:
         batch = lane.batch_definition.get_batch(batch_parameters={"dataframe": frame})

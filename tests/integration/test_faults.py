@@ -218,8 +218,8 @@ def test_warehouse_refusing_connections_at_publish_changes_nothing_published(pg_
         assert proxy.cut.is_set(), "the publish never reached the warehouse"
 
     assert_service_failure(state, "warehouse database")
-    runs = task_runs(state.state_details.flow_run_id, retried_failure("publish"))
-    assert retried_failure("publish")(runs), f"publish did not fail after its retries: {describe_runs(runs)}"
+    runs = task_runs(state.state_details.flow_run_id, retried_failure("partition"))
+    assert retried_failure("partition")(runs), f"the partition did not fail after its retries: {describe_runs(runs)}"
 
     assert snapshot(pg_env, DAY) == before
     assert ledger(pg_env, DAY) == ledger_before
@@ -372,8 +372,8 @@ def test_lake_refusing_connections_fails_and_no_ledger_row_claims_lake_files(pg_
         assert f"lake s3://{s3_bucket}/lake unavailable" in message, message
         assert day.isoformat() in message, f"the message does not name the partition: {message}"
         assert_no_secret(message)
-        runs = task_runs(state.state_details.flow_run_id, retried_failure("publish"))
-        assert retried_failure("publish")(runs), f"publish did not fail after its retries: {describe_runs(runs)}"
+        runs = task_runs(state.state_details.flow_run_id, retried_failure("partition"))
+        assert retried_failure("partition")(runs), f"the partition did not fail after its retries: {describe_runs(runs)}"
 
     def published_claims(rows):
         return [(r.dataset, r.lake_uri, r.published_fingerprint, r.published_at, r.row_count) for r in rows]

@@ -49,14 +49,15 @@ def test_negative_amounts_publish_with_a_recorded_warning(sqlite_env):
     # Other tests publish the same day into their own environments on the same server,
     # so look only at the artifacts of this flow run.
     this_run = ArtifactFilter(
-        key=ArtifactFilterKey(any_=["quality-cleaned-orders"]),
+        key=ArtifactFilterKey(any_=["quality-2026-03-01"]),
         flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id]),
     )
     with get_client(sync_client=True) as client:
-        [cleaned] = client.read_artifacts(artifact_filter=this_run)
-    assert "2026-03-01" in (cleaned.description or "")
-    assert "expect_column_values_to_be_between(amount_cents)" in cleaned.data
-    assert "`-500`" in cleaned.data and "warning" in cleaned.data
+        [quality] = client.read_artifacts(artifact_filter=this_run)  # one per partition and run
+    assert "2026-03-01" in (quality.description or "") and "published" in quality.description
+    assert "| `cleaned_orders` | 3 (0 rejected) |" in quality.data  # the stage table
+    assert "expect_column_values_to_be_between(amount_cents)" in quality.data
+    assert "`-500`" in quality.data and "warning" in quality.data
 
 
 def test_critical_failure_publishes_nothing_and_keeps_the_previous_version(sqlite_env):

@@ -289,6 +289,19 @@ def test_negative_amount_only_warns():
     assert result.summary()["failed"] == []
 
 
+_USUAL_REFUNDS = round(100 * suites.REFUND_SHARE_WARNING)
+
+
+@pytest.mark.parametrize(("refunds", "status"), [(0, "passed"), (_USUAL_REFUNDS, "passed"), (_USUAL_REFUNDS + 1, "warned")])
+def test_refunds_warn_only_past_their_usual_share(refunds: int, status: str):
+    """Refunds are normal: up to REFUND_SHARE_WARNING of a day's orders is a plain day."""
+    frame = cleaned_orders(100)
+    frame.iloc[:refunds, frame.columns.get_loc("amount_cents")] = -100
+    result = gate_cleaned(frame)
+    assert result.status == status
+    assert outcome(result, NON_NEGATIVE).unexpected_count == refunds
+
+
 def test_warning_and_critical_together_fail():
     frame = cleaned_orders()
     frame.loc[0, "amount_cents"] = -100
