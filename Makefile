@@ -33,8 +33,10 @@ e2e: setup
 screenshots: setup
 	REVENUE_E2E_SCREENSHOTS=docs $(UV) run --frozen pytest tests/e2e
 
-bench: setup
-	$(UV) run --frozen python -m bench
+# The benchmark also runs the Dagster pipeline this project replaces: the `bench` extra.
+bench: uv
+	$(UV) sync --frozen --extra dev --extra bench --quiet
+	$(UV) run --frozen --extra dev --extra bench python -m bench
 
 clean:
 	rm -rf .revenue .pytest_cache

@@ -30,8 +30,9 @@ def load(pg_url: str, plan: Plan, log=print) -> dict[str, Any]:
         (plan.single_day(size), plan.single_day(size), size, 100_000_000 * (index + 1))
         for index, size in enumerate(plan.sizes)
     ]
-    if not plan.skip_backfill:
-        batches.append((plan.backfill_start, plan.backfill_end, plan.backfill_orders_per_day, 1))
+    if not plan.skip_backfill:  # the backfill's days and the scaling scenario's longest range
+        last = plan.backfill_start + dt.timedelta(days=plan.loaded_days - 1)
+        batches.append((plan.backfill_start, last, plan.backfill_orders_per_day, 1))
     for number, (first, last, per_day, first_id) in enumerate(batches):
         started = time.perf_counter()
         frame = generate_orders(first, last, per_day, seed=plan.seed + number, first_id=first_id)

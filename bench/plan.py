@@ -14,6 +14,9 @@ from pathlib import Path
 
 FULL_SIZES = (10_000, 100_000, 1_000_000)
 QUICK_SIZES = (1_000, 10_000)
+FULL_SCALING = (30, 90, 365)
+QUICK_SCALING = (3, 6)
+"""Range lengths of the scaling scenario (forced backfills of the first N backfill days)."""
 SINGLE_START = dt.date(2025, 6, 1)
 BACKFILL_START = dt.date(2026, 1, 1)
 TARGET_SIZE = 1_000_000
@@ -69,6 +72,9 @@ class Plan:
     results_dir: Path = RESULTS_DIR
     strict: bool = False
     skip_backfill: bool = False
+    scaling_days: tuple[int, ...] = FULL_SCALING
+    whole_repeats: int = 2
+    """Runs of each whole-process command (the Dagster baseline, our CLI backfill)."""
 
     def single_day(self, size: int) -> dt.date:
         return SINGLE_START + dt.timedelta(days=self.sizes.index(size))
@@ -80,6 +86,11 @@ class Plan:
     @property
     def backfill_end(self) -> dt.date:
         return BACKFILL_START + dt.timedelta(days=self.backfill_days - 1)
+
+    @property
+    def loaded_days(self) -> int:
+        """Days of backfill-sized orders loaded: the backfill's and the longest scaling range."""
+        return max([self.backfill_days, *self.scaling_days])
 
     @property
     def backfill_partitions(self) -> list[dt.date]:
@@ -112,6 +123,8 @@ class Plan:
                 "orders_per_day": self.backfill_orders_per_day,
                 "max_concurrency": self.concurrency,
             },
+            "scaling_days": None if self.skip_backfill else list(self.scaling_days),
+            "whole_repeats": self.whole_repeats,
             "seed": self.seed,
             "quick": self.quick,
             "target_size": TARGET_SIZE,

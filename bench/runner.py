@@ -48,7 +48,9 @@ def run(plan: Plan) -> int:
     from bench.data import load
     from bench.machine import load_average, machine_info
     from bench.partition import bare_partition, flow_partition
+    from bench.scaling import scaling_scenarios
     from bench.services import services
+    from bench.whole import whole_process
 
     log = Progress()
     started_at = dt.datetime.now(dt.timezone.utc)
@@ -119,6 +121,18 @@ def run(plan: Plan) -> int:
                 backfill["sql_floor"] = attempt("backfill sql floor", sql_floor, svc.pg_url, first, last, 3)
                 backfill["published"] = attempt("backfill published", read_published, svc.pg_url, first, last)
             results["backfill"] = backfill
+
+            log(f"whole process, {first}..{last}: the Dagster baseline and `revenue backfill --force`, "
+                f"x{plan.whole_repeats} each (load {load_average()})")
+            results["whole_process"] = attempt("whole process", whole_process, context, first.isoformat(),
+                                               last.isoformat(), plan.whole_repeats)
+            if results["whole_process"]:
+                results["whole_process"]["published"] = attempt("whole process published", read_published,
+                                                                svc.pg_url, first, last)
+            log(f"scaling: forced backfills of {', '.join(map(str, plan.scaling_days))} days "
+                f"(load {load_average()})")
+            results["scaling"] = attempt("scaling", run_in_child, scaling_scenarios, context, first.isoformat(),
+                                         list(plan.scaling_days), plan.concurrency)
         log("stopping services")
     results["machine"]["load_average_at_end"] = load_average()
     results["finished_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 STAGES = ("fingerprint", "extract", "clean", "gates", "aggregate", "publish")
@@ -47,57 +45,32 @@ def prepare_environment(config: str):
     return env
 
 
-@contextmanager
-def _timed(seconds: dict[str, float], stage: str) -> Iterator[None]:
-    """Add the block's wall time to ``seconds[stage]``."""
-    started = time.perf_counter()
-    try:
-        yield
-    finally:
-        seconds[stage] += time.perf_counter() - started
-
-
 def run_partition_bare(env: Any, day: dt.date, planned: Any = None) -> dict[str, Any]:
-    """Run every stage of ``day`` once; stage seconds, row counts and the revenue.
+    """Run every stage of ``day`` once (``revenue.stages.compute`` and ``publish``, as the
+    flow's task does, without Prefect); stage seconds, row counts and the revenue.
 
     ``planned``: the day's ``PartitionInput`` when the caller planned a whole range in one
     go, as the flows do; else it is planned here and timed as ``fingerprint``.
     """
     from revenue import stages
     from revenue.io.partition_input import plan_inputs
-    from revenue.quality.gate import run_gate
 
-    seconds = dict.fromkeys(STAGES, 0.0)
-
-    def gate(*args):
-        with _timed(seconds, "gates"):
-            return run_gate(*args)
-
-    def stage(name: str, work, *args):
-        gates_before = seconds["gates"]
-        with _timed(seconds, name):
-            result = work(*args, gate)
-        seconds[name] -= seconds["gates"] - gates_before  # the gate's time is its own
-        return result
-
-    with _timed(seconds, "fingerprint"):
-        if planned is None:
-            [planned] = plan_inputs(env, [day])
-    raw = stage("extract", stages.raw_orders, env, planned)
-    cleaned = stage("clean", stages.cleaned_orders, day, raw)
-    totals = stage("aggregate", stages.aggregates, day, cleaned)
-    with _timed(seconds, "publish"):
-        outcome = stages.publish(env, planned, raw, cleaned, totals, None)
-
+    started = time.perf_counter()
+    if planned is None:
+        [planned] = plan_inputs(env, [day])
+    fingerprint_s = time.perf_counter() - started
+    computed = stages.compute(env, planned)
+    outcome = stages.publish(env, computed, None)
+    seconds = {"fingerprint": fingerprint_s, **computed.timings.seconds}
     return {
         "partition": day.isoformat(),
-        "seconds": {k: round(v, 6) for k, v in seconds.items()},
-        "total_s": round(sum(seconds.values()), 6),
+        "seconds": {k: round(seconds[k], 6) for k in STAGES},
+        "total_s": round(sum(seconds[k] for k in STAGES), 6),
         "end_to_end_s": round(sum(seconds[s] for s in ISSUE_STAGES), 6),
-        "raw_rows": raw.rows,
-        "cleaned_rows": len(cleaned.cleaned),
-        "rejected_rows": len(cleaned.rejected),
-        "customers": len(totals.spend),
+        "raw_rows": computed.raw.rows,
+        "cleaned_rows": len(computed.cleaned.cleaned),
+        "rejected_rows": len(computed.cleaned.rejected),
+        "customers": len(computed.totals.spend),
         "revenue": float(outcome.revenue),
         "order_count": outcome.order_count,
         "gates": outcome.gates,
