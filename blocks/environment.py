@@ -41,6 +41,7 @@ OPTIONAL_VARIABLES = (
     "REVENUE_RESULTS_URL",
     "REVENUE_WAREHOUSE_SCHEMA",
     "REVENUE_SOURCE_TABLE",
+    "REVENUE_STATUS_WEEKS",
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_DEFAULT_REGION",
@@ -143,6 +144,7 @@ class EnvironmentBlocks:
     landing: ObjectStorage | None
     source_table: str = "orders"
     warehouse_schema: str = "analytics"
+    status_weeks: int = 8
 
 
 def pipeline_from_environ(environ: Mapping[str, str]) -> EnvironmentBlocks:
@@ -163,7 +165,16 @@ def pipeline_from_environ(environ: Mapping[str, str]) -> EnvironmentBlocks:
         landing=object_storage(landing_url, "REVENUE_LANDING_URL", credentials) if landing_url else None,
         source_table=environ.get("REVENUE_SOURCE_TABLE") or "orders",
         warehouse_schema=environ.get("REVENUE_WAREHOUSE_SCHEMA") or "analytics",
+        status_weeks=_status_weeks(environ.get("REVENUE_STATUS_WEEKS")),
     )
+
+
+def _status_weeks(value: str | None) -> int:
+    if not value:
+        return 8
+    if not value.isdigit() or not 1 <= int(value) <= 520:
+        raise EnvironmentError_(f"REVENUE_STATUS_WEEKS must be a number of weeks from 1 to 520, not {value!r}")
+    return int(value)
 
 
 def embedded_default_environ(root: Path) -> dict[str, str]:
@@ -202,6 +213,7 @@ def save_environment(env: str, blocks: EnvironmentBlocks) -> list[SavedBlock]:
         landing=save(blocks.landing, f"{env}-landing") if blocks.landing is not None else None,
         source_table=blocks.source_table,
         warehouse_schema=blocks.warehouse_schema,
+        status_weeks=blocks.status_weeks,
     )
     save(pipeline, env)
     return saved

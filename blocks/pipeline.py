@@ -54,3 +54,8 @@ class RevenuePipeline(Block):
     warehouse_schema: str = Field(
         default="analytics", description="Schema of the published tables (ignored by SQLite)."
     )
+    status_weeks: int = Field(
+        default=8, ge=1, le=520,
+        description="Weeks the partition-status grid shows, up to yesterday (UTC); days a run touched "
+                    "and failed days are shown too.",
+    )

@@ -19,9 +19,7 @@ a run reports a cache hit only for them: the ledger, not the cache, says what is
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -33,10 +31,8 @@ if TYPE_CHECKING:
     from revenue.io.partition_input import PartitionInput
     from revenue.io.warehouse import LedgerRow, PublishedDay
 
-STATES: tuple[str, ...] = ("materialized", "warned", "stale", "missing", "failed")
 CURRENT: tuple[str, ...] = ("materialized", "warned")
 """Held by the warehouse at the current input: what a backfill skips unless forced."""
-SYMBOLS = {"materialized": "#", "warned": "!", "stale": "~", "missing": ".", "failed": "X"}
 
 
 @dataclass(frozen=True)
@@ -44,6 +40,11 @@ class PartitionStatus:
     partition: dt.date
     state: str
     detail: str = ""
+    run_id: str | None = None
+    """The flow run to open: the one computing it (running), that failed it (failed), or
+    that published the version the warehouse holds."""
+    order_count: int | None = None
+    """Orders in the published version, when one is held."""
 
 
 def classify(input: PartitionInput, published: PublishedDay | None) -> PartitionStatus:
@@ -52,23 +53,25 @@ def classify(input: PartitionInput, published: PublishedDay | None) -> Partition
     if published is None or not published.ledger:
         return PartitionStatus(day, "missing", "published rows without a ledger record" if published else "")
     rows = list(published.ledger.values())
+    orders = published.table_order_count
     failed = [r for r in rows if r.status == "failed"]
     if failed:
-        return PartitionStatus(day, "failed", _first_line(failed[0].error))
+        return PartitionStatus(day, "failed", _first_line(failed[0].error), failed[0].run_id, orders)
+    run_id = rows[0].run_id
     versions = {r.published_fingerprint for r in rows}
     if None in versions:
-        return PartitionStatus(day, "missing", "never published")
+        return PartitionStatus(day, "missing", "never published", run_id)
     if len(versions) > 1:
-        return PartitionStatus(day, "stale", "its datasets were published from different inputs")
+        return PartitionStatus(day, "stale", "its datasets were published from different inputs", run_id, orders)
     [version] = versions
     if not published.holds(version):
-        return PartitionStatus(day, "missing", _why_not_held(published, version))
+        return PartitionStatus(day, "missing", _why_not_held(published, version), run_id)
     if version != input.fingerprint:
-        return PartitionStatus(day, "stale", what_changed(rows[0], input))
+        return PartitionStatus(day, "stale", what_changed(rows[0], input), run_id, orders)
     warned = sorted(r.dataset for r in rows if r.status == "warned")
     if warned:
-        return PartitionStatus(day, "warned", "warnings in " + ", ".join(warned))
-    return PartitionStatus(day, "materialized")
+        return PartitionStatus(day, "warned", "warnings in " + ", ".join(warned), run_id, orders)
+    return PartitionStatus(day, "materialized", "", run_id, orders)
 
 
 def what_changed(published: LedgerRow, current: PartitionInput) -> str:
@@ -116,50 +119,26 @@ def partition_statuses(config: str, start: dt.date, end: dt.date) -> list[Partit
     return classify_range(env, plan_inputs(env, partition_range(start, end)))
 
 
-def counts(statuses: Iterable[PartitionStatus]) -> dict[str, int]:
-    found = Counter(s.state for s in statuses)
-    return {state: found.get(state, 0) for state in STATES}
+def grid_days(env: Environment, touched: Iterable[dt.date] = (), today: dt.date | None = None) -> list[dt.date]:
+    """The days the grid shows: the environment's last ``status_weeks`` weeks up to
+    yesterday (UTC), every day ``touched``, and every day whose last attempt failed (a
+    failure never drops out of sight until it is fixed)."""
+    today = today or dt.datetime.now(dt.timezone.utc).date()
+    yesterday = today - dt.timedelta(days=1)
+    first = yesterday - dt.timedelta(weeks=env.pipeline.status_weeks) + dt.timedelta(days=1)
+    return sorted(set(partition_range(first, yesterday)) | set(touched) | set(env.warehouse.failed_partitions()))
 
 
-def _weeks(statuses: Sequence[PartitionStatus]) -> list[list[PartitionStatus | None]]:
-    """Rows of a Monday-first calendar covering the statuses' range."""
-    by_day = {s.partition: s for s in statuses}
-    first = statuses[0].partition - dt.timedelta(days=statuses[0].partition.weekday())
-    weeks: list[list[PartitionStatus | None]] = []
-    day = first
-    while day <= statuses[-1].partition:
-        weeks.append([by_day.get(day + dt.timedelta(days=i)) for i in range(7)])
-        day += dt.timedelta(days=7)
-    return weeks
+def current_statuses(env: Environment, days: Sequence[dt.date], running: Iterable[dt.date] = (),
+                     run_id: str | None = None) -> list[PartitionStatus]:
+    """Every day's status, with the days a live run computes (from ``partition_runs``, and
+    ``running``, the days the caller is about to compute as ``run_id``) shown as running."""
+    from dataclasses import replace
 
+    from revenue.io.activity import running_partitions
+    from revenue.io.partition_input import plan_inputs
 
-def render_grid(statuses: Sequence[PartitionStatus]) -> str:
-    """A terminal calendar grid: one cell per day, ``DD`` and a state symbol."""
-    if not statuses:
-        return "no partitions"
-    header = "week of      " + " ".join(f"{name[:2]:>4}" for name in calendar.day_abbr)
-    lines = [header]
-    for week in _weeks(statuses):
-        monday = next(s for s in week if s).partition
-        monday -= dt.timedelta(days=monday.weekday())
-        cells = [f"{s.partition.day:02d}{SYMBOLS[s.state]} " if s else "    " for s in week]
-        lines.append(f"{monday.isoformat()}   " + " ".join(f"{c:>4}" for c in cells))
-    legend = "  ".join(f"{SYMBOLS[s]} {s} {n}" for s, n in counts(statuses).items())
-    lines += ["", legend]
-    notes = [f"  {s.partition}: {s.state}: {s.detail}" for s in statuses if s.state in ("failed", "stale", "missing") and s.detail]
-    return "\n".join(lines + notes)
-
-
-def render_grid_markdown(statuses: Sequence[PartitionStatus]) -> str:
-    """The same grid as a markdown table, for a Prefect artifact."""
-    if not statuses:
-        return "no partitions"
-    lines = ["| week of | " + " | ".join(calendar.day_abbr) + " |", "|---" * 8 + "|"]
-    for week in _weeks(statuses):
-        monday = next(s for s in week if s).partition
-        monday -= dt.timedelta(days=monday.weekday())
-        cells = [f"{s.partition.day:02d} {s.state}" if s else "" for s in week]
-        lines.append(f"| {monday.isoformat()} | " + " | ".join(cells) + " |")
-    lines += ["", "| state | partitions |", "|---|---|"]
-    lines += [f"| {state} | {n} |" for state, n in counts(statuses).items()]
-    return "\n".join(lines)
+    statuses = classify_range(env, plan_inputs(env, list(days)))
+    live = {**running_partitions(env.warehouse, days), **{day: run_id for day in running}}
+    return [replace(s, state="running", detail=f"computing now (was {s.state}{': ' + s.detail if s.detail else ''})",
+                    run_id=live[s.partition]) if s.partition in live else s for s in statuses]

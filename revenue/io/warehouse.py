@@ -18,6 +18,8 @@ Tables (in ``schema``; SQLite has none) and their grain:
   (``error``), plus what is published (``published_fingerprint``, ``published_at``).
 - ``landing_registry``, ``landing_registry_days``, ``landed_row_rejects``: the landed files,
   see ``revenue.io.registry``.
+- ``partition_runs`` (one row per partition being computed and run) and ``heartbeats`` (one
+  row per long-lived process, such as the landing watcher): see ``revenue.io.activity``.
 
 Money columns are exact: ``numeric(18, 2)`` on Postgres, decimal text on SQLite (whose
 numbers are 64-bit floats), ``Decimal`` in Python.
@@ -161,6 +163,18 @@ def build_metadata(schema: str | None) -> sa.MetaData:
         sa.Column("attempted_at", TIMESTAMP, nullable=False),
         sa.Column("published_fingerprint", sa.Text),
         sa.Column("published_at", TIMESTAMP),
+    )
+    sa.Table(
+        "partition_runs", metadata,
+        sa.Column("partition_date", sa.Date, primary_key=True),
+        sa.Column("run_id", sa.Text, primary_key=True),
+        sa.Column("started_at", TIMESTAMP, nullable=False),
+    )
+    sa.Table(
+        "heartbeats", metadata,
+        sa.Column("name", sa.Text, primary_key=True),
+        sa.Column("beat_at", TIMESTAMP, nullable=False),
+        sa.Column("detail", sa.Text),
     )
     return metadata
 
@@ -442,6 +456,15 @@ class Warehouse:
         ).order_by(ledger.c.partition_date, ledger.c.dataset)
         with self.service("reading the ledger"), self.engine.connect() as connection:
             return [LedgerRow(**row) for row in connection.execute(query).mappings()]
+
+    def failed_partitions(self, limit: int = 366) -> list[dt.date]:
+        """The partitions whose last attempt failed, newest first (at most ``limit``)."""
+        self.ensure_tables()
+        ledger = self.table("partition_ledger")
+        query = (sa.select(ledger.c.partition_date).where(ledger.c.status == "failed").distinct()
+                 .order_by(ledger.c.partition_date.desc()).limit(limit))
+        with self.service("reading the failed partitions"), self.engine.connect() as connection:
+            return list(connection.execute(query).scalars())
 
     def published_days(self, start: dt.date, end: dt.date) -> dict[dt.date, PublishedDay]:
         """What the warehouse holds for each partition of ``[start, end]`` that it has a
