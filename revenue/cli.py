@@ -75,14 +75,21 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--max-concurrency", type=_positive, default=4, help="days at once (default %(default)s)")
 
     status = commands.add_parser("status", help="calendar grid of partition status (reads no order rows)")
-    status.add_argument("--start", type=_date, required=True, help="first day, YYYY-MM-DD")
-    status.add_argument("--end", type=_date, required=True, help="last day, YYYY-MM-DD (inclusive)")
+    status.add_argument("--start", type=_date, default=None,
+                        help="first day, YYYY-MM-DD (default: the grid's window, as the partition-status artifact)")
+    status.add_argument("--end", type=_date, default=None, help="last day, YYYY-MM-DD (inclusive; default yesterday)")
     status.add_argument("--config", default="local", help="environment block name (default %(default)s)")
 
     verify = commands.add_parser("verify", help="recompute revenue from the source in SQL and compare with what is published")
     verify.add_argument("--start", type=_date, required=True, help="first day, YYYY-MM-DD")
     verify.add_argument("--end", type=_date, required=True, help="last day, YYYY-MM-DD (inclusive)")
     verify.add_argument("--config", default="local", help="environment block name (default %(default)s)")
+
+    watch = commands.add_parser(
+        "watch", help="watch the landing zone: one revenue.file.landed event per landed file (long-lived, no flow runs)")
+    watch.add_argument("--config", default="local", help="environment block name (default %(default)s)")
+    watch.add_argument("--interval", type=float, default=30.0, help="seconds between passes (default %(default)s)")
+    watch.add_argument("--once", action="store_true", help="one pass, then exit (for cron or a test)")
 
     blocks = commands.add_parser("blocks", help="manage the environment's Prefect blocks")
     block_commands = blocks.add_subparsers(
@@ -111,6 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "backfill": commands.backfill,
             "status": commands.status,
             "verify": commands.verify,
+            "watch": commands.watch,
             "blocks": commands.blocks,
         }[args.command]
         return handler(args)

@@ -159,11 +159,38 @@ class ProgressBar:
 
 
 def status(args: argparse.Namespace) -> int:
-    from revenue.status import partition_statuses, render_grid
+    """The grid of ``[start, end]``; without them, the partition-status artifact's window
+    (the last weeks up to yesterday and every failed day), running days included."""
+    import datetime as dt
+
+    from revenue.grid import render_text
+    from revenue.io.activity import LANDING_WATCHER, last_beat
+    from revenue.io.environment import environment
+    from revenue.partitions import partition_range
+    from revenue.status import current_statuses, grid_days
 
     _environment_exists(args.config)
-    statuses = partition_statuses(args.config, args.start, args.end)
-    print(render_grid(statuses))
+    env = environment(args.config)
+    if args.start is None and args.end is None:
+        days = grid_days(env)
+    else:
+        end = args.end or dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+        days = partition_range(args.start or end - dt.timedelta(weeks=env.pipeline.status_weeks) + dt.timedelta(days=1), end)
+    checked = last_beat(env.warehouse, LANDING_WATCHER) if env.landing is not None else None
+    print(render_text(current_statuses(env, days), checked))
+    return 0
+
+
+def watch(args: argparse.Namespace) -> int:
+    """The landing watcher in the foreground until stopped (``--once``: one pass)."""
+    import logging
+
+    from flows.landing_watcher import watch as watch_landing
+
+    _environment_exists(args.config)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    announced = watch_landing(args.config, args.interval, passes=1 if args.once else None)
+    print(f"announced {announced} landed file(s)")
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 
 import pandas as pd
@@ -15,7 +16,8 @@ from flows.daily_revenue import daily_revenue
 from revenue.demo_data import generate_orders
 from revenue.io.environment import environment
 from revenue.io.orders_table import create_orders_table, load_orders
-from revenue.status import partition_statuses, render_grid
+from revenue.grid import render_text
+from revenue.status import partition_statuses
 from tests.integration.helpers import published, seed_orders
 
 START, END = dt.date(2026, 3, 1), dt.date(2026, 3, 10)
@@ -99,18 +101,20 @@ def test_a_failing_day_shows_failed_in_the_grid_while_the_others_publish(sqlite_
     state = backfill(start=START.isoformat(), end=END.isoformat(), config=sqlite_env, return_state=True)
 
     assert state.is_failed()
-    assert "1 of 10 partitions failed: 2026-03-06" in state.message
+    assert state.message.startswith("2026-03-06 failed: quality gate failed for cleaned_orders partition 2026-03-06")
+    assert state.message.endswith("(1 of 10 partitions failed)")
     days = set(published(sqlite_env, "daily_revenue")["order_date"])
     assert days == {START + dt.timedelta(days=i) for i in range(10)} - {dt.date(2026, 3, 6)}
 
     statuses = {s.partition: s.state for s in partition_statuses(sqlite_env, START, END)}
     assert statuses[dt.date(2026, 3, 6)] == "failed"
-    grid = render_grid(list(partition_statuses(sqlite_env, START, END)))
+    grid = render_text(list(partition_statuses(sqlite_env, START, END)))
     assert "06X" in grid and "X failed 1" in grid
 
     this_run = ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id]))
     with get_client(sync_client=True) as client:
-        keys = {a.key: a for a in client.read_artifacts(artifact_filter=this_run)}
-    assert "2026-03-02 | " in keys["partition-status"].data or "| 2026-03-02 |" in keys["partition-status"].data
-    assert "06 failed" in keys["partition-status"].data
+        keys = {a.key: a for a in sorted(client.read_artifacts(artifact_filter=this_run), key=lambda a: a.created)}
+    grid = keys["partition-status"].data
+    assert re.search(r"\| 2026-03-02 \| (🟩|🟨) 02 · \d+ \|", grid) and "| 🟥 06 |" in grid  # 40 orders: refunds may pass 5%
+    assert "| 2026-03-06 | 🟥 failed | quality gate failed for cleaned_orders partition 2026-03-06" in grid
     assert keys["backfill-progress"].data == 100.0

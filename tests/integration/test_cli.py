@@ -26,7 +26,8 @@ def revenue(*args: str, extra_env: dict[str, str] | None = None) -> subprocess.C
 
 @pytest.mark.parametrize("args", [
     ["--help"], ["demo", "--help"], ["run", "--help"], ["backfill", "--help"],
-    ["status", "--help"], ["verify", "--help"], ["blocks", "--help"], ["blocks", "create", "--help"],
+    ["status", "--help"], ["verify", "--help"], ["watch", "--help"], ["blocks", "--help"],
+    ["blocks", "create", "--help"],
 ])
 def test_every_command_has_help(args):
     result = revenue(*args)
@@ -73,7 +74,7 @@ def test_run_status_and_verify_on_an_environment(sqlite_env):
 
     status = revenue("status", "--start", "2026-03-01", "--end", "2026-03-03", "--config", sqlite_env)
     assert status.returncode == 0, status.stderr[-2000:]
-    assert "01# " in status.stdout and "02. " in status.stdout
+    assert "01#" in status.stdout and " 02." in status.stdout
     assert "# materialized 1" in status.stdout and ". missing 2" in status.stdout
 
     verify = revenue("verify", "--start", "2026-03-01", "--end", "2026-03-02", "--config", sqlite_env)

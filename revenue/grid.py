@@ -1,0 +1,164 @@
+"""The partition grid: every day's state at a glance, as markdown (the ``partition-status``
+Prefect artifact) and as text (``revenue status``).
+
+One cell per day, Monday-first weeks, a colour per state:
+
+    🟩 materialized  🟨 warned  🟧 stale  ⬜ missing  🟥 failed  🔵 running
+
+then, for each failed, stale or missing day that has a cause, one line: the day, the cause
+in plain words and the flow run to open; then the lineage of the datasets and when the
+landing zone was last checked. Pure rendering: the statuses come from ``revenue.status``.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from revenue.status import PartitionStatus
+
+STATES: tuple[str, ...] = ("materialized", "warned", "stale", "missing", "failed", "running")
+COLOURS = {"materialized": "🟩", "warned": "🟨", "stale": "🟧", "missing": "⬜", "failed": "🟥", "running": "🔵"}
+SYMBOLS = {"materialized": "#", "warned": "!", "stale": "~", "missing": ".", "failed": "X", "running": ">"}
+ATTENTION: tuple[str, ...] = ("failed", "stale", "missing", "running")
+"""States that get a line of their own under the grid (when they have a cause)."""
+MAX_LINES = 40
+"""Lines under the grid at most (the oldest are summarised in one line)."""
+
+
+@dataclass(frozen=True)
+class RunLink:
+    """A flow run as the grid links to it."""
+
+    name: str
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class GridContext:
+    """What the grid says besides the days: where it comes from and the watcher's liveness."""
+
+    environment: str
+    updated_at: dt.datetime
+    updated_by: str | None = None
+    landing_checked_at: dt.datetime | None = None
+    lineage: str | None = None
+
+
+def counts(statuses: Iterable[PartitionStatus]) -> dict[str, int]:
+    found = Counter(s.state for s in statuses)
+    return {state: found.get(state, 0) for state in STATES}
+
+
+def _monday(day: dt.date) -> dt.date:
+    return day - dt.timedelta(days=day.weekday())
+
+
+def weeks(statuses: Sequence[PartitionStatus]) -> list[tuple[dt.date, list[PartitionStatus | None]] | None]:
+    """Monday-first weeks holding at least one status, oldest first; ``None`` marks a gap
+    of weeks with none (a day touched long before the window)."""
+    by_day = {s.partition: s for s in statuses}
+    mondays = sorted({_monday(day) for day in by_day})
+    rows: list[tuple[dt.date, list[PartitionStatus | None]] | None] = []
+    for index, monday in enumerate(mondays):
+        if index and (monday - mondays[index - 1]).days > 7:
+            rows.append(None)
+        rows.append((monday, [by_day.get(monday + dt.timedelta(days=i)) for i in range(7)]))
+    return rows
+
+
+def _cell(status: PartitionStatus) -> str:
+    orders = "" if status.order_count is None else f" · {_short(status.order_count)}"
+    return f"{COLOURS[status.state]} {status.partition.day:02d}{orders}"
+
+
+def _short(n: int) -> str:
+    """10012 -> ``10k``, 1523 -> ``1.5k``, 999 -> ``999``."""
+    if n >= 1_000_000:
+        return f"{n / 1_000_000:.1f}M".replace(".0M", "M")
+    if n >= 10_000:
+        return f"{n // 1000}k"
+    if n >= 1_000:
+        return f"{n / 1000:.1f}k".replace(".0k", "k")
+    return str(n)
+
+
+def attention(statuses: Sequence[PartitionStatus]) -> list[PartitionStatus]:
+    """The days that need a look, newest first: failed, stale, missing with a cause, running."""
+    order = {state: i for i, state in enumerate(ATTENTION)}
+    picked = [s for s in statuses if s.state in ATTENTION and (s.detail or s.state == "running")]
+    return sorted(picked, key=lambda s: (order[s.state], -s.partition.toordinal()))
+
+
+CAUSE_CHARS = 140
+"""A cause longer than this is cut in the grid (so its table fits the UI); the run has it whole."""
+
+
+def _escape(text: str) -> str:
+    text = " ".join(text.split())
+    if len(text) > CAUSE_CHARS:
+        text = text[: CAUSE_CHARS - 1].rstrip() + "…"
+    return text.replace("|", "\\|")
+
+
+def render_markdown(statuses: Sequence[PartitionStatus], context: GridContext,
+                    runs: Mapping[str, RunLink] | None = None) -> str:
+    """The grid as a Prefect markdown artifact."""
+    runs = runs or {}
+    tally = counts(statuses)
+    span = f"{statuses[0].partition} … {statuses[-1].partition}" if statuses else "no partitions"
+    lines = [f"# Partition status · {context.environment} · {span}", ""]
+    about = [f"updated {context.updated_at:%Y-%m-%d %H:%M:%S} UTC"]
+    if context.updated_by:
+        about.append(f"by {context.updated_by}")
+    about.append("landing zone last checked " + (
+        f"{context.landing_checked_at:%Y-%m-%d %H:%M:%S} UTC" if context.landing_checked_at else "never (no watcher seen)"))
+    lines += [" · ".join(about), "",
+              " · ".join(f"{COLOURS[state]} {state} **{n}**" for state, n in tally.items()), ""]
+    if statuses:
+        lines += ["| week of | " + " | ".join(calendar.day_abbr) + " |", "|---" * 8 + "|"]
+        for row in weeks(statuses):
+            if row is None:
+                lines.append("| ⋯ |" + " |" * 7)
+                continue
+            monday, days = row
+            lines.append(f"| {monday.isoformat()} | " + " | ".join(_cell(s) if s else "" for s in days) + " |")
+    needs = attention(statuses)
+    if needs:
+        lines += ["", "## Needs attention", "", "| day | state | cause | flow run |", "|---|---|---|---|"]
+        for status in needs[:MAX_LINES]:
+            link = runs.get(status.run_id or "")
+            run = "" if not status.run_id else (
+                f"[{link.name}]({link.url})" if link and link.url else (link.name if link else status.run_id[:8]))
+            cause = status.detail or ("computing now" if status.state == "running" else "")
+            lines.append(f"| {status.partition} | {COLOURS[status.state]} {status.state} | {_escape(cause)} | {run} |")
+        if len(needs) > MAX_LINES:
+            lines.append(f"| … | | {len(needs) - MAX_LINES} more: `revenue status` lists them all | |")
+    if context.lineage:
+        lines += ["", f"Lineage: {context.lineage}"]
+    return "\n".join(lines) + "\n"
+
+
+def render_text(statuses: Sequence[PartitionStatus], landing_checked_at: dt.datetime | None = None) -> str:
+    """The grid for a terminal: ``DD`` and a state symbol per day, the tally, then one line
+    per day that needs a look."""
+    if not statuses:
+        return "no partitions"
+    lines = ["week of      " + " ".join(f"{name[:2]:>4}" for name in calendar.day_abbr)]
+    for row in weeks(statuses):
+        if row is None:
+            lines.append("   ...")
+            continue
+        monday, days = row
+        cells = [f"{s.partition.day:02d}{SYMBOLS[s.state]}" if s else "" for s in days]
+        lines.append((f"{monday.isoformat()}   " + " ".join(f"{c:>4}" for c in cells)).rstrip())
+    lines += ["", "  ".join(f"{SYMBOLS[s]} {s} {n}" for s, n in counts(statuses).items())]
+    if landing_checked_at is not None:
+        lines.append(f"landing zone last checked {landing_checked_at:%Y-%m-%d %H:%M:%S} UTC")
+    for status in attention(statuses):
+        run = f" (flow run {status.run_id})" if status.run_id else ""
+        lines.append(f"  {status.partition}: {status.state}: {status.detail or 'computing now'}{run}")
+    return "\n".join(lines)
