@@ -14,17 +14,17 @@ from collections.abc import Callable
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import (
-    create_markdown_artifact,
     create_progress_artifact,
     create_table_artifact,
     update_progress_artifact,
 )
+from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.daily_revenue import DEFAULT_CONFIG
+from flows.daily_revenue import DEFAULT_CONFIG, failed_message
 from flows.partition import PartitionOutcome, materialize_partitions, plan_partitions, warm_up_quality_gates
 from revenue.partitions import parse_partition, partition_range
-from revenue.status import counts, partition_statuses, render_grid_markdown
+from flows.status_grid import refresh_partition_grid
 
 ProgressCallback = Callable[[int, int, PartitionOutcome], None]
 _progress_listeners: list[ProgressCallback] = []
@@ -36,9 +36,11 @@ class PartitionsFailed(Exception):
     """Some partitions of a backfill failed; the others were published."""
 
     def __init__(self, failed: list[PartitionOutcome], total: int) -> None:
-        self.failed = failed
-        days = "; ".join(f"{o.partition}: {o.error}" for o in failed)
-        super().__init__(f"{len(failed)} of {total} partitions failed: {days}")
+        self.failed, self.total = failed, total
+        super().__init__(failed_message(failed, total))
+
+    def __reduce__(self):  # failed runs' results are pickled: rebuild from the same arguments
+        return (PartitionsFailed, (self.failed, self.total))
 
 
 def add_progress_listener(callback: ProgressCallback) -> None:
@@ -77,6 +79,7 @@ def run_partitions(
     """Plan the range in one task run, then materialize what needs it as concurrent task
     runs; the progress artifact and listeners move as partitions finish."""
     plan = plan_partitions(config, partitions, skip_up_to_date=skip_up_to_date and not force)
+    refresh_partition_grid(config, partitions, running=[i.partition for i in plan.to_compute])
     total = len(partitions)
     progress = ThrottledProgress(total, description=f"{total} partitions, {config}")
     done = 0
@@ -94,17 +97,8 @@ def run_partitions(
     return sorted([*plan.up_to_date, *computed], key=lambda o: o.partition)
 
 
-def publish_status_artifacts(
-    config: str, start: dt.date, end: dt.date, outcomes: list[PartitionOutcome]
-) -> None:
-    """The partition-status grid of the range and a per-partition summary table."""
-    statuses = partition_statuses(config, start, end)
-    summary = counts(statuses)
-    create_markdown_artifact(
-        key="partition-status",
-        markdown=f"# Partition status {start}..{end} ({config})\n\n" + render_grid_markdown(statuses),
-        description=", ".join(f"{n} {state}" for state, n in summary.items() if n),
-    )
+def publish_summary(config: str, start: dt.date, end: dt.date, outcomes: list[PartitionOutcome]) -> None:
+    """The run's per-partition summary table (the grid is ``partition-status``)."""
     create_table_artifact(
         key="backfill-summary",
         table=[
@@ -123,7 +117,7 @@ def publish_status_artifacts(
     )
 
 
-@flow(name="backfill", task_runner=ThreadPoolTaskRunner(max_workers=MAX_WORKERS))
+@flow(name="backfill", flow_run_name="backfill-{start}..{end}", task_runner=ThreadPoolTaskRunner(max_workers=MAX_WORKERS))
 def backfill(
     start: str,
     end: str,
@@ -147,14 +141,18 @@ def backfill(
         raise ValueError(f"max_concurrency must be between 1 and {MAX_WORKERS}, not {max_concurrency}")
     partitions = partition_range(parse_partition(start), parse_partition(end))
     warm_up_quality_gates()
-    outcomes = run_partitions(config, partitions, force, max_concurrency, skip_up_to_date)
+    try:
+        outcomes = run_partitions(config, partitions, force, max_concurrency, skip_up_to_date)
+    finally:
+        refresh_partition_grid(config, partitions)
     logger = get_run_logger()
     tally: dict[str, int] = {}
     for outcome in outcomes:
         tally[outcome.outcome] = tally.get(outcome.outcome, 0) + 1
     logger.info("backfill %s..%s: %s", start, end, tally)
-    publish_status_artifacts(config, partitions[0], partitions[-1], outcomes)
+    publish_summary(config, partitions[0], partitions[-1], outcomes)
     failed = [o for o in outcomes if o.outcome == "failed"]
     if failed:
-        raise PartitionsFailed(failed, len(outcomes))
+        error = PartitionsFailed(failed, len(outcomes))
+        return Failed(message=str(error), data=error)
     return outcomes

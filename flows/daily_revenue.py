@@ -9,16 +9,18 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger, task
 from prefect.runtime import flow_run
+from prefect.states import Failed
 
 from flows.partition import (
     IO_RETRIES,
-    describe,
     PartitionOutcome,
-    materialize_partition,
-    materialize_partitions,
+    describe,
+    failure_of,
+    materialize_with_states,
     plan_partitions,
     warm_up_quality_gates,
 )
+from flows.status_grid import refresh_partition_grid
 from revenue.errors import DataError
 from revenue.io.environment import environment
 from revenue.io.registry import READ, LandedVersion
@@ -61,17 +63,26 @@ def landed_file(config: str, landed_key: str) -> tuple[LandedVersion, list]:
     return version, env.registry.days_of_uri(version.uri)
 
 
-def run_landed_file(config: str, landed_key: str, force: bool) -> list[PartitionOutcome]:
-    """Every day a landed file touches, as its own partition, concurrently."""
-    version, days = landed_file(config, landed_key)
-    outcomes = materialize_partitions(config, plan_partitions(config, days), force)
-    errors = [f"{o.partition}: {o.error}" for o in outcomes if o.outcome == "failed"]
-    if errors:
-        raise DataError(f"landed file {version.uri}: {len(errors)} of {len(days)} partitions failed: " + "; ".join(errors))
-    return outcomes
+def run_name() -> str:
+    """``daily-revenue-2026-03-05`` (the partition, scheduled runs included) or
+    ``landing-<file name>`` for a landed file's run."""
+    parameters = flow_run.parameters or {}
+    if parameters.get("landed_key"):
+        return f"landing-{str(parameters['landed_key']).rstrip('/').rsplit('/', 1)[-1]}"
+    try:
+        return f"daily-revenue-{resolve_partition(parameters.get('partition_date'))}"
+    except Exception:  # an invalid date fails the run itself, with its reason
+        return "daily-revenue"
 
 
-@flow(name="daily-revenue", log_prints=True)
+def failed_message(failed: list[PartitionOutcome], total: int, about: str = "") -> str:
+    """The first line of a failed run's state: each failed day and its cause."""
+    days = "; ".join(f"{o.partition} failed: {o.error}" for o in failed)
+    tally = f" ({len(failed)} of {total} partitions failed)" if total > 1 else ""
+    return f"{about}{days}{tally}"
+
+
+@flow(name="daily-revenue", flow_run_name=run_name, log_prints=True)
 def daily_revenue(
     partition_date: str | None = None,
     config: str = DEFAULT_CONFIG,
@@ -79,7 +90,9 @@ def daily_revenue(
     landed_key: str | None = None,
 ) -> list[PartitionOutcome]:
     """Publish one day's revenue (or every day a landed file touches): extract, clean,
-    gate, aggregate, publish.
+    gate, aggregate, publish. The partition-status grid is refreshed when the run starts
+    and when it ends; a failed day ends the run Failed, its state message naming the day
+    and the cause.
 
     Args:
         partition_date: the UTC day, ``YYYY-MM-DD``; default: the day before the run's
@@ -90,12 +103,28 @@ def daily_revenue(
             prefix); each UTC day in it is processed as its own partition.
     """
     warm_up_quality_gates()
+    about = ""
     if landed_key:
-        outcomes = run_landed_file(config, landed_key, force)
+        try:
+            version, days = landed_file(config, landed_key)
+        except DataError as unreadable:  # its message names the file and the reason
+            return Failed(message=str(unreadable).splitlines()[0], data=unreadable)
+        about = f"landed file {version.uri}: "
     else:
-        partition = parse_partition(resolve_partition(partition_date))
-        outcomes = [materialize_partition(config, plan_partitions(config, [partition]), force=force)]
+        days = [parse_partition(resolve_partition(partition_date))]
+    plan = plan_partitions(config, days)
+    refresh_partition_grid(config, days, running=[i.partition for i in plan.to_compute])
+    try:
+        finished = materialize_with_states(config, plan, force, max_concurrency=4)
+    finally:
+        refresh_partition_grid(config, days)
+    outcomes = [outcome for outcome, _ in finished]
     logger = get_run_logger()
     for outcome in outcomes:
         logger.info("partition %s", describe(outcome))
+    failed = [(o, state) for o, state in finished if o.outcome == "failed"]
+    if failed:
+        message = failed_message([o for o, _ in failed], len(outcomes), about)
+        error = failure_of(failed[0][1]) if len(failed) == 1 and not landed_key else DataError(message)
+        return Failed(message=message, data=error or DataError(message))
     return outcomes

@@ -35,11 +35,12 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.context import TaskRunContext
 from prefect.runtime import flow_run
-from prefect.states import State
+from prefect.states import Failed, State
 from prefect.tasks import exponential_backoff
 
 from revenue import stages
 from revenue.errors import InputSuperseded, ServiceUnavailableError, is_retryable
+from revenue.io.activity import running
 from revenue.io.environment import environment
 from revenue.io.errors import naming_partitions
 from revenue.io.partition_input import PartitionInput, plan_inputs
@@ -139,7 +140,16 @@ class PartitionPlan:
     """Days the warehouse holds at their current input: only their cache may be used."""
 
 
-@task(name="plan_partitions", **IO_RETRIES)
+def _plan_run_name() -> str:
+    from prefect.runtime import task_run
+
+    days = sorted(task_run.parameters.get("partitions") or [])
+    if not days:
+        return "plan"
+    return f"plan-{days[0]}" if len(days) == 1 else f"plan-{days[0]}..{days[-1]}"
+
+
+@task(name="plan_partitions", task_run_name=_plan_run_name, **IO_RETRIES)
 def plan_partitions(config: str, partitions: list[dt.date], skip_up_to_date: bool = False) -> PartitionPlan:
     """Every partition's input and whether the warehouse holds it, for the whole list at
     once (a few queries, no source row read). With ``skip_up_to_date``, current
@@ -187,12 +197,15 @@ def outcome_of(partition: dt.date, state: State) -> PartitionOutcome:
     return outcome
 
 
-def materialize_partition(config: str, plan: PartitionPlan, force: bool = False) -> PartitionOutcome:
-    """One partition, in the calling flow run: its failure is raised as it happened."""
-    [(outcome, state)] = _materialize(config, plan, force, max_concurrency=1)
-    if outcome.outcome == "failed" and state is not None:
-        state.result()  # re-raise the task's own exception
-    return outcome
+def failure_of(state: State | None) -> BaseException | None:
+    """The exception a failed task run ended with (None if it did not fail)."""
+    if state is None or not state.is_failed():
+        return None
+    try:
+        state.result()
+    except BaseException as error:  # noqa: BLE001 - handed back, not swallowed
+        return error
+    return None
 
 
 def materialize_partitions(
@@ -205,17 +218,18 @@ def materialize_partitions(
     """Many partitions as concurrent task runs of the calling flow run, never more than
     ``max_concurrency`` in flight. A failing partition never stops the others: it comes
     back as a ``failed`` outcome. ``on_outcome`` is called as each one finishes."""
-    return [outcome for outcome, _ in _materialize(config, plan, force, max_concurrency, on_outcome)]
+    return [outcome for outcome, _ in materialize_with_states(config, plan, force, max_concurrency, on_outcome)]
 
 
-def _materialize(
+def materialize_with_states(
     config: str,
     plan: PartitionPlan,
     force: bool,
     max_concurrency: int,
     on_outcome: Callable[[PartitionOutcome], None] | None = None,
 ) -> list[tuple[PartitionOutcome, State | None]]:
-    """Submit every planned partition; a partition whose input changed while it computed
+    """Every planned partition's outcome with its task run's final state (see
+    ``failure_of``). A partition whose input changed while it computed
     (``superseded``) is planned again and submitted with its new input (a new cache key),
     up to ``MAX_INPUT_ATTEMPTS`` times."""
     choose = _compute_tasks(config, force)
@@ -248,12 +262,14 @@ def _materialize(
 
 
 @task(name="compute_partition", task_run_name="partition-{partition}", **CACHED, **IO_RETRIES)
-def compute_partition(config: str, partition: dt.date, input: PartitionInput) -> PartitionOutcome:
+def compute_partition(config: str, partition: dt.date, input: PartitionInput) -> PartitionOutcome | State:
     """Every stage of the partition as plain calls, gated, then publish; one quality
     artifact and the asset events of what was published. Cached on (name, partition, input
-    fingerprint); an unavailable service is retried. A failure is recorded in the ledger with
-    its cause; an outage and an input that changed while it computed are not (the flow plans
-    the day again and submits it with its new input)."""
+    fingerprint); an unavailable service is retried. While it computes, the day shows as
+    running in the grid. A failure ends the task run Failed with its cause as the message
+    (no traceback: the cause is the news) and is recorded in the ledger; an outage and an
+    input that changed while it computed are not recorded (the flow plans the day again and
+    submits it with its new input)."""
     env = environment(config)
     results: list[GateResult] = []
     timings = stages.Timings()
@@ -265,23 +281,31 @@ def compute_partition(config: str, partition: dt.date, input: PartitionInput) ->
         return result
 
     try:
-        computed = stages.compute(env, input, gate, timings)
-        outcome = stages.publish(env, computed, _run_id())
-    except (InputSuperseded, ServiceUnavailableError):
-        raise
+        with running(env.warehouse, partition, _run_id()):
+            computed = stages.compute(env, input, gate, timings)
+            outcome = stages.publish(env, computed, _run_id())
+    except (InputSuperseded, ServiceUnavailableError) as change:
+        # the flow plans the day again / Prefect retries it: no ledger record, no traceback
+        return Failed(message=f"partition {partition}: {first_line(change)}", data=change)
     except Exception as failure:
-        _quality_artifact(partition, f"failed: {(str(failure).splitlines() or [type(failure).__name__])[0]}",
-                          computed, results, timings)
+        cause = first_line(failure)
+        _quality_artifact(partition, f"failed: {cause}", computed, results, timings)
         try:
             stages.record_failure(env, input, _run_id(), failure)
         except Exception as error:  # the failure itself is what the run must report
             get_run_logger().warning("could not record the failure of %s in the ledger: %s", partition, error)
-        raise
+        get_run_logger().error("partition %s failed: %s", partition, cause)
+        return Failed(message=f"partition {partition} failed: {cause}", data=failure)
     _quality_artifact(partition, f"published: revenue {outcome.revenue:,.2f} from {outcome.order_count:,} orders",
                       computed, results, timings)
     _emit_asset_events(env, computed, outcome)
     get_run_logger().info("%s", describe(outcome))
     return outcome
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message (its type when it has none)."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def describe(outcome: PartitionOutcome) -> str:

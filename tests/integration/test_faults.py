@@ -184,8 +184,8 @@ def test_source_refusing_connections_fails_after_retries_and_keeps_the_published
         state = daily_revenue(partition_date=DAY.isoformat(), config=broken, return_state=True)
 
     assert_service_failure(state, "source database")
-    runs = task_runs(state.state_details.flow_run_id, retried_failure("plan_partitions"))
-    assert retried_failure("plan_partitions")(runs), f"no IO retries: {describe_runs(runs)}"
+    runs = task_runs(state.state_details.flow_run_id, retried_failure("plan"))
+    assert retried_failure("plan")(runs), f"no IO retries: {describe_runs(runs)}"
 
     assert snapshot(pg_env, DAY) == before
     assert ledger(pg_env, DAY) == ledger_before
@@ -564,7 +564,7 @@ def stored_events(resource_id: str) -> list:
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_watcher_crash_between_emit_and_cursor_re_emits_once_and_the_file_counts_once(pg_env, s3_bucket, s3_endpoint):
-    from flows.landing_watcher import landed_event, landing_watcher, send_event
+    from flows.landing_watcher import landed_event, send_event, watch_pass
     from prefect.events import Event
     from revenue.io.registry import watch_once
 
@@ -579,9 +579,9 @@ def test_watcher_crash_between_emit_and_cursor_re_emits_once_and_the_file_counts
     send_event(landed_event(landed))  # ... and the watcher "crashes" before marking it announced
     assert watch_once(registry) == [landed]
 
-    assert landing_watcher(config=pg_env) == [uri]  # re-emitted: it was not marked announced
+    assert watch_pass(pg_env) == [uri]  # re-emitted: it was not marked announced
     assert watch_once(registry) == []
-    assert landing_watcher(config=pg_env) == []  # nothing new
+    assert watch_pass(pg_env) == []  # nothing new
 
     # a sentinel sent after both emissions: once it is stored, so are they
     sentinel_uri = f"s3://{s3_bucket}/sentinel-{uuid.uuid4().hex[:6]}"
