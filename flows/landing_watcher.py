@@ -1,6 +1,8 @@
-"""The ``landing-watcher`` flow: turns files landed in S3 into Prefect events.
+"""The landing watcher: a long-lived process (``revenue watch``) that turns files landed in
+S3 into Prefect events, the way Dagster's daemon runs sensors. It creates no flow run: an
+idle landing zone costs the Prefect server nothing but a heartbeat.
 
-The self-hosted Prefect server has no webhooks, so this flow (deployed on a schedule)
+The self-hosted Prefect server has no webhooks, so every ``interval`` seconds the watcher
 lists the landing prefix and registers every object version it has not seen in the landing
 registry (which gives it its landing sequence), then, for each landing not announced yet,
 emits a ``revenue.file.landed`` event whose resource id is ``s3://bucket/key``, with an
@@ -9,21 +11,39 @@ deployment's trigger matches those events and starts the flow with the key.
 
 A landing is marked announced only after its event was sent: a crash in between re-emits
 the same event id, which the server stores once, so a replay never double-counts.
+
+Liveness: every pass records a heartbeat in the warehouse (``heartbeats``, shown as
+"landing zone last checked" in the partition grid and ``revenue status``), and every
+``HEARTBEAT_EVENT_EVERY`` a ``revenue.landing.checked`` event (resource
+``revenue.landing-watcher.<environment>``) that a Prefect automation can watch for silence.
+It also redraws the ``partition-status`` grid when a day changed state without a run (a
+source edit makes a day stale) and at least every ``GRID_REDRAW_EVERY``.
 """
 
 from __future__ import annotations
 
-from prefect import flow, get_run_logger, task
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+
 from prefect.events import Event
 from prefect.events.clients import get_events_client
 from prefect.utilities.asyncutils import run_coro_as_sync
 
-from flows.daily_revenue import DEFAULT_CONFIG
-from flows.partition import IO_RETRIES
+from flows.status_grid import redraw_if_changed
 from revenue.errors import ConfigurationError
+from revenue.io.activity import LANDING_WATCHER, beat
 from revenue.io.environment import environment
 from revenue.io.landing import LANDED_EVENT
 from revenue.io.registry import LandedVersion, watch_once
+
+log = logging.getLogger("revenue.watch")
+
+CHECKED_EVENT = "revenue.landing.checked"
+HEARTBEAT_EVENT_EVERY = dt.timedelta(minutes=5)
+GRID_REDRAW_EVERY = dt.timedelta(minutes=15)
+"""The watcher redraws the partition grid when a day changed state, and at least this often."""
 
 
 def landed_event(landed: LandedVersion) -> Event:
@@ -41,6 +61,14 @@ def landed_event(landed: LandedVersion) -> Event:
     )
 
 
+def heartbeat_event(config: str, landing: str, announced: int) -> Event:
+    return Event(
+        event=CHECKED_EVENT,
+        resource={"prefect.resource.id": f"revenue.landing-watcher.{config}", "prefect.resource.name": landing},
+        payload={"announced": announced},
+    )
+
+
 def send_event(event: Event) -> None:
     """Send one event and return only once the events client has sent it."""
 
@@ -51,24 +79,51 @@ def send_event(event: Event) -> None:
     run_coro_as_sync(send())
 
 
-@task(name="announce_landed_file", **IO_RETRIES)
-def announce(config: str, landed: LandedVersion) -> str:
-    send_event(landed_event(landed))
-    environment(config).registry.mark_announced(landed)
-    return landed.uri
-
-
-@flow(name="landing-watcher")
-def landing_watcher(config: str = DEFAULT_CONFIG) -> list[str]:
-    """Register new landed object versions and emit one ``revenue.file.landed`` event per landing."""
+def watch_pass(config: str) -> list[str]:
+    """One pass: register new landed object versions, emit one ``revenue.file.landed``
+    event per landing not announced yet, record the heartbeat. Returns the URIs announced."""
     env = environment(config)
     if env.landing is None:
         raise ConfigurationError(f"environment {config} has no landing block")
     announced = []
     for landed in watch_once(env.registry):
         try:
-            announced.append(announce(config, landed))
+            send_event(landed_event(landed))
+            env.registry.mark_announced(landed)
+            announced.append(landed.uri)
         except Exception as error:  # one bad object never stops the others
-            get_run_logger().error("could not announce %s: %s", landed.uri, error)
-    get_run_logger().info("announced %d new landed file(s)", len(announced))
+            log.error("could not announce %s: %s", landed.uri, error)
+    beat(env.warehouse, LANDING_WATCHER, f"{len(announced)} file(s) announced")
     return announced
+
+
+def watch(config: str, interval: float = 30.0, passes: int | None = None,
+          sleep: Callable[[float], None] = time.sleep) -> int:
+    """Watch until stopped (or for ``passes`` passes); returns the files announced. An
+    outage (S3, the database, the Prefect API) is logged and retried on the next pass; a
+    configuration error stops it."""
+    landing = environment(config).landing
+    if landing is None:
+        raise ConfigurationError(f"environment {config} has no landing block")
+    total, done, last_event, grid = 0, 0, None, None
+    log.info("watching %s every %g s", landing.uri(), interval)
+    while passes is None or done < passes:
+        started = time.monotonic()
+        try:
+            announced = watch_pass(config)
+            total += len(announced)
+            for uri in announced:
+                log.info("announced %s", uri)
+            now = dt.datetime.now(dt.timezone.utc)
+            if announced or last_event is None or now - last_event >= HEARTBEAT_EVENT_EVERY:
+                send_event(heartbeat_event(config, landing.uri(), len(announced)))
+                last_event = now
+            grid = redraw_if_changed(config, grid, GRID_REDRAW_EVERY)
+        except ConfigurationError:
+            raise
+        except Exception as error:  # an outage ends a pass, never the watcher
+            log.warning("landing watch pass failed, retrying in %g s: %s: %s", interval, type(error).__name__, error)
+        done += 1
+        if passes is None or done < passes:
+            sleep(max(0.0, interval - (time.monotonic() - started)))
+    return total
