@@ -5,7 +5,7 @@ UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: uv setup demo test test-fast e2e screenshots bench clean
+.PHONY: uv setup browser demo test test-fast e2e screenshots bench clean
 
 uv:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || \
@@ -16,21 +16,29 @@ uv:
 setup: uv
 	$(UV) sync --frozen --extra dev --quiet
 
+# The end-to-end test opens the live Prefect UI in headless Chromium (Debian's package).
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+	    (apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	     (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1)); } || \
+	  echo "no chromium and cannot install it: the e2e browser check will fail (apt-get install chromium)"
+
 demo: setup
 	$(UV) run --frozen revenue demo
 
-test: setup
+test: setup browser
 	$(UV) run --frozen pytest
 
 test-fast: setup
 	$(UV) run --frozen pytest -m "not slow and not e2e"
 
-e2e: setup
+e2e: setup browser
 	$(UV) run --frozen pytest tests/e2e
 
 # Re-takes docs/ui-*.png: runs the e2e test (server, deploy, worker, runs) and points
 # headless Chromium (apt-get install chromium) at the live UI before it stops.
-screenshots: setup
+screenshots: setup browser
 	REVENUE_E2E_SCREENSHOTS=docs $(UV) run --frozen pytest tests/e2e
 
 # The benchmark also runs the Dagster pipeline this project replaces: the `bench` extra.

@@ -1,4 +1,4 @@
-"""Screenshots of the Prefect UI showing the pipeline's runs and a quality artifact.
+"""Screenshots of the Prefect UI showing the pipeline's runs, a quality artifact and the grid.
 
 Usage (with a Prefect server running and some runs done, e.g. after the e2e test or
 `make e2e-demo`):
@@ -47,6 +47,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--api-url", default=os.environ.get("PREFECT_API_URL", "http://127.0.0.1:4200/api"))
     parser.add_argument("--out", type=Path, default=Path("docs"))
+    parser.add_argument("--grid", help="id of the partition-status artifact version to show (default: none)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     ui = args.api_url.rstrip("/").removesuffix("/api")
@@ -66,7 +67,9 @@ def main() -> None:
     ranked = sorted(runs, key=lambda r: ("landed_key" in (r.parameters or {}), "start" in (r.parameters or {})), reverse=True)
     if ranked:
         screenshot(f"{ui}/runs/flow-run/{ranked[0].id}", args.out / "ui-flow-run.png")
-    screenshot(f"{ui}/artifacts/key/quality-2026-03-01", args.out / "ui-quality-artifact.png")
+    screenshot(f"{ui}/artifacts/key/quality-2026-03-03", args.out / "ui-quality-artifact.png")
+    if args.grid:
+        screenshot(f"{ui}/artifacts/artifact/{args.grid}", args.out / "ui-partition-grid.png")
 
 
 if __name__ == "__main__":

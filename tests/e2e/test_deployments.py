@@ -204,7 +204,7 @@ def test_a_landed_file_becomes_exactly_one_flow_run_and_replays_change_nothing(s
         "102,y,\"1,5\",2026-03-04T09:30:00Z\n"
     ).encode()
     s3.put_object(Bucket=stack.bucket, Key="landing/orders-0303.csv", Body=body)
-    stack.run(str(BIN / "prefect"), "deployment", "run", "landing-watcher/every-minute", "--watch", timeout=600)
+    stack.run(str(BIN / "revenue"), "watch", "--once", "--config", "e2e", timeout=600)
 
     def completed_runs():
         runs = flow_runs(stack, "daily-revenue/on-landing")
@@ -222,7 +222,7 @@ def test_a_landed_file_becomes_exactly_one_flow_run_and_replays_change_nothing(s
 
     # the same file again (same ETag), another watcher pass, and a replayed event
     s3.put_object(Bucket=stack.bucket, Key="landing/orders-0303.csv", Body=body)
-    stack.run(str(BIN / "prefect"), "deployment", "run", "landing-watcher/every-minute", "--watch", timeout=600)
+    stack.run(str(BIN / "revenue"), "watch", "--once", "--config", "e2e", timeout=600)
     from flows.landing_watcher import landed_event, send_event
     from revenue.io.registry import LandedVersion
 
@@ -237,6 +237,52 @@ def test_a_landed_file_becomes_exactly_one_flow_run_and_replays_change_nothing(s
     assert len(flow_runs(stack, "daily-revenue/on-landing")) == 1
     assert published_revenue(stack) == revenue
 
+
+def chromium_dom(url: str) -> str:
+    """The DOM the Prefect UI rendered at ``url``, from headless Chromium."""
+    import shutil
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    assert browser, "no Chromium: `make test` installs it (apt-get install chromium)"
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as profile:
+        result = subprocess.run(
+            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", f"--user-data-dir={profile}", "--dump-dom", "--virtual-time-budget=15000", url],
+            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def test_the_ui_shows_the_grid_with_the_failed_day_its_cause_and_dated_run_names(stack: Stack):
+    """In a real browser: the live partition-status artifact, rendered by the Prefect UI,
+    holds the failed day with its cause and the run to open; the runs list shows dated names."""
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    seed(stack, [(300, None, 5.0, "2026-03-05 10:00:00"), (301, None, 6.0, "2026-03-05 11:00:00")])
+    failed = subprocess.run([str(BIN / "prefect"), "deployment", "run", "daily-revenue/daily",
+                             "-p", "partition_date=2026-03-05", "--watch"],
+                            cwd=ROOT, env=stack.env, capture_output=True, text=True, timeout=600)
+    assert "Failed" in failed.stdout + failed.stderr, failed.stdout[-2000:]
+    with api(stack) as client:
+        [grid] = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["partition-status"])),
+                                       sort=ArtifactSort.CREATED_DESC, limit=1)
+    assert "| 2026-03-05 | 🟥 failed | quality gate failed for cleaned_orders partition 2026-03-05" in grid.data
+
+    ui = stack.env["PREFECT_API_URL"].removesuffix("/api")
+    page = chromium_dom(f"{ui}/artifacts/artifact/{grid.id}")
+    assert "🟥 failed" in page and "quality gate failed for cleaned_orders partition 2026-03-05" in page, page[-3000:]
+    assert "null customer_id" in page and "daily-revenue-2026-03-05" in page
+    assert "🟥 05" in page  # the day's cell in the calendar
+    [run] = [r for r in flow_runs(stack, "daily-revenue/daily") if r.parameters.get("partition_date") == "2026-03-05"]
+    assert run.name == "daily-revenue-2026-03-05" and run.state.message.startswith("2026-03-05 failed: quality gate")
+    assert {r.name for r in flow_runs(stack, "daily-revenue/on-landing")} == {"landing-orders-0303.csv"}
+    run_page = chromium_dom(f"{ui}/runs/flow-run/{run.id}")
+    assert "daily-revenue-2026-03-05" in run_page and "Failed" in run_page, run_page[-3000:]
+
     screenshots = os.environ.get("REVENUE_E2E_SCREENSHOTS")
-    if screenshots:  # `REVENUE_E2E_SCREENSHOTS=docs make e2e`: the README's pictures
-        stack.run(sys.executable, str(ROOT / "scripts" / "ui_screenshots.py"), "--out", screenshots, timeout=600)
+    if screenshots:  # `make screenshots`: the README's pictures, from this live UI
+        stack.run(sys.executable, str(ROOT / "scripts" / "ui_screenshots.py"), "--out", screenshots,
+                  "--grid", str(grid.id), timeout=600)
