@@ -7,7 +7,7 @@ your server, where it creates and later drops a database of its own; else
 HTTP) and a temporary Prefect API (``prefect_test_harness``). It loads seeded demo orders with
 COPY: one day of each size (default 10k, 100k and 1M orders; each day also holds ~2% re-sent
 versions, nulls and refunds, so "1M" is ~1.02M source rows) and a 30-day range at 10k orders
-a day. A full run takes about 6-7 minutes on 2 busy cores; ``--quick`` about 2.
+a day. A full run takes about 10 minutes on 2 busy cores; ``--quick`` about 2.
 
 How to read the output
 ======================
