@@ -79,7 +79,7 @@ def run_partitions(
     """Plan the range in one task run, then materialize what needs it as concurrent task
     runs; the progress artifact and listeners move as partitions finish."""
     plan = plan_partitions(config, partitions, skip_up_to_date=skip_up_to_date and not force)
-    refresh_partition_grid(config, partitions, running=[i.partition for i in plan.to_compute])
+    refresh_partition_grid(config, partitions, running=[i.partition for i in plan.to_compute], known=plan.inputs)
     total = len(partitions)
     progress = ThrottledProgress(total, description=f"{total} partitions, {config}")
     done = 0
@@ -93,8 +93,13 @@ def run_partitions(
 
     for outcome in plan.up_to_date:
         finished(outcome)
-    computed = materialize_partitions(config, plan, force, max_concurrency, on_outcome=finished)
-    return sorted([*plan.up_to_date, *computed], key=lambda o: o.partition)
+    outcomes: list[PartitionOutcome] = []
+    try:
+        computed = materialize_partitions(config, plan, force, max_concurrency, on_outcome=finished)
+        outcomes = sorted([*plan.up_to_date, *computed], key=lambda o: o.partition)
+    finally:
+        refresh_partition_grid(config, partitions, known=plan.held_inputs(outcomes))
+    return outcomes
 
 
 def publish_summary(config: str, start: dt.date, end: dt.date, outcomes: list[PartitionOutcome]) -> None:
@@ -141,10 +146,7 @@ def backfill(
         raise ValueError(f"max_concurrency must be between 1 and {MAX_WORKERS}, not {max_concurrency}")
     partitions = partition_range(parse_partition(start), parse_partition(end))
     warm_up_quality_gates()
-    try:
-        outcomes = run_partitions(config, partitions, force, max_concurrency, skip_up_to_date)
-    finally:
-        refresh_partition_grid(config, partitions)
+    outcomes = run_partitions(config, partitions, force, max_concurrency, skip_up_to_date)
     logger = get_run_logger()
     tally: dict[str, int] = {}
     for outcome in outcomes:

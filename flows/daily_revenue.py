@@ -113,11 +113,12 @@ def daily_revenue(
     else:
         days = [parse_partition(resolve_partition(partition_date))]
     plan = plan_partitions(config, days)
-    refresh_partition_grid(config, days, running=[i.partition for i in plan.to_compute])
+    refresh_partition_grid(config, days, running=[i.partition for i in plan.to_compute], known=plan.inputs)
+    finished = []
     try:
         finished = materialize_with_states(config, plan, force, max_concurrency=4)
     finally:
-        refresh_partition_grid(config, days)
+        refresh_partition_grid(config, days, known=plan.held_inputs([o for o, _ in finished]))
     outcomes = [outcome for outcome, _ in finished]
     logger = get_run_logger()
     for outcome in outcomes:

@@ -138,6 +138,14 @@ class PartitionPlan:
     up_to_date: list[PartitionOutcome]
     current: frozenset[dt.date] = field(default_factory=frozenset)
     """Days the warehouse holds at their current input: only their cache may be used."""
+    inputs: tuple[PartitionInput, ...] = ()
+    """Every planned day's input (computed or skipped)."""
+
+    def held_inputs(self, outcomes: list[PartitionOutcome]) -> list[PartitionInput]:
+        """The planned inputs the run left the warehouse holding: days published or up to
+        date at the planned fingerprint (a day whose input changed meanwhile is not one)."""
+        held = {(o.partition, o.fingerprint) for o in outcomes if o.outcome in ("published", "cache hit", "up to date")}
+        return [i for i in self.inputs if (i.partition.isoformat(), i.fingerprint) in held]
 
 
 def _plan_run_name() -> str:
@@ -164,6 +172,7 @@ def plan_partitions(config: str, partitions: list[dt.date], skip_up_to_date: boo
         up_to_date=[PartitionOutcome(i.partition.isoformat(), "up to date", fingerprint=i.fingerprint)
                     for i in inputs if i.partition in skipped],
         current=current,
+        inputs=tuple(inputs),
     )
 
 

@@ -23,6 +23,7 @@ from prefect.runtime import flow_run
 from revenue.grid import GridContext, RunLink, attention, counts, render_markdown
 from revenue.io.activity import LANDING_WATCHER, last_beat
 from revenue.io.environment import Environment, environment
+from revenue.io.partition_input import PartitionInput
 from revenue.status import PartitionStatus, current_statuses, grid_days
 
 ARTIFACT_KEY = "partition-status"
@@ -97,14 +98,17 @@ def _write(config: str, env: Environment, statuses: list[PartitionStatus]) -> No
         )
 
 
-def refresh_partition_grid(config: str, touched: Iterable[dt.date], running: Iterable[dt.date] = ()) -> None:
+def refresh_partition_grid(config: str, touched: Iterable[dt.date], running: Iterable[dt.date] = (),
+                           known: Iterable[PartitionInput] = ()) -> None:
     """Write the grid's new version: the window plus ``touched``; ``running``: the days
-    this run is about to compute."""
+    this run is about to compute; ``known``: inputs the run planned and still holds (their
+    days are not fingerprinted again: on a 1M-order day that is a second of source reads)."""
     touched, running = list(touched), list(running)
     try:
         env = environment(config)
         run_id = str(flow_run.id) if flow_run.id else None
-        _write(config, env, current_statuses(env, grid_days(env, [*touched, *running]), running, run_id))
+        days = grid_days(env, [*touched, *running])
+        _write(config, env, current_statuses(env, days, running, run_id, known=known))
     except Exception as error:
         _logger().warning("could not refresh the partition-status grid: %s", error)
 

@@ -130,15 +130,19 @@ def grid_days(env: Environment, touched: Iterable[dt.date] = (), today: dt.date 
 
 
 def current_statuses(env: Environment, days: Sequence[dt.date], running: Iterable[dt.date] = (),
-                     run_id: str | None = None) -> list[PartitionStatus]:
+                     run_id: str | None = None, known: Iterable[PartitionInput] = ()) -> list[PartitionStatus]:
     """Every day's status, with the days a live run computes (from ``partition_runs``, and
-    ``running``, the days the caller is about to compute as ``run_id``) shown as running."""
+    ``running``, the days the caller is about to compute as ``run_id``) shown as running.
+    ``known``: inputs the caller planned just now; only the other days are planned here."""
     from dataclasses import replace
 
     from revenue.io.activity import running_partitions
     from revenue.io.partition_input import plan_inputs
 
-    statuses = classify_range(env, plan_inputs(env, list(days)))
+    wanted = set(days)
+    given = {i.partition: i for i in known if i.partition in wanted}
+    planned = {i.partition: i for i in plan_inputs(env, [d for d in days if d not in given])}
+    statuses = classify_range(env, [given.get(day) or planned[day] for day in days])
     live = {**running_partitions(env.warehouse, days), **{day: run_id for day in running}}
     return [replace(s, state="running", detail=f"computing now (was {s.state}{': ' + s.detail if s.detail else ''})",
                     run_id=live[s.partition]) if s.partition in live else s for s in statuses]
