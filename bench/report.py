@@ -378,6 +378,14 @@ def info_lines(figures: dict, plan: Plan) -> list[str]:
                      f"rows read (earlier target < {INFO_CACHE_HIT_S:g} s)")
         lines.append(f"default rerun, ledger skip: {secs(backfill['ledger_skip_wall_s'])}, "
                      f"{backfill['ledger_skip_rows_extracted']} order rows read")
+    floor = figures.get("prefect_floor")
+    if floor:
+        for name, label in (("bare_tasks", "task runs doing nothing"),
+                            ("with_extras", "the same, each with an artifact and 4 asset events")):
+            run = floor[name]
+            server = run["api_server_cpu_per_task_s"]
+            lines.append(f"Prefect's floor, {floor['tasks']} {label}: {secs(run['wall_per_task_s'])} wall and "
+                         f"{'n/a' if server is None else secs(server)} of API server CPU per task run")
     whole = figures.get("whole_process")
     if whole and whole["import_prefect_wall_s"]:
         lines.append(f"python -c 'import prefect': {secs(whole['import_prefect_wall_s'])} (the floor of any "
@@ -634,7 +642,8 @@ def finish(results: dict, plan: Plan, started_at: dt.datetime) -> int:
         },
         "backfill": None,
     }
-    for name, make in (("backfill", backfill_figures), ("whole_process", whole_figures), ("scaling", scaling_figures)):
+    for name, make in (("backfill", backfill_figures), ("whole_process", whole_figures), ("scaling", scaling_figures),
+                       ("prefect_floor", lambda floor: floor)):
         try:
             figures[name] = make(results.get(name))
         except (KeyError, TypeError, IndexError) as error:

@@ -49,6 +49,7 @@ def run(plan: Plan) -> int:
     from bench.machine import load_average, machine_info
     from bench.partition import bare_partition, flow_partition
     from bench.scaling import scaling_scenarios
+    from bench.floor import floor_scenarios
     from bench.services import services
     from bench.whole import whole_process
 
@@ -129,6 +130,9 @@ def run(plan: Plan) -> int:
             if results["whole_process"]:
                 results["whole_process"]["published"] = attempt("whole process published", read_published,
                                                                 svc.pg_url, first, last)
+            log(f"Prefect's floor: 30 task runs shaped like a partition's, doing nothing (load {load_average()})")
+            results["prefect_floor"] = attempt("prefect floor", run_in_child, floor_scenarios, context,
+                                               plan.concurrency)
             log(f"scaling: forced backfills of {', '.join(map(str, plan.scaling_days))} days "
                 f"(load {load_average()})")
             results["scaling"] = attempt("scaling", run_in_child, scaling_scenarios, context, first.isoformat(),
