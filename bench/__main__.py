@@ -76,6 +76,11 @@ as ERROR and WARN, ``materialize`` per partition on an on-disk instance; the ``b
 our CLI (``python -m revenue.cli backfill --force``) and ``python -c 'import prefect'`` (the
 floor of any Prefect command). Dagster's published daily revenue is checked against ours.
 
+**Prefect's floor.** ``bench/floor.py`` runs 30 task runs shaped like a partition's (cache
+key, result persisted to the same storage, 4 in flight) that do no work, bare and with one
+artifact and four asset events each: the wall and API server CPU per task run that Prefect
+costs whatever the pipeline does, printed under the targets.
+
 **Scaling.** ``bench/scaling.py`` runs forced backfills of the first 30, 90 and 365 days
 (10k orders a day) in one warmed process and reports the time per partition of each and the
 slope of wall time over partitions (least squares); the sizes above show how time grows
