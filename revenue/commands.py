@@ -22,6 +22,16 @@ def _environment_exists(env: str) -> None:
     environment(env)  # raises UnknownEnvironmentError with the fix in its message
 
 
+def _readable_environment(env: str):
+    """The environment for a read-only command: an embedded default from its manifest
+    (no Prefect server needed, none started), else from its blocks."""
+    from revenue.io.environment import environment, local_environment
+
+    from revenue.cli import DEFAULT_HOME
+
+    return local_environment(env, DEFAULT_HOME) or environment(env)
+
+
 def blocks(args: argparse.Namespace) -> int:
     from blocks.environment import (
         embedded_default_environ,
@@ -38,6 +48,12 @@ def blocks(args: argparse.Namespace) -> int:
     saved = save_environment(args.env, pipeline_from_environ(environ))
     for block in saved:
         print(f"saved {block.slug}/{block.name}")
+    if args.local:
+        from blocks.environment import write_manifest
+
+        from revenue.cli import DEFAULT_HOME
+
+        print(f"wrote {write_manifest(DEFAULT_HOME, args.env, environ)}")
     return 0
 
 
@@ -49,10 +65,15 @@ def ensure_local_environment(env: str, home: Path) -> None:
         save_environment,
     )
 
+    from blocks.environment import write_manifest
+
+    from revenue.cli import DEFAULT_HOME
+
     environ = embedded_default_environ(home)
     for key in ("REVENUE_LAKE_URL", "REVENUE_RESULTS_URL", "REVENUE_LANDING_URL"):
         Path(environ[key]).mkdir(parents=True, exist_ok=True)
     save_environment(env, pipeline_from_environ(environ))
+    write_manifest(DEFAULT_HOME, env, environ)
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -165,12 +186,10 @@ def status(args: argparse.Namespace) -> int:
 
     from revenue.grid import render_text
     from revenue.io.activity import LANDING_WATCHER, last_beat
-    from revenue.io.environment import environment
     from revenue.partitions import partition_range
     from revenue.status import current_statuses, grid_days
 
-    _environment_exists(args.config)
-    env = environment(args.config)
+    env = _readable_environment(args.config)
     if args.start is None and args.end is None:
         days = grid_days(env)
     else:
@@ -197,7 +216,6 @@ def watch(args: argparse.Namespace) -> int:
 def verify(args: argparse.Namespace) -> int:
     from revenue.verify import render_differences, verify_range
 
-    _environment_exists(args.config)
-    differences = verify_range(args.config, args.start, args.end)
+    differences = verify_range(_readable_environment(args.config), args.start, args.end)
     print(render_differences(differences, args.start, args.end))
     return 1 if differences else 0

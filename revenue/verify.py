@@ -96,11 +96,12 @@ def expected_day(env: Environment, input: PartitionInput) -> Expected:
     return Expected(sum(spend.values()), len(winners), dict(spend))
 
 
-def verify_range(config: str, start: dt.date, end: dt.date) -> list[Difference]:
-    """Every partition of ``[start, end]`` whose published figures differ from its input."""
+def verify_range(config: str | Environment, start: dt.date, end: dt.date) -> list[Difference]:
+    """Every partition of ``[start, end]`` whose published figures differ from its input
+    (``config``: an environment or its block's name)."""
     from revenue.io.environment import environment
 
-    env = environment(config)
+    env = environment(config) if isinstance(config, str) else config
     revenue = env.warehouse.read_table("daily_revenue")
     revenue = revenue[(revenue.order_date >= start) & (revenue.order_date <= end)]
     published = {row.order_date: row for row in revenue.itertuples()}

@@ -8,6 +8,7 @@ SQLAlchemy engines between concurrent tasks.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 import threading
 from dataclasses import dataclass
 from functools import cached_property
@@ -36,6 +37,15 @@ class Environment:
 
     name: str
     pipeline: RevenuePipeline
+    storages: dict[str, ObjectStorage | None] | None = None
+    """Unsaved storage blocks by field (``lake``, ``results``, ``landing``) for an environment
+    read from its manifest; None: the pipeline's references are loaded from Prefect."""
+
+    def _storage(self, field_name: str) -> ObjectStorage | None:
+        if self.storages is not None:
+            return self.storages[field_name]
+        reference = getattr(self.pipeline, field_name)
+        return load_storage(reference) if reference else None
 
     @cached_property
     def source(self) -> OrdersSource:
@@ -51,7 +61,7 @@ class Environment:
 
     @cached_property
     def lake_block(self) -> ObjectStorage:
-        return load_storage(self.pipeline.lake)
+        return self._storage("lake")
 
     @cached_property
     def lake(self) -> ObjectStore:
@@ -59,7 +69,7 @@ class Environment:
 
     @cached_property
     def landing_block(self) -> ObjectStorage | None:
-        return load_storage(self.pipeline.landing) if self.pipeline.landing else None
+        return self._storage("landing")
 
     @cached_property
     def landing(self) -> ObjectStore | None:
@@ -75,7 +85,7 @@ class Environment:
     def result_storage(self) -> ObjectStorage:
         """The saved block that holds task results, loaded once: given as a ``slug/name``
         string instead, Prefect would read the block document for every task run."""
-        return load_storage(self.pipeline.results)
+        return self._storage("results")
 
     def asset_keys(self, dataset: str) -> list[str]:
         """Prefect asset keys of a dataset: the warehouse table and, for lake datasets,
@@ -110,6 +120,25 @@ def _storage_asset(block: S3Bucket | LocalFileSystem, dataset: str) -> str:
         folder = block.bucket_folder.strip("/")
         return f"s3://{_key_part(block.bucket_name)}/{_key_part(folder) + '/' if folder else ''}{dataset}"
     return f"file://{_key_part((block.basepath or '').rstrip('/'))}/{dataset}"
+
+
+def local_environment(name: str, home: Path) -> Environment | None:
+    """An embedded-default environment read from its manifest under ``home`` (written by
+    ``revenue blocks create --local`` and ``revenue demo``): no Prefect API is asked, so a
+    read-only command answers without a server. None if it has no manifest."""
+    from blocks.environment import pipeline_from_environ, read_manifest
+
+    environ = read_manifest(home, name)
+    if environ is None:
+        return None
+    blocks = pipeline_from_environ(environ)
+    pipeline = RevenuePipeline(
+        source=blocks.source, warehouse=blocks.warehouse, lake="(manifest)", results="(manifest)",
+        landing="(manifest)" if blocks.landing is not None else None, source_table=blocks.source_table,
+        warehouse_schema=blocks.warehouse_schema, status_weeks=blocks.status_weeks,
+    )
+    return Environment(name, pipeline, storages={"lake": blocks.lake, "results": blocks.results,
+                                                 "landing": blocks.landing})
 
 
 _cache: dict[str, Environment] = {}

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
+from revenue.demo_data import generate_orders
+from revenue.io.orders_table import create_orders_table, load_orders
 from tests.integration.helpers import seed_orders
+from tests.services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -93,3 +98,25 @@ def test_backfill_reports_progress_and_a_summary(sqlite_env):
     again = revenue("backfill", "--start", "2026-03-01", "--end", "2026-03-02", "--config", sqlite_env)
     assert again.returncode == 0
     assert "2 up to date" in again.stdout
+
+
+def test_status_and_verify_on_the_embedded_default_answer_without_a_prefect_server(tmp_path):
+    """`blocks create --local` writes the environment's manifest; read-only commands use it
+    and never ask the Prefect API (here: an address nothing listens on)."""
+    home = tmp_path / ".revenue"
+    created = revenue("blocks", "create", "--env", "manifested", "--local", str(home / "manifested"),
+                      extra_env={"REVENUE_HOME": str(home)})
+    assert created.returncode == 0, created.stderr[-2000:]
+    assert (home / "environments" / "manifested.json").is_file()
+    seed = sa.create_engine(f"sqlite:///{home / 'manifested' / 'source.db'}")
+    create_orders_table(seed)
+    load_orders(seed, generate_orders(dt.date(2026, 3, 1), dt.date(2026, 3, 2), 20))
+
+    offline = {"REVENUE_HOME": str(home), "PREFECT_API_URL": f"http://127.0.0.1:{free_port()}/api"}
+    status = revenue("status", "--start", "2026-03-01", "--end", "2026-03-02", "--config", "manifested",
+                     extra_env=offline)
+    assert status.returncode == 0, status.stderr[-2000:]
+    assert ". missing 2" in status.stdout and "temporary server" not in status.stderr
+    verify = revenue("verify", "--start", "2026-03-01", "--end", "2026-03-02", "--config", "manifested",
+                     extra_env=offline)
+    assert verify.returncode == 1 and "2026-03-01: not published" in verify.stdout, verify.stderr[-2000:]
