@@ -7,11 +7,12 @@ SQLAlchemy engines between concurrent tasks.
 
 from __future__ import annotations
 
+import logging
 import re
-from pathlib import Path
 import threading
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prefect.filesystems import LocalFileSystem
@@ -50,14 +51,14 @@ class Environment:
     @cached_property
     def source(self) -> OrdersSource:
         return OrdersSource(
-            self.pipeline.source.get_engine(),
+            _quiet_engine(self.pipeline.source),
             table=self.pipeline.source_table,
             schema=self.pipeline.source_schema,
         )
 
     @cached_property
     def warehouse(self) -> Warehouse:
-        return Warehouse(self.pipeline.warehouse.get_engine(), self.pipeline.warehouse_schema)
+        return Warehouse(_quiet_engine(self.pipeline.warehouse), self.pipeline.warehouse_schema)
 
     @cached_property
     def lake_block(self) -> ObjectStorage:
@@ -107,6 +108,18 @@ def _database_asset(url, schema: str | None, table: str) -> str:
         return f"sqlite://{_key_part((url.database or '').lstrip('/'))}/{_key_part(table)}"
     host = f"{_key_part(url.host or 'localhost')}:{url.port or 5432}"
     return f"postgres://{host}/{_key_part(url.database or '')}/{_key_part(schema or 'public')}/{_key_part(table)}"
+
+
+def _quiet_engine(connector):
+    """The connector's engine, without prefect-sqlalchemy's INFO line "Created a new engine."
+    (twice per command, on every command and run): our own log lines say what is connected."""
+    connector_log = logging.getLogger("prefect.SqlAlchemyConnector")
+    level = connector_log.level
+    connector_log.setLevel(logging.WARNING)
+    try:
+        return connector.get_engine()
+    finally:
+        connector_log.setLevel(level)
 
 
 def _key_part(text: str) -> str:
