@@ -24,7 +24,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.daily_revenue import DEFAULT_CONFIG, failed_message
 from flows.partition import PartitionOutcome, materialize_partitions, plan_partitions, warm_up_quality_gates
 from revenue.partitions import parse_partition, partition_range
-from flows.status_grid import refresh_partition_grid
+from flows.status_grid import grid_around
 
 ProgressCallback = Callable[[int, int, PartitionOutcome], None]
 _progress_listeners: list[ProgressCallback] = []
@@ -79,7 +79,6 @@ def run_partitions(
     """Plan the range in one task run, then materialize what needs it as concurrent task
     runs; the progress artifact and listeners move as partitions finish."""
     plan = plan_partitions(config, partitions, skip_up_to_date=skip_up_to_date and not force)
-    refresh_partition_grid(config, partitions, running=[i.partition for i in plan.to_compute], known=plan.inputs)
     total = len(partitions)
     progress = ThrottledProgress(total, description=f"{total} partitions, {config}")
     done = 0
@@ -91,14 +90,11 @@ def run_partitions(
         for listener in list(_progress_listeners):
             listener(done, total, outcome)
 
-    for outcome in plan.up_to_date:
-        finished(outcome)
-    outcomes: list[PartitionOutcome] = []
-    try:
+    with grid_around(config, partitions, plan) as outcomes:
+        for outcome in plan.up_to_date:
+            finished(outcome)
         computed = materialize_partitions(config, plan, force, max_concurrency, on_outcome=finished)
-        outcomes = sorted([*plan.up_to_date, *computed], key=lambda o: o.partition)
-    finally:
-        refresh_partition_grid(config, partitions, known=plan.held_inputs(outcomes))
+        outcomes.extend(sorted([*plan.up_to_date, *computed], key=lambda o: o.partition))
     return outcomes
 
 

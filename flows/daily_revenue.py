@@ -16,11 +16,12 @@ from flows.partition import (
     PartitionOutcome,
     describe,
     failure_of,
+    first_line,
     materialize_with_states,
     plan_partitions,
     warm_up_quality_gates,
 )
-from flows.status_grid import refresh_partition_grid
+from flows.status_grid import grid_around
 from revenue.errors import DataError
 from revenue.io.environment import environment
 from revenue.io.registry import READ, LandedVersion
@@ -108,18 +109,14 @@ def daily_revenue(
         try:
             version, days = landed_file(config, landed_key)
         except DataError as unreadable:  # its message names the file and the reason
-            return Failed(message=str(unreadable).splitlines()[0], data=unreadable)
+            return Failed(message=first_line(unreadable), data=unreadable)
         about = f"landed file {version.uri}: "
     else:
         days = [parse_partition(resolve_partition(partition_date))]
     plan = plan_partitions(config, days)
-    refresh_partition_grid(config, days, running=[i.partition for i in plan.to_compute], known=plan.inputs)
-    finished = []
-    try:
+    with grid_around(config, days, plan) as outcomes:
         finished = materialize_with_states(config, plan, force, max_concurrency=4)
-    finally:
-        refresh_partition_grid(config, days, known=plan.held_inputs([o for o, _ in finished]))
-    outcomes = [outcome for outcome, _ in finished]
+        outcomes.extend(outcome for outcome, _ in finished)
     logger = get_run_logger()
     for outcome in outcomes:
         logger.info("partition %s", describe(outcome))

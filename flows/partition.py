@@ -199,8 +199,7 @@ def outcome_of(partition: dt.date, state: State) -> PartitionOutcome:
     except InputSuperseded as change:
         return PartitionOutcome(partition.isoformat(), "superseded", error=str(change))
     except Exception as error:  # the task's own exception, with its message
-        message = str(error) or type(error).__name__
-        return PartitionOutcome(partition.isoformat(), "failed", error=message.splitlines()[0][:500])
+        return PartitionOutcome(partition.isoformat(), "failed", error=first_line(error)[:500])
     if state.name == "Cached":
         outcome = replace(outcome, outcome="cache hit")
     return outcome

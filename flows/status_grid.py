@@ -13,8 +13,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact
@@ -25,6 +27,9 @@ from revenue.io.activity import LANDING_WATCHER, last_beat
 from revenue.io.environment import Environment, environment
 from revenue.io.partition_input import PartitionInput
 from revenue.status import PartitionStatus, current_statuses, grid_days
+
+if TYPE_CHECKING:
+    from flows.partition import PartitionOutcome, PartitionPlan
 
 ARTIFACT_KEY = "partition-status"
 
@@ -111,6 +116,19 @@ def refresh_partition_grid(config: str, touched: Iterable[dt.date], running: Ite
         _write(config, env, current_statuses(env, days, running, run_id, known=known))
     except Exception as error:
         _logger().warning("could not refresh the partition-status grid: %s", error)
+
+
+@contextmanager
+def grid_around(config: str, days: list[dt.date], plan: PartitionPlan) -> Iterator[list[PartitionOutcome]]:
+    """The grid refreshed around a run's partitions: before (the days to compute shown
+    running) and after, whatever the end. The caller puts the outcomes in the list it gets,
+    so the days the run left held at their planned input are not fingerprinted again."""
+    refresh_partition_grid(config, days, running=[i.partition for i in plan.to_compute], known=plan.inputs)
+    outcomes: list[PartitionOutcome] = []
+    try:
+        yield outcomes
+    finally:
+        refresh_partition_grid(config, days, known=plan.held_inputs(outcomes))
 
 
 @dataclass(frozen=True)
