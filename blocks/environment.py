@@ -224,34 +224,3 @@ def _shared_credentials(blocks: EnvironmentBlocks) -> AwsCredentials | None:
         if isinstance(storage, S3Bucket) and isinstance(storage.credentials, AwsCredentials):
             return storage.credentials
     return None
-
-
-MANIFEST_DIR = "environments"
-"""Under the revenue home (``REVENUE_HOME``, default ``.revenue``): ``<env>.json`` for each
-embedded-default environment (SQLite files and local directories, no secret), so ``revenue
-status`` and ``verify`` can answer without a Prefect server. The blocks stay the source of
-truth for runs; ``revenue blocks create --local`` writes both."""
-
-
-def manifest_path(home: Path, env: str) -> Path:
-    return home / MANIFEST_DIR / f"{env}.json"
-
-
-def write_manifest(home: Path, env: str, environ: Mapping[str, str]) -> Path:
-    """Record an embedded-default environment's variables (paths only: it holds no secret)."""
-    import json
-
-    if any(key.startswith("AWS_") for key in environ) or not all(
-            environ.get(key, "").startswith("sqlite:") for key in ("REVENUE_SOURCE_DB_URL", "REVENUE_WAREHOUSE_DB_URL")):
-        raise ValueError("only an embedded-default environment (SQLite and local directories) has a manifest")
-    path = manifest_path(home, env)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({k: v for k, v in environ.items() if k.startswith("REVENUE_")}, indent=2, sort_keys=True))
-    return path
-
-
-def read_manifest(home: Path, env: str) -> dict[str, str] | None:
-    import json
-
-    path = manifest_path(home, env)
-    return json.loads(path.read_text()) if path.is_file() else None

@@ -49,7 +49,7 @@ def blocks(args: argparse.Namespace) -> int:
     for block in saved:
         print(f"saved {block.slug}/{block.name}")
     if args.local:
-        from blocks.environment import write_manifest
+        from revenue.io.manifest import write_manifest
 
         from revenue.cli import DEFAULT_HOME
 
@@ -65,7 +65,7 @@ def ensure_local_environment(env: str, home: Path) -> None:
         save_environment,
     )
 
-    from blocks.environment import write_manifest
+    from revenue.io.manifest import write_manifest
 
     from revenue.cli import DEFAULT_HOME
 

@@ -15,16 +15,18 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from prefect.filesystems import LocalFileSystem
-from prefect_aws.s3 import S3Bucket
+import sqlalchemy as sa
 
-from blocks.pipeline import ObjectStorage, RevenuePipeline, load_storage
 from revenue.errors import ConfigurationError
 from revenue.io.source import OrdersSource
-from revenue.io.storage import ObjectStore, object_store
+from revenue.io.storage import LocalStore, ObjectStore, object_store
 from revenue.io.warehouse import Warehouse
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # Prefect's block classes are imported only by what loads or builds blocks
+    from prefect.filesystems import LocalFileSystem
+    from prefect_aws.s3 import S3Bucket
+
+    from blocks.pipeline import ObjectStorage, RevenuePipeline
     from revenue.io.registry import LandingRegistry
 
 
@@ -32,33 +34,75 @@ class UnknownEnvironmentError(ConfigurationError):
     """No pipeline block document has that name."""
 
 
+@dataclass(frozen=True)
+class EmbeddedPipeline:
+    """An embedded-default environment as its manifest records it: SQLite URLs and local
+    directories, the fields of ``RevenuePipeline`` the commands read, without Prefect."""
+
+    source: str
+    warehouse: str
+    lake: str
+    results: str
+    landing: str | None
+    source_table: str = "orders"
+    source_schema: str | None = None
+    warehouse_schema: str | None = "analytics"
+    status_weeks: int = 8
+
+    @classmethod
+    def from_manifest(cls, environ: dict[str, str]) -> EmbeddedPipeline:
+        return cls(
+            source=environ["REVENUE_SOURCE_DB_URL"], warehouse=environ["REVENUE_WAREHOUSE_DB_URL"],
+            lake=environ["REVENUE_LAKE_URL"], results=environ["REVENUE_RESULTS_URL"],
+            landing=environ.get("REVENUE_LANDING_URL") or None,
+            source_table=environ.get("REVENUE_SOURCE_TABLE") or "orders",
+            warehouse_schema=environ.get("REVENUE_WAREHOUSE_SCHEMA") or "analytics",
+            status_weeks=int(environ.get("REVENUE_STATUS_WEEKS") or 8),
+        )
+
+
 @dataclass
 class Environment:
-    """Connections of one environment, built lazily from its ``RevenuePipeline`` block."""
+    """Connections of one environment, built lazily from its ``RevenuePipeline`` block (or,
+    for an embedded default read from its manifest, from an ``EmbeddedPipeline``)."""
 
     name: str
-    pipeline: RevenuePipeline
-    storages: dict[str, ObjectStorage | None] | None = None
-    """Unsaved storage blocks by field (``lake``, ``results``, ``landing``) for an environment
-    read from its manifest; None: the pipeline's references are loaded from Prefect."""
+    pipeline: RevenuePipeline | EmbeddedPipeline
+
+    @property
+    def embedded(self) -> bool:
+        return isinstance(self.pipeline, EmbeddedPipeline)
 
     def _storage(self, field_name: str) -> ObjectStorage | None:
-        if self.storages is not None:
-            return self.storages[field_name]
         reference = getattr(self.pipeline, field_name)
-        return load_storage(reference) if reference else None
+        if not reference:
+            return None
+        if self.embedded:
+            from prefect.filesystems import LocalFileSystem
+
+            return LocalFileSystem(basepath=reference)
+        from blocks.pipeline import load_storage
+
+        return load_storage(reference)
+
+    def _store(self, field_name: str) -> ObjectStore | None:
+        if self.embedded:  # no block needed: a directory
+            reference = getattr(self.pipeline, field_name)
+            return LocalStore(reference) if reference else None
+        block = self._storage(field_name)
+        return object_store(block) if block is not None else None
 
     @cached_property
     def source(self) -> OrdersSource:
         return OrdersSource(
-            _quiet_engine(self.pipeline.source),
+            _engine(self.pipeline.source),
             table=self.pipeline.source_table,
             schema=self.pipeline.source_schema,
         )
 
     @cached_property
     def warehouse(self) -> Warehouse:
-        return Warehouse(_quiet_engine(self.pipeline.warehouse), self.pipeline.warehouse_schema)
+        return Warehouse(_engine(self.pipeline.warehouse), self.pipeline.warehouse_schema)
 
     @cached_property
     def lake_block(self) -> ObjectStorage:
@@ -66,7 +110,7 @@ class Environment:
 
     @cached_property
     def lake(self) -> ObjectStore:
-        return object_store(self.lake_block)
+        return self._store("lake")
 
     @cached_property
     def landing_block(self) -> ObjectStorage | None:
@@ -74,7 +118,7 @@ class Environment:
 
     @cached_property
     def landing(self) -> ObjectStore | None:
-        return object_store(self.landing_block) if self.landing_block else None
+        return self._store("landing")
 
     @cached_property
     def registry(self) -> "LandingRegistry":
@@ -110,6 +154,11 @@ def _database_asset(url, schema: str | None, table: str) -> str:
     return f"postgres://{host}/{_key_part(url.database or '')}/{_key_part(schema or 'public')}/{_key_part(table)}"
 
 
+def _engine(connector) -> sa.engine.Engine:
+    """The engine of a ``SqlAlchemyConnector`` block, or of a URL (an embedded default)."""
+    return sa.create_engine(connector) if isinstance(connector, str) else _quiet_engine(connector)
+
+
 def _quiet_engine(connector):
     """The connector's engine, without prefect-sqlalchemy's INFO line "Created a new engine."
     (twice per command, on every command and run): our own log lines say what is connected."""
@@ -129,6 +178,8 @@ def _key_part(text: str) -> str:
 
 
 def _storage_asset(block: S3Bucket | LocalFileSystem, dataset: str) -> str:
+    from prefect_aws.s3 import S3Bucket
+
     if isinstance(block, S3Bucket):
         folder = block.bucket_folder.strip("/")
         return f"s3://{_key_part(block.bucket_name)}/{_key_part(folder) + '/' if folder else ''}{dataset}"
@@ -137,21 +188,13 @@ def _storage_asset(block: S3Bucket | LocalFileSystem, dataset: str) -> str:
 
 def local_environment(name: str, home: Path) -> Environment | None:
     """An embedded-default environment read from its manifest under ``home`` (written by
-    ``revenue blocks create --local`` and ``revenue demo``): no Prefect API is asked, so a
-    read-only command answers without a server. None if it has no manifest."""
-    from blocks.environment import pipeline_from_environ, read_manifest
+    ``revenue blocks create --local``, ``revenue demo`` and ``revenue dev``): neither the
+    Prefect API nor Prefect itself is needed, so a read-only command answers at once.
+    None if it has no manifest."""
+    from revenue.io.manifest import read_manifest
 
     environ = read_manifest(home, name)
-    if environ is None:
-        return None
-    blocks = pipeline_from_environ(environ)
-    pipeline = RevenuePipeline(
-        source=blocks.source, warehouse=blocks.warehouse, lake="(manifest)", results="(manifest)",
-        landing="(manifest)" if blocks.landing is not None else None, source_table=blocks.source_table,
-        warehouse_schema=blocks.warehouse_schema, status_weeks=blocks.status_weeks,
-    )
-    return Environment(name, pipeline, storages={"lake": blocks.lake, "results": blocks.results,
-                                                 "landing": blocks.landing})
+    return None if environ is None else Environment(name, EmbeddedPipeline.from_manifest(environ))
 
 
 _cache: dict[str, Environment] = {}
@@ -162,6 +205,8 @@ def environment(name: str) -> Environment:
     """The environment named ``name`` (a ``revenue-pipeline`` block), cached per process."""
     with _lock:
         if name not in _cache:
+            from blocks.pipeline import RevenuePipeline
+
             try:
                 pipeline = RevenuePipeline.load(name)
             except ValueError as error:

@@ -11,10 +11,11 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from prefect.filesystems import LocalFileSystem
-from prefect_aws.s3 import S3Bucket
+if TYPE_CHECKING:  # Prefect is imported only where a block is turned into a store
+    from prefect.filesystems import LocalFileSystem
+    from prefect_aws.s3 import S3Bucket
 
 
 class ObjectChanged(Exception):
@@ -117,8 +118,8 @@ class S3Store:
 class LocalStore:
     """Objects as files under a local directory."""
 
-    def __init__(self, block: LocalFileSystem) -> None:
-        self.root = Path(block.basepath or ".").expanduser().resolve()
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root or ".").expanduser().resolve()
 
     def _path(self, key: str) -> Path:
         path = (self.root / key).resolve()
@@ -188,8 +189,11 @@ def _md5_file(path: Path) -> str:
 
 def object_store(block: S3Bucket | LocalFileSystem) -> S3Store | LocalStore:
     """The store for a lake, results or landing block."""
+    from prefect.filesystems import LocalFileSystem
+    from prefect_aws.s3 import S3Bucket
+
     if isinstance(block, S3Bucket):
         return S3Store(block)
     if isinstance(block, LocalFileSystem):
-        return LocalStore(block)
+        return LocalStore(block.basepath)
     raise TypeError(f"unsupported storage block {type(block).__name__}")

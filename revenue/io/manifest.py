@@ -1,0 +1,38 @@
+"""Manifests of embedded-default environments: what ``status`` and ``verify`` need to answer
+without a Prefect server, readable without importing Prefect.
+
+Under the revenue home (``REVENUE_HOME``, default ``.revenue``): ``environments/<env>.json``
+for each embedded-default environment: its ``REVENUE_*`` variables (SQLite URLs and local
+directories, never a secret). The blocks stay the source of truth for runs;
+``revenue blocks create --local``, ``revenue demo`` and ``revenue dev`` write both.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+MANIFEST_DIR = "environments"
+EMBEDDED_DATABASES = ("REVENUE_SOURCE_DB_URL", "REVENUE_WAREHOUSE_DB_URL")
+
+
+def manifest_path(home: Path, env: str) -> Path:
+    return home / MANIFEST_DIR / f"{env}.json"
+
+
+def write_manifest(home: Path, env: str, environ: Mapping[str, str]) -> Path:
+    """Record an embedded-default environment's variables (paths only: it holds no secret)."""
+    if any(key.startswith("AWS_") for key in environ) or not all(
+            environ.get(key, "").startswith("sqlite:") for key in EMBEDDED_DATABASES):
+        raise ValueError("only an embedded-default environment (SQLite and local directories) has a manifest")
+    path = manifest_path(home, env)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({k: v for k, v in environ.items() if k.startswith("REVENUE_")}, indent=2, sort_keys=True))
+    return path
+
+
+def read_manifest(home: Path, env: str) -> dict[str, str] | None:
+    """The environment's recorded variables, or None if it has no manifest."""
+    path = manifest_path(home, env)
+    return json.loads(path.read_text()) if path.is_file() else None
