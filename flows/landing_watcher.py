@@ -5,9 +5,11 @@ idle landing zone costs the Prefect server nothing but a heartbeat.
 The self-hosted Prefect server has no webhooks, so every ``interval`` seconds the watcher
 lists the landing prefix and registers every object version it has not seen in the landing
 registry (which gives it its landing sequence), then, for each landing not announced yet,
-emits a ``revenue.file.landed`` event whose resource id is ``s3://bucket/key``, with an
-event id derived from the landing (URI, ETag, sequence). The ``daily-revenue/on-landing``
-deployment's trigger matches those events and starts the flow with the key.
+emits a ``revenue.file.landed`` event whose resource id is ``s3://bucket/key`` (or the
+file's path), labelled ``revenue.environment: <environment>``, with an event id derived from
+the landing (URI, ETag, sequence). The ``daily-revenue/on-landing`` deployment's trigger
+matches those events by environment and starts the flow with the key: where files land is
+configured once, in the environment's landing block.
 
 A landing is marked announced only after its event was sent: a crash in between re-emits
 the same event id, which the server stores once, so a replay never double-counts.
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
 from collections.abc import Callable
 
@@ -41,18 +44,23 @@ from revenue.io.registry import LandedVersion, watch_once
 log = logging.getLogger("revenue.watch")
 
 CHECKED_EVENT = "revenue.landing.checked"
+ENVIRONMENT_LABEL = "revenue.environment"
 HEARTBEAT_EVENT_EVERY = dt.timedelta(minutes=5)
 GRID_REDRAW_EVERY = dt.timedelta(minutes=15)
 """The watcher redraws the partition grid when a day changed state, and at least this often."""
 
 
-def landed_event(landed: LandedVersion) -> Event:
+def landed_event(landed: LandedVersion, config: str) -> Event:
+    """The event of one landing: resource id the file's URI, labelled with the environment
+    (``revenue.environment``), which is what the on-landing trigger matches: the landing
+    location itself is configured once, in the environment's landing block."""
     return Event(
         id=landed.event_id,
         event=LANDED_EVENT,
         resource={
             "prefect.resource.id": landed.uri,
             "prefect.resource.name": landed.key,
+            ENVIRONMENT_LABEL: config,
             "revenue.etag": landed.etag,
             "revenue.size": str(landed.size),
             "revenue.landing": str(landed.seq),
@@ -88,7 +96,7 @@ def watch_pass(config: str) -> list[str]:
     announced = []
     for landed in watch_once(env.registry):
         try:
-            send_event(landed_event(landed))
+            send_event(landed_event(landed, config))
             env.registry.mark_announced(landed)
             announced.append(landed.uri)
         except Exception as error:  # one bad object never stops the others
@@ -98,16 +106,18 @@ def watch_pass(config: str) -> list[str]:
 
 
 def watch(config: str, interval: float = 30.0, passes: int | None = None,
-          sleep: Callable[[float], None] = time.sleep) -> int:
-    """Watch until stopped (or for ``passes`` passes); returns the files announced. An
-    outage (S3, the database, the Prefect API) is logged and retried on the next pass; a
-    configuration error stops it."""
+          sleep: Callable[[float], None] = time.sleep, stop: threading.Event | None = None) -> int:
+    """Watch until stopped (Ctrl-C, ``stop`` set, or after ``passes`` passes); returns the
+    files announced. An outage (S3, the database, the Prefect API) is logged and retried on
+    the next pass; a configuration error stops it."""
+    if stop is not None:
+        sleep = stop.wait
     landing = environment(config).landing
     if landing is None:
         raise ConfigurationError(f"environment {config} has no landing block")
     total, done, last_event, grid = 0, 0, None, None
     log.info("watching %s every %g s", landing.uri(), interval)
-    while passes is None or done < passes:
+    while (passes is None or done < passes) and not (stop is not None and stop.is_set()):
         started = time.monotonic()
         try:
             announced = watch_pass(config)

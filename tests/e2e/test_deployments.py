@@ -86,8 +86,6 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
             "REVENUE_WAREHOUSE_DB_URL": pg_url,
             "REVENUE_LAKE_URL": f"s3://{bucket}/lake",
             "REVENUE_LANDING_URL": f"s3://{bucket}/landing",
-            "REVENUE_LANDING_BUCKET": bucket,
-            "REVENUE_LANDING_PREFIX": "landing",
             "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY,
             "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY,
             "AWS_DEFAULT_REGION": "us-east-1",
@@ -232,7 +230,7 @@ def test_a_landed_file_becomes_exactly_one_flow_run_and_replays_change_nothing(s
     [(seq, etag)] = stack.sql("SELECT seq, etag FROM analytics.landing_registry WHERE uri = :uri", uri=uri)
     assert etag == s3.head_object(Bucket=stack.bucket, Key="landing/orders-0303.csv")["ETag"].strip('"')
     with temporary_settings({PREFECT_API_URL: stack.env["PREFECT_API_URL"]}):
-        send_event(landed_event(LandedVersion(seq, uri, "orders-0303.csv", etag, len(body))))
+        send_event(landed_event(LandedVersion(seq, uri, "orders-0303.csv", etag, len(body)), "e2e"))
     time.sleep(15)
     assert len(flow_runs(stack, "daily-revenue/on-landing")) == 1
     assert published_revenue(stack) == revenue

@@ -576,7 +576,7 @@ def test_watcher_crash_between_emit_and_cursor_re_emits_once_and_the_file_counts
     registry = environment(pg_env).registry
     [landed] = watch_once(registry)  # registered: landing 1, not announced yet
     assert landed.uri == uri
-    send_event(landed_event(landed))  # ... and the watcher "crashes" before marking it announced
+    send_event(landed_event(landed, pg_env))  # ... and the watcher "crashes" before marking it announced
     assert watch_once(registry) == [landed]
 
     assert watch_pass(pg_env) == [uri]  # re-emitted: it was not marked announced
