@@ -5,7 +5,7 @@ UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: uv setup browser demo test test-fast e2e screenshots bench clean
+.PHONY: uv setup browser demo dev test test-fast e2e screenshots bench clean
 
 uv:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || \
@@ -26,6 +26,12 @@ browser:
 
 demo: setup
 	$(UV) run --frozen revenue demo
+
+# The whole system locally: Prefect server + UI on PORT (default 4200), every deployment
+# served from one process, demo data, the landing watcher. Ctrl-C stops it all.
+PORT ?= 4200
+dev: setup
+	$(UV) run --frozen revenue dev --port $(PORT)
 
 test: setup browser
 	$(UV) run --frozen pytest

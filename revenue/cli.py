@@ -32,6 +32,13 @@ def _date(value: str) -> dt.date:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _port(value: str) -> int:
+    number = _positive(value)
+    if number > 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a TCP port")
+    return number
+
+
 def _positive(value: str) -> int:
     try:
         number = int(value)
@@ -61,6 +68,27 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--orders-per-day", type=_positive, default=200, help="orders a day (default %(default)s)")
     demo.add_argument("--home", type=Path, default=DEFAULT_HOME / "local", help="where the embedded default keeps its files")
     demo.add_argument("--env", default="local", help="environment block name (default %(default)s)")
+
+    dev = commands.add_parser(
+        "dev", help="the whole system locally: Prefect server and UI, every deployment served, demo data, landing watcher",
+        description="Starts (or reuses) a Prefect server on 127.0.0.1:PORT, creates the embedded default's blocks, "
+        "loads demo orders if the source is empty, serves every deployment of prefect.yaml from this process and "
+        "watches the local landing directory. Ctrl-C stops everything it started.")
+    dev.add_argument("--port", type=_port, default=4200, help="Prefect server and UI port (default %(default)s)")
+    dev.add_argument("--config", default="local", help="embedded-default environment name (default %(default)s)")
+    dev.add_argument("--orders-per-day", type=_positive, default=200, help="demo orders a day (default %(default)s)")
+    dev.add_argument("--interval", type=float, default=2.0,
+                     help="seconds between landing-directory checks (default %(default)s)")
+
+    seed = commands.add_parser(
+        "seed", help="load demo orders into an environment's real source and create its missing buckets",
+        description="Creates the orders table if absent and loads generated demo orders for the days given "
+        "(default: the 28 days up to yesterday); creates the lake, results and landing buckets (or directories) "
+        "if missing. Loads nothing into a range that already holds orders.")
+    seed.add_argument("--config", default="local", help="environment block name (default %(default)s)")
+    seed.add_argument("--start", type=_date, default=None, help="first day (default: DAYS days up to yesterday)")
+    seed.add_argument("--days", type=_positive, default=28, help="number of days (default %(default)s)")
+    seed.add_argument("--orders-per-day", type=_positive, default=200, help="orders a day (default %(default)s)")
 
     run = commands.add_parser("run", help="run the daily_revenue flow for one day")
     run.add_argument("--date", type=_date, required=True, help="partition, YYYY-MM-DD")
@@ -111,9 +139,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         from revenue import commands
+        from revenue.devserver import use_running_server
+
+        use_running_server(DEFAULT_HOME)  # a running `revenue dev` is this project's server
 
         handler = {
             "demo": commands.demo,
+            "dev": commands.dev,
+            "seed": commands.seed,
             "run": commands.run,
             "backfill": commands.backfill,
             "status": commands.status,
@@ -123,6 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         }[args.command]
         return handler(args)
     except KeyboardInterrupt:
+        if args.command == "dev":
+            return 0
         print("revenue: interrupted", file=sys.stderr)
         return 130
     except Exception as error:  # one line, never a traceback (set REVENUE_DEBUG=1 for one)

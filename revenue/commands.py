@@ -16,20 +16,66 @@ def describe_error(error: BaseException) -> str:
     return text[:500]
 
 
-def _environment_exists(env: str) -> None:
-    from revenue.io.environment import environment
+def _home() -> Path:
+    from revenue.cli import DEFAULT_HOME
 
-    environment(env)  # raises UnknownEnvironmentError with the fix in its message
+    return DEFAULT_HOME
+
+
+def _prefect_api_configured() -> bool:
+    """Whether a Prefect server is configured (``PREFECT_API_URL``, set by hand, by a
+    Prefect profile, or by the CLI for a running ``revenue dev``); without one, reading
+    blocks would start a temporary server, which never holds this project's blocks."""
+    if os.environ.get("PREFECT_API_URL"):
+        return True
+    from prefect.settings import get_current_settings
+
+    return bool(get_current_settings().api.url)
+
+
+def _without_server(env: str) -> Exception:
+    from revenue.io.environment import UnknownEnvironmentError
+
+    return UnknownEnvironmentError(
+        f"environment {env!r} is not an embedded default here (no {_home()}/environments/{env}.json) and no "
+        "Prefect server is configured to read its blocks from: start `revenue dev`, or set PREFECT_API_URL"
+    )
+
+
+def _environment_exists(env: str) -> None:
+    """Check ``env`` before a run: an embedded default's blocks are (re)created from its
+    manifest on the server in use when missing there; any other environment's blocks are
+    read from the configured Prefect server (no temporary server is started to say that an
+    environment does not exist)."""
+    from revenue.io.environment import UnknownEnvironmentError, environment
+    from revenue.io.manifest import read_manifest
+
+    manifest = read_manifest(_home(), env)
+    if manifest is None and not _prefect_api_configured():
+        raise _without_server(env)
+    try:
+        environment(env)
+    except UnknownEnvironmentError:
+        if manifest is None:
+            raise
+        from blocks.environment import pipeline_from_environ, save_environment
+        from revenue.io.environment import forget_environments
+
+        save_environment(env, pipeline_from_environ(manifest))
+        forget_environments()
 
 
 def _readable_environment(env: str):
     """The environment for a read-only command: an embedded default from its manifest
-    (no Prefect server needed, none started), else from its blocks."""
+    (Prefect is not even imported), else from its blocks on the configured server."""
     from revenue.io.environment import environment, local_environment
 
-    from revenue.cli import DEFAULT_HOME
-
-    return local_environment(env, DEFAULT_HOME) or environment(env)
+    local = local_environment(env, _home())
+    if local is not None:
+        return local
+    if not _prefect_api_configured():
+        raise _without_server(env)
+    return environment(env)
 
 
 def blocks(args: argparse.Namespace) -> int:
@@ -51,9 +97,7 @@ def blocks(args: argparse.Namespace) -> int:
     if args.local:
         from revenue.io.manifest import write_manifest
 
-        from revenue.cli import DEFAULT_HOME
-
-        print(f"wrote {write_manifest(DEFAULT_HOME, args.env, environ)}")
+        print(f"wrote {write_manifest(_home(), args.env, environ)}")
     return 0
 
 
@@ -67,13 +111,11 @@ def ensure_local_environment(env: str, home: Path) -> None:
 
     from revenue.io.manifest import write_manifest
 
-    from revenue.cli import DEFAULT_HOME
-
     environ = embedded_default_environ(home)
     for key in ("REVENUE_LAKE_URL", "REVENUE_RESULTS_URL", "REVENUE_LANDING_URL"):
         Path(environ[key]).mkdir(parents=True, exist_ok=True)
     save_environment(env, pipeline_from_environ(environ))
-    write_manifest(DEFAULT_HOME, env, environ)
+    write_manifest(_home(), env, environ)
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -219,3 +261,42 @@ def verify(args: argparse.Namespace) -> int:
     differences = verify_range(_readable_environment(args.config), args.start, args.end)
     print(render_differences(differences, args.start, args.end))
     return 1 if differences else 0
+
+
+def dev(args: argparse.Namespace) -> int:
+    from revenue.dev import DevOptions, run_dev
+
+    home = _home()
+    return run_dev(DevOptions(port=args.port, config=args.config, home=(home / args.config).resolve(),
+                              state_home=home, orders_per_day=args.orders_per_day, interval=args.interval))
+
+
+def seed(args: argparse.Namespace) -> int:
+    """Demo orders into the environment's real source (the orders table created if absent)
+    and its buckets or directories created if missing: "point it at your Postgres and S3"
+    tried end to end. Loads nothing into a range that already holds orders."""
+    import datetime as dt
+
+    from revenue.demo_data import generate_orders
+    from revenue.io.orders_table import create_orders_table, load_orders
+    from revenue.io.storage import ensure_container
+
+    env = _readable_environment(args.config)
+    end = args.start + dt.timedelta(days=args.days - 1) if args.start else (
+        dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1))
+    start = args.start or end - dt.timedelta(days=args.days - 1)
+    for name in ("lake", "results", "landing"):
+        store = env.store(name)
+        if store is not None:
+            created = ensure_container(store)
+            print(f"{name}: {store.uri()}" + (" (created)" if created else ""))
+    source = env.source
+    create_orders_table(source.engine, source.table, source.schema)
+    held, top = source.order_rows(start, end)
+    if held:
+        print(f"source {source.label} already holds {held} orders in {start}..{end}: loaded nothing")
+        return 0
+    orders = generate_orders(start, end, args.orders_per_day, first_id=top + 1)
+    load_orders(source.engine, orders, source.table, source.schema)
+    print(f"source {source.label}: loaded {len(orders)} demo order rows for {start}..{end}")
+    return 0

@@ -85,7 +85,8 @@ class Environment:
 
         return load_storage(reference)
 
-    def _store(self, field_name: str) -> ObjectStore | None:
+    def store(self, field_name: str) -> ObjectStore | None:
+        """The store of ``lake``, ``results`` or ``landing`` (None: the environment has none)."""
         if self.embedded:  # no block needed: a directory
             reference = getattr(self.pipeline, field_name)
             return LocalStore(reference) if reference else None
@@ -110,7 +111,7 @@ class Environment:
 
     @cached_property
     def lake(self) -> ObjectStore:
-        return self._store("lake")
+        return self.store("lake")
 
     @cached_property
     def landing_block(self) -> ObjectStorage | None:
@@ -118,7 +119,7 @@ class Environment:
 
     @cached_property
     def landing(self) -> ObjectStore | None:
-        return self._store("landing")
+        return self.store("landing")
 
     @cached_property
     def registry(self) -> "LandingRegistry":
@@ -160,15 +161,19 @@ def _engine(connector) -> sa.engine.Engine:
 
 
 def _quiet_engine(connector):
-    """The connector's engine, without prefect-sqlalchemy's INFO line "Created a new engine."
-    (twice per command, on every command and run): our own log lines say what is connected."""
-    connector_log = logging.getLogger("prefect.SqlAlchemyConnector")
-    level = connector_log.level
-    connector_log.setLevel(logging.WARNING)
-    try:
-        return connector.get_engine()
-    finally:
-        connector_log.setLevel(level)
+    """The connector's engine. prefect-sqlalchemy logs "Created a new engine." for each one
+    (twice per command and per run, in the run's own log inside a run): our own lines say
+    what is connected, so ``_DropEngineCreated`` keeps that line out of every log."""
+    return connector.get_engine()
+
+
+class _DropEngineCreated(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "Created a new engine."
+
+
+for _logger in ("prefect.SqlAlchemyConnector", "prefect.task_runs", "prefect.flow_runs"):
+    logging.getLogger(_logger).addFilter(_DropEngineCreated())
 
 
 def _key_part(text: str) -> str:

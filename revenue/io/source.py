@@ -113,6 +113,18 @@ class OrdersSource:
             column < sa.bindparam("end", end, unique=unique),
         )
 
+    def order_rows(self, first: dt.date, last: dt.date) -> tuple[int, int]:
+        """Rows with an ``order_date`` in ``[first, last]`` and the largest ``order_id`` of
+        the whole table (0 when it is empty): what ``revenue seed`` checks before loading."""
+        table = self._table(first)
+        (start, _), (_, end) = self._bounds(first), self._bounds(last)
+        column = table.c[ORDER_DATE]
+        with self._service("counting rows", first), self.engine.connect() as connection:
+            held = connection.execute(sa.select(sa.func.count()).select_from(table).where(
+                column >= start, column < end)).scalar()
+            top = connection.execute(sa.select(sa.func.max(table.c["order_id"]))).scalar()
+        return int(held or 0), int(top or 0)
+
     def fingerprint(self, partition: dt.date) -> str:
         """A digest of the day's rows from one aggregate query (no rows are read)."""
         return self.fingerprints([partition])[partition]

@@ -187,6 +187,29 @@ def _md5_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def ensure_container(store: ObjectStore) -> bool:
+    """Create the store's bucket (S3) or directory (local) if missing; whether it did."""
+    if isinstance(store, S3Store):
+        from botocore.exceptions import ClientError
+
+        try:
+            store._client.head_bucket(Bucket=store.bucket)
+            return False
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
+                raise
+        region = store._client.meta.region_name
+        location = {} if region in (None, "us-east-1") else {
+            "CreateBucketConfiguration": {"LocationConstraint": region}}
+        store._client.create_bucket(Bucket=store.bucket, **location)
+        return True
+    if isinstance(store, LocalStore):
+        existed = store.root.is_dir()
+        store.root.mkdir(parents=True, exist_ok=True)
+        return not existed
+    raise TypeError(f"unsupported store {type(store).__name__}")
+
+
 def object_store(block: S3Bucket | LocalFileSystem) -> S3Store | LocalStore:
     """The store for a lake, results or landing block."""
     from prefect.filesystems import LocalFileSystem

@@ -122,3 +122,47 @@ def test_status_and_verify_on_the_embedded_default_answer_without_a_prefect_serv
     verify = revenue("verify", "--start", "2026-03-01", "--end", "2026-03-02", "--config", "manifested",
                      extra_env=offline)
     assert verify.returncode == 1 and "2026-03-01: not published" in verify.stdout, verify.stderr[-2000:]
+
+
+def test_seed_fills_a_real_source_creates_missing_buckets_and_the_days_publish(pg_url, s3_endpoint):
+    """`revenue seed` on Postgres + S3 whose buckets do not exist yet: the orders table is
+    created, demo orders loaded, the buckets created; then the days publish; seeding again
+    loads nothing."""
+    import uuid
+
+    from tests.integration.conftest import _save_environment, s3_client
+    from tests.services import pg_s3_environ
+
+    lake, landing = f"lake-{uuid.uuid4().hex[:8]}", f"landing-{uuid.uuid4().hex[:8]}"
+    environ = {**pg_s3_environ(pg_url, s3_endpoint, lake), "REVENUE_LANDING_URL": f"s3://{landing}/incoming"}
+    env = _save_environment(f"seed-{uuid.uuid4().hex[:6]}", environ)
+
+    seeded = revenue("seed", "--config", env, "--start", "2026-03-01", "--days", "2", "--orders-per-day", "30")
+    assert seeded.returncode == 0, seeded.stderr[-2000:]
+    assert f"lake: s3://{lake}/lake (created)" in seeded.stdout
+    assert f"landing: s3://{landing}/incoming (created)" in seeded.stdout
+    buckets = {b["Name"] for b in s3_client(s3_endpoint).list_buckets()["Buckets"]}
+    assert {lake, landing} <= buckets
+    engine = sa.create_engine(pg_url)
+    with engine.connect() as connection:
+        rows = connection.execute(sa.text(
+            "SELECT date(order_date AT TIME ZONE 'UTC') AS day, count(*) FROM orders GROUP BY 1 ORDER BY 1")).all()
+    engine.dispose()
+    assert [str(day) for day, _ in rows] == ["2026-03-01", "2026-03-02"] and all(n >= 30 for _, n in rows)
+
+    again = revenue("seed", "--config", env, "--start", "2026-03-01", "--days", "2")
+    assert again.returncode == 0 and "loaded nothing" in again.stdout and "(created)" not in again.stdout
+
+    ran = revenue("backfill", "--start", "2026-03-01", "--end", "2026-03-02", "--config", env)
+    assert ran.returncode == 0 and "2 published" in ran.stdout, ran.stderr[-2000:]
+
+
+def test_a_non_embedded_environment_without_a_server_fails_at_once_without_starting_one(tmp_path):
+    no_server = {"PREFECT_API_URL": "", "REVENUE_HOME": str(tmp_path), "PREFECT_HOME": str(tmp_path / "prefect")}
+    for args in (["status", "--config", "prod"], ["verify", "--start", "2026-03-01", "--end", "2026-03-02",
+                                                   "--config", "prod"], ["run", "--date", "2026-03-01", "--config", "prod"]):
+        result = revenue(*args, extra_env=no_server)
+        assert result.returncode == 1, result.stderr
+        assert "environment 'prod' is not an embedded default here" in result.stderr
+        assert "start `revenue dev`, or set PREFECT_API_URL" in result.stderr
+        assert "temporary server" not in result.stderr.lower() and len(result.stderr.strip().splitlines()) == 1

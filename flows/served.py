@@ -1,0 +1,80 @@
+"""Every deployment of ``prefect.yaml``, built to be served from one process (``revenue dev``).
+
+prefect.yaml stays the one definition of the deployments: their names, descriptions, tags,
+parameters, cron schedules and event triggers are read from it, and its ``{{ $VARIABLE }}``
+placeholders are filled from ``values`` (``REVENUE_ENV``: the environment). Placeholders
+the server fills at run time (``{{ event.resource.id }}``) are left as they are. The work
+pool, pull steps and the project directory do not apply: ``prefect.serve`` runs the flows
+in subprocesses of the serving process, from this checkout.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PREFECT_YAML = Path(__file__).resolve().parents[1] / "prefect.yaml"
+_VARIABLE = re.compile(r"\{\{\s*\$([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
+class DeploymentSpecError(ValueError):
+    """prefect.yaml asks for something serving cannot fill (an unknown variable)."""
+
+
+def deployment_specs(values: Mapping[str, str], path: Path = PREFECT_YAML) -> list[dict[str, Any]]:
+    """The ``deployments`` of prefect.yaml with their ``{{ $VARIABLE }}`` placeholders filled."""
+    document = yaml.safe_load(path.read_text())
+    return [_fill(spec, values, f"{path.name}: deployment {spec.get('name')!r}") for spec in document["deployments"]]
+
+
+def _fill(node: Any, values: Mapping[str, str], where: str) -> Any:
+    if isinstance(node, dict):
+        return {key: _fill(value, values, where) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_fill(value, values, where) for value in node]
+    if isinstance(node, str):
+        def substitute(match: re.Match) -> str:
+            name = match.group(1)
+            if name not in values:
+                raise DeploymentSpecError(f"{where}: no value for {{{{ ${name} }}}}")
+            return values[name]
+
+        return _VARIABLE.sub(substitute, node)
+    return node
+
+
+def load_flow(entrypoint: str):
+    """The flow object of ``flows/daily_revenue.py:daily_revenue``, imported as a module."""
+    path, name = entrypoint.rsplit(":", 1)
+    module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+    return getattr(module, name)
+
+
+def runner_deployments(config: str, path: Path = PREFECT_YAML) -> list:
+    """One ``RunnerDeployment`` per deployment of prefect.yaml, for ``prefect.serve``."""
+    from prefect.events import DeploymentTriggerTypes
+    from prefect.schedules import Cron
+    from pydantic import TypeAdapter
+
+    trigger = TypeAdapter(DeploymentTriggerTypes)
+
+    deployments = []
+    for spec in deployment_specs({"REVENUE_ENV": config}, path):
+        schedules = [Cron(s["cron"], timezone=s.get("timezone"), active=s.get("active", True))
+                     for s in spec.get("schedules") or [] if "cron" in s]
+        triggers = [trigger.validate_python({"name": f"{spec['name']}__automation_{number}", **spec_})
+                    for number, spec_ in enumerate(spec.get("triggers") or [], start=1)]
+        deployments.append(load_flow(spec["entrypoint"]).to_deployment(
+            name=spec["name"],
+            description=spec.get("description"),
+            tags=spec.get("tags"),
+            parameters=spec.get("parameters"),
+            schedules=schedules or None,
+            triggers=triggers or None,
+        ))
+    return deployments

@@ -1,0 +1,292 @@
+"""``revenue dev``: the whole system on a laptop in one command.
+
+1. A Prefect server on ``127.0.0.1:PORT`` with its UI working on that port (its
+   ``PREFECT_API_URL`` is set before it starts: on any port but 4200 the UI shows "Oops"
+   otherwise). A server already answering there is reused, and left running at exit. The
+   server started here keeps its database under ``<REVENUE_HOME>/prefect`` (runs survive a
+   restart) and its log in ``<REVENUE_HOME>/dev-server.log``.
+2. The embedded default's blocks and manifest (``ensure_local_environment``).
+3. Demo orders in the source (``DEMO_DAYS`` days up to yesterday) if it has none.
+4. Every deployment of prefect.yaml served from this process (``prefect.serve``: the
+   daily cron, the landing trigger, the backfill form; no work pool), and the landing
+   watcher in a thread, every ``interval`` seconds: a CSV dropped into the landing
+   directory becomes a ``daily-revenue/on-landing`` run within seconds.
+5. The last week published through the ``range`` deployment when any day of it is not.
+
+``<REVENUE_HOME>/dev.json`` says where it runs, so other ``revenue`` commands use its
+server; a second ``revenue dev`` finds it and starts nothing. Ctrl-C (SIGINT) or SIGTERM
+stops the runner (and the flow runs it started), the watcher and the server, in that order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from revenue import devserver
+
+DEMO_DAYS = 28
+DEMO_WEEK = 7
+SERVER_START_TIMEOUT = 180.0
+
+log = logging.getLogger("revenue.dev")
+
+
+class DevError(Exception):
+    """``revenue dev`` cannot start (a port taken by something else, a server that never
+    answered): one line for the terminal."""
+
+
+@dataclass(frozen=True)
+class DevOptions:
+    port: int
+    config: str
+    home: Path
+    """The embedded default's files (``<REVENUE_HOME>/<config>``)."""
+    state_home: Path
+    """``REVENUE_HOME``: where ``dev.json``, the server's database and its log live."""
+    orders_per_day: int = 200
+    interval: float = 2.0
+    """Seconds between landing-watcher passes and between the runner's polls."""
+
+
+def api_healthy(api_url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(f"{api_url}/health", timeout=timeout) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def port_taken(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+@contextmanager
+def prefect_server(port: int, api_url: str, state_home: Path) -> Iterator[subprocess.Popen]:
+    """``prefect server start`` on loopback, in its own session (a terminal's Ctrl-C reaches
+    ``revenue dev``, which stops it after the runner), stopped when the block exits."""
+    prefect_home = state_home / "prefect"
+    prefect_home.mkdir(parents=True, exist_ok=True)
+    environ = {
+        **os.environ,
+        "PREFECT_HOME": str(prefect_home),
+        "PREFECT_API_URL": api_url,
+        "PREFECT_UI_API_URL": api_url,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+    with open(state_home / "dev-server.log", "ab") as server_log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            env=environ, stdout=server_log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        while not api_healthy(api_url):
+            if process.poll() is not None:
+                raise DevError(f"the Prefect server exited with code {process.returncode}: "
+                               f"see {state_home / 'dev-server.log'}")
+            if time.monotonic() > deadline:
+                raise DevError(f"the Prefect server did not answer at {api_url} within "
+                               f"{SERVER_START_TIMEOUT:.0f} s: see {state_home / 'dev-server.log'}")
+            time.sleep(0.5)
+        yield process
+    finally:
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen, grace: float = 20.0) -> None:
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)  # the server and any process it forked
+    except ProcessLookupError:
+        return
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def _stop_group(pid: int, grace: float = 20.0) -> None:
+    """Stop a server this process did not start (not its child: no ``wait``)."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while devserver.alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if devserver.alive(pid):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def seed_if_empty(home: Path, orders_per_day: int, today: dt.date) -> tuple[dt.date, dt.date] | None:
+    """Load ``DEMO_DAYS`` days of demo orders up to yesterday into the embedded source if it
+    has no orders; the range loaded, or None when it already had some."""
+    import sqlalchemy as sa
+
+    from revenue.demo_data import generate_orders
+    from revenue.io.orders_table import create_orders_table, load_orders
+
+    engine = sa.create_engine(f"sqlite:///{home / 'source.db'}")
+    try:
+        table = create_orders_table(engine)
+        with engine.connect() as connection:
+            if connection.execute(sa.select(sa.func.count()).select_from(table)).scalar():
+                return None
+        end = today - dt.timedelta(days=1)
+        start = end - dt.timedelta(days=DEMO_DAYS - 1)
+        load_orders(engine, generate_orders(start, end, orders_per_day))
+        return start, end
+    finally:
+        engine.dispose()
+
+
+def unpublished_days(config: str, home_root: Path, days: list[dt.date]) -> list[dt.date]:
+    """The days of ``days`` the warehouse does not hold as materialized (or warned) now."""
+    from revenue.io.environment import local_environment
+    from revenue.io.partition_input import plan_inputs
+    from revenue.status import classify_range
+
+    env = local_environment(config, home_root)
+    statuses = classify_range(env, plan_inputs(env, days))
+    return [s.partition for s in statuses if s.state not in ("materialized", "warned")]
+
+
+def publish_week_when_served(config: str, days: list[dt.date], stop: threading.Event) -> None:
+    """Once the ``range`` deployment is registered, start one run of it for ``days``."""
+    from prefect.deployments import run_deployment
+    from prefect.client.orchestration import get_client
+
+    deadline = time.monotonic() + 120
+    with get_client(sync_client=True) as client:
+        while not stop.is_set():
+            try:
+                client.read_deployment_by_name("backfill/range")
+                break
+            except Exception:  # not registered yet
+                if time.monotonic() > deadline:
+                    log.warning("the range deployment was not registered: the demo week was not published")
+                    return
+                stop.wait(0.5)
+    if stop.is_set():
+        return
+    first, last = days[0].isoformat(), days[-1].isoformat()
+    run = run_deployment("backfill/range", parameters={"start": first, "end": last, "config": config},
+                         timeout=0, idempotency_key=f"revenue-dev-{config}-{first}-{last}")
+    ui = os.environ["PREFECT_API_URL"].removesuffix("/api")
+    print(f"revenue dev: publishing {first}..{last} through backfill/range: {ui}/runs/flow-run/{run.id}", flush=True)
+
+
+def banner(options: DevOptions, ui_url: str, api_url: str, reused: bool, seeded: tuple[dt.date, dt.date] | None,
+           deployments: list) -> str:
+    landing = options.home / "landing"
+    lines = [
+        f"revenue dev: Prefect UI at {ui_url}" + (" (a server that was already running)" if reused else ""),
+        f"  serving {len(deployments)} deployments from this process: "
+        + ", ".join(f"{d.flow_name}/{d.name}" for d in deployments),
+        f"  environment {options.config!r}: files under {options.home}",
+    ]
+    if seeded:
+        lines.append(f"  loaded demo orders {seeded[0]}..{seeded[1]} ({options.orders_per_day} a day)")
+    lines += [
+        "",
+        "Try:",
+        f"  cp docs/examples/landed-orders.csv {landing}/",
+        "      a daily-revenue/on-landing run starts within seconds (CSV or Parquet: order_id,customer_id,amount,order_date)",
+        f"  {ui_url}/deployments           range -> Run -> Custom run: backfill any days",
+        "  revenue status                  the partition grid (finds this server by itself)",
+        f"  PREFECT_API_URL={api_url} prefect deployment run daily-revenue/daily -p partition_date=YYYY-MM-DD",
+        "",
+        "Ctrl-C stops everything revenue dev started.",
+    ]
+    return "\n".join(lines)
+
+
+def run_dev(options: DevOptions) -> int:
+    """Start (or reuse) everything, serve until interrupted, stop what was started."""
+    existing = devserver.running(options.state_home)
+    if existing is not None:
+        print(f"revenue dev is already running (pid {existing.dev_pid}): Prefect UI at {existing.ui_url}")
+        return 0
+    ui_url = f"http://127.0.0.1:{options.port}"
+    api_url = f"{ui_url}/api"
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C
+    with ExitStack() as stack:
+        server_pid = _adopt_orphaned_server(options.state_home, api_url, stack)
+        reused = server_pid is None and api_healthy(api_url)
+        if server_pid is None and not reused:
+            if port_taken(options.port):
+                raise DevError(f"port {options.port} is in use by something that is not a Prefect server: "
+                               "pick another with --port")
+            print(f"revenue dev: starting a Prefect server on port {options.port} "
+                  f"(log: {options.state_home / 'dev-server.log'})", flush=True)
+            server_pid = stack.enter_context(prefect_server(options.port, api_url, options.state_home)).pid
+        os.environ["PREFECT_API_URL"] = api_url  # for this process and the flow runs it starts
+        devserver.record(options.state_home, devserver.DevServer(
+            api_url=api_url, ui_url=ui_url, dev_pid=os.getpid(), server_pid=server_pid, config=options.config))
+        stack.callback(devserver.forget, options.state_home, os.getpid())
+        _serve(options, ui_url, api_url, reused)
+    print("revenue dev: stopped", flush=True)
+    return 0
+
+
+def _adopt_orphaned_server(state_home: Path, api_url: str, stack: ExitStack) -> int | None:
+    """The server an earlier ``revenue dev`` started on this address and left behind when
+    it was killed (SIGKILL gives it no chance to stop it): reused, and stopped at exit."""
+    left = devserver.left_behind(state_home)
+    if left is None or left.api_url != api_url or left.server_pid is None or not api_healthy(api_url):
+        return None
+    print(f"revenue dev: reusing the Prefect server an earlier revenue dev left running (pid {left.server_pid})",
+          flush=True)
+    stack.callback(_stop_group, left.server_pid)
+    return left.server_pid
+
+
+def _serve(options: DevOptions, ui_url: str, api_url: str, reused: bool) -> None:
+    from prefect import serve
+
+    from flows.landing_watcher import watch
+    from flows.served import runner_deployments
+    from revenue.commands import ensure_local_environment
+
+    ensure_local_environment(options.config, options.home)
+    seeded = seed_if_empty(options.home, options.orders_per_day, dt.datetime.now(dt.timezone.utc).date())
+    deployments = runner_deployments(options.config)
+
+    stop = threading.Event()
+    logging.getLogger("revenue").setLevel(logging.INFO)
+    watcher = threading.Thread(target=watch, args=(options.config,), name="landing-watcher", daemon=True,
+                               kwargs={"interval": options.interval, "stop": stop})
+    watcher.start()
+    yesterday = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+    week = [yesterday - dt.timedelta(days=n) for n in range(DEMO_WEEK - 1, -1, -1)]
+    missing = unpublished_days(options.config, options.state_home, week)
+    if missing:
+        threading.Thread(target=publish_week_when_served, args=(options.config, missing, stop),
+                         name="publish-week", daemon=True).start()
+    print(banner(options, ui_url, api_url, reused, seeded, deployments), flush=True)
+    try:
+        serve(*deployments, print_starting_message=False, query_seconds=options.interval)
+    finally:
+        stop.set()
+        watcher.join(timeout=30)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt

@@ -1,0 +1,171 @@
+"""End to end: ``revenue dev`` as a new user runs it from a clone, on a free port: the UI and
+API answer, every deployment is served, the demo week is published, a CSV dropped into the
+landing directory becomes a completed run, other commands find the server by themselves, a
+second ``revenue dev`` starts nothing, and SIGINT leaves no process behind."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_deployments import wait_for
+from tests.services import free_port
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except OSError:
+        return 0, ""
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    """Live processes whose command line or environment holds ``text``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                continue
+            blob = (entry / "cmdline").read_bytes() + (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if text.encode() in blob:
+            found.append(int(entry.name))
+    return found
+
+
+def _published(warehouse: Path) -> dict[str, tuple[float, int]]:
+    if not warehouse.exists():
+        return {}
+    connection = sqlite3.connect(warehouse)
+    try:
+        rows = connection.execute("SELECT order_date, revenue, order_count FROM daily_revenue").fetchall()
+    except sqlite3.OperationalError:
+        return {}
+    finally:
+        connection.close()
+    return {str(day)[:10]: (float(revenue), int(count)) for day, revenue, count in rows}
+
+
+def _flow_runs(api_url: str, deployment: str) -> list:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: api_url}), get_client(sync_client=True) as client:
+        found = client.read_deployment_by_name(deployment)
+        return client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(deployment_id=FlowRunFilterDeploymentId(any_=[found.id])))
+
+
+@pytest.mark.timeout(900)
+def test_revenue_dev_runs_the_whole_system_and_stops_cleanly(tmp_path: Path):
+    port = free_port()
+    home = tmp_path / ".revenue"
+    environ = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "REVENUE_", "AWS_"))},
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "REVENUE_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+    output = open(tmp_path / "dev.out", "w")
+    dev = subprocess.Popen([str(BIN / "revenue"), "dev", "--port", str(port), "--interval", "1"],
+                           cwd=ROOT, env=environ, stdout=output, stderr=subprocess.STDOUT)
+    ui, api = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}/api"
+    log = lambda: (tmp_path / "dev.out").read_text()[-5000:]  # noqa: E731
+    try:
+        wait_for(lambda: "Ctrl-C stops everything" in log() or dev.poll() is not None, 240, "revenue dev to start")
+        assert dev.poll() is None, log()
+        state = json.loads((home / "dev.json").read_text())
+        assert state["api_url"] == api and state["dev_pid"] == dev.pid and state["server_pid"]
+
+        # the UI and the API answer on this port, and the UI talks to this port's API
+        assert _get(f"{api}/health")[0] == 200
+        status, page = _get(ui)
+        assert status == 200 and "<html" in page.lower()
+        assert json.loads(_get(f"{ui}/ui-settings")[1])["api_url"] == api
+
+        # every deployment of prefect.yaml is served, with its schedule and trigger
+        from prefect.client.orchestration import get_client
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        with temporary_settings({PREFECT_API_URL: api}), get_client(sync_client=True) as client:
+            daily = client.read_deployment_by_name("daily-revenue/daily")
+            assert daily.schedules[0].schedule.cron == "0 6 * * *"
+            landing = client.read_deployment_by_name("daily-revenue/on-landing")
+            client.read_deployment_by_name("backfill/range")
+            automations = client.read_automations_by_name("on-landing__automation_1")
+            assert automations and automations[0].trigger.match.model_dump() == {"revenue.environment": "local"}
+            assert daily.work_pool_name is None and landing.work_pool_name is None  # served: no pool
+
+        # the demo week is published through the range deployment
+        today = dt.datetime.now(dt.timezone.utc).date()
+        week = [(today - dt.timedelta(days=n)).isoformat() for n in range(7, 0, -1)]
+        warehouse = home / "local" / "warehouse.db"
+        wait_for(lambda: all(day in _published(warehouse) for day in week), 300, "the demo week to be published", 2)
+        [week_run] = _flow_runs(api, "backfill/range")
+        assert week_run.parameters["start"] == week[0] and week_run.parameters["end"] == week[-1]
+
+        # a second `revenue dev` finds the first and starts nothing
+        again = subprocess.run([str(BIN / "revenue"), "dev", "--port", str(free_port())], cwd=ROOT, env=environ,
+                               capture_output=True, text=True, timeout=60)
+        assert again.returncode == 0 and f"already running (pid {dev.pid})" in again.stdout, again.stdout + again.stderr
+
+        # other commands use the dev server by themselves (no temporary server)
+        ran = subprocess.run([str(BIN / "revenue"), "run", "--date", week[-1], "--force"], cwd=ROOT, env=environ,
+                             capture_output=True, text=True, timeout=300)
+        assert ran.returncode == 0, ran.stderr[-3000:]
+        assert "temporary server" not in ran.stderr.lower() and f"{week[-1]}: published" in ran.stdout
+        with temporary_settings({PREFECT_API_URL: api}), get_client(sync_client=True) as client:
+            assert any(r.name == f"daily-revenue-{week[-1]}" for r in client.read_flow_runs())
+
+        # a CSV dropped into the landing directory becomes a completed on-landing run
+        landed_day = (today - dt.timedelta(days=40)).isoformat()
+        (home / "local" / "landing" / "late-orders.csv").write_text(
+            "order_id,customer_id,amount,order_date\n"
+            f"990001,late-1,12.50,{landed_day}T10:00:00Z\n"
+            f"990002,late-2,7.25,{landed_day}T11:00:00Z\n")
+
+        def landing_run():
+            runs = [r for r in _flow_runs(api, "daily-revenue/on-landing") if r.state and r.state.is_final()]
+            return runs[0] if runs else None
+
+        run = wait_for(landing_run, 180, "the landed file's run", 2)
+        assert run.state.is_completed(), run.state.message
+        assert run.name == "landing-late-orders.csv"
+        assert _published(warehouse)[landed_day] == (19.75, 2)
+        server_pid = state["server_pid"]
+    finally:
+        if dev.poll() is None:
+            dev.send_signal(signal.SIGINT)
+        try:
+            dev.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            dev.kill()
+            raise
+        output.close()
+
+    # SIGINT stopped everything it started
+    assert dev.returncode == 0, log()
+    assert "revenue dev: stopped" in log()
+    assert not (home / "dev.json").exists()
+    wait_for(lambda: not _processes_mentioning(str(home)), 30,
+             "every process revenue dev started to exit")
+    assert not Path(f"/proc/{server_pid}").exists() or "Z" in Path(f"/proc/{server_pid}/stat").read_text().split()[2]
