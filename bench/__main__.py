@@ -81,6 +81,14 @@ key, result persisted to the same storage, 4 in flight) that do no work, bare an
 artifact and four asset events each: the wall and API server CPU per task run that Prefect
 costs whatever the pipeline does, printed under the targets.
 
+**Commands.** ``bench/commands.py`` times ``revenue status`` and ``revenue verify`` over 30
+published days, whole process (a fresh interpreter each, median of three), on an embedded
+default with no Prefect server configured and with one running, on the benchmark's Postgres
+environment (its blocks on the running server; reported, not judged), and two argument
+errors (an impossible date; an unknown ``--config``, with and without a server), next to
+``python -c "import prefect"`` timed in the same loop. Target (issue 13): each judged
+command at most 2x that import.
+
 **Scaling.** ``bench/scaling.py`` runs forced backfills of the first 30, 90 and 365 days
 (10k orders a day) in one warmed process and reports the time per partition of each and the
 slope of wall time over partitions (least squares); the sizes above show how time grows

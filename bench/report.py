@@ -26,6 +26,21 @@ TARGET_BARE_10K_S = 0.080
 TARGET_BARE_1M_S = 2.5
 TARGET_FLOW_VS_READ_SQL = 0.5
 TARGET_RSS_MB = 1000.0  # 1 GB
+TARGET_COMMAND_VS_IMPORT = 2.0
+"""Issue 13: status, verify and argument errors at most 2x ``python -c 'import prefect'``."""
+JUDGED_COMMANDS = {
+    "status_embedded": "revenue status, 30 days, embedded default, no server",
+    "verify_embedded": "revenue verify, 30 days, embedded default, no server",
+    "status_embedded_server_running": "revenue status, 30 days, embedded default, server running",
+    "verify_embedded_server_running": "revenue verify, 30 days, embedded default, server running",
+    "error_impossible_date": "argument error: an impossible date",
+    "error_unknown_config": "argument error: unknown --config, no server",
+    "error_unknown_config_server_running": "argument error: unknown --config, server running",
+}
+REPORTED_COMMANDS = {
+    "status_blocks_environment": "revenue status, 30 days, Postgres environment (blocks on the server)",
+    "verify_blocks_environment": "revenue verify, 30 days, Postgres environment (blocks on the server)",
+}
 TARGET_RANGE_GROWTH = 1.10
 """Time per partition of the longest range at most 10% above the shortest's."""
 INFO_EXTRACT_SPEEDUP = 5.0
@@ -177,6 +192,19 @@ def whole_figures(whole: dict | None) -> dict[str, Any] | None:
         "ours_api_server_cpu_s": ours[0]["api_server_cpu_s"] if ours else None,
         "walls_s": {k: [r["wall_s"] for r in whole[k]] for k in ("ours", "dagster", "import_prefect")},
         "errors": {k: whole[f"{k}_error"] for k in ("ours", "dagster") if whole.get(f"{k}_error")},
+    }
+
+
+def command_figures(commands: dict | None) -> dict[str, Any] | None:
+    if not commands:
+        return None
+    walls = commands["wall_s"]
+    floor = walls.get("import_prefect")
+    return {
+        "import_prefect_wall_s": floor,
+        "wall_s": walls,
+        "vs_import_prefect": {name: _ratio(wall, floor) for name, wall in walls.items() if name != "import_prefect"},
+        "errors": commands.get("errors", {}),
     }
 
 
@@ -354,6 +382,14 @@ def evaluate_targets(figures: dict, plan: Plan) -> list[dict[str, Any]]:
             value=time_ratio, threshold=rows_ratio)
     else:
         add("time grows no faster than rows", None, "not run")
+    commands = figures.get("commands")
+    for name, label in JUDGED_COMMANDS.items():
+        r = commands and commands["vs_import_prefect"].get(name)
+        add(f"{label} <= {TARGET_COMMAND_VS_IMPORT:g}x import prefect",
+            None if r is None else r <= TARGET_COMMAND_VS_IMPORT,
+            "not run" if not commands else (f"failed: {commands['errors'][name]}" if name in commands["errors"] else
+            f"{r:.2f}x ({secs(commands['wall_s'][name])} vs {secs(commands['import_prefect_wall_s'])})"),
+            value=r, threshold=TARGET_COMMAND_VS_IMPORT)
     return targets
 
 
@@ -607,6 +643,15 @@ def render(results: dict, figures: dict, targets: list[dict], plan: Plan) -> str
                    f"per partition / shortest's = {ratio(scaling['growth'])}")
         out.append("")
 
+    commands = figures.get("commands")
+    if commands:
+        out.append("Commands, whole process (median; each in a fresh interpreter)")
+        rows = [["python -c 'import prefect'", secs(commands["import_prefect_wall_s"]), "1.00x"]]
+        for name, label in {**JUDGED_COMMANDS, **REPORTED_COMMANDS}.items():
+            rows.append([label, secs(commands["wall_s"].get(name)), ratio(commands["vs_import_prefect"].get(name))])
+        out.extend(table(["command", "wall", "x import prefect"], rows))
+        out.append("")
+
     agreement = results["agreement"]
     out.append(f"Results agree: {', '.join(agreement['pipelines'])} -> same revenue (to "
                f"{agreement['tolerance']}) and order count on all {agreement['partitions_checked']} partitions")
@@ -643,7 +688,7 @@ def finish(results: dict, plan: Plan, started_at: dt.datetime) -> int:
         "backfill": None,
     }
     for name, make in (("backfill", backfill_figures), ("whole_process", whole_figures), ("scaling", scaling_figures),
-                       ("prefect_floor", lambda floor: floor)):
+                       ("commands", command_figures), ("prefect_floor", lambda floor: floor)):
         try:
             figures[name] = make(results.get(name))
         except (KeyError, TypeError, IndexError) as error:

@@ -52,6 +52,7 @@ def run(plan: Plan) -> int:
     from bench.floor import floor_scenarios
     from bench.services import services
     from bench.whole import whole_process
+    from bench.commands import command_scenarios
 
     log = Progress()
     started_at = dt.datetime.now(dt.timezone.utc)
@@ -130,6 +131,9 @@ def run(plan: Plan) -> int:
             if results["whole_process"]:
                 results["whole_process"]["published"] = attempt("whole process published", read_published,
                                                                 svc.pg_url, first, last)
+            log(f"commands: status, verify and argument errors vs import prefect, x{plan.whole_repeats + 1} "
+                f"(load {load_average()})")
+            results["commands"] = attempt("commands", command_scenarios, context, plan.whole_repeats + 1)
             log(f"Prefect's floor: 30 task runs shaped like a partition's, doing nothing (load {load_average()})")
             results["prefect_floor"] = attempt("prefect floor", run_in_child, floor_scenarios, context,
                                                plan.concurrency)
