@@ -6,8 +6,10 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported by the commands that print tables, not by every command
+    import pandas as pd
 
 
 def describe_error(error: BaseException) -> str:
@@ -34,7 +36,7 @@ def _prefect_api_configured() -> bool:
 
 
 def _without_server(env: str) -> Exception:
-    from revenue.io.environment import UnknownEnvironmentError
+    from revenue.errors import UnknownEnvironmentError
 
     return UnknownEnvironmentError(
         f"environment {env!r} is not an embedded default here (no {_home()}/environments/{env}.json) and no "
@@ -47,12 +49,16 @@ def _environment_exists(env: str) -> None:
     manifest on the server in use when missing there; any other environment's blocks are
     read from the configured Prefect server (no temporary server is started to say that an
     environment does not exist)."""
-    from revenue.io.environment import UnknownEnvironmentError, environment
+    from revenue.errors import UnknownEnvironmentError
     from revenue.io.manifest import read_manifest
 
     manifest = read_manifest(_home(), env)
-    if manifest is None and not _prefect_api_configured():
-        raise _without_server(env)
+    if manifest is None:
+        if not _prefect_api_configured():
+            raise _without_server(env)
+        _block_exists(env)
+    from revenue.io.environment import environment
+
     try:
         environment(env)
     except UnknownEnvironmentError:
@@ -67,15 +73,36 @@ def _environment_exists(env: str) -> None:
 
 def _readable_environment(env: str):
     """The environment for a read-only command: an embedded default from its manifest
-    (Prefect is not even imported), else from its blocks on the configured server."""
-    from revenue.io.environment import environment, local_environment
+    (Prefect is not even imported), else from its blocks on the configured server. Nothing
+    heavy is imported before an unknown environment is reported."""
+    from revenue.io.manifest import read_manifest
 
-    local = local_environment(env, _home())
-    if local is not None:
-        return local
+    if read_manifest(_home(), env) is not None:
+        from revenue.io.environment import local_environment
+
+        return local_environment(env, _home())
     if not _prefect_api_configured():
         raise _without_server(env)
+    _block_exists(env)
+    from revenue.io.environment import environment
+
     return environment(env)
+
+
+def _block_exists(env: str) -> None:
+    """Ask the server whether the environment's block exists before importing what loading
+    it takes (the block classes of prefect-sqlalchemy and prefect-aws, pandas): an unknown
+    ``--config`` is answered in about the time of ``import prefect``."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    from revenue.errors import UnknownEnvironmentError
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_block_document_by_name(env, block_type_slug="revenue-pipeline", include_secrets=False)
+        except ObjectNotFound:
+            raise UnknownEnvironmentError.named(env) from None
 
 
 def blocks(args: argparse.Namespace) -> int:
@@ -160,9 +187,9 @@ def _format_revenue(table: pd.DataFrame) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    _environment_exists(args.config)  # first: an unknown one is told before the flows are imported
     from flows.daily_revenue import daily_revenue
 
-    _environment_exists(args.config)
     [outcome] = daily_revenue(partition_date=args.date.isoformat(), config=args.config, force=args.force)
     print(
         f"{outcome.partition}: {outcome.outcome}; revenue {outcome.revenue:,.2f} from "
@@ -172,6 +199,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def backfill(args: argparse.Namespace) -> int:
+    _environment_exists(args.config)  # first: an unknown one is told before the flows are imported
     from flows.backfill import (
         PartitionsFailed,
         add_progress_listener,
@@ -179,7 +207,6 @@ def backfill(args: argparse.Namespace) -> int:
     )
     from flows.backfill import backfill as backfill_flow
 
-    _environment_exists(args.config)
     bar = ProgressBar(sys.stderr)
     add_progress_listener(bar)
     try:
@@ -226,12 +253,13 @@ def status(args: argparse.Namespace) -> int:
     (the last weeks up to yesterday and every failed day), running days included."""
     import datetime as dt
 
+    env = _readable_environment(args.config)  # first: an unknown one is told before any import
+
     from revenue.grid import render_text
     from revenue.io.activity import LANDING_WATCHER, last_beat
     from revenue.partitions import partition_range
     from revenue.status import current_statuses, grid_days
 
-    env = _readable_environment(args.config)
     if args.start is None and args.end is None:
         days = grid_days(env)
     else:
@@ -246,9 +274,9 @@ def watch(args: argparse.Namespace) -> int:
     """The landing watcher in the foreground until stopped (``--once``: one pass)."""
     import logging
 
+    _environment_exists(args.config)
     from flows.landing_watcher import watch as watch_landing
 
-    _environment_exists(args.config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     announced = watch_landing(args.config, args.interval, passes=1 if args.once else None)
     print(f"announced {announced} landed file(s)")
@@ -256,9 +284,11 @@ def watch(args: argparse.Namespace) -> int:
 
 
 def verify(args: argparse.Namespace) -> int:
+    env = _readable_environment(args.config)  # first: an unknown one is told before any import
+
     from revenue.verify import render_differences, verify_range
 
-    differences = verify_range(_readable_environment(args.config), args.start, args.end)
+    differences = verify_range(env, args.start, args.end)
     print(render_differences(differences, args.start, args.end))
     return 1 if differences else 0
 

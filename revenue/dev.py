@@ -193,6 +193,11 @@ def publish_week_when_served(config: str, days: list[dt.date], stop: threading.E
     print(f"revenue dev: publishing {first}..{last} through backfill/range: {ui}/runs/flow-run/{run.id}", flush=True)
 
 
+def yesterday_of(seeded: tuple[dt.date, dt.date] | None) -> str:
+    """A day the demo data covers, for the example command."""
+    return (seeded[1] if seeded else dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)).isoformat()
+
+
 def banner(options: DevOptions, ui_url: str, api_url: str, reused: bool, seeded: tuple[dt.date, dt.date] | None,
            deployments: list) -> str:
     landing = options.home / "landing"
@@ -209,9 +214,10 @@ def banner(options: DevOptions, ui_url: str, api_url: str, reused: bool, seeded:
         "Try:",
         f"  cp docs/examples/landed-orders.csv {landing}/",
         "      a daily-revenue/on-landing run starts within seconds (CSV or Parquet: order_id,customer_id,amount,order_date)",
-        f"  {ui_url}/deployments           range -> Run -> Custom run: backfill any days",
-        "  revenue status                  the partition grid (finds this server by itself)",
-        f"  PREFECT_API_URL={api_url} prefect deployment run daily-revenue/daily -p partition_date=YYYY-MM-DD",
+        f"  {ui_url}/deployments -> range -> Run -> Custom run: backfill any days",
+        "  .venv/bin/revenue status          the partition grid (every revenue command finds this server by itself)",
+        f"  PREFECT_API_URL={api_url} .venv/bin/prefect deployment run daily-revenue/daily "
+        f"-p partition_date={yesterday_of(seeded)}",
         "",
         "Ctrl-C stops everything revenue dev started.",
     ]
@@ -227,6 +233,9 @@ def run_dev(options: DevOptions) -> int:
     ui_url = f"http://127.0.0.1:{options.port}"
     api_url = f"{ui_url}/api"
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C
+    # Started in the background by a non-interactive shell, SIGINT arrives ignored (and
+    # Python then installs no handler): restore it, so `kill -INT` stops it too.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with ExitStack() as stack:
         server_pid = _adopt_orphaned_server(options.state_home, api_url, stack)
         reused = server_pid is None and api_healthy(api_url)
@@ -241,7 +250,10 @@ def run_dev(options: DevOptions) -> int:
         devserver.record(options.state_home, devserver.DevServer(
             api_url=api_url, ui_url=ui_url, dev_pid=os.getpid(), server_pid=server_pid, config=options.config))
         stack.callback(devserver.forget, options.state_home, os.getpid())
-        _serve(options, ui_url, api_url, reused)
+        try:
+            _serve(options, ui_url, api_url, reused)
+        except KeyboardInterrupt:  # before or after `serve` had its own handler in place
+            pass
     print("revenue dev: stopped", flush=True)
     return 0
 

@@ -26,6 +26,14 @@ class ConfigurationError(PipelineError, LookupError):
     """An environment block or variable is missing or malformed."""
 
 
+class UnknownEnvironmentError(ConfigurationError):
+    """No pipeline block document has that name."""
+
+    @classmethod
+    def named(cls, name: str) -> UnknownEnvironmentError:
+        return cls(f"no environment block {name!r}: create it with `revenue blocks create --env {name}`")
+
+
 class DataError(PipelineError, ValueError):
     """Input that no retry can fix: recorded, then the partition or file fails at once."""
 

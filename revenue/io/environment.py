@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from revenue.errors import ConfigurationError
+from revenue.errors import ConfigurationError, UnknownEnvironmentError
 from revenue.io.source import OrdersSource
 from revenue.io.storage import LocalStore, ObjectStore, object_store
 from revenue.io.warehouse import Warehouse
@@ -28,10 +28,6 @@ if TYPE_CHECKING:  # Prefect's block classes are imported only by what loads or 
 
     from blocks.pipeline import ObjectStorage, RevenuePipeline
     from revenue.io.registry import LandingRegistry
-
-
-class UnknownEnvironmentError(ConfigurationError):
-    """No pipeline block document has that name."""
 
 
 @dataclass(frozen=True)
@@ -216,9 +212,7 @@ def environment(name: str) -> Environment:
                 pipeline = RevenuePipeline.load(name)
             except ValueError as error:
                 if "Unable to find block document" in str(error) or "not found" in str(error).lower():
-                    raise UnknownEnvironmentError(
-                        f"no environment block {name!r}: create it with `revenue blocks create --env {name}`"
-                    ) from None
+                    raise UnknownEnvironmentError.named(name) from None
                 raise
             _cache[name] = Environment(name=name, pipeline=pipeline)
         return _cache[name]
