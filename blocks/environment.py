@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -46,7 +46,13 @@ OPTIONAL_VARIABLES = (
     "AWS_SECRET_ACCESS_KEY",
     "AWS_DEFAULT_REGION",
     "AWS_ENDPOINT_URL_S3",
+    "REVENUE_ALERT_WEBHOOK_URL",
+    "REVENUE_ALERT_SLACK_WEBHOOK_URL",
+    "REVENUE_ALERT_PAGERDUTY_INTEGRATION_KEY",
+    "REVENUE_ALERT_PAGERDUTY_API_KEY",
+    "REVENUE_ALERT_WATCHER_SILENCE",
 )
+ALERT_PREFIX = "REVENUE_ALERT_"
 
 
 class EnvironmentError_(ValueError):
@@ -145,6 +151,8 @@ class EnvironmentBlocks:
     source_table: str = "orders"
     warehouse_schema: str = "analytics"
     status_weeks: int = 8
+    alerts: Mapping[str, str] = field(default_factory=dict)
+    """The ``REVENUE_ALERT_*`` variables (destinations and thresholds; secrets among them)."""
 
 
 def pipeline_from_environ(environ: Mapping[str, str]) -> EnvironmentBlocks:
@@ -166,6 +174,7 @@ def pipeline_from_environ(environ: Mapping[str, str]) -> EnvironmentBlocks:
         source_table=environ.get("REVENUE_SOURCE_TABLE") or "orders",
         warehouse_schema=environ.get("REVENUE_WAREHOUSE_SCHEMA") or "analytics",
         status_weeks=_status_weeks(environ.get("REVENUE_STATUS_WEEKS")),
+        alerts={k: v for k, v in environ.items() if k.startswith(ALERT_PREFIX) and v},
     )
 
 
@@ -216,7 +225,22 @@ def save_environment(env: str, blocks: EnvironmentBlocks) -> list[SavedBlock]:
         status_weeks=blocks.status_weeks,
     )
     save(pipeline, env)
+    _save_alerts(env, blocks.alerts, save)
     return saved
+
+
+def _save_alerts(env: str, settings: Mapping[str, str], save) -> None:
+    """The environment's alert destinations and, when it has any, its automations."""
+    from blocks.alerts import alert_destinations, sync_automations, watcher_silence
+
+    silence = watcher_silence(settings)
+    destinations = alert_destinations(env, settings)
+    ids = []
+    for name, block in destinations.items():
+        save(block, name)
+        ids.append(block._block_document_id)
+    if ids:
+        sync_automations(env, ids, silence)
 
 
 def _shared_credentials(blocks: EnvironmentBlocks) -> AwsCredentials | None:

@@ -38,6 +38,7 @@ from prefect.runtime import flow_run
 from prefect.states import Failed, State
 from prefect.tasks import exponential_backoff
 
+from flows.alert_events import emit_failed, emit_recovered
 from revenue import stages
 from revenue.errors import InputSuperseded, ServiceUnavailableError, is_retryable
 from revenue.io.activity import running
@@ -140,6 +141,8 @@ class PartitionPlan:
     """Days the warehouse holds at their current input: only their cache may be used."""
     inputs: tuple[PartitionInput, ...] = ()
     """Every planned day's input (computed or skipped)."""
+    failed: frozenset[dt.date] = field(default_factory=frozenset)
+    """Days whose last attempt failed: publishing one is a recovery (an alert says so)."""
 
     def held_inputs(self, outcomes: list[PartitionOutcome]) -> list[PartitionInput]:
         """The planned inputs the run left the warehouse holding: days published or up to
@@ -165,7 +168,8 @@ def plan_partitions(config: str, partitions: list[dt.date], skip_up_to_date: boo
     env = environment(config)
     with naming_partitions(partitions):
         inputs = plan_inputs(env, partitions)
-        current = frozenset(s.partition for s in classify_range(env, inputs) if s.state in CURRENT)
+        statuses = classify_range(env, inputs)
+    current = frozenset(s.partition for s in statuses if s.state in CURRENT)
     skipped = current if skip_up_to_date else frozenset()
     return PartitionPlan(
         to_compute=[i for i in inputs if i.partition not in skipped],
@@ -173,6 +177,7 @@ def plan_partitions(config: str, partitions: list[dt.date], skip_up_to_date: boo
                     for i in inputs if i.partition in skipped],
         current=current,
         inputs=tuple(inputs),
+        failed=frozenset(s.partition for s in statuses if s.state == "failed"),
     )
 
 
@@ -248,7 +253,7 @@ def materialize_with_states(
         while pending and len(in_flight) < max(1, max_concurrency):
             item, attempt = pending.pop()
             current = plan.current if attempt == 1 else frozenset()
-            future = choose(item, current).submit(config, item.partition, item)
+            future = choose(item, current).submit(config, item.partition, item, recovering=item.partition in plan.failed)
             in_flight[future.wrapped_future] = (item, attempt, future)
         done, _ = wait_futures(list(in_flight), return_when=FIRST_COMPLETED)
         for raw in done:
@@ -270,14 +275,18 @@ def materialize_with_states(
 
 
 @task(name="compute_partition", task_run_name="partition-{partition}", **CACHED, **IO_RETRIES)
-def compute_partition(config: str, partition: dt.date, input: PartitionInput) -> PartitionOutcome | State:
+def compute_partition(config: str, partition: dt.date, input: PartitionInput,
+                      recovering: bool = False) -> PartitionOutcome | State:
     """Every stage of the partition as plain calls, gated, then publish; one quality
     artifact and the asset events of what was published. Cached on (name, partition, input
     fingerprint); an unavailable service is retried. While it computes, the day shows as
     running in the grid. A failure ends the task run Failed with its cause as the message
     (no traceback: the cause is the news) and is recorded in the ledger; an outage and an
     input that changed while it computed are not recorded (the flow plans the day again and
-    submits it with its new input)."""
+    submits it with its new input). A failure is also a ``revenue.partition.failed`` event
+    (an outage only once its retries are spent), and publishing a day whose last attempt had
+    failed (``recovering``) a ``revenue.partition.recovered`` event: the alerts of
+    ``alerts.yaml``."""
     env = environment(config)
     results: list[GateResult] = []
     timings = stages.Timings()
@@ -294,6 +303,8 @@ def compute_partition(config: str, partition: dt.date, input: PartitionInput) ->
             outcome = stages.publish(env, computed, _run_id())
     except (InputSuperseded, ServiceUnavailableError) as change:
         # the flow plans the day again / Prefect retries it: no ledger record, no traceback
+        if isinstance(change, ServiceUnavailableError) and _last_attempt():
+            emit_failed(config, partition.isoformat(), first_line(change), _run_id())
         return Failed(message=f"partition {partition}: {first_line(change)}", data=change)
     except Exception as failure:
         cause = first_line(failure)
@@ -303,10 +314,14 @@ def compute_partition(config: str, partition: dt.date, input: PartitionInput) ->
         except Exception as error:  # the failure itself is what the run must report
             get_run_logger().warning("could not record the failure of %s in the ledger: %s", partition, error)
         get_run_logger().error("partition %s failed: %s", partition, cause)
+        emit_failed(config, partition.isoformat(), cause, _run_id())
         return Failed(message=f"partition {partition} failed: {cause}", data=failure)
     _quality_artifact(partition, f"published: revenue {outcome.revenue:,.2f} from {outcome.order_count:,} orders",
                       computed, results, timings)
     _emit_asset_events(env, computed, outcome)
+    if recovering:
+        emit_recovered(config, outcome.partition, "its last attempt had failed", outcome.fingerprint,
+                       outcome.revenue, outcome.order_count, _run_id())
     get_run_logger().info("%s", describe(outcome))
     return outcome
 
@@ -338,6 +353,12 @@ def warm_up_quality_gates() -> None:
     from revenue.quality import warm_up
 
     threading.Thread(target=warm_up, name="gx-warm-up", daemon=True).start()
+
+
+def _last_attempt() -> bool:
+    """Whether this task run has no retry left."""
+    context = TaskRunContext.get()
+    return context is None or context.task_run.run_count > (context.task.retries or 0)
 
 
 def _run_id() -> str | None:

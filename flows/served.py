@@ -11,41 +11,25 @@ in subprocesses of the serving process, from this checkout.
 from __future__ import annotations
 
 import importlib
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from revenue.placeholders import PlaceholderError, fill
+
 PREFECT_YAML = Path(__file__).resolve().parents[1] / "prefect.yaml"
-_VARIABLE = re.compile(r"\{\{\s*\$([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
-class DeploymentSpecError(ValueError):
-    """prefect.yaml asks for something serving cannot fill (an unknown variable)."""
+DeploymentSpecError = PlaceholderError
+"""prefect.yaml asks for something serving cannot fill (an unknown variable)."""
 
 
 def deployment_specs(values: Mapping[str, str], path: Path = PREFECT_YAML) -> list[dict[str, Any]]:
     """The ``deployments`` of prefect.yaml with their ``{{ $VARIABLE }}`` placeholders filled."""
     document = yaml.safe_load(path.read_text())
-    return [_fill(spec, values, f"{path.name}: deployment {spec.get('name')!r}") for spec in document["deployments"]]
-
-
-def _fill(node: Any, values: Mapping[str, str], where: str) -> Any:
-    if isinstance(node, dict):
-        return {key: _fill(value, values, where) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_fill(value, values, where) for value in node]
-    if isinstance(node, str):
-        def substitute(match: re.Match) -> str:
-            name = match.group(1)
-            if name not in values:
-                raise DeploymentSpecError(f"{where}: no value for {{{{ ${name} }}}}")
-            return values[name]
-
-        return _VARIABLE.sub(substitute, node)
-    return node
+    return [fill(spec, values, f"{path.name}: deployment {spec.get('name')!r}") for spec in document["deployments"]]
 
 
 def load_flow(entrypoint: str):

@@ -119,6 +119,14 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--interval", type=float, default=30.0, help="seconds between passes (default %(default)s)")
     watch.add_argument("--once", action="store_true", help="one pass, then exit (for cron or a test)")
 
+    alerts = commands.add_parser("alerts", help="the environment's alerts (destinations and automations)")
+    alert_commands = alerts.add_subparsers(
+        dest="alerts_command", required=True, metavar="ACTION", parser_class=OneLineErrorParser
+    )
+    alert_test = alert_commands.add_parser(
+        "test", help="send a test message through every alert destination and say whether each accepted it")
+    alert_test.add_argument("--config", default="local", help="environment block name (default %(default)s)")
+
     blocks = commands.add_parser("blocks", help="manage the environment's Prefect blocks")
     block_commands = blocks.add_subparsers(
         dest="blocks_command", required=True, metavar="ACTION", parser_class=OneLineErrorParser
@@ -153,6 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "verify": commands.verify,
             "watch": commands.watch,
             "blocks": commands.blocks,
+            "alerts": commands.alerts,
         }[args.command]
         return handler(args)
     except KeyboardInterrupt:

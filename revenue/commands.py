@@ -114,7 +114,7 @@ def blocks(args: argparse.Namespace) -> int:
     )
 
     validate_env_name(args.env)
-    environ = embedded_default_environ(args.local) if args.local else dict(os.environ)
+    environ = {**embedded_default_environ(args.local), **_alert_variables()} if args.local else dict(os.environ)
     if args.local:
         for key in ("REVENUE_LAKE_URL", "REVENUE_RESULTS_URL", "REVENUE_LANDING_URL"):
             Path(environ[key]).mkdir(parents=True, exist_ok=True)
@@ -128,6 +128,11 @@ def blocks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _alert_variables() -> dict[str, str]:
+    """``REVENUE_ALERT_*`` of this process: an embedded default gets alerts from them too."""
+    return {k: v for k, v in os.environ.items() if k.startswith("REVENUE_ALERT_") and v}
+
+
 def ensure_local_environment(env: str, home: Path) -> None:
     """Create the embedded default's blocks (idempotent)."""
     from blocks.environment import (
@@ -138,7 +143,7 @@ def ensure_local_environment(env: str, home: Path) -> None:
 
     from revenue.io.manifest import write_manifest
 
-    environ = embedded_default_environ(home)
+    environ = {**embedded_default_environ(home), **_alert_variables()}
     for key in ("REVENUE_LAKE_URL", "REVENUE_RESULTS_URL", "REVENUE_LANDING_URL"):
         Path(environ[key]).mkdir(parents=True, exist_ok=True)
     save_environment(env, pipeline_from_environ(environ))
@@ -330,3 +335,21 @@ def seed(args: argparse.Namespace) -> int:
     load_orders(source.engine, orders, source.table, source.schema)
     print(f"source {source.label}: loaded {len(orders)} demo order rows for {start}..{end}")
     return 0
+
+
+def alerts(args: argparse.Namespace) -> int:
+    """``revenue alerts test``: one test message per destination; exit 1 if any refused."""
+    from blocks.alerts import send_test_message
+
+    _environment_exists(args.config)
+    outcomes = send_test_message(args.config)
+    if not outcomes:
+        from revenue.errors import ConfigurationError
+
+        raise ConfigurationError(
+            f"environment {args.config!r} has no alert destination: set REVENUE_ALERT_WEBHOOK_URL (or "
+            f"REVENUE_ALERT_SLACK_WEBHOOK_URL, REVENUE_ALERT_PAGERDUTY_INTEGRATION_KEY) and run "
+            f"`revenue blocks create --env {args.config}`")
+    for name, outcome in outcomes.items():
+        print(f"{name}: {outcome}")
+    return 0 if all(o == "accepted" for o in outcomes.values()) else 1

@@ -78,6 +78,43 @@ S3_SECRET_KEY = "s3cr3t-Rev3nue-Key/NeverPrint+0123456789"
 DB_PASSWORD = "pg-Pa55word-NeverLog-7f3a"
 
 
+@contextmanager
+def live_prefect_server(home, environ: dict[str, str]) -> Iterator[str]:
+    """A real ``prefect server start`` on a free loopback port (its event, automation and
+    notification services included), its database and log under ``home``; yields the API URL."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    port = free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    env = {**environ, "PREFECT_HOME": str(home), "PREFECT_API_URL": api, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    log = open(Path(home) / "server.log", "w")
+    server = subprocess.Popen([str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1",
+                               "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if urllib.request.urlopen(f"{api}/health", timeout=2).status == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise RuntimeError(f"prefect server did not start: see {home}/server.log")
+            time.sleep(0.5)
+        yield api
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
 def with_password(url: str) -> str:
     """The URL with a password (kept if it has one): servers with trust auth ignore it,
     but the pipeline must still treat it as a secret."""

@@ -28,7 +28,8 @@ def write_manifest(home: Path, env: str, environ: Mapping[str, str]) -> Path:
         raise ValueError("only an embedded-default environment (SQLite and local directories) has a manifest")
     path = manifest_path(home, env)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({k: v for k, v in environ.items() if k.startswith("REVENUE_")}, indent=2, sort_keys=True))
+    kept = {k: v for k, v in environ.items() if k.startswith("REVENUE_") and not k.startswith("REVENUE_ALERT_")}
+    path.write_text(json.dumps(kept, indent=2, sort_keys=True))  # alert destinations are secrets: blocks only
     return path
 
 

@@ -1,0 +1,152 @@
+"""Alert destinations (notification blocks) and the automations of ``alerts.yaml``.
+
+Destinations, per environment ``NAME``, from variables at ``revenue blocks create``:
+
+- ``REVENUE_ALERT_WEBHOOK_URL`` -> ``custom-webhook/NAME-alert-webhook``: a JSON POST
+  ``{"subject": ..., "body": ..., "source": "revenue NAME"}``; the URL is kept among the
+  block's secrets (it often holds a token), never in a plain field;
+- ``REVENUE_ALERT_SLACK_WEBHOOK_URL`` -> ``slack-webhook/NAME-alert-slack``;
+- ``REVENUE_ALERT_PAGERDUTY_INTEGRATION_KEY`` and ``REVENUE_ALERT_PAGERDUTY_API_KEY`` ->
+  ``pager-duty-webhook/NAME-alert-pagerduty``.
+
+Every automation of ``alerts.yaml`` is created (or updated in place, by its name
+``revenue NAME: <key>``) with one notification action per destination. Nothing here logs or
+returns a URL or key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from prefect.blocks.core import Block
+from pydantic import SecretStr
+
+from revenue.placeholders import fill
+
+ALERTS_YAML = Path(__file__).resolve().parents[1] / "alerts.yaml"
+DEFAULT_WATCHER_SILENCE = dt.timedelta(minutes=15)
+
+
+def alert_destinations(env: str, environ: Mapping[str, str]) -> dict[str, Block]:
+    """The environment's notification blocks, unsaved, by block document name."""
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock, PagerDutyWebHook, SlackWebhook
+
+    destinations: dict[str, Block] = {}
+    if environ.get("REVENUE_ALERT_WEBHOOK_URL"):
+        destinations[f"{env}-alert-webhook"] = CustomWebhookNotificationBlock(
+            name=f"revenue {env}",
+            url="{{url}}",
+            json_data={"subject": "{{subject}}", "body": "{{body}}", "source": "{{name}}"},
+            secrets={"url": environ["REVENUE_ALERT_WEBHOOK_URL"]},
+        )
+    if environ.get("REVENUE_ALERT_SLACK_WEBHOOK_URL"):
+        destinations[f"{env}-alert-slack"] = SlackWebhook(url=SecretStr(environ["REVENUE_ALERT_SLACK_WEBHOOK_URL"]))
+    if environ.get("REVENUE_ALERT_PAGERDUTY_INTEGRATION_KEY"):
+        destinations[f"{env}-alert-pagerduty"] = PagerDutyWebHook(
+            integration_key=SecretStr(environ["REVENUE_ALERT_PAGERDUTY_INTEGRATION_KEY"]),
+            api_key=SecretStr(environ.get("REVENUE_ALERT_PAGERDUTY_API_KEY", "")),
+            notify_type="failure",
+        )
+    return destinations
+
+
+def watcher_silence(environ: Mapping[str, str]) -> dt.timedelta:
+    """``REVENUE_ALERT_WATCHER_SILENCE``: minutes (``15``, ``15m``) or seconds (``90s``);
+    default 15 minutes (three missed heartbeats)."""
+    import re
+
+    value = (environ.get("REVENUE_ALERT_WATCHER_SILENCE") or "").strip()
+    if not value:
+        return DEFAULT_WATCHER_SILENCE
+    match = re.fullmatch(r"(\d+)\s*([sm]?)", value)
+    if not match or int(match.group(1)) < 1:
+        raise ValueError(f"REVENUE_ALERT_WATCHER_SILENCE must be minutes (15, 15m) or seconds (90s), not {value!r}")
+    number, unit = int(match.group(1)), match.group(2) or "m"
+    return dt.timedelta(seconds=number) if unit == "s" else dt.timedelta(minutes=number)
+
+
+def automation_specs(env: str, silence: dt.timedelta, path: Path = ALERTS_YAML) -> list[dict[str, Any]]:
+    """alerts.yaml's automations with the environment's values filled in."""
+    document = yaml.safe_load(path.read_text())
+    values = {"ENV": env, "WATCHER_SILENCE_SECONDS": str(int(silence.total_seconds()))}
+    return [fill(spec, values, f"{path.name}: automation {spec.get('key')!r}") for spec in document["automations"]]
+
+
+def automation_name(env: str, key: str) -> str:
+    return f"revenue {env}: {key}"
+
+
+def sync_automations(env: str, destination_ids: list, silence: dt.timedelta = DEFAULT_WATCHER_SILENCE,
+                     path: Path = ALERTS_YAML) -> list[str]:
+    """Create or update every automation of alerts.yaml for ``env``, each notifying every
+    destination (block document ids); any duplicate of a name is deleted. Returns the names."""
+    from prefect.events.schemas.automations import AutomationCore
+    from prefect.client.orchestration import get_client
+    from prefect.events import TriggerTypes
+    from prefect.events.actions import SendNotification
+    from pydantic import TypeAdapter
+
+    trigger_type = TypeAdapter(TriggerTypes)
+    names = []
+    with get_client(sync_client=True) as client:
+        for spec in automation_specs(env, silence, path):
+            name = automation_name(env, spec["key"])
+            trigger = dict(spec["trigger"])
+            trigger["within"] = int(trigger.get("within") or 0)
+            automation = AutomationCore(
+                name=name,
+                description=spec.get("description", ""),
+                enabled=True,
+                trigger=trigger_type.validate_python(trigger),
+                actions=[SendNotification(block_document_id=block_id, subject=spec["subject"], body=spec["body"])
+                         for block_id in destination_ids],
+            )
+            existing = client.read_automations_by_name(name)
+            if existing:
+                client.update_automation(existing[0].id, automation)
+                for duplicate in existing[1:]:
+                    client.delete_automation(duplicate.id)
+            else:
+                client.create_automation(automation)
+            names.append(name)
+    return names
+
+
+DESTINATION_TYPES = {"alert-webhook": "custom-webhook", "alert-slack": "slack-webhook",
+                     "alert-pagerduty": "pager-duty-webhook"}
+
+
+def load_destinations(env: str) -> dict[str, Block]:
+    """The environment's saved notification blocks, by block document name."""
+    found = {}
+    for suffix, slug in DESTINATION_TYPES.items():
+        name = f"{env}-{suffix}"
+        try:
+            found[name] = Block.load(f"{slug}/{name}")
+        except ValueError:  # no such block document
+            continue
+    return found
+
+
+def delivery_error(error: BaseException) -> str:
+    """Why a destination refused a message, without the URL (which may hold a token)."""
+    response = getattr(error, "response", None)
+    status = getattr(response, "status_code", None)
+    return f"HTTP {status}" if status else type(error).__name__
+
+
+def send_test_message(env: str) -> dict[str, str]:
+    """A test message through every destination of ``env``: ``accepted`` or why not."""
+    outcomes = {}
+    for name, block in load_destinations(env).items():
+        try:
+            block.notify(body=f"Test message from the revenue pipeline, environment {env}: alerts reach you.",
+                         subject=f"[revenue {env}] test")
+            outcomes[name] = "accepted"
+        except Exception as error:  # reported per destination, never with its URL
+            outcomes[name] = f"refused ({delivery_error(error)})"
+    return outcomes

@@ -1,0 +1,166 @@
+"""Alerts end to end: a real ``prefect server`` (its automations and notifications run in
+it), a webhook receiver on loopback, and the ``revenue`` CLI as an operator runs it.
+
+A day whose gate fails is one message naming the day and its cause, however often it is
+re-run; the day publishing later is one "resolved" message; a stopped landing watcher is one
+message; ``blocks create`` twice leaves one automation of each kind; ``revenue alerts test``
+says whether the destination accepted; the webhook's URL (with its token) appears in no
+output, log, artifact or error."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tests.e2e.test_deployments import wait_for
+from tests.services import live_prefect_server
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+DAY = dt.date(2026, 3, 2)
+
+
+class Receiver:
+    """A webhook endpoint on loopback that keeps every JSON body it is sent."""
+
+    def __init__(self) -> None:
+        self.token = f"tok-{uuid.uuid4().hex}"
+        self.messages: list[dict] = []
+        self.status = 200
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if self.path == f"/hook/{receiver.token}":
+                    receiver.messages.append(json.loads(body or b"{}"))
+                self.send_response(receiver.status if self.path == f"/hook/{receiver.token}" else 404)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook/{self.token}"
+
+    def about(self, text: str) -> list[dict]:
+        return [m for m in self.messages if text in m.get("subject", "") + m.get("body", "")]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    home = tmp_path_factory.mktemp("alerts")
+    receiver = Receiver()
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "REVENUE_", "AWS_"))}
+    with live_prefect_server(home, base) as api:
+        environ = {**base, "PREFECT_API_URL": api, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                   "REVENUE_HOME": str(home / ".revenue"), "REVENUE_ALERT_WEBHOOK_URL": receiver.url,
+                   "REVENUE_ALERT_WATCHER_SILENCE": "20s", "PYTHONPATH": str(ROOT)}
+        yield home, api, environ, receiver
+    receiver.server.shutdown()
+
+
+OUTPUT: list[str] = []
+
+
+def revenue(environ: dict, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    done = subprocess.run([sys.executable, "-m", "revenue.cli", *args], cwd=ROOT, env=environ,
+                          capture_output=True, text=True, timeout=timeout)
+    OUTPUT.append(done.stdout + done.stderr)
+    return done
+
+
+def automations(api: str, name_prefix: str) -> list:
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: api}), get_client(sync_client=True) as client:
+        return [a for a in client.read_automations() if a.name.startswith(name_prefix)]
+
+
+def test_a_failed_day_is_one_message_and_its_recovery_one_more(stack):
+    home, api, environ, receiver = stack
+    for _ in range(2):
+        created = revenue(environ, "blocks", "create", "--env", "alerting", "--local", str(home / "alerting"))
+        assert created.returncode == 0, created.stderr[-2000:]
+    kinds = sorted(a.name for a in automations(api, "revenue alerting:"))
+    assert kinds == ["revenue alerting: failed-day", "revenue alerting: landing-not-watched",
+                     "revenue alerting: recovered"]
+
+    source = sa.create_engine(f"sqlite:///{home / 'alerting' / 'source.db'}")
+    from revenue.io.orders_table import create_orders_table, load_orders
+    import pandas as pd
+
+    create_orders_table(source)
+    load_orders(source, pd.DataFrame({
+        "order_id": [1, 2], "customer_id": [None, None], "amount": [10.0, 5.5],
+        "order_date": pd.to_datetime([f"{DAY} 10:00:00", f"{DAY} 11:00:00"], utc=True)}))
+    for _ in range(2):  # the same failure twice: one message
+        failed = revenue(environ, "run", "--date", DAY.isoformat(), "--config", "alerting")
+        assert failed.returncode == 1, failed.stdout + failed.stderr
+    [message] = wait_for(lambda: receiver.about(f"{DAY} failed"), 60, "the failed-day message")
+    assert "quality gate failed for cleaned_orders" in message["body"] and "alerting" in message["body"]
+    assert "/runs/flow-run/" in message["body"]
+    time.sleep(10)
+    assert len(receiver.about(f"{DAY} failed")) == 1, receiver.messages
+
+    with source.begin() as connection:
+        connection.execute(sa.text("UPDATE orders SET customer_id = 'c-' || order_id"))
+    source.dispose()
+    published = revenue(environ, "run", "--date", DAY.isoformat(), "--config", "alerting")
+    assert published.returncode == 0, published.stderr[-2000:]
+    [resolved] = wait_for(lambda: receiver.about(f"{DAY} resolved"), 60, "the resolved message")
+    assert "15.50" in resolved["body"] and "2 orders" in resolved["body"]
+    again = revenue(environ, "run", "--date", DAY.isoformat(), "--config", "alerting", "--force")
+    assert again.returncode == 0
+    time.sleep(10)
+    assert len(receiver.about(f"{DAY} resolved")) == 1 and len(receiver.about(f"{DAY} failed")) == 1
+
+
+def test_a_stopped_watcher_is_one_message(stack):
+    home, api, environ, receiver = stack
+    watcher = subprocess.Popen([sys.executable, "-m", "revenue.cli", "watch", "--config", "alerting", "--interval", "1"],
+                               cwd=ROOT, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(8)  # a few passes: the heartbeat event is sent on the first
+    watcher.send_signal(signal.SIGINT)
+    OUTPUT.append(watcher.communicate(timeout=60)[0])
+    message = wait_for(lambda: receiver.about("landing zone not watched"), 120, "the watcher-silence message", 2)[0]
+    assert "revenue watch --config alerting" in message["body"]
+    time.sleep(25)  # more than the 20 s silence again: still one message for one outage
+    assert len(receiver.about("landing zone not watched")) == 1, receiver.messages
+
+
+def test_alerts_test_reports_delivery_and_no_secret_leaks(stack):
+    home, api, environ, receiver = stack
+    sent = revenue(environ, "alerts", "test", "--config", "alerting")
+    assert sent.returncode == 0 and "alerting-alert-webhook: accepted" in sent.stdout, sent.stdout + sent.stderr
+    assert receiver.about("alerts reach you")
+    receiver.status = 500
+    refused = revenue(environ, "alerts", "test", "--config", "alerting")
+    receiver.status = 200
+    assert refused.returncode == 1 and "alerting-alert-webhook: refused (HTTP 500)" in refused.stdout
+
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: api}), get_client(sync_client=True) as client:
+        artifacts = [str(a.data) for a in client.read_artifacts()]
+        runs = [str(r.state.message if r.state else "") for r in client.read_flow_runs()]
+        logs = [log.message for log in client.read_logs()]
+    for text in [*OUTPUT, *artifacts, *runs, *logs]:
+        assert receiver.token not in text
+    assert receiver.token not in (home / ".revenue" / "environments" / "alerting.json").read_text()
