@@ -69,10 +69,24 @@ def watcher_silence(environ: Mapping[str, str]) -> dt.timedelta:
     return dt.timedelta(seconds=number) if unit == "s" else dt.timedelta(minutes=number)
 
 
-def automation_specs(env: str, silence: dt.timedelta, path: Path = ALERTS_YAML) -> list[dict[str, Any]]:
+DEFAULT_DEADLINE = dt.timedelta(hours=7, minutes=30)
+
+
+def _clock(duration: dt.timedelta) -> str:
+    seconds = int(duration.total_seconds())
+    text = f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}"
+    return text + (f":{seconds % 60:02d}" if seconds % 60 else "")
+
+
+def automation_specs(env: str, silence: dt.timedelta, deadline: dt.timedelta = DEFAULT_DEADLINE,
+                     path: Path = ALERTS_YAML) -> list[dict[str, Any]]:
     """alerts.yaml's automations with the environment's values filled in."""
     document = yaml.safe_load(path.read_text())
-    values = {"ENV": env, "WATCHER_SILENCE_SECONDS": str(int(silence.total_seconds()))}
+    from revenue.deadline import LAST_LOOK
+
+    window = min(LAST_LOOK, deadline) or dt.timedelta(seconds=1)
+    values = {"ENV": env, "WATCHER_SILENCE_SECONDS": str(int(silence.total_seconds())),
+              "DEADLINE": _clock(deadline), "LAST_LOOK_SECONDS": str(int(window.total_seconds()))}
     return [fill(spec, values, f"{path.name}: automation {spec.get('key')!r}") for spec in document["automations"]]
 
 
@@ -81,7 +95,7 @@ def automation_name(env: str, key: str) -> str:
 
 
 def sync_automations(env: str, destination_ids: list, silence: dt.timedelta = DEFAULT_WATCHER_SILENCE,
-                     path: Path = ALERTS_YAML) -> list[str]:
+                     deadline: dt.timedelta = DEFAULT_DEADLINE, path: Path = ALERTS_YAML) -> list[str]:
     """Create or update every automation of alerts.yaml for ``env``, each notifying every
     destination (block document ids); any duplicate of a name is deleted. Returns the names."""
     from prefect.events.schemas.automations import AutomationCore
@@ -93,7 +107,7 @@ def sync_automations(env: str, destination_ids: list, silence: dt.timedelta = DE
     trigger_type = TypeAdapter(TriggerTypes)
     names = []
     with get_client(sync_client=True) as client:
-        for spec in automation_specs(env, silence, path):
+        for spec in automation_specs(env, silence, deadline, path):
             name = automation_name(env, spec["key"])
             trigger = dict(spec["trigger"])
             trigger["within"] = int(trigger.get("within") or 0)

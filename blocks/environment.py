@@ -51,6 +51,7 @@ OPTIONAL_VARIABLES = (
     "REVENUE_ALERT_PAGERDUTY_INTEGRATION_KEY",
     "REVENUE_ALERT_PAGERDUTY_API_KEY",
     "REVENUE_ALERT_WATCHER_SILENCE",
+    "REVENUE_ALERT_DEADLINE",
 )
 ALERT_PREFIX = "REVENUE_ALERT_"
 
@@ -151,6 +152,7 @@ class EnvironmentBlocks:
     source_table: str = "orders"
     warehouse_schema: str = "analytics"
     status_weeks: int = 8
+    alert_deadline: str = "07:30"
     alerts: Mapping[str, str] = field(default_factory=dict)
     """The ``REVENUE_ALERT_*`` variables (destinations and thresholds; secrets among them)."""
 
@@ -174,8 +176,21 @@ def pipeline_from_environ(environ: Mapping[str, str]) -> EnvironmentBlocks:
         source_table=environ.get("REVENUE_SOURCE_TABLE") or "orders",
         warehouse_schema=environ.get("REVENUE_WAREHOUSE_SCHEMA") or "analytics",
         status_weeks=_status_weeks(environ.get("REVENUE_STATUS_WEEKS")),
+        alert_deadline=_alert_deadline(environ.get("REVENUE_ALERT_DEADLINE")),
         alerts={k: v for k, v in environ.items() if k.startswith(ALERT_PREFIX) and v},
     )
+
+
+def _alert_deadline(value: str | None) -> str:
+    from revenue.deadline import parse_deadline
+
+    if not value:
+        return "07:30"
+    try:
+        parse_deadline(value)
+    except ValueError as error:
+        raise EnvironmentError_(f"REVENUE_ALERT_DEADLINE: {error}") from None
+    return value.strip()
 
 
 def _status_weeks(value: str | None) -> int:
@@ -223,15 +238,17 @@ def save_environment(env: str, blocks: EnvironmentBlocks) -> list[SavedBlock]:
         source_table=blocks.source_table,
         warehouse_schema=blocks.warehouse_schema,
         status_weeks=blocks.status_weeks,
+        alert_deadline=blocks.alert_deadline,
     )
     save(pipeline, env)
-    _save_alerts(env, blocks.alerts, save)
+    _save_alerts(env, blocks.alerts, blocks.alert_deadline, save)
     return saved
 
 
-def _save_alerts(env: str, settings: Mapping[str, str], save) -> None:
+def _save_alerts(env: str, settings: Mapping[str, str], deadline: str, save) -> None:
     """The environment's alert destinations and, when it has any, its automations."""
     from blocks.alerts import alert_destinations, sync_automations, watcher_silence
+    from revenue.deadline import parse_deadline
 
     silence = watcher_silence(settings)
     destinations = alert_destinations(env, settings)
@@ -240,7 +257,7 @@ def _save_alerts(env: str, settings: Mapping[str, str], save) -> None:
         save(block, name)
         ids.append(block._block_document_id)
     if ids:
-        sync_automations(env, ids, silence)
+        sync_automations(env, ids, silence, parse_deadline(deadline))
 
 
 def _shared_credentials(blocks: EnvironmentBlocks) -> AwsCredentials | None:

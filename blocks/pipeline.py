@@ -59,3 +59,8 @@ class RevenuePipeline(Block):
         description="Weeks the partition-status grid shows, up to yesterday (UTC); days a run touched "
                     "and failed days are shown too.",
     )
+    alert_deadline: str = Field(
+        default="07:30",
+        description="UTC time (HH:MM or HH:MM:SS) by which yesterday's partition must be published; "
+                    "later, the late-day alert fires.",
+    )

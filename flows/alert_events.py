@@ -13,11 +13,19 @@ often the day is retried or re-run and fails the same way; a different cause is 
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
+from revenue.deadline import day_closed, due_at
+
 PARTITION_FAILED = "revenue.partition.failed"
 PARTITION_RECOVERED = "revenue.partition.recovered"
+PARTITION_PUBLISHED = "revenue.partition.published"
+PARTITION_DUE = "revenue.partition.due"
+RECENT = dt.timedelta(days=7)
+"""A day published for the first time after its deadline is a recovery from the late-day
+alert only if it is this recent (a backfill of old days is not news)."""
 _NAMESPACE = uuid.UUID("8f6e0d52-3c55-4d0e-9f59-7b0a8f7c2a11")
 
 
@@ -59,3 +67,33 @@ def emit_recovered(config: str, day: str, was: str, fingerprint: str | None, rev
                payload={"environment": config, "day": day, "was": was, "revenue": f"{revenue:,.2f}",
                         "order_count": order_count, "run_url": run_url(run_id)},
                id=uuid.uuid5(_NAMESPACE, f"recovered|{config}|{day}|{fingerprint}"))
+
+
+def emit_published(config: str, day: str, fingerprint: str | None, run_id: str | None) -> None:
+    """What the late-day alert waits for (one event per published version of the day)."""
+    from prefect.events import emit_event
+
+    emit_event(event=PARTITION_PUBLISHED, resource=partition_resource(config, day),
+               payload={"environment": config, "day": day, "fingerprint": fingerprint, "run_url": run_url(run_id)},
+               id=uuid.uuid5(_NAMESPACE, f"published|{config}|{day}|{fingerprint}|{run_id}"))
+
+
+def recovery(was: str | None, day: dt.date, deadline: str, now: dt.datetime) -> str | None:
+    """Why publishing ``day`` now resolves an alert (None when no alert was due): its last
+    attempt had failed, or it was never published and is past its deadline (recent days only)."""
+    if was == "failed":
+        return "its last attempt had failed"
+    if was == "missing" and due_at(day, deadline) <= now < day_closed(day) + RECENT:
+        return f"it was not published by {deadline} UTC"
+    return None
+
+
+def due_event(config: str, day: dt.date, last_seen: str):
+    """Yesterday is not published and its deadline is near: what the landing watcher saw of
+    it at its last look. The late-day automation then waits for the day's publish until the
+    deadline (its window starts now); one event per day."""
+    from prefect.events import Event
+
+    return Event(id=uuid.uuid5(_NAMESPACE, f"due|{config}|{day}"), event=PARTITION_DUE,
+                 resource=partition_resource(config, day.isoformat()),
+                 payload={"environment": config, "day": day.isoformat(), "last_seen": last_seen})

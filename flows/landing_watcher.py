@@ -19,7 +19,8 @@ Liveness: every pass records a heartbeat in the warehouse (``heartbeats``, shown
 ``HEARTBEAT_EVENT_EVERY`` a ``revenue.landing.checked`` event (resource
 ``revenue.landing-watcher.<environment>``) that a Prefect automation can watch for silence.
 It also redraws the ``partition-status`` grid when a day changed state without a run (a
-source edit makes a day stale) and at least every ``GRID_REDRAW_EVERY``.
+source edit makes a day stale) and at least every ``GRID_REDRAW_EVERY``, and takes the
+late-day alert's last look at yesterday shortly before its deadline (``announce_due``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from prefect.events import Event
 from prefect.events.clients import get_events_client
 from prefect.utilities.asyncutils import run_coro_as_sync
 
+from flows.alert_events import due_event, run_url
 from flows.status_grid import redraw_if_changed
 from revenue.errors import ConfigurationError
 from revenue.io.activity import LANDING_WATCHER, beat
@@ -87,9 +89,10 @@ def send_event(event: Event) -> None:
     run_coro_as_sync(send())
 
 
-def watch_pass(config: str) -> list[str]:
+def watch_pass(config: str, seen: set[dt.date] | None = None) -> list[str]:
     """One pass: register new landed object versions, emit one ``revenue.file.landed``
-    event per landing not announced yet, record the heartbeat. Returns the URIs announced."""
+    event per landing not announced yet, record the heartbeat, and say what is seen of
+    yesterday while it is not published (``announce_due``). Returns the URIs announced."""
     env = environment(config)
     if env.landing is None:
         raise ConfigurationError(f"environment {config} has no landing block")
@@ -102,7 +105,40 @@ def watch_pass(config: str) -> list[str]:
         except Exception as error:  # one bad object never stops the others
             log.error("could not announce %s: %s", landed.uri, error)
     beat(env.warehouse, LANDING_WATCHER, f"{len(announced)} file(s) announced")
+    announce_due(config, env, dt.datetime.now(dt.timezone.utc), set() if seen is None else seen)
     return announced
+
+
+def last_seen(status) -> str | None:
+    """What a day's status says for the late-day alert; None once it is published."""
+    if status.state == "missing":
+        return "never started"
+    if status.state == "running":
+        return "running" + (f" (run {run_url(status.run_id)})" if status.run_id else "")
+    if status.state == "failed":
+        return f"failed: {status.detail}"
+    return None
+
+
+def announce_due(config: str, env, now: dt.datetime, seen: set[dt.date]) -> str | None:
+    """Yesterday's (UTC) last look, ``last_look`` before its deadline: if it is not published
+    then, send ``revenue.partition.due`` with what is seen of it (never started, running,
+    failed); the late-day automation fires if no publish follows by the deadline. Once per
+    day (``seen``); a watcher that was down sends it as soon as it is back. Returns what was
+    sent, if anything."""
+    from revenue.deadline import due_at, last_look
+    from revenue.status import current_statuses
+
+    day = now.date() - dt.timedelta(days=1)
+    deadline = env.pipeline.alert_deadline
+    if day in seen or now < due_at(day, deadline) - last_look(deadline):
+        return None
+    [status] = current_statuses(env, [day])
+    seen_now = last_seen(status)
+    if seen_now is not None:
+        send_event(due_event(config, day, seen_now))
+    seen.add(day)
+    return seen_now
 
 
 def watch(config: str, interval: float = 30.0, passes: int | None = None,
@@ -115,12 +151,12 @@ def watch(config: str, interval: float = 30.0, passes: int | None = None,
     landing = environment(config).landing
     if landing is None:
         raise ConfigurationError(f"environment {config} has no landing block")
-    total, done, last_event, grid = 0, 0, None, None
+    total, done, last_event, grid, seen = 0, 0, None, None, set()
     log.info("watching %s every %g s", landing.uri(), interval)
     while (passes is None or done < passes) and not (stop is not None and stop.is_set()):
         started = time.monotonic()
         try:
-            announced = watch_pass(config)
+            announced = watch_pass(config, seen)
             total += len(announced)
             for uri in announced:
                 log.info("announced %s", uri)

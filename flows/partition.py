@@ -38,7 +38,7 @@ from prefect.runtime import flow_run
 from prefect.states import Failed, State
 from prefect.tasks import exponential_backoff
 
-from flows.alert_events import emit_failed, emit_recovered
+from flows.alert_events import emit_failed, emit_published, emit_recovered, recovery
 from revenue import stages
 from revenue.errors import InputSuperseded, ServiceUnavailableError, is_retryable
 from revenue.io.activity import running
@@ -141,8 +141,9 @@ class PartitionPlan:
     """Days the warehouse holds at their current input: only their cache may be used."""
     inputs: tuple[PartitionInput, ...] = ()
     """Every planned day's input (computed or skipped)."""
-    failed: frozenset[dt.date] = field(default_factory=frozenset)
-    """Days whose last attempt failed: publishing one is a recovery (an alert says so)."""
+    previous: dict[dt.date, str] = field(default_factory=dict)
+    """Each planned day's state before the run (``failed``, ``missing``, ...): publishing a
+    failed day, or a missing one past its deadline, resolves an alert."""
 
     def held_inputs(self, outcomes: list[PartitionOutcome]) -> list[PartitionInput]:
         """The planned inputs the run left the warehouse holding: days published or up to
@@ -177,7 +178,7 @@ def plan_partitions(config: str, partitions: list[dt.date], skip_up_to_date: boo
                     for i in inputs if i.partition in skipped],
         current=current,
         inputs=tuple(inputs),
-        failed=frozenset(s.partition for s in statuses if s.state == "failed"),
+        previous={s.partition: s.state for s in statuses},
     )
 
 
@@ -253,7 +254,7 @@ def materialize_with_states(
         while pending and len(in_flight) < max(1, max_concurrency):
             item, attempt = pending.pop()
             current = plan.current if attempt == 1 else frozenset()
-            future = choose(item, current).submit(config, item.partition, item, recovering=item.partition in plan.failed)
+            future = choose(item, current).submit(config, item.partition, item, was=plan.previous.get(item.partition))
             in_flight[future.wrapped_future] = (item, attempt, future)
         done, _ = wait_futures(list(in_flight), return_when=FIRST_COMPLETED)
         for raw in done:
@@ -276,7 +277,7 @@ def materialize_with_states(
 
 @task(name="compute_partition", task_run_name="partition-{partition}", **CACHED, **IO_RETRIES)
 def compute_partition(config: str, partition: dt.date, input: PartitionInput,
-                      recovering: bool = False) -> PartitionOutcome | State:
+                      was: str | None = None) -> PartitionOutcome | State:
     """Every stage of the partition as plain calls, gated, then publish; one quality
     artifact and the asset events of what was published. Cached on (name, partition, input
     fingerprint); an unavailable service is retried. While it computes, the day shows as
@@ -284,8 +285,9 @@ def compute_partition(config: str, partition: dt.date, input: PartitionInput,
     (no traceback: the cause is the news) and is recorded in the ledger; an outage and an
     input that changed while it computed are not recorded (the flow plans the day again and
     submits it with its new input). A failure is also a ``revenue.partition.failed`` event
-    (an outage only once its retries are spent), and publishing a day whose last attempt had
-    failed (``recovering``) a ``revenue.partition.recovered`` event: the alerts of
+    (an outage only once its retries are spent); a publish is a ``revenue.partition.published``
+    event, and also ``revenue.partition.recovered`` when the day's state before the run
+    (``was``) had been alerted on (failed, or missing past its deadline): the alerts of
     ``alerts.yaml``."""
     env = environment(config)
     results: list[GateResult] = []
@@ -319,9 +321,11 @@ def compute_partition(config: str, partition: dt.date, input: PartitionInput,
     _quality_artifact(partition, f"published: revenue {outcome.revenue:,.2f} from {outcome.order_count:,} orders",
                       computed, results, timings)
     _emit_asset_events(env, computed, outcome)
-    if recovering:
-        emit_recovered(config, outcome.partition, "its last attempt had failed", outcome.fingerprint,
-                       outcome.revenue, outcome.order_count, _run_id())
+    emit_published(config, outcome.partition, outcome.fingerprint, _run_id())
+    why = recovery(was, partition, env.pipeline.alert_deadline, dt.datetime.now(dt.timezone.utc))
+    if why:
+        emit_recovered(config, outcome.partition, why, outcome.fingerprint, outcome.revenue, outcome.order_count,
+                       _run_id())
     get_run_logger().info("%s", describe(outcome))
     return outcome
 

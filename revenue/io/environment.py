@@ -44,6 +44,7 @@ class EmbeddedPipeline:
     source_schema: str | None = None
     warehouse_schema: str | None = "analytics"
     status_weeks: int = 8
+    alert_deadline: str = "07:30"
 
     @classmethod
     def from_manifest(cls, environ: dict[str, str]) -> EmbeddedPipeline:
@@ -54,6 +55,7 @@ class EmbeddedPipeline:
             source_table=environ.get("REVENUE_SOURCE_TABLE") or "orders",
             warehouse_schema=environ.get("REVENUE_WAREHOUSE_SCHEMA") or "analytics",
             status_weeks=int(environ.get("REVENUE_STATUS_WEEKS") or 8),
+            alert_deadline=environ.get("REVENUE_ALERT_DEADLINE") or "07:30",
         )
 
 

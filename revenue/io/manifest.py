@@ -15,6 +15,9 @@ from pathlib import Path
 
 MANIFEST_DIR = "environments"
 EMBEDDED_DATABASES = ("REVENUE_SOURCE_DB_URL", "REVENUE_WAREHOUSE_DB_URL")
+ALERT_SECRETS = frozenset({"REVENUE_ALERT_WEBHOOK_URL", "REVENUE_ALERT_SLACK_WEBHOOK_URL",
+                           "REVENUE_ALERT_PAGERDUTY_INTEGRATION_KEY", "REVENUE_ALERT_PAGERDUTY_API_KEY"})
+"""Alert destinations are secrets: they live in blocks only, never in a manifest."""
 
 
 def manifest_path(home: Path, env: str) -> Path:
@@ -28,8 +31,8 @@ def write_manifest(home: Path, env: str, environ: Mapping[str, str]) -> Path:
         raise ValueError("only an embedded-default environment (SQLite and local directories) has a manifest")
     path = manifest_path(home, env)
     path.parent.mkdir(parents=True, exist_ok=True)
-    kept = {k: v for k, v in environ.items() if k.startswith("REVENUE_") and not k.startswith("REVENUE_ALERT_")}
-    path.write_text(json.dumps(kept, indent=2, sort_keys=True))  # alert destinations are secrets: blocks only
+    kept = {k: v for k, v in environ.items() if k.startswith("REVENUE_") and k not in ALERT_SECRETS}
+    path.write_text(json.dumps(kept, indent=2, sort_keys=True))
     return path
 
 

@@ -69,7 +69,8 @@ def stack(tmp_path_factory):
     with live_prefect_server(home, base) as api:
         environ = {**base, "PREFECT_API_URL": api, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
                    "REVENUE_HOME": str(home / ".revenue"), "REVENUE_ALERT_WEBHOOK_URL": receiver.url,
-                   "REVENUE_ALERT_WATCHER_SILENCE": "20s", "PYTHONPATH": str(ROOT)}
+                   "REVENUE_ALERT_WATCHER_SILENCE": "20s", "REVENUE_ALERT_DEADLINE": "00:00:20",
+                   "PYTHONPATH": str(ROOT)}
         yield home, api, environ, receiver
     receiver.server.shutdown()
 
@@ -99,7 +100,7 @@ def test_a_failed_day_is_one_message_and_its_recovery_one_more(stack):
         assert created.returncode == 0, created.stderr[-2000:]
     kinds = sorted(a.name for a in automations(api, "revenue alerting:"))
     assert kinds == ["revenue alerting: failed-day", "revenue alerting: landing-not-watched",
-                     "revenue alerting: recovered"]
+                     "revenue alerting: late-day", "revenue alerting: recovered"]
 
     source = sa.create_engine(f"sqlite:///{home / 'alerting' / 'source.db'}")
     from revenue.io.orders_table import create_orders_table, load_orders
@@ -142,6 +143,33 @@ def test_a_stopped_watcher_is_one_message(stack):
     assert "revenue watch --config alerting" in message["body"]
     time.sleep(25)  # more than the 20 s silence again: still one message for one outage
     assert len(receiver.about("landing zone not watched")) == 1, receiver.messages
+
+
+def test_a_late_day_is_one_message_saying_what_was_last_seen_and_its_publish_resolves_it(stack):
+    """The deadline is 00:00:20 UTC here: yesterday is late as soon as the watcher says it
+    closed (the watcher of the test above already did, or this pass does)."""
+    import pandas as pd
+
+    from revenue.io.orders_table import load_orders
+
+    home, api, environ, receiver = stack
+    yesterday = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+    source = sa.create_engine(f"sqlite:///{home / 'alerting' / 'source.db'}")
+    load_orders(source, pd.DataFrame({
+        "order_id": [101, 102], "customer_id": ["a", "b"], "amount": [3.0, 4.25],
+        "order_date": pd.to_datetime([f"{yesterday} 08:00:00", f"{yesterday} 09:00:00"], utc=True)}))
+    source.dispose()
+    assert revenue(environ, "watch", "--config", "alerting", "--once").returncode == 0
+    late = wait_for(lambda: receiver.about(f"{yesterday} late"), 120, "the late-day message", 2)[0]
+    assert "not published by 00:00:20 UTC" in late["body"] and "Last seen: never started" in late["body"]
+
+    published = revenue(environ, "run", "--date", yesterday.isoformat(), "--config", "alerting")
+    assert published.returncode == 0, published.stderr[-2000:]
+    resolved = wait_for(lambda: receiver.about(f"{yesterday} resolved"), 60, "the resolved message", 2)[0]
+    assert "it was not published by 00:00:20 UTC" in resolved["body"] and "7.25" in resolved["body"]
+    assert revenue(environ, "watch", "--config", "alerting", "--once").returncode == 0  # published: not due
+    time.sleep(10)
+    assert len(receiver.about(f"{yesterday} late")) == 1 and len(receiver.about(f"{yesterday} resolved")) == 1
 
 
 def test_alerts_test_reports_delivery_and_no_secret_leaks(stack):

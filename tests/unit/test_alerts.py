@@ -1,0 +1,85 @@
+"""Alert pieces without a server: deadlines, when a publish resolves an alert, the watcher's
+last look, alerts.yaml filled per environment, destinations keeping URLs secret."""
+
+from __future__ import annotations
+
+import datetime as dt
+from types import SimpleNamespace
+
+import httpx
+import pytest
+
+from blocks.alerts import alert_destinations, automation_specs, delivery_error, watcher_silence
+from flows import landing_watcher
+from flows.alert_events import recovery
+from revenue.deadline import due_at, last_look, parse_deadline
+
+UTC = dt.timezone.utc
+DAY = dt.date(2026, 3, 1)
+
+
+def test_deadlines_parse_and_invalid_ones_say_why():
+    assert parse_deadline("07:30") == dt.timedelta(hours=7, minutes=30)
+    assert parse_deadline("00:00:20") == dt.timedelta(seconds=20)
+    assert due_at(DAY, "07:30") == dt.datetime(2026, 3, 2, 7, 30, tzinfo=UTC)
+    assert last_look("07:30") == dt.timedelta(minutes=2) and last_look("00:00:20") == dt.timedelta(seconds=20)
+    for bad in ("7.30", "24:00", "07:61", "soon"):
+        with pytest.raises(ValueError, match="not a"):
+            parse_deadline(bad)
+
+
+@pytest.mark.parametrize("was, now, expected", [
+    ("failed", dt.datetime(2026, 6, 1, tzinfo=UTC), "its last attempt had failed"),
+    ("missing", dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC), "it was not published by 07:30 UTC"),
+    ("missing", dt.datetime(2026, 3, 2, 7, 0, tzinfo=UTC), None),   # before its deadline: no alert was due
+    ("missing", dt.datetime(2026, 4, 1, tzinfo=UTC), None),         # a backfill of an old day is not news
+    ("materialized", dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC), None),
+    (None, dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC), None),
+])
+def test_a_publish_resolves_only_what_was_alerted(was, now, expected):
+    assert recovery(was, DAY, "07:30", now) == expected
+
+
+def test_the_watcher_looks_at_yesterday_once_just_before_its_deadline(monkeypatch):
+    sent, statuses = [], {"state": "missing"}
+    monkeypatch.setattr(landing_watcher, "send_event", sent.append)
+    import revenue.status
+
+    monkeypatch.setattr(revenue.status, "current_statuses",
+                        lambda env, days: [SimpleNamespace(partition=days[0], state=statuses["state"], detail="x",
+                                                           run_id=None)])
+    env = SimpleNamespace(pipeline=SimpleNamespace(alert_deadline="07:30"))
+    seen: set = set()
+    at = lambda h, m: dt.datetime(2026, 3, 2, h, m, tzinfo=UTC)  # noqa: E731
+    assert landing_watcher.announce_due("prod", env, at(7, 27), seen) is None and not sent  # too early
+    assert landing_watcher.announce_due("prod", env, at(7, 28), seen) == "never started"
+    assert landing_watcher.announce_due("prod", env, at(7, 29), seen) is None  # once a day
+    [event] = sent
+    assert event.event == "revenue.partition.due" and event.payload["day"] == "2026-03-01"
+    assert event.resource["revenue.environment"] == "prod"
+    statuses["state"] = "materialized"  # the next day is published in time: nothing is sent
+    assert landing_watcher.announce_due("prod", env, dt.datetime(2026, 3, 3, 7, 29, tzinfo=UTC), seen) is None
+    assert len(sent) == 1
+
+
+def test_every_automation_is_filled_for_the_environment():
+    specs = {s["key"]: s for s in automation_specs("prod", watcher_silence({}), parse_deadline("06:45"))}
+    assert set(specs) == {"failed-day", "late-day", "recovered", "landing-not-watched"}
+    assert all(s["trigger"].get("match", {}).get("revenue.environment", "prod") == "prod" for s in specs.values())
+    assert specs["late-day"]["trigger"]["within"] == "120" and "06:45 UTC" in specs["late-day"]["body"]
+    assert specs["landing-not-watched"]["trigger"]["within"] == "900"
+    assert watcher_silence({"REVENUE_ALERT_WATCHER_SILENCE": "90s"}) == dt.timedelta(seconds=90)
+
+
+def test_destinations_keep_urls_and_keys_secret():
+    url = "https://hooks.example.com/services/T0/B0/secret-token"
+    blocks = alert_destinations("prod", {"REVENUE_ALERT_WEBHOOK_URL": url, "REVENUE_ALERT_SLACK_WEBHOOK_URL": url,
+                                         "REVENUE_ALERT_PAGERDUTY_INTEGRATION_KEY": "pd-key",
+                                         "REVENUE_ALERT_PAGERDUTY_API_KEY": "pd-api"})
+    assert set(blocks) == {"prod-alert-webhook", "prod-alert-slack", "prod-alert-pagerduty"}
+    webhook = blocks["prod-alert-webhook"]
+    assert webhook.url == "{{url}}" and webhook.secrets.get_secret_value() == {"url": url}
+    for block in blocks.values():
+        assert "secret-token" not in repr(block) and "pd-key" not in repr(block)
+    error = httpx.HTTPStatusError("boom", request=httpx.Request("POST", url), response=httpx.Response(500))
+    assert delivery_error(error) == "HTTP 500"
