@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import (
+    create_markdown_artifact,
     create_progress_artifact,
     create_table_artifact,
     update_progress_artifact,
@@ -23,6 +24,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.daily_revenue import DEFAULT_CONFIG, failed_message
 from flows.partition import PartitionOutcome, materialize_partitions, plan_partitions, warm_up_quality_gates
+from revenue.io.environment import environment
 from revenue.partitions import parse_partition, partition_range
 from flows.status_grid import grid_around
 
@@ -98,6 +100,17 @@ def run_partitions(
     return outcomes
 
 
+def publish_plan(config: str, start: dt.date, end: dt.date, force: bool, skip_up_to_date: bool,
+                 max_concurrency: int) -> None:
+    """The preview of a backfill as the ``backfill-plan`` artifact (nothing is computed)."""
+    from revenue.backfill_plan import preview, render_markdown, summary
+
+    days = preview(environment(config), start, end, force, skip_up_to_date)
+    create_markdown_artifact(key="backfill-plan", markdown=f"# Backfill plan {start}..{end}\n\n"
+                             + render_markdown(days, max_concurrency), description=summary(days, max_concurrency)[:500])
+    get_run_logger().info("plan %s..%s: %s", start, end, summary(days, max_concurrency))
+
+
 def publish_summary(config: str, start: dt.date, end: dt.date, outcomes: list[PartitionOutcome]) -> None:
     """The run's per-partition summary table (the grid is ``partition-status``)."""
     create_table_artifact(
@@ -126,6 +139,7 @@ def backfill(
     force: bool = False,
     max_concurrency: int = 4,
     skip_up_to_date: bool = True,
+    plan_only: bool = False,
 ) -> list[PartitionOutcome]:
     """Materialize every partition from ``start`` to ``end`` (inclusive).
 
@@ -137,10 +151,15 @@ def backfill(
         max_concurrency: partitions processed at the same time (1 to 32).
         skip_up_to_date: skip the partitions the warehouse holds at their current input
             (what ``revenue status`` calls materialized or warned).
+        plan_only: compute nothing: write which days would run and why, with an estimate,
+            as the ``backfill-plan`` artifact (``revenue backfill --plan`` in the terminal).
     """
     if not 1 <= max_concurrency <= MAX_WORKERS:
         raise ValueError(f"max_concurrency must be between 1 and {MAX_WORKERS}, not {max_concurrency}")
     partitions = partition_range(parse_partition(start), parse_partition(end))
+    if plan_only:
+        publish_plan(config, partitions[0], partitions[-1], force, skip_up_to_date, max_concurrency)
+        return []
     warm_up_quality_gates()
     outcomes = run_partitions(config, partitions, force, max_concurrency, skip_up_to_date)
     logger = get_run_logger()

@@ -101,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--config", default="local", help="environment block name (default %(default)s)")
     backfill.add_argument("--force", action="store_true", help="recompute every day, even up-to-date ones")
     backfill.add_argument("--max-concurrency", type=_positive, default=4, help="days at once (default %(default)s)")
+    backfill.add_argument("--plan", action="store_true",
+                          help="compute nothing: list which days would run and why, with an estimate")
 
     status = commands.add_parser("status", help="calendar grid of partition status (reads no order rows)")
     status.add_argument("--start", type=_date, default=None,

@@ -204,6 +204,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def backfill(args: argparse.Namespace) -> int:
+    if args.plan:  # read-only: no Prefect needed on the embedded default
+        from revenue.backfill_plan import preview, render_text
+
+        env = _readable_environment(args.config)
+        print(render_text(preview(env, args.start, args.end, args.force), args.max_concurrency))
+        return 0
     _environment_exists(args.config)  # first: an unknown one is told before the flows are imported
     from flows.backfill import (
         PartitionsFailed,

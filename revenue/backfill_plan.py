@@ -1,0 +1,95 @@
+"""A backfill's preview: which days it would compute and why, computing nothing.
+
+Grain: one ``PlannedDay`` per partition of the range. It is decided exactly as the backfill
+flow decides (``plan_inputs`` + ``classify``: the same queries as its ``plan_partitions``
+task, no source row read, nothing written):
+
+- ``compute``: ``new`` (never published), ``stale: <what changed>`` (published at another
+  input), ``failed before: <cause>``, or ``forced`` (current, but ``--force``);
+- ``cache hit``: current, and the run was asked not to skip up-to-date days;
+- ``skip``: current (the warehouse holds it at its input).
+
+The estimate of a day is the stage durations its last attempt recorded in the ledger
+(extract, clean, aggregate and their gates; publish is not recorded, so it is a floor); a
+day with no record gets the median of the range's recorded days.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from dataclasses import dataclass
+
+from revenue.status import CURRENT, classify
+
+COMPUTE, CACHE_HIT, SKIP = "compute", "cache hit", "skip"
+
+
+@dataclass(frozen=True)
+class PlannedDay:
+    partition: dt.date
+    action: str
+    reason: str
+    estimate_ms: int | None = None
+    """Recorded stage time of its last attempt, or the range's median (None: no history)."""
+
+
+def preview(env, start: dt.date, end: dt.date, force: bool = False, skip_up_to_date: bool = True) -> list[PlannedDay]:
+    """What ``backfill(start, end, force, skip_up_to_date)`` would do with each day now."""
+    from revenue.io.partition_input import plan_inputs
+    from revenue.partitions import partition_range
+
+    inputs = plan_inputs(env, partition_range(start, end))
+    published = env.warehouse.published_days(start, end)
+    recorded = {day: _recorded_ms(held) for day, held in published.items()}
+    known = [ms for ms in recorded.values() if ms]
+    typical = int(statistics.median(known)) if known else None
+    days = []
+    for planned in inputs:
+        status = classify(planned, published.get(planned.partition))
+        action, reason = _decide(status, force, skip_up_to_date)
+        days.append(PlannedDay(planned.partition, action, reason, recorded.get(planned.partition) or typical))
+    return days
+
+
+def _decide(status, force: bool, skip_up_to_date: bool) -> tuple[str, str]:
+    if status.state in CURRENT:
+        if force:
+            return COMPUTE, "forced (current)"
+        return (SKIP, "current") if skip_up_to_date else (CACHE_HIT, "current: its cached result is reused")
+    if status.state == "missing":
+        return COMPUTE, "new" + (f" ({status.detail})" if status.detail else "")
+    if status.state == "failed":
+        return COMPUTE, f"failed before: {status.detail}"
+    return COMPUTE, f"{status.state}: {status.detail}" if status.detail else status.state
+
+
+def _recorded_ms(held) -> int | None:
+    durations = [row.duration_ms for row in held.ledger.values() if row.duration_ms]
+    return sum(durations) if durations else None
+
+
+def render_text(days: list[PlannedDay], max_concurrency: int) -> str:
+    """The plan as the terminal shows it: a line per day, then the totals and the estimate."""
+    lines = [f"{d.partition}  {d.action:<9}  {d.reason}" + (f"  (~{d.estimate_ms} ms)" if d.action == COMPUTE and d.estimate_ms else "")
+             for d in days]
+    lines.append(summary(days, max_concurrency))
+    return "\n".join(lines)
+
+
+def render_markdown(days: list[PlannedDay], max_concurrency: int) -> str:
+    rows = "\n".join(f"| {d.partition} | {d.action} | {d.reason} | {d.estimate_ms or ''} |" for d in days)
+    return ("| day | action | why | estimate (ms) |\n|---|---|---|---|\n" + rows + "\n\n" + summary(days, max_concurrency))
+
+
+def summary(days: list[PlannedDay], max_concurrency: int) -> str:
+    counts = {a: sum(d.action == a for d in days) for a in (COMPUTE, CACHE_HIT, SKIP)}
+    work = [d.estimate_ms for d in days if d.action == COMPUTE]
+    text = f"{counts[COMPUTE]} to compute, {counts[CACHE_HIT]} cache hits, {counts[SKIP]} skipped (current)"
+    if work and all(work):
+        total = sum(work)
+        text += (f"; estimated work {total / 1000:.1f} s (recorded stage times; publish not included), "
+                 f"about {total / 1000 / max(1, max_concurrency):.1f} s with {max_concurrency} at once")
+    elif work:
+        text += "; no estimate: some days have no recorded stage times"
+    return text
