@@ -64,3 +64,8 @@ class RevenuePipeline(Block):
         description="UTC time (HH:MM or HH:MM:SS) by which yesterday's partition must be published; "
                     "later, the late-day alert fires.",
     )
+    landing_queue: Optional[str] = Field(
+        default=None,
+        description="SQS queue URL receiving the landing bucket's s3:ObjectCreated notifications: the "
+                    "watcher reads it instead of listing the landing prefix.",
+    )

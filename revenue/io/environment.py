@@ -120,6 +120,16 @@ class Environment:
         return self.store("landing")
 
     @cached_property
+    def landing_queue(self):
+        """The landing bucket's notification queue (``revenue.io.notifications``), if any."""
+        url = getattr(self.pipeline, "landing_queue", None)
+        if not url or self.landing is None:
+            return None
+        from revenue.io.notifications import LandingQueue
+
+        return LandingQueue(url, self.landing)
+
+    @cached_property
     def registry(self) -> "LandingRegistry":
         from revenue.io.registry import LandingRegistry
 

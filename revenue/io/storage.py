@@ -49,10 +49,16 @@ class ObjectStore(Protocol):
 class S3Store:
     """Objects under ``s3://bucket/bucket_folder/``."""
 
+    @property
+    def session(self):
+        """A boto3 session with the store's credentials (for its SQS notifications)."""
+        return self.credentials.get_boto3_session()
+
     def __init__(self, block: S3Bucket) -> None:
         self.bucket = block.bucket_name
         self.folder = block.bucket_folder.strip("/")
         self._client = block.credentials.get_s3_client()
+        self.credentials = block.credentials
 
     def _full(self, key: str) -> str:
         return f"{self.folder}/{key}" if self.folder else key
