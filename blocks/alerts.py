@@ -29,6 +29,8 @@ from revenue.placeholders import fill
 
 ALERTS_YAML = Path(__file__).resolve().parents[1] / "alerts.yaml"
 DEFAULT_WATCHER_SILENCE = dt.timedelta(minutes=15)
+MIN_WINDOW = dt.timedelta(seconds=10)
+"""Prefect refuses a proactive trigger whose window is shorter."""
 
 
 def alert_destinations(env: str, environ: Mapping[str, str]) -> dict[str, Block]:
@@ -45,12 +47,13 @@ def alert_destinations(env: str, environ: Mapping[str, str]) -> dict[str, Block]
         )
     if environ.get("REVENUE_ALERT_SLACK_WEBHOOK_URL"):
         destinations[f"{env}-alert-slack"] = SlackWebhook(url=SecretStr(environ["REVENUE_ALERT_SLACK_WEBHOOK_URL"]))
-    if environ.get("REVENUE_ALERT_PAGERDUTY_INTEGRATION_KEY"):
+    pagerduty = [environ.get(k) for k in ("REVENUE_ALERT_PAGERDUTY_INTEGRATION_KEY", "REVENUE_ALERT_PAGERDUTY_API_KEY")]
+    if any(pagerduty):
+        if not all(pagerduty):
+            raise ValueError("PagerDuty alerts need both REVENUE_ALERT_PAGERDUTY_INTEGRATION_KEY and "
+                             "REVENUE_ALERT_PAGERDUTY_API_KEY")
         destinations[f"{env}-alert-pagerduty"] = PagerDutyWebHook(
-            integration_key=SecretStr(environ["REVENUE_ALERT_PAGERDUTY_INTEGRATION_KEY"]),
-            api_key=SecretStr(environ.get("REVENUE_ALERT_PAGERDUTY_API_KEY", "")),
-            notify_type="failure",
-        )
+            integration_key=SecretStr(pagerduty[0]), api_key=SecretStr(pagerduty[1]), notify_type="failure")
     return destinations
 
 
@@ -66,7 +69,11 @@ def watcher_silence(environ: Mapping[str, str]) -> dt.timedelta:
     if not match or int(match.group(1)) < 1:
         raise ValueError(f"REVENUE_ALERT_WATCHER_SILENCE must be minutes (15, 15m) or seconds (90s), not {value!r}")
     number, unit = int(match.group(1)), match.group(2) or "m"
-    return dt.timedelta(seconds=number) if unit == "s" else dt.timedelta(minutes=number)
+    silence = dt.timedelta(seconds=number) if unit == "s" else dt.timedelta(minutes=number)
+    if silence < MIN_WINDOW:
+        raise ValueError(f"REVENUE_ALERT_WATCHER_SILENCE must be at least {MIN_WINDOW.seconds} s (Prefect's "
+                         f"shortest proactive window), not {value!r}")
+    return silence
 
 
 DEFAULT_DEADLINE = dt.timedelta(hours=7, minutes=30)
@@ -121,6 +128,7 @@ def sync_automations(env: str, destination_ids: list, silence: dt.timedelta = DE
             )
             existing = client.read_automations_by_name(name)
             if existing:
+                automation.enabled = existing[0].enabled  # one paused in the UI stays paused
                 client.update_automation(existing[0].id, automation)
                 for duplicate in existing[1:]:
                     client.delete_automation(duplicate.id)
@@ -147,19 +155,38 @@ def load_destinations(env: str) -> dict[str, Block]:
 
 
 def delivery_error(error: BaseException) -> str:
-    """Why a destination refused a message, without the URL (which may hold a token)."""
+    """Why a destination refused a message, without the URL (which may hold a token) or the
+    notifier's log text."""
     response = getattr(error, "response", None)
     status = getattr(response, "status_code", None)
     return f"HTTP {status}" if status else type(error).__name__
 
 
+def remove_automations(env: str) -> list[str]:
+    """Delete the environment's automations (it has no destination any more)."""
+    from prefect.client.orchestration import get_client
+
+    removed = []
+    with get_client(sync_client=True) as client:
+        for automation in client.read_automations():
+            if automation.name.startswith(automation_name(env, "")):
+                client.delete_automation(automation.id)
+                removed.append(automation.name)
+    return removed
+
+
 def send_test_message(env: str) -> dict[str, str]:
-    """A test message through every destination of ``env``: ``accepted`` or why not."""
+    """A test message through every destination of ``env``: ``accepted`` or why not. Apprise
+    blocks (Slack, PagerDuty) report a refusal only under ``raise_on_failure``."""
+    from contextlib import nullcontext
+
     outcomes = {}
     for name, block in load_destinations(env).items():
+        strict = block.raise_on_failure() if hasattr(block, "raise_on_failure") else nullcontext()
         try:
-            block.notify(body=f"Test message from the revenue pipeline, environment {env}: alerts reach you.",
-                         subject=f"[revenue {env}] test")
+            with strict:
+                block.notify(body=f"Test message from the revenue pipeline, environment {env}: alerts reach you.",
+                             subject=f"[revenue {env}] test")
             outcomes[name] = "accepted"
         except Exception as error:  # reported per destination, never with its URL
             outcomes[name] = f"refused ({delivery_error(error)})"

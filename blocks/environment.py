@@ -12,6 +12,8 @@ and ``NAME-landing`` (s3-bucket or local-file-system).
 
 from __future__ import annotations
 
+import datetime as dt
+
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -52,6 +54,7 @@ OPTIONAL_VARIABLES = (
     "REVENUE_ALERT_PAGERDUTY_API_KEY",
     "REVENUE_ALERT_WATCHER_SILENCE",
     "REVENUE_ALERT_DEADLINE",
+    "REVENUE_LANDING_QUEUE_URL",
 )
 ALERT_PREFIX = "REVENUE_ALERT_"
 
@@ -153,6 +156,7 @@ class EnvironmentBlocks:
     warehouse_schema: str = "analytics"
     status_weeks: int = 8
     alert_deadline: str = "07:30"
+    landing_queue: str | None = None
     alerts: Mapping[str, str] = field(default_factory=dict)
     """The ``REVENUE_ALERT_*`` variables (destinations and thresholds; secrets among them)."""
 
@@ -177,6 +181,7 @@ def pipeline_from_environ(environ: Mapping[str, str]) -> EnvironmentBlocks:
         warehouse_schema=environ.get("REVENUE_WAREHOUSE_SCHEMA") or "analytics",
         status_weeks=_status_weeks(environ.get("REVENUE_STATUS_WEEKS")),
         alert_deadline=_alert_deadline(environ.get("REVENUE_ALERT_DEADLINE")),
+        landing_queue=environ.get("REVENUE_LANDING_QUEUE_URL") or None,
         alerts={k: v for k, v in environ.items() if k.startswith(ALERT_PREFIX) and v},
     )
 
@@ -187,7 +192,8 @@ def _alert_deadline(value: str | None) -> str:
     if not value:
         return "07:30"
     try:
-        parse_deadline(value)
+        if parse_deadline(value) < dt.timedelta(seconds=10):
+            raise ValueError("must be at least 00:00:10 (Prefect's shortest proactive window)")
     except ValueError as error:
         raise EnvironmentError_(f"REVENUE_ALERT_DEADLINE: {error}") from None
     return value.strip()
@@ -239,6 +245,7 @@ def save_environment(env: str, blocks: EnvironmentBlocks) -> list[SavedBlock]:
         warehouse_schema=blocks.warehouse_schema,
         status_weeks=blocks.status_weeks,
         alert_deadline=blocks.alert_deadline,
+        landing_queue=blocks.landing_queue,
     )
     save(pipeline, env)
     _save_alerts(env, blocks.alerts, blocks.alert_deadline, save)
@@ -258,6 +265,10 @@ def _save_alerts(env: str, settings: Mapping[str, str], deadline: str, save) -> 
         ids.append(block._block_document_id)
     if ids:
         sync_automations(env, ids, silence, parse_deadline(deadline))
+    else:  # no destination (any more): no automation notifying a block that is gone
+        from blocks.alerts import remove_automations
+
+        remove_automations(env)
 
 
 def _shared_credentials(blocks: EnvironmentBlocks) -> AwsCredentials | None:

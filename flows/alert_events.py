@@ -6,14 +6,20 @@ inside a run, Prefect relates it to the flow and task run. The payload carries e
 message says (day, environment, cause in plain words, the run's URL), so a message is
 readable without opening Prefect.
 
-Ids are derived, not random: the server stores an event id once and its automations act on
-it once, so ``revenue.partition.failed`` is one message per (environment, day, cause) however
-often the day is retried or re-run and fails the same way; a different cause is news.
+What was alerted is also recorded in the warehouse (``heartbeats`` rows named
+``alert-...``): the server remembers event ids for only about half an hour, so the record is
+what makes ``revenue.partition.failed`` one message per (environment, day, input, cause)
+however often and however much later the day is retried or re-run and fails the same way
+(a different cause, or new input that fails, is news), ``revenue.partition.due`` one per day
+even from ``revenue watch --once`` under cron, and "resolved after late" follow only a day
+the late check was actually sent for. Ids are derived from the same keys, so a crash between
+sending and recording re-sends the same id.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 from typing import Any
 
@@ -51,12 +57,27 @@ def failed_payload(config: str, day: str, cause: str, run_id: str | None) -> dic
     return {"environment": config, "day": day, "cause": cause, "run_url": run_url(run_id)}
 
 
-def emit_failed(config: str, day: str, cause: str, run_id: str | None) -> None:
+def alert_mark(kind: str, config: str, day: str, key: str = "") -> str:
+    """The warehouse record of one alert sent (a ``heartbeats`` row name)."""
+    digest = hashlib.sha1(key.encode()).hexdigest()[:16] if key else ""
+    return f"alert-{kind}-{config}-{day}" + (f"-{digest}" if digest else "")
+
+
+def emit_failed(warehouse, config: str, day: str, cause: str, fingerprint: str | None, run_id: str | None) -> bool:
+    """Send the day's failure unless this (input, cause) was alerted already; whether sent."""
     from prefect.events import emit_event
 
+    from revenue.io.activity import beat, last_beat
+
+    key = f"{fingerprint}|{cause}"
+    mark = alert_mark("failed", config, day, key)
+    if last_beat(warehouse, mark) is not None:
+        return False
     emit_event(event=PARTITION_FAILED, resource=partition_resource(config, day),
                payload=failed_payload(config, day, cause, run_id),
-               id=uuid.uuid5(_NAMESPACE, f"failed|{config}|{day}|{cause}"))
+               id=uuid.uuid5(_NAMESPACE, f"failed|{config}|{day}|{key}"))
+    beat(warehouse, mark, cause[:500])
+    return True
 
 
 def emit_recovered(config: str, day: str, was: str, fingerprint: str | None, revenue: Any, order_count: int | None,
@@ -78,12 +99,13 @@ def emit_published(config: str, day: str, fingerprint: str | None, run_id: str |
                id=uuid.uuid5(_NAMESPACE, f"published|{config}|{day}|{fingerprint}|{run_id}"))
 
 
-def recovery(was: str | None, day: dt.date, deadline: str, now: dt.datetime) -> str | None:
-    """Why publishing ``day`` now resolves an alert (None when no alert was due): its last
-    attempt had failed, or it was never published and is past its deadline (recent days only)."""
+def recovery(was: str | None, day: dt.date, deadline: str, now: dt.datetime, due_sent: bool = False) -> str | None:
+    """Why publishing ``day`` now resolves an alert (None when none was sent): its last
+    attempt had failed, or it was never published, its late check was sent (``due_sent``)
+    and its deadline passed (recent days only)."""
     if was == "failed":
         return "its last attempt had failed"
-    if was == "missing" and due_at(day, deadline) <= now < day_closed(day) + RECENT:
+    if was == "missing" and due_sent and due_at(day, deadline) <= now < day_closed(day) + RECENT:
         return f"it was not published by {deadline} UTC"
     return None
 

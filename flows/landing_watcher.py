@@ -35,10 +35,10 @@ from prefect.events import Event
 from prefect.events.clients import get_events_client
 from prefect.utilities.asyncutils import run_coro_as_sync
 
-from flows.alert_events import due_event, run_url
+from flows.alert_events import alert_mark, due_event, run_url
 from flows.status_grid import redraw_if_changed
 from revenue.errors import ConfigurationError
-from revenue.io.activity import LANDING_WATCHER, beat
+from revenue.io.activity import LANDING_WATCHER, beat, last_beat
 from revenue.io.environment import environment
 from revenue.io.landing import LANDED_EVENT
 from revenue.io.registry import LandedVersion, watch_once
@@ -97,7 +97,7 @@ def watch_pass(config: str, seen: set[dt.date] | None = None) -> list[str]:
     if env.landing is None:
         raise ConfigurationError(f"environment {config} has no landing block")
     announced = []
-    for landed in watch_once(env.registry):
+    for landed in _new_landings(env):
         try:
             send_event(landed_event(landed, config))
             env.registry.mark_announced(landed)
@@ -105,8 +105,24 @@ def watch_pass(config: str, seen: set[dt.date] | None = None) -> list[str]:
         except Exception as error:  # one bad object never stops the others
             log.error("could not announce %s: %s", landed.uri, error)
     beat(env.warehouse, LANDING_WATCHER, f"{len(announced)} file(s) announced")
-    announce_due(config, env, dt.datetime.now(dt.timezone.utc), set() if seen is None else seen)
+    try:  # the late check never costs the landing zone its watcher or its heartbeat
+        announce_due(config, env, dt.datetime.now(dt.timezone.utc), set() if seen is None else seen)
+    except Exception as error:  # noqa: BLE001 - retried on the next pass
+        log.warning("late-day check of %s failed, retrying next pass: %s: %s", config, type(error).__name__, error)
     return announced
+
+
+def _new_landings(env) -> list[LandedVersion]:
+    """Register what landed since the last pass and return every landing not announced yet:
+    from the landing bucket's notification queue when it has one (nothing is listed), else
+    by listing the landing prefix."""
+    queue = env.landing_queue
+    if queue is None:
+        return watch_once(env.registry)
+    received = queue.receive()
+    env.registry.register_new([f for message in received for f in message.files], by="watcher (queue)")
+    queue.delete(received)  # registered: the registry is the cursor from here
+    return env.registry.unannounced()
 
 
 def last_seen(status) -> str | None:
@@ -133,10 +149,15 @@ def announce_due(config: str, env, now: dt.datetime, seen: set[dt.date]) -> str 
     deadline = env.pipeline.alert_deadline
     if day in seen or now < due_at(day, deadline) - last_look(deadline):
         return None
+    mark = alert_mark("due", config, day.isoformat())
+    if last_beat(env.warehouse, mark) is not None:  # sent already (another pass, process or cron run)
+        seen.add(day)
+        return None
     [status] = current_statuses(env, [day])
     seen_now = last_seen(status)
     if seen_now is not None:
         send_event(due_event(config, day, seen_now))
+        beat(env.warehouse, mark, seen_now)
     seen.add(day)
     return seen_now
 

@@ -38,10 +38,10 @@ from prefect.runtime import flow_run
 from prefect.states import Failed, State
 from prefect.tasks import exponential_backoff
 
-from flows.alert_events import emit_failed, emit_published, emit_recovered, recovery
+from flows.alert_events import alert_mark, emit_failed, emit_published, emit_recovered, recovery
 from revenue import stages
 from revenue.errors import InputSuperseded, ServiceUnavailableError, is_retryable
-from revenue.io.activity import running
+from revenue.io.activity import last_beat, running
 from revenue.io.environment import environment
 from revenue.io.errors import naming_partitions
 from revenue.io.partition_input import PartitionInput, plan_inputs
@@ -306,7 +306,7 @@ def compute_partition(config: str, partition: dt.date, input: PartitionInput,
     except (InputSuperseded, ServiceUnavailableError) as change:
         # the flow plans the day again / Prefect retries it: no ledger record, no traceback
         if isinstance(change, ServiceUnavailableError) and _last_attempt():
-            emit_failed(config, partition.isoformat(), first_line(change), _run_id())
+            _alert_failure(env, config, partition, input, first_line(change))
         return Failed(message=f"partition {partition}: {first_line(change)}", data=change)
     except Exception as failure:
         cause = first_line(failure)
@@ -316,13 +316,14 @@ def compute_partition(config: str, partition: dt.date, input: PartitionInput,
         except Exception as error:  # the failure itself is what the run must report
             get_run_logger().warning("could not record the failure of %s in the ledger: %s", partition, error)
         get_run_logger().error("partition %s failed: %s", partition, cause)
-        emit_failed(config, partition.isoformat(), cause, _run_id())
+        _alert_failure(env, config, partition, input, cause)
         return Failed(message=f"partition {partition} failed: {cause}", data=failure)
     _quality_artifact(partition, f"published: revenue {outcome.revenue:,.2f} from {outcome.order_count:,} orders",
                       computed, results, timings)
     _emit_asset_events(env, computed, outcome)
     emit_published(config, outcome.partition, outcome.fingerprint, _run_id())
-    why = recovery(was, partition, env.pipeline.alert_deadline, dt.datetime.now(dt.timezone.utc))
+    why = recovery(was, partition, env.pipeline.alert_deadline, dt.datetime.now(dt.timezone.utc),
+                   due_sent=was == "missing" and last_beat(env.warehouse, alert_mark("due", config, outcome.partition)) is not None)
     if why:
         emit_recovered(config, outcome.partition, why, outcome.fingerprint, outcome.revenue, outcome.order_count,
                        _run_id())
@@ -357,6 +358,14 @@ def warm_up_quality_gates() -> None:
     from revenue.quality import warm_up
 
     threading.Thread(target=warm_up, name="gx-warm-up", daemon=True).start()
+
+
+def _alert_failure(env, config: str, partition: dt.date, input: PartitionInput, cause: str) -> None:
+    """The failed-day alert's event; a failure to send it never hides the failure itself."""
+    try:
+        emit_failed(env.warehouse, config, partition.isoformat(), cause, input.fingerprint, _run_id())
+    except Exception as error:  # noqa: BLE001 - the run reports the partition's own failure
+        get_run_logger().warning("could not send the failed-day alert of %s: %s", partition, first_line(error))
 
 
 def _last_attempt() -> bool:

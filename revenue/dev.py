@@ -122,6 +122,14 @@ def _stop(process: subprocess.Popen, grace: float = 20.0) -> None:
         process.wait()
 
 
+def _is_prefect_server(pid: int, port: str) -> bool:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"prefect" in b" ".join(argv) and b"server" in argv and port.encode() in argv
+
+
 def _stop_group(pid: int, grace: float = 20.0) -> None:
     """Stop a server this process did not start (not its child: no ``wait``)."""
     try:
@@ -188,7 +196,7 @@ def publish_week_when_served(config: str, days: list[dt.date], stop: threading.E
         return
     first, last = days[0].isoformat(), days[-1].isoformat()
     run = run_deployment("backfill/range", parameters={"start": first, "end": last, "config": config},
-                         timeout=0, idempotency_key=f"revenue-dev-{config}-{first}-{last}")
+                         timeout=0, idempotency_key=f"revenue-dev-{config}-{first}-{last}-{os.getpid()}")
     ui = os.environ["PREFECT_API_URL"].removesuffix("/api")
     print(f"revenue dev: publishing {first}..{last} through backfill/range: {ui}/runs/flow-run/{run.id}", flush=True)
 
@@ -263,6 +271,9 @@ def _adopt_orphaned_server(state_home: Path, api_url: str, stack: ExitStack) -> 
     it was killed (SIGKILL gives it no chance to stop it): reused, and stopped at exit."""
     left = devserver.left_behind(state_home)
     if left is None or left.api_url != api_url or left.server_pid is None or not api_healthy(api_url):
+        return None
+    port = api_url.rsplit(":", 1)[1].split("/", 1)[0]
+    if not _is_prefect_server(left.server_pid, port):  # the pid may have been reused since
         return None
     print(f"revenue dev: reusing the Prefect server an earlier revenue dev left running (pid {left.server_pid})",
           flush=True)

@@ -66,13 +66,29 @@ def left_behind(home: Path) -> DevServer | None:
 
 
 def use_running_server(home: Path, environ: MutableMapping[str, str] = os.environ) -> DevServer | None:
-    """Point ``PREFECT_API_URL`` at a running ``revenue dev`` server unless it is already set."""
-    if environ.get("PREFECT_API_URL"):
+    """Point ``PREFECT_API_URL`` at a running ``revenue dev`` server unless an API is already
+    configured: by the variable, or by the active Prefect profile (read from its file, so
+    Prefect is not imported)."""
+    if environ.get("PREFECT_API_URL") or profile_api_url(environ):
         return None
     found = running(home)
     if found is not None:
         environ["PREFECT_API_URL"] = found.api_url
     return found
+
+
+def profile_api_url(environ: MutableMapping[str, str] = os.environ) -> str | None:
+    """``PREFECT_API_URL`` of the active profile in Prefect's profiles file, if any."""
+    import tomllib
+
+    home = Path(environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+    path = Path(environ.get("PREFECT_PROFILES_PATH") or home / "profiles.toml").expanduser()
+    try:
+        profiles = tomllib.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    active = environ.get("PREFECT_PROFILE") or profiles.get("active") or "ephemeral"
+    return (profiles.get("profiles", {}).get(active) or {}).get("PREFECT_API_URL") or None
 
 
 def alive(pid: int) -> bool:

@@ -12,7 +12,7 @@ so the caller must discard it (``copy_csv`` does).
 
 from __future__ import annotations
 
-import select
+import selectors
 from collections.abc import Callable
 from typing import Any
 
@@ -80,13 +80,28 @@ def _next_result(pgconn: Any) -> Any:
     return pgconn.get_result()
 
 
+WAIT_SECONDS = 600.0
+"""How long the server may stay silent mid-COPY before the connection is taken as lost."""
+
+
+def _wait(pgconn: Any, event: int) -> None:
+    """Sleep until the socket is ready (the GIL is released meanwhile; any file descriptor
+    number), or fail after ``WAIT_SECONDS`` of silence."""
+    from psycopg import errors
+
+    with selectors.DefaultSelector() as selector:
+        selector.register(pgconn.socket, event)
+        if not selector.select(WAIT_SECONDS):
+            raise errors.OperationalError(f"no answer from the server for {WAIT_SECONDS:.0f} s during COPY")
+
+
 def _wait_readable(pgconn: Any) -> None:
-    """Sleep until the server sends more (``select`` releases the GIL), then read it in;
-    a lost connection raises ``psycopg.OperationalError`` here."""
-    select.select([pgconn.socket], [], [])
+    """Sleep until the server sends more, then read it in; a lost connection raises
+    ``psycopg.OperationalError`` here."""
+    _wait(pgconn, selectors.EVENT_READ)
     pgconn.consume_input()
 
 
 def _flush(pgconn: Any) -> None:
     while pgconn.flush() == 1:
-        select.select([], [pgconn.socket], [])
+        _wait(pgconn, selectors.EVENT_WRITE)

@@ -28,32 +28,36 @@ def test_deadlines_parse_and_invalid_ones_say_why():
             parse_deadline(bad)
 
 
-@pytest.mark.parametrize("was, now, expected", [
-    ("failed", dt.datetime(2026, 6, 1, tzinfo=UTC), "its last attempt had failed"),
-    ("missing", dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC), "it was not published by 07:30 UTC"),
-    ("missing", dt.datetime(2026, 3, 2, 7, 0, tzinfo=UTC), None),   # before its deadline: no alert was due
-    ("missing", dt.datetime(2026, 4, 1, tzinfo=UTC), None),         # a backfill of an old day is not news
-    ("materialized", dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC), None),
-    (None, dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC), None),
+@pytest.mark.parametrize("was, now, due_sent, expected", [
+    ("failed", dt.datetime(2026, 6, 1, tzinfo=UTC), False, "its last attempt had failed"),
+    ("missing", dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC), True, "it was not published by 07:30 UTC"),
+    ("missing", dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC), False, None),  # no late check was sent (a first backfill)
+    ("missing", dt.datetime(2026, 3, 2, 7, 0, tzinfo=UTC), True, None),   # before its deadline: no alert was due
+    ("missing", dt.datetime(2026, 4, 1, tzinfo=UTC), True, None),         # an old day is not news
+    ("materialized", dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC), True, None),
+    (None, dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC), True, None),
 ])
-def test_a_publish_resolves_only_what_was_alerted(was, now, expected):
-    assert recovery(was, DAY, "07:30", now) == expected
+def test_a_publish_resolves_only_what_was_alerted(was, now, due_sent, expected):
+    assert recovery(was, DAY, "07:30", now, due_sent) == expected
 
 
 def test_the_watcher_looks_at_yesterday_once_just_before_its_deadline(monkeypatch):
-    sent, statuses = [], {"state": "missing"}
+    sent, statuses, marks = [], {"state": "missing"}, {}
     monkeypatch.setattr(landing_watcher, "send_event", sent.append)
+    monkeypatch.setattr(landing_watcher, "beat", lambda warehouse, name, detail=None: marks.__setitem__(name, detail))
+    monkeypatch.setattr(landing_watcher, "last_beat", lambda warehouse, name: marks.get(name))
     import revenue.status
 
     monkeypatch.setattr(revenue.status, "current_statuses",
                         lambda env, days: [SimpleNamespace(partition=days[0], state=statuses["state"], detail="x",
                                                            run_id=None)])
-    env = SimpleNamespace(pipeline=SimpleNamespace(alert_deadline="07:30"))
+    env = SimpleNamespace(pipeline=SimpleNamespace(alert_deadline="07:30"), warehouse=None)
     seen: set = set()
     at = lambda h, m: dt.datetime(2026, 3, 2, h, m, tzinfo=UTC)  # noqa: E731
     assert landing_watcher.announce_due("prod", env, at(7, 27), seen) is None and not sent  # too early
     assert landing_watcher.announce_due("prod", env, at(7, 28), seen) == "never started"
     assert landing_watcher.announce_due("prod", env, at(7, 29), seen) is None  # once a day
+    assert landing_watcher.announce_due("prod", env, at(7, 29), set()) is None  # even from a new process (cron)
     [event] = sent
     assert event.event == "revenue.partition.due" and event.payload["day"] == "2026-03-01"
     assert event.resource["revenue.environment"] == "prod"

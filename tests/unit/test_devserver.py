@@ -24,9 +24,9 @@ def _dead_pid() -> int:
 
 def test_a_live_dev_process_points_commands_at_its_server(tmp_path: Path):
     devserver.record(tmp_path, _server(os.getpid()))
-    environ: dict[str, str] = {}
+    environ = {"PREFECT_HOME": str(tmp_path)}  # no profiles file: no profile names a server
     assert devserver.use_running_server(tmp_path, environ) == _server(os.getpid())
-    assert environ == {"PREFECT_API_URL": "http://127.0.0.1:4300/api"}
+    assert environ == {"PREFECT_HOME": str(tmp_path), "PREFECT_API_URL": "http://127.0.0.1:4300/api"}
 
 
 def test_an_address_set_by_hand_wins(tmp_path: Path):
@@ -38,8 +38,8 @@ def test_an_address_set_by_hand_wins(tmp_path: Path):
 
 def test_a_stale_or_broken_state_file_is_ignored(tmp_path: Path):
     devserver.record(tmp_path, _server(_dead_pid()))
-    environ: dict[str, str] = {}
-    assert devserver.use_running_server(tmp_path, environ) is None and environ == {}
+    environ = {"PREFECT_HOME": str(tmp_path)}
+    assert devserver.use_running_server(tmp_path, environ) is None and "PREFECT_API_URL" not in environ
     devserver.state_path(tmp_path).write_text("{not json")
     assert devserver.running(tmp_path) is None
     assert devserver.running(tmp_path / "nowhere") is None
@@ -61,3 +61,15 @@ def test_a_server_left_behind_by_a_killed_dev_is_found_to_be_adopted(tmp_path: P
     assert devserver.left_behind(tmp_path) == killed
     devserver.record(tmp_path, _server(os.getpid()))  # alive: not left behind
     assert devserver.left_behind(tmp_path) is None
+
+
+def test_a_prefect_profile_naming_a_server_wins_over_a_running_dev(tmp_path: Path):
+    devserver.record(tmp_path, _server(os.getpid()))
+    (tmp_path / "profiles.toml").write_text(
+        'active = "prod"\n[profiles.prod]\nPREFECT_API_URL = "http://prefect.internal/api"\n[profiles.ephemeral]\n')
+    environ = {"PREFECT_HOME": str(tmp_path)}
+    assert devserver.profile_api_url(environ) == "http://prefect.internal/api"
+    assert devserver.use_running_server(tmp_path, environ) is None and "PREFECT_API_URL" not in environ
+    environ["PREFECT_PROFILE"] = "ephemeral"  # a profile without a server: the dev server is used
+    assert devserver.use_running_server(tmp_path, environ) is not None
+    assert environ["PREFECT_API_URL"] == "http://127.0.0.1:4300/api"
