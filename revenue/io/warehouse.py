@@ -19,7 +19,8 @@ Tables (in ``schema``; SQLite has none) and their grain:
 - ``landing_registry``, ``landing_registry_days``, ``landed_row_rejects``: the landed files,
   see ``revenue.io.registry``.
 - ``partition_runs`` (one row per partition being computed and run) and ``heartbeats`` (one
-  row per long-lived process, such as the landing watcher): see ``revenue.io.activity``.
+  row per long-lived process, such as the landing watcher, and one per alert sent, named
+  ``alert-...``: see ``flows.alert_events``): see ``revenue.io.activity``.
 
 Money columns are exact: ``numeric(18, 2)`` on Postgres, decimal text on SQLite (whose
 numbers are 64-bit floats), ``Decimal`` in Python.
