@@ -107,12 +107,20 @@ def test_revenue_dev_runs_the_whole_system_and_stops_cleanly(tmp_path: Path):
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
         with temporary_settings({PREFECT_API_URL: api}), get_client(sync_client=True) as client:
+            def registered():  # the banner comes before `serve` has registered them
+                try:
+                    return client.read_deployment_by_name("backfill/range")
+                except Exception:  # noqa: BLE001 - not yet
+                    return None
+
+            wait_for(registered, 60, "the deployments to be registered", 0.5)
             daily = client.read_deployment_by_name("daily-revenue/daily")
             assert daily.schedules[0].schedule.cron == "0 6 * * *"
             landing = client.read_deployment_by_name("daily-revenue/on-landing")
             client.read_deployment_by_name("backfill/range")
-            automations = client.read_automations_by_name("on-landing__automation_1")
-            assert automations and automations[0].trigger.match.model_dump() == {"revenue.environment": "local"}
+            automations = wait_for(lambda: client.read_automations_by_name("on-landing__automation_1"), 60,
+                                   "the landing trigger's automation", 0.5)
+            assert automations[0].trigger.match.model_dump() == {"revenue.environment": "local"}
             assert daily.work_pool_name is None and landing.work_pool_name is None  # served: no pool
 
         # the demo week is published through the range deployment
