@@ -89,9 +89,9 @@ def automation_specs(env: str, silence: dt.timedelta, deadline: dt.timedelta = D
                      path: Path = ALERTS_YAML) -> list[dict[str, Any]]:
     """alerts.yaml's automations with the environment's values filled in."""
     document = yaml.safe_load(path.read_text())
-    from revenue.deadline import LAST_LOOK
+    from revenue.deadline import last_look
 
-    window = min(LAST_LOOK, deadline) or dt.timedelta(seconds=1)
+    window = last_look(deadline)
     values = {"ENV": env, "WATCHER_SILENCE_SECONDS": str(int(silence.total_seconds())),
               "DEADLINE": _clock(deadline), "LAST_LOOK_SECONDS": str(int(window.total_seconds()))}
     return [fill(spec, values, f"{path.name}: automation {spec.get('key')!r}") for spec in document["automations"]]

@@ -106,25 +106,17 @@ def _block_exists(env: str) -> None:
 
 
 def blocks(args: argparse.Namespace) -> int:
-    from blocks.environment import (
-        embedded_default_environ,
-        pipeline_from_environ,
-        save_environment,
-        validate_env_name,
-    )
+    from blocks.environment import pipeline_from_environ, save_environment, validate_env_name
 
     validate_env_name(args.env)
-    environ = {**embedded_default_environ(args.local), **_alert_variables()} if args.local else dict(os.environ)
     if args.local:
-        for key in ("REVENUE_LAKE_URL", "REVENUE_RESULTS_URL", "REVENUE_LANDING_URL"):
-            Path(environ[key]).mkdir(parents=True, exist_ok=True)
-    saved = save_environment(args.env, pipeline_from_environ(environ))
+        saved, manifest = ensure_local_environment(args.env, args.local)
+    else:
+        saved, manifest = save_environment(args.env, pipeline_from_environ(dict(os.environ))), None
     for block in saved:
         print(f"saved {block.slug}/{block.name}")
-    if args.local:
-        from revenue.io.manifest import write_manifest
-
-        print(f"wrote {write_manifest(_home(), args.env, environ)}")
+    if manifest is not None:
+        print(f"wrote {manifest}")
     return 0
 
 
@@ -133,8 +125,9 @@ def _alert_variables() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k.startswith("REVENUE_ALERT_") and v}
 
 
-def ensure_local_environment(env: str, home: Path) -> None:
-    """Create the embedded default's blocks (idempotent)."""
+def ensure_local_environment(env: str, home: Path):
+    """Create the embedded default's directories, blocks and manifest (idempotent); returns
+    the blocks saved and the manifest's path."""
     from blocks.environment import (
         embedded_default_environ,
         pipeline_from_environ,
@@ -146,8 +139,8 @@ def ensure_local_environment(env: str, home: Path) -> None:
     environ = {**embedded_default_environ(home), **_alert_variables()}
     for key in ("REVENUE_LAKE_URL", "REVENUE_RESULTS_URL", "REVENUE_LANDING_URL"):
         Path(environ[key]).mkdir(parents=True, exist_ok=True)
-    save_environment(env, pipeline_from_environ(environ))
-    write_manifest(_home(), env, environ)
+    saved = save_environment(env, pipeline_from_environ(environ))
+    return saved, write_manifest(_home(), env, environ)
 
 
 def demo(args: argparse.Namespace) -> int:

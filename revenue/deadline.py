@@ -33,8 +33,9 @@ def due_at(day: dt.date, deadline: str) -> dt.datetime:
 LAST_LOOK = dt.timedelta(minutes=2)
 
 
-def last_look(deadline: str) -> dt.timedelta:
-    """How long before the deadline the landing watcher takes its last look at the day and
-    hands the decision to the late-day automation (two minutes, or the whole deadline when
-    it is shorter): that automation's window."""
-    return min(LAST_LOOK, parse_deadline(deadline)) or dt.timedelta(seconds=1)
+def last_look(deadline: str | dt.timedelta) -> dt.timedelta:
+    """How long before the deadline (``HH:MM`` or already parsed) the landing watcher takes
+    its last look at the day and hands the decision to the late-day automation (two minutes,
+    or the whole deadline when it is shorter): that automation's window."""
+    duration = parse_deadline(deadline) if isinstance(deadline, str) else deadline
+    return min(LAST_LOOK, duration) or dt.timedelta(seconds=1)
