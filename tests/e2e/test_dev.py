@@ -173,6 +173,7 @@ def test_revenue_dev_runs_the_whole_system_and_stops_cleanly(tmp_path: Path):
     # SIGINT stopped everything it started
     assert dev.returncode == 0, log()
     assert "revenue dev: stopped" in log()
+    assert "Created a new engine" not in (tmp_path / "dev.out").read_text()  # not in the served runs' logs either
     assert not (home / "dev.json").exists()
     wait_for(lambda: not _processes_mentioning(str(home)), 30,
              "every process revenue dev started to exit")
