@@ -5,7 +5,7 @@ UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: uv setup browser demo dev test test-fast e2e screenshots bench clean
+.PHONY: uv setup browser postgres demo dev test test-fast e2e screenshots bench clean
 
 uv:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || \
@@ -33,7 +33,16 @@ PORT ?= 4200
 dev: setup
 	$(UV) run --frozen revenue dev --port $(PORT)
 
-test: setup browser
+# The deployments' end-to-end test runs the Prefect server on PostgreSQL, whose schema needs
+# pg_trgm: pgserver's build lacks it, Debian's postgresql package has it.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || [ -n "$$TEST_PREFECT_DATABASE_URL" ] || \
+	  { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+	    (apt-get install -y -qq postgresql >/dev/null 2>&1 || \
+	     (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq postgresql >/dev/null 2>&1)); } || \
+	  echo "no PostgreSQL binaries and cannot install them: the deployments e2e test will fail (apt-get install postgresql)"
+
+test: setup browser postgres
 	$(UV) run --frozen pytest
 
 test-fast: setup

@@ -77,9 +77,12 @@ def run_partitions(
     force: bool,
     max_concurrency: int,
     skip_up_to_date: bool,
+    partitions_per_run: int = 0,
 ) -> list[PartitionOutcome]:
-    """Plan the range in one task run, then materialize what needs it as concurrent task
-    runs; the progress artifact and listeners move as partitions finish."""
+    """Plan the range in one task run, then materialize what needs it: as concurrent task
+    runs of this run, or with ``partitions_per_run``, as runs of the backfill deployment of
+    that many days each (``flows.backfill_runs``). The progress artifact and listeners move
+    as partitions finish."""
     plan = plan_partitions(config, partitions, skip_up_to_date=skip_up_to_date and not force)
     total = len(partitions)
     progress = ThrottledProgress(total, description=f"{total} partitions, {config}")
@@ -87,25 +90,32 @@ def run_partitions(
 
     def finished(outcome: PartitionOutcome) -> None:
         nonlocal done
-        done += 1
+        done = min(done + 1, total)
         progress.update(done)
         for listener in list(_progress_listeners):
             listener(done, total, outcome)
 
     with grid_around(config, partitions, plan) as outcomes:
-        for outcome in plan.up_to_date:
-            finished(outcome)
-        computed = materialize_partitions(config, plan, force, max_concurrency, on_outcome=finished)
-        outcomes.extend(sorted([*plan.up_to_date, *computed], key=lambda o: o.partition))
+        if partitions_per_run:
+            from flows.backfill_runs import run_in_chunks
+
+            outcomes.extend(run_in_chunks(config, partitions, plan, force, max_concurrency, skip_up_to_date,
+                                          partitions_per_run, on_day=lambda _, outcome: finished(outcome)))
+        else:
+            for outcome in plan.up_to_date:
+                finished(outcome)
+            computed = materialize_partitions(config, plan, force, max_concurrency, on_outcome=finished)
+            outcomes.extend(sorted([*plan.up_to_date, *computed], key=lambda o: o.partition))
+    progress.update(total)
     return outcomes
 
 
 def publish_plan(config: str, start: dt.date, end: dt.date, force: bool, skip_up_to_date: bool,
-                 max_concurrency: int) -> None:
+                 max_concurrency: int, partitions_per_run: int = 0) -> None:
     """The preview of a backfill as the ``backfill-plan`` artifact (nothing is computed)."""
     from revenue.backfill_plan import preview, render_markdown, summary
 
-    days = preview(environment(config), start, end, force, skip_up_to_date)
+    days = preview(environment(config), start, end, force, skip_up_to_date, partitions_per_run)
     create_markdown_artifact(key="backfill-plan", markdown=f"# Backfill plan {start}..{end}\n\n"
                              + render_markdown(days, max_concurrency), description=summary(days, max_concurrency)[:500])
     get_run_logger().info("plan %s..%s: %s", start, end, summary(days, max_concurrency))
@@ -140,6 +150,7 @@ def backfill(
     max_concurrency: int = 4,
     skip_up_to_date: bool = True,
     plan_only: bool = False,
+    partitions_per_run: int = 0,
 ) -> list[PartitionOutcome]:
     """Materialize every partition from ``start`` to ``end`` (inclusive).
 
@@ -153,15 +164,23 @@ def backfill(
             (what ``revenue status`` calls materialized or warned).
         plan_only: compute nothing: write which days would run and why, with an estimate,
             as the ``backfill-plan`` artifact (``revenue backfill --plan`` in the terminal).
+        partitions_per_run: 0 (the default): every partition is a task of this run. N: the
+            range is cut into chunks of N days, each started as its own run of the backfill
+            deployment, so the workers of the pool share it; this run waits for them and
+            reports every day (a range of at most N days stays in this run).
     """
     if not 1 <= max_concurrency <= MAX_WORKERS:
         raise ValueError(f"max_concurrency must be between 1 and {MAX_WORKERS}, not {max_concurrency}")
+    if partitions_per_run < 0:
+        raise ValueError(f"partitions_per_run must be 0 (one run) or a number of days, not {partitions_per_run}")
     partitions = partition_range(parse_partition(start), parse_partition(end))
+    per_run = partitions_per_run if 0 < partitions_per_run < len(partitions) else 0
     if plan_only:
-        publish_plan(config, partitions[0], partitions[-1], force, skip_up_to_date, max_concurrency)
+        publish_plan(config, partitions[0], partitions[-1], force, skip_up_to_date, max_concurrency, per_run)
         return []
-    warm_up_quality_gates()
-    outcomes = run_partitions(config, partitions, force, max_concurrency, skip_up_to_date)
+    if not per_run:
+        warm_up_quality_gates()
+    outcomes = run_partitions(config, partitions, force, max_concurrency, skip_up_to_date, per_run)
     logger = get_run_logger()
     tally: dict[str, int] = {}
     for outcome in outcomes:

@@ -9,6 +9,10 @@ task, no source row read, nothing written):
 - ``cache hit``: current, and the run was asked not to skip up-to-date days;
 - ``skip``: current (the warehouse holds it at its input).
 
+With ``partitions_per_run`` (a multi-run backfill), each day also names the chunk run it
+goes to (``revenue.chunks``: the same cut the backfill makes); a chunk with nothing to
+compute starts no run.
+
 The estimate of a day is the stage durations its last attempt recorded in the ledger
 (extract, clean, aggregate and their gates; publish is not recorded, so it is a floor); a
 day with no record gets the median of the range's recorded days.
@@ -26,16 +30,34 @@ COMPUTE, CACHE_HIT, SKIP = "compute", "cache hit", "skip"
 
 
 @dataclass(frozen=True)
+class Placement:
+    """Which run of a multi-run backfill a day goes to."""
+
+    number: int
+    of: int
+    label: str
+    starts_run: bool
+    """False: every day of the chunk is current, so the chunk starts no run."""
+
+    def __str__(self) -> str:
+        return f"chunk {self.number}/{self.of} ({self.label})" if self.starts_run else "no run (all current)"
+
+
+@dataclass(frozen=True)
 class PlannedDay:
     partition: dt.date
     action: str
     reason: str
     estimate_ms: int | None = None
     """Recorded stage time of its last attempt, or the range's median (None: no history)."""
+    chunk: Placement | None = None
+    """Multi-run only: the chunk run the day goes to."""
 
 
-def preview(env, start: dt.date, end: dt.date, force: bool = False, skip_up_to_date: bool = True) -> list[PlannedDay]:
-    """What ``backfill(start, end, force, skip_up_to_date)`` would do with each day now."""
+def preview(env, start: dt.date, end: dt.date, force: bool = False, skip_up_to_date: bool = True,
+            partitions_per_run: int = 0) -> list[PlannedDay]:
+    """What ``backfill(start, end, force, skip_up_to_date, partitions_per_run)`` would do
+    with each day now."""
     from revenue.io.partition_input import plan_inputs
     from revenue.partitions import partition_range
 
@@ -49,7 +71,21 @@ def preview(env, start: dt.date, end: dt.date, force: bool = False, skip_up_to_d
         status = classify(planned, published.get(planned.partition))
         action, reason = _decide(status, force, skip_up_to_date)
         days.append(PlannedDay(planned.partition, action, reason, recorded.get(planned.partition) or typical))
+    if 0 < partitions_per_run < len(days):
+        days = _with_chunks(days, partitions_per_run)
     return days
+
+
+def _with_chunks(days: list[PlannedDay], partitions_per_run: int) -> list[PlannedDay]:
+    from dataclasses import replace
+
+    from revenue.chunks import chunk_of, split_range
+
+    chunks = split_range([d.partition for d in days], partitions_per_run)
+    of = chunk_of(chunks)
+    runs = {of[d.partition] for d in days if d.action != SKIP}
+    return [replace(d, chunk=Placement(of[d.partition].number, len(chunks), of[d.partition].label, of[d.partition] in runs))
+            for d in days]
 
 
 def _decide(status, force: bool, skip_up_to_date: bool) -> tuple[str, str]:
@@ -71,15 +107,20 @@ def _recorded_ms(held) -> int | None:
 
 def render_text(days: list[PlannedDay], max_concurrency: int) -> str:
     """The plan as the terminal shows it: a line per day, then the totals and the estimate."""
-    lines = [f"{d.partition}  {d.action:<9}  {d.reason}" + (f"  (~{d.estimate_ms} ms)" if d.action == COMPUTE and d.estimate_ms else "")
-             for d in days]
+    lines = [f"{d.partition}  {d.action:<9}  " + (f"{d.chunk}  " if d.chunk else "") + d.reason
+             + (f"  (~{d.estimate_ms} ms)" if d.action == COMPUTE and d.estimate_ms else "") for d in days]
     lines.append(summary(days, max_concurrency))
     return "\n".join(lines)
 
 
 def render_markdown(days: list[PlannedDay], max_concurrency: int) -> str:
-    rows = "\n".join(f"| {d.partition} | {d.action} | {d.reason} | {d.estimate_ms or ''} |" for d in days)
-    return ("| day | action | why | estimate (ms) |\n|---|---|---|---|\n" + rows + "\n\n" + summary(days, max_concurrency))
+    if any(d.chunk for d in days):
+        rows = "\n".join(f"| {d.partition} | {d.action} | {d.chunk} | {d.reason} | {d.estimate_ms or ''} |" for d in days)
+        head = "| day | action | run | why | estimate (ms) |\n|---|---|---|---|---|\n"
+    else:
+        rows = "\n".join(f"| {d.partition} | {d.action} | {d.reason} | {d.estimate_ms or ''} |" for d in days)
+        head = "| day | action | why | estimate (ms) |\n|---|---|---|---|\n"
+    return head + rows + "\n\n" + summary(days, max_concurrency)
 
 
 def summary(days: list[PlannedDay], max_concurrency: int) -> str:
@@ -92,4 +133,9 @@ def summary(days: list[PlannedDay], max_concurrency: int) -> str:
                  f"about {total / 1000 / max(1, max_concurrency):.1f} s with {max_concurrency} at once")
     elif work:
         text += "; no estimate: some days have no recorded stage times"
+    placed = {d.chunk for d in days if d.chunk}
+    if placed:
+        runs = sum(p.starts_run for p in placed)
+        text += (f"; {runs} chunk run(s) of the backfill deployment, in parallel as the pool's workers take them"
+                 + (f" ({len(placed) - runs} chunk(s) all current: no run)" if len(placed) > runs else ""))
     return text

@@ -95,12 +95,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", default="local", help="environment block name (default %(default)s)")
     run.add_argument("--force", action="store_true", help="recompute, ignoring cached results")
 
-    backfill = commands.add_parser("backfill", help="materialize a range of days as one flow run")
+    backfill = commands.add_parser("backfill", help="materialize a range of days (one flow run, or chunks on the pool's workers)")
     backfill.add_argument("--start", type=_date, required=True, help="first day, YYYY-MM-DD")
     backfill.add_argument("--end", type=_date, required=True, help="last day, YYYY-MM-DD (inclusive)")
     backfill.add_argument("--config", default="local", help="environment block name (default %(default)s)")
     backfill.add_argument("--force", action="store_true", help="recompute every day, even up-to-date ones")
     backfill.add_argument("--max-concurrency", type=_positive, default=4, help="days at once (default %(default)s)")
+    backfill.add_argument("--partitions-per-run", type=_positive, default=None, metavar="N",
+                          help="multi-run: start each N days as a run of the backfill/range deployment, so the "
+                               "workers of its pool share the range (default: every day in this one run)")
     backfill.add_argument("--plan", action="store_true",
                           help="compute nothing: list which days would run and why, with an estimate")
 

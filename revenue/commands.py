@@ -201,7 +201,8 @@ def backfill(args: argparse.Namespace) -> int:
         from revenue.backfill_plan import preview, render_text
 
         env = _readable_environment(args.config)
-        print(render_text(preview(env, args.start, args.end, args.force), args.max_concurrency))
+        print(render_text(preview(env, args.start, args.end, args.force, partitions_per_run=args.partitions_per_run or 0),
+                          args.max_concurrency))
         return 0
     _environment_exists(args.config)  # first: an unknown one is told before the flows are imported
     from flows.backfill import (
@@ -216,7 +217,7 @@ def backfill(args: argparse.Namespace) -> int:
     try:
         outcomes = backfill_flow(
             start=args.start.isoformat(), end=args.end.isoformat(), config=args.config,
-            force=args.force, max_concurrency=args.max_concurrency,
+            force=args.force, max_concurrency=args.max_concurrency, partitions_per_run=args.partitions_per_run or 0,
         )
     except PartitionsFailed as failure:
         bar.finish()

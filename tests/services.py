@@ -42,6 +42,70 @@ def postgres_server() -> Iterator[str]:
 
 
 @contextmanager
+def postgres_server_for_prefect() -> Iterator[str]:
+    """A SQLAlchemy URL (psycopg 3) of a Postgres admin database a Prefect server can run on.
+
+    Prefect's schema needs the ``pg_trgm`` extension, which ``pgserver``'s build lacks, so this
+    is ``TEST_PREFECT_DATABASE_URL`` if given, else a throwaway cluster started from the
+    distribution's PostgreSQL binaries (Debian's ``postgresql`` package, which ``make test``
+    installs; its contrib has ``pg_trgm``) on a free loopback port, with trust auth.
+    """
+    given = os.environ.get("TEST_PREFECT_DATABASE_URL")
+    if given:
+        yield make_url(given).set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+        return
+    import glob
+    import subprocess
+    import time
+    from pathlib import Path
+
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
+    bindir = next((Path(c).parent for c in reversed(candidates)
+                   if glob.glob(f"/usr/share/postgresql/{Path(c).parts[-3]}/extension/pg_trgm.control")), None)
+    if bindir is None:
+        raise RuntimeError("a Prefect server on Postgres needs a PostgreSQL with pg_trgm: install Debian's "
+                           "postgresql package (make test does) or set TEST_PREFECT_DATABASE_URL")
+    owner = {}
+    if os.geteuid() == 0:  # initdb refuses root: run the cluster as the package's postgres user
+        import pwd
+
+        entry = pwd.getpwnam("postgres")
+        owner = {"user": entry.pw_uid, "group": entry.pw_gid}
+    with tempfile.TemporaryDirectory(prefix="revenue-prefect-pg-") as home:
+        if owner:
+            os.chown(home, owner["user"], owner["group"])
+        data, port = Path(home) / "data", free_port()
+        subprocess.run([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
+                        "--no-sync"], check=True, capture_output=True, **owner)
+        log = open(Path(home) / "postgres.log", "w")
+        server = subprocess.Popen([str(bindir / "postgres"), "-D", str(data), "-p", str(port), "-h", "127.0.0.1",
+                                   "-k", home, "-F", "-c", "max_connections=200"],
+                                  stdout=log, stderr=subprocess.STDOUT, **owner)
+        url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    engine = sa.create_engine(url)
+                    with engine.connect():
+                        break
+                except sa.exc.OperationalError:
+                    if time.monotonic() > deadline or server.poll() is not None:
+                        raise RuntimeError(f"PostgreSQL from {bindir} did not start: {Path(home) / 'postgres.log'}")
+                    time.sleep(0.2)
+                finally:
+                    engine.dispose()
+            yield url
+        finally:
+            server.terminate()  # smart shutdown; a test's stray session must not keep it up
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+            log.close()
+
+
+@contextmanager
 def fresh_database(admin_url: str) -> Iterator[str]:
     """A new, empty database on the server; dropped afterwards."""
     name = f"t_{uuid.uuid4().hex[:12]}"

@@ -1,6 +1,8 @@
-"""End to end: a real ``prefect server`` on loopback, ``prefect deploy --all`` from
-prefect.yaml, a process worker, ``prefect deployment run``, and a file put into the S3
-landing prefix (moto's server) turning into exactly one flow run."""
+"""End to end, as production self-hosts it: a real ``prefect server`` on loopback backed by
+Postgres (``PREFECT_API_DATABASE_CONNECTION_URL``), ``prefect deploy --all`` from
+prefect.yaml, two process workers on one pool, ``prefect deployment run``, a file put into
+the S3 landing prefix (moto's server) turning into exactly one flow run, and multi-run
+backfills whose chunks both workers take."""
 
 from __future__ import annotations
 
@@ -17,14 +19,23 @@ from pathlib import Path
 import boto3
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
-from tests.services import S3_ACCESS_KEY, S3_SECRET_KEY, free_port, fresh_database, moto_s3, postgres_server
+from tests.services import (
+    S3_ACCESS_KEY,
+    S3_SECRET_KEY,
+    free_port,
+    fresh_database,
+    moto_s3,
+    postgres_server_for_prefect,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 UTC = dt.timezone.utc
+WORKERS = ("worker-a", "worker-b")
 
 
 class Stack:
@@ -68,7 +79,8 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
     home = tmp_path_factory.mktemp("prefect-home")
     port = free_port()
     bucket = f"landing-{uuid.uuid4().hex[:8]}"
-    with postgres_server() as admin_url, fresh_database(admin_url) as pg_url, moto_s3() as endpoint:
+    with postgres_server_for_prefect() as admin_url, fresh_database(admin_url) as pg_url, \
+            fresh_database(admin_url) as prefect_db, moto_s3() as endpoint:
         boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=S3_ACCESS_KEY,
                      aws_secret_access_key=S3_SECRET_KEY, region_name="us-east-1").create_bucket(Bucket=bucket)
         env = {
@@ -80,6 +92,9 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_SERVER_API_HOST": "127.0.0.1",
             "PREFECT_SERVER_API_PORT": str(port),
+            "PREFECT_API_DATABASE_CONNECTION_URL": make_url(prefect_db).set(drivername="postgresql+asyncpg")
+            .render_as_string(hide_password=False),
+            "PREFECT_WORKER_QUERY_SECONDS": "2",
             "REVENUE_ENV": "e2e",
             "REVENUE_PROJECT_DIR": str(ROOT),
             "REVENUE_SOURCE_DB_URL": pg_url,
@@ -95,7 +110,7 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
         logs.mkdir()
         server = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
                                   cwd=ROOT, env=env, stdout=open(logs / "server.log", "w"), stderr=subprocess.STDOUT)
-        worker = None
+        workers: list[subprocess.Popen] = []
         try:
             def healthy() -> bool:
                 try:
@@ -109,12 +124,13 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
             stack.run(str(BIN / "revenue"), "blocks", "create", "--env", "e2e")
             stack.run(str(BIN / "prefect"), "work-pool", "create", "revenue-process", "--type", "process")
             stack.run(str(BIN / "prefect"), "--no-prompt", "deploy", "--all")
-            worker = subprocess.Popen(
-                [str(BIN / "prefect"), "worker", "start", "--pool", "revenue-process", "--limit", "4"],
-                cwd=ROOT, env=env, stdout=open(logs / "worker.log", "w"), stderr=subprocess.STDOUT)
+            for name in WORKERS:  # 3 runs each: a parent and its 6 chunk runs never fit on one
+                workers.append(subprocess.Popen(
+                    [str(BIN / "prefect"), "worker", "start", "--pool", "revenue-process", "--name", name, "--limit", "3"],
+                    cwd=ROOT, env=env, stdout=open(logs / f"{name}.log", "w"), stderr=subprocess.STDOUT))
             yield stack
         finally:
-            for process in (worker, server):
+            for process in (*workers, server):
                 if process is not None:
                     process.terminate()
                     try:
@@ -284,3 +300,146 @@ def test_the_ui_shows_the_grid_with_the_failed_day_its_cause_and_dated_run_names
     if screenshots:  # `make screenshots`: the README's pictures, from this live UI
         stack.run(sys.executable, str(ROOT / "scripts" / "ui_screenshots.py"), "--out", screenshots,
                   "--grid", str(grid.id), timeout=600)
+
+
+def seed_days(stack: Stack, first: dt.date, days: int, per_day: int, first_id: int) -> None:
+    """``per_day`` valid orders on each of ``days`` days from ``first`` (cents that differ
+    from day to day, so a day swapped or summed twice shows)."""
+    rows = []
+    for d in range(days):
+        for i in range(per_day):
+            day = first + dt.timedelta(days=d)
+            rows.append((first_id + d * per_day + i, f"c{i % 4}", round(1 + (d * 7 + i) % 50 + 0.01 * (d + 1), 2),
+                         f"{day} {i % 24:02d}:{i % 60:02d}:00"))
+    seed(stack, rows)
+
+
+def source_truth(stack: Stack, first: dt.date, last: dt.date) -> dict[dt.date, tuple[float, int]]:
+    """Revenue and order count per UTC day straight from the orders table, in SQL."""
+    return {r.day: (float(r.revenue), int(r.orders)) for r in stack.sql(
+        "SELECT (order_date AT TIME ZONE 'UTC')::date AS day, SUM(amount) AS revenue, COUNT(*) AS orders "
+        "FROM orders WHERE (order_date AT TIME ZONE 'UTC')::date BETWEEN :first AND :last GROUP BY 1",
+        first=first, last=last)}
+
+
+def chunk_runs(stack: Stack, start: dt.date, end: dt.date):
+    """The chunk runs of backfills inside ``[start, end]`` (tagged ``backfill-chunk``)."""
+    return [r for r in flow_runs(stack, "backfill/range") if "backfill-chunk" in r.tags
+            and start.isoformat() <= r.parameters["start"] <= end.isoformat()]
+
+
+def parent_runs(stack: Stack, start: dt.date, end: dt.date):
+    return [r for r in flow_runs(stack, "backfill/range")
+            if "backfill-chunk" not in r.tags and r.parameters.get("start") == start.isoformat()
+            and r.parameters.get("end") == end.isoformat()]
+
+
+def final_state(stack: Stack, run_id, timeout: float = 600):
+    with api(stack) as client:
+        def finished():
+            state = client.read_flow_run(run_id).state
+            return state if state is not None and state.is_final() else None
+
+        return wait_for(finished, timeout, f"flow run {run_id}", interval=2)
+
+
+def start_backfill(stack: Stack, start: dt.date, end: dt.date, **parameters):
+    """``prefect deployment run backfill/range`` (not waiting); returns the parent run."""
+    args = [f"start={start}", f"end={end}", *(f"{k}={v}" for k, v in parameters.items())]
+    before = {r.id for r in parent_runs(stack, start, end)}
+    stack.run(str(BIN / "prefect"), "deployment", "run", "backfill/range", *(a for p in args for a in ("-p", p)))
+    [run] = [r for r in parent_runs(stack, start, end) if r.id not in before]
+    return run
+
+
+def test_a_multi_run_backfill_is_shared_by_both_workers_and_a_rerun_starts_no_chunk(stack: Stack):
+    first, last = dt.date(2026, 5, 1), dt.date(2026, 5, 30)
+    seed_days(stack, first, 30, 12, first_id=500_000)
+    parent = start_backfill(stack, first, last, partitions_per_run=5, max_concurrency=2)
+    state = final_state(stack, parent.id)
+    assert state.is_completed(), state.message
+
+    chunks = chunk_runs(stack, first, last)
+    assert sorted((r.parameters["start"], r.parameters["end"]) for r in chunks) == [
+        (str(first + dt.timedelta(days=5 * n)), str(first + dt.timedelta(days=5 * n + 4))) for n in range(6)]
+    assert all(r.state.is_completed() for r in chunks), [(r.name, r.state.name, r.state.message) for r in chunks]
+    assert {r.labels.get("prefect.worker.name") for r in chunks} == set(WORKERS)  # the run records say who ran it
+    assert {r.parent_task_run_id is not None for r in chunks} == {True}  # linked to the parent as subflows
+
+    truth = source_truth(stack, first, last)
+    assert len(truth) == 30 and {d: published_revenue(stack)[d] for d in truth} == truth
+    ledger = stack.sql("SELECT DISTINCT partition_date, run_id FROM analytics.partition_ledger "
+                       "WHERE partition_date BETWEEN :f AND :l", f=first, l=last)
+    assert len(ledger) == 30 and {r.run_id for r in ledger} == {str(r.id) for r in chunks}
+    stack.run(str(BIN / "revenue"), "verify", "--start", str(first), "--end", str(last), "--config", "e2e")
+    with api(stack) as client:
+        from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+
+        [table] = client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=["backfill-chunks"]), flow_run_id=ArtifactFilterFlowRunId(any_=[parent.id])))
+    assert "worker-a" in str(table.data) and "worker-b" in str(table.data) and "5 published" in str(table.data)
+
+    again = start_backfill(stack, first, last, partitions_per_run=5, max_concurrency=2)
+    assert final_state(stack, again.id).is_completed()
+    assert len(chunk_runs(stack, first, last)) == 6  # every day current: the rerun started no chunk
+
+
+def test_a_chunk_run_killed_mid_way_is_finished_by_retrying_the_parent_with_nothing_lost_or_duplicated(stack: Stack):
+    """Day 3 of chunk 1 is held at its publish (the test holds the day's advisory lock) while
+    days 1-2 are published; then the chunk run's process is killed (SIGKILL), as a worker
+    that dies would leave it. The parent ends Failed naming the days not computed; Prefect's
+    Retry of the parent retries that chunk run in place and publishes only what is missing."""
+    import signal
+
+    from prefect.states import AwaitingRetry
+
+    from revenue.io.warehouse import advisory_key
+
+    first, last = dt.date(2026, 6, 1), dt.date(2026, 6, 10)
+    held_day = first + dt.timedelta(days=2)
+    seed_days(stack, first, 10, 8, first_id=600_000)
+    engine = sa.create_engine(stack.pg_url)
+    lock = engine.connect()
+    lock.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": advisory_key("analytics", held_day.isoformat())})
+    try:
+        parent = start_backfill(stack, first, last, partitions_per_run=5, max_concurrency=1)
+
+        def first_days_published():
+            rows = stack.sql("SELECT partition_date, published_at FROM analytics.partition_ledger "
+                             "WHERE partition_date < :d AND partition_date >= :f AND dataset = 'daily_revenue'",
+                             d=held_day, f=first)
+            return rows if len(rows) == 2 else None
+
+        published_before = {r.partition_date: r.published_at for r in wait_for(first_days_published, 600, "days 1-2")}
+        time.sleep(3)  # the chunk run is now waiting for the day's lock, inside its publish
+        [victim] = [r for r in chunk_runs(stack, first, last) if r.parameters["start"] == str(first)]
+        os.kill(int(victim.infrastructure_pid), signal.SIGKILL)
+        assert final_state(stack, victim.id).is_crashed()
+    finally:
+        lock.close()
+        engine.dispose()
+
+    state = final_state(stack, parent.id)
+    assert state.is_failed()
+    for day in ("2026-06-03", "2026-06-04", "2026-06-05"):
+        assert f"{day} failed: not computed: its chunk run {victim.name} ended Crashed" in state.message, state.message
+    assert "2026-06-06" not in state.message  # the other chunk run finished its days
+
+    with api(stack) as client:  # what the UI's Retry button does
+        client.set_flow_run_state(parent.id, AwaitingRetry(scheduled_time=dt.datetime.now(UTC)))
+    state = final_state(stack, parent.id)
+    assert state.is_completed(), state.message
+
+    chunks = chunk_runs(stack, first, last)
+    assert len(chunks) == 2 and all(r.state.is_completed() for r in chunks)  # the same two runs
+    [rerun] = [r for r in chunks if r.id == victim.id]
+    assert rerun.run_count == 2
+    truth = source_truth(stack, first, last)
+    assert len(truth) == 10 and {d: published_revenue(stack)[d] for d in truth} == truth
+    after = {r.partition_date: r.published_at for r in stack.sql(
+        "SELECT partition_date, published_at FROM analytics.partition_ledger WHERE dataset = 'daily_revenue' "
+        "AND partition_date BETWEEN :f AND :l", f=first, l=last)}
+    assert {d: after[d] for d in published_before} == published_before  # days 1-2 were not published again
+    spend = stack.sql("SELECT order_date, SUM(order_count) AS n FROM analytics.customer_daily_spend "
+                      "WHERE order_date BETWEEN :f AND :l GROUP BY 1", f=first, l=last)
+    assert {r.order_date: int(r.n) for r in spend} == {d: n for d, (_, n) in truth.items()}  # no row twice

@@ -40,6 +40,12 @@ def test_the_plan_names_every_days_reason_computes_nothing_and_the_backfill_agre
     assert plan[D3].action == "compute" and plan[D3].reason.startswith("failed before: quality gate failed")
     assert (plan[D4].action, plan[D4].reason) == ("compute", "new")
     assert all(plan[d].estimate_ms for d in (D2, D3, D4))  # recorded, or the range's median
+    chunked = {d.partition: d for d in preview(environment(sqlite_env), D1, D4, partitions_per_run=1)}
+    assert str(chunked[D1].chunk) == "no run (all current)"  # a chunk of current days starts no run
+    assert [str(chunked[d].chunk) for d in (D2, D3, D4)] == [f"chunk {n}/4 ({d})" for n, d in ((2, D2), (3, D3), (4, D4))]
+    pairs = preview(environment(sqlite_env), D1, D4, partitions_per_run=2)
+    assert [str(d.chunk) for d in pairs] == [f"chunk 1/2 ({D1}..{D2})"] * 2 + [f"chunk 2/2 ({D3}..{D4})"] * 2
+    assert all(d.chunk is None for d in plan.values())  # one run: no chunks
     forced = {d.partition: d for d in preview(environment(sqlite_env), D1, D4, force=True)}
     assert (forced[D1].action, forced[D1].reason) == ("compute", "forced (current)")
 
