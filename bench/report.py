@@ -208,6 +208,25 @@ def command_figures(commands: dict | None) -> dict[str, Any] | None:
     }
 
 
+def multi_run_figures(multi: dict | None) -> dict[str, Any] | None:
+    """Single-run vs multi-run: wall and Prefect server CPU per day of each, side by side."""
+    if not multi:
+        return None
+    days = multi["days"]
+
+    def per_day(value: float | None) -> float | None:
+        return None if value is None else value / days
+
+    modes = {}
+    for mode in ("single", "multi"):
+        run = multi[mode]
+        modes[mode] = {**{k: v for k, v in run.items() if k != "published"},
+                       "per_day_s": per_day(run["wall_s"]), "api_server_cpu_per_day_s": per_day(run["api_server_cpu_s"]),
+                       "api_database_cpu_per_day_s": per_day(run["api_database_cpu_s"])}
+    return {"days": days, "partitions_per_run": multi["partitions_per_run"], "agree": multi["agree"], **modes,
+            "multi_vs_single": _ratio(multi["multi"]["wall_s"], multi["single"]["wall_s"])}
+
+
 def scaling_figures(scaling: dict | None) -> dict[str, Any] | None:
     if not scaling:
         return None
@@ -288,6 +307,14 @@ def check_agreement(results: dict) -> dict[str, Any]:
                     (f"Dagster baseline #{i + 1}", value["revenue"], value["order_count"]),
                     ("published warehouse row (CLI backfill)", row.get("revenue"), row.get("order_count")),
                 ])
+    multi = results.get("multi_run")
+    if multi:
+        for day in sorted(set(multi["single"]["published"]) | set(multi["multi"]["published"])):
+            one, many = multi["single"]["published"].get(day) or {}, multi["multi"]["published"].get(day) or {}
+            compare(f"{day} (single vs multi-run)", [
+                ("single-run backfill, published", one.get("revenue"), one.get("order_count")),
+                ("multi-run backfill, published", many.get("revenue"), many.get("order_count")),
+            ])
     pipelines = sorted({label.split(" #")[0] for day in compared.values() for label in day})
     return {"ok": not problems, "complete": not missing, "missing": missing, "tolerance": REVENUE_TOLERANCE,
             "problems": problems, "pipelines": pipelines, "partitions_checked": len(compared),
@@ -643,6 +670,29 @@ def render(results: dict, figures: dict, targets: list[dict], plan: Plan) -> str
                    f"per partition / shortest's = {ratio(scaling['growth'])}")
         out.append("")
 
+    multi = figures.get("multi_run")
+    if multi:
+        out.append(f"Single-run vs multi-run backfill: forced {multi['days']} days x "
+                   f"{human(plan.backfill_orders_per_day)} orders, `backfill/range` deployment runs on a Prefect server "
+                   "on Postgres with two process workers (one 2-core machine: the workers share the cores)")
+
+        def cpu_cell(value: float | None, per_day: float | None) -> str:
+            return "-" if value is None else f"{value:.1f} s ({secs(per_day)}/day)"
+
+        rows = [[label, secs(m["wall_s"]), secs(m["per_day_s"]), str(m["flow_runs"]), ", ".join(m["workers"]),
+                 cpu_cell(m["api_server_cpu_s"], m["api_server_cpu_per_day_s"]),
+                 cpu_cell(m["api_database_cpu_s"], m["api_database_cpu_per_day_s"])]
+                for label, m in ((f"single run, max_concurrency {multi['single']['parameters']['max_concurrency']}",
+                                  multi["single"]),
+                                 (f"multi-run, {multi['partitions_per_run']} days per run, max_concurrency "
+                                  f"{multi['multi']['parameters']['max_concurrency']}", multi["multi"]))]
+        out.extend(table(["mode", "wall", "per day", "flow runs", "workers", "API server CPU",
+                          "API database CPU"], rows, "lrrrlrr"))
+        out.append(f"  multi / single wall = {ratio(multi['multi_vs_single'])}; chunk run walls: "
+                   f"{', '.join(secs(w) for w in multi['multi']['chunk_walls_s'])}; both modes published the same "
+                   f"numbers: {'yes' if multi['agree'] else 'NO'}")
+        out.append("")
+
     commands = figures.get("commands")
     if commands:
         out.append("Commands, whole process (median; each in a fresh interpreter)")
@@ -688,6 +738,7 @@ def finish(results: dict, plan: Plan, started_at: dt.datetime) -> int:
         "backfill": None,
     }
     for name, make in (("backfill", backfill_figures), ("whole_process", whole_figures), ("scaling", scaling_figures),
+                       ("multi_run", multi_run_figures),
                        ("commands", command_figures), ("prefect_floor", lambda floor: floor)):
         try:
             figures[name] = make(results.get(name))

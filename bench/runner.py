@@ -53,6 +53,7 @@ def run(plan: Plan) -> int:
     from bench.services import services
     from bench.whole import whole_process
     from bench.commands import command_scenarios
+    from bench.multi_run import MULTI_RUN_DAYS, multi_run_scenarios
 
     log = Progress()
     started_at = dt.datetime.now(dt.timezone.utc)
@@ -141,6 +142,11 @@ def run(plan: Plan) -> int:
                 f"(load {load_average()})")
             results["scaling"] = attempt("scaling", run_in_child, scaling_scenarios, context, first.isoformat(),
                                          list(plan.scaling_days), plan.concurrency)
+            days = min(MULTI_RUN_DAYS, plan.loaded_days)
+            log(f"multi-run: a forced {days}-day backfill, one run vs chunks on two workers, through a live "
+                f"Prefect server on Postgres (load {load_average()})")
+            results["multi_run"] = attempt("multi-run", multi_run_scenarios, context, first.isoformat(), days,
+                                           max(1, days // 6), log)
         log("stopping services")
     results["machine"]["load_average_at_end"] = load_average()
     results["finished_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

@@ -35,7 +35,7 @@ class Services:
 
     def child_context(self) -> dict:
         return {"config": self.config, "api_url": self.api_url, "pg_url": self.pg_url,
-                "api_server_pid": self.api_server_pid}
+                "api_server_pid": self.api_server_pid, "s3_endpoint": self.s3_endpoint, "bucket": self.bucket}
 
 
 def _psycopg_url(url: str) -> str:

@@ -3,7 +3,9 @@ S3 into Prefect events, the way Dagster's daemon runs sensors. It creates no flo
 idle landing zone costs the Prefect server nothing but a heartbeat.
 
 The self-hosted Prefect server has no webhooks, so every ``interval`` seconds the watcher
-lists the landing prefix and registers every object version it has not seen in the landing
+reads the landing bucket's S3 notifications from SQS when it has a queue, else lists the
+landing prefix (on S3 after its cursor, the greatest key listed so far, and in full every
+``FULL_LISTING_EVERY``), and registers every object version it has not seen in the landing
 registry (which gives it its landing sequence), then, for each landing not announced yet,
 emits a ``revenue.file.landed`` event whose resource id is ``s3://bucket/key`` (or the
 file's path), labelled ``revenue.environment: <environment>``, with an event id derived from
@@ -49,6 +51,9 @@ CHECKED_EVENT = "revenue.landing.checked"
 ENVIRONMENT_LABEL = "revenue.environment"
 HEARTBEAT_EVENT_EVERY = dt.timedelta(minutes=5)
 GRID_REDRAW_EVERY = dt.timedelta(minutes=15)
+FULL_LISTING_EVERY = dt.timedelta(hours=1)
+"""An S3 landing prefix is listed after the cursor (the greatest key listed), and in full
+this often: a file landed under a key that sorts before the cursor is seen at most this late."""
 """The watcher redraws the partition grid when a day changed state, and at least this often."""
 
 
@@ -89,7 +94,8 @@ def send_event(event: Event) -> None:
     run_coro_as_sync(send())
 
 
-def watch_pass(config: str, seen: set[dt.date] | None = None) -> list[str]:
+def watch_pass(config: str, seen: set[dt.date] | None = None,
+               full_listing_every: dt.timedelta | None = FULL_LISTING_EVERY) -> list[str]:
     """One pass: register new landed object versions, emit one ``revenue.file.landed``
     event per landing not announced yet, record the heartbeat, and say what is seen of
     yesterday while it is not published (``announce_due``). Returns the URIs announced."""
@@ -97,7 +103,7 @@ def watch_pass(config: str, seen: set[dt.date] | None = None) -> list[str]:
     if env.landing is None:
         raise ConfigurationError(f"environment {config} has no landing block")
     announced = []
-    for landed in _new_landings(env):
+    for landed in _new_landings(env, full_listing_every):
         try:
             send_event(landed_event(landed, config))
             env.registry.mark_announced(landed)
@@ -112,13 +118,15 @@ def watch_pass(config: str, seen: set[dt.date] | None = None) -> list[str]:
     return announced
 
 
-def _new_landings(env) -> list[LandedVersion]:
+def _new_landings(env, full_listing_every: dt.timedelta | None) -> list[LandedVersion]:
     """Register what landed since the last pass and return every landing not announced yet:
     from the landing bucket's notification queue when it has one (nothing is listed), else
-    by listing the landing prefix."""
+    by listing the landing prefix: on S3 after the listing cursor, in full once per
+    ``full_listing_every`` (None: every pass); a local directory in full every pass."""
     queue = env.landing_queue
     if queue is None:
-        return watch_once(env.registry)
+        cursor = full_listing_every if env.landing.lists_from_a_key else None
+        return watch_once(env.registry, full_listing_every=cursor)
     received = queue.receive()
     env.registry.register_new([f for message in received for f in message.files], by="watcher (queue)")
     queue.delete(received)  # registered: the registry is the cursor from here
@@ -163,7 +171,8 @@ def announce_due(config: str, env, now: dt.datetime, seen: set[dt.date]) -> str 
 
 
 def watch(config: str, interval: float = 30.0, passes: int | None = None,
-          sleep: Callable[[float], None] = time.sleep, stop: threading.Event | None = None) -> int:
+          sleep: Callable[[float], None] = time.sleep, stop: threading.Event | None = None,
+          full_listing_every: dt.timedelta | None = FULL_LISTING_EVERY) -> int:
     """Watch until stopped (Ctrl-C, ``stop`` set, or after ``passes`` passes); returns the
     files announced. An outage (S3, the database, the Prefect API) is logged and retried on
     the next pass; a configuration error stops it."""
@@ -177,7 +186,7 @@ def watch(config: str, interval: float = 30.0, passes: int | None = None,
     while (passes is None or done < passes) and not (stop is not None and stop.is_set()):
         started = time.monotonic()
         try:
-            announced = watch_pass(config, seen)
+            announced = watch_pass(config, seen, full_listing_every)
             total += len(announced)
             for uri in announced:
                 log.info("announced %s", uri)

@@ -123,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--config", default="local", help="environment block name (default %(default)s)")
     watch.add_argument("--interval", type=float, default=30.0, help="seconds between passes (default %(default)s)")
     watch.add_argument("--once", action="store_true", help="one pass, then exit (for cron or a test)")
+    watch.add_argument("--full-listing-every", type=float, default=60.0, metavar="MINUTES",
+                       help="an S3 landing prefix is listed after the greatest key seen, and in full this often, "
+                            "for keys that sort before it (default %(default)s; 0: in full every pass)")
 
     alerts = commands.add_parser("alerts", help="the environment's alerts (destinations and automations)")
     alert_commands = alerts.add_subparsers(

@@ -282,8 +282,11 @@ def watch(args: argparse.Namespace) -> int:
     _environment_exists(args.config)
     from flows.landing_watcher import watch as watch_landing
 
+    import datetime as dt
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    announced = watch_landing(args.config, args.interval, passes=1 if args.once else None)
+    every = dt.timedelta(minutes=args.full_listing_every) if args.full_listing_every > 0 else None
+    announced = watch_landing(args.config, args.interval, passes=1 if args.once else None, full_listing_every=every)
     print(f"announced {announced} landed file(s)")
     return 0
 

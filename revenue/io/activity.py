@@ -9,7 +9,9 @@ Tables (in the warehouse's schema) and their grain:
   A row older than ``RUNNING_FOR_AT_MOST`` is a run that died without cleaning up: the grid
   ignores it.
 - ``heartbeats``: one row per ``name`` (``landing-watcher``): the last ``beat_at`` and a
-  short ``detail`` (what the last pass saw).
+  short ``detail`` (what the last pass saw). The watcher's listing cursor is one too
+  (``landing-listing-cursor``: the greatest key listed, and when the prefix was last listed
+  in full).
 """
 
 from __future__ import annotations
@@ -89,8 +91,14 @@ def beat(warehouse: Warehouse, name: str, detail: str | None = None) -> dt.datet
 
 def last_beat(warehouse: Warehouse, name: str) -> dt.datetime | None:
     """When ``name`` last showed a sign of life (None: never)."""
+    found = last_beat_with_detail(warehouse, name)
+    return None if found is None else found[0]
+
+
+def last_beat_with_detail(warehouse: Warehouse, name: str) -> tuple[dt.datetime, str | None] | None:
+    """When ``name`` last showed a sign of life and the detail it left (None: never)."""
     warehouse.ensure_tables()
     beats = warehouse.table("heartbeats")
     with warehouse.service(f"reading the heartbeat of {name}"), warehouse.engine.connect() as connection:
-        value = connection.execute(sa.select(beats.c.beat_at).where(beats.c.name == name)).scalar()
-    return None if value is None else _utc(value)
+        row = connection.execute(sa.select(beats.c.beat_at, beats.c.detail).where(beats.c.name == name)).first()
+    return None if row is None else (_utc(row.beat_at), row.detail)

@@ -75,11 +75,12 @@ def mark_error(store: ObjectStore, landed: LandedFile, reason: str) -> str:
     return marker
 
 
-def listed_files(store: ObjectStore) -> list[LandedFile]:
-    """Every file under the landing prefix, except the reserved ``_errors/`` and ``_state/``,
-    oldest first (by the time it was written, then by key)."""
-    with service(f"landing {store.uri()}", "listing the landing prefix"):
-        objects = store.list("")
+def listed_files(store: ObjectStore, start_after: str | None = None) -> list[LandedFile]:
+    """Every file under the landing prefix (with ``start_after``: whose key sorts after it),
+    except the reserved ``_errors/`` and ``_state/``, oldest first (by the time it was
+    written, then by key)."""
+    with service(f"landing {store.uri()}", "listing the landing prefix" + (f" after {start_after}" if start_after else "")):
+        objects = store.list("", start_after=start_after)
     return [
         LandedFile(uri=store.uri(obj.key), key=obj.key, etag=obj.etag, size=obj.size)
         for obj in sorted(objects, key=lambda o: (o.modified, o.key))

@@ -64,6 +64,11 @@ from revenue.io.warehouse import Guard, Warehouse
 
 log = logging.getLogger(__name__)
 
+LISTING_CURSOR = "landing-listing-cursor"
+"""Heartbeat row whose detail is the greatest landing key listed so far."""
+FULL_LISTING = "landing-full-listing"
+"""Heartbeat row: when the whole landing prefix was last listed."""
+
 PENDING, READ, UNREADABLE, REPLACED = "pending", "read", "unreadable", "replaced"
 _SPLIT_CACHE_SIZE = 8
 _EMPTY = pd.DataFrame(columns=["order_id", "customer_id", "amount", "order_date"])
@@ -148,17 +153,52 @@ class LandingRegistry:
 
     def register_new(self, listed: Sequence[LandedFile], by: str) -> list[LandedVersion]:
         """Register every listed object whose version is not its URI's latest landing
-        (one query to compare, one transaction per new landing)."""
-        latest = self.latest_etags()
+        (a query per 1,000 listed to compare, one transaction per new landing)."""
+        latest: dict[str, str] = {}
+        uris = sorted({f.uri for f in listed})
+        for start in range(0, len(uris), 1000):
+            latest.update(self.latest_etags(uris[start:start + 1000]))
         return [self.register(f, by) for f in listed if latest.get(f.uri) != f.etag]
 
-    def latest_etags(self) -> dict[str, str]:
-        """The ETag of each URI's latest landing."""
+    def latest_etags(self, uris: Sequence[str] | None = None) -> dict[str, str]:
+        """The ETag of each URI's latest landing (of ``uris`` only, when given)."""
         self.warehouse.ensure_tables()
-        newest = sa.select(self.files.c.uri, sa.func.max(self.files.c.seq).label("seq")).group_by(self.files.c.uri).subquery()
+        newest = sa.select(self.files.c.uri, sa.func.max(self.files.c.seq).label("seq")).group_by(self.files.c.uri)
+        if uris is not None:
+            if not uris:
+                return {}
+            newest = newest.where(self.files.c.uri.in_(list(uris)))
+        newest = newest.subquery()
         query = sa.select(self.files.c.uri, self.files.c.etag).join(newest, newest.c.seq == self.files.c.seq)
         with self.warehouse.service("reading the landing registry"), self.warehouse.engine.connect() as connection:
             return {r.uri: r.etag for r in connection.execute(query)}
+
+    # ----------------------------------------------------------------------- listing cursor
+
+    def listing_cursor(self, full_listing_every: dt.timedelta) -> str | None:
+        """The key the next listing starts after: the greatest key listed so far, or None
+        when the whole prefix is due to be listed (never yet, or ``full_listing_every``
+        ago). Kept in the warehouse, so a restarted or cron-started watcher goes on from it."""
+        from revenue.io.activity import last_beat, last_beat_with_detail
+
+        full = last_beat(self.warehouse, FULL_LISTING)
+        if full is None or dt.datetime.now(dt.timezone.utc) - full >= full_listing_every:
+            return None
+        cursor = last_beat_with_detail(self.warehouse, LISTING_CURSOR)
+        return cursor[1] if cursor else None
+
+    def advance_listing_cursor(self, listed: Sequence[LandedFile], start_after: str | None) -> None:
+        """After the listed files are registered: the cursor moves to the greatest key seen
+        (never back); a listing that started nowhere is recorded as the full listing."""
+        from revenue.io.activity import beat, last_beat_with_detail
+
+        previous = last_beat_with_detail(self.warehouse, LISTING_CURSOR)
+        old = previous[1] if previous else None
+        new = max([f.key for f in listed] + ([old] if old else []), default=None)
+        if new is not None and new != old:
+            beat(self.warehouse, LISTING_CURSOR, new)
+        if start_after is None:
+            beat(self.warehouse, FULL_LISTING, f"{len(listed)} file(s) under the landing prefix")
 
     def register_landed_key(self, key_or_uri: str, by: str) -> LandedVersion:
         """Resolve a key (inside the landing prefix only), register what is there now."""
@@ -361,10 +401,20 @@ class LandingRegistry:
             return pd.DataFrame(connection.execute(query).mappings().all(), columns=[c.name for c in self.rejects.columns])
 
 
-def watch_once(registry: LandingRegistry) -> list[LandedVersion]:
+def watch_once(registry: LandingRegistry, full_listing_every: dt.timedelta | None = None) -> list[LandedVersion]:
     """One listing pass of the landing zone: register new versions, return the landings
-    whose event is still to be sent (including ones a crash left unannounced)."""
-    registry.register_new(listed_files(registry._landing), by="watcher")
+    whose event is still to be sent (including ones a crash left unannounced).
+
+    Without ``full_listing_every`` the whole landing prefix is listed. With it, the listing
+    starts after the cursor (S3's ``StartAfter``: the greatest key listed so far), so a pass
+    costs what landed since, not every file ever landed; the whole prefix is listed again
+    once per ``full_listing_every``, which finds (that late, at most) a file landed under a
+    key that sorts before the cursor and an object replaced in place."""
+    start_after = registry.listing_cursor(full_listing_every) if full_listing_every is not None else None
+    listed = listed_files(registry._landing, start_after=start_after)
+    registry.register_new(listed, by="watcher")
+    if full_listing_every is not None:
+        registry.advance_listing_cursor(listed, start_after)
     return registry.unannounced()
 
 

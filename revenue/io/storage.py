@@ -38,16 +38,25 @@ class StoredObject:
 
 
 class ObjectStore(Protocol):
+    lists_from_a_key: bool
+    """Whether ``list(start_after=...)`` skips the keys before it at the store (S3's
+    ``StartAfter``) rather than after walking everything (a local directory)."""
+
     def put(self, key: str, data: bytes) -> StoredObject: ...
     def get(self, key: str, etag: str | None = None) -> bytes: ...
     def head(self, key: str) -> StoredObject | None: ...
-    def list(self, prefix: str = "") -> list[StoredObject]: ...
+    def list(self, prefix: str = "", start_after: str | None = None) -> list[StoredObject]:
+        """Objects under ``prefix`` (sorted by key); with ``start_after``, only keys after it
+        in UTF-8 byte order (S3's listing order)."""
+        ...
     def uri(self, key: str = "") -> str: ...
     def move(self, key: str, new_key: str) -> None: ...
 
 
 class S3Store:
     """Objects under ``s3://bucket/bucket_folder/``."""
+
+    lists_from_a_key = True
 
     @property
     def session(self):
@@ -94,10 +103,11 @@ class S3Store:
             raise
         return StoredObject(key=key, size=meta["ContentLength"], etag=meta["ETag"].strip('"'))
 
-    def list(self, prefix: str = "") -> list[StoredObject]:
+    def list(self, prefix: str = "", start_after: str | None = None) -> list[StoredObject]:
         paginator = self._client.get_paginator("list_objects_v2")
         found: list[StoredObject] = []
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=self._full(prefix)):
+        after = {"StartAfter": self._full(start_after)} if start_after else {}
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self._full(prefix), **after):
             for item in page.get("Contents", []):
                 found.append(
                     StoredObject(
@@ -123,6 +133,8 @@ class S3Store:
 
 class LocalStore:
     """Objects as files under a local directory."""
+
+    lists_from_a_key = False
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root or ".").expanduser().resolve()
@@ -164,14 +176,14 @@ class LocalStore:
             return None
         return StoredObject(key=key, size=path.stat().st_size, etag=_md5_file(path))
 
-    def list(self, prefix: str = "") -> list[StoredObject]:
+    def list(self, prefix: str = "", start_after: str | None = None) -> list[StoredObject]:
         if not self.root.exists():
             return []
         found = []
         for path in self.root.rglob("*"):
             if path.is_file() and not path.name.startswith(".tmp-"):
                 key = path.relative_to(self.root).as_posix()
-                if key.startswith(prefix):
+                if key.startswith(prefix) and (start_after is None or key > start_after):
                     stat = path.stat()
                     found.append(StoredObject(key=key, size=stat.st_size, etag=_md5_file(path), modified=stat.st_mtime))
         return sorted(found, key=lambda o: o.key)

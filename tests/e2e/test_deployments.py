@@ -443,3 +443,47 @@ def test_a_chunk_run_killed_mid_way_is_finished_by_retrying_the_parent_with_noth
     spend = stack.sql("SELECT order_date, SUM(order_count) AS n FROM analytics.customer_daily_spend "
                       "WHERE order_date BETWEEN :f AND :l GROUP BY 1", f=first, l=last)
     assert {r.order_date: int(r.n) for r in spend} == {d: n for d, (_, n) in truth.items()}  # no row twice
+
+
+def test_with_s3_notifications_each_landed_file_is_one_run_and_the_prefix_is_not_listed(stack: Stack):
+    """The environment's landing bucket sends s3:ObjectCreated notifications to SQS (moto's
+    server): the watcher reads the queue, each notified file becomes exactly one on-landing
+    run, and a file that was never notified (put before notifications were on) is never
+    seen, which it would be if the prefix were listed."""
+    sqs = boto3.client("sqs", endpoint_url=stack.endpoint, aws_access_key_id=S3_ACCESS_KEY,
+                       aws_secret_access_key=S3_SECRET_KEY, region_name="us-east-1")
+    s3 = stack.s3()
+    csv = "order_id,customer_id,amount,order_date\n{id},q,{amount},{day}T10:00:00Z\n"
+    s3.put_object(Bucket=stack.bucket, Key="landing/unnotified-0703.csv",
+                  Body=csv.format(id=700, amount="9.00", day="2026-07-03").encode())
+    queue_url = sqs.create_queue(QueueName=f"landing-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    s3.put_bucket_notification_configuration(Bucket=stack.bucket, NotificationConfiguration={"QueueConfigurations": [{
+        "QueueArn": arn, "Events": ["s3:ObjectCreated:*"],
+        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "landing/"}]}}}]})
+    with_queue = Stack({**stack.env, "REVENUE_LANDING_QUEUE_URL": queue_url}, stack.pg_url, stack.bucket, stack.endpoint)
+    with_queue.run(str(BIN / "revenue"), "blocks", "create", "--env", "e2e")
+    try:
+        before = {r.id for r in flow_runs(stack, "daily-revenue/on-landing")}
+        keys = ["landing/queued 0701.csv", "landing/queued-0702.csv"]
+        for n, (key, day) in enumerate(zip(keys, ("2026-07-01", "2026-07-02"))):
+            s3.put_object(Bucket=stack.bucket, Key=key, Body=csv.format(id=710 + n, amount="3.50", day=day).encode())
+        stack.run(str(BIN / "revenue"), "watch", "--once", "--config", "e2e", timeout=600)
+
+        def new_runs_final():
+            runs = [r for r in flow_runs(stack, "daily-revenue/on-landing") if r.id not in before]
+            return runs if len(runs) >= 2 and all(r.state and r.state.is_final() for r in runs) else None
+
+        runs = wait_for(new_runs_final, 300, "two on-landing runs", interval=2)
+        stack.run(str(BIN / "revenue"), "watch", "--once", "--config", "e2e", timeout=600)  # nothing new
+        time.sleep(10)
+        runs = [r for r in flow_runs(stack, "daily-revenue/on-landing") if r.id not in before]
+        assert sorted(r.parameters["landed_key"] for r in runs) == sorted(f"s3://{stack.bucket}/{k}" for k in keys)
+        assert all(r.state.is_completed() for r in runs), [r.state.message for r in runs]
+        revenue = published_revenue(stack)
+        assert revenue[dt.date(2026, 7, 1)] == (3.5, 1) and revenue[dt.date(2026, 7, 2)] == (3.5, 1)
+        assert dt.date(2026, 7, 3) not in revenue
+        assert not stack.sql("SELECT uri FROM analytics.landing_registry WHERE uri LIKE '%unnotified%'")
+    finally:  # the other tests' watcher lists again
+        stack.run(str(BIN / "revenue"), "blocks", "create", "--env", "e2e")
+        s3.put_bucket_notification_configuration(Bucket=stack.bucket, NotificationConfiguration={})

@@ -1,0 +1,54 @@
+"""Listing the landing prefix after its cursor: a pass lists only the keys after the
+greatest key listed so far (S3's ``StartAfter`` on moto's server), and the periodic full
+listing finds a file landed under a key that sorts before the cursor."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from revenue.io.environment import environment
+from revenue.io.registry import watch_once
+from tests.integration.conftest import s3_client
+
+CSV = "order_id,customer_id,amount,order_date\n{id},c,1.00,2026-03-05T10:00:00Z\n"
+HOUR = dt.timedelta(hours=1)
+
+
+def test_a_pass_lists_after_the_cursor_and_the_full_listing_finds_a_straggler(pg_env, s3_endpoint, s3_bucket,
+                                                                            monkeypatch):
+    env = environment(pg_env)
+    listings: list[tuple[str | None, list[str]]] = []
+    original = env.landing.list
+
+    def recorded(prefix: str = "", start_after: str | None = None):
+        found = original(prefix, start_after=start_after)
+        listings.append((start_after, [o.key for o in found]))
+        return found
+
+    monkeypatch.setattr(env.landing, "list", recorded)
+    s3 = s3_client(s3_endpoint)
+
+    def land(name: str, n: int) -> None:
+        s3.put_object(Bucket=s3_bucket, Key=f"landing/{name}", Body=CSV.format(id=n).encode())
+
+    land("2026/03/01/orders.csv", 1)
+    land("2026/03/02/orders.csv", 2)
+    watch_once(env.registry, HOUR)
+    assert listings[-1] == (None, ["2026/03/01/orders.csv", "2026/03/02/orders.csv"])  # no cursor yet: in full
+    assert env.registry.listing_cursor(HOUR) == "2026/03/02/orders.csv"
+
+    land("2026/03/03/orders.csv", 3)
+    land("2026/02/28/orders.csv", 4)  # late, under a key before the cursor
+    watch_once(env.registry, HOUR)
+    assert listings[-1] == ("2026/03/02/orders.csv", ["2026/03/03/orders.csv"])  # only what sorts after it
+    assert {v.key for v in env.registry.unannounced()} == {f"2026/03/0{d}/orders.csv" for d in (1, 2, 3)}
+
+    watch_once(env.registry)  # without a cursor interval: the whole prefix, as before
+    assert listings[-1][0] is None and "2026/02/28/orders.csv" in listings[-1][1]
+    assert "2026/02/28/orders.csv" in {v.key for v in env.registry.unannounced()}
+
+    land("2026/02/27/orders.csv", 5)
+    watch_once(env.registry, dt.timedelta(0))  # the full listing is due: the straggler is found
+    assert listings[-1][0] is None
+    assert "2026/02/27/orders.csv" in {v.key for v in env.registry.unannounced()}
+    assert env.registry.listing_cursor(HOUR) == "2026/03/03/orders.csv"  # never moves back
