@@ -62,13 +62,15 @@ class ThrottledProgress:
     def __init__(self, total: int, description: str, interval_s: float = PROGRESS_INTERVAL_S) -> None:
         self.total, self.interval_s = total, interval_s
         self.artifact_id = create_progress_artifact(progress=0.0, key="backfill-progress", description=description)
-        self.last_update = time.monotonic()
+        self.last_update, self.shown = time.monotonic(), 0
 
     def update(self, done: int) -> None:
         now = time.monotonic()
+        if done == self.shown:
+            return
         if done >= self.total or now - self.last_update >= self.interval_s:
             update_progress_artifact(self.artifact_id, progress=100.0 * done / self.total)
-            self.last_update = now
+            self.last_update, self.shown = now, done
 
 
 def run_partitions(

@@ -118,3 +118,16 @@ def test_a_failing_day_shows_failed_in_the_grid_while_the_others_publish(sqlite_
     assert re.search(r"\| 2026-03-02 \| (🟩|🟨) 02 · \d+ \|", grid) and "| 🟥 06 |" in grid  # 40 orders: refunds may pass 5%
     assert "| 2026-03-06 | 🟥 failed | quality gate failed for cleaned_orders partition 2026-03-06" in grid
     assert keys["backfill-progress"].data == 100.0
+
+
+def test_a_multi_run_backfill_without_the_backfill_deployment_says_how_to_get_it(sqlite_env):
+    """The test harness has no deployments: the parent plans, then stops at the first chunk
+    with what to do, computing nothing (the multi-run itself is tests/e2e/test_deployments.py)."""
+    seed_orders(sqlite_env, [(1, "a", 10.0, "2026-03-01 10:00:00"), (2, "b", 20.0, "2026-03-02 10:00:00")])
+    state = backfill(start="2026-03-01", end="2026-03-03", config=sqlite_env, partitions_per_run=2, return_state=True)
+    assert state.is_failed()
+    assert "backfill/range deployment, which this Prefect API does not have" in state.message
+    assert "prefect deploy --all" in state.message
+    assert environment(sqlite_env).warehouse.ledger(dt.date(2026, 3, 1), dt.date(2026, 3, 3)) == []
+    with pytest.raises(ValueError, match="partitions_per_run must be 0"):
+        backfill(start="2026-03-01", end="2026-03-03", config=sqlite_env, partitions_per_run=-1)

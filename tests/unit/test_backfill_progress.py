@@ -36,3 +36,5 @@ def test_updates_at_most_once_per_interval_and_always_at_the_end(monkeypatch):
         clock.now += 0.01
         progress.update(done)
     assert sent == [60.0, 100.0]
+    progress.update(10)  # the end is reported again (the multi-run parent does): nothing is sent
+    assert sent == [60.0, 100.0]
