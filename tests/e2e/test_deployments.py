@@ -24,8 +24,8 @@ from sqlalchemy.engine import make_url
 from tests.services import (
     S3_ACCESS_KEY,
     S3_SECRET_KEY,
-    free_port,
     fresh_database,
+    live_prefect_server,
     moto_s3,
     postgres_server_for_prefect,
 )
@@ -74,10 +74,7 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 1.0):
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory) -> Iterator[Stack]:
-    import urllib.request
-
     home = tmp_path_factory.mktemp("prefect-home")
-    port = free_port()
     bucket = f"landing-{uuid.uuid4().hex[:8]}"
     with postgres_server_for_prefect() as admin_url, fresh_database(admin_url) as pg_url, \
             fresh_database(admin_url) as prefect_db, moto_s3() as endpoint:
@@ -88,10 +85,7 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
             "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
             "PYTHONPATH": str(ROOT),
             "PREFECT_HOME": str(home),
-            "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "PREFECT_SERVER_API_HOST": "127.0.0.1",
-            "PREFECT_SERVER_API_PORT": str(port),
             "PREFECT_API_DATABASE_CONNECTION_URL": make_url(prefect_db).set(drivername="postgresql+asyncpg")
             .render_as_string(hide_password=False),
             "PREFECT_WORKER_QUERY_SECONDS": "2",
@@ -106,37 +100,27 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_ENDPOINT_URL_S3": endpoint,
         }
-        logs = home / "logs"
-        logs.mkdir()
-        server = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                                  cwd=ROOT, env=env, stdout=open(logs / "server.log", "w"), stderr=subprocess.STDOUT)
-        workers: list[subprocess.Popen] = []
-        try:
-            def healthy() -> bool:
-                try:
-                    return urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2).status == 200
-                except OSError:
-                    return False
-
-            wait_for(healthy, 120, "the prefect server")
+        with live_prefect_server(home, env) as api_url:  # its log: <home>/server.log
+            env["PREFECT_API_URL"] = api_url
             stack = Stack(env, pg_url, bucket, endpoint)
-            stack.logs = logs
             stack.run(str(BIN / "revenue"), "blocks", "create", "--env", "e2e")
             stack.run(str(BIN / "prefect"), "work-pool", "create", "revenue-process", "--type", "process")
             stack.run(str(BIN / "prefect"), "--no-prompt", "deploy", "--all")
-            for name in WORKERS:  # 3 runs each: a parent and its 6 chunk runs never fit on one
-                workers.append(subprocess.Popen(
-                    [str(BIN / "prefect"), "worker", "start", "--pool", "revenue-process", "--name", name, "--limit", "3"],
-                    cwd=ROOT, env=env, stdout=open(logs / f"{name}.log", "w"), stderr=subprocess.STDOUT))
-            yield stack
-        finally:
-            for process in (*workers, server):
-                if process is not None:
-                    process.terminate()
+            workers = [  # 3 runs each: a parent and its 6 chunk runs never fit on one
+                subprocess.Popen([str(BIN / "prefect"), "worker", "start", "--pool", "revenue-process", "--name", name,
+                                  "--limit", "3"], cwd=ROOT, env=env, stdout=open(home / f"{name}.log", "w"),
+                                 stderr=subprocess.STDOUT)
+                for name in WORKERS]
+            try:
+                yield stack
+            finally:
+                for worker in workers:
+                    worker.terminate()
+                for worker in workers:
                     try:
-                        process.wait(timeout=30)
+                        worker.wait(timeout=30)
                     except subprocess.TimeoutExpired:
-                        process.kill()
+                        worker.kill()
 
 
 def seed(stack: Stack, rows: list[tuple]) -> None:
