@@ -5,7 +5,7 @@ UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: uv setup browser postgres demo dev test test-fast e2e screenshots bench clean
+.PHONY: uv setup browser postgres lint typecheck demo dev test test-fast e2e screenshots bench clean
 
 uv:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || \
@@ -42,13 +42,22 @@ postgres:
 	     (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq postgresql >/dev/null 2>&1)); } || \
 	  echo "no PostgreSQL binaries and cannot install them: the deployments e2e test will fail (apt-get install postgresql)"
 
-test: setup browser postgres
+# Lint (ruff: pycodestyle, pyflakes, bugbear, import order; the format is ruff's) and types
+# (mypy over revenue/, flows/, blocks/, cli/): both run before the tests.
+lint: setup
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+
+typecheck: setup
+	$(UV) run --frozen mypy
+
+test: setup browser postgres lint typecheck
 	$(UV) run --frozen pytest
 
 test-fast: setup
 	$(UV) run --frozen pytest -m "not slow and not e2e"
 
-e2e: setup browser
+e2e: setup browser postgres
 	$(UV) run --frozen pytest tests/e2e
 
 # Re-takes docs/ui-*.png: runs the e2e test (server, deploy, worker, runs) and points

@@ -65,15 +65,16 @@ fingerprint query and one ledger query for the range, no stage runs), each rerun
 with the median shown (every wall is in the JSON), and the same partitions' work run bare in
 one process with the same concurrency (the range fingerprinted in one query, as the flow
 does). Orchestration overhead per partition = (first run wall - bare wall) / partitions; the
-bare run goes last, so if anything it is the warmer of the two. ``CPU process/API/S3`` (as above) shows where orchestration spends its time.
-``order rows read`` is ``OrdersSource.rows_extracted`` (every row an extract returned in that
+bare run goes last, so if anything it is the warmer of the two. ``CPU process/API/S3`` (as above)
+shows where orchestration spends its time.
+``order rows read`` is ``testkit.counting.rows_read()`` (every row an extract returned in that
 process): 0 on a rerun proves no order rows were read.
 
 **Whole process.** ``bench/whole.py`` times, from process start to exit, the forced 30-day
 backfill three ways on the same rows: the Dagster pipeline this project replaces
 (``bench/dagster_baseline.py``: the seed's three assets with ``pd.read_sql``, its two checks
 as ERROR and WARN, ``materialize`` per partition on an on-disk instance; the ``bench`` extra),
-our CLI (``python -m revenue.cli backfill --force``) and ``python -c 'import prefect'`` (the
+our CLI (``python -m cli backfill --force``) and ``python -c 'import prefect'`` (the
 floor of any Prefect command). Dagster's published daily revenue is checked against ours.
 
 **Prefect's floor.** ``bench/floor.py`` runs 30 task runs shaped like a partition's (cache
@@ -140,32 +141,54 @@ def parse_args(argv: list[str] | None = None):
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="Benchmark a partition and a backfill of the daily-revenue pipeline against real "
-                    "Postgres, S3 (moto) and Prefect, with pd.read_sql and SQL GROUP BY baselines.",
+        "Postgres, S3 (moto) and Prefect, with pd.read_sql and SQL GROUP BY baselines.",
         epilog="How to read the output: see the docstring of bench/__main__.py.",
     )
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke check: sizes 1k,10k, a 5-day backfill at 1k orders a day, one run each")
-    parser.add_argument("--sizes", type=parse_sizes, default=None,
-                        help="single-partition sizes in orders, e.g. 10k,100k,1M (default: 10k,100k,1M)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke check: sizes 1k,10k, a 5-day backfill at 1k orders a day, one run each",
+    )
+    parser.add_argument(
+        "--sizes",
+        type=parse_sizes,
+        default=None,
+        help="single-partition sizes in orders, e.g. 10k,100k,1M (default: 10k,100k,1M)",
+    )
     parser.add_argument("--days", type=int, default=None, help="backfill days (default 30)")
-    parser.add_argument("--orders-per-day", type=parse_size, default=None,
-                        help="backfill orders per day (default 10k)")
+    parser.add_argument("--orders-per-day", type=parse_size, default=None, help="backfill orders per day (default 10k)")
     parser.add_argument("--concurrency", type=int, default=4, help="backfill max_concurrency (default 4)")
-    parser.add_argument("--repeat", type=int, default=None,
-                        help="runs per single-partition measurement, median shown (default 3; "
-                             "capped so one scenario handles at most ~1M orders)")
-    parser.add_argument("--no-backfill", action="store_true",
-                        help="single partitions only (no backfill, whole-process or scaling scenarios)")
-    parser.add_argument("--scaling", default=None,
-                        help="range lengths of the scaling scenario, e.g. 30,90,365 (default; --quick: 3,6)")
-    parser.add_argument("--whole-repeats", type=int, default=None,
-                        help="runs of each whole-process command, median shown (default 2; --quick: 1)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=None,
+        help="runs per single-partition measurement, median shown (default 3; "
+        "capped so one scenario handles at most ~1M orders)",
+    )
+    parser.add_argument(
+        "--no-backfill",
+        action="store_true",
+        help="single partitions only (no backfill, whole-process or scaling scenarios)",
+    )
+    parser.add_argument(
+        "--scaling", default=None, help="range lengths of the scaling scenario, e.g. 30,90,365 (default; --quick: 3,6)"
+    )
+    parser.add_argument(
+        "--whole-repeats",
+        type=int,
+        default=None,
+        help="runs of each whole-process command, median shown (default 2; --quick: 1)",
+    )
     parser.add_argument("--seed", type=int, default=7, help="demo data seed (default 7)")
-    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"),
-                        help="admin URL of a Postgres server to use (default: $BENCH_DATABASE_URL, else "
-                             "$TEST_DATABASE_URL, else a throwaway pgserver)")
-    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR,
-                        help="where the JSON goes (default bench/results)")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("BENCH_DATABASE_URL"),
+        help="admin URL of a Postgres server to use (default: $BENCH_DATABASE_URL, else "
+        "$TEST_DATABASE_URL, else a throwaway pgserver)",
+    )
+    parser.add_argument(
+        "--results-dir", type=Path, default=RESULTS_DIR, help="where the JSON goes (default bench/results)"
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
     args = parser.parse_args(argv)
 
@@ -177,8 +200,11 @@ def parse_args(argv: list[str] | None = None):
     repeat = args.repeat if args.repeat is not None else (1 if args.quick else 3)
     if repeat < 1:
         parser.error("--repeat must be at least 1")
-    scaling = tuple(sorted({int(x) for x in args.scaling.split(",")})) if args.scaling else (
-        QUICK_SCALING if args.quick else FULL_SCALING)
+    scaling = (
+        tuple(sorted({int(x) for x in args.scaling.split(",")}))
+        if args.scaling
+        else (QUICK_SCALING if args.quick else FULL_SCALING)
+    )
     if not all(1 <= n <= 730 for n in scaling):
         parser.error("--scaling lengths must be between 1 and 730 days")
     return Plan(

@@ -14,7 +14,7 @@
 Orchestration overhead per partition = (``first`` wall - ``bare`` wall) / partitions. The bare
 run comes last, so it finds Postgres and the process at least as warm as the flow did: the
 overhead figure errs on the high side. Proof that a rerun reads no order rows:
-``OrdersSource.rows_extracted`` (every row any extract of this process returned) does not move.
+``testkit.counting.rows_read()`` (every row any extract of this process returned) does not move.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bench.child import CpuMeter, memory_snapshot, quiet_child
+from testkit import counting
 
 RERUN_REPEATS = 3
 """Reruns are cheap and this machine is noisy: each rerun scenario runs three times and
@@ -35,33 +36,35 @@ reports the median (every wall is kept in the JSON)."""
 def backfill_scenarios(context: dict[str, Any], start_iso: str, end_iso: str, concurrency: int) -> dict[str, Any]:
     os.environ["PREFECT_API_URL"] = context["api_url"]
     quiet_child()
-    from flows.backfill import backfill
-    from revenue.quality import warm_up
-
-    from revenue.io.partition_input import plan_inputs
-
-    from bench.stages import prepare_environment, run_partition_bare
-
     from bench.partition import warm_up_engine
+    from bench.stages import prepare_environment, run_partition_bare
+    from flows.backfill import backfill
+    from revenue.io.partition_input import plan_inputs
+    from revenue.quality import warm_up
 
     warm_up()
     config = context["config"]
     server_pid = context.get("api_server_pid")
     env = prepare_environment(config)
     results_engine_warm_up_s = warm_up_engine(context)
-    source = env.source
     memory = {"before": memory_snapshot()}
     results: dict[str, Any] = {"max_concurrency": concurrency, "engine_warm_up_s": results_engine_warm_up_s}
 
     def timed_backfill(name: str, repeats: int = 1, **options: Any) -> None:
         """Run the backfill ``repeats`` times; keep the median run and every wall."""
         runs = []
-        read_before = source.rows_extracted
+        read_before = counting.rows_read()
         for _ in range(repeats):
             with CpuMeter(server_pid, os.getppid()) as cpu:
                 started = time.perf_counter()
-                state = backfill(start=start_iso, end=end_iso, config=config, max_concurrency=concurrency,
-                                 return_state=True, **options)
+                state = backfill(
+                    start=start_iso,
+                    end=end_iso,
+                    config=config,
+                    max_concurrency=concurrency,
+                    return_state=True,
+                    **options,
+                )
                 wall = time.perf_counter() - started
             runs.append((wall, state, cpu.as_dict()))
         wall, state, cpu_figures = sorted(runs, key=lambda run: run[0])[len(runs) // 2]
@@ -79,10 +82,16 @@ def backfill_scenarios(context: dict[str, Any], start_iso: str, end_iso: str, co
             "partitions": len(outcomes),
             "partitions_per_s": round(len(outcomes) / wall, 3),
             "outcomes": tally,
-            "rows_extracted": source.rows_extracted - read_before,  # over every repeat
+            "rows_extracted": counting.rows_read() - read_before,  # over every repeat
             **cpu_figures,
-            "days": {o.partition: {"outcome": o.outcome, "revenue": None if o.revenue is None else float(o.revenue), "order_count": o.order_count}
-                     for o in outcomes},
+            "days": {
+                o.partition: {
+                    "outcome": o.outcome,
+                    "revenue": None if o.revenue is None else float(o.revenue),
+                    "order_count": o.order_count,
+                }
+                for o in outcomes
+            },
         }
         memory[name] = memory_snapshot()
 
@@ -90,9 +99,11 @@ def backfill_scenarios(context: dict[str, Any], start_iso: str, end_iso: str, co
     timed_backfill("cache_hit", repeats=RERUN_REPEATS, skip_up_to_date=False)
     timed_backfill("ledger_skip", repeats=RERUN_REPEATS)
 
-    days = [dt.date.fromisoformat(start_iso) + dt.timedelta(days=i)
-            for i in range((dt.date.fromisoformat(end_iso) - dt.date.fromisoformat(start_iso)).days + 1)]
-    read_before = source.rows_extracted
+    days = [
+        dt.date.fromisoformat(start_iso) + dt.timedelta(days=i)
+        for i in range((dt.date.fromisoformat(end_iso) - dt.date.fromisoformat(start_iso)).days + 1)
+    ]
+    read_before = counting.rows_read()
     with CpuMeter(server_pid, os.getppid()) as cpu:
         started = time.perf_counter()
         planned = plan_inputs(env, days)  # one fingerprint query for the range, as the flow
@@ -107,7 +118,7 @@ def backfill_scenarios(context: dict[str, Any], start_iso: str, end_iso: str, co
         "wall_s": round(wall, 6),
         "partitions": len(bare),
         "partitions_per_s": round(len(bare) / wall, 3),
-        "rows_extracted": source.rows_extracted - read_before,
+        "rows_extracted": counting.rows_read() - read_before,
         **cpu.as_dict(),
         "stage_seconds_sum": stage_sums,
         "days": {r["partition"]: {"revenue": r["revenue"], "order_count": r["order_count"]} for r in bare},

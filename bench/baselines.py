@@ -128,8 +128,11 @@ def textbook_pipeline(pg_url: str, day_iso: str, rounds: int) -> dict[str, Any]:
             pipeline_extract()
     engine.dispose()
     pairs = [
-        {"read_sql_s": run["seconds"]["read_sql"], "extract_s": ext["extract_s"],
-         "speedup": round((ext["rows"] / ext["extract_s"]) / (run["raw_rows"] / run["seconds"]["read_sql"]), 4)}
+        {
+            "read_sql_s": run["seconds"]["read_sql"],
+            "extract_s": ext["extract_s"],
+            "speedup": round((ext["rows"] / ext["extract_s"]) / (run["raw_rows"] / run["seconds"]["read_sql"]), 4),
+        }
         for run, ext in zip(runs, extracts)
     ]
     ordered = sorted(runs, key=lambda r: r["seconds"]["read_sql"])
@@ -171,7 +174,9 @@ def sql_floor(pg_url: str, first: dt.date, last: dt.date | None = None, repeats:
     return {
         "wall_s": round(walls[(len(walls) - 1) // 2], 6),
         "wall_samples_s": [round(w, 6) for w in walls],
-        "days": {row.day.isoformat(): {"revenue": float(row.revenue), "order_count": int(row.order_count)} for row in rows},
+        "days": {
+            row.day.isoformat(): {"revenue": float(row.revenue), "order_count": int(row.order_count)} for row in rows
+        },
     }
 
 
@@ -183,8 +188,10 @@ def warm_day(pg_url: str, first: dt.date, last: dt.date | None = None) -> None:
     try:
         with engine.connect() as connection:
             connection.execute(
-                sa.text("SELECT count(*), sum(amount), max(length(customer_id)), max(updated_at) FROM orders "
-                        "WHERE order_date >= :s AND order_date < :e"),
+                sa.text(
+                    "SELECT count(*), sum(amount), max(length(customer_id)), max(updated_at) FROM orders "
+                    "WHERE order_date >= :s AND order_date < :e"
+                ),
                 bounds(first, last),
             ).all()
             connection.rollback()

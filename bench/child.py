@@ -141,8 +141,11 @@ class CpuMeter:
         self.s3_cpu_s = _delta(self._s3, other_process_cpu_s(self.s3_pid))
 
     def as_dict(self) -> dict[str, float | None]:
-        return {"process_cpu_s": self.process_cpu_s, "api_server_cpu_s": self.api_server_cpu_s,
-                "s3_cpu_s": self.s3_cpu_s}
+        return {
+            "process_cpu_s": self.process_cpu_s,
+            "api_server_cpu_s": self.api_server_cpu_s,
+            "s3_cpu_s": self.s3_cpu_s,
+        }
 
 
 def _delta(before: float | None, after: float | None) -> float | None:

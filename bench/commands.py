@@ -32,7 +32,7 @@ START = dt.date(2026, 3, 1)
 
 
 def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "revenue.cli", *args]
+    return [sys.executable, "-m", "cli", *args]
 
 
 def command_scenarios(context: dict[str, Any], repeats: int) -> dict[str, Any]:

@@ -16,8 +16,6 @@ Prints one JSON line: partitions, wall seconds inside the process, and each day'
 order count. Needs the ``bench`` extra (``uv sync --extra bench``).
 """
 
-
-
 import argparse
 import datetime as dt
 import json
@@ -37,36 +35,51 @@ def build(database_url: str, first: str):
 
     # The checks run inside their assets (``check_specs``): a separate ``@asset_check`` that
     # takes a partitioned asset as input loads every partition of it, not the one run.
-    @dg.asset(partitions_def=partitions,
-              check_specs=[dg.AssetCheckSpec("raw_orders_not_empty", asset="raw_orders", blocking=True)])
+    @dg.asset(
+        partitions_def=partitions,
+        check_specs=[dg.AssetCheckSpec("raw_orders_not_empty", asset="raw_orders", blocking=True)],
+    )
     def raw_orders(context: dg.AssetExecutionContext):
         day = dt.date.fromisoformat(context.partition_key)
         start = dt.datetime.combine(day, dt.time(0), tzinfo=dt.timezone.utc)
         with engine.connect() as connection:
             frame = pd.read_sql(
-                sa.text("SELECT * FROM orders WHERE order_date >= :s AND order_date < :e"), connection,
+                sa.text("SELECT * FROM orders WHERE order_date >= :s AND order_date < :e"),
+                connection,
                 params={"s": start, "e": start + dt.timedelta(days=1)},
             )
         yield dg.Output(frame)
-        yield dg.AssetCheckResult(check_name="raw_orders_not_empty", passed=len(frame) > 0,
-                                  severity=dg.AssetCheckSeverity.ERROR, metadata={"rows": len(frame)})
+        yield dg.AssetCheckResult(
+            check_name="raw_orders_not_empty",
+            passed=len(frame) > 0,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={"rows": len(frame)},
+        )
 
-    @dg.asset(partitions_def=partitions,
-              check_specs=[dg.AssetCheckSpec("no_negative_amounts", asset="cleaned_orders")])
+    @dg.asset(partitions_def=partitions, check_specs=[dg.AssetCheckSpec("no_negative_amounts", asset="cleaned_orders")])
     def cleaned_orders(raw_orders: pd.DataFrame):
         frame = raw_orders.dropna(subset=["order_id", "customer_id", "amount", "order_date"])
         frame = frame.assign(amount=frame["amount"].astype("float64"))
         frame = frame.sort_values(["updated_at", "order_date"]).drop_duplicates("order_id", keep="last")
         yield dg.Output(frame)
         negative = int((frame["amount"] < 0).sum())
-        yield dg.AssetCheckResult(check_name="no_negative_amounts", passed=negative == 0,
-                                  severity=dg.AssetCheckSeverity.WARN, metadata={"negative": negative})
+        yield dg.AssetCheckResult(
+            check_name="no_negative_amounts",
+            passed=negative == 0,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"negative": negative},
+        )
 
     @dg.asset(partitions_def=partitions)
     def daily_revenue(context: dg.AssetExecutionContext, cleaned_orders: pd.DataFrame) -> pd.DataFrame:
         day = dt.date.fromisoformat(context.partition_key)
-        row = pd.DataFrame({"order_date": [day], "revenue": [round(float(cleaned_orders["amount"].sum()), 2)],
-                            "order_count": [len(cleaned_orders)]})
+        row = pd.DataFrame(
+            {
+                "order_date": [day],
+                "revenue": [round(float(cleaned_orders["amount"].sum()), 2)],
+                "order_count": [len(cleaned_orders)],
+            }
+        )
         with engine.begin() as connection:
             connection.execute(sa.text("DELETE FROM bench_dagster.daily_revenue WHERE order_date = :d"), {"d": day})
             row.to_sql("daily_revenue", connection, schema="bench_dagster", if_exists="append", index=False)
@@ -108,8 +121,10 @@ def main(argv: list[str] | None = None) -> int:
         days[day.isoformat()] = {"revenue": float(row["revenue"]), "order_count": int(row["order_count"])}
         day += dt.timedelta(days=1)
     engine.dispose()
-    print(json.dumps({"partitions": len(days), "wall_s": round(time.perf_counter() - started, 6), "days": days}),
-          flush=True)
+    print(
+        json.dumps({"partitions": len(days), "wall_s": round(time.perf_counter() - started, 6), "days": days}),
+        flush=True,
+    )
     return 0
 
 

@@ -44,8 +44,7 @@ def load(pg_url: str, plan: Plan, log=print) -> dict[str, Any]:
         days = frame["order_date"].dt.tz_convert("UTC").dt.date.value_counts()
         for day, count in days.items():
             rows_by_day[day.isoformat()] = rows_by_day.get(day.isoformat(), 0) + int(count)
-        log(f"  loaded {len(frame):,} rows for {first}..{last} ({per_day:,} orders/day) "
-            f"in {copied - started:.1f} s")
+        log(f"  loaded {len(frame):,} rows for {first}..{last} ({per_day:,} orders/day) in {copied - started:.1f} s")
         del frame
         gc.collect()
     started = time.perf_counter()

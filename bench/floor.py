@@ -34,14 +34,23 @@ def floor_scenarios(context: dict[str, Any], concurrency: int) -> dict[str, Any]
     storage = env.result_storage
     stamp = str(time.time_ns())
 
-    @task(name="floor_task", task_run_name="floor-{n}", persist_result=True, refresh_cache=True,
-          cache_key_fn=lambda ctx, params: f"floor_task-{stamp}-{params['n']}", result_storage=storage)
+    @task(
+        name="floor_task",
+        task_run_name="floor-{n}",
+        persist_result=True,
+        refresh_cache=True,
+        cache_key_fn=lambda ctx, params: f"floor_task-{stamp}-{params['n']}",
+        result_storage=storage,
+    )
     def floor_task(n: int, extras: bool) -> dict[str, int]:
         if extras:
             create_markdown_artifact(key=f"floor-{n}", markdown=f"# floor {n}\n\n| a | b |\n|---|---|\n| 1 | 2 |\n")
             for asset in range(4):
-                emit_event(event="prefect.asset.materialization.succeeded",
-                           resource={"prefect.resource.id": f"bench://floor/{asset}"}, payload={"n": n})
+                emit_event(
+                    event="prefect.asset.materialization.succeeded",
+                    resource={"prefect.resource.id": f"bench://floor/{asset}"},
+                    payload={"n": n},
+                )
         return {"n": n}
 
     @flow(name="prefect-floor", task_runner=ThreadPoolTaskRunner(max_workers=concurrency))

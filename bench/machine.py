@@ -8,8 +8,19 @@ import sys
 from importlib import metadata
 
 PACKAGES = (
-    "prefect", "prefect-aws", "prefect-sqlalchemy", "pandas", "numpy", "pyarrow",
-    "great-expectations", "sqlalchemy", "psycopg", "psycopg-binary", "boto3", "moto", "pgserver",
+    "prefect",
+    "prefect-aws",
+    "prefect-sqlalchemy",
+    "pandas",
+    "numpy",
+    "pyarrow",
+    "great-expectations",
+    "sqlalchemy",
+    "psycopg",
+    "psycopg-binary",
+    "boto3",
+    "moto",
+    "pgserver",
 )
 
 

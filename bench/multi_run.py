@@ -37,7 +37,9 @@ MULTI_RUN_DAYS = 90
 
 
 def tree_cpu_s(root: int | None) -> float | None:
-    """CPU seconds (user + system) of ``root`` and every live descendant (Linux /proc)."""
+    """CPU seconds (user + system) of ``root`` and every live descendant, plus what their
+    exited children used (``cutime``/``cstime``: a Postgres backend that ended is counted in
+    its postmaster's), from Linux /proc."""
     if not root:
         return None
     parents: dict[int, int] = {}
@@ -52,7 +54,7 @@ def tree_cpu_s(root: int | None) -> float | None:
         except OSError:
             continue
         parents[int(entry)] = int(fields[1])
-        cpu[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+        cpu[int(entry)] = sum(int(f) for f in fields[11:15]) / tick
     total, stack = 0.0, [root]
     while stack:
         pid = stack.pop()
@@ -67,17 +69,31 @@ def live_stack(context: dict[str, Any], log) -> Any:
     two process workers; yields the environment the CLI calls get and the server's pid."""
     from sqlalchemy.engine import make_url
 
-    from tests.services import fresh_database, live_prefect_server, pg_s3_environ, postgres_server_for_prefect
+    from testkit.services import (
+        fresh_database,
+        live_prefect_server,
+        pg_s3_environ,
+        postgres_server_for_prefect,
+        process_workers,
+    )
 
-    with tempfile.TemporaryDirectory(prefix="bench-prefect-") as home, \
-            postgres_server_for_prefect() as admin, fresh_database(admin) as prefect_db:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-prefect-") as home,
+        postgres_server_for_prefect() as admin,
+        fresh_database(admin) as prefect_db,
+    ):
         base = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "REVENUE_", "AWS_"))}
         env = {
-            **base, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(ROOT),
-            "PREFECT_API_DATABASE_CONNECTION_URL": make_url(prefect_db).set(drivername="postgresql+asyncpg")
+            **base,
+            "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+            "PYTHONPATH": str(ROOT),
+            "PREFECT_API_DATABASE_CONNECTION_URL": make_url(prefect_db)
+            .set(drivername="postgresql+asyncpg")
             .render_as_string(hide_password=False),
-            "PREFECT_WORKER_QUERY_SECONDS": "2", "PREFECT_LOGGING_LEVEL": "WARNING",
-            "REVENUE_ENV": context["config"], "REVENUE_PROJECT_DIR": str(ROOT),
+            "PREFECT_WORKER_QUERY_SECONDS": "2",
+            "PREFECT_LOGGING_LEVEL": "WARNING",
+            "REVENUE_ENV": context["config"],
+            "REVENUE_PROJECT_DIR": str(ROOT),
             **pg_s3_environ(context["pg_url"], context["s3_endpoint"], context["bucket"]),
         }
         with live_prefect_server(home, env) as api:
@@ -85,28 +101,24 @@ def live_stack(context: dict[str, Any], log) -> Any:
             from bench.child import find_child_process
 
             server_pid = find_child_process("server\x00start")
-            for command in (["revenue", "blocks", "create", "--env", context["config"]],
-                            ["prefect", "work-pool", "create", "revenue-process", "--type", "process"],
-                            ["prefect", "--no-prompt", "deploy", "--name", "range"]):
-                done = subprocess.run([str(BIN / command[0]), *command[1:]], cwd=ROOT, env=env,
-                                      capture_output=True, text=True, timeout=600)
+            for command in (
+                ["revenue", "blocks", "create", "--env", context["config"]],
+                ["prefect", "work-pool", "create", "revenue-process", "--type", "process"],
+                ["prefect", "--no-prompt", "deploy", "--name", "range"],
+            ):
+                done = subprocess.run(
+                    [str(BIN / command[0]), *command[1:]],
+                    cwd=ROOT,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=600,
+                )
                 if done.returncode:
                     raise RuntimeError(f"{' '.join(command)}: {done.stdout[-1500:]} {done.stderr[-1500:]}")
             log("multi-run: server on Postgres, range deployment, two workers up")
-            workers = [subprocess.Popen([str(BIN / "prefect"), "worker", "start", "--pool", "revenue-process",
-                                         "--name", name, "--limit", "3"], cwd=ROOT, env=env,
-                                        stdout=open(Path(home) / f"{name}.log", "w"), stderr=subprocess.STDOUT)
-                       for name in WORKERS]
-            try:
+            with process_workers("revenue-process", WORKERS, env, ROOT, home, limit=3):
                 yield env, server_pid, admin
-            finally:
-                for worker in workers:
-                    worker.terminate()
-                for worker in workers:
-                    try:
-                        worker.wait(timeout=30)
-                    except subprocess.TimeoutExpired:
-                        worker.kill()
 
 
 def postgres_cpu_s(admin_url: str) -> float | None:
@@ -127,15 +139,16 @@ def postgres_cpu_s(admin_url: str) -> float | None:
     return tree_cpu_s(postmaster)
 
 
-def timed_backfill(env: dict[str, str], server_pid: int | None, admin_url: str, parameters: dict,
-                   pg_url: str) -> dict[str, Any]:
+def timed_backfill(
+    env: dict[str, str], server_pid: int | None, admin_url: str, parameters: dict, pg_url: str
+) -> dict[str, Any]:
     """One forced backfill run of the ``range`` deployment, from creation to its final state,
     and what it left published."""
-    from bench.runner import read_published
-
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterStartTime
     from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from bench.runner import read_published
 
     with temporary_settings({PREFECT_API_URL: env["PREFECT_API_URL"]}), get_client(sync_client=True) as client:
         deployment = client.read_deployment_by_name("backfill/range")
@@ -151,18 +164,25 @@ def timed_backfill(env: dict[str, str], server_pid: int | None, admin_url: str, 
         wall = time.perf_counter() - started
         server_cpu = None if server_before is None else tree_cpu_s(server_pid) - server_before
         db_cpu = None if db_before is None else (postgres_cpu_s(admin_url) or 0.0) - db_before
-        runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(
-            start_time=FlowRunFilterStartTime(after_=created_at - dt.timedelta(seconds=1))))
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                start_time=FlowRunFilterStartTime(after_=created_at - dt.timedelta(seconds=1))
+            )
+        )
     if not state.is_completed():
         raise RuntimeError(f"backfill {parameters} ended {state.name}: {state.message}")
     chunks = [r for r in runs if r.id != run.id]
     return {
-        "parameters": parameters, "wall_s": round(wall, 3), "api_server_cpu_s": server_cpu and round(server_cpu, 3),
-        "api_database_cpu_s": db_cpu and round(db_cpu, 3), "flow_runs": len(runs),
+        "parameters": parameters,
+        "wall_s": round(wall, 3),
+        "api_server_cpu_s": server_cpu and round(server_cpu, 3),
+        "api_database_cpu_s": db_cpu and round(db_cpu, 3),
+        "flow_runs": len(runs),
         "workers": sorted({(r.labels or {}).get("prefect.worker.name", "?") for r in runs}),
         "chunk_walls_s": sorted(round(r.total_run_time.total_seconds(), 2) for r in chunks),
-        "published": read_published(pg_url, dt.date.fromisoformat(parameters["start"]),
-                                    dt.date.fromisoformat(parameters["end"])),
+        "published": read_published(
+            pg_url, dt.date.fromisoformat(parameters["start"]), dt.date.fromisoformat(parameters["end"])
+        ),
     }
 
 
@@ -173,8 +193,15 @@ def multi_run_scenarios(context: dict[str, Any], start_iso: str, days: int, per_
         log(f"multi-run: single-run backfill of {days} days")
         single = timed_backfill(env, server_pid, admin, {**common, "max_concurrency": 4}, context["pg_url"])
         log(f"multi-run: the same days in chunks of {per_run} on two workers")
-        multi = timed_backfill(env, server_pid, admin, {**common, "max_concurrency": 2, "partitions_per_run": per_run},
-                               context["pg_url"])
-    return {"days": days, "partitions_per_run": per_run, "start": start_iso, "end": end,
-            "single": single, "multi": multi, "agree": single["published"] == multi["published"]
-            and len(single["published"]) == days}
+        multi = timed_backfill(
+            env, server_pid, admin, {**common, "max_concurrency": 2, "partitions_per_run": per_run}, context["pg_url"]
+        )
+    return {
+        "days": days,
+        "partitions_per_run": per_run,
+        "start": start_iso,
+        "end": end,
+        "single": single,
+        "multi": multi,
+        "agree": single["published"] == multi["published"] and len(single["published"]) == days,
+    }

@@ -21,6 +21,7 @@ import time
 from typing import Any
 
 from bench.child import CpuMeter, memory_snapshot, quiet_child
+from testkit import counting
 
 
 def _start(context: dict[str, Any]) -> dict[str, Any]:
@@ -51,8 +52,9 @@ def warm_up_engine(context: dict[str, Any]) -> float:
     from flows.daily_revenue import daily_revenue
 
     started = time.perf_counter()
-    state = daily_revenue(partition_date=context["warm_up_day"], config=context["config"], force=True,
-                          return_state=True)
+    state = daily_revenue(
+        partition_date=context["warm_up_day"], config=context["config"], force=True, return_state=True
+    )
     state.result()
     return round(time.perf_counter() - started, 3)
 
@@ -77,16 +79,14 @@ def bare_partition(context: dict[str, Any], day_iso: str, repeats: int) -> dict[
             run = run_partition_bare(env, day)
         runs.append({**run, "process_cpu_s": cpu.process_cpu_s})
     memory["end"] = memory_snapshot()
-    memory["partition_delta_mb"] = round(
-        memory["end"]["peak_rss_mb"] - memory["before_partition"]["rss_mb"], 1
-    )
+    memory["partition_delta_mb"] = round(memory["end"]["peak_rss_mb"] - memory["before_partition"]["rss_mb"], 1)
     chosen = median_run(runs, "total_s")
     return {
         "median": chosen,
         "runs": runs,
         "repeats": repeats,
         "memory": memory,
-        "rows_extracted": env.source.rows_extracted,
+        "rows_extracted": counting.rows_read(),
     }
 
 
@@ -96,36 +96,38 @@ def flow_partition(context: dict[str, Any], day_iso: str, repeats: int) -> dict[
     from bench.stages import prepare_environment
     from flows.daily_revenue import daily_revenue
 
-    env = prepare_environment(context["config"])
+    prepare_environment(context["config"])
     memory["engine_warm_up_s"] = warm_up_engine(context)
     memory["before_partition"] = memory_snapshot()
     runs = []
     for _ in range(repeats):
-        extracted = env.source.rows_extracted
+        extracted = counting.rows_read()
         with CpuMeter(context.get("api_server_pid"), os.getppid()) as cpu:
             started = time.perf_counter()
             state = daily_revenue(partition_date=day_iso, config=context["config"], force=True, return_state=True)
             wall = time.perf_counter() - started
         outcome = _the_outcome(state.result(), day_iso)
-        read = env.source.rows_extracted - extracted
+        read = counting.rows_read() - extracted
         if outcome.outcome != "published" or not read:
-            raise RuntimeError(f"timed flow run of {day_iso} was {outcome.outcome!r} after reading {read} rows: "
-                               "force=True should recompute and publish; its timing would be meaningless")
-        runs.append({
-            "wall_s": round(wall, 6),
-            "outcome": outcome.outcome,
-            "revenue": float(outcome.revenue),
-            "order_count": outcome.order_count,
-            "rejected": outcome.rejected_count,
-            "gates": outcome.gates,
-            "rows_extracted": read,
-            "flow_run_id": str(state.state_details.flow_run_id),
-            **cpu.as_dict(),
-        })
+            raise RuntimeError(
+                f"timed flow run of {day_iso} was {outcome.outcome!r} after reading {read} rows: "
+                "force=True should recompute and publish; its timing would be meaningless"
+            )
+        runs.append(
+            {
+                "wall_s": round(wall, 6),
+                "outcome": outcome.outcome,
+                "revenue": float(outcome.revenue),
+                "order_count": outcome.order_count,
+                "rejected": outcome.rejected_count,
+                "gates": outcome.gates,
+                "rows_extracted": read,
+                "flow_run_id": str(state.state_details.flow_run_id),
+                **cpu.as_dict(),
+            }
+        )
     memory["end"] = memory_snapshot()
-    memory["partition_delta_mb"] = round(
-        memory["end"]["peak_rss_mb"] - memory["before_partition"]["rss_mb"], 1
-    )
+    memory["partition_delta_mb"] = round(memory["end"]["peak_rss_mb"] - memory["before_partition"]["rss_mb"], 1)
     chosen = median_run(runs, "wall_s")
     task_seconds = _task_seconds(chosen["flow_run_id"])
     return {
@@ -148,9 +150,7 @@ def _task_seconds(flow_run_id: str) -> dict[str, float]:
 
     try:
         with get_client(sync_client=True) as client:
-            task_runs = client.read_task_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
-            )
+            task_runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
     except Exception as error:  # informational only
         return {"error": str(error)}
     seconds: dict[str, float] = {}

@@ -116,7 +116,9 @@ class Plan:
             "single_partition_days": {str(s): self.single_day(s).isoformat() for s in self.sizes},
             "repeats": {str(s): self.repeats_for(s) for s in self.sizes},
             "baseline_rounds": {str(s): self.baseline_rounds(s) for s in self.sizes},
-            "backfill": None if self.skip_backfill else {
+            "backfill": None
+            if self.skip_backfill
+            else {
                 "start": self.backfill_start.isoformat(),
                 "end": self.backfill_end.isoformat(),
                 "days": self.backfill_days,

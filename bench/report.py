@@ -135,7 +135,8 @@ def single_figures(entry: dict, rows: int | None) -> dict[str, Any]:
     f["ratios"] = {
         "extract_speedup_paired": f.get("textbook", {}).get("paired_speedup"),
         "extract_rows_per_s_vs_read_sql": _ratio(
-            f.get("bare", {}).get("extract_rows_per_s"), f.get("textbook", {}).get("read_sql_rows_per_s")),
+            f.get("bare", {}).get("extract_rows_per_s"), f.get("textbook", {}).get("read_sql_rows_per_s")
+        ),
         "flow_wall_vs_read_sql_extract": _ratio(flow_wall, read_sql),
         "bare_end_to_end_vs_read_sql_extract": _ratio(bare_e2e, read_sql),
         "flow_wall_vs_textbook_total": _ratio(flow_wall, textbook_total),
@@ -161,10 +162,14 @@ def backfill_figures(backfill: dict | None) -> dict[str, Any] | None:
         "bare_partitions_per_s": bare["partitions_per_s"],
         "overhead_per_partition_s": backfill["overhead_per_partition_s"],
         "first_vs_bare": _ratio(first["wall_s"], bare["wall_s"]),
-        "cpu_s": {name: {"process": backfill[name].get("process_cpu_s"),
-                         "api_server": backfill[name].get("api_server_cpu_s"),
-                         "s3_moto": backfill[name].get("s3_cpu_s")}
-                  for name in ("first", "cache_hit", "ledger_skip", "bare")},
+        "cpu_s": {
+            name: {
+                "process": backfill[name].get("process_cpu_s"),
+                "api_server": backfill[name].get("api_server_cpu_s"),
+                "s3_moto": backfill[name].get("s3_cpu_s"),
+            }
+            for name in ("first", "cache_hit", "ledger_skip", "bare")
+        },
         "cache_hit_wall_s": backfill["cache_hit"]["wall_s"],
         "cache_hit_rows_extracted": backfill["cache_hit"]["rows_extracted"],
         "cache_hit_outcomes": backfill["cache_hit"]["outcomes"],
@@ -220,11 +225,19 @@ def multi_run_figures(multi: dict | None) -> dict[str, Any] | None:
     modes = {}
     for mode in ("single", "multi"):
         run = multi[mode]
-        modes[mode] = {**{k: v for k, v in run.items() if k != "published"},
-                       "per_day_s": per_day(run["wall_s"]), "api_server_cpu_per_day_s": per_day(run["api_server_cpu_s"]),
-                       "api_database_cpu_per_day_s": per_day(run["api_database_cpu_s"])}
-    return {"days": days, "partitions_per_run": multi["partitions_per_run"], "agree": multi["agree"], **modes,
-            "multi_vs_single": _ratio(multi["multi"]["wall_s"], multi["single"]["wall_s"])}
+        modes[mode] = {
+            **{k: v for k, v in run.items() if k != "published"},
+            "per_day_s": per_day(run["wall_s"]),
+            "api_server_cpu_per_day_s": per_day(run["api_server_cpu_s"]),
+            "api_database_cpu_per_day_s": per_day(run["api_database_cpu_s"]),
+        }
+    return {
+        "days": days,
+        "partitions_per_run": multi["partitions_per_run"],
+        "agree": multi["agree"],
+        **modes,
+        "multi_vs_single": _ratio(multi["multi"]["wall_s"], multi["single"]["wall_s"]),
+    }
 
 
 def scaling_figures(scaling: dict | None) -> dict[str, Any] | None:
@@ -262,8 +275,10 @@ def check_agreement(results: dict) -> dict[str, Any]:
         ref_label, ref_rev, ref_count = present[-1]
         for label, rev, count in present:
             if not _close(rev, ref_rev) or count != ref_count:
-                problems.append(f"{day}: {label} revenue {rev:.2f} / {count} orders, "
-                                f"but {ref_label} {ref_rev:.2f} / {ref_count} orders")
+                problems.append(
+                    f"{day}: {label} revenue {rev:.2f} / {count} orders, "
+                    f"but {ref_label} {ref_rev:.2f} / {ref_count} orders"
+                )
 
     for entry in results.get("single_partition", {}).values():
         day = entry["partition"]
@@ -273,8 +288,9 @@ def check_agreement(results: dict) -> dict[str, Any]:
             for i, run in enumerate(runs):
                 values.append((f"{label} #{i + 1}", run["revenue"], run["order_count"]))
         published = (entry.get("published") or {}).get(day)
-        values.append(("published warehouse row", published and published["revenue"],
-                       published and published["order_count"]))
+        values.append(
+            ("published warehouse row", published and published["revenue"], published and published["order_count"])
+        )
         runs = (entry.get("textbook") or {}).get("runs") or [{"revenue": None, "order_count": None}]
         for i, run in enumerate(runs):
             values.append((f"pd.read_sql textbook #{i + 1}", run["revenue"], run["order_count"]))
@@ -303,22 +319,35 @@ def check_agreement(results: dict) -> dict[str, Any]:
         for i, run in enumerate(whole["dagster"]):
             for day, value in ((run.get("result") or {}).get("days") or {}).items():
                 row = published.get(day) or {}
-                compare(f"{day} (whole process)", [
-                    (f"Dagster baseline #{i + 1}", value["revenue"], value["order_count"]),
-                    ("published warehouse row (CLI backfill)", row.get("revenue"), row.get("order_count")),
-                ])
+                compare(
+                    f"{day} (whole process)",
+                    [
+                        (f"Dagster baseline #{i + 1}", value["revenue"], value["order_count"]),
+                        ("published warehouse row (CLI backfill)", row.get("revenue"), row.get("order_count")),
+                    ],
+                )
     multi = results.get("multi_run")
     if multi:
         for day in sorted(set(multi["single"]["published"]) | set(multi["multi"]["published"])):
             one, many = multi["single"]["published"].get(day) or {}, multi["multi"]["published"].get(day) or {}
-            compare(f"{day} (single vs multi-run)", [
-                ("single-run backfill, published", one.get("revenue"), one.get("order_count")),
-                ("multi-run backfill, published", many.get("revenue"), many.get("order_count")),
-            ])
+            compare(
+                f"{day} (single vs multi-run)",
+                [
+                    ("single-run backfill, published", one.get("revenue"), one.get("order_count")),
+                    ("multi-run backfill, published", many.get("revenue"), many.get("order_count")),
+                ],
+            )
     pipelines = sorted({label.split(" #")[0] for day in compared.values() for label in day})
-    return {"ok": not problems, "complete": not missing, "missing": missing, "tolerance": REVENUE_TOLERANCE,
-            "problems": problems, "pipelines": pipelines, "partitions_checked": len(compared),
-            "values": compared}
+    return {
+        "ok": not problems,
+        "complete": not missing,
+        "missing": missing,
+        "tolerance": REVENUE_TOLERANCE,
+        "problems": problems,
+        "pipelines": pipelines,
+        "partitions_checked": len(compared),
+        "values": compared,
+    }
 
 
 # ---------------------------------------------------------------- targets
@@ -336,87 +365,125 @@ def evaluate_targets(figures: dict, plan: Plan) -> list[dict[str, Any]]:
     days = f"{plan.backfill_days} days x {human(plan.backfill_orders_per_day)}"
     if whole and whole["ours_vs_dagster"] is not None:
         r = whole["ours_vs_dagster"]
-        add(f"forced backfill of {days}, whole process (CLI start to exit) <= {TARGET_VS_DAGSTER:g}x the Dagster baseline",
+        add(
+            f"forced backfill of {days}, whole process (CLI start to exit) "
+            f"<= {TARGET_VS_DAGSTER:g}x the Dagster baseline",
             r <= TARGET_VS_DAGSTER,
             f"{r:.2f}x (ours {secs(whole['ours_wall_s'])} vs Dagster {secs(whole['dagster_wall_s'])})",
-            value=r, threshold=TARGET_VS_DAGSTER)
+            value=r,
+            threshold=TARGET_VS_DAGSTER,
+        )
     else:
-        add(f"forced backfill of {days}, whole process <= {TARGET_VS_DAGSTER:g}x the Dagster baseline", None,
-            "not run" if not whole else f"failed: {whole['errors']}")
+        add(
+            f"forced backfill of {days}, whole process <= {TARGET_VS_DAGSTER:g}x the Dagster baseline",
+            None,
+            "not run" if not whole else f"failed: {whole['errors']}",
+        )
     backfill = figures.get("backfill")
     if backfill:
         overhead = backfill["overhead_per_partition_s"]
-        add(f"orchestration overhead < {TARGET_OVERHEAD_S * 1000:.0f} ms per partition ({days})",
+        add(
+            f"orchestration overhead < {TARGET_OVERHEAD_S * 1000:.0f} ms per partition ({days})",
             overhead < TARGET_OVERHEAD_S,
             f"{overhead * 1000:.0f} ms ((flow {secs(backfill['first_wall_s'])} - bare "
             f"{secs(backfill['bare_wall_s'])}) / {backfill['partitions']})",
-            value=overhead, threshold=TARGET_OVERHEAD_S)
+            value=overhead,
+            threshold=TARGET_OVERHEAD_S,
+        )
         server = backfill["cpu_s"]["first"]["api_server"]
         per = None if server is None else server / backfill["partitions"]
-        add(f"Prefect API server CPU < {TARGET_SERVER_CPU_S * 1000:.0f} ms per computed partition ({days})",
+        add(
+            f"Prefect API server CPU < {TARGET_SERVER_CPU_S * 1000:.0f} ms per computed partition ({days})",
             None if per is None else per < TARGET_SERVER_CPU_S,
-            "n/a (server process not found)" if per is None else
-            f"{per * 1000:.0f} ms ({server:.2f} s of server CPU for {backfill['partitions']} partitions)",
-            value=per, threshold=TARGET_SERVER_CPU_S)
+            "n/a (server process not found)"
+            if per is None
+            else f"{per * 1000:.0f} ms ({server:.2f} s of server CPU for {backfill['partitions']} partitions)",
+            value=per,
+            threshold=TARGET_SERVER_CPU_S,
+        )
     else:
         add(f"orchestration overhead < {TARGET_OVERHEAD_S * 1000:.0f} ms per partition", None, "not run")
         add(f"Prefect API server CPU < {TARGET_SERVER_CPU_S * 1000:.0f} ms per computed partition", None, "not run")
 
     for size, limit in ((10_000, TARGET_BARE_10K_S), (1_000_000, TARGET_BARE_1M_S)):
         bare = (singles.get(str(size)) or {}).get("bare")
-        add(f"bare work of a {human(size)}-order partition < {secs(limit)}",
+        add(
+            f"bare work of a {human(size)}-order partition < {secs(limit)}",
             None if not bare else bare["end_to_end_s"] < limit,
-            "not run" if not bare else
-            f"{secs(bare['end_to_end_s'])} (extract {secs(bare['stage_s']['extract'])}, clean "
+            "not run"
+            if not bare
+            else f"{secs(bare['end_to_end_s'])} (extract {secs(bare['stage_s']['extract'])}, clean "
             f"{secs(bare['stage_s']['clean'])}, gates {secs(bare['stage_s']['gates'])}, aggregate "
             f"{secs(bare['stage_s']['aggregate'])}, publish {secs(bare['stage_s']['publish'])})",
-            value=bare and bare["end_to_end_s"], threshold=limit)
+            value=bare and bare["end_to_end_s"],
+            threshold=limit,
+        )
     big = singles.get(str(TARGET_SIZE)) or {}
     flow, textbook = big.get("flow"), big.get("textbook")
     if flow and textbook:
         read_sql = textbook["stage_s"]["read_sql"]
         r = flow["wall_s"] / read_sql
         small = flow["peak_rss_mb"] < TARGET_RSS_MB
-        add(f"1M-order flow < {TARGET_FLOW_VS_READ_SQL:g}x the pd.read_sql extract alone, peak RSS < 1 GB",
+        add(
+            f"1M-order flow < {TARGET_FLOW_VS_READ_SQL:g}x the pd.read_sql extract alone, peak RSS < 1 GB",
             r < TARGET_FLOW_VS_READ_SQL and small,
             f"{r:.2f}x (flow {secs(flow['wall_s'])} vs read_sql {secs(read_sql)}); peak RSS "
             f"{flow['peak_rss_mb']:.0f} MB{'' if small else ': OVER'}",
             value={"ratio": r, "peak_rss_mb": flow["peak_rss_mb"]},
-            threshold={"ratio": TARGET_FLOW_VS_READ_SQL, "peak_rss_mb": TARGET_RSS_MB})
+            threshold={"ratio": TARGET_FLOW_VS_READ_SQL, "peak_rss_mb": TARGET_RSS_MB},
+        )
     else:
-        add(f"1M-order flow < {TARGET_FLOW_VS_READ_SQL:g}x the pd.read_sql extract alone, peak RSS < 1 GB", None,
-            "not run")
+        add(
+            f"1M-order flow < {TARGET_FLOW_VS_READ_SQL:g}x the pd.read_sql extract alone, peak RSS < 1 GB",
+            None,
+            "not run",
+        )
     scaling = figures.get("scaling")
     if scaling and scaling["growth"] is not None:
         runs = scaling["runs"]
-        add(f"time per partition does not grow with the range ({', '.join(str(r['partitions']) for r in runs)} "
+        add(
+            f"time per partition does not grow with the range ({', '.join(str(r['partitions']) for r in runs)} "
             f"partitions; longest <= {TARGET_RANGE_GROWTH:.2f}x shortest)",
             scaling["growth"] <= TARGET_RANGE_GROWTH,
             ", ".join(f"{r['partitions']}: {secs(r['per_partition_s'])}" for r in runs)
             + f" per partition ({scaling['growth']:.2f}x); slope {secs(scaling['slope_s_per_partition'])} "
-              "per extra partition",
-            value=scaling["growth"], threshold=TARGET_RANGE_GROWTH)
+            "per extra partition",
+            value=scaling["growth"],
+            threshold=TARGET_RANGE_GROWTH,
+        )
     else:
         add("time per partition does not grow with the range", None, "not run")
     sized = [(int(size), f["bare"]["end_to_end_s"], f["source_rows"]) for size, f in singles.items() if f.get("bare")]
     if len(sized) >= 2:
         (small_n, small_t, small_rows), (big_n, big_t, big_rows) = sized[0], sized[-1]
         time_ratio, rows_ratio = big_t / small_t, big_rows / small_rows
-        add(f"time grows no faster than rows ({', '.join(human(n) for n, _, _ in sized)} orders)",
+        add(
+            f"time grows no faster than rows ({', '.join(human(n) for n, _, _ in sized)} orders)",
             time_ratio <= rows_ratio,
             f"{human(small_n)} -> {human(big_n)}: rows x{rows_ratio:.0f}, time x{time_ratio:.1f} ("
-            + ", ".join(f"{human(n)} {secs(t)}" for n, t, _ in sized) + ")",
-            value=time_ratio, threshold=rows_ratio)
+            + ", ".join(f"{human(n)} {secs(t)}" for n, t, _ in sized)
+            + ")",
+            value=time_ratio,
+            threshold=rows_ratio,
+        )
     else:
         add("time grows no faster than rows", None, "not run")
     commands = figures.get("commands")
     for name, label in JUDGED_COMMANDS.items():
         r = commands and commands["vs_import_prefect"].get(name)
-        add(f"{label} <= {TARGET_COMMAND_VS_IMPORT:g}x import prefect",
+        add(
+            f"{label} <= {TARGET_COMMAND_VS_IMPORT:g}x import prefect",
             None if r is None else r <= TARGET_COMMAND_VS_IMPORT,
-            "not run" if not commands else (f"failed: {commands['errors'][name]}" if name in commands["errors"] else
-            f"{r:.2f}x ({secs(commands['wall_s'][name])} vs {secs(commands['import_prefect_wall_s'])})"),
-            value=r, threshold=TARGET_COMMAND_VS_IMPORT)
+            "not run"
+            if not commands
+            else (
+                f"failed: {commands['errors'][name]}"
+                if name in commands["errors"]
+                else f"{r:.2f}x ({secs(commands['wall_s'][name])} vs {secs(commands['import_prefect_wall_s'])})"
+            ),
+            value=r,
+            threshold=TARGET_COMMAND_VS_IMPORT,
+        )
     return targets
 
 
@@ -427,32 +494,45 @@ def info_lines(figures: dict, plan: Plan) -> list[str]:
     single = figures["single_partition"].get(str(size), {})
     speedup = single.get("ratios", {}).get("extract_speedup_paired")
     if speedup is not None:
-        lines.append(f"extract speed vs pd.read_sql ({human(size)}, paired in one process): {speedup:.2f}x "
-                     f"(earlier target >= {INFO_EXTRACT_SPEEDUP:g}x)")
+        lines.append(
+            f"extract speed vs pd.read_sql ({human(size)}, paired in one process): {speedup:.2f}x "
+            f"(earlier target >= {INFO_EXTRACT_SPEEDUP:g}x)"
+        )
     bare = single.get("bare")
     if bare:
-        lines.append(f"quality gates share of the bare partition ({human(size)}): "
-                     f"{bare['gates_share_of_end_to_end']:.1%} (earlier target < {INFO_GATES_SHARE:.0%})")
+        lines.append(
+            f"quality gates share of the bare partition ({human(size)}): "
+            f"{bare['gates_share_of_end_to_end']:.1%} (earlier target < {INFO_GATES_SHARE:.0%})"
+        )
     backfill = figures.get("backfill")
     if backfill:
         hits = backfill["cache_hit_outcomes"].get("cache hit", 0)
-        lines.append(f"cache-hit rerun of {backfill['partitions']} days: {secs(backfill['cache_hit_wall_s'])}, "
-                     f"{hits}/{backfill['partitions']} cache hits, {backfill['cache_hit_rows_extracted']} order "
-                     f"rows read (earlier target < {INFO_CACHE_HIT_S:g} s)")
-        lines.append(f"default rerun, ledger skip: {secs(backfill['ledger_skip_wall_s'])}, "
-                     f"{backfill['ledger_skip_rows_extracted']} order rows read")
+        lines.append(
+            f"cache-hit rerun of {backfill['partitions']} days: {secs(backfill['cache_hit_wall_s'])}, "
+            f"{hits}/{backfill['partitions']} cache hits, {backfill['cache_hit_rows_extracted']} order "
+            f"rows read (earlier target < {INFO_CACHE_HIT_S:g} s)"
+        )
+        lines.append(
+            f"default rerun, ledger skip: {secs(backfill['ledger_skip_wall_s'])}, "
+            f"{backfill['ledger_skip_rows_extracted']} order rows read"
+        )
     floor = figures.get("prefect_floor")
     if floor:
-        for name, label in (("bare_tasks", "task runs doing nothing"),
-                            ("with_extras", "the same, each with an artifact and 4 asset events")):
+        for name, label in (
+            ("bare_tasks", "task runs doing nothing"),
+            ("with_extras", "the same, each with an artifact and 4 asset events"),
+        ):
             run = floor[name]
             server = run["api_server_cpu_per_task_s"]
-            lines.append(f"Prefect's floor, {floor['tasks']} {label}: {secs(run['wall_per_task_s'])} wall and "
-                         f"{'n/a' if server is None else secs(server)} of API server CPU per task run")
+            lines.append(
+                f"Prefect's floor, {floor['tasks']} {label}: {secs(run['wall_per_task_s'])} wall and "
+                f"{'n/a' if server is None else secs(server)} of API server CPU per task run"
+            )
     whole = figures.get("whole_process")
     if whole and whole["import_prefect_wall_s"]:
-        lines.append(f"python -c 'import prefect': {secs(whole['import_prefect_wall_s'])} (the floor of any "
-                     "Prefect command)")
+        lines.append(
+            f"python -c 'import prefect': {secs(whole['import_prefect_wall_s'])} (the floor of any Prefect command)"
+        )
     return lines
 
 
@@ -527,14 +607,17 @@ def render(results: dict, figures: dict, targets: list[dict], plan: Plan) -> str
     out.extend(machine_line(results))
     data = results.get("data") or {}
     if data:
-        out.append(f"data: {data['total_rows']:,} order rows in Postgres ({data['table_bytes'] / 1e6:.0f} MB), "
-                   f"generated in {secs(data['generate_s'])}, COPY-loaded in {secs(data['copy_s'])}")
+        out.append(
+            f"data: {data['total_rows']:,} order rows in Postgres ({data['table_bytes'] / 1e6:.0f} MB), "
+            f"generated in {secs(data['generate_s'])}, COPY-loaded in {secs(data['copy_s'])}"
+        )
     out.append("")
 
     singles = figures["single_partition"]
     if singles:
-        out.append("Single partition: stages run bare, same functions as the tasks "
-                   "(median run; GX warmed before timing)")
+        out.append(
+            "Single partition: stages run bare, same functions as the tasks (median run; GX warmed before timing)"
+        )
         rows = []
         for size, f in singles.items():
             b = f.get("bare")
@@ -543,19 +626,45 @@ def render(results: dict, figures: dict, targets: list[dict], plan: Plan) -> str
                 rows.append([human(int(size)), f"{f['source_rows'] or 0:,}"] + ["failed"] + [""] * 10)
                 continue
             s = b["stage_s"]
-            rows.append([
-                human(int(size)), f"{f['source_rows']:,}", f"x{results['single_partition'][size]['repeats']}",
-                secs(s["fingerprint"]), secs(s["extract"]), secs(s["clean"]), secs(s["gates"]),
-                secs(s["aggregate"]), secs(s["publish"]), secs(b["end_to_end_s"]),
-                rate(b["extract_rows_per_s"]), rate(b["end_to_end_rows_per_s"]),
-                f"{b['gates_share_of_end_to_end']:.0%}",
-                f"{mb(b['peak_rss_mb'])} (+{b['partition_rss_delta_mb']:.0f})",
-            ])
-        out.extend(table(
-            ["orders", "rows", "runs", "fingerprint", "extract", "clean", "gates", "aggregate", "publish",
-             "end to end", "extract rows/s", "e2e rows/s", "gates %", "peak RSS (+partition)"],
-            rows,
-        ))
+            rows.append(
+                [
+                    human(int(size)),
+                    f"{f['source_rows']:,}",
+                    f"x{results['single_partition'][size]['repeats']}",
+                    secs(s["fingerprint"]),
+                    secs(s["extract"]),
+                    secs(s["clean"]),
+                    secs(s["gates"]),
+                    secs(s["aggregate"]),
+                    secs(s["publish"]),
+                    secs(b["end_to_end_s"]),
+                    rate(b["extract_rows_per_s"]),
+                    rate(b["end_to_end_rows_per_s"]),
+                    f"{b['gates_share_of_end_to_end']:.0%}",
+                    f"{mb(b['peak_rss_mb'])} (+{b['partition_rss_delta_mb']:.0f})",
+                ]
+            )
+        out.extend(
+            table(
+                [
+                    "orders",
+                    "rows",
+                    "runs",
+                    "fingerprint",
+                    "extract",
+                    "clean",
+                    "gates",
+                    "aggregate",
+                    "publish",
+                    "end to end",
+                    "extract rows/s",
+                    "e2e rows/s",
+                    "gates %",
+                    "peak RSS (+partition)",
+                ],
+                rows,
+            )
+        )
         out.append("")
         out.append("Single partition: the real daily_revenue flow through Prefect's engine (force=True)")
         rows = []
@@ -565,54 +674,108 @@ def render(results: dict, figures: dict, targets: list[dict], plan: Plan) -> str
                 rows.append([human(int(size)), "failed"])
                 continue
             tasks = fl.get("task_seconds") or {}
-            top = sorted(((k, v) for k, v in tasks.items() if k not in ("partition",) and isinstance(v, float)),
-                         key=lambda kv: -kv[1])[:3]
-            rows.append([
-                human(int(size)), secs(fl["wall_s"]), rate(fl["rows_per_s"]),
-                secs(b.get("total_with_fingerprint_s")), secs(fl.get("orchestration_overhead_s")),
-                cpu_triple(fl),
-                f"{mb(fl['peak_rss_mb'])} (+{fl['partition_rss_delta_mb']:.0f})",
-                ", ".join(f"{k} {secs(v)}" for k, v in top),
-            ])
-        out.extend(table(["orders", "flow wall", "rows/s", "bare (incl. fingerprint)", "engine overhead",
-                          "CPU flow/API/S3", "peak RSS (+partition)", "slowest task runs"],
-                         rows, "lrrrrrrl"))
-        out.append("  engine overhead = flow wall - bare; task runs exclude persisting their results "
-                   "(written on commit, after the run ends)")
+            top = sorted(
+                ((k, v) for k, v in tasks.items() if k not in ("partition",) and isinstance(v, float)),
+                key=lambda kv: -kv[1],
+            )[:3]
+            rows.append(
+                [
+                    human(int(size)),
+                    secs(fl["wall_s"]),
+                    rate(fl["rows_per_s"]),
+                    secs(b.get("total_with_fingerprint_s")),
+                    secs(fl.get("orchestration_overhead_s")),
+                    cpu_triple(fl),
+                    f"{mb(fl['peak_rss_mb'])} (+{fl['partition_rss_delta_mb']:.0f})",
+                    ", ".join(f"{k} {secs(v)}" for k, v in top),
+                ]
+            )
+        out.extend(
+            table(
+                [
+                    "orders",
+                    "flow wall",
+                    "rows/s",
+                    "bare (incl. fingerprint)",
+                    "engine overhead",
+                    "CPU flow/API/S3",
+                    "peak RSS (+partition)",
+                    "slowest task runs",
+                ],
+                rows,
+                "lrrrrrrl",
+            )
+        )
+        out.append(
+            "  engine overhead = flow wall - bare; task runs exclude persisting their results "
+            "(written on commit, after the run ends)"
+        )
         first = next((f for f in singles.values() if f.get("bare")), None)
         if first:
             b = first["bare"]
-            out.append(f"  memory: a scenario process is ~{b['rss_after_imports_mb']:.0f} MB after importing "
-                       f"prefect + the pipeline; warming GX adds ~{b['gx_warm_up_rss_mb']:.0f} MB "
-                       f"(and {secs(b['gx_warm_up_s'])}), paid once per process, before the clock starts.")
+            out.append(
+                f"  memory: a scenario process is ~{b['rss_after_imports_mb']:.0f} MB after importing "
+                f"prefect + the pipeline; warming GX adds ~{b['gx_warm_up_rss_mb']:.0f} MB "
+                f"(and {secs(b['gx_warm_up_s'])}), paid once per process, before the clock starts."
+            )
         out.append("")
-        out.append("Baselines on the same rows: pd.read_sql textbook pipeline (read_sql, dropna, "
-                   "drop_duplicates, groupby, to_sql) and Postgres GROUP BY")
+        out.append(
+            "Baselines on the same rows: pd.read_sql textbook pipeline (read_sql, dropna, "
+            "drop_duplicates, groupby, to_sql) and Postgres GROUP BY"
+        )
         rows = []
         for size, f in singles.items():
             t, r = f.get("textbook") or {}, f["ratios"]
             sql = (f.get("sql_floor") or {}).get("wall_s")
-            rows.append([
-                human(int(size)), secs(t.get("stage_s", {}).get("read_sql")),
-                rate(t.get("read_sql_rows_per_s")), secs(t.get("paired_extract_s")),
-                ratio(r["extract_speedup_paired"]), secs(t.get("total_s")), mb(t.get("peak_rss_mb")), secs(sql),
-                ratio(r["flow_wall_vs_read_sql_extract"]),
-                ratio(r["bare_end_to_end_vs_textbook_total"]), ratio(r["flow_wall_vs_textbook_total"]),
-                ratio(r["flow_wall_vs_sql_floor"]),
-            ])
-        out.extend(table(["orders", "read_sql", "read_sql rows/s", "our extract", "extract speedup",
-                          "textbook total", "textbook RSS", "SQL GROUP BY", "flow/read_sql", "bare/textbook",
-                          "flow/textbook", "flow/SQL"], rows))
-        out.append("  our extract = OrdersSource.extract in the same process, alternating with read_sql; "
-                   "speedup = its rows/s over read_sql's (median pair; higher is better)")
+            rows.append(
+                [
+                    human(int(size)),
+                    secs(t.get("stage_s", {}).get("read_sql")),
+                    rate(t.get("read_sql_rows_per_s")),
+                    secs(t.get("paired_extract_s")),
+                    ratio(r["extract_speedup_paired"]),
+                    secs(t.get("total_s")),
+                    mb(t.get("peak_rss_mb")),
+                    secs(sql),
+                    ratio(r["flow_wall_vs_read_sql_extract"]),
+                    ratio(r["bare_end_to_end_vs_textbook_total"]),
+                    ratio(r["flow_wall_vs_textbook_total"]),
+                    ratio(r["flow_wall_vs_sql_floor"]),
+                ]
+            )
+        out.extend(
+            table(
+                [
+                    "orders",
+                    "read_sql",
+                    "read_sql rows/s",
+                    "our extract",
+                    "extract speedup",
+                    "textbook total",
+                    "textbook RSS",
+                    "SQL GROUP BY",
+                    "flow/read_sql",
+                    "bare/textbook",
+                    "flow/textbook",
+                    "flow/SQL",
+                ],
+                rows,
+            )
+        )
+        out.append(
+            "  our extract = OrdersSource.extract in the same process, alternating with read_sql; "
+            "speedup = its rows/s over read_sql's (median pair; higher is better)"
+        )
         out.append("  a/b = wall of a over wall of b (lower is better); bare = the stage table's end to end")
         out.append("")
 
     bf = figures.get("backfill")
     raw = results.get("backfill")
     if bf and raw:
-        out.append(f"Backfill: {bf['partitions']} days x {human(plan.backfill_orders_per_day)} orders, "
-                   f"max_concurrency {bf['max_concurrency']}, one flow run, partitions as tasks")
+        out.append(
+            f"Backfill: {bf['partitions']} days x {human(plan.backfill_orders_per_day)} orders, "
+            f"max_concurrency {bf['max_concurrency']}, one flow run, partitions as tasks"
+        )
 
         def outcomes(tally: dict) -> str:
             return ", ".join(f"{n} {k}" for k, n in sorted(tally.items())) or "-"
@@ -621,37 +784,73 @@ def render(results: dict, figures: dict, targets: list[dict], plan: Plan) -> str
             return [cpu_triple(raw[name])]
 
         rows = [
-            ["first run (nothing cached)", secs(bf["first_wall_s"]), f"{bf['first_partitions_per_s']:.2f}",
-             *cpu("first"), outcomes(raw["first"]["outcomes"]), f"{raw['first']['rows_extracted']:,}"],
-            ["same partitions' work, bare", secs(bf["bare_wall_s"]), f"{bf['bare_partitions_per_s']:.2f}",
-             *cpu("bare"), "-", f"{raw['bare']['rows_extracted']:,}"],
-            ["cache-hit rerun (skip_up_to_date=False)", secs(bf["cache_hit_wall_s"]),
-             f"{raw['cache_hit']['partitions_per_s']:.2f}", *cpu("cache_hit"), outcomes(bf["cache_hit_outcomes"]),
-             f"{bf['cache_hit_rows_extracted']:,}"],
-            ["default rerun (ledger skip)", secs(bf["ledger_skip_wall_s"]),
-             f"{raw['ledger_skip']['partitions_per_s']:.2f}", *cpu("ledger_skip"),
-             outcomes(bf["ledger_skip_outcomes"]), f"{bf['ledger_skip_rows_extracted']:,}"],
+            [
+                "first run (nothing cached)",
+                secs(bf["first_wall_s"]),
+                f"{bf['first_partitions_per_s']:.2f}",
+                *cpu("first"),
+                outcomes(raw["first"]["outcomes"]),
+                f"{raw['first']['rows_extracted']:,}",
+            ],
+            [
+                "same partitions' work, bare",
+                secs(bf["bare_wall_s"]),
+                f"{bf['bare_partitions_per_s']:.2f}",
+                *cpu("bare"),
+                "-",
+                f"{raw['bare']['rows_extracted']:,}",
+            ],
+            [
+                "cache-hit rerun (skip_up_to_date=False)",
+                secs(bf["cache_hit_wall_s"]),
+                f"{raw['cache_hit']['partitions_per_s']:.2f}",
+                *cpu("cache_hit"),
+                outcomes(bf["cache_hit_outcomes"]),
+                f"{bf['cache_hit_rows_extracted']:,}",
+            ],
+            [
+                "default rerun (ledger skip)",
+                secs(bf["ledger_skip_wall_s"]),
+                f"{raw['ledger_skip']['partitions_per_s']:.2f}",
+                *cpu("ledger_skip"),
+                outcomes(bf["ledger_skip_outcomes"]),
+                f"{bf['ledger_skip_rows_extracted']:,}",
+            ],
             ["SQL GROUP BY over the range", secs(bf["sql_floor_wall_s"]), "-", "-", "-", "0"],
         ]
-        out.extend(table(["run", "wall", "partitions/s", "CPU process/API/S3", "outcomes",
-                          "order rows read"], rows, "lrrrll"))
-        out.append(f"  orchestration overhead per partition: {secs(bf['overhead_per_partition_s'])} "
-                   f"(first run / bare = {ratio(bf['first_vs_bare'])}); cache hit per partition: "
-                   f"{secs(bf['cache_hit_per_partition_s'])}")
-        out.append("  order rows read = rows returned by OrdersSource.extract in the process "
-                   "(0 proves a rerun read no order rows)")
+        out.extend(
+            table(["run", "wall", "partitions/s", "CPU process/API/S3", "outcomes", "order rows read"], rows, "lrrrll")
+        )
+        out.append(
+            f"  orchestration overhead per partition: {secs(bf['overhead_per_partition_s'])} "
+            f"(first run / bare = {ratio(bf['first_vs_bare'])}); cache hit per partition: "
+            f"{secs(bf['cache_hit_per_partition_s'])}"
+        )
+        out.append(
+            "  order rows read = rows returned by OrdersSource.extract in the process "
+            "(0 proves a rerun read no order rows)"
+        )
         out.append("")
 
     whole = figures.get("whole_process")
     if whole:
-        out.append(f"Whole process, start to exit: forced backfill of {plan.backfill_days} days x "
-                   f"{human(plan.backfill_orders_per_day)} orders (median of {plan.whole_repeats})")
+        out.append(
+            f"Whole process, start to exit: forced backfill of {plan.backfill_days} days x "
+            f"{human(plan.backfill_orders_per_day)} orders (median of {plan.whole_repeats})"
+        )
         rows = [
-            ["revenue backfill --force (CLI, Prefect API running)", secs(whole["ours_wall_s"]),
-             f"{whole['ours_cpu_s'] or 0:.1f} s", "-" if whole["ours_api_server_cpu_s"] is None
-             else f"{whole['ours_api_server_cpu_s']:.1f} s"],
-            ["Dagster: materialize per partition, on-disk instance", secs(whole["dagster_wall_s"]),
-             f"{whole['dagster_cpu_s'] or 0:.1f} s", "-"],
+            [
+                "revenue backfill --force (CLI, Prefect API running)",
+                secs(whole["ours_wall_s"]),
+                f"{whole['ours_cpu_s'] or 0:.1f} s",
+                "-" if whole["ours_api_server_cpu_s"] is None else f"{whole['ours_api_server_cpu_s']:.1f} s",
+            ],
+            [
+                "Dagster: materialize per partition, on-disk instance",
+                secs(whole["dagster_wall_s"]),
+                f"{whole['dagster_cpu_s'] or 0:.1f} s",
+                "-",
+            ],
             ["python -c 'import prefect'", secs(whole["import_prefect_wall_s"]), "-", "-"],
         ]
         out.extend(table(["command", "wall", "CPU", "API server CPU"], rows, "lrrr"))
@@ -659,38 +858,82 @@ def render(results: dict, figures: dict, targets: list[dict], plan: Plan) -> str
         out.append("")
     scaling = figures.get("scaling")
     if scaling:
-        out.append(f"Scaling with the range: forced backfills of {human(plan.backfill_orders_per_day)} orders a day, "
-                   "one flow run each")
-        rows = [[str(r["partitions"]), secs(r["wall_s"]), secs(r["per_partition_s"]),
-                 secs(r["process_cpu_per_partition_s"]), secs(r["api_server_cpu_per_partition_s"]),
-                 str(r["published"])] for r in scaling["runs"]]
-        out.extend(table(["partitions", "wall", "per partition", "process CPU / partition",
-                          "API server CPU / partition", "published"], rows))
-        out.append(f"  slope: {secs(scaling['slope_s_per_partition'])} per extra partition; longest range's time "
-                   f"per partition / shortest's = {ratio(scaling['growth'])}")
+        out.append(
+            f"Scaling with the range: forced backfills of {human(plan.backfill_orders_per_day)} orders a day, "
+            "one flow run each"
+        )
+        rows = [
+            [
+                str(r["partitions"]),
+                secs(r["wall_s"]),
+                secs(r["per_partition_s"]),
+                secs(r["process_cpu_per_partition_s"]),
+                secs(r["api_server_cpu_per_partition_s"]),
+                str(r["published"]),
+            ]
+            for r in scaling["runs"]
+        ]
+        out.extend(
+            table(
+                [
+                    "partitions",
+                    "wall",
+                    "per partition",
+                    "process CPU / partition",
+                    "API server CPU / partition",
+                    "published",
+                ],
+                rows,
+            )
+        )
+        out.append(
+            f"  slope: {secs(scaling['slope_s_per_partition'])} per extra partition; longest range's time "
+            f"per partition / shortest's = {ratio(scaling['growth'])}"
+        )
         out.append("")
 
     multi = figures.get("multi_run")
     if multi:
-        out.append(f"Single-run vs multi-run backfill: forced {multi['days']} days x "
-                   f"{human(plan.backfill_orders_per_day)} orders, `backfill/range` deployment runs on a Prefect server "
-                   "on Postgres with two process workers (one 2-core machine: the workers share the cores)")
+        out.append(
+            f"Single-run vs multi-run backfill: forced {multi['days']} days x "
+            f"{human(plan.backfill_orders_per_day)} orders, `backfill/range` deployment runs on a Prefect server "
+            "on Postgres with two process workers (one 2-core machine: the workers share the cores)"
+        )
 
         def cpu_cell(value: float | None, per_day: float | None) -> str:
             return "-" if value is None else f"{value:.1f} s ({secs(per_day)}/day)"
 
-        rows = [[label, secs(m["wall_s"]), secs(m["per_day_s"]), str(m["flow_runs"]), ", ".join(m["workers"]),
-                 cpu_cell(m["api_server_cpu_s"], m["api_server_cpu_per_day_s"]),
-                 cpu_cell(m["api_database_cpu_s"], m["api_database_cpu_per_day_s"])]
-                for label, m in ((f"single run, max_concurrency {multi['single']['parameters']['max_concurrency']}",
-                                  multi["single"]),
-                                 (f"multi-run, {multi['partitions_per_run']} days per run, max_concurrency "
-                                  f"{multi['multi']['parameters']['max_concurrency']}", multi["multi"]))]
-        out.extend(table(["mode", "wall", "per day", "flow runs", "workers", "API server CPU",
-                          "API database CPU"], rows, "lrrrlrr"))
-        out.append(f"  multi / single wall = {ratio(multi['multi_vs_single'])}; chunk run walls: "
-                   f"{', '.join(secs(w) for w in multi['multi']['chunk_walls_s'])}; both modes published the same "
-                   f"numbers: {'yes' if multi['agree'] else 'NO'}")
+        rows = [
+            [
+                label,
+                secs(m["wall_s"]),
+                secs(m["per_day_s"]),
+                str(m["flow_runs"]),
+                ", ".join(m["workers"]),
+                cpu_cell(m["api_server_cpu_s"], m["api_server_cpu_per_day_s"]),
+                cpu_cell(m["api_database_cpu_s"], m["api_database_cpu_per_day_s"]),
+            ]
+            for label, m in (
+                (f"single run, max_concurrency {multi['single']['parameters']['max_concurrency']}", multi["single"]),
+                (
+                    f"multi-run, {multi['partitions_per_run']} days per run, max_concurrency "
+                    f"{multi['multi']['parameters']['max_concurrency']}",
+                    multi["multi"],
+                ),
+            )
+        ]
+        out.extend(
+            table(
+                ["mode", "wall", "per day", "flow runs", "workers", "API server CPU", "API database CPU"],
+                rows,
+                "lrrrlrr",
+            )
+        )
+        out.append(
+            f"  multi / single wall = {ratio(multi['multi_vs_single'])}; chunk run walls: "
+            f"{', '.join(secs(w) for w in multi['multi']['chunk_walls_s'])}; both modes published the same "
+            f"numbers: {'yes' if multi['agree'] else 'NO'}"
+        )
         out.append("")
 
     commands = figures.get("commands")
@@ -703,11 +946,16 @@ def render(results: dict, figures: dict, targets: list[dict], plan: Plan) -> str
         out.append("")
 
     agreement = results["agreement"]
-    out.append(f"Results agree: {', '.join(agreement['pipelines'])} -> same revenue (to "
-               f"{agreement['tolerance']}) and order count on all {agreement['partitions_checked']} partitions")
+    out.append(
+        f"Results agree: {', '.join(agreement['pipelines'])} -> same revenue (to "
+        f"{agreement['tolerance']}) and order count on all {agreement['partitions_checked']} partitions"
+    )
     if not agreement["complete"]:
-        out.append(f"  INCOMPLETE: no result from {len(agreement['missing'])} pipeline run(s) that failed: "
-                   + "; ".join(agreement["missing"][:6]) + (" ..." if len(agreement["missing"]) > 6 else ""))
+        out.append(
+            f"  INCOMPLETE: no result from {len(agreement['missing'])} pipeline run(s) that failed: "
+            + "; ".join(agreement["missing"][:6])
+            + (" ..." if len(agreement["missing"]) > 6 else "")
+        )
     out.append("")
     out.append("Targets")
     for t in targets:
@@ -718,8 +966,12 @@ def render(results: dict, figures: dict, targets: list[dict], plan: Plan) -> str
 
 
 def render_disagreement(agreement: dict) -> str:
-    lines = ["", "!" * 78, "RESULTS DISAGREE: the pipelines did not produce the same revenue.",
-             "Speed is not reported until they do. Differences:"]
+    lines = [
+        "",
+        "!" * 78,
+        "RESULTS DISAGREE: the pipelines did not produce the same revenue.",
+        "Speed is not reported until they do. Differences:",
+    ]
     lines += [f"  - {p}" for p in agreement["problems"]]
     lines += ["!" * 78, ""]
     return "\n".join(lines)
@@ -737,9 +989,14 @@ def finish(results: dict, plan: Plan, started_at: dt.datetime) -> int:
         },
         "backfill": None,
     }
-    for name, make in (("backfill", backfill_figures), ("whole_process", whole_figures), ("scaling", scaling_figures),
-                       ("multi_run", multi_run_figures),
-                       ("commands", command_figures), ("prefect_floor", lambda floor: floor)):
+    for name, make in (
+        ("backfill", backfill_figures),
+        ("whole_process", whole_figures),
+        ("scaling", scaling_figures),
+        ("multi_run", multi_run_figures),
+        ("commands", command_figures),
+        ("prefect_floor", lambda floor: floor),
+    ):
         try:
             figures[name] = make(results.get(name))
         except (KeyError, TypeError, IndexError) as error:
@@ -771,9 +1028,11 @@ def finish(results: dict, plan: Plan, started_at: dt.datetime) -> int:
     failed = [t for t in results["targets"] if t["passed"] is False]
     met = [t for t in results["targets"] if t["passed"] is True]
     unjudged = len(results["targets"]) - len(failed) - len(met)
-    print(f"{len(met)} of {len(results['targets'])} targets met"
-          + (f", {unjudged} not measured" if unjudged else "")
-          + f"; benchmark took {secs(results['wall_s'])}. Every figure: {shown}")
+    print(
+        f"{len(met)} of {len(results['targets'])} targets met"
+        + (f", {unjudged} not measured" if unjudged else "")
+        + f"; benchmark took {secs(results['wall_s'])}. Every figure: {shown}"
+    )
     if results["errors"]:
         return 3
     return 1 if plan.strict and failed else 0

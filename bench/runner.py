@@ -31,8 +31,10 @@ def read_published(pg_url: str, first: dt.date, last: dt.date) -> dict[str, dict
     try:
         with engine.connect() as connection:
             rows = connection.execute(
-                sa.text("SELECT order_date, revenue, order_count FROM analytics.daily_revenue "
-                        "WHERE order_date BETWEEN :a AND :b ORDER BY order_date"),
+                sa.text(
+                    "SELECT order_date, revenue, order_count FROM analytics.daily_revenue "
+                    "WHERE order_date BETWEEN :a AND :b ORDER BY order_date"
+                ),
                 {"a": first, "b": last},
             ).all()
     finally:
@@ -45,15 +47,15 @@ def run(plan: Plan) -> int:
     from bench.backfill import backfill_scenarios
     from bench.baselines import sql_floor, textbook_pipeline, warm_day
     from bench.child import run_in_child
+    from bench.commands import command_scenarios
     from bench.data import load
+    from bench.floor import floor_scenarios
     from bench.machine import load_average, machine_info
+    from bench.multi_run import MULTI_RUN_DAYS, multi_run_scenarios
     from bench.partition import bare_partition, flow_partition
     from bench.scaling import scaling_scenarios
-    from bench.floor import floor_scenarios
     from bench.services import services
     from bench.whole import whole_process
-    from bench.commands import command_scenarios
-    from bench.multi_run import MULTI_RUN_DAYS, multi_run_scenarios
 
     log = Progress()
     started_at = dt.datetime.now(dt.timezone.utc)
@@ -70,16 +72,25 @@ def run(plan: Plan) -> int:
             return fn(*args)
         except Exception as error:  # keep going: one broken scenario must not hide the rest
             log(f"ERROR in {name}: {type(error).__name__}: {(str(error).splitlines() or [''])[0][:300]}")
-            results["errors"].append({"scenario": name, "error": f"{type(error).__name__}: {error}",
-                                      "traceback": traceback.format_exc()})
+            results["errors"].append(
+                {"scenario": name, "error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()}
+            )
             return None
 
-    log(f"benchmark plan: sizes {', '.join(human(s) for s in plan.sizes)}; "
-        + ("no backfill" if plan.skip_backfill else
-           f"backfill {plan.backfill_days} days x {human(plan.backfill_orders_per_day)} orders"))
+    log(
+        f"benchmark plan: sizes {', '.join(human(s) for s in plan.sizes)}; "
+        + (
+            "no backfill"
+            if plan.skip_backfill
+            else f"backfill {plan.backfill_days} days x {human(plan.backfill_orders_per_day)} orders"
+        )
+    )
     with services(plan.database_url, log=log) as svc:
-        results["services"] = {"postgres": svc.postgres, "s3": "moto server (HTTP, loopback)",
-                                "prefect_api": "prefect_test_harness (temporary local server)"}
+        results["services"] = {
+            "postgres": svc.postgres,
+            "s3": "moto server (HTTP, loopback)",
+            "prefect_api": "prefect_test_harness (temporary local server)",
+        }
         log("loading orders (generate_orders + COPY)")
         results["data"] = load(svc.pg_url, plan, log=log)
         results["machine"]["postgres"] = results["data"]["postgres_version"]
@@ -89,20 +100,32 @@ def run(plan: Plan) -> int:
             day = plan.single_day(size)
             repeats = plan.repeats_for(size)
             name = f"single partition {human(size)} ({day}, x{repeats})"
-            entry: dict[str, Any] = {"orders": size, "partition": day.isoformat(), "repeats": repeats,
-                                     "load_average": {}}
+            entry: dict[str, Any] = {
+                "orders": size,
+                "partition": day.isoformat(),
+                "repeats": repeats,
+                "load_average": {},
+            }
 
-            def step(key: str, message: str) -> None:
+            def step(key: str, message: str, entry: dict[str, Any] = entry, name: str = name) -> None:
                 entry["load_average"][key] = load_average()
                 log(f"{name}: {message} (load {entry['load_average'][key]})")
 
             warm_day(svc.pg_url, day)
             step("sql_floor", "SQL GROUP BY floor")
             entry["sql_floor"] = attempt(f"{name} sql floor", sql_floor, svc.pg_url, day, None, max(3, repeats))
-            step("textbook", f"pd.read_sql textbook pipeline, paired with the pipeline's extract "
-                             f"(x{plan.baseline_rounds(size)})")
-            entry["textbook"] = attempt(f"{name} textbook", run_in_child, textbook_pipeline, svc.pg_url,
-                                        day.isoformat(), plan.baseline_rounds(size))
+            step(
+                "textbook",
+                f"pd.read_sql textbook pipeline, paired with the pipeline's extract (x{plan.baseline_rounds(size)})",
+            )
+            entry["textbook"] = attempt(
+                f"{name} textbook",
+                run_in_child,
+                textbook_pipeline,
+                svc.pg_url,
+                day.isoformat(),
+                plan.baseline_rounds(size),
+            )
             step("bare", "stages run bare")
             entry["bare"] = attempt(f"{name} bare", run_in_child, bare_partition, context, day.isoformat(), repeats)
             step("flow", "daily_revenue flow through Prefect")
@@ -114,10 +137,19 @@ def run(plan: Plan) -> int:
             first, last = plan.backfill_start, plan.backfill_end
             warm_day(svc.pg_url, first, last)
             backfill_load = load_average()
-            log(f"backfill {first}..{last}: first run, cache-hit rerun, ledger-skip rerun, bare work "
-                f"(load {backfill_load})")
-            backfill = attempt("backfill", run_in_child, backfill_scenarios, context, first.isoformat(),
-                               last.isoformat(), plan.concurrency)
+            log(
+                f"backfill {first}..{last}: first run, cache-hit rerun, ledger-skip rerun, bare work "
+                f"(load {backfill_load})"
+            )
+            backfill = attempt(
+                "backfill",
+                run_in_child,
+                backfill_scenarios,
+                context,
+                first.isoformat(),
+                last.isoformat(),
+                plan.concurrency,
+            )
             if backfill is not None:
                 backfill["load_average"] = {"start": backfill_load, "end": load_average()}
                 log("backfill: SQL GROUP BY floor over the range")
@@ -125,28 +157,44 @@ def run(plan: Plan) -> int:
                 backfill["published"] = attempt("backfill published", read_published, svc.pg_url, first, last)
             results["backfill"] = backfill
 
-            log(f"whole process, {first}..{last}: the Dagster baseline and `revenue backfill --force`, "
-                f"x{plan.whole_repeats} each (load {load_average()})")
-            results["whole_process"] = attempt("whole process", whole_process, context, first.isoformat(),
-                                               last.isoformat(), plan.whole_repeats)
+            log(
+                f"whole process, {first}..{last}: the Dagster baseline and `revenue backfill --force`, "
+                f"x{plan.whole_repeats} each (load {load_average()})"
+            )
+            results["whole_process"] = attempt(
+                "whole process", whole_process, context, first.isoformat(), last.isoformat(), plan.whole_repeats
+            )
             if results["whole_process"]:
-                results["whole_process"]["published"] = attempt("whole process published", read_published,
-                                                                svc.pg_url, first, last)
-            log(f"commands: status, verify and argument errors vs import prefect, x{plan.whole_repeats + 1} "
-                f"(load {load_average()})")
+                results["whole_process"]["published"] = attempt(
+                    "whole process published", read_published, svc.pg_url, first, last
+                )
+            log(
+                f"commands: status, verify and argument errors vs import prefect, x{plan.whole_repeats + 1} "
+                f"(load {load_average()})"
+            )
             results["commands"] = attempt("commands", command_scenarios, context, plan.whole_repeats + 1)
             log(f"Prefect's floor: 30 task runs shaped like a partition's, doing nothing (load {load_average()})")
-            results["prefect_floor"] = attempt("prefect floor", run_in_child, floor_scenarios, context,
-                                               plan.concurrency)
-            log(f"scaling: forced backfills of {', '.join(map(str, plan.scaling_days))} days "
-                f"(load {load_average()})")
-            results["scaling"] = attempt("scaling", run_in_child, scaling_scenarios, context, first.isoformat(),
-                                         list(plan.scaling_days), plan.concurrency)
+            results["prefect_floor"] = attempt(
+                "prefect floor", run_in_child, floor_scenarios, context, plan.concurrency
+            )
+            log(f"scaling: forced backfills of {', '.join(map(str, plan.scaling_days))} days (load {load_average()})")
+            results["scaling"] = attempt(
+                "scaling",
+                run_in_child,
+                scaling_scenarios,
+                context,
+                first.isoformat(),
+                list(plan.scaling_days),
+                plan.concurrency,
+            )
             days = min(MULTI_RUN_DAYS, plan.loaded_days)
-            log(f"multi-run: a forced {days}-day backfill, one run vs chunks on two workers, through a live "
-                f"Prefect server on Postgres (load {load_average()})")
-            results["multi_run"] = attempt("multi-run", multi_run_scenarios, context, first.isoformat(), days,
-                                           max(1, days // 6), log)
+            log(
+                f"multi-run: a forced {days}-day backfill, one run vs chunks on two workers, through a live "
+                f"Prefect server on Postgres (load {load_average()})"
+            )
+            results["multi_run"] = attempt(
+                "multi-run", multi_run_scenarios, context, first.isoformat(), days, max(1, days // 6), log
+            )
         log("stopping services")
     results["machine"]["load_average_at_end"] = load_average()
     results["finished_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

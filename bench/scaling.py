@@ -33,25 +33,38 @@ def scaling_scenarios(context: dict[str, Any], start_iso: str, lengths: list[int
         end = start + dt.timedelta(days=n - 1)
         with CpuMeter(context.get("api_server_pid"), os.getppid()) as cpu:
             started = time.perf_counter()
-            state = backfill(start=start_iso, end=end.isoformat(), config=context["config"], force=True,
-                             max_concurrency=concurrency, return_state=True)
+            state = backfill(
+                start=start_iso,
+                end=end.isoformat(),
+                config=context["config"],
+                force=True,
+                max_concurrency=concurrency,
+                return_state=True,
+            )
             wall = time.perf_counter() - started
         outcomes = state.result(raise_on_failure=False)
         if not isinstance(outcomes, list):
             raise RuntimeError(f"forced backfill of {n} days ended {state.name}: {state.message}")
         figures = cpu.as_dict()
-        runs.append({
-            "partitions": n,
-            "wall_s": round(wall, 6),
-            "per_partition_s": round(wall / n, 6),
-            "process_cpu_per_partition_s": round(figures["process_cpu_s"] / n, 6),
-            "api_server_cpu_per_partition_s": None if figures["api_server_cpu_s"] is None
-            else round(figures["api_server_cpu_s"] / n, 6),
-            "published": sum(o.outcome == "published" for o in outcomes),
-            **figures,
-        })
-    return {"runs": runs, "slope_s_per_partition": slope([(r["partitions"], r["wall_s"]) for r in runs]),
-            "memory": memory_snapshot(), "max_concurrency": concurrency}
+        runs.append(
+            {
+                "partitions": n,
+                "wall_s": round(wall, 6),
+                "per_partition_s": round(wall / n, 6),
+                "process_cpu_per_partition_s": round(figures["process_cpu_s"] / n, 6),
+                "api_server_cpu_per_partition_s": None
+                if figures["api_server_cpu_s"] is None
+                else round(figures["api_server_cpu_s"] / n, 6),
+                "published": sum(o.outcome == "published" for o in outcomes),
+                **figures,
+            }
+        )
+    return {
+        "runs": runs,
+        "slope_s_per_partition": slope([(r["partitions"], r["wall_s"]) for r in runs]),
+        "memory": memory_snapshot(),
+        "max_concurrency": concurrency,
+    }
 
 
 def slope(points: list[tuple[float, float]]) -> float | None:

@@ -1,13 +1,13 @@
 """The real services a benchmark runs against, started and stopped by the benchmark.
 
 - Postgres: ``--database-url`` / ``BENCH_DATABASE_URL`` (an admin URL of a server you run),
-  else ``tests.services.postgres_server()`` (``TEST_DATABASE_URL`` or a throwaway ``pgserver``).
+  else ``testkit.services.postgres_server()`` (``TEST_DATABASE_URL`` or a throwaway ``pgserver``).
   The benchmark works in a fresh database of its own on that server and drops it afterwards.
-- S3: moto's server over HTTP on loopback (``tests.services.moto_s3``), one bucket for the
+- S3: moto's server over HTTP on loopback (``testkit.services.moto_s3``), one bucket for the
   lake, the task results and the landing zone.
 - Prefect API: ``prefect_test_harness`` (a temporary SQLite-backed server in a subprocess);
   its URL is exported as ``PREFECT_API_URL`` so every scenario process uses it.
-- Blocks: one environment (``bench``) saved with ``blocks.environment``, exactly as
+- Blocks: one environment (``bench``) saved with ``blocks.create``, exactly as
   ``revenue blocks create`` would from ``REVENUE_*`` / ``AWS_*`` variables.
 """
 
@@ -34,8 +34,14 @@ class Services:
     api_server_pid: int | None = None
 
     def child_context(self) -> dict:
-        return {"config": self.config, "api_url": self.api_url, "pg_url": self.pg_url,
-                "api_server_pid": self.api_server_pid, "s3_endpoint": self.s3_endpoint, "bucket": self.bucket}
+        return {
+            "config": self.config,
+            "api_url": self.api_url,
+            "pg_url": self.pg_url,
+            "api_server_pid": self.api_server_pid,
+            "s3_endpoint": self.s3_endpoint,
+            "bucket": self.bucket,
+        }
 
 
 def _psycopg_url(url: str) -> str:
@@ -48,7 +54,7 @@ def _psycopg_url(url: str) -> str:
 def services(database_url: str | None, log=print) -> Iterator[Services]:
     from sqlalchemy.engine import make_url
 
-    from tests.services import S3_ACCESS_KEY, S3_SECRET_KEY, fresh_database, moto_s3, pg_s3_environ, postgres_server
+    from testkit.services import S3_ACCESS_KEY, S3_SECRET_KEY, fresh_database, moto_s3, pg_s3_environ, postgres_server
 
     with ExitStack() as stack:
         if database_url:
@@ -80,7 +86,7 @@ def services(database_url: str | None, log=print) -> Iterator[Services]:
         api_server_pid = find_child_process("uvicorn")
         log(f"prefect: test harness API at {api_url} (server pid {api_server_pid})")
 
-        from blocks.environment import pipeline_from_environ, save_environment
+        from blocks.create import pipeline_from_environ, save_environment
         from revenue.io.environment import forget_environments
 
         environ = pg_s3_environ(pg_url, endpoint, bucket)
@@ -88,8 +94,13 @@ def services(database_url: str | None, log=print) -> Iterator[Services]:
         forget_environments()
         stack.callback(forget_environments)
         yield Services(
-            pg_url=pg_url, postgres=which, s3_endpoint=endpoint, bucket=bucket, api_url=api_url,
-            config=ENVIRONMENT, api_server_pid=api_server_pid,
+            pg_url=pg_url,
+            postgres=which,
+            s3_endpoint=endpoint,
+            bucket=bucket,
+            api_url=api_url,
+            config=ENVIRONMENT,
+            api_server_pid=api_server_pid,
         )
 
 
@@ -97,6 +108,9 @@ def s3_client(endpoint: str, key: str, secret: str):
     import boto3
 
     return boto3.client(
-        "s3", endpoint_url=endpoint, aws_access_key_id=key, aws_secret_access_key=secret,
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
         region_name="us-east-1",
     )

@@ -35,6 +35,9 @@ def prepare_environment(config: str):
     """Load the environment's blocks, connect both engines and create the warehouse tables,
     so no scenario times one-off setup of its process."""
     from revenue.io.environment import environment
+    from testkit import counting
+
+    counting.install()  # the scenarios report the order rows each run read
 
     env = environment(config)
     env.source.columns()

@@ -27,7 +27,9 @@ from bench.child import CpuMeter
 REPO = Path(__file__).resolve().parents[1]
 
 
-def timed_command(args: list[str], env: dict[str, str], timeout: float = 1800, server_pid: int | None = None) -> dict[str, Any]:
+def timed_command(
+    args: list[str], env: dict[str, str], timeout: float = 1800, server_pid: int | None = None
+) -> dict[str, Any]:
     """Run ``args`` to completion; wall, CPU, peak RSS and what it printed."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with CpuMeter(server_pid, None) as cpu:
@@ -47,8 +49,13 @@ def timed_command(args: list[str], env: dict[str, str], timeout: float = 1800, s
 
 
 def _environ(context: dict[str, Any]) -> dict[str, str]:
-    return {**os.environ, "PREFECT_API_URL": context["api_url"], "PYTHONPATH": str(REPO),
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING"}
+    return {
+        **os.environ,
+        "PREFECT_API_URL": context["api_url"],
+        "PYTHONPATH": str(REPO),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+    }
 
 
 def whole_process(context: dict[str, Any], first: str, last: str, repeats: int) -> dict[str, Any]:
@@ -58,18 +65,46 @@ def whole_process(context: dict[str, Any], first: str, last: str, repeats: int) 
     results: dict[str, Any] = {"first": first, "last": last, "dagster": [], "ours": [], "import_prefect": []}
     for _ in range(repeats):
         with tempfile.TemporaryDirectory(prefix="dagster-home-") as home:
-            run = timed_command([sys.executable, "-m", "bench.dagster_baseline", "--database-url", context["pg_url"],
-                                 "--start", first, "--end", last, "--home", home], environ)
+            run = timed_command(
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.dagster_baseline",
+                    "--database-url",
+                    context["pg_url"],
+                    "--start",
+                    first,
+                    "--end",
+                    last,
+                    "--home",
+                    home,
+                ],
+                environ,
+            )
         try:
             run["result"] = json.loads(run["stdout_tail"].strip().splitlines()[-1])
         except (ValueError, IndexError):
             run["result"] = None
         results["dagster"].append(run)
-        results["ours"].append(timed_command(
-            [sys.executable, "-m", "revenue.cli", "backfill", "--start", first, "--end", last,
-             "--config", context["config"], "--force"],
-            environ, server_pid=context.get("api_server_pid"),
-        ))
+        results["ours"].append(
+            timed_command(
+                [
+                    sys.executable,
+                    "-m",
+                    "cli",
+                    "backfill",
+                    "--start",
+                    first,
+                    "--end",
+                    last,
+                    "--config",
+                    context["config"],
+                    "--force",
+                ],
+                environ,
+                server_pid=context.get("api_server_pid"),
+            )
+        )
         results["import_prefect"].append(timed_command([sys.executable, "-c", "import prefect"], environ))
     for name in ("dagster", "ours", "import_prefect"):
         runs = results[name]

@@ -19,13 +19,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import yaml
 from prefect.blocks.core import Block
 from pydantic import SecretStr
 
 from revenue.placeholders import fill
+
+if TYPE_CHECKING:
+    from prefect.blocks.abstract import NotificationBlock
 
 ALERTS_YAML = Path(__file__).resolve().parents[1] / "alerts.yaml"
 DEFAULT_WATCHER_SILENCE = dt.timedelta(minutes=15)
@@ -36,6 +39,7 @@ MIN_WINDOW = dt.timedelta(seconds=10)
 def alert_destinations(env: str, environ: Mapping[str, str]) -> dict[str, Block]:
     """The environment's notification blocks, unsaved, by block document name."""
     from prefect.blocks.notifications import CustomWebhookNotificationBlock, PagerDutyWebHook, SlackWebhook
+    from prefect.types import SecretDict
 
     destinations: dict[str, Block] = {}
     if environ.get("REVENUE_ALERT_WEBHOOK_URL"):
@@ -43,17 +47,23 @@ def alert_destinations(env: str, environ: Mapping[str, str]) -> dict[str, Block]
             name=f"revenue {env}",
             url="{{url}}",
             json_data={"subject": "{{subject}}", "body": "{{body}}", "source": "{{name}}"},
-            secrets={"url": environ["REVENUE_ALERT_WEBHOOK_URL"]},
+            headers=None,
+            cookies=None,
+            secrets=SecretDict({"url": environ["REVENUE_ALERT_WEBHOOK_URL"]}),
         )
     if environ.get("REVENUE_ALERT_SLACK_WEBHOOK_URL"):
         destinations[f"{env}-alert-slack"] = SlackWebhook(url=SecretStr(environ["REVENUE_ALERT_SLACK_WEBHOOK_URL"]))
-    pagerduty = [environ.get(k) for k in ("REVENUE_ALERT_PAGERDUTY_INTEGRATION_KEY", "REVENUE_ALERT_PAGERDUTY_API_KEY")]
+    pagerduty = [
+        environ.get(k) or "" for k in ("REVENUE_ALERT_PAGERDUTY_INTEGRATION_KEY", "REVENUE_ALERT_PAGERDUTY_API_KEY")
+    ]
     if any(pagerduty):
         if not all(pagerduty):
-            raise ValueError("PagerDuty alerts need both REVENUE_ALERT_PAGERDUTY_INTEGRATION_KEY and "
-                             "REVENUE_ALERT_PAGERDUTY_API_KEY")
+            raise ValueError(
+                "PagerDuty alerts need both REVENUE_ALERT_PAGERDUTY_INTEGRATION_KEY and REVENUE_ALERT_PAGERDUTY_API_KEY"
+            )
         destinations[f"{env}-alert-pagerduty"] = PagerDutyWebHook(
-            integration_key=SecretStr(pagerduty[0]), api_key=SecretStr(pagerduty[1]), notify_type="failure")
+            integration_key=SecretStr(pagerduty[0]), api_key=SecretStr(pagerduty[1]), notify_type="failure"
+        )
     return destinations
 
 
@@ -71,8 +81,10 @@ def watcher_silence(environ: Mapping[str, str]) -> dt.timedelta:
     number, unit = int(match.group(1)), match.group(2) or "m"
     silence = dt.timedelta(seconds=number) if unit == "s" else dt.timedelta(minutes=number)
     if silence < MIN_WINDOW:
-        raise ValueError(f"REVENUE_ALERT_WATCHER_SILENCE must be at least {MIN_WINDOW.seconds} s (Prefect's "
-                         f"shortest proactive window), not {value!r}")
+        raise ValueError(
+            f"REVENUE_ALERT_WATCHER_SILENCE must be at least {MIN_WINDOW.seconds} s (Prefect's "
+            f"shortest proactive window), not {value!r}"
+        )
     return silence
 
 
@@ -85,15 +97,20 @@ def _clock(duration: dt.timedelta) -> str:
     return text + (f":{seconds % 60:02d}" if seconds % 60 else "")
 
 
-def automation_specs(env: str, silence: dt.timedelta, deadline: dt.timedelta = DEFAULT_DEADLINE,
-                     path: Path = ALERTS_YAML) -> list[dict[str, Any]]:
+def automation_specs(
+    env: str, silence: dt.timedelta, deadline: dt.timedelta = DEFAULT_DEADLINE, path: Path = ALERTS_YAML
+) -> list[dict[str, Any]]:
     """alerts.yaml's automations with the environment's values filled in."""
     document = yaml.safe_load(path.read_text())
     from revenue.deadline import last_look
 
     window = last_look(deadline)
-    values = {"ENV": env, "WATCHER_SILENCE_SECONDS": str(int(silence.total_seconds())),
-              "DEADLINE": _clock(deadline), "LAST_LOOK_SECONDS": str(int(window.total_seconds()))}
+    values = {
+        "ENV": env,
+        "WATCHER_SILENCE_SECONDS": str(int(silence.total_seconds())),
+        "DEADLINE": _clock(deadline),
+        "LAST_LOOK_SECONDS": str(int(window.total_seconds())),
+    }
     return [fill(spec, values, f"{path.name}: automation {spec.get('key')!r}") for spec in document["automations"]]
 
 
@@ -101,14 +118,19 @@ def automation_name(env: str, key: str) -> str:
     return f"revenue {env}: {key}"
 
 
-def sync_automations(env: str, destination_ids: list, silence: dt.timedelta = DEFAULT_WATCHER_SILENCE,
-                     deadline: dt.timedelta = DEFAULT_DEADLINE, path: Path = ALERTS_YAML) -> list[str]:
+def sync_automations(
+    env: str,
+    destination_ids: list,
+    silence: dt.timedelta = DEFAULT_WATCHER_SILENCE,
+    deadline: dt.timedelta = DEFAULT_DEADLINE,
+    path: Path = ALERTS_YAML,
+) -> list[str]:
     """Create or update every automation of alerts.yaml for ``env``, each notifying every
     destination (block document ids); any duplicate of a name is deleted. Returns the names."""
-    from prefect.events.schemas.automations import AutomationCore
     from prefect.client.orchestration import get_client
     from prefect.events import TriggerTypes
     from prefect.events.actions import SendNotification
+    from prefect.events.schemas.automations import AutomationCore
     from pydantic import TypeAdapter
 
     trigger_type = TypeAdapter(TriggerTypes)
@@ -123,8 +145,10 @@ def sync_automations(env: str, destination_ids: list, silence: dt.timedelta = DE
                 description=spec.get("description", ""),
                 enabled=True,
                 trigger=trigger_type.validate_python(trigger),
-                actions=[SendNotification(block_document_id=block_id, subject=spec["subject"], body=spec["body"])
-                         for block_id in destination_ids],
+                actions=[
+                    SendNotification(block_document_id=block_id, subject=spec["subject"], body=spec["body"])
+                    for block_id in destination_ids
+                ],
             )
             existing = client.read_automations_by_name(name)
             if existing:
@@ -138,17 +162,20 @@ def sync_automations(env: str, destination_ids: list, silence: dt.timedelta = DE
     return names
 
 
-DESTINATION_TYPES = {"alert-webhook": "custom-webhook", "alert-slack": "slack-webhook",
-                     "alert-pagerduty": "pager-duty-webhook"}
+DESTINATION_TYPES = {
+    "alert-webhook": "custom-webhook",
+    "alert-slack": "slack-webhook",
+    "alert-pagerduty": "pager-duty-webhook",
+}
 
 
-def load_destinations(env: str) -> dict[str, Block]:
+def load_destinations(env: str) -> dict[str, NotificationBlock]:
     """The environment's saved notification blocks, by block document name."""
-    found = {}
+    found: dict[str, NotificationBlock] = {}
     for suffix, slug in DESTINATION_TYPES.items():
         name = f"{env}-{suffix}"
         try:
-            found[name] = Block.load(f"{slug}/{name}")
+            found[name] = cast(NotificationBlock, Block.load(f"{slug}/{name}"))
         except ValueError:  # no such block document
             continue
     return found
@@ -185,8 +212,10 @@ def send_test_message(env: str) -> dict[str, str]:
         strict = block.raise_on_failure() if hasattr(block, "raise_on_failure") else nullcontext()
         try:
             with strict:
-                block.notify(body=f"Test message from the revenue pipeline, environment {env}: alerts reach you.",
-                             subject=f"[revenue {env}] test")
+                block.notify(  # type: ignore[unused-coroutine]  # sync_compatible: runs here, synchronously
+                    body=f"Test message from the revenue pipeline, environment {env}: alerts reach you.",
+                    subject=f"[revenue {env}] test",
+                )
             outcomes[name] = "accepted"
         except Exception as error:  # reported per destination, never with its URL
             outcomes[name] = f"refused ({delivery_error(error)})"

@@ -55,17 +55,19 @@ class RevenuePipeline(Block):
         default="analytics", description="Schema of the published tables (ignored by SQLite)."
     )
     status_weeks: int = Field(
-        default=8, ge=1, le=520,
+        default=8,
+        ge=1,
+        le=520,
         description="Weeks the partition-status grid shows, up to yesterday (UTC); days a run touched "
-                    "and failed days are shown too.",
+        "and failed days are shown too.",
     )
     alert_deadline: str = Field(
         default="07:30",
         description="UTC time (HH:MM or HH:MM:SS) by which yesterday's partition must be published; "
-                    "later, the late-day alert fires.",
+        "later, the late-day alert fires.",
     )
     landing_queue: Optional[str] = Field(
         default=None,
         description="SQS queue URL receiving the landing bucket's s3:ObjectCreated notifications: the "
-                    "watcher reads it instead of listing the landing prefix.",
+        "watcher reads it instead of listing the landing prefix.",
     )

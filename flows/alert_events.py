@@ -73,30 +73,46 @@ def emit_failed(warehouse, config: str, day: str, cause: str, fingerprint: str |
     mark = alert_mark("failed", config, day, key)
     if last_beat(warehouse, mark) is not None:
         return False
-    emit_event(event=PARTITION_FAILED, resource=partition_resource(config, day),
-               payload=failed_payload(config, day, cause, run_id),
-               id=uuid.uuid5(_NAMESPACE, f"failed|{config}|{day}|{key}"))
+    emit_event(
+        event=PARTITION_FAILED,
+        resource=partition_resource(config, day),
+        payload=failed_payload(config, day, cause, run_id),
+        id=uuid.uuid5(_NAMESPACE, f"failed|{config}|{day}|{key}"),
+    )
     beat(warehouse, mark, cause[:500])
     return True
 
 
-def emit_recovered(config: str, day: str, was: str, fingerprint: str | None, revenue: Any, order_count: int | None,
-                   run_id: str | None) -> None:
+def emit_recovered(
+    config: str, day: str, was: str, fingerprint: str | None, revenue: Any, order_count: int | None, run_id: str | None
+) -> None:
     from prefect.events import emit_event
 
-    emit_event(event=PARTITION_RECOVERED, resource=partition_resource(config, day),
-               payload={"environment": config, "day": day, "was": was, "revenue": f"{revenue:,.2f}",
-                        "order_count": order_count, "run_url": run_url(run_id)},
-               id=uuid.uuid5(_NAMESPACE, f"recovered|{config}|{day}|{fingerprint}"))
+    emit_event(
+        event=PARTITION_RECOVERED,
+        resource=partition_resource(config, day),
+        payload={
+            "environment": config,
+            "day": day,
+            "was": was,
+            "revenue": f"{revenue:,.2f}",
+            "order_count": order_count,
+            "run_url": run_url(run_id),
+        },
+        id=uuid.uuid5(_NAMESPACE, f"recovered|{config}|{day}|{fingerprint}"),
+    )
 
 
 def emit_published(config: str, day: str, fingerprint: str | None, run_id: str | None) -> None:
     """What the late-day alert waits for (one event per published version of the day)."""
     from prefect.events import emit_event
 
-    emit_event(event=PARTITION_PUBLISHED, resource=partition_resource(config, day),
-               payload={"environment": config, "day": day, "fingerprint": fingerprint, "run_url": run_url(run_id)},
-               id=uuid.uuid5(_NAMESPACE, f"published|{config}|{day}|{fingerprint}|{run_id}"))
+    emit_event(
+        event=PARTITION_PUBLISHED,
+        resource=partition_resource(config, day),
+        payload={"environment": config, "day": day, "fingerprint": fingerprint, "run_url": run_url(run_id)},
+        id=uuid.uuid5(_NAMESPACE, f"published|{config}|{day}|{fingerprint}|{run_id}"),
+    )
 
 
 def recovery(was: str | None, day: dt.date, deadline: str, now: dt.datetime, due_sent: bool = False) -> str | None:
@@ -115,7 +131,11 @@ def due_event(config: str, day: dt.date, last_seen: str):
     it at its last look. The late-day automation then waits for the day's publish until the
     deadline (its window starts now); one event per day."""
     from prefect.events import Event
+    from prefect.events.schemas.events import Resource
 
-    return Event(id=uuid.uuid5(_NAMESPACE, f"due|{config}|{day}"), event=PARTITION_DUE,
-                 resource=partition_resource(config, day.isoformat()),
-                 payload={"environment": config, "day": day.isoformat(), "last_seen": last_seen})
+    return Event(
+        id=uuid.uuid5(_NAMESPACE, f"due|{config}|{day}"),
+        event=PARTITION_DUE,
+        resource=Resource(partition_resource(config, day.isoformat())),
+        payload={"environment": config, "day": day.isoformat(), "last_seen": last_seen},
+    )

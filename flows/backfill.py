@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import cast
+from uuid import UUID
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import (
@@ -19,17 +23,18 @@ from prefect.artifacts import (
     create_table_artifact,
     update_progress_artifact,
 )
-from prefect.states import Failed
+from prefect.states import Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.daily_revenue import DEFAULT_CONFIG, failed_message
-from flows.partition import PartitionOutcome, materialize_partitions, plan_partitions, warm_up_quality_gates
+from flows.partition import PartitionOutcome, materialize_partitions, plan_partitions
+from flows.status_grid import grid_around
 from revenue.io.environment import environment
 from revenue.partitions import parse_partition, partition_range
-from flows.status_grid import grid_around
+from revenue.quality import warm_up_in_background
 
 ProgressCallback = Callable[[int, int, PartitionOutcome], None]
-_progress_listeners: list[ProgressCallback] = []
+_progress_listener: ContextVar[ProgressCallback | None] = ContextVar("backfill_progress_listener", default=None)
 MAX_WORKERS = 32
 PROGRESS_INTERVAL_S = 1.0
 
@@ -45,14 +50,16 @@ class PartitionsFailed(Exception):
         return (PartitionsFailed, (self.failed, self.total))
 
 
-def add_progress_listener(callback: ProgressCallback) -> None:
-    """Call ``callback(done, total, outcome)`` as partitions finish (in-process runs)."""
-    _progress_listeners.append(callback)
-
-
-def remove_progress_listener(callback: ProgressCallback) -> None:
-    if callback in _progress_listeners:
-        _progress_listeners.remove(callback)
+@contextmanager
+def progress_reported_to(callback: ProgressCallback) -> Iterator[None]:
+    """Call ``callback(done, total, outcome)`` as the partitions of a backfill called inside
+    the block finish (an in-process run: the terminal's progress bar). Scoped to the
+    caller's context, so concurrent callers never see each other's progress."""
+    token = _progress_listener.set(callback)
+    try:
+        yield
+    finally:
+        _progress_listener.reset(token)
 
 
 class ThrottledProgress:
@@ -61,7 +68,9 @@ class ThrottledProgress:
 
     def __init__(self, total: int, description: str, interval_s: float = PROGRESS_INTERVAL_S) -> None:
         self.total, self.interval_s = total, interval_s
-        self.artifact_id = create_progress_artifact(progress=0.0, key="backfill-progress", description=description)
+        self.artifact_id = cast(
+            UUID, create_progress_artifact(progress=0.0, key="backfill-progress", description=description)
+        )
         self.last_update, self.shown = time.monotonic(), 0
 
     def update(self, done: int) -> None:
@@ -94,15 +103,26 @@ def run_partitions(
         nonlocal done
         done = min(done + 1, total)
         progress.update(done)
-        for listener in list(_progress_listeners):
+        listener = _progress_listener.get()
+        if listener is not None:
             listener(done, total, outcome)
 
     with grid_around(config, partitions, plan) as outcomes:
         if partitions_per_run:
             from flows.backfill_runs import run_in_chunks
 
-            outcomes.extend(run_in_chunks(config, partitions, plan, force, max_concurrency, skip_up_to_date,
-                                          partitions_per_run, on_day=lambda _, outcome: finished(outcome)))
+            outcomes.extend(
+                run_in_chunks(
+                    config,
+                    partitions,
+                    plan,
+                    force,
+                    max_concurrency,
+                    skip_up_to_date,
+                    partitions_per_run,
+                    on_day=lambda _, outcome: finished(outcome),
+                )
+            )
         else:
             for outcome in plan.up_to_date:
                 finished(outcome)
@@ -112,14 +132,24 @@ def run_partitions(
     return outcomes
 
 
-def publish_plan(config: str, start: dt.date, end: dt.date, force: bool, skip_up_to_date: bool,
-                 max_concurrency: int, partitions_per_run: int = 0) -> None:
+def publish_plan(
+    config: str,
+    start: dt.date,
+    end: dt.date,
+    force: bool,
+    skip_up_to_date: bool,
+    max_concurrency: int,
+    partitions_per_run: int = 0,
+) -> None:
     """The preview of a backfill as the ``backfill-plan`` artifact (nothing is computed)."""
     from revenue.backfill_plan import preview, render_markdown, summary
 
     days = preview(environment(config), start, end, force, skip_up_to_date, partitions_per_run)
-    create_markdown_artifact(key="backfill-plan", markdown=f"# Backfill plan {start}..{end}\n\n"
-                             + render_markdown(days, max_concurrency), description=summary(days, max_concurrency)[:500])
+    create_markdown_artifact(
+        key="backfill-plan",
+        markdown=f"# Backfill plan {start}..{end}\n\n" + render_markdown(days, max_concurrency),
+        description=summary(days, max_concurrency)[:500],
+    )
     get_run_logger().info("plan %s..%s: %s", start, end, summary(days, max_concurrency))
 
 
@@ -143,7 +173,11 @@ def publish_summary(config: str, start: dt.date, end: dt.date, outcomes: list[Pa
     )
 
 
-@flow(name="backfill", flow_run_name="backfill-{start}..{end}", task_runner=ThreadPoolTaskRunner(max_workers=MAX_WORKERS))
+@flow(
+    name="backfill",
+    flow_run_name="backfill-{start}..{end}",
+    task_runner=ThreadPoolTaskRunner(max_workers=MAX_WORKERS),  # type: ignore[arg-type]  # Prefect's generics,
+)
 def backfill(
     start: str,
     end: str,
@@ -153,7 +187,7 @@ def backfill(
     skip_up_to_date: bool = True,
     plan_only: bool = False,
     partitions_per_run: int = 0,
-) -> list[PartitionOutcome]:
+) -> list[PartitionOutcome] | State:
     """Materialize every partition from ``start`` to ``end`` (inclusive).
 
     Args:
@@ -181,7 +215,7 @@ def backfill(
         publish_plan(config, partitions[0], partitions[-1], force, skip_up_to_date, max_concurrency, per_run)
         return []
     if not per_run:
-        warm_up_quality_gates()
+        warm_up_in_background()
     outcomes = run_partitions(config, partitions, force, max_concurrency, skip_up_to_date, per_run)
     logger = get_run_logger()
     tally: dict[str, int] = {}

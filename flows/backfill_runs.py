@@ -26,17 +26,20 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 from uuid import UUID
 
 from prefect import get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
 from prefect.runtime import flow_run
 from prefect.states import AwaitingRetry
 
 from flows.partition import PartitionOutcome, PartitionPlan
+from revenue import catalog
 from revenue.chunks import Chunk, idempotency_key, split_range
 from revenue.io.environment import environment
 
@@ -66,8 +69,15 @@ class ChunkRun:
 
 
 def chunk_parameters(chunk: Chunk, config: str, force: bool, max_concurrency: int, skip_up_to_date: bool) -> dict:
-    return {"start": chunk.start.isoformat(), "end": chunk.end.isoformat(), "config": config, "force": force,
-            "max_concurrency": max_concurrency, "skip_up_to_date": skip_up_to_date, "partitions_per_run": 0}
+    return {
+        "start": chunk.start.isoformat(),
+        "end": chunk.end.isoformat(),
+        "config": config,
+        "force": force,
+        "max_concurrency": max_concurrency,
+        "skip_up_to_date": skip_up_to_date,
+        "partitions_per_run": 0,
+    }
 
 
 def target_deployment() -> str | UUID:
@@ -86,20 +96,41 @@ def start_chunk_run(chunk: Chunk, total: int, parameters: dict, key: str) -> Chu
 
     deployment = target_deployment()
     try:
-        run = run_deployment(deployment, parameters=parameters, timeout=0, idempotency_key=key, as_subflow=True,
-                             flow_run_name=f"backfill-{chunk.label}", tags=["backfill-chunk"])
+        run = cast(
+            FlowRun,
+            run_deployment(
+                deployment,
+                parameters=parameters,
+                timeout=0,
+                idempotency_key=key,
+                as_subflow=True,
+                flow_run_name=f"backfill-{chunk.label}",
+                tags=["backfill-chunk"],
+            ),
+        )
     except ObjectNotFound:
         raise RuntimeError(
             f"a multi-run backfill starts its chunks as runs of the {deployment} deployment, which this Prefect "
-            "API does not have: deploy prefect.yaml (prefect deploy --all) or serve it (revenue dev)") from None
+            "API does not have: deploy prefect.yaml (prefect deploy --all) or serve it (revenue dev)"
+        ) from None
     state = run.state
     if state is not None and state.is_final() and not state.is_completed():
         with get_client(sync_client=True) as client:
-            client.set_flow_run_state(run.id, AwaitingRetry(
-                scheduled_time=dt.datetime.now(dt.timezone.utc),
-                message=f"retried by backfill {flow_run.name}: it ended {state.name}"))
-        get_run_logger().info("chunk %d/%d %s: its run %s had ended %s; retrying it (its published days are skipped)",
-                              chunk.number, total, chunk.label, run.name, state.name)
+            client.set_flow_run_state(
+                run.id,
+                AwaitingRetry(
+                    scheduled_time=dt.datetime.now(dt.timezone.utc),
+                    message=f"retried by backfill {flow_run.name}: it ended {state.name}",
+                ),
+            )
+        get_run_logger().info(
+            "chunk %d/%d %s: its run %s had ended %s; retrying it (its published days are skipped)",
+            chunk.number,
+            total,
+            chunk.label,
+            run.name,
+            state.name,
+        )
     return ChunkRun(chunk, run.id, run.name)
 
 
@@ -107,15 +138,16 @@ def read_chunk_runs(runs: list[ChunkRun]) -> None:
     """Refresh every chunk run's state and worker (one API call)."""
     by_id = {run.run_id: run for run in runs}
     with get_client(sync_client=True) as client:
-        found = client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=list(by_id))),
-                                      limit=len(by_id))
+        found = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=list(by_id))), limit=len(by_id)
+        )
     for record in found:
         run = by_id[record.id]
         run.name = record.name
         if record.state is not None:
-            run.state_type, run.state_name = record.state.type.value, record.state.name
+            run.state_type, run.state_name = record.state.type.value, record.state.name or record.state.type.value
             run.message = (record.state.message or "").strip().splitlines()[0][:300] if record.state.message else ""
-        run.worker = (record.labels or {}).get("prefect.worker.name", run.worker)
+        run.worker = str((record.labels or {}).get("prefect.worker.name", run.worker))
 
 
 def recorded_by(config: str, start: dt.date, end: dt.date, run_ids: set[str]) -> dict[dt.date, PartitionOutcome]:
@@ -133,16 +165,25 @@ def recorded_by(config: str, start: dt.date, end: dt.date, run_ids: set[str]) ->
             error = (failed[0].error or "failed").strip().splitlines()[0][:500]
             outcomes[day] = PartitionOutcome(day.isoformat(), "failed", fingerprint=failed[0].fingerprint, error=error)
         else:
-            cleaned = next((r for r in records if r.dataset == "cleaned_orders"), records[0])
+            cleaned = next((r for r in records if r.dataset == catalog.CLEANED_ORDERS.name), records[0])
             outcomes[day] = PartitionOutcome(
-                day.isoformat(), "published", fingerprint=records[0].published_fingerprint,
-                order_count=cleaned.row_count, rejected_count=cleaned.rejected_count,
-                gates={r.dataset: r.gate_status for r in records if r.gate_status})
+                day.isoformat(),
+                "published",
+                fingerprint=records[0].published_fingerprint,
+                order_count=cleaned.row_count,
+                rejected_count=cleaned.rejected_count,
+                gates={r.dataset: r.gate_status for r in records if r.gate_status},
+            )
     return outcomes
 
 
-def wait_for_chunk_runs(config: str, days: list[dt.date], runs: list[ChunkRun], already_done: int,
-                        on_day: Callable[[int, PartitionOutcome], None]) -> dict[dt.date, PartitionOutcome]:
+def wait_for_chunk_runs(
+    config: str,
+    days: list[dt.date],
+    runs: list[ChunkRun],
+    already_done: int,
+    on_day: Callable[[int, PartitionOutcome], None],
+) -> dict[dt.date, PartitionOutcome]:
     """Poll the chunk runs and the ledger until every chunk run is final; ``on_day(done,
     outcome)`` for each day a chunk run records. Returns what the chunk runs recorded."""
     logger = get_run_logger()
@@ -161,20 +202,37 @@ def wait_for_chunk_runs(config: str, days: list[dt.date], runs: list[ChunkRun], 
                 states[run.run_id] = run.state_name
                 where = f" on worker {run.worker}" if run.worker else ""
                 why = f": {run.message}" if run.message and run.state_type != "COMPLETED" else ""
-                logger.info("chunk %d/%d %s (%s): %s%s%s", run.chunk.number, len(runs), run.chunk.label, run.name,
-                            run.state_name, where, why)
+                logger.info(
+                    "chunk %d/%d %s (%s): %s%s%s",
+                    run.chunk.number,
+                    len(runs),
+                    run.chunk.label,
+                    run.name,
+                    run.state_name,
+                    where,
+                    why,
+                )
         if all(run.final for run in runs):
             return recorded
         waiting = [run for run in runs if run.state_type == "SCHEDULED"]
         if waiting and not warned_late and time.monotonic() - started > LATE_AFTER_S:
             warned_late = True
-            logger.warning("%d chunk run(s) still scheduled after %.0f s: is a worker polling the pool of %s?",
-                           len(waiting), LATE_AFTER_S, target_deployment())
+            logger.warning(
+                "%d chunk run(s) still scheduled after %.0f s: is a worker polling the pool of %s?",
+                len(waiting),
+                LATE_AFTER_S,
+                target_deployment(),
+            )
         time.sleep(POLL_S)
 
 
-def day_outcomes(days: list[dt.date], plan: PartitionPlan, chunks: list[Chunk], runs: list[ChunkRun],
-                 recorded: dict[dt.date, PartitionOutcome]) -> list[PartitionOutcome]:
+def day_outcomes(
+    days: list[dt.date],
+    plan: PartitionPlan,
+    chunks: list[Chunk],
+    runs: list[ChunkRun],
+    recorded: dict[dt.date, PartitionOutcome],
+) -> list[PartitionOutcome]:
     """Every day's outcome once the chunk runs are final: what a chunk run recorded, up to
     date (skipped at planning, or by its chunk run), or not computed with its run's end."""
     skipped = {o.partition: o for o in plan.up_to_date}
@@ -191,12 +249,19 @@ def day_outcomes(days: list[dt.date], plan: PartitionPlan, chunks: list[Chunk], 
                 outcomes.append(PartitionOutcome(day.isoformat(), "up to date"))
             else:
                 why = f"{run.state_name}: {run.message}" if run is not None else "not started"
-                outcomes.append(PartitionOutcome(day.isoformat(), "failed", error=(
-                    f"not computed: its chunk run {run.name if run else chunk.label} ended {why}")[:500]))
+                outcomes.append(
+                    PartitionOutcome(
+                        day.isoformat(),
+                        "failed",
+                        error=(f"not computed: its chunk run {run.name if run else chunk.label} ended {why}")[:500],
+                    )
+                )
     return outcomes
 
 
-def publish_chunk_table(config: str, runs: list[ChunkRun], outcomes: list[PartitionOutcome], chunks: list[Chunk]) -> None:
+def publish_chunk_table(
+    config: str, runs: list[ChunkRun], outcomes: list[PartitionOutcome], chunks: list[Chunk]
+) -> None:
     """The ``backfill-chunks`` artifact: each chunk, its run, the worker that ran it, its end."""
     by_day = {o.partition: o.outcome for o in outcomes}
     run_of = {run.chunk: run for run in runs}
@@ -206,15 +271,29 @@ def publish_chunk_table(config: str, runs: list[ChunkRun], outcomes: list[Partit
         tally: dict[str, int] = {}
         for day in chunk.days:
             tally[by_day[day.isoformat()]] = tally.get(by_day[day.isoformat()], 0) + 1
-        rows.append({"chunk": chunk.number, "days": chunk.label, "run": run.name if run else "not started (all current)",
-                     "worker": run.worker if run else "", "state": run.state_name if run else "",
-                     "outcomes": ", ".join(f"{n} {k}" for k, n in sorted(tally.items()))})
+        rows.append(
+            {
+                "chunk": chunk.number,
+                "days": chunk.label,
+                "run": run.name if run else "not started (all current)",
+                "worker": run.worker if run else "",
+                "state": run.state_name if run else "",
+                "outcomes": ", ".join(f"{n} {k}" for k, n in sorted(tally.items())),
+            }
+        )
     create_table_artifact(key="backfill-chunks", table=rows, description=f"multi-run backfill of {config}: chunk runs")
 
 
-def run_in_chunks(config: str, days: list[dt.date], plan: PartitionPlan, force: bool, max_concurrency: int,
-                  skip_up_to_date: bool, partitions_per_run: int,
-                  on_day: Callable[[int, PartitionOutcome], None]) -> list[PartitionOutcome]:
+def run_in_chunks(
+    config: str,
+    days: list[dt.date],
+    plan: PartitionPlan,
+    force: bool,
+    max_concurrency: int,
+    skip_up_to_date: bool,
+    partitions_per_run: int,
+    on_day: Callable[[int, PartitionOutcome], None],
+) -> list[PartitionOutcome]:
     """Start a run per chunk with a day to compute, wait for them all, and return every
     day's outcome (see the module docstring)."""
     logger = get_run_logger()
@@ -228,8 +307,15 @@ def run_in_chunks(config: str, days: list[dt.date], plan: PartitionPlan, force: 
             continue
         parameters = chunk_parameters(chunk, config, force, max_concurrency, skip_up_to_date)
         runs.append(start_chunk_run(chunk, len(chunks), parameters, idempotency_key(parent, config, chunk)))
-    logger.info("backfill %s..%s: %d day(s) to compute in %d chunk run(s) of up to %d day(s); %d current",
-                days[0], days[-1], len(to_compute), len(runs), partitions_per_run, len(plan.up_to_date))
+    logger.info(
+        "backfill %s..%s: %d day(s) to compute in %d chunk run(s) of up to %d day(s); %d current",
+        days[0],
+        days[-1],
+        len(to_compute),
+        len(runs),
+        partitions_per_run,
+        len(plan.up_to_date),
+    )
     for done, outcome in enumerate(plan.up_to_date, start=1):
         on_day(done, outcome)
     recorded = wait_for_chunk_runs(config, days, runs, len(plan.up_to_date), on_day) if runs else {}

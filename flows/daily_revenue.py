@@ -9,23 +9,17 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger, task
 from prefect.runtime import flow_run
-from prefect.states import Failed
+from prefect.states import Failed, State
 
-from flows.partition import (
-    IO_RETRIES,
-    PartitionOutcome,
-    describe,
-    failure_of,
-    first_line,
-    materialize_with_states,
-    plan_partitions,
-    warm_up_quality_gates,
-)
+from flows.outcomes import describe, failure_of, first_line
+from flows.partition import PartitionOutcome, materialize_with_states, plan_partitions
+from flows.policies import IO_RETRIES
 from flows.status_grid import grid_around
 from revenue.errors import DataError
 from revenue.io.environment import environment
 from revenue.io.registry import READ, LandedVersion
 from revenue.partitions import parse_partition, previous_utc_day
+from revenue.quality import warm_up_in_background
 
 DEFAULT_CONFIG = "local"
 
@@ -56,7 +50,10 @@ def landed_file(config: str, landed_key: str) -> tuple[LandedVersion, list]:
     if len(rejects):
         get_run_logger().warning(
             "landed file %s: %d row(s) belong to no partition and are quarantined in landed_row_rejects "
-            "(landing %d): %s", version.uri, len(rejects), version.seq,
+            "(landing %d): %s",
+            version.uri,
+            len(rejects),
+            version.seq,
             "; ".join(f"line {r.line}: {r.reason}" for r in rejects.head(5).itertuples()),
         )
     if registration.read_status != READ:
@@ -89,7 +86,7 @@ def daily_revenue(
     config: str = DEFAULT_CONFIG,
     force: bool = False,
     landed_key: str | None = None,
-) -> list[PartitionOutcome]:
+) -> list[PartitionOutcome] | State:
     """Publish one day's revenue (or every day a landed file touches): extract, clean,
     gate, aggregate, publish. The partition-status grid is refreshed when the run starts
     and when it ends; a failed day ends the run Failed, its state message naming the day
@@ -103,7 +100,7 @@ def daily_revenue(
         landed_key: a landed file (``s3://bucket/prefix/key`` or a key under the landing
             prefix); each UTC day in it is processed as its own partition.
     """
-    warm_up_quality_gates()
+    warm_up_in_background()
     about = ""
     if landed_key:
         try:

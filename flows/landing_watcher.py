@@ -35,6 +35,7 @@ from collections.abc import Callable
 
 from prefect.events import Event
 from prefect.events.clients import get_events_client
+from prefect.events.schemas.events import Resource
 from prefect.utilities.asyncutils import run_coro_as_sync
 
 from flows.alert_events import alert_mark, due_event, run_url
@@ -64,14 +65,16 @@ def landed_event(landed: LandedVersion, config: str) -> Event:
     return Event(
         id=landed.event_id,
         event=LANDED_EVENT,
-        resource={
-            "prefect.resource.id": landed.uri,
-            "prefect.resource.name": landed.key,
-            ENVIRONMENT_LABEL: config,
-            "revenue.etag": landed.etag,
-            "revenue.size": str(landed.size),
-            "revenue.landing": str(landed.seq),
-        },
+        resource=Resource(
+            {
+                "prefect.resource.id": landed.uri,
+                "prefect.resource.name": landed.key,
+                ENVIRONMENT_LABEL: config,
+                "revenue.etag": landed.etag,
+                "revenue.size": str(landed.size),
+                "revenue.landing": str(landed.seq),
+            }
+        ),
         payload={"key": landed.key, "etag": landed.etag, "size": landed.size, "landing": landed.seq},
     )
 
@@ -79,7 +82,9 @@ def landed_event(landed: LandedVersion, config: str) -> Event:
 def heartbeat_event(config: str, landing: str, announced: int) -> Event:
     return Event(
         event=CHECKED_EVENT,
-        resource={"prefect.resource.id": f"revenue.landing-watcher.{config}", "prefect.resource.name": landing},
+        resource=Resource(
+            {"prefect.resource.id": f"revenue.landing-watcher.{config}", "prefect.resource.name": landing}
+        ),
         payload={"announced": announced},
     )
 
@@ -94,8 +99,9 @@ def send_event(event: Event) -> None:
     run_coro_as_sync(send())
 
 
-def watch_pass(config: str, seen: set[dt.date] | None = None,
-               full_listing_every: dt.timedelta | None = FULL_LISTING_EVERY) -> list[str]:
+def watch_pass(
+    config: str, seen: set[dt.date] | None = None, full_listing_every: dt.timedelta | None = FULL_LISTING_EVERY
+) -> list[str]:
     """One pass: register new landed object versions, emit one ``revenue.file.landed``
     event per landing not announced yet, record the heartbeat, and say what is seen of
     yesterday while it is not published (``announce_due``). Returns the URIs announced."""
@@ -170,9 +176,14 @@ def announce_due(config: str, env, now: dt.datetime, seen: set[dt.date]) -> str 
     return seen_now
 
 
-def watch(config: str, interval: float = 30.0, passes: int | None = None,
-          sleep: Callable[[float], None] = time.sleep, stop: threading.Event | None = None,
-          full_listing_every: dt.timedelta | None = FULL_LISTING_EVERY) -> int:
+def watch(
+    config: str,
+    interval: float = 30.0,
+    passes: int | None = None,
+    sleep: Callable[[float], object] = time.sleep,
+    stop: threading.Event | None = None,
+    full_listing_every: dt.timedelta | None = FULL_LISTING_EVERY,
+) -> int:
     """Watch until stopped (Ctrl-C, ``stop`` set, or after ``passes`` passes); returns the
     files announced. An outage (S3, the database, the Prefect API) is logged and retried on
     the next pass; a configuration error stops it."""
@@ -181,7 +192,8 @@ def watch(config: str, interval: float = 30.0, passes: int | None = None,
     landing = environment(config).landing
     if landing is None:
         raise ConfigurationError(f"environment {config} has no landing block")
-    total, done, last_event, grid, seen = 0, 0, None, None, set()
+    total, done, last_event, grid = 0, 0, None, None
+    seen: set[dt.date] = set()
     log.info("watching %s every %g s", landing.uri(), interval)
     while (passes is None or done < passes) and not (stop is not None and stop.is_set()):
         started = time.monotonic()

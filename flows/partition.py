@@ -20,115 +20,43 @@ A partition's cache is used only where the warehouse holds the day at that input
 status grid calls it current): a cached result never stands in for a missing publish.
 If a file is registered for the day while it computes, the publish refuses and the flow
 plans the day again and computes it from its new input.
+
+The tasks are thin: the work is ``revenue.stages`` (plain functions, importable without
+Prefect, which the benchmark runs bare); retry and cache options are ``flows.policies``,
+the artifact and asset events ``flows.partition_records``, outcome mapping ``flows.outcomes``.
+Partitions fan out with Prefect's futures (``submit`` and ``as_completed``), never more than
+``max_concurrency`` in flight.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED
-from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from prefect import get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
 from prefect.context import TaskRunContext
+from prefect.futures import PrefectFuture, as_completed
 from prefect.runtime import flow_run
 from prefect.states import Failed, State
-from prefect.tasks import exponential_backoff
 
 from flows.alert_events import alert_mark, emit_failed, emit_published, emit_recovered, recovery
+from flows.outcomes import describe, first_line, outcome_of
+from flows.partition_records import emit_asset_events, quality_artifact
+from flows.policies import CACHED, IO_RETRIES
 from revenue import stages
-from revenue.errors import InputSuperseded, ServiceUnavailableError, is_retryable
+from revenue.errors import InputSuperseded, ServiceUnavailableError
 from revenue.io.activity import last_beat, running
 from revenue.io.environment import environment
 from revenue.io.errors import naming_partitions
 from revenue.io.partition_input import PartitionInput, plan_inputs
 from revenue.quality.gate import GateResult, run_gate
-from revenue.quality.render import StageLine, partition_artifact_key, render_partition
 from revenue.stages import PartitionOutcome
 from revenue.status import CURRENT, classify_range
 
 MAX_INPUT_ATTEMPTS = 5
 """How often a partition is recomputed when its input keeps changing while it computes."""
-
-
-def retry_service_failures(task, task_run, state: State) -> bool:
-    """Retry only what a retry can fix: a service that is down. Data errors fail at once."""
-    try:
-        state.result()
-    except Exception as error:
-        return is_retryable(error)
-    return False
-
-
-IO_RETRIES = dict(
-    retries=3,
-    retry_delay_seconds=exponential_backoff(backoff_factor=1),
-    retry_jitter_factor=0.5,
-    retry_condition_fn=retry_service_failures,
-)
-
-
-def partition_cache_key(context: TaskRunContext, parameters: dict) -> str:
-    """Task name + partition + input fingerprint: global across runs and machines."""
-    return f"{context.task.name}-{parameters['partition']}-{parameters['input'].fingerprint}"
-
-
-CACHED = dict(cache_key_fn=partition_cache_key, persist_result=True)
-"""The partition's unit of caching: keyed on (name, partition, fingerprint), its small
-result persisted in the environment's result storage (S3 in production)."""
-
-
-def _stage_lines(computed: stages.Computed | None, results: list[GateResult], timings: stages.Timings) -> list[StageLine]:
-    """The partition's stages as the quality artifact shows them (what ran so far)."""
-    gates = {r.dataset: r.status for r in results}
-    lines = [StageLine("raw_orders", f"{computed.raw.rows:,}" if computed else "", timings.dataset_ms("extract", "raw_orders"),
-                       gates.get("raw_orders", "not run"))]
-    if "cleaned_orders" in gates or computed:
-        rows = f"{len(computed.cleaned.cleaned):,} ({len(computed.cleaned.rejected):,} rejected)" if computed else ""
-        lines.append(StageLine("cleaned_orders", rows, timings.dataset_ms("clean", "cleaned_orders"), gates["cleaned_orders"]))
-    if "daily_revenue" in gates:
-        lines.append(StageLine("daily_revenue", "1" if computed else "", timings.dataset_ms("aggregate", "daily_revenue"),
-                               gates["daily_revenue"]))
-    if computed:
-        lines.append(StageLine("customer_daily_spend", f"{len(computed.totals.spend):,}", None, "reconciled with daily_revenue"))
-    return lines
-
-
-def _quality_artifact(partition: dt.date, headline: str, computed: stages.Computed | None,
-                      results: list[GateResult], timings: stages.Timings) -> None:
-    create_markdown_artifact(
-        key=partition_artifact_key(partition),
-        markdown=render_partition(partition, headline, _stage_lines(computed, results, timings), results),
-        description=f"Quality of partition {partition.isoformat()}: {headline}"[:500],
-    )
-
-
-def _emit_asset_events(env, computed: stages.Computed, outcome: PartitionOutcome) -> None:
-    """The partition's materializations, each with the assets it was made from, so a
-    lineage graph reads orders -> cleaned_orders -> daily_revenue, customer_daily_spend."""
-    from prefect.events import emit_event
-
-    def related(keys: list[str]) -> list[dict[str, str]]:
-        return [{"prefect.resource.id": key, "prefect.resource.role": "asset"} for key in keys]
-
-    day = computed.input.partition.isoformat()
-    inputs = [*env.asset_keys("orders"), *(f.uri for f in computed.input.files)]
-    cleaned = env.asset_keys("cleaned_orders")
-    rows = {"cleaned_orders": len(computed.cleaned.cleaned), "daily_revenue": 1,
-            "customer_daily_spend": len(computed.totals.spend)}
-    for key in inputs:
-        emit_event(event="prefect.asset.referenced", resource={"prefect.resource.id": key})
-    for dataset, upstream in (("cleaned_orders", inputs), ("daily_revenue", cleaned), ("customer_daily_spend", cleaned)):
-        for key in env.asset_keys(dataset):
-            emit_event(
-                event="prefect.asset.materialization.succeeded",
-                resource={"prefect.resource.id": key, "prefect.resource.name": f"{dataset} {day}"},
-                related=related(upstream),
-                payload={"partition": day, "fingerprint": outcome.fingerprint, "rows": rows[dataset]},
-            )
 
 
 @dataclass(frozen=True)
@@ -174,8 +102,11 @@ def plan_partitions(config: str, partitions: list[dt.date], skip_up_to_date: boo
     skipped = current if skip_up_to_date else frozenset()
     return PartitionPlan(
         to_compute=[i for i in inputs if i.partition not in skipped],
-        up_to_date=[PartitionOutcome(i.partition.isoformat(), "up to date", fingerprint=i.fingerprint)
-                    for i in inputs if i.partition in skipped],
+        up_to_date=[
+            PartitionOutcome(i.partition.isoformat(), "up to date", fingerprint=i.fingerprint)
+            for i in inputs
+            if i.partition in skipped
+        ],
         current=current,
         inputs=tuple(inputs),
         previous={s.partition: s.state for s in statuses},
@@ -194,32 +125,6 @@ def _compute_tasks(config: str, force: bool) -> Callable[[PartitionInput, frozen
         return cached if planned.partition in current and not force else refreshing
 
     return choose
-
-
-def outcome_of(partition: dt.date, state: State) -> PartitionOutcome:
-    """A finished ``compute_partition`` run as an outcome; a failure becomes a ``failed``
-    outcome with the first line of its reason (``superseded`` when its input changed while
-    it computed)."""
-    try:
-        outcome = state.result()
-    except InputSuperseded as change:
-        return PartitionOutcome(partition.isoformat(), "superseded", error=str(change))
-    except Exception as error:  # the task's own exception, with its message
-        return PartitionOutcome(partition.isoformat(), "failed", error=first_line(error)[:500])
-    if state.name == "Cached":
-        outcome = replace(outcome, outcome="cache hit")
-    return outcome
-
-
-def failure_of(state: State | None) -> BaseException | None:
-    """The exception a failed task run ended with (None if it did not fail)."""
-    if state is None or not state.is_failed():
-        return None
-    try:
-        state.result()
-    except BaseException as error:  # noqa: BLE001 - handed back, not swallowed
-        return error
-    return None
 
 
 def materialize_partitions(
@@ -248,36 +153,39 @@ def materialize_with_states(
     up to ``MAX_INPUT_ATTEMPTS`` times."""
     choose = _compute_tasks(config, force)
     pending = [(item, 1) for item in reversed(plan.to_compute)]
-    in_flight: dict = {}
+    in_flight: dict[PrefectFuture[Any], tuple[PartitionInput, int]] = {}
     finished: list[tuple[PartitionOutcome, State | None]] = []
     while pending or in_flight:
         while pending and len(in_flight) < max(1, max_concurrency):
             item, attempt = pending.pop()
             current = plan.current if attempt == 1 else frozenset()
             future = choose(item, current).submit(config, item.partition, item, was=plan.previous.get(item.partition))
-            in_flight[future.wrapped_future] = (item, attempt, future)
-        done, _ = wait_futures(list(in_flight), return_when=FIRST_COMPLETED)
-        for raw in done:
-            item, attempt, future = in_flight.pop(raw)
-            future.wait()  # done already: this records its final state on the future
-            outcome = outcome_of(item.partition, future.state)
-            if outcome.outcome == "superseded" and attempt < MAX_INPUT_ATTEMPTS:
-                get_run_logger().info("%s: computing it again", outcome.error)
-                [again] = plan_partitions(config, [item.partition]).to_compute
-                pending.append((again, attempt + 1))
-                continue
-            if outcome.outcome == "superseded":
-                outcome = replace(outcome, outcome="failed", error=(
-                    f"partition {item.partition}: its input kept changing over {attempt} attempts ({outcome.error})"))
-            finished.append((outcome, future.state))
-            if on_outcome is not None:
-                on_outcome(outcome)
+            in_flight[future] = (item, attempt)
+        future = next(as_completed(list(in_flight)))  # the first of them to finish
+        item, attempt = in_flight.pop(future)
+        future.wait()  # done already: this records its final state on the future
+        outcome = outcome_of(item.partition, future.state)
+        if outcome.outcome == "superseded" and attempt < MAX_INPUT_ATTEMPTS:
+            get_run_logger().info("%s: computing it again", outcome.error)
+            [again] = plan_partitions(config, [item.partition]).to_compute
+            pending.append((again, attempt + 1))
+            continue
+        if outcome.outcome == "superseded":
+            outcome = replace(
+                outcome,
+                outcome="failed",
+                error=f"partition {item.partition}: its input kept changing over {attempt} attempts ({outcome.error})",
+            )
+        finished.append((outcome, future.state))
+        if on_outcome is not None:
+            on_outcome(outcome)
     return sorted(finished, key=lambda pair: pair[0].partition)
 
 
 @task(name="compute_partition", task_run_name="partition-{partition}", **CACHED, **IO_RETRIES)
-def compute_partition(config: str, partition: dt.date, input: PartitionInput,
-                      was: str | None = None) -> PartitionOutcome | State:
+def compute_partition(
+    config: str, partition: dt.date, input: PartitionInput, was: str | None = None
+) -> PartitionOutcome | State:
     """Every stage of the partition as plain calls, gated, then publish; one quality
     artifact and the asset events of what was published. Cached on (name, partition, input
     fingerprint); an unavailable service is retried. While it computes, the day shows as
@@ -310,7 +218,7 @@ def compute_partition(config: str, partition: dt.date, input: PartitionInput,
         return Failed(message=f"partition {partition}: {first_line(change)}", data=change)
     except Exception as failure:
         cause = first_line(failure)
-        _quality_artifact(partition, f"failed: {cause}", computed, results, timings)
+        quality_artifact(partition, f"failed: {cause}", computed, results, timings)
         try:
             stages.record_failure(env, input, _run_id(), failure)
         except Exception as error:  # the failure itself is what the run must report
@@ -318,46 +226,29 @@ def compute_partition(config: str, partition: dt.date, input: PartitionInput,
         get_run_logger().error("partition %s failed: %s", partition, cause)
         _alert_failure(env, config, partition, input, cause)
         return Failed(message=f"partition {partition} failed: {cause}", data=failure)
-    _quality_artifact(partition, f"published: revenue {outcome.revenue:,.2f} from {outcome.order_count:,} orders",
-                      computed, results, timings)
-    _emit_asset_events(env, computed, outcome)
+    quality_artifact(
+        partition,
+        f"published: revenue {outcome.revenue:,.2f} from {outcome.order_count:,} orders",
+        computed,
+        results,
+        timings,
+    )
+    emit_asset_events(env, computed, outcome)
     emit_published(config, outcome.partition, outcome.fingerprint, _run_id())
-    why = recovery(was, partition, env.pipeline.alert_deadline, dt.datetime.now(dt.timezone.utc),
-                   due_sent=was == "missing" and last_beat(env.warehouse, alert_mark("due", config, outcome.partition)) is not None)
+    why = recovery(
+        was,
+        partition,
+        env.pipeline.alert_deadline,
+        dt.datetime.now(dt.timezone.utc),
+        due_sent=was == "missing"
+        and last_beat(env.warehouse, alert_mark("due", config, outcome.partition)) is not None,
+    )
     if why:
-        emit_recovered(config, outcome.partition, why, outcome.fingerprint, outcome.revenue, outcome.order_count,
-                       _run_id())
+        emit_recovered(
+            config, outcome.partition, why, outcome.fingerprint, outcome.revenue, outcome.order_count, _run_id()
+        )
     get_run_logger().info("%s", describe(outcome))
     return outcome
-
-
-def first_line(error: BaseException) -> str:
-    """The first line of an error's message (its type when it has none)."""
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
-
-
-def describe(outcome: PartitionOutcome) -> str:
-    """One line per partition: outcome, revenue, rows and where the time went."""
-    if outcome.outcome == "failed":
-        return f"{outcome.partition} failed: {outcome.error}"
-    text = f"{outcome.partition} {outcome.outcome}"
-    if outcome.revenue is not None:
-        text += f": revenue {outcome.revenue:,.2f} from {outcome.order_count:,} orders, {outcome.rejected_count:,} rejected"
-    if outcome.gates:
-        text += "; gates " + ", ".join(f"{k} {v}" for k, v in outcome.gates.items())
-    if outcome.stage_ms:
-        text += "; " + ", ".join(f"{k} {v} ms" for k, v in outcome.stage_ms.items())
-    return text
-
-
-def warm_up_quality_gates() -> None:
-    """Import Great Expectations (~5 s here) in the background while the first partition
-    extracts, so the first gate does not wait for the import on the critical path."""
-    import threading
-
-    from revenue.quality import warm_up
-
-    threading.Thread(target=warm_up, name="gx-warm-up", daemon=True).start()
 
 
 def _alert_failure(env, config: str, partition: dt.date, input: PartitionInput, cause: str) -> None:

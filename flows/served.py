@@ -49,16 +49,23 @@ def runner_deployments(config: str, path: Path = PREFECT_YAML) -> list:
 
     deployments = []
     for spec in deployment_specs({"REVENUE_ENV": config}, path):
-        schedules = [Cron(s["cron"], timezone=s.get("timezone"), active=s.get("active", True))
-                     for s in spec.get("schedules") or [] if "cron" in s]
-        triggers = [trigger.validate_python({"name": f"{spec['name']}__automation_{number}", **spec_})
-                    for number, spec_ in enumerate(spec.get("triggers") or [], start=1)]
-        deployments.append(load_flow(spec["entrypoint"]).to_deployment(
-            name=spec["name"],
-            description=spec.get("description"),
-            tags=spec.get("tags"),
-            parameters=spec.get("parameters"),
-            schedules=schedules or None,
-            triggers=triggers or None,
-        ))
+        schedules = [
+            Cron(s["cron"], timezone=s.get("timezone"), active=s.get("active", True))
+            for s in spec.get("schedules") or []
+            if "cron" in s
+        ]
+        triggers = [
+            trigger.validate_python({"name": f"{spec['name']}__automation_{number}", **spec_})
+            for number, spec_ in enumerate(spec.get("triggers") or [], start=1)
+        ]
+        deployments.append(
+            load_flow(spec["entrypoint"]).to_deployment(
+                name=spec["name"],
+                description=spec.get("description"),
+                tags=spec.get("tags"),
+                parameters=spec.get("parameters"),
+                schedules=schedules or None,
+                triggers=triggers or None,
+            )
+        )
     return deployments

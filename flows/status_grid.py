@@ -22,6 +22,7 @@ from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 
+from revenue import catalog
 from revenue.grid import GridContext, RunLink, attention, counts, render_markdown
 from revenue.io.activity import LANDING_WATCHER, last_beat
 from revenue.io.environment import Environment, environment
@@ -38,12 +39,14 @@ def lineage(env: Environment) -> str:
     """``orders`` (+ landed files) -> ``cleaned_orders`` -> ``daily_revenue``, ``customer_daily_spend``,
     with the asset keys Prefect records for each."""
 
-    def named(dataset: str) -> str:
-        return f"`{dataset}` ({', '.join(env.asset_keys(dataset))})"
+    def named(dataset: catalog.Dataset) -> str:
+        return f"`{dataset.name}` ({', '.join(env.asset_keys(dataset.name))})"
 
     landed = f" + landed files ({env.landing.uri()})" if env.landing is not None else ""
-    return (f"{named('orders')}{landed} → {named('cleaned_orders')} → "
-            f"{named('daily_revenue')}, {named('customer_daily_spend')}")
+    return (
+        f"{named(catalog.ORDERS)}{landed} → {named(catalog.CLEANED_ORDERS)} → "
+        f"{named(catalog.DAILY_REVENUE)}, {named(catalog.CUSTOMER_DAILY_SPEND)}"
+    )
 
 
 def run_links(run_ids: Iterable[str | None]) -> dict[str, RunLink]:
@@ -103,8 +106,9 @@ def _write(config: str, env: Environment, statuses: list[PartitionStatus]) -> No
         )
 
 
-def refresh_partition_grid(config: str, touched: Iterable[dt.date], running: Iterable[dt.date] = (),
-                           known: Iterable[PartitionInput] = ()) -> None:
+def refresh_partition_grid(
+    config: str, touched: Iterable[dt.date], running: Iterable[dt.date] = (), known: Iterable[PartitionInput] = ()
+) -> None:
     """Write the grid's new version: the window plus ``touched``; ``running``: the days
     this run is about to compute; ``known``: inputs the run planned and still holds (their
     days are not fingerprinted again: on a 1M-order day that is a second of source reads)."""

@@ -54,8 +54,9 @@ class PlannedDay:
     """Multi-run only: the chunk run the day goes to."""
 
 
-def preview(env, start: dt.date, end: dt.date, force: bool = False, skip_up_to_date: bool = True,
-            partitions_per_run: int = 0) -> list[PlannedDay]:
+def preview(
+    env, start: dt.date, end: dt.date, force: bool = False, skip_up_to_date: bool = True, partitions_per_run: int = 0
+) -> list[PlannedDay]:
     """What ``backfill(start, end, force, skip_up_to_date, partitions_per_run)`` would do
     with each day now."""
     from revenue.io.partition_input import plan_inputs
@@ -84,8 +85,10 @@ def _with_chunks(days: list[PlannedDay], partitions_per_run: int) -> list[Planne
     chunks = split_range([d.partition for d in days], partitions_per_run)
     of = chunk_of(chunks)
     runs = {of[d.partition] for d in days if d.action != SKIP}
-    return [replace(d, chunk=Placement(of[d.partition].number, len(chunks), of[d.partition].label, of[d.partition] in runs))
-            for d in days]
+    return [
+        replace(d, chunk=Placement(of[d.partition].number, len(chunks), of[d.partition].label, of[d.partition] in runs))
+        for d in days
+    ]
 
 
 def _decide(status, force: bool, skip_up_to_date: bool) -> tuple[str, str]:
@@ -107,15 +110,22 @@ def _recorded_ms(held) -> int | None:
 
 def render_text(days: list[PlannedDay], max_concurrency: int) -> str:
     """The plan as the terminal shows it: a line per day, then the totals and the estimate."""
-    lines = [f"{d.partition}  {d.action:<9}  " + (f"{d.chunk}  " if d.chunk else "") + d.reason
-             + (f"  (~{d.estimate_ms} ms)" if d.action == COMPUTE and d.estimate_ms else "") for d in days]
+    lines = [
+        f"{d.partition}  {d.action:<9}  "
+        + (f"{d.chunk}  " if d.chunk else "")
+        + d.reason
+        + (f"  (~{d.estimate_ms} ms)" if d.action == COMPUTE and d.estimate_ms else "")
+        for d in days
+    ]
     lines.append(summary(days, max_concurrency))
     return "\n".join(lines)
 
 
 def render_markdown(days: list[PlannedDay], max_concurrency: int) -> str:
     if any(d.chunk for d in days):
-        rows = "\n".join(f"| {d.partition} | {d.action} | {d.chunk} | {d.reason} | {d.estimate_ms or ''} |" for d in days)
+        rows = "\n".join(
+            f"| {d.partition} | {d.action} | {d.chunk} | {d.reason} | {d.estimate_ms or ''} |" for d in days
+        )
         head = "| day | action | run | why | estimate (ms) |\n|---|---|---|---|---|\n"
     else:
         rows = "\n".join(f"| {d.partition} | {d.action} | {d.reason} | {d.estimate_ms or ''} |" for d in days)
@@ -126,16 +136,20 @@ def render_markdown(days: list[PlannedDay], max_concurrency: int) -> str:
 def summary(days: list[PlannedDay], max_concurrency: int) -> str:
     counts = {a: sum(d.action == a for d in days) for a in (COMPUTE, CACHE_HIT, SKIP)}
     work = [d.estimate_ms for d in days if d.action == COMPUTE]
+    known = [ms for ms in work if ms]
     text = f"{counts[COMPUTE]} to compute, {counts[CACHE_HIT]} cache hits, {counts[SKIP]} skipped (current)"
-    if work and all(work):
-        total = sum(work)
-        text += (f"; estimated work {total / 1000:.1f} s (recorded stage times; publish not included), "
-                 f"about {total / 1000 / max(1, max_concurrency):.1f} s with {max_concurrency} at once")
+    if work and len(known) == len(work):
+        total = sum(known)
+        text += (
+            f"; estimated work {total / 1000:.1f} s (recorded stage times; publish not included), "
+            f"about {total / 1000 / max(1, max_concurrency):.1f} s with {max_concurrency} at once"
+        )
     elif work:
         text += "; no estimate: some days have no recorded stage times"
     placed = {d.chunk for d in days if d.chunk}
     if placed:
         runs = sum(p.starts_run for p in placed)
-        text += (f"; {runs} chunk run(s) of the backfill deployment, in parallel as the pool's workers take them"
-                 + (f" ({len(placed) - runs} chunk(s) all current: no run)" if len(placed) > runs else ""))
+        text += f"; {runs} chunk run(s) of the backfill deployment, in parallel as the pool's workers take them" + (
+            f" ({len(placed) - runs} chunk(s) all current: no run)" if len(placed) > runs else ""
+        )
     return text

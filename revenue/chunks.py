@@ -38,8 +38,10 @@ def split_range(days: list[dt.date], partitions_per_run: int) -> list[Chunk]:
     """``days`` (consecutive, sorted) in chunks of ``partitions_per_run``."""
     if partitions_per_run < 1:
         raise ValueError(f"partitions_per_run must be at least 1, not {partitions_per_run}")
-    return [Chunk(n + 1, tuple(days[i:i + partitions_per_run]))
-            for n, i in enumerate(range(0, len(days), partitions_per_run))]
+    return [
+        Chunk(n + 1, tuple(days[i : i + partitions_per_run]))
+        for n, i in enumerate(range(0, len(days), partitions_per_run))
+    ]
 
 
 def chunk_of(chunks: list[Chunk]) -> dict[dt.date, Chunk]:

@@ -230,8 +230,9 @@ def records_json(rows: pd.DataFrame) -> list[str]:
                 plain[name] = column.astype("object").where(~infinite, column.astype("str"))
         elif column.dtype == object:
             plain[name] = column.map(_json_safe)
-    text = plain.to_json(orient="records", lines=True, date_format="iso", date_unit="us", force_ascii=False,
-                         default_handler=str)
+    text = plain.to_json(
+        orient="records", lines=True, date_format="iso", date_unit="us", force_ascii=False, default_handler=str
+    )
     if "\\/" in text:  # pandas writes / as \/: keep it readable
         text = _ESCAPED_SLASH.sub(r"\1/", text)
     return text.splitlines()
@@ -280,7 +281,9 @@ def _arrow_strings(values: pd.Series) -> pa.ChunkedArray:
     """A text column as Arrow large strings (no copy when pandas already holds it in Arrow)."""
     backing = getattr(values.array, "_pa_array", None)
     if backing is None:
-        backing = pa.chunked_array([pa.array(values.astype("object").where(values.notna(), None), type=pa.large_string())])
+        backing = pa.chunked_array(
+            [pa.array(values.astype("object").where(values.notna(), None), type=pa.large_string())]
+        )
     return backing.cast(pa.large_string()) if backing.type != pa.large_string() else backing
 
 
@@ -340,14 +343,18 @@ def customer_ids(values: pd.Series) -> tuple[pd.Series, pd.Series]:
         return parsed.astype("str").where(parsed.notna()), reasons
     import pyarrow.compute as pc
 
-    text = _arrow_strings(values if isinstance(values.dtype, pd.StringDtype) else values.astype("str").where(values.notna()))
+    text = _arrow_strings(
+        values if isinstance(values.dtype, pd.StringDtype) else values.astype("str").where(values.notna())
+    )
     if not pd.api.types.is_integer_dtype(values.dtype):  # Arrow kernels: ~10x pandas' .str
         text = pc.utf8_trim_whitespace(text)
         if pc.any(pc.match_substring(text, ".")).as_py():
             text = pc.replace_substring_regex(text, r"^([+-]?[0-9]+)\.0+$", r"\1")
         text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.large_string()), text)
-    ids = pd.Series(text.to_pandas(types_mapper={pa.large_string(): pd.StringDtype("pyarrow", na_value=np.nan)}.get),
-                    index=values.index)
+    ids = pd.Series(
+        text.to_pandas(types_mapper={pa.large_string(): pd.StringDtype("pyarrow", na_value=np.nan)}.get),
+        index=values.index,
+    )
     reasons = _reasons(values.index)
     reasons[ids.isna().to_numpy()] = NULL_CUSTOMER_ID
     return ids, reasons
@@ -397,18 +404,23 @@ def _cents_from_text(values: pd.Series, reasons: pd.Series) -> tuple[pd.Series, 
     text = values.astype("str").where(values.notna())
     parts = text.str.extract(_PLAIN_DECIMAL)
     sign, whole, fraction = parts[0], parts[1].fillna(""), parts[2].fillna("")
-    plain = (parts[0].notna() & (whole.str.len() + fraction.str.len() > 0) & (whole.str.len() <= 16)).to_numpy(bool).copy()
+    plain = (
+        (parts[0].notna() & (whole.str.len() + fraction.str.len() > 0) & (whole.str.len() <= 16)).to_numpy(bool).copy()
+    )
     blank = (text.isna() | text.str.strip().eq("")).to_numpy(dtype=bool, na_value=True)
     cents = pd.array(np.zeros(len(values), dtype="int64"), dtype="Int64")
     if plain.any():
         units = whole[plain].replace("", "0").astype("int64").to_numpy()
         padded = fraction[plain].str.pad(3, side="right", fillchar="0")
-        value = units * 100 + padded.str[:2].astype("int64").to_numpy() + (padded.str[2].astype("int64").to_numpy() >= 5)
+        value = (
+            units * 100 + padded.str[:2].astype("int64").to_numpy() + (padded.str[2].astype("int64").to_numpy() >= 5)
+        )
         value = np.where(sign[plain].to_numpy() == "-", -value, value)
         # the range applies to the amount as written, before it is rounded to the cent
         past_cents = fraction[plain].str[2:].str.strip("0").str.len().to_numpy() > 0
         in_range = (np.abs(units * 100 + padded.str[:2].astype("int64").to_numpy()) < MAX_CENTS) | (
-            (np.abs(units * 100 + padded.str[:2].astype("int64").to_numpy()) == MAX_CENTS) & ~past_cents)
+            (np.abs(units * 100 + padded.str[:2].astype("int64").to_numpy()) == MAX_CENTS) & ~past_cents
+        )
         cents[plain] = value
         out_of_range = plain.copy()
         out_of_range[plain] = ~in_range
@@ -427,14 +439,14 @@ def _cents_from_text(values: pd.Series, reasons: pd.Series) -> tuple[pd.Series, 
 def _cents_from_decimals(values: pd.Series, reasons: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Decimal columns (a typed source): the unscaled integers, rescaled to cents, read
     straight from the Arrow buffer (the per-value rule takes values past 64 bits)."""
-    array = pa.chunked_array(values.array._pa_array).combine_chunks()  # type: ignore[attr-defined]
+    array = pa.chunked_array(values.array._pa_array).combine_chunks()
     scale = array.type.scale
     if array.type.bit_width != 128 or not 0 <= scale <= 9:
         parsed, reasons = _per_value(values, cents_of)
         return parsed.astype("Int64"), reasons
     words = np.frombuffer(array.buffers()[1], dtype="int64", count=2 * (len(array) + array.offset))
-    low = words[2 * array.offset::2][: len(array)].copy()
-    high = words[2 * array.offset + 1::2][: len(array)]
+    low = words[2 * array.offset :: 2][: len(array)].copy()
+    high = words[2 * array.offset + 1 :: 2][: len(array)]
     valid = values.notna().to_numpy()
     if not np.array_equal(high[valid], low[valid] >> 63):  # a value past 64 bits
         parsed, reasons = _per_value(values, cents_of)

@@ -18,7 +18,9 @@ from revenue.partitions import day_bounds, partition_range
 CHANNELS = np.array(["web", "ios", "android", "store"])
 
 
-def generate_orders(start: dt.date, end: dt.date, orders_per_day: int = 200, seed: int = 7, first_id: int = 1) -> pd.DataFrame:
+def generate_orders(
+    start: dt.date, end: dt.date, orders_per_day: int = 200, seed: int = 7, first_id: int = 1
+) -> pd.DataFrame:
     """Orders for every day of ``[start, end]``; same arguments, same rows."""
     rng = np.random.default_rng(seed)
     frames = []

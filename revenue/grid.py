@@ -18,9 +18,9 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from revenue.status import PartitionStatus
+from revenue.status import PartitionStatus, State
 
-STATES: tuple[str, ...] = ("materialized", "warned", "stale", "missing", "failed", "running")
+STATES: tuple[State, ...] = ("materialized", "warned", "stale", "missing", "failed", "running")
 COLOURS = {"materialized": "🟩", "warned": "🟨", "stale": "🟧", "missing": "⬜", "failed": "🟥", "running": "🔵"}
 SYMBOLS = {"materialized": "#", "warned": "!", "stale": "~", "missing": ".", "failed": "X", "running": ">"}
 ATTENTION: tuple[str, ...] = ("failed", "stale", "missing", "running")
@@ -104,8 +104,9 @@ def _escape(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def render_markdown(statuses: Sequence[PartitionStatus], context: GridContext,
-                    runs: Mapping[str, RunLink] | None = None) -> str:
+def render_markdown(
+    statuses: Sequence[PartitionStatus], context: GridContext, runs: Mapping[str, RunLink] | None = None
+) -> str:
     """The grid as a Prefect markdown artifact."""
     runs = runs or {}
     tally = counts(statuses)
@@ -114,10 +115,15 @@ def render_markdown(statuses: Sequence[PartitionStatus], context: GridContext,
     about = [f"updated {context.updated_at:%Y-%m-%d %H:%M:%S} UTC"]
     if context.updated_by:
         about.append(f"by {context.updated_by}")
-    about.append("landing zone last checked " + (
-        f"{context.landing_checked_at:%Y-%m-%d %H:%M:%S} UTC" if context.landing_checked_at else "never (no watcher seen)"))
-    lines += [" · ".join(about), "",
-              " · ".join(f"{COLOURS[state]} {state} **{n}**" for state, n in tally.items()), ""]
+    about.append(
+        "landing zone last checked "
+        + (
+            f"{context.landing_checked_at:%Y-%m-%d %H:%M:%S} UTC"
+            if context.landing_checked_at
+            else "never (no watcher seen)"
+        )
+    )
+    lines += [" · ".join(about), "", " · ".join(f"{COLOURS[state]} {state} **{n}**" for state, n in tally.items()), ""]
     if statuses:
         lines += ["| week of | " + " | ".join(calendar.day_abbr) + " |", "|---" * 8 + "|"]
         for row in weeks(statuses):
@@ -131,8 +137,11 @@ def render_markdown(statuses: Sequence[PartitionStatus], context: GridContext,
         lines += ["", "## Needs attention", "", "| day | state | cause | flow run |", "|---|---|---|---|"]
         for status in needs[:MAX_LINES]:
             link = runs.get(status.run_id or "")
-            run = "" if not status.run_id else (
-                f"[{link.name}]({link.url})" if link and link.url else (link.name if link else status.run_id[:8]))
+            run = (
+                ""
+                if not status.run_id
+                else (f"[{link.name}]({link.url})" if link and link.url else (link.name if link else status.run_id[:8]))
+            )
             cause = status.detail or ("computing now" if status.state == "running" else "")
             lines.append(f"| {status.partition} | {COLOURS[status.state]} {status.state} | {_escape(cause)} | {run} |")
         if len(needs) > MAX_LINES:

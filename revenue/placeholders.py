@@ -23,6 +23,7 @@ def fill(node: Any, values: Mapping[str, str], where: str) -> Any:
     if isinstance(node, list):
         return [fill(value, values, where) for value in node]
     if isinstance(node, str):
+
         def substitute(match: re.Match) -> str:
             name = match.group(1)
             if name not in values:

@@ -20,10 +20,11 @@ from concurrent.futures import wait as wait_futures
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
+from revenue import catalog
 from revenue.contract import cents_to_decimal
 from revenue.io.environment import Environment
 from revenue.io.lake import partition_key, write_partition
@@ -130,12 +131,18 @@ class Computed:
         return [self.raw.gate, self.cleaned.gate, self.totals.gate]
 
 
+Outcome = Literal["published", "cache hit", "up to date", "failed", "superseded"]
+"""What one run did with one partition: computed and published it, found its cached result
+(the warehouse holds it at that input), skipped it as current, failed it (the cause is in
+``error``), or saw its input change while it computed (it is planned again)."""
+
+
 @dataclass(frozen=True)
 class PartitionOutcome:
     """What happened to one partition in one run (small: safe to log and return)."""
 
     partition: str
-    outcome: str  # published | cache hit | up to date | failed | superseded
+    outcome: Outcome
     fingerprint: str | None = None
     revenue: Decimal | None = None
     order_count: int | None = None
@@ -149,13 +156,13 @@ class PartitionOutcome:
 def raw_orders(env: Environment, input: PartitionInput, gate: Gate = run_gate) -> RawStage:
     parts = extract_parts(env, input)
     frame = parts[0].rows if len(parts) == 1 else pd.concat([p.rows for p in parts], ignore_index=True)
-    return RawStage(parts, enforce(gate("raw_orders", frame, input.partition, None)))
+    return RawStage(parts, enforce(gate(catalog.RAW_ORDERS.name, frame, input.partition, None)))
 
 
 def cleaned_orders(partition: dt.date, raw: RawStage, gate: Gate = run_gate) -> CleanedStage:
     result = clean_orders(raw.parts, partition)
     parameters = cleaned_parameters(raw.rows, len(result.rejected))
-    outcome = gate("cleaned_orders", result.cleaned, partition, parameters)
+    outcome = gate(catalog.CLEANED_ORDERS.name, result.cleaned, partition, parameters)
     stage = CleanedStage(result, outcome, raw.rows)
     try:
         enforce(outcome, cause=validity(stage))
@@ -167,7 +174,7 @@ def cleaned_orders(partition: dt.date, raw: RawStage, gate: Gate = run_gate) -> 
 def aggregates(partition: dt.date, cleaned: CleanedStage, gate: Gate = run_gate) -> AggregateStage:
     revenue = daily_revenue(cleaned.cleaned, partition)
     spend = customer_daily_spend(cleaned.cleaned, partition)
-    outcome = gate("daily_revenue", revenue, partition, reconciliation_parameters(cleaned.cleaned, spend))
+    outcome = gate(catalog.DAILY_REVENUE.name, revenue, partition, reconciliation_parameters(cleaned.cleaned, spend))
     return AggregateStage(revenue, spend, enforce(outcome))
 
 
@@ -197,7 +204,13 @@ def publish(env: Environment, computed: Computed, run_id: str | None) -> Partiti
     refuses (``InputSuperseded``) if the day's input changed meanwhile (a landed file read
     for the day, source rows edited); the landed files are checked before the lake is
     written too."""
-    input, raw, cleaned, totals, timings = computed.input, computed.raw, computed.cleaned, computed.totals, computed.timings
+    input, raw, cleaned, totals, timings = (
+        computed.input,
+        computed.raw,
+        computed.cleaned,
+        computed.totals,
+        computed.timings,
+    )
     day = input.partition
     with timings.stage("publish"):
         env.warehouse.check(env.registry.guard(day, input.files), day)  # refuse early, before the lake
@@ -205,10 +218,14 @@ def publish(env: Environment, computed: Computed, run_id: str | None) -> Partiti
         # The lake files are written while the warehouse transaction runs; it waits for them
         # before writing the ledger rows that name them, and commits only if both succeeded.
         pool = ThreadPoolExecutor(max_workers=2)
-        lake = [pool.submit(write_partition, env.lake, "cleaned_orders", day, with_money(cleaned.cleaned)),
-                pool.submit(write_partition, env.lake, "daily_revenue", day, revenue)]
+        lake = [
+            pool.submit(write_partition, env.lake, catalog.CLEANED_ORDERS.name, day, with_money(cleaned.cleaned)),
+            pool.submit(write_partition, env.lake, catalog.DAILY_REVENUE.name, day, revenue),
+        ]
         pool.shutdown(wait=False)
-        cleaned_uri, revenue_uri = (env.lake.uri(partition_key(d, day)) for d in ("cleaned_orders", "daily_revenue"))
+        cleaned_uri, revenue_uri = (
+            env.lake.uri(partition_key(d, day)) for d in (catalog.CLEANED_ORDERS.name, catalog.DAILY_REVENUE.name)
+        )
         output = PartitionOutput(
             partition=day,
             input=input.record(),
@@ -217,24 +234,38 @@ def publish(env: Environment, computed: Computed, run_id: str | None) -> Partiti
             customer_daily_spend=with_money(totals.spend),
             rejected=cleaned.rejected,
             datasets=(
-                DatasetRecord("raw_orders", raw.rows, gate_status=raw.gate.status, gate_summary=raw.gate.summary(),
-                              duration_ms=timings.dataset_ms("extract", "raw_orders")),
                 DatasetRecord(
-                    "cleaned_orders", len(cleaned.cleaned), len(cleaned.rejected), cleaned.result.reasons(),
-                    gate_status=cleaned.gate.status, gate_summary=cleaned.gate.summary(),
-                    lake_uri=cleaned_uri, duration_ms=timings.dataset_ms("clean", "cleaned_orders"),
+                    catalog.RAW_ORDERS.name,
+                    raw.rows,
+                    gate_status=raw.gate.status,
+                    gate_summary=raw.gate.summary(),
+                    duration_ms=timings.dataset_ms("extract", catalog.RAW_ORDERS.name),
                 ),
                 DatasetRecord(
-                    "daily_revenue", len(totals.revenue), gate_status=totals.gate.status,
-                    gate_summary=totals.gate.summary(), lake_uri=revenue_uri,
-                    duration_ms=timings.dataset_ms("aggregate", "daily_revenue"),
+                    catalog.CLEANED_ORDERS.name,
+                    len(cleaned.cleaned),
+                    len(cleaned.rejected),
+                    cleaned.result.reasons(),
+                    gate_status=cleaned.gate.status,
+                    gate_summary=cleaned.gate.summary(),
+                    lake_uri=cleaned_uri,
+                    duration_ms=timings.dataset_ms("clean", catalog.CLEANED_ORDERS.name),
                 ),
-                DatasetRecord("customer_daily_spend", len(totals.spend)),
+                DatasetRecord(
+                    catalog.DAILY_REVENUE.name,
+                    len(totals.revenue),
+                    gate_status=totals.gate.status,
+                    gate_summary=totals.gate.summary(),
+                    lake_uri=revenue_uri,
+                    duration_ms=timings.dataset_ms("aggregate", catalog.DAILY_REVENUE.name),
+                ),
+                DatasetRecord(catalog.CUSTOMER_DAILY_SPEND.name, len(totals.spend)),
             ),
         )
         try:
-            env.warehouse.publish(output, guard=still_current(env, input),
-                                  before_commit=lambda: [write.result() for write in lake])
+            env.warehouse.publish(
+                output, guard=still_current(env, input), before_commit=lambda: [write.result() for write in lake]
+            )
         finally:
             wait_futures(lake)  # never leave a write running behind a failed publish
     row = totals.revenue.iloc[0]
@@ -266,7 +297,7 @@ def record_failure(env: Environment, input: PartitionInput, run_id: str | None, 
     """Record a failed attempt in the ledger (and its quarantine when cleaning ran); returns
     the cause recorded: the error's own message, which names the partition and why."""
     cause = str(error).strip() or type(error).__name__
-    datasets = [DatasetRecord("raw_orders")]
+    datasets = [DatasetRecord(catalog.RAW_ORDERS.name)]
     rejected = None
     if isinstance(error, QualityGateFailed):
         datasets = [DatasetRecord(error.result.dataset, gate_status="failed", gate_summary=error.result.summary())]
@@ -274,10 +305,14 @@ def record_failure(env: Environment, input: PartitionInput, run_id: str | None, 
         stage = error.stage
         rejected = stage.rejected
         datasets = [
-            DatasetRecord("raw_orders", stage.raw_rows),
+            DatasetRecord(catalog.RAW_ORDERS.name, stage.raw_rows),
             DatasetRecord(
-                "cleaned_orders", len(stage.cleaned), len(stage.rejected), stage.result.reasons(),
-                gate_status="failed", gate_summary=error.result.summary(),
+                catalog.CLEANED_ORDERS.name,
+                len(stage.cleaned),
+                len(stage.rejected),
+                stage.result.reasons(),
+                gate_status="failed",
+                gate_summary=error.result.summary(),
             ),
         ]
     env.warehouse.record_failure(input.partition, input.record(), run_id, cause, datasets, rejected)

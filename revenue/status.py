@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from revenue.partitions import partition_range
 
@@ -31,14 +31,17 @@ if TYPE_CHECKING:
     from revenue.io.partition_input import PartitionInput
     from revenue.io.warehouse import LedgerRow, PublishedDay
 
-CURRENT: tuple[str, ...] = ("materialized", "warned")
+State = Literal["materialized", "warned", "stale", "missing", "failed", "running"]
+"""A partition's state (the module docstring says what each means)."""
+
+CURRENT: tuple[State, ...] = ("materialized", "warned")
 """Held by the warehouse at the current input: what a backfill skips unless forced."""
 
 
 @dataclass(frozen=True)
 class PartitionStatus:
     partition: dt.date
-    state: str
+    state: State
     detail: str = ""
     run_id: str | None = None
     """The flow run to open: the one computing it (running), that failed it (failed), or
@@ -64,6 +67,7 @@ def classify(input: PartitionInput, published: PublishedDay | None) -> Partition
     if len(versions) > 1:
         return PartitionStatus(day, "stale", "its datasets were published from different inputs", run_id, orders)
     [version] = versions
+    assert version is not None  # None was answered above
     if not published.holds(version):
         return PartitionStatus(day, "missing", _why_not_held(published, version), run_id)
     if version != input.fingerprint:
@@ -129,8 +133,13 @@ def grid_days(env: Environment, touched: Iterable[dt.date] = (), today: dt.date 
     return sorted(set(partition_range(first, yesterday)) | set(touched) | set(env.warehouse.failed_partitions()))
 
 
-def current_statuses(env: Environment, days: Sequence[dt.date], running: Iterable[dt.date] = (),
-                     run_id: str | None = None, known: Iterable[PartitionInput] = ()) -> list[PartitionStatus]:
+def current_statuses(
+    env: Environment,
+    days: Sequence[dt.date],
+    running: Iterable[dt.date] = (),
+    run_id: str | None = None,
+    known: Iterable[PartitionInput] = (),
+) -> list[PartitionStatus]:
     """Every day's status, with the days a live run computes (from ``partition_runs``, and
     ``running``, the days the caller is about to compute as ``run_id``) shown as running.
     ``known``: inputs the caller planned just now; only the other days are planned here."""
@@ -144,5 +153,14 @@ def current_statuses(env: Environment, days: Sequence[dt.date], running: Iterabl
     planned = {i.partition: i for i in plan_inputs(env, [d for d in days if d not in given])}
     statuses = classify_range(env, [given.get(day) or planned[day] for day in days])
     live = {**running_partitions(env.warehouse, days), **{day: run_id for day in running}}
-    return [replace(s, state="running", detail=f"computing now (was {s.state}{': ' + s.detail if s.detail else ''})",
-                    run_id=live[s.partition]) if s.partition in live else s for s in statuses]
+    return [
+        replace(
+            s,
+            state="running",
+            detail=f"computing now (was {s.state}{': ' + s.detail if s.detail else ''})",
+            run_id=live[s.partition],
+        )
+        if s.partition in live
+        else s
+        for s in statuses
+    ]

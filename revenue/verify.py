@@ -18,7 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from revenue import contract
+from revenue import catalog, contract
 from revenue.contract import VERSION_COLUMN, cents_to_decimal
 from revenue.errors import DataError, InputSuperseded
 from revenue.io.environment import Environment
@@ -71,7 +71,11 @@ def expected_day(env: Environment, input: PartitionInput) -> Expected:
     sources = [(0, list(enumerate(env.source.rows(input.partition, COLUMNS), start=1)))]
     for version in input.files:  # every row of the file: the day is decided here, by its order_date
         frame = env.registry.rows_of(version, input.partition)
-        values = frame.reindex(columns=list(COLUMNS)).astype("object").where(frame.reindex(columns=list(COLUMNS)).notna(), None)
+        values = (
+            frame.reindex(columns=list(COLUMNS))
+            .astype("object")
+            .where(frame.reindex(columns=list(COLUMNS)).notna(), None)
+        )
         sources.append((version.seq, list(zip(frame.index.tolist(), values.itertuples(index=False, name=None)))))
     for landing, rows in sources:
         for line, (raw_id, raw_customer, raw_amount, raw_date, raw_version) in rows:
@@ -79,7 +83,7 @@ def expected_day(env: Environment, input: PartitionInput) -> Expected:
             customer, bad_customer = contract.customer_id_of(raw_customer)
             cents, bad_amount = contract.cents_of(raw_amount)
             moment = contract.timestamp_of(raw_date)
-            if bad_id or bad_customer or bad_amount or moment is None or not start <= moment < end:
+            if bad_id or bad_customer or bad_amount or order_id is None or moment is None or not start <= moment < end:
                 continue
             updated = contract.timestamp_of(raw_version)
             newest = ((0,) if updated is None else (1, updated), moment, customer, cents, line)
@@ -102,10 +106,10 @@ def verify_range(config: str | Environment, start: dt.date, end: dt.date) -> lis
     from revenue.io.environment import environment
 
     env = environment(config) if isinstance(config, str) else config
-    revenue = env.warehouse.read_table("daily_revenue")
+    revenue = env.warehouse.read_table(catalog.DAILY_REVENUE.name)
     revenue = revenue[(revenue.order_date >= start) & (revenue.order_date <= end)]
     published = {row.order_date: row for row in revenue.itertuples()}
-    spend = env.warehouse.read_table("customer_daily_spend")
+    spend = env.warehouse.read_table(catalog.CUSTOMER_DAILY_SPEND.name)
     spend = spend[(spend.order_date >= start) & (spend.order_date <= end)]
     spend_by_day: dict[dt.date, dict[str, int]] = defaultdict(dict)
     for row in spend.itertuples():
@@ -121,15 +125,29 @@ def verify_range(config: str | Environment, start: dt.date, end: dt.date) -> lis
         row = published.get(day)
         if row is None:
             if expected.order_count:
-                differences.append(Difference(day, cents_to_decimal(expected.revenue_cents), expected.order_count, None, None))
+                differences.append(
+                    Difference(day, cents_to_decimal(expected.revenue_cents), expected.order_count, None, None)
+                )
             continue
         held = spend_by_day.get(day, {})
-        customers = tuple(sorted(c for c in set(held) | set(expected.spend_cents) if held.get(c) != expected.spend_cents.get(c)))
-        if int(row.revenue * 100) != expected.revenue_cents or int(row.order_count) != expected.order_count or customers:
-            differences.append(Difference(
-                day, cents_to_decimal(expected.revenue_cents), expected.order_count,
-                row.revenue, int(row.order_count), customers,
-            ))
+        customers = tuple(
+            sorted(c for c in set(held) | set(expected.spend_cents) if held.get(c) != expected.spend_cents.get(c))
+        )
+        if (
+            int(row.revenue * 100) != expected.revenue_cents
+            or int(row.order_count) != expected.order_count
+            or customers
+        ):
+            differences.append(
+                Difference(
+                    day,
+                    cents_to_decimal(expected.revenue_cents),
+                    expected.order_count,
+                    row.revenue,
+                    int(row.order_count),
+                    customers,
+                )
+            )
     return differences
 
 

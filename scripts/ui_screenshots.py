@@ -19,9 +19,17 @@ import tempfile
 from pathlib import Path
 
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--hide-scrollbars", "--window-size=1600,1000", "--run-all-compositor-stages-before-draw",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--window-size=1600,1000",
+    "--run-all-compositor-stages-before-draw",
     "--virtual-time-budget=60000",
 ]
 
@@ -38,7 +46,9 @@ def screenshot(url: str, out: Path) -> None:
     with tempfile.TemporaryDirectory() as profile:
         subprocess.run(
             [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--screenshot={out}", url],
-            check=True, capture_output=True, timeout=120,
+            check=True,
+            capture_output=True,
+            timeout=120,
         )
     print(f"wrote {out} ({url})")
 
@@ -53,18 +63,19 @@ def main() -> None:
     ui = args.api_url.rstrip("/").removesuffix("/api")
 
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.sorting import FlowRunSort
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
     from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.sorting import FlowRunSort
+    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     completed = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.COMPLETED])))
     with temporary_settings({PREFECT_API_URL: args.api_url}), get_client(sync_client=True) as client:
         runs = client.read_flow_runs(flow_run_filter=completed, sort=FlowRunSort.END_TIME_DESC, limit=200)
     screenshot(f"{ui}/runs", args.out / "ui-runs.png")
     # the run with the most to show: a landed file's run, else a daily or backfill run
-    ranked = sorted(runs, key=lambda r: ("landed_key" in (r.parameters or {}), "start" in (r.parameters or {})), reverse=True)
+    ranked = sorted(
+        runs, key=lambda r: ("landed_key" in (r.parameters or {}), "start" in (r.parameters or {})), reverse=True
+    )
     if ranked:
         screenshot(f"{ui}/runs/flow-run/{ranked[0].id}", args.out / "ui-flow-run.png")
     screenshot(f"{ui}/artifacts/key/quality-2026-03-03", args.out / "ui-quality-artifact.png")

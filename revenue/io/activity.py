@@ -48,8 +48,11 @@ def running(warehouse: Warehouse, partition: dt.date, run_id: str | None) -> Ite
     runs = warehouse.table("partition_runs")
     with warehouse.service("marking the partition as running", partition), warehouse.engine.begin() as connection:
         insert = dialect_insert(connection)(runs).values(partition_date=partition, run_id=key, started_at=_now())
-        connection.execute(insert.on_conflict_do_update(
-            index_elements=["partition_date", "run_id"], set_={"started_at": insert.excluded.started_at}))
+        connection.execute(
+            insert.on_conflict_do_update(
+                index_elements=["partition_date", "run_id"], set_={"started_at": insert.excluded.started_at}
+            )
+        )
     try:
         yield
     finally:
@@ -57,8 +60,12 @@ def running(warehouse: Warehouse, partition: dt.date, run_id: str | None) -> Ite
             with warehouse.engine.begin() as connection:
                 connection.execute(runs.delete().where(runs.c.partition_date == partition, runs.c.run_id == key))
         except Exception as error:  # never hide the attempt's own outcome behind this
-            log.warning("could not clear the running mark of %s (it expires after %s): %s",
-                        partition, RUNNING_FOR_AT_MOST, error)
+            log.warning(
+                "could not clear the running mark of %s (it expires after %s): %s",
+                partition,
+                RUNNING_FOR_AT_MOST,
+                error,
+            )
 
 
 def running_partitions(warehouse: Warehouse, days: Iterable[dt.date]) -> dict[dt.date, str]:
@@ -70,7 +77,8 @@ def running_partitions(warehouse: Warehouse, days: Iterable[dt.date]) -> dict[dt
     runs = warehouse.table("partition_runs")
     since = _now() - RUNNING_FOR_AT_MOST
     query = sa.select(runs.c.partition_date, runs.c.run_id, runs.c.started_at).where(
-        runs.c.partition_date.between(days[0], days[-1]))
+        runs.c.partition_date.between(days[0], days[-1])
+    )
     with warehouse.service("reading the running partitions"), warehouse.engine.connect() as connection:
         rows = connection.execute(query).all()
     wanted = set(days)
@@ -84,8 +92,11 @@ def beat(warehouse: Warehouse, name: str, detail: str | None = None) -> dt.datet
     now = _now()
     with warehouse.service(f"recording the heartbeat of {name}"), warehouse.engine.begin() as connection:
         insert = dialect_insert(connection)(beats).values(name=name, beat_at=now, detail=detail)
-        connection.execute(insert.on_conflict_do_update(
-            index_elements=["name"], set_={"beat_at": insert.excluded.beat_at, "detail": insert.excluded.detail}))
+        connection.execute(
+            insert.on_conflict_do_update(
+                index_elements=["name"], set_={"beat_at": insert.excluded.beat_at, "detail": insert.excluded.detail}
+            )
+        )
     return now
 
 

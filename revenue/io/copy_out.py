@@ -19,6 +19,14 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 
+def driver_connection(connection: Connection) -> Any:
+    """The psycopg connection under a SQLAlchemy connection (for ``COPY``)."""
+    raw = connection.connection.driver_connection
+    if raw is None:
+        raise RuntimeError("the SQLAlchemy connection has no driver connection (closed?)")
+    return raw
+
+
 def copy_csv(connection: Connection, statement: Any, write: Callable[[Any], object]) -> None:
     """Run the ``COPY ... TO STDOUT`` ``statement`` (a ``psycopg.sql.Composable``) on the
     SQLAlchemy ``connection`` (psycopg driver) in a transaction with the session time zone
@@ -27,7 +35,7 @@ def copy_csv(connection: Connection, statement: Any, write: Callable[[Any], obje
     invalidated (closed, not returned to the pool)."""
     try:
         connection.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")  # begins the transaction
-        raw = connection.connection.driver_connection
+        raw = driver_connection(connection)
         copy_out(raw.pgconn, statement.as_bytes(raw), write)
     except BaseException:
         connection.invalidate()

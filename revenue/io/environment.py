@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import sqlalchemy as sa
 
@@ -49,8 +49,10 @@ class EmbeddedPipeline:
     @classmethod
     def from_manifest(cls, environ: dict[str, str]) -> EmbeddedPipeline:
         return cls(
-            source=environ["REVENUE_SOURCE_DB_URL"], warehouse=environ["REVENUE_WAREHOUSE_DB_URL"],
-            lake=environ["REVENUE_LAKE_URL"], results=environ["REVENUE_RESULTS_URL"],
+            source=environ["REVENUE_SOURCE_DB_URL"],
+            warehouse=environ["REVENUE_WAREHOUSE_DB_URL"],
+            lake=environ["REVENUE_LAKE_URL"],
+            results=environ["REVENUE_RESULTS_URL"],
             landing=environ.get("REVENUE_LANDING_URL") or None,
             source_table=environ.get("REVENUE_SOURCE_TABLE") or "orders",
             warehouse_schema=environ.get("REVENUE_WAREHOUSE_SCHEMA") or "analytics",
@@ -109,7 +111,10 @@ class Environment:
 
     @cached_property
     def lake(self) -> ObjectStore:
-        return self.store("lake")
+        store = self.store("lake")
+        if store is None:  # the block type requires one; a manifest always has one
+            raise ConfigurationError(f"environment {self.name} has no lake")
+        return store
 
     @cached_property
     def landing_block(self) -> ObjectStorage | None:
@@ -142,15 +147,17 @@ class Environment:
         return self._storage("results")
 
     def asset_keys(self, dataset: str) -> list[str]:
-        """Prefect asset keys of a dataset: the warehouse table and, for lake datasets,
-        its lake folder; ``orders`` is the source table."""
-        if dataset == "orders":
-            source = self.source
-            return [_database_asset(source.engine.url, source.schema, source.table)]
+        """Prefect asset keys of a dataset, from where the catalog stores it: the source
+        table, its warehouse table, its lake folder."""
+        from revenue.catalog import dataset as declared
+
+        stored_in = declared(dataset).stored_in
         keys = []
-        if dataset in ("daily_revenue", "customer_daily_spend", "rejected_orders"):
+        if "source" in stored_in:
+            keys.append(_database_asset(self.source.engine.url, self.source.schema, self.source.table))
+        if "warehouse" in stored_in:
             keys.append(_database_asset(self.warehouse.engine.url, self.warehouse.schema, dataset))
-        if dataset in ("daily_revenue", "cleaned_orders"):
+        if "lake" in stored_in:
             keys.append(_storage_asset(self.lake_block, dataset))
         return keys
 
@@ -221,7 +228,7 @@ def environment(name: str) -> Environment:
             from blocks.pipeline import RevenuePipeline
 
             try:
-                pipeline = RevenuePipeline.load(name)
+                pipeline = cast(RevenuePipeline, RevenuePipeline.load(name))
             except ValueError as error:
                 if "Unable to find block document" in str(error) or "not found" in str(error).lower():
                     raise UnknownEnvironmentError.named(name) from None

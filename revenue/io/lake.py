@@ -33,9 +33,7 @@ def to_parquet_bytes(frame: pd.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-def write_partition(
-    store: ObjectStore, dataset: str, partition: dt.date, frame: pd.DataFrame
-) -> StoredObject:
+def write_partition(store: ObjectStore, dataset: str, partition: dt.date, frame: pd.DataFrame) -> StoredObject:
     """Write one dataset's partition as Parquet and return where it went."""
     data = to_parquet_bytes(frame)
     with service(f"lake {store.uri()}", f"writing {dataset}", partition):

@@ -134,9 +134,14 @@ _UTF8_MULTIBYTE = re.compile(
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _PANDAS_INDEX = re.compile(r"__index_level_\d+__")
 _NULLABLE_INTS = {
-    pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(),
-    pa.int64(): pd.Int64Dtype(), pa.uint8(): pd.UInt8Dtype(), pa.uint16(): pd.UInt16Dtype(),
-    pa.uint32(): pd.UInt32Dtype(), pa.uint64(): pd.UInt64Dtype(),
+    pa.int8(): pd.Int8Dtype(),
+    pa.int16(): pd.Int16Dtype(),
+    pa.int32(): pd.Int32Dtype(),
+    pa.int64(): pd.Int64Dtype(),
+    pa.uint8(): pd.UInt8Dtype(),
+    pa.uint16(): pd.UInt16Dtype(),
+    pa.uint32(): pd.UInt32Dtype(),
+    pa.uint64(): pd.UInt64Dtype(),
 }
 
 
@@ -209,9 +214,7 @@ def _require_columns(names: list[str], key: str) -> None:
     missing = [c for c in REQUIRED_COLUMNS if c not in names]
     if missing:
         found = ", ".join(map(str, names)) or "none"
-        raise LandedFileError(
-            key, f"missing required column(s) {', '.join(missing)} (found: {found})"
-        )
+        raise LandedFileError(key, f"missing required column(s) {', '.join(missing)} (found: {found})")
 
 
 def _read_parquet(data: bytes, key: str) -> pd.DataFrame:
@@ -221,9 +224,7 @@ def _read_parquet(data: bytes, key: str) -> pd.DataFrame:
         raise LandedFileError(key, "truncated or corrupt Parquet") from exc
     table = table.drop_columns([n for n in table.column_names if _PANDAS_INDEX.fullmatch(n)])
     names = _normalise_header(table.column_names, key)
-    frame = table.rename_columns(names).to_pandas(
-        ignore_metadata=True, types_mapper=_NULLABLE_INTS.get
-    )
+    frame = table.rename_columns(names).to_pandas(ignore_metadata=True, types_mapper=_NULLABLE_INTS.get)
     return frame
 
 
@@ -234,10 +235,10 @@ def _read_csv(data: bytes, key: str) -> tuple[pd.DataFrame, pd.DataFrame, str]:
         raise LandedFileError(key, "empty file (no header and no rows, only whitespace)")
     try:
         rows = list(_scan(text))
-    except _Malformed as bad:
+    except _Malformed as malformed:
         raise LandedFileError(
-            key, f"malformed CSV in the row starting at line {bad.line}: {bad.error}"
-        ) from bad.error
+            key, f"malformed CSV in the row starting at line {malformed.line}: {malformed.error}"
+        ) from malformed.error
     header_line, header_fields = rows[0]  # text is not blank, so some line had fields
     header = _normalise_header(header_fields, key)
     _require_columns(header, key)  # a wrong header explains wrong rows: name it first
@@ -248,17 +249,22 @@ def _read_csv(data: bytes, key: str) -> tuple[pd.DataFrame, pd.DataFrame, str]:
         named = ", ".join(f"line {line} has {len(fields)}" for line, fields in bad[:_MAX_LINES_NAMED])
         more = f" and {len(bad) - _MAX_LINES_NAMED} more" if len(bad) > _MAX_LINES_NAMED else ""
         raise LandedFileError(
-            key, f"no usable rows: {len(bad)} row(s) with the wrong number of fields (header has {width}): {named}{more}"
+            key,
+            f"no usable rows: {len(bad)} row(s) with the wrong number of fields (header has {width}): {named}{more}",
         )
     frame = pd.DataFrame(
-        [fields for _, fields in good], columns=header, dtype="object",
+        [fields for _, fields in good],
+        columns=header,
+        dtype="object",
         index=pd.Index([line for line, _ in good], dtype="int64", name="line"),
     ).astype("str")
     bad_rows = pd.DataFrame(
         {
             "line": pd.Series([line for line, _ in bad], dtype="int64"),
             "order_id": pd.Series([None] * len(bad), dtype="object"),
-            "reason": pd.Series([f"{len(fields)} fields where the header has {width}" for _, fields in bad], dtype="str"),
+            "reason": pd.Series(
+                [f"{len(fields)} fields where the header has {width}" for _, fields in bad], dtype="str"
+            ),
             "record": pd.Series([json.dumps(fields) for _, fields in bad], dtype="str"),
         },
         columns=list(UNASSIGNED_COLUMNS),
@@ -328,8 +334,7 @@ def _decode(data: bytes, key: str) -> tuple[str, str]:
         return data.decode("cp1252"), "cp1252"
     except UnicodeDecodeError as exc:
         raise LandedFileError(
-            key, f"not UTF-8 or cp1252 text (byte {data[exc.start]:#04x} at line "
-                 f"{_line_of(data, exc.start)})"
+            key, f"not UTF-8 or cp1252 text (byte {data[exc.start]:#04x} at line {_line_of(data, exc.start)})"
         ) from exc
 
 
@@ -340,8 +345,7 @@ def _line_of(data: bytes, offset: int) -> int:
 def _invalid_utf8_reason(data: bytes, exc: UnicodeDecodeError, *, bom: bool) -> str:
     line = _line_of(data, exc.start)
     why = "starts with a UTF-8 BOM" if bom else "has valid UTF-8 multi-byte characters"
-    return (f"mixed encodings: the file {why} but byte {data[exc.start]:#04x} at line {line} "
-            "is not UTF-8")
+    return f"mixed encodings: the file {why} but byte {data[exc.start]:#04x} at line {line} is not UTF-8"
 
 
 def _looks_binary(data: bytes) -> bool:
@@ -357,12 +361,9 @@ def _normalise_header(names: list[str], key: str) -> list[str]:
     for position, name in enumerate(names):
         clean = str(name).replace("\ufeff", "").strip().lower()
         normalised.append(clean or f"unnamed_{position}")
-    seen: set[str] = set()
-    duplicates = sorted({n for n in normalised if n in seen or seen.add(n)})
+    duplicates = sorted({n for n in normalised if normalised.count(n) > 1})
     if duplicates:
-        raise LandedFileError(
-            key, f"duplicate column name(s) after normalisation: {', '.join(duplicates)}"
-        )
+        raise LandedFileError(key, f"duplicate column name(s) after normalisation: {', '.join(duplicates)}")
     return normalised
 
 
@@ -396,9 +397,7 @@ def split_by_day(
     return by_day, _unassigned(frame.iloc[np.flatnonzero(~ok)], reasons[~ok])
 
 
-def _utc_instants(
-    values: pd.Series, earliest: dt.date, latest: dt.date
-) -> tuple[pd.Series, pd.Series]:
+def _utc_instants(values: pd.Series, earliest: dt.date, latest: dt.date) -> tuple[pd.Series, pd.Series]:
     """Each value's UTC instant (NaT where none) and the reason a row has no day (or NA)."""
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         instants = values.dt.tz_convert("UTC")
@@ -414,9 +413,7 @@ def _utc_instants(
     start = pd.Timestamp(dt.datetime.combine(earliest, dt.time(0)), tz="UTC")
     end = pd.Timestamp(dt.datetime.combine(latest + dt.timedelta(days=1), dt.time(0)), tz="UTC")
     outside = instants.notna() & ((instants < start) | (instants >= end))
-    reasons = reasons.mask(
-        outside, f"order_date outside accepted range {earliest.isoformat()}..{latest.isoformat()}"
-    )
+    reasons = reasons.mask(outside, f"order_date outside accepted range {earliest.isoformat()}..{latest.isoformat()}")
     return instants.where(reasons.isna()), reasons
 
 
@@ -426,9 +423,7 @@ def _instants_from_text(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     text = pd.Series([t.strip() if isinstance(t, str) else None for t in text], index=values.index, dtype="object")
     reasons = pd.Series(pd.NA, index=values.index, dtype="object")
     blank = text.isna() | (text == "")
-    iso = pd.Series(
-        [bool(ISO_TIMESTAMP.fullmatch(t)) if t else False for t in text], index=values.index
-    )
+    iso = pd.Series([bool(ISO_TIMESTAMP.fullmatch(t)) if t else False for t in text], index=values.index)
     reasons[blank] = NULL_DATE
     reasons[~blank & ~iso] = NOT_A_TIMESTAMP
     return _parse_iso(text.where(iso), reasons), reasons

@@ -50,11 +50,16 @@ def resolve_landed(store: ObjectStore, key_or_uri: str) -> LandedFile:
     if "://" in text:
         if not text.startswith(root):
             raise LandingKeyError(f"landed file {text}: outside the landing prefix {root}")
-        relative = text[len(root):]
+        relative = text[len(root) :]
     else:
         relative = text.lstrip("/")
     normalized = posixpath.normpath(relative) if relative else ""
-    if not normalized or normalized.startswith("..") or normalized != relative or normalized.startswith(RESERVED_PREFIXES):
+    if (
+        not normalized
+        or normalized.startswith("..")
+        or normalized != relative
+        or normalized.startswith(RESERVED_PREFIXES)
+    ):
         raise LandingKeyError(f"landed file {text}: not a file key under the landing prefix {root}")
     with service(f"landing {store.uri()}", f"reading {normalized}"):
         head = store.head(normalized)
@@ -67,7 +72,9 @@ def mark_error(store: ObjectStore, landed: LandedFile, reason: str) -> str:
     """Record why a landed file was rejected, under ``_errors/``; returns the marker key."""
     marker = f"_errors/{landed.key}.error.json"
     body = {
-        "uri": landed.uri, "etag": landed.etag, "reason": reason,
+        "uri": landed.uri,
+        "etag": landed.etag,
+        "reason": reason,
         "rejected_at": dt.datetime.now(dt.timezone.utc).isoformat(),
     }
     with service(f"landing {store.uri()}", f"writing {marker}"):
@@ -79,7 +86,9 @@ def listed_files(store: ObjectStore, start_after: str | None = None) -> list[Lan
     """Every file under the landing prefix (with ``start_after``: whose key sorts after it),
     except the reserved ``_errors/`` and ``_state/``, oldest first (by the time it was
     written, then by key)."""
-    with service(f"landing {store.uri()}", "listing the landing prefix" + (f" after {start_after}" if start_after else "")):
+    with service(
+        f"landing {store.uri()}", "listing the landing prefix" + (f" after {start_after}" if start_after else "")
+    ):
         objects = store.list("", start_after=start_after)
     return [
         LandedFile(uri=store.uri(obj.key), key=obj.key, etag=obj.etag, size=obj.size)

@@ -15,8 +15,14 @@ from pathlib import Path
 
 MANIFEST_DIR = "environments"
 EMBEDDED_DATABASES = ("REVENUE_SOURCE_DB_URL", "REVENUE_WAREHOUSE_DB_URL")
-ALERT_SECRETS = frozenset({"REVENUE_ALERT_WEBHOOK_URL", "REVENUE_ALERT_SLACK_WEBHOOK_URL",
-                           "REVENUE_ALERT_PAGERDUTY_INTEGRATION_KEY", "REVENUE_ALERT_PAGERDUTY_API_KEY"})
+ALERT_SECRETS = frozenset(
+    {
+        "REVENUE_ALERT_WEBHOOK_URL",
+        "REVENUE_ALERT_SLACK_WEBHOOK_URL",
+        "REVENUE_ALERT_PAGERDUTY_INTEGRATION_KEY",
+        "REVENUE_ALERT_PAGERDUTY_API_KEY",
+    }
+)
 """Alert destinations are secrets: they live in blocks only, never in a manifest."""
 
 
@@ -27,7 +33,8 @@ def manifest_path(home: Path, env: str) -> Path:
 def write_manifest(home: Path, env: str, environ: Mapping[str, str]) -> Path:
     """Record an embedded-default environment's variables (paths only: it holds no secret)."""
     if any(key.startswith("AWS_") for key in environ) or not all(
-            environ.get(key, "").startswith("sqlite:") for key in EMBEDDED_DATABASES):
+        environ.get(key, "").startswith("sqlite:") for key in EMBEDDED_DATABASES
+    ):
         raise ValueError("only an embedded-default environment (SQLite and local directories) has a manifest")
     path = manifest_path(home, env)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -41,18 +41,24 @@ def files_of(body: dict[str, Any], bucket: str, folder: str, uri: Any) -> list[L
     found = []
     for record in body.get("Records") or []:
         s3 = record.get("s3") or {}
-        if not str(record.get("eventName", "")).startswith("ObjectCreated") or s3.get("bucket", {}).get("name") != bucket:
+        if (
+            not str(record.get("eventName", "")).startswith("ObjectCreated")
+            or s3.get("bucket", {}).get("name") != bucket
+        ):
             continue
         key = unquote_plus(s3.get("object", {}).get("key", ""))
         prefix = f"{folder}/" if folder else ""
         if not key.startswith(prefix) or key.endswith("/"):
             continue
-        relative = key[len(prefix):]
+        relative = key[len(prefix) :]
         if not relative or relative.startswith(RESERVED_PREFIXES):
             continue
         obj = s3["object"]
-        found.append(LandedFile(uri=uri(relative), key=relative, etag=str(obj.get("eTag", "")).strip('"'),
-                                size=int(obj.get("size", 0))))
+        found.append(
+            LandedFile(
+                uri=uri(relative), key=relative, etag=str(obj.get("eTag", "")).strip('"'), size=int(obj.get("size", 0))
+            )
+        )
     return found
 
 
@@ -71,8 +77,9 @@ class LandingQueue:
         """Up to ``limit`` messages waiting now (no long poll: the watcher paces itself)."""
         received: list[Received] = []
         while len(received) < limit:
-            batch = self._client.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=MAX_PER_RECEIVE,
-                                                 WaitTimeSeconds=0).get("Messages", [])
+            batch = self._client.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=MAX_PER_RECEIVE, WaitTimeSeconds=0
+            ).get("Messages", [])
             if not batch:
                 break
             for message in batch:
@@ -80,12 +87,17 @@ class LandingQueue:
                     body = json.loads(message.get("Body") or "{}")
                 except ValueError:
                     body = {}
-                received.append(Received(message["ReceiptHandle"],
-                                         files_of(body, self.store.bucket, self.store.folder, self.store.uri)))
+                received.append(
+                    Received(
+                        message["ReceiptHandle"], files_of(body, self.store.bucket, self.store.folder, self.store.uri)
+                    )
+                )
         return received
 
     def delete(self, messages: list[Received]) -> None:
         for start in range(0, len(messages), MAX_PER_RECEIVE):
-            entries = [{"Id": str(n), "ReceiptHandle": m.receipt}
-                       for n, m in enumerate(messages[start:start + MAX_PER_RECEIVE])]
+            entries = [
+                {"Id": str(n), "ReceiptHandle": m.receipt}
+                for n, m in enumerate(messages[start : start + MAX_PER_RECEIVE])
+            ]
             self._client.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)

@@ -21,7 +21,8 @@ def orders_table(name: str = "orders", schema: str | None = None, sqlite: bool =
     timestamp = sa.Text if sqlite else sa.DateTime(timezone=True)
     metadata = sa.MetaData(schema=schema)
     return sa.Table(
-        name, metadata,
+        name,
+        metadata,
         sa.Column("order_id", sa.BigInteger),
         sa.Column("customer_id", sa.Text),
         sa.Column("amount", sa.Numeric(12, 2)),
@@ -32,7 +33,9 @@ def orders_table(name: str = "orders", schema: str | None = None, sqlite: bool =
     )
 
 
-def create_orders_table(engine: Engine, name: str = "orders", schema: str | None = None, replace: bool = False) -> sa.Table:
+def create_orders_table(
+    engine: Engine, name: str = "orders", schema: str | None = None, replace: bool = False
+) -> sa.Table:
     sqlite = engine.dialect.name == "sqlite"
     table = orders_table(name, None if sqlite else schema, sqlite)
     with engine.begin() as connection:
@@ -70,7 +73,9 @@ def _copy_orders(engine: Engine, frame: pd.DataFrame, name: str, schema: str | N
     columns = sql.SQL(", ").join(sql.Identifier(c) for c in frame.columns)
     statement = sql.SQL("COPY {target} ({columns}) FROM STDIN WITH (FORMAT csv)").format(target=target, columns=columns)
     with engine.begin() as connection:
-        raw = connection.connection.driver_connection
+        from revenue.io.copy_out import driver_connection
+
+        raw = driver_connection(connection)
         with raw.cursor() as cursor, cursor.copy(statement) as copy:
             copy.write(buffer.getvalue())
     return len(frame)

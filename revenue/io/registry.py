@@ -71,7 +71,13 @@ FULL_LISTING = "landing-full-listing"
 
 PENDING, READ, UNREADABLE, REPLACED = "pending", "read", "unreadable", "replaced"
 _SPLIT_CACHE_SIZE = 8
-_EMPTY = pd.DataFrame(columns=["order_id", "customer_id", "amount", "order_date"])
+LANDED_COLUMNS = ("order_id", "customer_id", "amount", "order_date")
+
+
+def _no_rows() -> pd.DataFrame:
+    """A landed file's rows when it has none for a day (a new frame each time: callers may
+    modify what they get)."""
+    return pd.DataFrame(columns=list(LANDED_COLUMNS))
 
 
 @dataclass(frozen=True)
@@ -138,16 +144,35 @@ class LandingRegistry:
         """The landing of this object version: the URI's latest one if it has this ETag,
         else a new landing with the next sequence number."""
         self.warehouse.ensure_tables()
-        with self.warehouse.service("registering a landed file"), self.warehouse.write_transaction("landing-registry") as connection:
-            latest = connection.execute(
-                sa.select(self.files).where(self.files.c.uri == landed.uri).order_by(self.files.c.seq.desc()).limit(1)
-            ).mappings().first()
+        with (
+            self.warehouse.service("registering a landed file"),
+            self.warehouse.write_transaction("landing-registry") as connection,
+        ):
+            latest = (
+                connection.execute(
+                    sa.select(self.files)
+                    .where(self.files.c.uri == landed.uri)
+                    .order_by(self.files.c.seq.desc())
+                    .limit(1)
+                )
+                .mappings()
+                .first()
+            )
             if latest is not None and latest["etag"] == landed.etag and latest["read_status"] != REPLACED:
                 return _version(latest)
-            seq = connection.execute(self.files.insert().values(
-                uri=landed.uri, key=landed.key, etag=landed.etag, size=landed.size,
-                registered_at=_now(), registered_by=by, read_status=PENDING,
-            ).returning(self.files.c.seq)).scalar_one()
+            seq = connection.execute(
+                self.files.insert()
+                .values(
+                    uri=landed.uri,
+                    key=landed.key,
+                    etag=landed.etag,
+                    size=landed.size,
+                    registered_at=_now(),
+                    registered_by=by,
+                    read_status=PENDING,
+                )
+                .returning(self.files.c.seq)
+            ).scalar_one()
         log.info("registered %s (etag %s) as landing %d", landed.uri, landed.etag, seq)
         return LandedVersion(seq, landed.uri, landed.key, landed.etag, landed.size)
 
@@ -157,18 +182,18 @@ class LandingRegistry:
         latest: dict[str, str] = {}
         uris = sorted({f.uri for f in listed})
         for start in range(0, len(uris), 1000):
-            latest.update(self.latest_etags(uris[start:start + 1000]))
+            latest.update(self.latest_etags(uris[start : start + 1000]))
         return [self.register(f, by) for f in listed if latest.get(f.uri) != f.etag]
 
     def latest_etags(self, uris: Sequence[str] | None = None) -> dict[str, str]:
         """The ETag of each URI's latest landing (of ``uris`` only, when given)."""
         self.warehouse.ensure_tables()
-        newest = sa.select(self.files.c.uri, sa.func.max(self.files.c.seq).label("seq")).group_by(self.files.c.uri)
+        latest_seq = sa.select(self.files.c.uri, sa.func.max(self.files.c.seq).label("seq")).group_by(self.files.c.uri)
         if uris is not None:
             if not uris:
                 return {}
-            newest = newest.where(self.files.c.uri.in_(list(uris)))
-        newest = newest.subquery()
+            latest_seq = latest_seq.where(self.files.c.uri.in_(list(uris)))
+        newest = latest_seq.subquery()
         query = sa.select(self.files.c.uri, self.files.c.etag).join(newest, newest.c.seq == self.files.c.seq)
         with self.warehouse.service("reading the landing registry"), self.warehouse.engine.connect() as connection:
             return {r.uri: r.etag for r in connection.execute(query)}
@@ -233,9 +258,15 @@ class LandingRegistry:
         self.read_pending()
         with self.warehouse.service("reading the landing registry"), self.warehouse.engine.connect() as connection:
             row = connection.execute(sa.select(self.files).where(self.files.c.seq == version.seq)).mappings().one()
-            days = connection.execute(
-                sa.select(self.days.c.partition_date).where(self.days.c.seq == version.seq).order_by(self.days.c.partition_date)
-            ).scalars().all()
+            days = (
+                connection.execute(
+                    sa.select(self.days.c.partition_date)
+                    .where(self.days.c.seq == version.seq)
+                    .order_by(self.days.c.partition_date)
+                )
+                .scalars()
+                .all()
+            )
         return Registration(version, row["read_status"], row["rows"], row["error"], tuple(days))
 
     def _read(self, version: LandedVersion) -> Registration:
@@ -249,12 +280,18 @@ class LandingRegistry:
         except ServiceUnavailableError:
             raise
         except (LandedFileError, OSError) as error:
-            return self._unreadable(version, str(error) if isinstance(error, LandedFileError)
-                                    else f"landed file {version.uri}: cannot be read ({type(error).__name__})")
+            return self._unreadable(
+                version,
+                str(error)
+                if isinstance(error, LandedFileError)
+                else f"landed file {version.uri}: cannot be read ({type(error).__name__})",
+            )
         except Exception as error:  # an object store's refusal (403, ...) that no retry fixes
             if not _refused_by_store(error):
                 raise
-            return self._unreadable(version, f"landed file {version.uri}: the store refused to read it ({_store_code(error)})")
+            return self._unreadable(
+                version, f"landed file {version.uri}: the store refused to read it ({_store_code(error)})"
+            )
         if not split.by_day:
             return self._unreadable(version, f"landed file {version.uri}: no row has a usable order_date", split)
         return self._record_read(version, READ, split=split)
@@ -263,9 +300,14 @@ class LandingRegistry:
         mark_error(self._landing, version.file, reason)
         return self._record_read(version, UNREADABLE, split=split, error=reason)
 
-    def _record_read(self, version: LandedVersion, status: str, split: FileSplit | None = None, error: str | None = None) -> Registration:
+    def _record_read(
+        self, version: LandedVersion, status: str, split: FileSplit | None = None, error: str | None = None
+    ) -> Registration:
         rows = sum(len(f) for f in split.by_day.values()) + len(split.rejects) if split else None
-        with self.warehouse.service("recording a landed file"), self.warehouse.write_transaction("landing-registry") as connection:
+        with (
+            self.warehouse.service("recording a landed file"),
+            self.warehouse.write_transaction("landing-registry") as connection,
+        ):
             claimed = connection.execute(
                 self.files.update()
                 .where(self.files.c.seq == version.seq, self.files.c.read_status == PENDING)
@@ -277,8 +319,13 @@ class LandingRegistry:
                     connection.execute(self.days.insert(), day_rows)
                 rejects = split.rejects.assign(seq=version.seq)
                 if len(rejects):
-                    connection.execute(self.rejects.insert(), rejects[["seq", "line", "order_id", "reason", "record"]]
-                                       .astype("object").where(rejects.notna(), None).to_dict(orient="records"))
+                    connection.execute(
+                        self.rejects.insert(),
+                        rejects[["seq", "line", "order_id", "reason", "record"]]
+                        .astype("object")
+                        .where(rejects.notna(), None)
+                        .to_dict(orient="records"),
+                    )
         if claimed and status != READ:
             log.warning("landed file %s (landing %d): %s", version.uri, version.seq, error)
         days = tuple(sorted(split.by_day)) if split else ()
@@ -296,7 +343,9 @@ class LandingRegistry:
             data = store.get(version.key, etag=version.etag)
         landed = read_landed_file(data, version.uri)
         by_day, unassigned = split_by_day(landed.rows)
-        split = FileSplit(by_day, pd.concat([landed.bad_rows, unassigned], ignore_index=True) if len(landed.bad_rows) else unassigned)
+        split = FileSplit(
+            by_day, pd.concat([landed.bad_rows, unassigned], ignore_index=True) if len(landed.bad_rows) else unassigned
+        )
         with self._splits_lock:
             self._splits[cache_key] = split
             while len(self._splits) > _SPLIT_CACHE_SIZE:
@@ -308,7 +357,7 @@ class LandingRegistry:
         that decide the day themselves), indexed by line."""
         self.rows_for(version, partition)  # the same bytes, or the same refusal
         by_day = self._split(version).by_day
-        return pd.concat(list(by_day.values())) if by_day else _EMPTY
+        return pd.concat(list(by_day.values())) if by_day else _no_rows()
 
     def rows_for(self, version: LandedVersion, partition: dt.date) -> pd.DataFrame:
         """A read version's rows of one day, values as landed, indexed by line.
@@ -321,7 +370,8 @@ class LandingRegistry:
                 until a readable version lands.
         """
         try:
-            return self._split(version).by_day.get(partition, _EMPTY)
+            by_day = self._split(version).by_day
+            return by_day[partition] if partition in by_day else _no_rows()
         except ObjectChanged:
             pass
         with service(f"landing {self._landing.uri()}", f"reading {version.key}", partition):
@@ -331,7 +381,9 @@ class LandingRegistry:
                 f"landed file {version.uri} (landing {version.seq}) was deleted from the landing zone: "
                 f"partition {partition} cannot be recomputed without it; land it again"
             ) from None
-        latest = self.registration(self.register(LandedFile(version.uri, version.key, current.etag, current.size), by="run"))
+        latest = self.registration(
+            self.register(LandedFile(version.uri, version.key, current.etag, current.size), by="run")
+        )
         if latest.read_status == READ:
             raise InputSuperseded(partition, f"landed file {version.uri} was replaced by landing {latest.version.seq}")
         raise DataError(
@@ -355,7 +407,11 @@ class LandingRegistry:
         )
         query = (
             sa.select(self.days.c.partition_date, self.files)
-            .select_from(self.days.join(current, current.c.seq == self.days.c.seq).join(self.files, self.files.c.seq == self.days.c.seq))
+            .select_from(
+                self.days.join(current, current.c.seq == self.days.c.seq).join(
+                    self.files, self.files.c.seq == self.days.c.seq
+                )
+            )
             .where(self.days.c.partition_date.between(start, end))
             .order_by(self.days.c.partition_date, self.files.c.seq)
         )
@@ -378,7 +434,9 @@ class LandingRegistry:
             current = self.current_files(partition, partition, connection).get(partition, [])
             if [f.seq for f in current] != expected:
                 added = [f.uri for f in current if f.seq not in expected]
-                raise InputSuperseded(partition, "landed file(s) registered meanwhile: " + ", ".join(added or ["(a file was replaced)"]))
+                raise InputSuperseded(
+                    partition, "landed file(s) registered meanwhile: " + ", ".join(added or ["(a file was replaced)"])
+                )
 
         return check
 
@@ -386,7 +444,8 @@ class LandingRegistry:
         """Every day any read landing of ``uri`` has rows on (a new version of the file
         changes the input of all of them)."""
         query = (
-            sa.select(self.days.c.partition_date).distinct()
+            sa.select(self.days.c.partition_date)
+            .distinct()
             .select_from(self.days.join(self.files, self.files.c.seq == self.days.c.seq))
             .where(self.files.c.uri == uri, self.files.c.read_status == READ)
             .order_by(self.days.c.partition_date)
@@ -398,7 +457,9 @@ class LandingRegistry:
         """The rows of a landing no partition can take (``line``, ``order_id``, ``reason``, ``record``)."""
         query = sa.select(self.rejects).where(self.rejects.c.seq == version.seq).order_by(self.rejects.c.line)
         with self.warehouse.service("reading the landing registry"), self.warehouse.engine.connect() as connection:
-            return pd.DataFrame(connection.execute(query).mappings().all(), columns=[c.name for c in self.rejects.columns])
+            return pd.DataFrame(
+                connection.execute(query).mappings().all(), columns=[c.name for c in self.rejects.columns]
+            )
 
 
 def watch_once(registry: LandingRegistry, full_listing_every: dt.timedelta | None = None) -> list[LandedVersion]:

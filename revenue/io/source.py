@@ -16,6 +16,7 @@ import io
 import logging
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -42,8 +43,6 @@ class OrdersSource:
     engine: Engine
     table: str = "orders"
     schema: str | None = None
-    rows_extracted: int = field(default=0, init=False)
-    """Rows this reader has extracted in this process: the proof that a cache hit read none."""
     _columns: dict[str, sa.types.TypeEngine] | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -68,7 +67,9 @@ class OrdersSource:
             if self._columns is None:
                 inspector = sa.inspect(self.engine)
                 try:
-                    self._columns = {c["name"]: c["type"] for c in inspector.get_columns(self.table, schema=self.schema)}
+                    self._columns = {
+                        c["name"]: c["type"] for c in inspector.get_columns(self.table, schema=self.schema)
+                    }
                 except sa.exc.NoSuchTableError:
                     self._columns = {}
                 if not self._columns:
@@ -120,8 +121,9 @@ class OrdersSource:
         (start, _), (_, end) = self._bounds(first), self._bounds(last)
         column = table.c[ORDER_DATE]
         with self._service("counting rows", first), self.engine.connect() as connection:
-            held = connection.execute(sa.select(sa.func.count()).select_from(table).where(
-                column >= start, column < end)).scalar()
+            held = connection.execute(
+                sa.select(sa.func.count()).select_from(table).where(column >= start, column < end)
+            ).scalar()
             top = connection.execute(sa.select(sa.func.max(table.c["order_id"]))).scalar()
         return int(held or 0), int(top or 0)
 
@@ -138,10 +140,13 @@ class OrdersSource:
         """
         found: dict[dt.date, str] = {}
         for first in range(0, len(partitions), FINGERPRINT_BATCH):
-            batch = partitions[first:first + FINGERPRINT_BATCH]
+            batch = partitions[first : first + FINGERPRINT_BATCH]
             table = self._table(batch[0])
             query = sa.union_all(*(self._day_aggregates(table, day) for day in batch))
-            with self._service("fingerprinting", batch[0] if len(batch) == 1 else None), self.engine.connect() as connection:
+            with (
+                self._service("fingerprinting", batch[0] if len(batch) == 1 else None),
+                self.engine.connect() as connection,
+            ):
                 rows = connection.execute(query).mappings().all()
             for row in rows:
                 values = dict(row)
@@ -150,7 +155,7 @@ class OrdersSource:
         return found
 
     def _day_aggregates(self, table: sa.TableClause, partition: dt.date) -> sa.Select:
-        aggregates = [
+        aggregates: list[sa.ColumnElement[Any]] = [
             sa.literal(partition.isoformat(), sa.String).label("partition_day"),
             sa.func.count().label("rows"),
             sa.func.count(table.c.order_id).label("with_order_id"),
@@ -183,8 +188,6 @@ class OrdersSource:
                 query = sa.select(table).where(self._in_partition(table, partition))
                 with self.engine.connect() as connection:
                     frame = pd.read_sql(query, connection)
-        with self._lock:
-            self.rows_extracted += len(frame)
         return frame
 
     def _extract_copy(self, partition: dt.date) -> pd.DataFrame:

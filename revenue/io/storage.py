@@ -49,8 +49,8 @@ class ObjectStore(Protocol):
         """Objects under ``prefix`` (sorted by key); with ``start_after``, only keys after it
         in UTF-8 byte order (S3's listing order)."""
         ...
+
     def uri(self, key: str = "") -> str: ...
-    def move(self, key: str, new_key: str) -> None: ...
 
 
 class S3Store:
@@ -122,14 +122,6 @@ class S3Store:
     def uri(self, key: str = "") -> str:
         return f"s3://{self.bucket}/{self._full(key)}".rstrip("/")
 
-    def move(self, key: str, new_key: str) -> None:
-        self._client.copy_object(
-            Bucket=self.bucket,
-            Key=self._full(new_key),
-            CopySource={"Bucket": self.bucket, "Key": self._full(key)},
-        )
-        self._client.delete_object(Bucket=self.bucket, Key=self._full(key))
-
 
 class LocalStore:
     """Objects as files under a local directory."""
@@ -191,11 +183,6 @@ class LocalStore:
     def uri(self, key: str = "") -> str:
         return (self.root / key).as_uri() if key else self.root.as_uri()
 
-    def move(self, key: str, new_key: str) -> None:
-        target = self._path(new_key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self._path(key), target)
-
 
 def _md5_file(path: Path) -> str:
     digest = hashlib.md5()
@@ -217,8 +204,9 @@ def ensure_container(store: ObjectStore) -> bool:
             if error.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
                 raise
         region = store._client.meta.region_name
-        location = {} if region in (None, "us-east-1") else {
-            "CreateBucketConfiguration": {"LocationConstraint": region}}
+        location = (
+            {} if region in (None, "us-east-1") else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        )
         store._client.create_bucket(Bucket=store.bucket, **location)
         return True
     if isinstance(store, LocalStore):
@@ -236,5 +224,7 @@ def object_store(block: S3Bucket | LocalFileSystem) -> S3Store | LocalStore:
     if isinstance(block, S3Bucket):
         return S3Store(block)
     if isinstance(block, LocalFileSystem):
+        if not block.basepath:
+            raise TypeError("a LocalFileSystem block without a basepath cannot be a store")
         return LocalStore(block.basepath)
     raise TypeError(f"unsupported storage block {type(block).__name__}")

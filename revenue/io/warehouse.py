@@ -49,6 +49,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from revenue import catalog
 from revenue.contract import CENT
 from revenue.io.errors import service
 
@@ -88,7 +89,8 @@ def build_metadata(schema: str | None) -> sa.MetaData:
     """The warehouse tables, with primary keys on each table's grain."""
     metadata = sa.MetaData(schema=schema)
     sa.Table(
-        "daily_revenue", metadata,
+        catalog.DAILY_REVENUE.name,
+        metadata,
         sa.Column("order_date", sa.Date, primary_key=True),
         sa.Column("revenue", Money, nullable=False),
         sa.Column("order_count", sa.BigInteger, nullable=False),
@@ -97,14 +99,16 @@ def build_metadata(schema: str | None) -> sa.MetaData:
         sa.Column("published_at", TIMESTAMP, nullable=False),
     )
     sa.Table(
-        "customer_daily_spend", metadata,
+        catalog.CUSTOMER_DAILY_SPEND.name,
+        metadata,
         sa.Column("order_date", sa.Date, primary_key=True),
         sa.Column("customer_id", sa.Text, primary_key=True),
         sa.Column("daily_spend", Money, nullable=False),
         sa.Column("order_count", sa.BigInteger, nullable=False),
     )
     sa.Table(
-        "rejected_orders", metadata,
+        catalog.REJECTED_ORDERS.name,
+        metadata,
         sa.Column("partition_date", sa.Date, primary_key=True),
         sa.Column("attempt", sa.Text, primary_key=True),
         sa.Column("origin", sa.Text, primary_key=True),
@@ -116,7 +120,8 @@ def build_metadata(schema: str | None) -> sa.MetaData:
         sa.Column("run_id", sa.Text),
     )
     sa.Table(
-        "landing_registry", metadata,
+        "landing_registry",
+        metadata,
         sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
         sa.Column("uri", sa.Text, nullable=False, index=True),
         sa.Column("key", sa.Text, nullable=False),
@@ -131,13 +136,15 @@ def build_metadata(schema: str | None) -> sa.MetaData:
         sa.Column("error", sa.Text),
     )
     sa.Table(
-        "landing_registry_days", metadata,
+        "landing_registry_days",
+        metadata,
         sa.Column("seq", sa.BigInteger, primary_key=True),
         sa.Column("partition_date", sa.Date, primary_key=True, index=True),
         sa.Column("rows", sa.BigInteger, nullable=False),
     )
     sa.Table(
-        "landed_row_rejects", metadata,
+        "landed_row_rejects",
+        metadata,
         sa.Column("seq", sa.BigInteger, primary_key=True),
         sa.Column("line", sa.BigInteger, primary_key=True),
         sa.Column("order_id", sa.Text),
@@ -145,7 +152,8 @@ def build_metadata(schema: str | None) -> sa.MetaData:
         sa.Column("record", sa.Text, nullable=False),
     )
     sa.Table(
-        "partition_ledger", metadata,
+        "partition_ledger",
+        metadata,
         sa.Column("dataset", sa.Text, primary_key=True),
         sa.Column("partition_date", sa.Date, primary_key=True),
         sa.Column("status", sa.Text, nullable=False),
@@ -166,13 +174,15 @@ def build_metadata(schema: str | None) -> sa.MetaData:
         sa.Column("published_at", TIMESTAMP),
     )
     sa.Table(
-        "partition_runs", metadata,
+        "partition_runs",
+        metadata,
         sa.Column("partition_date", sa.Date, primary_key=True),
         sa.Column("run_id", sa.Text, primary_key=True),
         sa.Column("started_at", TIMESTAMP, nullable=False),
     )
     sa.Table(
-        "heartbeats", metadata,
+        "heartbeats",
+        metadata,
         sa.Column("name", sa.Text, primary_key=True),
         sa.Column("beat_at", TIMESTAMP, nullable=False),
         sa.Column("detail", sa.Text),
@@ -241,7 +251,7 @@ class LedgerRow:
 
     def files(self) -> list[tuple[int, str, str]]:
         """The (landing sequence, uri, etag) of the input the last attempt read."""
-        return [tuple(f) for f in json.loads(self.input_files)] if self.input_files else []  # type: ignore[misc]
+        return [(int(seq), str(uri), str(etag)) for seq, uri, etag in json.loads(self.input_files or "[]")]
 
 
 @dataclass(frozen=True)
@@ -327,26 +337,33 @@ class Warehouse:
             if not _inexact_money(connection, table, present) and all(c.nullable for c in missing):
                 for column in missing:  # a column a newer version added: added in place, rows kept
                     column_type = column.type.compile(dialect=connection.dialect)
-                    connection.execute(sa.text(
-                        f"ALTER TABLE {_quoted(connection, *filter(None, (self.schema, table.name)))} "
-                        f"ADD COLUMN {_quoted(connection, column.name)} {column_type}"
-                    ))
+                    connection.execute(
+                        sa.text(
+                            f"ALTER TABLE {_quoted(connection, *filter(None, (self.schema, table.name)))} "
+                            f"ADD COLUMN {_quoted(connection, column.name)} {column_type}"
+                        )
+                    )
                     log.info("%s: added column %s to %s", self.label, column.name, table.name)
                 continue
             if self.schema:
                 retired = f"{self.schema}_retired_{stamp}"
                 connection.execute(sa.schema.CreateSchema(retired, if_not_exists=True))
-                connection.execute(sa.text(
-                    f"ALTER TABLE {_quoted(connection, self.schema, table.name)} SET SCHEMA {_quoted(connection, retired)}"
-                ))
+                connection.execute(
+                    sa.text(
+                        f"ALTER TABLE {_quoted(connection, self.schema, table.name)} "
+                        f"SET SCHEMA {_quoted(connection, retired)}"
+                    )
+                )
             else:  # SQLite: index names are global and stay with a renamed table
                 retired = f"{table.name}_retired_{stamp}"
                 for index in inspector.get_indexes(table.name):
-                    connection.execute(sa.text(f"DROP INDEX {_quoted(connection, index['name'])}"))
-                connection.execute(sa.text(
-                    f"ALTER TABLE {_quoted(connection, table.name)} RENAME TO {_quoted(connection, retired)}"
-                ))
-            log.warning("%s: table %s had the columns of an older version; moved to %s", self.label, table.name, retired)
+                    connection.execute(sa.text(f"DROP INDEX {_quoted(connection, str(index['name']))}"))
+                connection.execute(
+                    sa.text(f"ALTER TABLE {_quoted(connection, table.name)} RENAME TO {_quoted(connection, retired)}")
+                )
+            log.warning(
+                "%s: table %s had the columns of an older version; moved to %s", self.label, table.name, retired
+            )
 
     @contextmanager
     def write_transaction(self, lock: str) -> Iterator[Connection]:
@@ -377,8 +394,9 @@ class Warehouse:
         with self.service("checking the input is current", partition), self.engine.connect() as connection:
             guard(connection)
 
-    def publish(self, output: PartitionOutput, guard: Guard | None = None,
-                before_commit: Callable[[], None] | None = None) -> None:
+    def publish(
+        self, output: PartitionOutput, guard: Guard | None = None, before_commit: Callable[[], object] | None = None
+    ) -> None:
         """Replace the partition's rows and upsert its ledger rows in one transaction,
         after ``guard`` (under the day's lock) accepted the input as still current.
         ``before_commit`` runs inside the transaction before the ledger is written (the
@@ -390,27 +408,43 @@ class Warehouse:
         with self.service("publishing", day), self.write_transaction(day.isoformat()) as connection:
             if guard is not None:
                 guard(connection)
-            revenue = self.table("daily_revenue")
-            spend = self.table("customer_daily_spend")
-            rejected = self.table("rejected_orders")
+            revenue = self.table(catalog.DAILY_REVENUE.name)
+            spend = self.table(catalog.CUSTOMER_DAILY_SPEND.name)
+            rejected = self.table(catalog.REJECTED_ORDERS.name)
             connection.execute(revenue.delete().where(revenue.c.order_date == day))
             connection.execute(spend.delete().where(spend.c.order_date == day))
             connection.execute(rejected.delete().where(rejected.c.partition_date == day))
-            _insert(connection, revenue, output.daily_revenue.assign(
-                fingerprint=output.input.fingerprint, run_id=output.run_id, published_at=now))
+            _insert(
+                connection,
+                revenue,
+                output.daily_revenue.assign(
+                    fingerprint=output.input.fingerprint, run_id=output.run_id, published_at=now
+                ),
+            )
             _insert(connection, spend, output.customer_daily_spend)
-            _insert(connection, rejected, output.rejected.assign(partition_date=day, attempt=PUBLISHED, run_id=output.run_id))
+            _insert(
+                connection,
+                rejected,
+                output.rejected.assign(partition_date=day, attempt=PUBLISHED, run_id=output.run_id),
+            )
             if before_commit is not None:
                 before_commit()
-            self._upsert_ledger(connection, day, [{
-                **_ledger_values(record, output.input),
-                "status": "warned" if record.gate_status == "warned" else "materialized",
-                "run_id": output.run_id,
-                "error": None,
-                "attempted_at": now,
-                "published_fingerprint": output.input.fingerprint,
-                "published_at": now,
-            } for record in output.datasets])
+            self._upsert_ledger(
+                connection,
+                day,
+                [
+                    {
+                        **_ledger_values(record, output.input),
+                        "status": "warned" if record.gate_status == "warned" else "materialized",
+                        "run_id": output.run_id,
+                        "error": None,
+                        "attempted_at": now,
+                        "published_fingerprint": output.input.fingerprint,
+                        "published_at": now,
+                    }
+                    for record in output.datasets
+                ],
+            )
 
     def record_failure(
         self,
@@ -425,19 +459,32 @@ class Warehouse:
         quarantine; published data and the ``published_*`` ledger columns stay as they were."""
         self.ensure_tables(partition)
         now = dt.datetime.now(dt.timezone.utc)
-        with self.service("recording a failure", partition), self.write_transaction(partition.isoformat()) as connection:
-            quarantine = self.table("rejected_orders")
-            connection.execute(quarantine.delete().where(
-                quarantine.c.partition_date == partition, quarantine.c.attempt == FAILED))
+        with (
+            self.service("recording a failure", partition),
+            self.write_transaction(partition.isoformat()) as connection,
+        ):
+            quarantine = self.table(catalog.REJECTED_ORDERS.name)
+            connection.execute(
+                quarantine.delete().where(quarantine.c.partition_date == partition, quarantine.c.attempt == FAILED)
+            )
             if rejected is not None:
-                _insert(connection, quarantine, rejected.assign(partition_date=partition, attempt=FAILED, run_id=run_id))
-            self._upsert_ledger(connection, partition, [{
-                **_ledger_values(record, input),
-                "status": "failed",
-                "run_id": run_id,
-                "error": cause[:4000],
-                "attempted_at": now,
-            } for record in datasets])
+                _insert(
+                    connection, quarantine, rejected.assign(partition_date=partition, attempt=FAILED, run_id=run_id)
+                )
+            self._upsert_ledger(
+                connection,
+                partition,
+                [
+                    {
+                        **_ledger_values(record, input),
+                        "status": "failed",
+                        "run_id": run_id,
+                        "error": cause[:4000],
+                        "attempted_at": now,
+                    }
+                    for record in datasets
+                ],
+            )
 
     def _upsert_ledger(self, connection: Connection, partition: dt.date, rows: list[dict]) -> None:
         """Insert or update the partition's ledger rows (one statement)."""
@@ -452,9 +499,11 @@ class Warehouse:
         """Ledger rows of partitions in ``[start, end]``."""
         self.ensure_tables()
         ledger = self.table("partition_ledger")
-        query = sa.select(*(ledger.c[f] for f in LedgerRow.__dataclass_fields__)).where(
-            ledger.c.partition_date.between(start, end)
-        ).order_by(ledger.c.partition_date, ledger.c.dataset)
+        query = (
+            sa.select(*(ledger.c[f] for f in LedgerRow.__dataclass_fields__))
+            .where(ledger.c.partition_date.between(start, end))
+            .order_by(ledger.c.partition_date, ledger.c.dataset)
+        )
         with self.service("reading the ledger"), self.engine.connect() as connection:
             return [LedgerRow(**row) for row in connection.execute(query).mappings()]
 
@@ -462,8 +511,13 @@ class Warehouse:
         """The partitions whose last attempt failed, newest first (at most ``limit``)."""
         self.ensure_tables()
         ledger = self.table("partition_ledger")
-        query = (sa.select(ledger.c.partition_date).where(ledger.c.status == "failed").distinct()
-                 .order_by(ledger.c.partition_date.desc()).limit(limit))
+        query = (
+            sa.select(ledger.c.partition_date)
+            .where(ledger.c.status == "failed")
+            .distinct()
+            .order_by(ledger.c.partition_date.desc())
+            .limit(limit)
+        )
         with self.service("reading the failed partitions"), self.engine.connect() as connection:
             return list(connection.execute(query).scalars())
 
@@ -471,11 +525,15 @@ class Warehouse:
         """What the warehouse holds for each partition of ``[start, end]`` that it has a
         ledger row or a table row for (three queries for the range)."""
         ledger = self.ledger(start, end)
-        revenue, spend = self.table("daily_revenue"), self.table("customer_daily_spend")
+        revenue, spend = self.table(catalog.DAILY_REVENUE.name), self.table(catalog.CUSTOMER_DAILY_SPEND.name)
         tables = sa.select(revenue.c.order_date, revenue.c.fingerprint, revenue.c.order_count).where(
-            revenue.c.order_date.between(start, end))
-        spent = sa.select(spend.c.order_date, sa.func.sum(spend.c.order_count).label("orders")).where(
-            spend.c.order_date.between(start, end)).group_by(spend.c.order_date)
+            revenue.c.order_date.between(start, end)
+        )
+        spent = (
+            sa.select(spend.c.order_date, sa.func.sum(spend.c.order_count).label("orders"))
+            .where(spend.c.order_date.between(start, end))
+            .group_by(spend.c.order_date)
+        )
         with self.service("reading what is published"), self.engine.connect() as connection:
             held = {r.order_date: r for r in connection.execute(tables)}
             spend_orders = {r.order_date: int(r.orders or 0) for r in connection.execute(spent)}
@@ -539,7 +597,9 @@ def _ledger_values(record: DatasetRecord, input: InputRecord) -> dict:
         "input_files": json.dumps([list(f) for f in input.files]),
         "row_count": record.row_count,
         "rejected_count": record.rejected_count,
-        "rejected_reasons": json.dumps(record.rejected_reasons, sort_keys=True) if record.rejected_reasons is not None else None,
+        "rejected_reasons": json.dumps(record.rejected_reasons, sort_keys=True)
+        if record.rejected_reasons is not None
+        else None,
         "gate_status": record.gate_status,
         "gate_summary": json.dumps(record.gate_summary, sort_keys=True) if record.gate_summary else None,
         "lake_uri": record.lake_uri,
@@ -565,9 +625,12 @@ def _insert(connection: Connection, table: sa.Table, frame: pd.DataFrame) -> Non
             target=target, columns=sql.SQL(", ").join(sql.Identifier(c) for c in columns)
         )
         text = pa.BufferOutputStream()
-        pacsv.write_csv(pa.Table.from_pandas(frame[columns], preserve_index=False), text,
-                        pacsv.WriteOptions(include_header=False))
-        raw = connection.connection.driver_connection  # the transaction's own connection
+        pacsv.write_csv(
+            pa.Table.from_pandas(frame[columns], preserve_index=False), text, pacsv.WriteOptions(include_header=False)
+        )
+        from revenue.io.copy_out import driver_connection
+
+        raw = driver_connection(connection)  # the transaction's own connection
         with raw.cursor() as cursor, cursor.copy(statement) as copy:
             copy.write(text.getvalue().to_pybytes())
         return

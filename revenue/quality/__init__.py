@@ -15,7 +15,7 @@ from revenue.quality.gate import (
     run_gate,
 )
 from revenue.quality.render import artifact_key, render_markdown
-from revenue.quality.runtime import warm_up
+from revenue.quality.runtime import warm_up, warm_up_in_background
 from revenue.quality.suites import DATASETS, build_suite
 
 __all__ = [
@@ -31,4 +31,5 @@ __all__ = [
     "render_markdown",
     "run_gate",
     "warm_up",
+    "warm_up_in_background",
 ]

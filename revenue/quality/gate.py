@@ -102,19 +102,11 @@ class GateResult:
 
     def failed(self, severity: str | None = None) -> list[ExpectationOutcome]:
         """Outcomes that failed or raised, optionally only those of ``severity``."""
-        return [
-            o
-            for o in self.outcomes
-            if not o.success and (severity is None or o.severity == severity)
-        ]
+        return [o for o in self.outcomes if not o.success and (severity is None or o.severity == severity)]
 
     def blocking(self) -> list[ExpectationOutcome]:
         """The outcomes that fail the gate: critical failures and anything that raised."""
-        return [
-            o
-            for o in self.outcomes
-            if not o.success and (o.severity == "critical" or o.raised is not None)
-        ]
+        return [o for o in self.outcomes if not o.success and (o.severity == "critical" or o.raised is not None)]
 
     def summary(self) -> dict[str, Any]:
         """JSON-serialisable summary, e.g. for the partition ledger."""
@@ -184,10 +176,7 @@ def run_gate(
 
     suite = suites.build_suite(dataset)
     validated = validate(suite, suites.prepare_frame(dataset, frame), expectation_parameters)
-    order = {
-        config.meta.get(suites.NAME_META_KEY): i
-        for i, config in enumerate(suite.expectation_configurations)
-    }
+    order = {config.meta.get(suites.NAME_META_KEY): i for i, config in enumerate(suite.expectation_configurations)}
     outcomes = sorted(
         (_outcome(r) for r in validated.results),
         key=lambda o: order.get(o.expectation, len(order)),
@@ -209,9 +198,7 @@ def enforce(result: GateResult, cause: str | None = None) -> GateResult:
 def _outcome(validation_result: Any) -> ExpectationOutcome:
     """Turn one GX ``ExpectationValidationResult`` into an ``ExpectationOutcome``."""
     config = validation_result.expectation_config
-    name = (config.meta or {}).get(suites.NAME_META_KEY) or suites.expectation_name(
-        config.type, config.kwargs
-    )
+    name = (config.meta or {}).get(suites.NAME_META_KEY) or suites.expectation_name(config.type, config.kwargs)
     severity = getattr(config.severity, "value", config.severity) or "critical"
     raised = _raised_message(validation_result.exception_info)
     details = validation_result.result or {}
@@ -226,9 +213,7 @@ def _outcome(validation_result: Any) -> ExpectationOutcome:
         raised=raised,
         unexpected_count=None if count is None or raised else int(count),
         unexpected_sample=[_stringify(v) for v in sample[:SAMPLE_SIZE]],
-        observed_value=None
-        if observed is None or raised or is_column_expectation
-        else _stringify(observed),
+        observed_value=None if observed is None or raised or is_column_expectation else _stringify(observed),
         expected=_expected_range(config.kwargs),
     )
 
@@ -242,10 +227,7 @@ def _expected_range(kwargs: Mapping[str, Any]) -> str | None:
     if low is not None and high is not None:
         if low == high and not (strict_min or strict_max):
             return f"= {_stringify(low)}"
-        return (
-            f"{'(' if strict_min else '['}{_stringify(low)}, "
-            f"{_stringify(high)}{')' if strict_max else ']'}"
-        )
+        return f"{'(' if strict_min else '['}{_stringify(low)}, {_stringify(high)}{')' if strict_max else ']'}"
     if low is not None:
         return f"{'>' if strict_min else '>='} {_stringify(low)}"
     if high is not None:
@@ -261,9 +243,7 @@ def _raised_message(exception_info: Any) -> str | None:
     """
     if not isinstance(exception_info, Mapping):
         return None
-    infos = [exception_info] if "raised_exception" in exception_info else list(
-        exception_info.values()
-    )
+    infos = [exception_info] if "raised_exception" in exception_info else list(exception_info.values())
     messages = [
         " ".join(str(info.get("exception_message") or "exception raised").split())
         for info in infos

@@ -43,10 +43,15 @@ class StageLine:
     gate: str
 
 
-def render_partition(partition: dt.date, headline: str, stages: Sequence[StageLine], results: Sequence[GateResult]) -> str:
+def render_partition(
+    partition: dt.date, headline: str, stages: Sequence[StageLine], results: Sequence[GateResult]
+) -> str:
     """The partition's quality report: headline, stage table, then every gate's table."""
-    status = "failed" if any(r.status == "failed" for r in results) or headline.startswith("failed") else (
-        "warned" if any(r.status == "warned" for r in results) else "passed")
+    status = (
+        "failed"
+        if any(r.status == "failed" for r in results) or headline.startswith("failed")
+        else ("warned" if any(r.status == "warned" for r in results) else "passed")
+    )
     lines = [
         f"# {_STATUS_EMOJI[status]} Partition {partition.isoformat()}: {_cell(headline)}",
         "",
@@ -68,8 +73,7 @@ def render_markdown(result: GateResult) -> str:
         f"## {_STATUS_EMOJI[result.status]} Quality gate `{result.dataset}` "
         f"· {result.partition.isoformat()} · **{result.status}**",
         "",
-        f"{len(result.outcomes)} expectations evaluated: "
-        f"{blocking} blocking failure(s), {warnings} warning(s).",
+        f"{len(result.outcomes)} expectations evaluated: {blocking} blocking failure(s), {warnings} warning(s).",
         "",
         "| expectation | severity | status | unexpected count | sample of unexpected values |",
         "|---|---|---|---:|---|",
@@ -91,10 +95,7 @@ def _row(outcome: ExpectationOutcome) -> str:
     name = f"`{_cell(outcome.expectation, code=True)}`"
     if outcome.expected is not None:
         name += f" expected `{_cell(outcome.expected, code=True)}`"
-    return (
-        f"| {name} | {outcome.severity} "
-        f"| {_STATUS_LABEL[outcome.status]} | {count} | {sample} |"
-    )
+    return f"| {name} | {outcome.severity} | {_STATUS_LABEL[outcome.status]} | {count} | {sample} |"
 
 
 def _cell(text: str, *, code: bool = False) -> str:

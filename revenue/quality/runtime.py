@@ -88,6 +88,14 @@ def warm_up() -> None:
         build_suite(dataset)
 
 
+def warm_up_in_background() -> None:
+    """``warm_up`` in a daemon thread: a flow starts it while its first partition extracts,
+    so the first gate does not wait for the GX import on the critical path."""
+    import threading
+
+    threading.Thread(target=warm_up, name="gx-warm-up", daemon=True).start()
+
+
 def _build_runtime() -> _Runtime:
     import great_expectations as gx
     from great_expectations.data_context.types.base import (
@@ -158,9 +166,7 @@ def validate(
     """
     with _borrow_lane() as lane, _VALIDATE_LOCK:
         batch = lane.batch_definition.get_batch(batch_parameters={"dataframe": frame})
-        return batch.validate(
-            suite, result_format=RESULT_FORMAT, expectation_parameters=dict(parameters or {})
-        )
+        return batch.validate(suite, result_format=RESULT_FORMAT, expectation_parameters=dict(parameters or {}))
 
 
 _VALIDATE_LOCK = threading.Lock()

@@ -35,16 +35,17 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from revenue import catalog
 from revenue.contract import REQUIRED_COLUMNS
 from revenue.partitions import day_bounds
 
 if TYPE_CHECKING:
     from great_expectations.core import ExpectationSuite
 
-RAW_ORDERS = "raw_orders"
-CLEANED_ORDERS = "cleaned_orders"
-DAILY_REVENUE = "daily_revenue"
-DATASETS: tuple[str, ...] = (RAW_ORDERS, CLEANED_ORDERS, DAILY_REVENUE)
+RAW_ORDERS = catalog.RAW_ORDERS.name
+CLEANED_ORDERS = catalog.CLEANED_ORDERS.name
+DAILY_REVENUE = catalog.DAILY_REVENUE.name
+DATASETS: tuple[str, ...] = catalog.GATED
 
 
 REFUND_SHARE_WARNING = 0.05
@@ -132,33 +133,35 @@ def _param(name: str) -> dict[str, str]:
 
 def _raw_orders() -> list[Any]:
     import great_expectations.expectations as gxe
+    from great_expectations.expectations.metadata_types import FailureSeverity
 
     return [
-        *(gxe.ExpectColumnToExist(column=c, severity="critical") for c in REQUIRED_COLUMNS),
-        gxe.ExpectTableRowCountToBeBetween(min_value=1, severity="critical"),
+        *(gxe.ExpectColumnToExist(column=c, severity=FailureSeverity.CRITICAL) for c in REQUIRED_COLUMNS),
+        gxe.ExpectTableRowCountToBeBetween(min_value=1, severity=FailureSeverity.CRITICAL),
     ]
 
 
 def _cleaned_orders() -> list[Any]:
     import great_expectations.expectations as gxe
+    from great_expectations.expectations.metadata_types import FailureSeverity
 
     return [
-        gxe.ExpectTableRowCountToBeBetween(min_value=1, severity="critical"),
-        gxe.ExpectTableRowCountToEqual(value=_param(EXPECTED_ROWS), severity="critical"),
-        gxe.ExpectColumnValuesToNotBeNull(column="order_id", severity="critical"),
-        gxe.ExpectColumnValuesToNotBeNull(column="customer_id", severity="critical"),
-        gxe.ExpectColumnValuesToNotBeNull(column="amount_cents", severity="critical"),
-        gxe.ExpectColumnValuesToNotBeNull(column="order_date", severity="critical"),
-        gxe.ExpectColumnValuesToBeUnique(column="order_id", severity="critical"),
+        gxe.ExpectTableRowCountToBeBetween(min_value=1, severity=FailureSeverity.CRITICAL),
+        gxe.ExpectTableRowCountToEqual(value=_param(EXPECTED_ROWS), severity=FailureSeverity.CRITICAL),
+        gxe.ExpectColumnValuesToNotBeNull(column="order_id", severity=FailureSeverity.CRITICAL),
+        gxe.ExpectColumnValuesToNotBeNull(column="customer_id", severity=FailureSeverity.CRITICAL),
+        gxe.ExpectColumnValuesToNotBeNull(column="amount_cents", severity=FailureSeverity.CRITICAL),
+        gxe.ExpectColumnValuesToNotBeNull(column="order_date", severity=FailureSeverity.CRITICAL),
+        gxe.ExpectColumnValuesToBeUnique(column="order_id", severity=FailureSeverity.CRITICAL),
         gxe.ExpectColumnValuesToBeBetween(
             column="order_date",
             min_value=_param(DAY_START),
             max_value=_param(DAY_END),
             strict_max=True,
-            severity="critical",
+            severity=FailureSeverity.CRITICAL,
         ),
         gxe.ExpectColumnValuesToBeBetween(
-            column="amount_cents", min_value=0, mostly=1 - REFUND_SHARE_WARNING, severity="warning"
+            column="amount_cents", min_value=0, mostly=1 - REFUND_SHARE_WARNING, severity=FailureSeverity.WARNING
         ),
     ]
 
@@ -166,23 +169,28 @@ def _cleaned_orders() -> list[Any]:
 def _equals(column: str, parameter: str, reconciles_to: str) -> Any:
     """``column`` equals the suite parameter that an independent path computed."""
     import great_expectations.expectations as gxe
+    from great_expectations.expectations.metadata_types import FailureSeverity
 
     return gxe.ExpectColumnValuesToBeBetween(
-        column=column, min_value=_param(parameter), max_value=_param(parameter),
-        severity="critical", meta={"reconciles_to": reconciles_to},
+        column=column,
+        min_value=_param(parameter),
+        max_value=_param(parameter),
+        severity=FailureSeverity.CRITICAL,
+        meta={"reconciles_to": reconciles_to},
     )
 
 
 def _daily_revenue() -> list[Any]:
     import great_expectations.expectations as gxe
+    from great_expectations.expectations.metadata_types import FailureSeverity
 
     return [
-        gxe.ExpectTableRowCountToBeBetween(min_value=1, max_value=1, severity="critical"),
-        gxe.ExpectColumnValuesToNotBeNull(column="revenue_cents", severity="critical"),
-        _equals("revenue_cents", EXPECTED_REVENUE_CENTS, "customer_daily_spend"),
-        gxe.ExpectColumnValuesToNotBeNull(column="order_count", severity="critical"),
-        _equals("order_count", EXPECTED_ORDER_COUNT, "cleaned_orders"),
-        _equals("order_count", EXPECTED_CUSTOMER_ORDERS, "customer_daily_spend"),
+        gxe.ExpectTableRowCountToBeBetween(min_value=1, max_value=1, severity=FailureSeverity.CRITICAL),
+        gxe.ExpectColumnValuesToNotBeNull(column="revenue_cents", severity=FailureSeverity.CRITICAL),
+        _equals("revenue_cents", EXPECTED_REVENUE_CENTS, catalog.CUSTOMER_DAILY_SPEND.name),
+        gxe.ExpectColumnValuesToNotBeNull(column="order_count", severity=FailureSeverity.CRITICAL),
+        _equals("order_count", EXPECTED_ORDER_COUNT, CLEANED_ORDERS),
+        _equals("order_count", EXPECTED_CUSTOMER_ORDERS, catalog.CUSTOMER_DAILY_SPEND.name),
     ]
 
 
@@ -207,9 +215,7 @@ def spec(dataset: str) -> DatasetSpec:
     try:
         return SPECS[dataset]
     except (KeyError, TypeError):
-        raise ValueError(
-            f"no quality suite for dataset {dataset!r}: expected one of {', '.join(DATASETS)}"
-        ) from None
+        raise ValueError(f"no quality suite for dataset {dataset!r}: expected one of {', '.join(DATASETS)}") from None
 
 
 def build_suite(dataset: str) -> ExpectationSuite:
@@ -235,9 +241,7 @@ def build_suite(dataset: str) -> ExpectationSuite:
         return suite
 
 
-def suite_parameters(
-    dataset: str, partition: dt.date, parameters: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
+def suite_parameters(dataset: str, partition: dt.date, parameters: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The ``expectation_parameters`` for validating ``dataset`` on ``partition``.
 
     ``parameters`` are the caller's values, each a whole number >= 0 except
@@ -252,9 +256,7 @@ def suite_parameters(
     given = dict(parameters or {})
     missing = [p for p in dataset_spec.required_parameters if given.get(p) is None]
     if missing:
-        raise ValueError(
-            f"{dataset} gate for {partition.isoformat()} needs parameter(s) {', '.join(missing)}"
-        )
+        raise ValueError(f"{dataset} gate for {partition.isoformat()} needs parameter(s) {', '.join(missing)}")
     resolved: dict[str, Any] = dict(given)
     for name in dataset_spec.required_parameters:
         resolved[name] = _whole(given[name], name, dataset, negative=name == EXPECTED_REVENUE_CENTS)

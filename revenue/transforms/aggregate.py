@@ -56,7 +56,9 @@ def customer_daily_spend(cleaned: pd.DataFrame, partition: dt.date) -> pd.DataFr
 def _exact(total: int, partition: dt.date) -> int:
     """A total that whole int64 cents hold (about +-92 quadrillion), else a data error."""
     if not INT64_MIN <= total <= INT64_MAX:
-        raise DataError(f"partition {partition.isoformat()}: a total of {cents_to_decimal(total):,} is too large to sum exactly")
+        raise DataError(
+            f"partition {partition.isoformat()}: a total of {cents_to_decimal(total):,} is too large to sum exactly"
+        )
     return total
 
 

@@ -118,9 +118,15 @@ def _typed(part: RawPart, number: int, partition: dt.date) -> pd.DataFrame:
     outside = ((order_date < pd.Timestamp(start)) | (order_date >= pd.Timestamp(end))).fillna(False).to_numpy(bool)
     date_reason[outside] = f"order_date outside partition {partition.isoformat()}"
 
-    typed = pd.DataFrame({
-        "order_id": order_id, "customer_id": customer_id, "amount_cents": cents, "order_date": order_date,
-    }, index=index)
+    typed = pd.DataFrame(
+        {
+            "order_id": order_id,
+            "customer_id": customer_id,
+            "amount_cents": cents,
+            "order_date": order_date,
+        },
+        index=index,
+    )
     if VERSION_COLUMN in rows.columns:
         typed[VERSION_COLUMN] = contract.timestamps(rows[VERSION_COLUMN].reset_index(drop=True))
     extras = [c for c in rows.columns if c not in typed.columns and c not in ("amount",)]
@@ -147,7 +153,9 @@ def _first(*reasons: pd.Series) -> pd.Series:
 def _outdated(frame: pd.DataFrame, origins: dict[int, str]) -> None:
     """Mark valid rows that a later landing replaces, then older duplicates (rules 3, 4)."""
     valid = frame["_reason"].isna().to_numpy()
-    repeated = valid & frame["order_id"].where(valid).duplicated(keep=False).to_numpy() & frame["order_id"].notna().to_numpy()
+    repeated = (
+        valid & frame["order_id"].where(valid).duplicated(keep=False).to_numpy() & frame["order_id"].notna().to_numpy()
+    )
     if not repeated.any():
         return
     order = [VERSION_COLUMN] if VERSION_COLUMN in frame.columns else []
@@ -171,14 +179,18 @@ def _quarantine(parts: Sequence[RawPart], rejected: pd.DataFrame) -> pd.DataFram
     for number, rows in rejected.groupby("_part", sort=True):
         part = parts[int(number)]
         raw = part.rows.iloc[rows["_row"].to_numpy()]
-        frames.append(pd.DataFrame({
-            "origin": pd.Series([part.origin] * len(rows), dtype="str"),
-            "landing_seq": pd.Series([part.landing_seq or None] * len(rows), dtype="Int64"),
-            "line": pd.Series(rows["_line"].to_numpy(), dtype="int64"),
-            "order_id": _labels(rows["order_id"], raw["order_id"]),
-            "reason": pd.Series(rows["_reason"].to_numpy(), dtype="str"),
-            "record": pd.Series(contract.records_json(raw), dtype="str"),
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "origin": pd.Series([part.origin] * len(rows), dtype="str"),
+                    "landing_seq": pd.Series([part.landing_seq or None] * len(rows), dtype="Int64"),
+                    "line": pd.Series(rows["_line"].to_numpy(), dtype="int64"),
+                    "order_id": _labels(rows["order_id"], raw["order_id"]),
+                    "reason": pd.Series(rows["_reason"].to_numpy(), dtype="str"),
+                    "record": pd.Series(contract.records_json(raw), dtype="str"),
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
@@ -193,11 +205,13 @@ def _labels(typed: pd.Series, raw: pd.Series) -> pd.Series:
 
 def empty_rejected() -> pd.DataFrame:
     """A quarantine with no rows and the quarantine's columns."""
-    return pd.DataFrame({
-        "origin": pd.Series(dtype="str"),
-        "landing_seq": pd.Series(dtype="Int64"),
-        "line": pd.Series(dtype="int64"),
-        "order_id": pd.Series(dtype="object"),
-        "reason": pd.Series(dtype="str"),
-        "record": pd.Series(dtype="str"),
-    })
+    return pd.DataFrame(
+        {
+            "origin": pd.Series(dtype="str"),
+            "landing_seq": pd.Series(dtype="Int64"),
+            "line": pd.Series(dtype="int64"),
+            "order_id": pd.Series(dtype="object"),
+            "reason": pd.Series(dtype="str"),
+            "record": pd.Series(dtype="str"),
+        }
+    )

@@ -6,8 +6,8 @@ newest ``updated_at`` when the source has it) or, for a landed file, its bucket,
 themselves, so comparing it with the ledger tells whether a partition is up to date
 without extracting it. An in-place edit that changes none of these (say, a new
 ``customer_id`` with the same ``updated_at``) is not seen: sources should bump
-``updated_at`` on edit, and ``force`` recomputes regardless. ``PIPELINE_VERSION`` is part of every fingerprint: bump it when
-a transform's logic changes, and every cached partition is recomputed.
+``updated_at`` on edit, and ``force`` recomputes regardless. ``PIPELINE_VERSION`` is part of every
+fingerprint: bump it when a transform's logic changes, and every cached partition is recomputed.
 """
 
 from __future__ import annotations

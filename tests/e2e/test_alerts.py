@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from testkit.services import live_prefect_server
 from tests.e2e.test_deployments import wait_for
-from tests.services import live_prefect_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -67,10 +67,16 @@ def stack(tmp_path_factory):
     receiver = Receiver()
     base = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "REVENUE_", "AWS_"))}
     with live_prefect_server(home, base) as api:
-        environ = {**base, "PREFECT_API_URL": api, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                   "REVENUE_HOME": str(home / ".revenue"), "REVENUE_ALERT_WEBHOOK_URL": receiver.url,
-                   "REVENUE_ALERT_WATCHER_SILENCE": "20s", "REVENUE_ALERT_DEADLINE": "00:00:20",
-                   "PYTHONPATH": str(ROOT)}
+        environ = {
+            **base,
+            "PREFECT_API_URL": api,
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "REVENUE_HOME": str(home / ".revenue"),
+            "REVENUE_ALERT_WEBHOOK_URL": receiver.url,
+            "REVENUE_ALERT_WATCHER_SILENCE": "20s",
+            "REVENUE_ALERT_DEADLINE": "00:00:20",
+            "PYTHONPATH": str(ROOT),
+        }
         yield home, api, environ, receiver
     receiver.server.shutdown()
 
@@ -79,8 +85,14 @@ OUTPUT: list[str] = []
 
 
 def revenue(environ: dict, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    done = subprocess.run([sys.executable, "-m", "revenue.cli", *args], cwd=ROOT, env=environ,
-                          capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", *args],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     OUTPUT.append(done.stdout + done.stderr)
     return done
 
@@ -99,17 +111,30 @@ def test_a_failed_day_is_one_message_and_its_recovery_one_more(stack):
         created = revenue(environ, "blocks", "create", "--env", "alerting", "--local", str(home / "alerting"))
         assert created.returncode == 0, created.stderr[-2000:]
     kinds = sorted(a.name for a in automations(api, "revenue alerting:"))
-    assert kinds == ["revenue alerting: failed-day", "revenue alerting: landing-not-watched",
-                     "revenue alerting: late-day", "revenue alerting: recovered"]
+    assert kinds == [
+        "revenue alerting: failed-day",
+        "revenue alerting: landing-not-watched",
+        "revenue alerting: late-day",
+        "revenue alerting: recovered",
+    ]
 
     source = sa.create_engine(f"sqlite:///{home / 'alerting' / 'source.db'}")
-    from revenue.io.orders_table import create_orders_table, load_orders
     import pandas as pd
 
+    from revenue.io.orders_table import create_orders_table, load_orders
+
     create_orders_table(source)
-    load_orders(source, pd.DataFrame({
-        "order_id": [1, 2], "customer_id": [None, None], "amount": [10.0, 5.5],
-        "order_date": pd.to_datetime([f"{DAY} 10:00:00", f"{DAY} 11:00:00"], utc=True)}))
+    load_orders(
+        source,
+        pd.DataFrame(
+            {
+                "order_id": [1, 2],
+                "customer_id": [None, None],
+                "amount": [10.0, 5.5],
+                "order_date": pd.to_datetime([f"{DAY} 10:00:00", f"{DAY} 11:00:00"], utc=True),
+            }
+        ),
+    )
     for _ in range(2):  # the same failure twice: one message
         failed = revenue(environ, "run", "--date", DAY.isoformat(), "--config", "alerting")
         assert failed.returncode == 1, failed.stdout + failed.stderr
@@ -134,8 +159,14 @@ def test_a_failed_day_is_one_message_and_its_recovery_one_more(stack):
 
 def test_a_stopped_watcher_is_one_message(stack):
     home, api, environ, receiver = stack
-    watcher = subprocess.Popen([sys.executable, "-m", "revenue.cli", "watch", "--config", "alerting", "--interval", "1"],
-                               cwd=ROOT, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "cli", "watch", "--config", "alerting", "--interval", "1"],
+        cwd=ROOT,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     time.sleep(8)  # a few passes: the heartbeat event is sent on the first
     watcher.send_signal(signal.SIGINT)
     OUTPUT.append(watcher.communicate(timeout=60)[0])
@@ -155,9 +186,17 @@ def test_a_late_day_is_one_message_saying_what_was_last_seen_and_its_publish_res
     home, api, environ, receiver = stack
     yesterday = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
     source = sa.create_engine(f"sqlite:///{home / 'alerting' / 'source.db'}")
-    load_orders(source, pd.DataFrame({
-        "order_id": [101, 102], "customer_id": ["a", "b"], "amount": [3.0, 4.25],
-        "order_date": pd.to_datetime([f"{yesterday} 08:00:00", f"{yesterday} 09:00:00"], utc=True)}))
+    load_orders(
+        source,
+        pd.DataFrame(
+            {
+                "order_id": [101, 102],
+                "customer_id": ["a", "b"],
+                "amount": [3.0, 4.25],
+                "order_date": pd.to_datetime([f"{yesterday} 08:00:00", f"{yesterday} 09:00:00"], utc=True),
+            }
+        ),
+    )
     source.dispose()
     assert revenue(environ, "watch", "--config", "alerting", "--once").returncode == 0
     late = wait_for(lambda: receiver.about(f"{yesterday} late"), 120, "the late-day message", 2)[0]

@@ -21,13 +21,16 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from tests.services import (
+from testkit.services import (
     S3_ACCESS_KEY,
     S3_SECRET_KEY,
     fresh_database,
     live_prefect_server,
     moto_s3,
+    notify_to_new_queue,
+    pg_s3_environ,
     postgres_server_for_prefect,
+    process_workers,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -50,8 +53,13 @@ class Stack:
         return result
 
     def s3(self):
-        return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=S3_ACCESS_KEY,
-                            aws_secret_access_key=S3_SECRET_KEY, region_name="us-east-1")
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=S3_ACCESS_KEY,
+            aws_secret_access_key=S3_SECRET_KEY,
+            region_name="us-east-1",
+        )
 
     def sql(self, query: str, **params) -> list:
         engine = sa.create_engine(self.pg_url)
@@ -76,29 +84,32 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 1.0):
 def stack(tmp_path_factory) -> Iterator[Stack]:
     home = tmp_path_factory.mktemp("prefect-home")
     bucket = f"landing-{uuid.uuid4().hex[:8]}"
-    with postgres_server_for_prefect() as admin_url, fresh_database(admin_url) as pg_url, \
-            fresh_database(admin_url) as prefect_db, moto_s3() as endpoint:
-        boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=S3_ACCESS_KEY,
-                     aws_secret_access_key=S3_SECRET_KEY, region_name="us-east-1").create_bucket(Bucket=bucket)
+    with (
+        postgres_server_for_prefect() as admin_url,
+        fresh_database(admin_url) as pg_url,
+        fresh_database(admin_url) as prefect_db,
+        moto_s3() as endpoint,
+    ):
+        boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            aws_access_key_id=S3_ACCESS_KEY,
+            aws_secret_access_key=S3_SECRET_KEY,
+            region_name="us-east-1",
+        ).create_bucket(Bucket=bucket)
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "REVENUE_", "AWS_"))},
             "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
             "PYTHONPATH": str(ROOT),
             "PREFECT_HOME": str(home),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "PREFECT_API_DATABASE_CONNECTION_URL": make_url(prefect_db).set(drivername="postgresql+asyncpg")
+            "PREFECT_API_DATABASE_CONNECTION_URL": make_url(prefect_db)
+            .set(drivername="postgresql+asyncpg")
             .render_as_string(hide_password=False),
             "PREFECT_WORKER_QUERY_SECONDS": "2",
             "REVENUE_ENV": "e2e",
             "REVENUE_PROJECT_DIR": str(ROOT),
-            "REVENUE_SOURCE_DB_URL": pg_url,
-            "REVENUE_WAREHOUSE_DB_URL": pg_url,
-            "REVENUE_LAKE_URL": f"s3://{bucket}/lake",
-            "REVENUE_LANDING_URL": f"s3://{bucket}/landing",
-            "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY,
-            "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY,
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ENDPOINT_URL_S3": endpoint,
+            **pg_s3_environ(pg_url, endpoint, bucket),
         }
         with live_prefect_server(home, env) as api_url:  # its log: <home>/server.log
             env["PREFECT_API_URL"] = api_url
@@ -106,21 +117,9 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
             stack.run(str(BIN / "revenue"), "blocks", "create", "--env", "e2e")
             stack.run(str(BIN / "prefect"), "work-pool", "create", "revenue-process", "--type", "process")
             stack.run(str(BIN / "prefect"), "--no-prompt", "deploy", "--all")
-            workers = [  # 3 runs each: a parent and its 6 chunk runs never fit on one
-                subprocess.Popen([str(BIN / "prefect"), "worker", "start", "--pool", "revenue-process", "--name", name,
-                                  "--limit", "3"], cwd=ROOT, env=env, stdout=open(home / f"{name}.log", "w"),
-                                 stderr=subprocess.STDOUT)
-                for name in WORKERS]
-            try:
+            # 3 runs each: a parent and its 6 chunk runs never fit on one
+            with process_workers("revenue-process", WORKERS, env, ROOT, home, limit=3):
                 yield stack
-            finally:
-                for worker in workers:
-                    worker.terminate()
-                for worker in workers:
-                    try:
-                        worker.wait(timeout=30)
-                    except subprocess.TimeoutExpired:
-                        worker.kill()
 
 
 def seed(stack: Stack, rows: list[tuple]) -> None:
@@ -155,18 +154,29 @@ def flow_runs(stack: Stack, deployment: str):
     with api(stack) as client:
         found = client.read_deployment_by_name(deployment)
         return client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(deployment_id=FlowRunFilterDeploymentId(any_=[found.id])))
+            flow_run_filter=FlowRunFilter(deployment_id=FlowRunFilterDeploymentId(any_=[found.id]))
+        )
 
 
 def published_revenue(stack: Stack) -> dict[dt.date, tuple[float, int]]:
-    return {r.order_date: (float(r.revenue), int(r.order_count))
-            for r in stack.sql("SELECT order_date, revenue, order_count FROM analytics.daily_revenue")}
+    return {
+        r.order_date: (float(r.revenue), int(r.order_count))
+        for r in stack.sql("SELECT order_date, revenue, order_count FROM analytics.daily_revenue")
+    }
 
 
 def test_deployment_run_publishes_the_day(stack: Stack):
     seed(stack, [(1, "a", 10.0, "2026-02-27 10:00:00"), (2, "b", 5.5, "2026-02-27 11:00:00")])
-    result = stack.run(str(BIN / "prefect"), "deployment", "run", "daily-revenue/daily",
-                       "-p", "partition_date=2026-02-27", "--watch", timeout=600)
+    result = stack.run(
+        str(BIN / "prefect"),
+        "deployment",
+        "run",
+        "daily-revenue/daily",
+        "-p",
+        "partition_date=2026-02-27",
+        "--watch",
+        timeout=600,
+    )
     assert "Completed" in result.stdout + result.stderr, result.stdout[-2000:]
     assert published_revenue(stack)[dt.date(2026, 2, 27)] == (15.5, 2)
 
@@ -181,7 +191,8 @@ def test_cron_schedule_and_a_scheduled_run_processes_the_previous_utc_day(stack:
         assert schedule.schedule.cron == "0 6 * * *"
         assert schedule.schedule.timezone == "UTC"
         run = client.create_flow_run_from_deployment(
-            deployment.id, state=Scheduled(scheduled_time=dt.datetime(2026, 3, 2, 6, 0, tzinfo=UTC)))
+            deployment.id, state=Scheduled(scheduled_time=dt.datetime(2026, 3, 2, 6, 0, tzinfo=UTC))
+        )
 
         def finished():
             state = client.read_flow_run(run.id).state
@@ -199,7 +210,7 @@ def test_a_landed_file_becomes_exactly_one_flow_run_and_replays_change_nothing(s
         "order_id,customer_id,amount,order_date\n"
         "100,x,20.00,2026-03-03T10:00:00Z\n"
         "101,y,30.00,2026-03-04T09:00:00Z\n"
-        "102,y,\"1,5\",2026-03-04T09:30:00Z\n"
+        '102,y,"1,5",2026-03-04T09:30:00Z\n'
     ).encode()
     s3.put_object(Bucket=stack.bucket, Key="landing/orders-0303.csv", Body=body)
     stack.run(str(BIN / "revenue"), "watch", "--once", "--config", "e2e", timeout=600)
@@ -221,10 +232,10 @@ def test_a_landed_file_becomes_exactly_one_flow_run_and_replays_change_nothing(s
     # the same file again (same ETag), another watcher pass, and a replayed event
     s3.put_object(Bucket=stack.bucket, Key="landing/orders-0303.csv", Body=body)
     stack.run(str(BIN / "revenue"), "watch", "--once", "--config", "e2e", timeout=600)
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
     from flows.landing_watcher import landed_event, send_event
     from revenue.io.registry import LandedVersion
-
-    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     uri = f"s3://{stack.bucket}/landing/orders-0303.csv"
     [(seq, etag)] = stack.sql("SELECT seq, etag FROM analytics.landing_registry WHERE uri = :uri", uri=uri)
@@ -246,9 +257,23 @@ def chromium_dom(url: str) -> str:
 
     with tempfile.TemporaryDirectory() as profile:
         result = subprocess.run(
-            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-             "--disable-component-update", f"--user-data-dir={profile}", "--dump-dom", "--virtual-time-budget=15000", url],
-            capture_output=True, text=True, timeout=120)
+            [
+                browser,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                f"--user-data-dir={profile}",
+                "--dump-dom",
+                "--virtual-time-budget=15000",
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout
 
@@ -260,13 +285,29 @@ def test_the_ui_shows_the_grid_with_the_failed_day_its_cause_and_dated_run_names
     from prefect.client.schemas.sorting import ArtifactSort
 
     seed(stack, [(300, None, 5.0, "2026-03-05 10:00:00"), (301, None, 6.0, "2026-03-05 11:00:00")])
-    failed = subprocess.run([str(BIN / "prefect"), "deployment", "run", "daily-revenue/daily",
-                             "-p", "partition_date=2026-03-05", "--watch"],
-                            cwd=ROOT, env=stack.env, capture_output=True, text=True, timeout=600)
+    failed = subprocess.run(
+        [
+            str(BIN / "prefect"),
+            "deployment",
+            "run",
+            "daily-revenue/daily",
+            "-p",
+            "partition_date=2026-03-05",
+            "--watch",
+        ],
+        cwd=ROOT,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert "Failed" in failed.stdout + failed.stderr, failed.stdout[-2000:]
     with api(stack) as client:
-        [grid] = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["partition-status"])),
-                                       sort=ArtifactSort.CREATED_DESC, limit=1)
+        [grid] = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["partition-status"])),
+            sort=ArtifactSort.CREATED_DESC,
+            limit=1,
+        )
     assert "| 2026-03-05 | 🟥 failed | quality gate failed for cleaned_orders partition 2026-03-05" in grid.data
 
     ui = stack.env["PREFECT_API_URL"].removesuffix("/api")
@@ -282,8 +323,15 @@ def test_the_ui_shows_the_grid_with_the_failed_day_its_cause_and_dated_run_names
 
     screenshots = os.environ.get("REVENUE_E2E_SCREENSHOTS")
     if screenshots:  # `make screenshots`: the README's pictures, from this live UI
-        stack.run(sys.executable, str(ROOT / "scripts" / "ui_screenshots.py"), "--out", screenshots,
-                  "--grid", str(grid.id), timeout=600)
+        stack.run(
+            sys.executable,
+            str(ROOT / "scripts" / "ui_screenshots.py"),
+            "--out",
+            screenshots,
+            "--grid",
+            str(grid.id),
+            timeout=600,
+        )
 
 
 def seed_days(stack: Stack, first: dt.date, days: int, per_day: int, first_id: int) -> None:
@@ -293,33 +341,52 @@ def seed_days(stack: Stack, first: dt.date, days: int, per_day: int, first_id: i
     for d in range(days):
         for i in range(per_day):
             day = first + dt.timedelta(days=d)
-            rows.append((first_id + d * per_day + i, f"c{i % 4}", round(1 + (d * 7 + i) % 50 + 0.01 * (d + 1), 2),
-                         f"{day} {i % 24:02d}:{i % 60:02d}:00"))
+            rows.append(
+                (
+                    first_id + d * per_day + i,
+                    f"c{i % 4}",
+                    round(1 + (d * 7 + i) % 50 + 0.01 * (d + 1), 2),
+                    f"{day} {i % 24:02d}:{i % 60:02d}:00",
+                )
+            )
     seed(stack, rows)
 
 
 def source_truth(stack: Stack, first: dt.date, last: dt.date) -> dict[dt.date, tuple[float, int]]:
     """Revenue and order count per UTC day straight from the orders table, in SQL."""
-    return {r.day: (float(r.revenue), int(r.orders)) for r in stack.sql(
-        "SELECT (order_date AT TIME ZONE 'UTC')::date AS day, SUM(amount) AS revenue, COUNT(*) AS orders "
-        "FROM orders WHERE (order_date AT TIME ZONE 'UTC')::date BETWEEN :first AND :last GROUP BY 1",
-        first=first, last=last)}
+    return {
+        r.day: (float(r.revenue), int(r.orders))
+        for r in stack.sql(
+            "SELECT (order_date AT TIME ZONE 'UTC')::date AS day, SUM(amount) AS revenue, COUNT(*) AS orders "
+            "FROM orders WHERE (order_date AT TIME ZONE 'UTC')::date BETWEEN :first AND :last GROUP BY 1",
+            first=first,
+            last=last,
+        )
+    }
 
 
 def chunk_runs(stack: Stack, start: dt.date, end: dt.date):
     """The chunk runs of backfills inside ``[start, end]`` (tagged ``backfill-chunk``)."""
-    return [r for r in flow_runs(stack, "backfill/range") if "backfill-chunk" in r.tags
-            and start.isoformat() <= r.parameters["start"] <= end.isoformat()]
+    return [
+        r
+        for r in flow_runs(stack, "backfill/range")
+        if "backfill-chunk" in r.tags and start.isoformat() <= r.parameters["start"] <= end.isoformat()
+    ]
 
 
 def parent_runs(stack: Stack, start: dt.date, end: dt.date):
-    return [r for r in flow_runs(stack, "backfill/range")
-            if "backfill-chunk" not in r.tags and r.parameters.get("start") == start.isoformat()
-            and r.parameters.get("end") == end.isoformat()]
+    return [
+        r
+        for r in flow_runs(stack, "backfill/range")
+        if "backfill-chunk" not in r.tags
+        and r.parameters.get("start") == start.isoformat()
+        and r.parameters.get("end") == end.isoformat()
+    ]
 
 
 def final_state(stack: Stack, run_id, timeout: float = 600):
     with api(stack) as client:
+
         def finished():
             state = client.read_flow_run(run_id).state
             return state if state is not None and state.is_final() else None
@@ -345,22 +412,29 @@ def test_a_multi_run_backfill_is_shared_by_both_workers_and_a_rerun_starts_no_ch
 
     chunks = chunk_runs(stack, first, last)
     assert sorted((r.parameters["start"], r.parameters["end"]) for r in chunks) == [
-        (str(first + dt.timedelta(days=5 * n)), str(first + dt.timedelta(days=5 * n + 4))) for n in range(6)]
+        (str(first + dt.timedelta(days=5 * n)), str(first + dt.timedelta(days=5 * n + 4))) for n in range(6)
+    ]
     assert all(r.state.is_completed() for r in chunks), [(r.name, r.state.name, r.state.message) for r in chunks]
     assert {r.labels.get("prefect.worker.name") for r in chunks} == set(WORKERS)  # the run records say who ran it
     assert {r.parent_task_run_id is not None for r in chunks} == {True}  # linked to the parent as subflows
 
     truth = source_truth(stack, first, last)
     assert len(truth) == 30 and {d: published_revenue(stack)[d] for d in truth} == truth
-    ledger = stack.sql("SELECT DISTINCT partition_date, run_id FROM analytics.partition_ledger "
-                       "WHERE partition_date BETWEEN :f AND :l", f=first, l=last)
+    ledger = stack.sql(
+        "SELECT DISTINCT partition_date, run_id FROM analytics.partition_ledger WHERE partition_date BETWEEN :f AND :l",
+        f=first,
+        l=last,
+    )
     assert len(ledger) == 30 and {r.run_id for r in ledger} == {str(r.id) for r in chunks}
     stack.run(str(BIN / "revenue"), "verify", "--start", str(first), "--end", str(last), "--config", "e2e")
     with api(stack) as client:
         from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 
-        [table] = client.read_artifacts(artifact_filter=ArtifactFilter(
-            key=ArtifactFilterKey(any_=["backfill-chunks"]), flow_run_id=ArtifactFilterFlowRunId(any_=[parent.id])))
+        [table] = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=["backfill-chunks"]), flow_run_id=ArtifactFilterFlowRunId(any_=[parent.id])
+            )
+        )
     assert "worker-a" in str(table.data) and "worker-b" in str(table.data) and "5 published" in str(table.data)
 
     again = start_backfill(stack, first, last, partitions_per_run=5, max_concurrency=2)
@@ -389,9 +463,12 @@ def test_a_chunk_run_killed_mid_way_is_finished_by_retrying_the_parent_with_noth
         parent = start_backfill(stack, first, last, partitions_per_run=5, max_concurrency=1)
 
         def first_days_published():
-            rows = stack.sql("SELECT partition_date, published_at FROM analytics.partition_ledger "
-                             "WHERE partition_date < :d AND partition_date >= :f AND dataset = 'daily_revenue'",
-                             d=held_day, f=first)
+            rows = stack.sql(
+                "SELECT partition_date, published_at FROM analytics.partition_ledger "
+                "WHERE partition_date < :d AND partition_date >= :f AND dataset = 'daily_revenue'",
+                d=held_day,
+                f=first,
+            )
             return rows if len(rows) == 2 else None
 
         published_before = {r.partition_date: r.published_at for r in wait_for(first_days_published, 600, "days 1-2")}
@@ -420,12 +497,22 @@ def test_a_chunk_run_killed_mid_way_is_finished_by_retrying_the_parent_with_noth
     assert rerun.run_count == 2
     truth = source_truth(stack, first, last)
     assert len(truth) == 10 and {d: published_revenue(stack)[d] for d in truth} == truth
-    after = {r.partition_date: r.published_at for r in stack.sql(
-        "SELECT partition_date, published_at FROM analytics.partition_ledger WHERE dataset = 'daily_revenue' "
-        "AND partition_date BETWEEN :f AND :l", f=first, l=last)}
+    after = {
+        r.partition_date: r.published_at
+        for r in stack.sql(
+            "SELECT partition_date, published_at FROM analytics.partition_ledger WHERE dataset = 'daily_revenue' "
+            "AND partition_date BETWEEN :f AND :l",
+            f=first,
+            l=last,
+        )
+    }
     assert {d: after[d] for d in published_before} == published_before  # days 1-2 were not published again
-    spend = stack.sql("SELECT order_date, SUM(order_count) AS n FROM analytics.customer_daily_spend "
-                      "WHERE order_date BETWEEN :f AND :l GROUP BY 1", f=first, l=last)
+    spend = stack.sql(
+        "SELECT order_date, SUM(order_count) AS n FROM analytics.customer_daily_spend "
+        "WHERE order_date BETWEEN :f AND :l GROUP BY 1",
+        f=first,
+        l=last,
+    )
     assert {r.order_date: int(r.n) for r in spend} == {d: n for d, (_, n) in truth.items()}  # no row twice
 
 
@@ -434,18 +521,17 @@ def test_with_s3_notifications_each_landed_file_is_one_run_and_the_prefix_is_not
     server): the watcher reads the queue, each notified file becomes exactly one on-landing
     run, and a file that was never notified (put before notifications were on) is never
     seen, which it would be if the prefix were listed."""
-    sqs = boto3.client("sqs", endpoint_url=stack.endpoint, aws_access_key_id=S3_ACCESS_KEY,
-                       aws_secret_access_key=S3_SECRET_KEY, region_name="us-east-1")
     s3 = stack.s3()
     csv = "order_id,customer_id,amount,order_date\n{id},q,{amount},{day}T10:00:00Z\n"
-    s3.put_object(Bucket=stack.bucket, Key="landing/unnotified-0703.csv",
-                  Body=csv.format(id=700, amount="9.00", day="2026-07-03").encode())
-    queue_url = sqs.create_queue(QueueName=f"landing-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    s3.put_bucket_notification_configuration(Bucket=stack.bucket, NotificationConfiguration={"QueueConfigurations": [{
-        "QueueArn": arn, "Events": ["s3:ObjectCreated:*"],
-        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "landing/"}]}}}]})
-    with_queue = Stack({**stack.env, "REVENUE_LANDING_QUEUE_URL": queue_url}, stack.pg_url, stack.bucket, stack.endpoint)
+    s3.put_object(
+        Bucket=stack.bucket,
+        Key="landing/unnotified-0703.csv",
+        Body=csv.format(id=700, amount="9.00", day="2026-07-03").encode(),
+    )
+    queue_url = notify_to_new_queue(stack.endpoint, stack.bucket)
+    with_queue = Stack(
+        {**stack.env, "REVENUE_LANDING_QUEUE_URL": queue_url}, stack.pg_url, stack.bucket, stack.endpoint
+    )
     with_queue.run(str(BIN / "revenue"), "blocks", "create", "--env", "e2e")
     try:
         before = {r.id for r in flow_runs(stack, "daily-revenue/on-landing")}

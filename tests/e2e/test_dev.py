@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from testkit.services import free_port
 from tests.e2e.test_deployments import wait_for
-from tests.services import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -72,7 +72,8 @@ def _flow_runs(api_url: str, deployment: str) -> list:
     with temporary_settings({PREFECT_API_URL: api_url}), get_client(sync_client=True) as client:
         found = client.read_deployment_by_name(deployment)
         return client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(deployment_id=FlowRunFilterDeploymentId(any_=[found.id])))
+            flow_run_filter=FlowRunFilter(deployment_id=FlowRunFilterDeploymentId(any_=[found.id]))
+        )
 
 
 @pytest.mark.timeout(900)
@@ -86,8 +87,13 @@ def test_revenue_dev_runs_the_whole_system_and_stops_cleanly(tmp_path: Path):
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     }
     output = open(tmp_path / "dev.out", "w")
-    dev = subprocess.Popen([str(BIN / "revenue"), "dev", "--port", str(port), "--interval", "1"],
-                           cwd=ROOT, env=environ, stdout=output, stderr=subprocess.STDOUT)
+    dev = subprocess.Popen(
+        [str(BIN / "revenue"), "dev", "--port", str(port), "--interval", "1"],
+        cwd=ROOT,
+        env=environ,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+    )
     ui, api = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}/api"
     log = lambda: (tmp_path / "dev.out").read_text()[-5000:]  # noqa: E731
     try:
@@ -107,6 +113,7 @@ def test_revenue_dev_runs_the_whole_system_and_stops_cleanly(tmp_path: Path):
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
         with temporary_settings({PREFECT_API_URL: api}), get_client(sync_client=True) as client:
+
             def registered():  # the banner comes before `serve` has registered them
                 try:
                     return client.read_deployment_by_name("backfill/range")
@@ -118,8 +125,12 @@ def test_revenue_dev_runs_the_whole_system_and_stops_cleanly(tmp_path: Path):
             assert daily.schedules[0].schedule.cron == "0 6 * * *"
             landing = client.read_deployment_by_name("daily-revenue/on-landing")
             client.read_deployment_by_name("backfill/range")
-            automations = wait_for(lambda: client.read_automations_by_name("on-landing__automation_1"), 60,
-                                   "the landing trigger's automation", 0.5)
+            automations = wait_for(
+                lambda: client.read_automations_by_name("on-landing__automation_1"),
+                60,
+                "the landing trigger's automation",
+                0.5,
+            )
             assert automations[0].trigger.match.model_dump() == {"revenue.environment": "local"}
             assert daily.work_pool_name is None and landing.work_pool_name is None  # served: no pool
 
@@ -132,13 +143,25 @@ def test_revenue_dev_runs_the_whole_system_and_stops_cleanly(tmp_path: Path):
         assert week_run.parameters["start"] == week[0] and week_run.parameters["end"] == week[-1]
 
         # a second `revenue dev` finds the first and starts nothing
-        again = subprocess.run([str(BIN / "revenue"), "dev", "--port", str(free_port())], cwd=ROOT, env=environ,
-                               capture_output=True, text=True, timeout=60)
+        again = subprocess.run(
+            [str(BIN / "revenue"), "dev", "--port", str(free_port())],
+            cwd=ROOT,
+            env=environ,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert again.returncode == 0 and f"already running (pid {dev.pid})" in again.stdout, again.stdout + again.stderr
 
         # other commands use the dev server by themselves (no temporary server)
-        ran = subprocess.run([str(BIN / "revenue"), "run", "--date", week[-1], "--force"], cwd=ROOT, env=environ,
-                             capture_output=True, text=True, timeout=300)
+        ran = subprocess.run(
+            [str(BIN / "revenue"), "run", "--date", week[-1], "--force"],
+            cwd=ROOT,
+            env=environ,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert ran.returncode == 0, ran.stderr[-3000:]
         assert "temporary server" not in ran.stderr.lower() and f"{week[-1]}: published" in ran.stdout
         with temporary_settings({PREFECT_API_URL: api}), get_client(sync_client=True) as client:
@@ -149,7 +172,8 @@ def test_revenue_dev_runs_the_whole_system_and_stops_cleanly(tmp_path: Path):
         (home / "local" / "landing" / "late-orders.csv").write_text(
             "order_id,customer_id,amount,order_date\n"
             f"990001,late-1,12.50,{landed_day}T10:00:00Z\n"
-            f"990002,late-2,7.25,{landed_day}T11:00:00Z\n")
+            f"990002,late-2,7.25,{landed_day}T11:00:00Z\n"
+        )
 
         def landing_run():
             runs = [r for r in _flow_runs(api, "daily-revenue/on-landing") if r.state and r.state.is_final()]
@@ -175,6 +199,5 @@ def test_revenue_dev_runs_the_whole_system_and_stops_cleanly(tmp_path: Path):
     assert "revenue dev: stopped" in log()
     assert "Created a new engine" not in (tmp_path / "dev.out").read_text()  # not in the served runs' logs either
     assert not (home / "dev.json").exists()
-    wait_for(lambda: not _processes_mentioning(str(home)), 30,
-             "every process revenue dev started to exit")
+    wait_for(lambda: not _processes_mentioning(str(home)), 30, "every process revenue dev started to exit")
     assert not Path(f"/proc/{server_pid}").exists() or "Z" in Path(f"/proc/{server_pid}/stat").read_text().split()[2]

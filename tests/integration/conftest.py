@@ -9,7 +9,15 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.services import S3_ACCESS_KEY, S3_SECRET_KEY, fresh_database, moto_s3, pg_s3_environ, postgres_server, with_password  # noqa: F401
+from testkit.services import (  # noqa: F401
+    S3_ACCESS_KEY,
+    S3_SECRET_KEY,
+    fresh_database,
+    moto_s3,
+    pg_s3_environ,
+    postgres_server,
+    with_password,
+)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -18,6 +26,14 @@ def prefect_harness() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def count_extracted_rows() -> None:
+    """``testkit.counting.rows_read()``: the order rows every extract of this process returned."""
+    from testkit import counting
+
+    counting.install()
 
 
 @pytest.fixture(scope="session")
@@ -47,13 +63,16 @@ def s3_bucket(s3_endpoint: str) -> str:
 
 def s3_client(endpoint: str):
     return boto3.client(
-        "s3", endpoint_url=endpoint, aws_access_key_id=S3_ACCESS_KEY,
-        aws_secret_access_key=S3_SECRET_KEY, region_name="us-east-1",
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=S3_ACCESS_KEY,
+        aws_secret_access_key=S3_SECRET_KEY,
+        region_name="us-east-1",
     )
 
 
 def _save_environment(env: str, environ: dict[str, str]) -> str:
-    from blocks.environment import pipeline_from_environ, save_environment
+    from blocks.create import pipeline_from_environ, save_environment
     from revenue.io.environment import forget_environments
 
     save_environment(env, pipeline_from_environ(environ))
@@ -64,7 +83,7 @@ def _save_environment(env: str, environ: dict[str, str]) -> str:
 @pytest.fixture
 def sqlite_env(tmp_path: Path) -> Iterator[str]:
     """An embedded-default environment (SQLite + local directories) in ``tmp_path``."""
-    from blocks.environment import embedded_default_environ
+    from blocks.create import embedded_default_environ
     from revenue.io.environment import forget_environments
 
     env = f"sqlite-{uuid.uuid4().hex[:8]}"

@@ -88,8 +88,12 @@ def run_records(run_ids: list) -> RunRecords:
     APILogHandler().flush()
     with get_client(sync_client=True) as client:
         return RunRecords(
-            artifacts=client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=run_ids))),
+            artifacts=client.read_artifacts(
+                artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=run_ids))
+            ),
             logs=client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=run_ids))),
-            task_runs=client.read_task_runs(task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=run_ids))),
+            task_runs=client.read_task_runs(
+                task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=run_ids))
+            ),
             flow_runs=client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=run_ids))),
         )

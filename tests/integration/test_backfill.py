@@ -14,10 +14,11 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 from flows.backfill import backfill
 from flows.daily_revenue import daily_revenue
 from revenue.demo_data import generate_orders
+from revenue.grid import render_text
 from revenue.io.environment import environment
 from revenue.io.orders_table import create_orders_table, load_orders
-from revenue.grid import render_text
 from revenue.status import partition_statuses
+from testkit.counting import rows_read
 from tests.integration.helpers import published, seed_orders
 
 START, END = dt.date(2026, 3, 1), dt.date(2026, 3, 10)
@@ -33,16 +34,19 @@ def load_demo(config: str, orders_per_day: int = 40) -> pd.DataFrame:
 
 
 def all_published(config: str) -> dict[str, pd.DataFrame]:
-    return {t: published(config, t).sort_values(list(published(config, t).columns[:2])).reset_index(drop=True)
-            for t in ("daily_revenue", "customer_daily_spend", "rejected_orders")}
+    return {
+        t: published(config, t).sort_values(list(published(config, t).columns[:2])).reset_index(drop=True)
+        for t in ("daily_revenue", "customer_daily_spend", "rejected_orders")
+    }
 
 
 @pytest.fixture
 def second_sqlite_env(tmp_path_factory):
-    from tests.integration.conftest import _save_environment
-    from blocks.environment import embedded_default_environ
     import uuid
     from pathlib import Path
+
+    from blocks.create import embedded_default_environ
+    from tests.integration.conftest import _save_environment
 
     root = tmp_path_factory.mktemp("second")
     environ = embedded_default_environ(root)
@@ -69,15 +73,14 @@ def test_ten_day_backfill_publishes_what_ten_single_runs_publish(sqlite_env, sec
 def test_rerun_skips_everything_reads_no_rows_and_a_late_order_recomputes_its_day_only(sqlite_env):
     load_demo(sqlite_env)
     first = {o.partition: o for o in backfill(start=START.isoformat(), end=END.isoformat(), config=sqlite_env)}
-    source = environment(sqlite_env).source
-    read_before = source.rows_extracted
+    read_before = rows_read()
 
     rerun = backfill(start=START.isoformat(), end=END.isoformat(), config=sqlite_env)
     assert [o.outcome for o in rerun] == ["up to date"] * 10
-    assert source.rows_extracted == read_before, "a skipped partition read order rows"
+    assert rows_read() == read_before, "a skipped partition read order rows"
 
     statuses = partition_statuses(sqlite_env, START, END)
-    assert source.rows_extracted == read_before, "status read order rows"
+    assert rows_read() == read_before, "status read order rows"
     assert {s.state for s in statuses} <= {"materialized", "warned"}
 
     seed_orders(sqlite_env, [(999_999, "late", 123.45, "2026-03-04 18:00:00")], replace=False)
@@ -115,7 +118,9 @@ def test_a_failing_day_shows_failed_in_the_grid_while_the_others_publish(sqlite_
     with get_client(sync_client=True) as client:
         keys = {a.key: a for a in sorted(client.read_artifacts(artifact_filter=this_run), key=lambda a: a.created)}
     grid = keys["partition-status"].data
-    assert re.search(r"\| 2026-03-02 \| (🟩|🟨) 02 · \d+ \|", grid) and "| 🟥 06 |" in grid  # 40 orders: refunds may pass 5%
+    assert (
+        re.search(r"\| 2026-03-02 \| (🟩|🟨) 02 · \d+ \|", grid) and "| 🟥 06 |" in grid
+    )  # 40 orders: refunds may pass 5%
     assert "| 2026-03-06 | 🟥 failed | quality gate failed for cleaned_orders partition 2026-03-06" in grid
     assert keys["backfill-progress"].data == 100.0
 

@@ -22,16 +22,23 @@ def _ledger(config: str):
 
 
 def test_the_plan_names_every_days_reason_computes_nothing_and_the_backfill_agrees(sqlite_env):
-    seed_orders(sqlite_env, [
-        (1, "a", 10.0, "2026-03-01 10:00:00"), (2, "b", 20.0, "2026-03-02 10:00:00"),
-        (3, "c", 30.0, "2026-03-03 10:00:00"), (4, "d", 40.0, "2026-03-04 10:00:00")])
+    seed_orders(
+        sqlite_env,
+        [
+            (1, "a", 10.0, "2026-03-01 10:00:00"),
+            (2, "b", 20.0, "2026-03-02 10:00:00"),
+            (3, "c", 30.0, "2026-03-03 10:00:00"),
+            (4, "d", 40.0, "2026-03-04 10:00:00"),
+        ],
+    )
     backfill(start=D1.isoformat(), end=D3.isoformat(), config=sqlite_env)
     engine = environment(sqlite_env).source.engine
     with engine.begin() as connection:
-        connection.execute(sa.text("UPDATE orders SET amount = 25.0 WHERE order_id = 2"))         # D2 stale
-        connection.execute(sa.text("UPDATE orders SET customer_id = NULL WHERE order_id = 3"))    # D3 will fail
-    backfill.with_options(retries=0)(start=D3.isoformat(), end=D3.isoformat(), config=sqlite_env, force=True,
-                                     return_state=True)
+        connection.execute(sa.text("UPDATE orders SET amount = 25.0 WHERE order_id = 2"))  # D2 stale
+        connection.execute(sa.text("UPDATE orders SET customer_id = NULL WHERE order_id = 3"))  # D3 will fail
+    backfill.with_options(retries=0)(
+        start=D3.isoformat(), end=D3.isoformat(), config=sqlite_env, force=True, return_state=True
+    )
     before = _ledger(sqlite_env)
 
     plan = {d.partition: d for d in preview(environment(sqlite_env), D1, D4)}
@@ -42,7 +49,9 @@ def test_the_plan_names_every_days_reason_computes_nothing_and_the_backfill_agre
     assert all(plan[d].estimate_ms for d in (D2, D3, D4))  # recorded, or the range's median
     chunked = {d.partition: d for d in preview(environment(sqlite_env), D1, D4, partitions_per_run=1)}
     assert str(chunked[D1].chunk) == "no run (all current)"  # a chunk of current days starts no run
-    assert [str(chunked[d].chunk) for d in (D2, D3, D4)] == [f"chunk {n}/4 ({d})" for n, d in ((2, D2), (3, D3), (4, D4))]
+    assert [str(chunked[d].chunk) for d in (D2, D3, D4)] == [
+        f"chunk {n}/4 ({d})" for n, d in ((2, D2), (3, D3), (4, D4))
+    ]
     pairs = preview(environment(sqlite_env), D1, D4, partitions_per_run=2)
     assert [str(d.chunk) for d in pairs] == [f"chunk 1/2 ({D1}..{D2})"] * 2 + [f"chunk 2/2 ({D3}..{D4})"] * 2
     assert all(d.chunk is None for d in plan.values())  # one run: no chunks

@@ -140,7 +140,9 @@ def test_extra_columns_quoted_commas_bom_and_cp1252_publish_values_verbatim(pg_e
             + '5,"two\nlines",0.50,2026-03-02T11:00:00Z\n'
         ).encode(),
         "bom.csv": b"\xef\xbb\xbf" + (HEADER + "6,carol,7.00,2026-03-03T08:00:00Z\n").encode(),
-        "cp1252.csv": (HEADER + "7,José Müller,8.00,2026-03-04T08:00:00Z\n8,Zoë,1.10,2026-03-04T09:00:00Z\n").encode("cp1252"),
+        "cp1252.csv": (HEADER + "7,José Müller,8.00,2026-03-04T08:00:00Z\n8,Zoë,1.10,2026-03-04T09:00:00Z\n").encode(
+            "cp1252"
+        ),
     }
     for key, data in files.items():
         uri = land(s3, s3_bucket, key, data)
@@ -156,12 +158,18 @@ def test_extra_columns_quoted_commas_bom_and_cp1252_publish_values_verbatim(pg_e
         {"order_date": dt.date(2026, 3, 4), "revenue": Decimal("9.10"), "order_count": 2},
     ]
     spend = published(pg_env, "customer_daily_spend")
-    assert sorted(zip(spend.customer_id, spend.daily_spend)) == sorted([
-        ("alice", Decimal("10.50")), ("bob", Decimal("4.25")),
-        ("Smith, John", Decimal("20.00")), ('say "hi"', Decimal("1.00")), ("two\nlines", Decimal("0.50")),
-        ("carol", Decimal("7.00")),
-        ("José Müller", Decimal("8.00")), ("Zoë", Decimal("1.10")),
-    ])
+    assert sorted(zip(spend.customer_id, spend.daily_spend)) == sorted(
+        [
+            ("alice", Decimal("10.50")),
+            ("bob", Decimal("4.25")),
+            ("Smith, John", Decimal("20.00")),
+            ('say "hi"', Decimal("1.00")),
+            ("two\nlines", Decimal("0.50")),
+            ("carol", Decimal("7.00")),
+            ("José Müller", Decimal("8.00")),
+            ("Zoë", Decimal("1.10")),
+        ]
+    )
     assert published(pg_env, "rejected_orders").empty
 
     # extra columns are carried through to the cleaned lake file
@@ -199,7 +207,9 @@ PARTLY_BAD = (
 )
 
 
-def test_a_partly_bad_file_publishes_its_good_rows_and_quarantines_the_rest_with_reasons(pg_env, s3_endpoint, s3_bucket):
+def test_a_partly_bad_file_publishes_its_good_rows_and_quarantines_the_rest_with_reasons(
+    pg_env, s3_endpoint, s3_bucket
+):
     s3 = s3_client(s3_endpoint)
     empty_source(pg_env)
     uri = land(s3, s3_bucket, "partly-bad.csv", PARTLY_BAD.encode())
@@ -216,8 +226,11 @@ def test_a_partly_bad_file_publishes_its_good_rows_and_quarantines_the_rest_with
     ]
     spend = published(pg_env, "customer_daily_spend")
     assert sorted(zip(spend.order_date.astype(str), spend.customer_id, spend.daily_spend)) == [
-        ("2026-03-05", "alice", Decimal("10.00")), ("2026-03-05", "frank", Decimal("2.50")),
-        ("2026-03-06", "hank", Decimal("5.00")), ("2026-03-06", "ivy", Decimal("-1.25")), ("2026-03-06", "jack", Decimal("0.10")),
+        ("2026-03-05", "alice", Decimal("10.00")),
+        ("2026-03-05", "frank", Decimal("2.50")),
+        ("2026-03-06", "hank", Decimal("5.00")),
+        ("2026-03-06", "ivy", Decimal("-1.25")),
+        ("2026-03-06", "jack", Decimal("0.10")),
     ]
     assert outcomes["2026-03-05"].rejected_count == 7 and outcomes["2026-03-06"].rejected_count == 1
 
@@ -263,8 +276,10 @@ def test_a_partly_bad_file_publishes_its_good_rows_and_quarantines_the_rest_with
     assert unassigned["30"].line == 15  # the file's 15th line (its 14th data row)
 
     # the ledger tells the same story
-    ledger = {(r.dataset, str(r.partition_date)): r for r in environment(pg_env).warehouse.ledger(
-        dt.date(2026, 3, 5), dt.date(2026, 3, 6))}
+    ledger = {
+        (r.dataset, str(r.partition_date)): r
+        for r in environment(pg_env).warehouse.ledger(dt.date(2026, 3, 5), dt.date(2026, 3, 6))
+    }
     assert ledger[("cleaned_orders", "2026-03-05")].rejected_count == 7
     assert ledger[("cleaned_orders", "2026-03-06")].status == "warned"  # the refund
 
@@ -308,10 +323,13 @@ def test_a_file_with_updated_at_merges_over_the_days_other_source_rows(pg_env, s
     """The orders contract has ``updated_at``: a file carrying it lands on a day that also
     has source rows it does not replace; both must be published."""
     s3 = s3_client(s3_endpoint)
-    empty_source(pg_env, [
-        (50, "alice", 99.00, "2026-03-08 10:00:00", "2026-03-08 10:00:00"),  # replaced by the file
-        (51, "dave", 3.00, "2026-03-08 08:00:00", "2026-03-08 08:00:00"),  # not in the file: kept
-    ])
+    empty_source(
+        pg_env,
+        [
+            (50, "alice", 99.00, "2026-03-08 10:00:00", "2026-03-08 10:00:00"),  # replaced by the file
+            (51, "dave", 3.00, "2026-03-08 08:00:00", "2026-03-08 08:00:00"),  # not in the file: kept
+        ],
+    )
     data = (
         "order_id,customer_id,amount,order_date,updated_at\n"
         "50,alice,12.00,2026-03-08T10:00:00Z,2026-03-08T11:00:00Z\n"
@@ -359,8 +377,10 @@ def test_garbage_source_rows_are_quarantined_and_the_rest_published(sqlite_env):
     ]
     with engine.begin() as connection:
         connection.execute(
-            sa.text("INSERT INTO orders (order_id, customer_id, amount, order_date, updated_at, channel) "
-                    "VALUES (:id, :customer, :amount, :date, :updated, 'web')"),
+            sa.text(
+                "INSERT INTO orders (order_id, customer_id, amount, order_date, updated_at, channel) "
+                "VALUES (:id, :customer, :amount, :date, :updated, 'web')"
+            ),
             [dict(id=r[0], customer=r[1], amount=r[2], date=r[3], updated=r[4] or r[3]) for r in rows],
         )
     environment(sqlite_env).source._columns = None
@@ -374,22 +394,28 @@ def test_garbage_source_rows_are_quarantined_and_the_rest_published(sqlite_env):
     ]
     spend = published(sqlite_env, "customer_daily_spend")
     assert dict(zip(spend.customer_id, spend.daily_spend)) == {
-        "alice": 10.00, "erin": 2.50, "hank": 6.00, "ivy": 8.00, "liam": 1.25,
+        "alice": 10.00,
+        "erin": 2.50,
+        "hank": 6.00,
+        "ivy": 8.00,
+        "liam": 1.25,
     }
     rejected = published(sqlite_env, "rejected_orders")
-    assert sorted(zip(rejected.order_id, rejected.reason)) == sorted([
-        ("2", "amount is not a finite number"),
-        ("3", "amount is not a finite number"),
-        ("4", "amount is not a finite number"),  # SQLite stores 1e400 as infinity
-        ("5", "null customer_id"),
-        ("6", "null customer_id"),
-        ("8", "order_date outside partition 2026-03-01"),
-        ("9", "order_date outside partition 2026-03-01"),
-        ("11", "duplicate order_id (a newer row was kept)"),
-        ("11", "duplicate order_id (a newer row was kept)"),
-        ("13", "null amount"),
-        ("15", "amount is not a finite number"),
-    ])
+    assert sorted(zip(rejected.order_id, rejected.reason)) == sorted(
+        [
+            ("2", "amount is not a finite number"),
+            ("3", "amount is not a finite number"),
+            ("4", "amount is not a finite number"),  # SQLite stores 1e400 as infinity
+            ("5", "null customer_id"),
+            ("6", "null customer_id"),
+            ("8", "order_date outside partition 2026-03-01"),
+            ("9", "order_date outside partition 2026-03-01"),
+            ("11", "duplicate order_id (a newer row was kept)"),
+            ("11", "duplicate order_id (a newer row was kept)"),
+            ("13", "null amount"),
+            ("15", "amount is not a finite number"),
+        ]
+    )
     duplicates = sorted(json.loads(r.record)["amount"] for r in rejected.itertuples(index=False) if r.order_id == "11")
     assert duplicates == [7.0, 9.0]
     records = {r.order_id: json.loads(r.record) for r in rejected.itertuples(index=False) if r.order_id != "11"}

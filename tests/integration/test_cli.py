@@ -13,8 +13,8 @@ import sqlalchemy as sa
 
 from revenue.demo_data import generate_orders
 from revenue.io.orders_table import create_orders_table, load_orders
+from testkit.services import free_port
 from tests.integration.helpers import seed_orders
-from tests.services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,28 +25,40 @@ def revenue(*args: str, extra_env: dict[str, str] | None = None) -> subprocess.C
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value() or "", **(extra_env or {})}
     env.pop("REVENUE_DEBUG", None)
     return subprocess.run(
-        [sys.executable, "-m", "revenue.cli", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300
+        [sys.executable, "-m", "cli", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300
     )
 
 
-@pytest.mark.parametrize("args", [
-    ["--help"], ["demo", "--help"], ["run", "--help"], ["backfill", "--help"],
-    ["status", "--help"], ["verify", "--help"], ["watch", "--help"], ["blocks", "--help"],
-    ["blocks", "create", "--help"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["demo", "--help"],
+        ["run", "--help"],
+        ["backfill", "--help"],
+        ["status", "--help"],
+        ["verify", "--help"],
+        ["watch", "--help"],
+        ["blocks", "--help"],
+        ["blocks", "create", "--help"],
+    ],
+)
 def test_every_command_has_help(args):
     result = revenue(*args)
     assert result.returncode == 0, result.stderr
     assert "usage: revenue" in result.stdout
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["run", "--date", "2026-02-30"], "2026-02-30"),
-    (["run", "--date", "yesterday"], "yesterday"),
-    (["backfill", "--start", "2026-03-01", "--end", "2026-03-05", "--max-concurrency", "0"], "at least 1"),
-    (["run"], "--date"),
-    (["frobnicate"], "frobnicate"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["run", "--date", "2026-02-30"], "2026-02-30"),
+        (["run", "--date", "yesterday"], "yesterday"),
+        (["backfill", "--start", "2026-03-01", "--end", "2026-03-05", "--max-concurrency", "0"], "at least 1"),
+        (["run"], "--date"),
+        (["frobnicate"], "frobnicate"),
+    ],
+)
 def test_bad_arguments_exit_non_zero_with_one_line(args, needle):
     result = revenue(*args)
     assert result.returncode == 2
@@ -65,7 +77,9 @@ def test_unknown_environment_is_one_line_naming_it_and_the_fix():
 
 def test_blocks_create_names_the_missing_variable():
     clean = {k: "" for k in ("REVENUE_SOURCE_DB_URL", "REVENUE_WAREHOUSE_DB_URL", "REVENUE_LAKE_URL")}
-    result = revenue("blocks", "create", "--env", "prod", extra_env={**clean, "REVENUE_SOURCE_DB_URL": "sqlite:///x.db"})
+    result = revenue(
+        "blocks", "create", "--env", "prod", extra_env={**clean, "REVENUE_SOURCE_DB_URL": "sqlite:///x.db"}
+    )
     assert result.returncode == 1
     assert "REVENUE_WAREHOUSE_DB_URL" in result.stderr and "REVENUE_LAKE_URL" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -77,8 +91,16 @@ def test_run_status_and_verify_on_an_environment(sqlite_env):
     assert run.returncode == 0, run.stderr[-2000:]
     assert "2026-03-01: published; revenue 10.00 from 1 orders" in run.stdout
 
-    status = revenue("status", "--start", "2026-03-01", "--end", "2026-03-03", "--config", sqlite_env,
-                     extra_env={"PREFECT_LOGGING_LEVEL": "INFO"})
+    status = revenue(
+        "status",
+        "--start",
+        "2026-03-01",
+        "--end",
+        "2026-03-03",
+        "--config",
+        sqlite_env,
+        extra_env={"PREFECT_LOGGING_LEVEL": "INFO"},
+    )
     assert status.returncode == 0, status.stderr[-2000:]
     assert "Created a new engine" not in status.stderr  # prefect-sqlalchemy's INFO noise
     assert "01#" in status.stdout and " 02." in status.stdout
@@ -106,8 +128,15 @@ def test_status_and_verify_on_the_embedded_default_answer_without_a_prefect_serv
     """`blocks create --local` writes the environment's manifest; read-only commands use it
     and never ask the Prefect API (here: an address nothing listens on)."""
     home = tmp_path / ".revenue"
-    created = revenue("blocks", "create", "--env", "manifested", "--local", str(home / "manifested"),
-                      extra_env={"REVENUE_HOME": str(home)})
+    created = revenue(
+        "blocks",
+        "create",
+        "--env",
+        "manifested",
+        "--local",
+        str(home / "manifested"),
+        extra_env={"REVENUE_HOME": str(home)},
+    )
     assert created.returncode == 0, created.stderr[-2000:]
     assert (home / "environments" / "manifested.json").is_file()
     seed = sa.create_engine(f"sqlite:///{home / 'manifested' / 'source.db'}")
@@ -115,12 +144,14 @@ def test_status_and_verify_on_the_embedded_default_answer_without_a_prefect_serv
     load_orders(seed, generate_orders(dt.date(2026, 3, 1), dt.date(2026, 3, 2), 20))
 
     offline = {"REVENUE_HOME": str(home), "PREFECT_API_URL": f"http://127.0.0.1:{free_port()}/api"}
-    status = revenue("status", "--start", "2026-03-01", "--end", "2026-03-02", "--config", "manifested",
-                     extra_env=offline)
+    status = revenue(
+        "status", "--start", "2026-03-01", "--end", "2026-03-02", "--config", "manifested", extra_env=offline
+    )
     assert status.returncode == 0, status.stderr[-2000:]
     assert ". missing 2" in status.stdout and "temporary server" not in status.stderr
-    verify = revenue("verify", "--start", "2026-03-01", "--end", "2026-03-02", "--config", "manifested",
-                     extra_env=offline)
+    verify = revenue(
+        "verify", "--start", "2026-03-01", "--end", "2026-03-02", "--config", "manifested", extra_env=offline
+    )
     assert verify.returncode == 1 and "2026-03-01: not published" in verify.stdout, verify.stderr[-2000:]
 
 
@@ -130,8 +161,8 @@ def test_seed_fills_a_real_source_creates_missing_buckets_and_the_days_publish(p
     loads nothing."""
     import uuid
 
+    from testkit.services import pg_s3_environ
     from tests.integration.conftest import _save_environment, s3_client
-    from tests.services import pg_s3_environ
 
     lake, landing = f"lake-{uuid.uuid4().hex[:8]}", f"landing-{uuid.uuid4().hex[:8]}"
     environ = {**pg_s3_environ(pg_url, s3_endpoint, lake), "REVENUE_LANDING_URL": f"s3://{landing}/incoming"}
@@ -145,8 +176,9 @@ def test_seed_fills_a_real_source_creates_missing_buckets_and_the_days_publish(p
     assert {lake, landing} <= buckets
     engine = sa.create_engine(pg_url)
     with engine.connect() as connection:
-        rows = connection.execute(sa.text(
-            "SELECT date(order_date AT TIME ZONE 'UTC') AS day, count(*) FROM orders GROUP BY 1 ORDER BY 1")).all()
+        rows = connection.execute(
+            sa.text("SELECT date(order_date AT TIME ZONE 'UTC') AS day, count(*) FROM orders GROUP BY 1 ORDER BY 1")
+        ).all()
     engine.dispose()
     assert [str(day) for day, _ in rows] == ["2026-03-01", "2026-03-02"] and all(n >= 30 for _, n in rows)
 
@@ -159,8 +191,11 @@ def test_seed_fills_a_real_source_creates_missing_buckets_and_the_days_publish(p
 
 def test_a_non_embedded_environment_without_a_server_fails_at_once_without_starting_one(tmp_path):
     no_server = {"PREFECT_API_URL": "", "REVENUE_HOME": str(tmp_path), "PREFECT_HOME": str(tmp_path / "prefect")}
-    for args in (["status", "--config", "prod"], ["verify", "--start", "2026-03-01", "--end", "2026-03-02",
-                                                   "--config", "prod"], ["run", "--date", "2026-03-01", "--config", "prod"]):
+    for args in (
+        ["status", "--config", "prod"],
+        ["verify", "--start", "2026-03-01", "--end", "2026-03-02", "--config", "prod"],
+        ["run", "--date", "2026-03-01", "--config", "prod"],
+    ):
         result = revenue(*args, extra_env=no_server)
         assert result.returncode == 1, result.stderr
         assert "environment 'prod' is not an embedded default here" in result.stderr

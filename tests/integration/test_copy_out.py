@@ -47,9 +47,7 @@ def test_copy_csv_reads_the_bytes_psycopg_reads_in_utc(pg_url: str):
 
 
 def test_an_error_mid_copy_is_raised_and_the_pool_stays_usable(pg_url: str):
-    failing = sql.SQL(
-        "COPY (SELECT 1 / (n - 15000) FROM generate_series(1, 30000) AS n) TO STDOUT WITH (FORMAT csv)"
-    )
+    failing = sql.SQL("COPY (SELECT 1 / (n - 15000) FROM generate_series(1, 30000) AS n) TO STDOUT WITH (FORMAT csv)")
     engine = sa.create_engine(pg_url, pool_size=1, max_overflow=0)
     received = io.BytesIO()
     with engine.connect() as connection, pytest.raises(psycopg.errors.DivisionByZero):

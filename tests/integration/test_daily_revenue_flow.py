@@ -13,6 +13,7 @@ from flows.backfill import backfill
 from flows.daily_revenue import daily_revenue
 from revenue.io.environment import environment
 from revenue.io.lake import read_partition
+from testkit.counting import rows_read
 from tests.integration.helpers import published, seed_orders
 
 DAY1, DAY2 = dt.date(2026, 3, 1), dt.date(2026, 3, 2)
@@ -45,7 +46,9 @@ def test_publishes_the_day_as_computed_by_hand(sqlite_env):
     ]
     rejected = published(sqlite_env, "rejected_orders")
     assert sorted(rejected["reason"]) == [
-        "duplicate order_id (a newer row was kept)", "null customer_id", "null order_id",
+        "duplicate order_id (a newer row was kept)",
+        "null customer_id",
+        "null order_id",
     ]
     assert json.loads(rejected.loc[rejected.reason == "null customer_id", "record"].item())["amount"] == 99.0
 
@@ -67,29 +70,33 @@ def test_second_run_is_a_cache_hit_and_changes_nothing(sqlite_env):
     seed_orders(sqlite_env, ROWS)
     [first] = daily_revenue(partition_date="2026-03-01", config=sqlite_env)
     tables_before = {t: published(sqlite_env, t) for t in ("daily_revenue", "customer_daily_spend", "rejected_orders")}
-    extracted = environment(sqlite_env).source.rows_extracted
+    extracted = rows_read()
 
     [second] = daily_revenue(partition_date="2026-03-01", config=sqlite_env)
 
     assert second.outcome == "cache hit"
     assert second.fingerprint == first.fingerprint
-    assert environment(sqlite_env).source.rows_extracted == extracted, "a cache hit read order rows"
+    assert rows_read() == extracted, "a cache hit read order rows"
     for table, before in tables_before.items():
         pd.testing.assert_frame_equal(published(sqlite_env, table), before)
 
     [forced] = daily_revenue(partition_date="2026-03-01", config=sqlite_env, force=True)
     assert forced.outcome == "published"
-    assert environment(sqlite_env).source.rows_extracted == extracted + 6
+    assert rows_read() == extracted + 6
     pd.testing.assert_frame_equal(published(sqlite_env, "daily_revenue"), tables_before["daily_revenue"])
 
 
 def test_a_late_order_recomputes_only_its_day(sqlite_env):
     seed_orders(sqlite_env, ROWS)
-    first = {o.partition: o for o in backfill(start="2026-03-01", end="2026-03-02", config=sqlite_env, skip_up_to_date=False)}
+    first = {
+        o.partition: o for o in backfill(start="2026-03-01", end="2026-03-02", config=sqlite_env, skip_up_to_date=False)
+    }
     assert first["2026-03-02"].revenue == 5.25
 
     seed_orders(sqlite_env, [(7, "erin", 100.0, "2026-03-01 18:00:00", "2026-03-03 01:00:00")], replace=False)
-    second = {o.partition: o for o in backfill(start="2026-03-01", end="2026-03-02", config=sqlite_env, skip_up_to_date=False)}
+    second = {
+        o.partition: o for o in backfill(start="2026-03-01", end="2026-03-02", config=sqlite_env, skip_up_to_date=False)
+    }
 
     assert second["2026-03-01"].outcome == "published"
     assert second["2026-03-02"].fingerprint == first["2026-03-02"].fingerprint, (first, second)

@@ -29,12 +29,12 @@ import pytest
 import sqlalchemy as sa
 
 from flows.daily_revenue import daily_revenue
-from flows.partition import IO_RETRIES
+from flows.policies import IO_RETRIES
 from revenue.io.environment import Environment, _cache, environment
 from revenue.verify import verify_range
+from testkit.services import DB_PASSWORD, S3_ACCESS_KEY, S3_SECRET_KEY, CuttingProxy, free_port
 from tests.integration.conftest import s3_client
 from tests.integration.helpers import published, seed_orders, subprocess_env
-from tests.services import DB_PASSWORD, S3_ACCESS_KEY, S3_SECRET_KEY, CuttingProxy, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 DAY = dt.date(2026, 3, 1)
@@ -66,7 +66,6 @@ SUBPROCESS_START_TIMEOUT = 300
 TASK_RUN_TIMEOUT = 120
 
 
-
 def assert_service_failure(state, service: str) -> None:
     """The run failed, and its message names the service and the partition, no secret."""
     assert state.is_failed(), state
@@ -74,6 +73,7 @@ def assert_service_failure(state, service: str) -> None:
     assert service in message, message
     assert DAY.isoformat() in message, f"the message does not name the partition: {message}"
     assert_no_secret(message)
+
 
 # ---------------------------------------------------------------- helpers
 
@@ -173,10 +173,12 @@ def test_source_refusing_connections_fails_after_retries_and_keeps_the_published
     [first] = daily_revenue(partition_date=DAY.isoformat(), config=pg_env)
     assert first.outcome == "published"
     before, ledger_before = snapshot(pg_env, DAY), ledger(pg_env, DAY)
-    assert len(before["daily_revenue"]) == 1 and before["rejected_orders"], "nothing to protect: the test proves nothing"
+    assert len(before["daily_revenue"]) == 1 and before["rejected_orders"], (
+        "nothing to protect: the test proves nothing"
+    )
     assert verify_range(pg_env, DAY, DAY) == []
 
-    from blocks.environment import database_connector
+    from blocks.create import database_connector
 
     closed = closed_port_url(pg_url)
     assert DB_PASSWORD in closed
@@ -205,14 +207,16 @@ def test_warehouse_refusing_connections_at_publish_changes_nothing_published(pg_
     assert ledger_before and all(r.published_fingerprint for r in ledger_before)
     seed_orders(pg_env, V2)  # the new version differs from the published one
 
-    from blocks.environment import database_connector
+    from blocks.create import database_connector
 
     # The warehouse answers while the run plans, and goes down the moment publish sends its
     # first DELETE, inside the publish transaction: every later connection is refused.
     with CuttingProxy(pg_url, b"DELETE FROM") as proxy:
-        through_proxy = sa.engine.make_url(pg_url).set(
-            host="127.0.0.1", port=proxy.port, password=DB_PASSWORD, query={"sslmode": "disable"}
-        ).render_as_string(hide_password=False)
+        through_proxy = (
+            sa.engine.make_url(pg_url)
+            .set(host="127.0.0.1", port=proxy.port, password=DB_PASSWORD, query={"sslmode": "disable"})
+            .render_as_string(hide_password=False)
+        )
         with broken_environment(pg_env, warehouse=database_connector(through_proxy, "x")) as broken:
             state = daily_revenue(partition_date=DAY.isoformat(), config=broken, return_state=True)
         assert proxy.cut.is_set(), "the publish never reached the warehouse"
@@ -266,33 +270,55 @@ def test_sigkill_in_the_middle_of_publishing_leaves_the_previous_version(pg_env,
         with out.open("w") as stdout, err.open("w") as stderr:
             proc = subprocess.Popen(
                 [sys.executable, str(script), DAY.isoformat(), pg_env],
-                cwd=REPO, env=subprocess_env(), stdout=stdout, stderr=stderr,
+                cwd=REPO,
+                env=subprocess_env(),
+                stdout=stdout,
+                stderr=stderr,
             )
 
         def blocked_backend():
             if proc.poll() is not None:
                 raise AssertionError(
-                    f"the run ended before blocking (rc={proc.returncode}): {out.read_text()[-2000:]} {err.read_text()[-3000:]}"
+                    f"the run ended before blocking (rc={proc.returncode}): "
+                    f"{out.read_text()[-2000:]} {err.read_text()[-3000:]}"
                 )
             with monitor.connect() as connection:
-                return connection.execute(sa.text(
-                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND pid NOT IN (pg_backend_pid(), :locker) AND wait_event_type = 'Lock' "
-                    "AND query ILIKE '%rejected_orders%'"
-                ), {"locker": locker_pid}).scalar()
+                return connection.execute(
+                    sa.text(
+                        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND pid NOT IN (pg_backend_pid(), :locker) AND wait_event_type = 'Lock' "
+                        "AND query ILIKE '%rejected_orders%'"
+                    ),
+                    {"locker": locker_pid},
+                ).scalar()
 
-        backend = wait_for(blocked_backend, SUBPROCESS_START_TIMEOUT, "the publish to block on rejected_orders",
-                           interval=0.5, on_timeout=lambda: err.read_text()[-3000:])
+        backend = wait_for(
+            blocked_backend,
+            SUBPROCESS_START_TIMEOUT,
+            "the publish to block on rejected_orders",
+            interval=0.5,
+            on_timeout=lambda: err.read_text()[-3000:],
+        )
 
         # the publish transaction is really half done: it holds the partition's advisory
         # lock and has already deleted the day's daily_revenue rows
         with monitor.connect() as connection:
-            held = connection.execute(sa.text(
-                "SELECT locktype, mode, relation::regclass::text AS relation FROM pg_locks WHERE pid = :pid AND granted"
-            ), {"pid": backend}).mappings().all()
+            held = (
+                connection.execute(
+                    sa.text(
+                        "SELECT locktype, mode, relation::regclass::text AS relation "
+                        "FROM pg_locks WHERE pid = :pid AND granted"
+                    ),
+                    {"pid": backend},
+                )
+                .mappings()
+                .all()
+            )
         assert any(h["locktype"] == "advisory" for h in held), held
         assert any(h["relation"] == "analytics.daily_revenue" and h["mode"] == "RowExclusiveLock" for h in held), held
-        assert any(h["relation"] == "analytics.customer_daily_spend" and h["mode"] == "RowExclusiveLock" for h in held), held
+        assert any(
+            h["relation"] == "analytics.customer_daily_spend" and h["mode"] == "RowExclusiveLock" for h in held
+        ), held
 
         os.kill(proc.pid, signal.SIGKILL)
         assert proc.wait(timeout=60) == -signal.SIGKILL
@@ -363,8 +389,9 @@ def test_lake_refusing_connections_fails_and_no_ledger_row_claims_lake_files(pg_
     assert ledger(pg_env, DAY2) == []
 
     with broken_environment(pg_env, lake=save_dead_lake(s3_bucket)) as broken:
-        states = {day: daily_revenue(partition_date=day.isoformat(), config=broken, return_state=True)
-                  for day in (DAY, DAY2)}
+        states = {
+            day: daily_revenue(partition_date=day.isoformat(), config=broken, return_state=True) for day in (DAY, DAY2)
+        }
 
     for day, state in states.items():
         assert state.is_failed(), state
@@ -373,7 +400,9 @@ def test_lake_refusing_connections_fails_and_no_ledger_row_claims_lake_files(pg_
         assert day.isoformat() in message, f"the message does not name the partition: {message}"
         assert_no_secret(message)
         runs = task_runs(state.state_details.flow_run_id, retried_failure("partition"))
-        assert retried_failure("partition")(runs), f"the partition did not fail after its retries: {describe_runs(runs)}"
+        assert retried_failure("partition")(runs), (
+            f"the partition did not fail after its retries: {describe_runs(runs)}"
+        )
 
     def published_claims(rows):
         return [(r.dataset, r.lake_uri, r.published_fingerprint, r.published_at, r.row_count) for r in rows]
@@ -431,7 +460,10 @@ def test_concurrent_runs_of_one_partition_never_duplicate_and_the_ledger_matches
         log = (tmp_path / f"{name}.log").open("w")
         procs[name] = subprocess.Popen(
             [sys.executable, str(script), str(control), name, str(ROUNDS), DAY.isoformat(), pg_env],
-            cwd=REPO, env=subprocess_env(), stdout=log, stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env=subprocess_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
 
     def logs() -> str:
@@ -443,61 +475,92 @@ def test_concurrent_runs_of_one_partition_never_duplicate_and_the_ledger_matches
                 if proc.poll() is not None and not predicate():
                     raise AssertionError(f"worker {name} exited with {proc.returncode}: {logs()}")
             return predicate()
+
         return check
 
     engine = sa.create_engine(pg_url)
     monitor = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
     try:
-        wait_for(alive_and(lambda: all((control / f"ready-{n}").exists() for n in WORKERS)),
-                 SUBPROCESS_START_TIMEOUT, "the racing workers to start", on_timeout=logs)
+        wait_for(
+            alive_and(lambda: all((control / f"ready-{n}").exists() for n in WORKERS)),
+            SUBPROCESS_START_TIMEOUT,
+            "the racing workers to start",
+            on_timeout=logs,
+        )
         for r in range(ROUNDS):
             if r:  # the source changes between rounds: a late order, and a new version of order 10
-                seed_orders(pg_env, [
-                    (100 + r, f"c{r % 3}", 10.0 + r, "2026-03-01 10:00:00"),
-                    (10, "alice", 19.99 + r, "2026-03-01 00:00:00", f"2026-03-01 0{r}:30:00"),
-                ], replace=False)
+                seed_orders(
+                    pg_env,
+                    [
+                        (100 + r, f"c{r % 3}", 10.0 + r, "2026-03-01 10:00:00"),
+                        (10, "alice", 19.99 + r, "2026-03-01 00:00:00", f"2026-03-01 0{r}:30:00"),
+                    ],
+                    replace=False,
+                )
             local: dict = {}
-            thread = threading.Thread(target=lambda: local.update(state=daily_revenue(
-                partition_date=DAY.isoformat(), config=pg_env, force=True, return_state=True)))
+            thread = threading.Thread(
+                target=lambda local=local: local.update(
+                    state=daily_revenue(partition_date=DAY.isoformat(), config=pg_env, force=True, return_state=True)
+                )
+            )
             with engine.connect() as locker:
                 locker_pid = locker.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
                 locker.execute(sa.text("LOCK TABLE analytics.rejected_orders IN ACCESS EXCLUSIVE MODE"))
                 (control / f"go-{r}").write_text("")
                 thread.start()
 
-                def waiting():
+                def waiting(thread=thread, r=r, local=local, locker_pid=locker_pid):
                     if not thread.is_alive():
                         raise AssertionError(f"round {r}: the in-process run ended unblocked: {local}")
                     with monitor.connect() as connection:
-                        rows = connection.execute(sa.text(
-                            "SELECT wait_event FROM pg_stat_activity WHERE datname = current_database() "
-                            "AND pid NOT IN (pg_backend_pid(), :locker) AND wait_event_type = 'Lock'"
-                        ), {"locker": locker_pid}).scalars().all()
+                        rows = (
+                            connection.execute(
+                                sa.text(
+                                    "SELECT wait_event FROM pg_stat_activity WHERE datname = current_database() "
+                                    "AND pid NOT IN (pg_backend_pid(), :locker) AND wait_event_type = 'Lock'"
+                                ),
+                                {"locker": locker_pid},
+                            )
+                            .scalars()
+                            .all()
+                        )
                     return sorted(rows) if len(rows) >= 3 else None
 
-                events = wait_for(alive_and(waiting), SUBPROCESS_START_TIMEOUT,
-                                  f"round {r}: three publish transactions waiting", interval=0.2, on_timeout=logs)
+                events = wait_for(
+                    alive_and(waiting),
+                    SUBPROCESS_START_TIMEOUT,
+                    f"round {r}: three publish transactions waiting",
+                    interval=0.2,
+                    on_timeout=logs,
+                )
                 # one run holds the partition's advisory lock and waits for the table; the
                 # others wait for the advisory lock
                 assert events == ["advisory", "advisory", "relation"], f"round {r}: {events}"
                 locker.rollback()
             thread.join(timeout=600)
             assert not thread.is_alive(), "the in-process run hung"
-            wait_for(alive_and(lambda: all((control / f"done-{r}-{n}").exists() for n in WORKERS)),
-                     600, f"round {r} of the workers", on_timeout=logs)
+            wait_for(
+                alive_and(lambda r=r: all((control / f"done-{r}-{n}").exists() for n in WORKERS)),
+                600,
+                f"round {r} of the workers",
+                on_timeout=logs,
+            )
             results = [json.loads((control / f"done-{r}-{n}").read_text()) for n in WORKERS]
             state = local["state"]
             results.append({"ok": state.is_completed(), "message": state.message})
             assert all(res["ok"] for res in results), f"round {r}: {results}"
 
             with monitor.connect() as connection:
-                duplicates = connection.execute(sa.text("""
+                duplicates = connection.execute(
+                    sa.text("""
                     SELECT 'daily_revenue', count(*) - count(DISTINCT order_date) FROM analytics.daily_revenue
                     UNION ALL SELECT 'customer_daily_spend', count(*) - count(DISTINCT customer_id)
                         FROM analytics.customer_daily_spend WHERE order_date = :day
                     UNION ALL SELECT 'rejected_orders', count(*) - count(DISTINCT (attempt, origin, line))
                         FROM analytics.rejected_orders WHERE partition_date = :day
-                """), {"day": DAY}).all()
+                """),
+                    {"day": DAY},
+                ).all()
             assert all(extra == 0 for _, extra in duplicates), f"round {r}: duplicates {duplicates}"
             revenue = warehouse.read_table("daily_revenue", DAY)
             spend = warehouse.read_table("customer_daily_spend", DAY)
@@ -564,8 +627,9 @@ def stored_events(resource_id: str) -> list:
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_watcher_crash_between_emit_and_cursor_re_emits_once_and_the_file_counts_once(pg_env, s3_bucket, s3_endpoint):
-    from flows.landing_watcher import landed_event, send_event, watch_pass
     from prefect.events import Event
+
+    from flows.landing_watcher import landed_event, send_event, watch_pass
     from revenue.io.registry import watch_once
 
     seed_orders(pg_env, LANDING_SOURCE)

@@ -57,17 +57,24 @@ class World:
             with environment(self.config).source.engine.begin() as connection:
                 connection.execute(sa.text("DELETE FROM orders WHERE order_id = :id"), {"id": order_id})
         self.source[order_id] = row
-        seed_orders(self.config, [(order_id, row[0], row[1] / 100, f"{row[2]} 10:00:00", f"2026-06-01 00:00:{self.clock:02d}")], replace=False)
+        seed_orders(
+            self.config,
+            [(order_id, row[0], row[1] / 100, f"{row[2]} 10:00:00", f"2026-06-01 00:00:{self.clock:02d}")],
+            replace=False,
+        )
         return f"source order {order_id} = {row}"
 
     def land_file(self) -> str:
         key = self.rng.choice(self.keys) if self.keys and self.rng.random() < 0.3 else f"f{len(self.keys):02d}.csv"
         if key not in self.keys:
             self.keys.append(key)
-        rows = {oid: (self.rng.choice(CUSTOMERS), self.rng.randint(-500, 5000), self.rng.choice(DAYS))
-                for oid in self.rng.sample(list(IDS), self.rng.randint(1, 4))}
+        rows = {
+            oid: (self.rng.choice(CUSTOMERS), self.rng.randint(-500, 5000), self.rng.choice(DAYS))
+            for oid in self.rng.sample(list(IDS), self.rng.randint(1, 4))
+        }
         body = "order_id,customer_id,amount,order_date\n" + "".join(
-            f"{oid},{c},{Decimal(cents) / 100:.2f},{day}T12:00:00Z\n" for oid, (c, cents, day) in rows.items())
+            f"{oid},{c},{Decimal(cents) / 100:.2f},{day}T12:00:00Z\n" for oid, (c, cents, day) in rows.items()
+        )
         data = body.encode()
         self.s3.put_object(Bucket=self.bucket, Key=f"landing/{key}", Body=data)
         uri = f"s3://{self.bucket}/landing/{key}"
@@ -79,7 +86,9 @@ class World:
     def registered(self) -> list[tuple[str, str]]:
         """(uri, etag) of each file's current version, in landing order."""
         with environment(self.config).warehouse.engine.connect() as connection:
-            rows = connection.execute(sa.text("SELECT seq, uri, etag FROM analytics.landing_registry ORDER BY seq")).all()
+            rows = connection.execute(
+                sa.text("SELECT seq, uri, etag FROM analytics.landing_registry ORDER BY seq")
+            ).all()
         latest = {uri: (seq, etag) for seq, uri, etag in rows}
         return [(uri, etag) for uri, (seq, etag) in sorted(latest.items(), key=lambda item: item[1][0])]
 
@@ -108,8 +117,11 @@ class World:
             day = status.partition
             revenue = published(self.config, "daily_revenue", day)
             spend = published(self.config, "customer_daily_spend", day)
-            held = (int(revenue["revenue"].item() * 100), int(revenue["order_count"].item()),
-                    {c: int(s * 100) for c, s in zip(spend["customer_id"], spend["daily_spend"])})
+            held = (
+                int(revenue["revenue"].item() * 100),
+                int(revenue["order_count"].item()),
+                {c: int(s * 100) for c, s in zip(spend["customer_id"], spend["daily_spend"])},
+            )
             assert held == expected.get(day, (0, 0, {})), (day, history)
             checked += 1
         return checked
@@ -125,8 +137,9 @@ def test_random_sequences_publish_what_the_model_says(pg_env, s3_endpoint, s3_bu
     history: list[str] = []
     checked = 0
     for _ in range(14):
-        action = rng.choices(["source", "land", "landing run", "watcher", "cron", "backfill", "force"],
-                             weights=[3, 3, 3, 1, 2, 2, 1])[0]
+        action = rng.choices(
+            ["source", "land", "landing run", "watcher", "cron", "backfill", "force"], weights=[3, 3, 3, 1, 2, 2, 1]
+        )[0]
         if action == "source":
             history.append(world.edit_source())
             continue
@@ -146,8 +159,13 @@ def test_random_sequences_publish_what_the_model_says(pg_env, s3_endpoint, s3_bu
             daily_revenue(partition_date=day.isoformat(), config=pg_env, return_state=True)
         else:
             history.append(f"backfill force={action == 'force'}")
-            backfill(start=DAYS[0].isoformat(), end=DAYS[-1].isoformat(), config=pg_env,
-                     force=action == "force", return_state=True)
+            backfill(
+                start=DAYS[0].isoformat(),
+                end=DAYS[-1].isoformat(),
+                config=pg_env,
+                force=action == "force",
+                return_state=True,
+            )
         checked += world.check_current_days(history)
 
     backfill(start=DAYS[0].isoformat(), end=DAYS[-1].isoformat(), config=pg_env, return_state=True)

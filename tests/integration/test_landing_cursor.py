@@ -14,8 +14,9 @@ CSV = "order_id,customer_id,amount,order_date\n{id},c,1.00,2026-03-05T10:00:00Z\
 HOUR = dt.timedelta(hours=1)
 
 
-def test_a_pass_lists_after_the_cursor_and_the_full_listing_finds_a_straggler(pg_env, s3_endpoint, s3_bucket,
-                                                                            monkeypatch):
+def test_a_pass_lists_after_the_cursor_and_the_full_listing_finds_a_straggler(
+    pg_env, s3_endpoint, s3_bucket, monkeypatch
+):
     env = environment(pg_env)
     listings: list[tuple[str | None, list[str]]] = []
     original = env.landing.list

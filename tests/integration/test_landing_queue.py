@@ -3,31 +3,24 @@ file landed is announced exactly once, nothing is listed, and the queue is left 
 
 from __future__ import annotations
 
-import json
 import uuid
-
-import boto3
-import pytest
 
 from flows.landing_watcher import watch_pass
 from revenue.io.environment import environment
+from testkit.services import aws_client, notify_to_new_queue, pg_s3_environ
 from tests.integration.conftest import _save_environment, s3_client
-from tests.services import S3_ACCESS_KEY, S3_SECRET_KEY, pg_s3_environ
 
 CSV = "order_id,customer_id,amount,order_date\n{id},c,1.00,2026-03-05T10:00:00Z\n"
 
 
 def test_notified_files_are_announced_once_without_listing(pg_url, s3_endpoint, s3_bucket, monkeypatch):
-    sqs = boto3.client("sqs", endpoint_url=s3_endpoint, aws_access_key_id=S3_ACCESS_KEY,
-                       aws_secret_access_key=S3_SECRET_KEY, region_name="us-east-1")
-    queue_url = sqs.create_queue(QueueName=f"landing-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_url = notify_to_new_queue(s3_endpoint, s3_bucket)
+    sqs = aws_client("sqs", s3_endpoint)
     s3 = s3_client(s3_endpoint)
-    s3.put_bucket_notification_configuration(Bucket=s3_bucket, NotificationConfiguration={"QueueConfigurations": [{
-        "QueueArn": arn, "Events": ["s3:ObjectCreated:*"],
-        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "landing/"}]}}}]})
-    config = _save_environment(f"queue-{uuid.uuid4().hex[:6]}",
-                               {**pg_s3_environ(pg_url, s3_endpoint, s3_bucket), "REVENUE_LANDING_QUEUE_URL": queue_url})
+    config = _save_environment(
+        f"queue-{uuid.uuid4().hex[:6]}",
+        {**pg_s3_environ(pg_url, s3_endpoint, s3_bucket), "REVENUE_LANDING_QUEUE_URL": queue_url},
+    )
     env = environment(config)
 
     def no_listing(*args, **kwargs):

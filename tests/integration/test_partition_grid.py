@@ -27,7 +27,9 @@ def latest_grid() -> str:
     with get_client(sync_client=True) as client:
         [artifact] = client.read_artifacts(
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["partition-status"])),
-            sort=ArtifactSort.CREATED_DESC, limit=1)
+            sort=ArtifactSort.CREATED_DESC,
+            limit=1,
+        )
     return artifact.data
 
 
@@ -58,15 +60,18 @@ def test_the_latest_grid_is_the_true_state_of_every_day_and_a_narrower_backfill_
     # a failing day (every customer_id null), then a landed file for another day
     failing = WEEK[4]
     with env.source.engine.begin() as connection:
-        connection.exec_driver_sql("UPDATE orders SET customer_id = NULL WHERE order_date >= ? AND order_date < ?",
-                                   (f"{failing} 00:00:00", f"{failing + dt.timedelta(days=1)} 00:00:00"))
+        connection.exec_driver_sql(
+            "UPDATE orders SET customer_id = NULL WHERE order_date >= ? AND order_date < ?",
+            (f"{failing} 00:00:00", f"{failing + dt.timedelta(days=1)} 00:00:00"),
+        )
     state = daily_revenue(partition_date=failing.isoformat(), config=sqlite_env, return_state=True)
     assert state.is_failed()
     assert state.message.startswith(f"{failing} failed: quality gate failed for cleaned_orders partition {failing}")
     landed_day = WEEK[2]
     landing = Path(env.landing.uri().removeprefix("file://"))
     (landing / "late-orders.csv").write_text(
-        f"order_id,customer_id,amount,order_date\n990001,zed,12.50,{landed_day}T10:00:00Z\n")
+        f"order_id,customer_id,amount,order_date\n990001,zed,12.50,{landed_day}T10:00:00Z\n"
+    )
     daily_revenue(landed_key="late-orders.csv", config=sqlite_env)
     grid = latest_grid()
     assert row_of(grid, failing).startswith("🟥") and row_of(grid, landed_day).startswith("🟩")

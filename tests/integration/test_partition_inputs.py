@@ -48,7 +48,9 @@ def test_a_landed_day_is_materialized_until_its_file_changes(pg_env, s3_endpoint
     seed_orders(pg_env, ROWS)
     s3 = s3_client(s3_endpoint)
     key = "landing/late.csv"
-    s3.put_object(Bucket=s3_bucket, Key=key, Body=b"order_id,customer_id,amount,order_date\n50,zoe,7.50,2026-03-01T09:00:00Z\n")
+    s3.put_object(
+        Bucket=s3_bucket, Key=key, Body=b"order_id,customer_id,amount,order_date\n50,zoe,7.50,2026-03-01T09:00:00Z\n"
+    )
     [landed] = daily_revenue(landed_key=f"s3://{s3_bucket}/{key}", config=pg_env)
     assert landed.outcome == "published" and landed.revenue == Decimal("17.50")
 
@@ -60,11 +62,14 @@ def test_a_landed_day_is_materialized_until_its_file_changes(pg_env, s3_endpoint
 
     # A new version of the file (new ETag), once seen (here by a watcher pass, which
     # registers it), makes the day stale; the backfill merges it.
-    s3.put_object(Bucket=s3_bucket, Key=key, Body=b"order_id,customer_id,amount,order_date\n50,zoe,9.50,2026-03-01T09:00:00Z\n")
+    s3.put_object(
+        Bucket=s3_bucket, Key=key, Body=b"order_id,customer_id,amount,order_date\n50,zoe,9.50,2026-03-01T09:00:00Z\n"
+    )
     assert [s.state for s in partition_statuses(pg_env, DAY, DAY)] == ["materialized"]  # not seen yet
     watch_once(environment(pg_env).registry)
     assert [(s.state, s.detail) for s in partition_statuses(pg_env, DAY, DAY)] == [
-        ("stale", f"landed file s3://{s3_bucket}/{key} replaced")]
+        ("stale", f"landed file s3://{s3_bucket}/{key} replaced")
+    ]
     [again] = backfill(start=DAY.isoformat(), end=DAY.isoformat(), config=pg_env)
     assert again.outcome == "published"
     assert published(pg_env, "daily_revenue", DAY)["revenue"].item() == Decimal("19.50")

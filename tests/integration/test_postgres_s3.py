@@ -17,9 +17,9 @@ import sqlalchemy as sa
 
 from flows.daily_revenue import daily_revenue
 from revenue.io.environment import environment
+from testkit.services import S3_SECRET_KEY
 from tests.integration.conftest import s3_client, with_password
 from tests.integration.helpers import published, run_records, seed_orders
-from tests.services import S3_SECRET_KEY
 
 DAY = dt.date(2026, 3, 1)
 
@@ -58,7 +58,9 @@ def test_published_rows_match_sql_and_lake_files_read_back_equal(pg_env, pg_url,
     assert {"daily_revenue", "customer_daily_spend", "rejected_orders", "partition_ledger"} <= tables
 
     spend = published(pg_env, "customer_daily_spend")
-    assert spend[["customer_id", "daily_spend", "order_count"]].to_dict(orient="records") == expected.to_dict(orient="records")
+    assert spend[["customer_id", "daily_spend", "order_count"]].to_dict(orient="records") == expected.to_dict(
+        orient="records"
+    )
     revenue = published(pg_env, "daily_revenue")
     assert revenue["revenue"].tolist() == [sum(expected["daily_spend"])]
     assert revenue["order_count"].tolist() == [int(expected["order_count"].sum())]
@@ -75,7 +77,9 @@ def test_published_rows_match_sql_and_lake_files_read_back_equal(pg_env, pg_url,
         revenue[["order_date", "revenue", "order_count"]].reset_index(drop=True),
         check_dtype=False,
     )
-    body = s3.get_object(Bucket=s3_bucket, Key="lake/cleaned_orders/order_date=2026-03-01/part-0.parquet")["Body"].read()
+    body = s3.get_object(Bucket=s3_bucket, Key="lake/cleaned_orders/order_date=2026-03-01/part-0.parquet")[
+        "Body"
+    ].read()
     cleaned = pd.read_parquet(io.BytesIO(body))
     assert sorted(cleaned["order_id"]) == [10, 11, 12, 13]
     assert cleaned.loc[cleaned.order_id == 11, "amount"].item() == Decimal("7.01")
@@ -89,19 +93,24 @@ def test_a_second_process_gets_cache_hits_from_s3_results(pg_env, tmp_path: Path
     from prefect.settings import PREFECT_API_URL
 
     script = tmp_path / "second.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         from flows.daily_revenue import daily_revenue
-        from revenue.io.environment import environment
+        from testkit import counting
+        counting.install()
         [outcome] = daily_revenue(partition_date="{DAY.isoformat()}", config="{pg_env}")
-        print("OUTCOME", outcome.outcome, environment("{pg_env}").source.rows_extracted)
-    """))
+        print("OUTCOME", outcome.outcome, counting.rows_read())
+    """)
+    )
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "PYTHONPATH": str(Path.cwd())}
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "OUTCOME cache hit 0" in result.stdout, result.stdout[-2000:]
 
 
-def test_no_credential_appears_in_logs_artifacts_results_or_errors(pg_env, pg_url, s3_bucket, s3_endpoint, capfd, caplog):
+def test_no_credential_appears_in_logs_artifacts_results_or_errors(
+    pg_env, pg_url, s3_bucket, s3_endpoint, capfd, caplog
+):
     seed_orders(pg_env, ROWS)
     states = [
         daily_revenue(partition_date=DAY.isoformat(), config=pg_env, return_state=True),
@@ -111,17 +120,21 @@ def test_no_credential_appears_in_logs_artifacts_results_or_errors(pg_env, pg_ur
     secrets = [S3_SECRET_KEY, sa.engine.make_url(with_password(pg_url)).password]
 
     # a run that fails on a database that refuses connections: its error names no secret
-    from blocks.environment import database_connector
+    from blocks.create import database_connector
     from revenue.io.environment import Environment, _cache
 
     broken = environment(pg_env).pipeline.model_copy()
     broken.source = database_connector(
-        sa.engine.make_url(with_password(pg_url)).set(host="127.0.0.1", port=1, query={}).render_as_string(hide_password=False),
+        sa.engine.make_url(with_password(pg_url))
+        .set(host="127.0.0.1", port=1, query={})
+        .render_as_string(hide_password=False),
         "test",
     )
     _cache["broken-env"] = Environment("broken-env", broken)
     try:
-        failed = daily_revenue.with_options(retries=0)(partition_date=DAY.isoformat(), config="broken-env", return_state=True)
+        failed = daily_revenue.with_options(retries=0)(
+            partition_date=DAY.isoformat(), config="broken-env", return_state=True
+        )
     finally:
         _cache.pop("broken-env", None)
     assert failed.is_failed(), "a run against a closed port succeeded"
@@ -139,7 +152,9 @@ def test_no_credential_appears_in_logs_artifacts_results_or_errors(pg_env, pg_ur
         texts.append(s3.get_object(Bucket=s3_bucket, Key=obj["Key"])["Body"].read().decode("latin-1"))
     for secret in secrets:
         assert not any(secret in text for text in texts), "a credential leaked"
-    assert any("quality gate" in t.lower() or "raw_orders" in t for t in texts), "nothing was captured: the search proves nothing"
+    assert any("quality gate" in t.lower() or "raw_orders" in t for t in texts), (
+        "nothing was captured: the search proves nothing"
+    )
 
 
 def test_a_ledger_an_older_version_wrote_gains_new_columns_and_keeps_its_rows(pg_env, pg_url):

@@ -81,13 +81,23 @@ def test_files_landing_together_lose_no_orders_and_the_latest_landing_wins(pg_en
     uris = []
     for n in range(4):
         amounts[n] = Decimal(f"{100 + n}.0{n}")
-        body = HEADER + f"{10 + n},file{n},{5 + n}.00,2026-04-01T11:0{n}:00Z\n" + f"500,shared,{amounts[n]},2026-04-01T12:00:00Z\n"
+        body = (
+            HEADER
+            + f"{10 + n},file{n},{5 + n}.00,2026-04-01T11:0{n}:00Z\n"
+            + f"500,shared,{amounts[n]},2026-04-01T12:00:00Z\n"
+        )
         uris.append(land(s3, s3_bucket, f"together-{n}.csv", body))
     script = tmp_path / "run.py"
     script.write_text(CONCURRENT_RUN)
     procs = [
-        subprocess.Popen([sys.executable, str(script), uri, pg_env], cwd=REPO, env=subprocess_env(),
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        subprocess.Popen(
+            [sys.executable, str(script), uri, pg_env],
+            cwd=REPO,
+            env=subprocess_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         for uri in uris
     ]
     outputs = [p.communicate(timeout=600)[0] for p in procs]
@@ -154,17 +164,22 @@ def test_a_day_deleted_from_the_warehouse_is_published_again_not_reported_cached
     assert cached.outcome == "cache hit"
 
 
-def test_a_new_warehouse_on_the_same_source_and_lake_gets_the_day_published(pg_env, pg_url, postgres_admin_url, s3_endpoint, s3_bucket):
+def test_a_new_warehouse_on_the_same_source_and_lake_gets_the_day_published(
+    pg_env, pg_url, postgres_admin_url, s3_endpoint, s3_bucket
+):
     """Same source, same lake and result storage (so the same cache keys), a new warehouse."""
-    from blocks.environment import pipeline_from_environ, save_environment
+    from blocks.create import pipeline_from_environ, save_environment
     from revenue.io.environment import forget_environments
-    from tests.services import fresh_database, pg_s3_environ, with_password
+    from testkit.services import fresh_database, pg_s3_environ, with_password
 
     seed_orders(pg_env, SOURCE)
     [first] = daily_revenue(partition_date=DAY.isoformat(), config=pg_env)
     assert first.outcome == "published"
     with fresh_database(postgres_admin_url) as new_warehouse:
-        environ = {**pg_s3_environ(pg_url, s3_endpoint, s3_bucket), "REVENUE_WAREHOUSE_DB_URL": with_password(new_warehouse)}
+        environ = {
+            **pg_s3_environ(pg_url, s3_endpoint, s3_bucket),
+            "REVENUE_WAREHOUSE_DB_URL": with_password(new_warehouse),
+        }
         save_environment(f"{pg_env}-dr", pipeline_from_environ(environ))
         forget_environments()
         try:
@@ -181,7 +196,9 @@ def test_a_new_warehouse_on_the_same_source_and_lake_gets_the_day_published(pg_e
 def test_verify_is_clean_after_landed_days_and_catches_a_wrong_number(pg_env, pg_url, s3_endpoint, s3_bucket):
     seed_orders(pg_env, SOURCE)
     s3 = s3_client(s3_endpoint)
-    uri = land(s3, s3_bucket, "late.csv", HEADER + "3,carol,33.33,2026-04-01T10:00:00Z\n4,dave,4.44,2026-04-01T11:00:00Z\n")
+    uri = land(
+        s3, s3_bucket, "late.csv", HEADER + "3,carol,33.33,2026-04-01T10:00:00Z\n4,dave,4.44,2026-04-01T11:00:00Z\n"
+    )
     [outcome] = daily_revenue(landed_key=uri, config=pg_env)
     assert outcome.outcome == "published"
     assert revenue_of(pg_env) == (Decimal("67.77"), 4)
@@ -189,7 +206,11 @@ def test_verify_is_clean_after_landed_days_and_catches_a_wrong_number(pg_env, pg
 
     engine = sa.create_engine(pg_url)
     with engine.begin() as connection:
-        connection.execute(sa.text("UPDATE analytics.customer_daily_spend SET daily_spend = daily_spend + 1 WHERE customer_id = 'dave'"))
+        connection.execute(
+            sa.text(
+                "UPDATE analytics.customer_daily_spend SET daily_spend = daily_spend + 1 WHERE customer_id = 'dave'"
+            )
+        )
     engine.dispose()
     [difference] = verify_range(pg_env, DAY, DAY)
     assert difference.customers == ("dave",)
@@ -221,7 +242,10 @@ def test_status_is_materialized_after_landed_files_and_names_what_changed(pg_env
     assert status.detail == f"source rows changed; new landed file {third}"
 
     backfill(start=DAY.isoformat(), end=DAY.isoformat(), config=pg_env)
-    assert revenue_of(pg_env) == (Decimal("60.00") + Decimal("7.70") + Decimal("8.00") + Decimal("9.00") + Decimal("1.00"), 7)
+    assert revenue_of(pg_env) == (
+        Decimal("60.00") + Decimal("7.70") + Decimal("8.00") + Decimal("9.00") + Decimal("1.00"),
+        7,
+    )
     land(s3, s3_bucket, "a-two.csv", HEADER + "8,hal,8.80,2026-04-01T08:00:00Z\n")
     environment(pg_env).registry.register_landed_key(second, by="test")
     [status] = partition_statuses(pg_env, DAY, DAY)
@@ -250,14 +274,21 @@ def test_customer_spend_sums_to_daily_revenue_to_the_cent_at_1e15(pg_env, s3_end
 def test_a_customer_written_123_point_0_in_a_file_is_the_source_customer_123(pg_env, s3_endpoint, s3_bucket):
     seed_orders(pg_env, [(1, "123", 10.00, "2026-04-01 08:00:00")])
     s3 = s3_client(s3_endpoint)
-    daily_revenue(landed_key=land(s3, s3_bucket, "ids.csv", HEADER + "2,123.0,5.00,2026-04-01T09:00:00Z\n"), config=pg_env)
+    daily_revenue(
+        landed_key=land(s3, s3_bucket, "ids.csv", HEADER + "2,123.0,5.00,2026-04-01T09:00:00Z\n"), config=pg_env
+    )
     assert spend_of(pg_env) == {"123": Decimal("15.00")}
 
 
 def test_a_non_numeric_order_id_from_a_file_is_quarantined_not_published(pg_env, s3_endpoint, s3_bucket):
     seed_orders(pg_env, SOURCE)
     s3 = s3_client(s3_endpoint)
-    uri = land(s3, s3_bucket, "odd-ids.csv", HEADER + "A-1001,zed,99.00,2026-04-01T09:00:00Z\n1002,yan,2.00,2026-04-01T09:00:00Z\n")
+    uri = land(
+        s3,
+        s3_bucket,
+        "odd-ids.csv",
+        HEADER + "A-1001,zed,99.00,2026-04-01T09:00:00Z\n1002,yan,2.00,2026-04-01T09:00:00Z\n",
+    )
     daily_revenue(landed_key=uri, config=pg_env)
     assert revenue_of(pg_env) == (Decimal("62.00"), 4)
     rejected = published(pg_env, "rejected_orders", DAY)
@@ -294,7 +325,9 @@ def test_a_failed_gate_says_why_and_keeps_the_attempts_quarantine(pg_env, pg_url
     assert status.state == "failed" and "0 of 204 rows valid: 204 null customer_id" in status.detail
 
 
-def test_a_csv_row_that_cannot_be_parsed_is_quarantined_with_its_line_and_the_rest_publishes(pg_env, s3_endpoint, s3_bucket):
+def test_a_csv_row_that_cannot_be_parsed_is_quarantined_with_its_line_and_the_rest_publishes(
+    pg_env, s3_endpoint, s3_bucket
+):
     seed_orders(pg_env, [])
     s3 = s3_client(s3_endpoint)
     body = (
@@ -317,7 +350,9 @@ def test_a_csv_row_that_cannot_be_parsed_is_quarantined_with_its_line_and_the_re
     [version] = [v for v in registry.current_files(DAY, DAY)[DAY] if v.uri == uri]
     rejects = registry.rejects_of(version)
     assert rejects[["line", "reason"]].values.tolist() == [
-        [3, "5 fields where the header has 4"], [5, "order_date is not a timestamp"]]
+        [3, "5 fields where the header has 4"],
+        [5, "order_date is not a timestamp"],
+    ]
 
 
 def test_a_file_with_no_usable_row_fails_and_keeps_every_rows_reason(pg_env, s3_endpoint, s3_bucket):
@@ -327,9 +362,13 @@ def test_a_file_with_no_usable_row_fails_and_keeps_every_rows_reason(pg_env, s3_
     state = daily_revenue(landed_key=uri, config=pg_env, return_state=True)
     assert state.is_failed() and "no row has a usable order_date" in state.message
     with environment(pg_env).warehouse.engine.connect() as connection:
-        reasons = connection.execute(sa.text(
-            "SELECT r.line, r.reason FROM analytics.landed_row_rejects r JOIN analytics.landing_registry l "
-            "USING (seq) WHERE l.uri = :uri ORDER BY r.line"), {"uri": uri}).all()
+        reasons = connection.execute(
+            sa.text(
+                "SELECT r.line, r.reason FROM analytics.landed_row_rejects r JOIN analytics.landing_registry l "
+                "USING (seq) WHERE l.uri = :uri ORDER BY r.line"
+            ),
+            {"uri": uri},
+        ).all()
     assert [tuple(r) for r in reasons] == [(2, "order_date is not a timestamp"), (3, "null order_date")]
 
 

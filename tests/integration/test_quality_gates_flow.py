@@ -29,7 +29,10 @@ ALL_INVALID = [
 def snapshot(config: str) -> dict[str, object]:
     """Everything published for DAY: full warehouse rows and lake file bytes."""
     env = environment(config)
-    tables = {t: published(config, t, DAY).to_dict(orient="records") for t in ("daily_revenue", "customer_daily_spend", "rejected_orders")}
+    tables = {
+        t: published(config, t, DAY).to_dict(orient="records")
+        for t in ("daily_revenue", "customer_daily_spend", "rejected_orders")
+    }
     files = {d: env.lake.get(partition_key(d, DAY)) for d in ("daily_revenue", "cleaned_orders")}
     return {"tables": tables, "files": files}
 

@@ -21,9 +21,9 @@ import sqlalchemy as sa
 from flows.daily_revenue import daily_revenue
 from revenue.io.environment import environment, forget_environments
 from revenue.io.orders_table import create_orders_table, load_orders
+from testkit.services import DB_PASSWORD, S3_SECRET_KEY, pg_s3_environ, with_password
 from tests.integration.conftest import s3_client
 from tests.integration.helpers import orders_frame, published, run_records, seed_orders
-from tests.services import DB_PASSWORD, S3_SECRET_KEY, pg_s3_environ, with_password
 
 DAY = dt.date(2026, 3, 1)
 HEADER = "order_id,customer_id,amount,order_date\n"
@@ -36,7 +36,7 @@ ROWS = [
 
 
 def save_env(pg_url: str, s3_endpoint: str, bucket: str, **overrides: str) -> str:
-    from blocks.environment import pipeline_from_environ, save_environment
+    from blocks.create import pipeline_from_environ, save_environment
 
     name = f"sec-{uuid.uuid4().hex[:8]}"
     save_environment(name, pipeline_from_environ({**pg_s3_environ(pg_url, s3_endpoint, bucket), **overrides}))
@@ -46,7 +46,9 @@ def save_env(pg_url: str, s3_endpoint: str, bucket: str, **overrides: str) -> st
 
 def bucket_keys(s3, bucket: str, prefix: str = "") -> list[str]:
     paginator = s3.get_paginator("list_objects_v2")
-    return sorted(o["Key"] for page in paginator.paginate(Bucket=bucket, Prefix=prefix) for o in page.get("Contents", []))
+    return sorted(
+        o["Key"] for page in paginator.paginate(Bucket=bucket, Prefix=prefix) for o in page.get("Contents", [])
+    )
 
 
 # --------------------------------------------------------------------------- landing prefix
@@ -70,7 +72,9 @@ def test_keys_outside_the_landing_prefix_are_refused_before_reading(pg_env, s3_e
             s3.put_object(Bucket=bucket, Key=key, Body=VALID_CSV)
     puts = [r.getMessage() for r in caplog.records if r.name == "werkzeug" and "PUT" in r.getMessage()]
     assert len(puts) >= len(planted), "moto's request log is not captured: the no-read check below would prove nothing"
-    before = {b: {k: s3.head_object(Bucket=b, Key=k)["ETag"] for k in bucket_keys(s3, b)} for b in (s3_bucket, other_bucket)}
+    before = {
+        b: {k: s3.head_object(Bucket=b, Key=k)["ETag"] for k in bucket_keys(s3, b)} for b in (s3_bucket, other_bucket)
+    }
     caplog.clear()
 
     refused = {
@@ -103,7 +107,9 @@ def test_keys_outside_the_landing_prefix_are_refused_before_reading(pg_env, s3_e
     assert published(pg_env, "customer_daily_spend").empty
     assert environment(pg_env).warehouse.read_table("landing_registry").empty
     # nothing written either: no error marker anywhere, every object as it was
-    after = {b: {k: s3.head_object(Bucket=b, Key=k)["ETag"] for k in bucket_keys(s3, b)} for b in (s3_bucket, other_bucket)}
+    after = {
+        b: {k: s3.head_object(Bucket=b, Key=k)["ETag"] for k in bucket_keys(s3, b)} for b in (s3_bucket, other_bucket)
+    }
     assert after == before
 
 
@@ -167,7 +173,8 @@ def test_a_warehouse_schema_with_a_capital_and_a_space_works(pg_url, s3_endpoint
         inspector = sa.inspect(engine)
         assert "Revenue Mart" in inspector.get_schema_names()
         assert {"daily_revenue", "customer_daily_spend", "rejected_orders", "partition_ledger"} <= set(
-            inspector.get_table_names(schema="Revenue Mart"))
+            inspector.get_table_names(schema="Revenue Mart")
+        )
         assert "analytics" not in inspector.get_schema_names()
         with engine.connect() as connection:
             revenue = connection.execute(sa.text('SELECT revenue, order_count FROM "Revenue Mart".daily_revenue')).one()
@@ -220,7 +227,8 @@ def test_hostile_values_in_a_landed_file_are_published_as_data(pg_env, pg_url, s
     engine = sa.create_engine(pg_url)
     try:
         assert {"daily_revenue", "customer_daily_spend", "landing_registry", "partition_ledger"} <= set(
-            sa.inspect(engine).get_table_names(schema="analytics"))
+            sa.inspect(engine).get_table_names(schema="analytics")
+        )
     finally:
         engine.dispose()
     assert len(environment(pg_env).warehouse.ledger(DAY, DAY)) == 4
@@ -267,7 +275,9 @@ def test_no_credential_in_results_artifacts_error_markers_or_states(pg_env, pg_u
 
     assert any(k.startswith("artifact quality-") for k in texts), "no artifact read: the search proves nothing"
     with environment(pg_env).warehouse.engine.connect() as connection:
-        for n, (record, reason) in enumerate(connection.execute(sa.text("SELECT record, reason FROM analytics.landed_row_rejects"))):
+        for n, (record, reason) in enumerate(
+            connection.execute(sa.text("SELECT record, reason FROM analytics.landed_row_rejects"))
+        ):
             texts[f"landed row reject {n}"] = f"{record} {reason}"
     [reject] = [t for k, t in texts.items() if k.startswith("landed row reject")]
     assert "01/03/2026" in reject  # the quarantined row is kept, and searched too

@@ -28,15 +28,23 @@ def test_deadlines_parse_and_invalid_ones_say_why():
             parse_deadline(bad)
 
 
-@pytest.mark.parametrize("was, now, due_sent, expected", [
-    ("failed", dt.datetime(2026, 6, 1, tzinfo=UTC), False, "its last attempt had failed"),
-    ("missing", dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC), True, "it was not published by 07:30 UTC"),
-    ("missing", dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC), False, None),  # no late check was sent (a first backfill)
-    ("missing", dt.datetime(2026, 3, 2, 7, 0, tzinfo=UTC), True, None),   # before its deadline: no alert was due
-    ("missing", dt.datetime(2026, 4, 1, tzinfo=UTC), True, None),         # an old day is not news
-    ("materialized", dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC), True, None),
-    (None, dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC), True, None),
-])
+@pytest.mark.parametrize(
+    "was, now, due_sent, expected",
+    [
+        ("failed", dt.datetime(2026, 6, 1, tzinfo=UTC), False, "its last attempt had failed"),
+        ("missing", dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC), True, "it was not published by 07:30 UTC"),
+        (
+            "missing",
+            dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC),
+            False,
+            None,
+        ),  # no late check was sent (a first backfill)
+        ("missing", dt.datetime(2026, 3, 2, 7, 0, tzinfo=UTC), True, None),  # before its deadline: no alert was due
+        ("missing", dt.datetime(2026, 4, 1, tzinfo=UTC), True, None),  # an old day is not news
+        ("materialized", dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC), True, None),
+        (None, dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC), True, None),
+    ],
+)
 def test_a_publish_resolves_only_what_was_alerted(was, now, due_sent, expected):
     assert recovery(was, DAY, "07:30", now, due_sent) == expected
 
@@ -48,9 +56,11 @@ def test_the_watcher_looks_at_yesterday_once_just_before_its_deadline(monkeypatc
     monkeypatch.setattr(landing_watcher, "last_beat", lambda warehouse, name: marks.get(name))
     import revenue.status
 
-    monkeypatch.setattr(revenue.status, "current_statuses",
-                        lambda env, days: [SimpleNamespace(partition=days[0], state=statuses["state"], detail="x",
-                                                           run_id=None)])
+    monkeypatch.setattr(
+        revenue.status,
+        "current_statuses",
+        lambda env, days: [SimpleNamespace(partition=days[0], state=statuses["state"], detail="x", run_id=None)],
+    )
     env = SimpleNamespace(pipeline=SimpleNamespace(alert_deadline="07:30"), warehouse=None)
     seen: set = set()
     at = lambda h, m: dt.datetime(2026, 3, 2, h, m, tzinfo=UTC)  # noqa: E731
@@ -77,9 +87,15 @@ def test_every_automation_is_filled_for_the_environment():
 
 def test_destinations_keep_urls_and_keys_secret():
     url = "https://hooks.example.com/services/T0/B0/secret-token"
-    blocks = alert_destinations("prod", {"REVENUE_ALERT_WEBHOOK_URL": url, "REVENUE_ALERT_SLACK_WEBHOOK_URL": url,
-                                         "REVENUE_ALERT_PAGERDUTY_INTEGRATION_KEY": "pd-key",
-                                         "REVENUE_ALERT_PAGERDUTY_API_KEY": "pd-api"})
+    blocks = alert_destinations(
+        "prod",
+        {
+            "REVENUE_ALERT_WEBHOOK_URL": url,
+            "REVENUE_ALERT_SLACK_WEBHOOK_URL": url,
+            "REVENUE_ALERT_PAGERDUTY_INTEGRATION_KEY": "pd-key",
+            "REVENUE_ALERT_PAGERDUTY_API_KEY": "pd-api",
+        },
+    )
     assert set(blocks) == {"prod-alert-webhook", "prod-alert-slack", "prod-alert-pagerduty"}
     webhook = blocks["prod-alert-webhook"]
     assert webhook.url == "{{url}}" and webhook.secrets.get_secret_value() == {"url": url}

@@ -19,7 +19,9 @@ def test_updates_at_most_once_per_interval_and_always_at_the_end(monkeypatch):
     sent: list[float] = []
     clock = FakeClock()
     monkeypatch.setattr(backfill_module, "create_progress_artifact", lambda **kwargs: "artifact-id")
-    monkeypatch.setattr(backfill_module, "update_progress_artifact", lambda artifact_id, progress: sent.append(progress))
+    monkeypatch.setattr(
+        backfill_module, "update_progress_artifact", lambda artifact_id, progress: sent.append(progress)
+    )
     monkeypatch.setattr(backfill_module.time, "monotonic", clock)
 
     progress = ThrottledProgress(total=10, description="10 partitions", interval_s=1.0)

@@ -19,7 +19,10 @@ DAYS = partition_range(dt.date(2026, 1, 1), dt.date(2026, 1, 12))
 def test_a_range_is_cut_into_consecutive_chunks_the_last_one_shorter():
     chunks = split_range(DAYS, 5)
     assert [(c.number, c.label) for c in chunks] == [
-        (1, "2026-01-01..2026-01-05"), (2, "2026-01-06..2026-01-10"), (3, "2026-01-11..2026-01-12")]
+        (1, "2026-01-01..2026-01-05"),
+        (2, "2026-01-06..2026-01-10"),
+        (3, "2026-01-11..2026-01-12"),
+    ]
     assert [day for c in chunks for day in c.days] == DAYS
     assert chunk_of(chunks)[dt.date(2026, 1, 6)].number == 2
     assert split_range(DAYS[:1], 5)[0].label == "2026-01-01"
@@ -30,28 +33,52 @@ def test_a_range_is_cut_into_consecutive_chunks_the_last_one_shorter():
 def test_the_cut_and_the_keys_depend_only_on_the_parent_the_range_and_the_size():
     first, again = split_range(DAYS, 4), split_range(list(DAYS), 4)
     assert [idempotency_key("run-1", "prod", c) for c in first] == [idempotency_key("run-1", "prod", c) for c in again]
-    keys = {idempotency_key(parent, config, c) for parent in ("run-1", "run-2") for config in ("prod", "dev") for c in first}
+    keys = {
+        idempotency_key(parent, config, c) for parent in ("run-1", "run-2") for config in ("prod", "dev") for c in first
+    }
     assert len(keys) == 2 * 2 * 3  # another parent run or environment never finds this one's chunk runs
 
 
 def test_a_chunk_run_is_a_one_run_backfill_of_its_days():
     [chunk, *_] = split_range(DAYS, 3)
     assert chunk_parameters(chunk, "prod", False, 2, True) == {
-        "start": "2026-01-01", "end": "2026-01-03", "config": "prod", "force": False, "max_concurrency": 2,
-        "skip_up_to_date": True, "partitions_per_run": 0}
+        "start": "2026-01-01",
+        "end": "2026-01-03",
+        "config": "prod",
+        "force": False,
+        "max_concurrency": 2,
+        "skip_up_to_date": True,
+        "partitions_per_run": 0,
+    }
 
 
 def test_every_day_gets_an_outcome_from_the_ledger_the_plan_or_its_chunk_runs_end():
     chunks = split_range(DAYS[:6], 2)  # 1-2 crashed run, 3-4 completed run, 5-6 all current: no run
     plan = PartitionPlan(to_compute=[], up_to_date=[PartitionOutcome(d.isoformat(), "up to date") for d in DAYS[4:6]])
-    crashed = ChunkRun(chunks[0], uuid.uuid4(), "backfill-a", state_type="CRASHED", state_name="Crashed",
-                       message="Flow run infrastructure exited with non-zero status code -9.")
+    crashed = ChunkRun(
+        chunks[0],
+        uuid.uuid4(),
+        "backfill-a",
+        state_type="CRASHED",
+        state_name="Crashed",
+        message="Flow run infrastructure exited with non-zero status code -9.",
+    )
     completed = ChunkRun(chunks[1], uuid.uuid4(), "backfill-b", state_type="COMPLETED", state_name="Completed")
-    recorded = {DAYS[0]: PartitionOutcome("2026-01-01", "published", order_count=3),
-                DAYS[2]: PartitionOutcome("2026-01-03", "failed", error="quality gate failed for cleaned_orders")}
+    recorded = {
+        DAYS[0]: PartitionOutcome("2026-01-01", "published", order_count=3),
+        DAYS[2]: PartitionOutcome("2026-01-03", "failed", error="quality gate failed for cleaned_orders"),
+    }
     outcomes = {o.partition: o for o in day_outcomes(DAYS[:6], plan, chunks, [crashed, completed], recorded)}
     assert [outcomes[d.isoformat()].outcome for d in DAYS[:6]] == [
-        "published", "failed", "failed", "up to date", "up to date", "up to date"]
+        "published",
+        "failed",
+        "failed",
+        "up to date",
+        "up to date",
+        "up to date",
+    ]
     assert outcomes["2026-01-02"].error == (
-        "not computed: its chunk run backfill-a ended Crashed: Flow run infrastructure exited with non-zero status code -9.")
+        "not computed: its chunk run backfill-a ended Crashed: "
+        "Flow run infrastructure exited with non-zero status code -9."
+    )
     assert outcomes["2026-01-03"].error == "quality gate failed for cleaned_orders"

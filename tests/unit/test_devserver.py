@@ -8,12 +8,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-from revenue import devserver
+from cli import devserver
 
 
 def _server(pid: int) -> devserver.DevServer:
-    return devserver.DevServer(api_url="http://127.0.0.1:4300/api", ui_url="http://127.0.0.1:4300",
-                               dev_pid=pid, server_pid=None, config="local")
+    return devserver.DevServer(
+        api_url="http://127.0.0.1:4300/api",
+        ui_url="http://127.0.0.1:4300",
+        dev_pid=pid,
+        server_pid=None,
+        config="local",
+    )
 
 
 def _dead_pid() -> int:
@@ -54,8 +59,13 @@ def test_forget_removes_only_its_own_file(tmp_path: Path):
 
 
 def test_a_server_left_behind_by_a_killed_dev_is_found_to_be_adopted(tmp_path: Path):
-    killed = devserver.DevServer(api_url="http://127.0.0.1:4300/api", ui_url="http://127.0.0.1:4300",
-                                 dev_pid=_dead_pid(), server_pid=os.getpid(), config="local")
+    killed = devserver.DevServer(
+        api_url="http://127.0.0.1:4300/api",
+        ui_url="http://127.0.0.1:4300",
+        dev_pid=_dead_pid(),
+        server_pid=os.getpid(),
+        config="local",
+    )
     devserver.record(tmp_path, killed)
     assert devserver.running(tmp_path) is None
     assert devserver.left_behind(tmp_path) == killed
@@ -66,7 +76,8 @@ def test_a_server_left_behind_by_a_killed_dev_is_found_to_be_adopted(tmp_path: P
 def test_a_prefect_profile_naming_a_server_wins_over_a_running_dev(tmp_path: Path):
     devserver.record(tmp_path, _server(os.getpid()))
     (tmp_path / "profiles.toml").write_text(
-        'active = "prod"\n[profiles.prod]\nPREFECT_API_URL = "http://prefect.internal/api"\n[profiles.ephemeral]\n')
+        'active = "prod"\n[profiles.prod]\nPREFECT_API_URL = "http://prefect.internal/api"\n[profiles.ephemeral]\n'
+    )
     environ = {"PREFECT_HOME": str(tmp_path)}
     assert devserver.profile_api_url(environ) == "http://prefect.internal/api"
     assert devserver.use_running_server(tmp_path, environ) is None and "PREFECT_API_URL" not in environ

@@ -136,7 +136,9 @@ def test_rows_with_the_wrong_number_of_fields_are_set_aside_with_their_lines_and
     landed = read_landed_file(data, "orders.csv")
     assert landed.rows["order_id"].tolist() == ["1", "3"] and list(landed.rows.index) == [2, 4]
     assert landed.bad_rows[["line", "reason"]].values.tolist() == [
-        [3, "5 fields where the header has 4"], [5, "3 fields where the header has 4"]]
+        [3, "5 fields where the header has 4"],
+        [5, "3 fields where the header has 4"],
+    ]
     assert json.loads(landed.bad_rows["record"][0]) == ["2", "Smith", " John", "10", "2026-03-01"]
 
 
@@ -171,13 +173,14 @@ def test_bytes_neither_utf8_nor_cp1252():
 def test_mixed_utf8_and_cp1252_is_refused_rather_than_turned_into_mojibake():
     data = csv_bytes("1,José,10,2026-03-01") + "2,Zoë,10,2026-03-01\n".encode("cp1252")
     assert refused(data).reason == (
-        "mixed encodings: the file has valid UTF-8 multi-byte characters "
-        "but byte 0xeb at line 3 is not UTF-8"
+        "mixed encodings: the file has valid UTF-8 multi-byte characters but byte 0xeb at line 3 is not UTF-8"
     )
 
 
 def test_truncated_parquet():
-    whole = parquet_bytes(pd.DataFrame({"order_id": [1], "customer_id": ["a"], "amount": [1.0], "order_date": ["2026-03-01"]}))
+    whole = parquet_bytes(
+        pd.DataFrame({"order_id": [1], "customer_id": ["a"], "amount": [1.0], "order_date": ["2026-03-01"]})
+    )
     assert refused(whole[:-20], "orders.parquet").reason == "truncated or corrupt Parquet"
 
 
@@ -282,15 +285,15 @@ def test_csv_gzip_round_trip_and_content_wins_over_the_key():
 
 
 def parquet_orders() -> pd.DataFrame:
-    return pd.DataFrame({
-        "order_id": pd.array([9007199254740993, 2, None], dtype="Int64"),  # 2**53 + 1: floats would lose it
-        "customer_id": ["a", "b", "c"],
-        "amount": [10.5, float("nan"), 3.0],
-        "order_date": pd.to_datetime(
-            ["2026-03-01 23:30", "2026-03-02 00:10", "2026-03-01 08:00"], utc=True
-        ),
-        "Channel": ["web", "shop", None],
-    })
+    return pd.DataFrame(
+        {
+            "order_id": pd.array([9007199254740993, 2, None], dtype="Int64"),  # 2**53 + 1: floats would lose it
+            "customer_id": ["a", "b", "c"],
+            "amount": [10.5, float("nan"), 3.0],
+            "order_date": pd.to_datetime(["2026-03-01 23:30", "2026-03-02 00:10", "2026-03-01 08:00"], utc=True),
+            "Channel": ["web", "shop", None],
+        }
+    )
 
 
 def test_parquet_round_trip_keeps_types_and_every_digit():
@@ -324,10 +327,14 @@ def test_parquet_index_written_by_pandas():
 
 
 def test_parquet_naive_timestamps_are_utc_and_zoned_ones_converted():
-    frame = pd.DataFrame({
-        "order_id": ["1", "2"], "customer_id": ["a", "b"], "amount": ["1", "2"],
-        "order_date": pd.to_datetime(["2026-03-01 23:30", "2026-03-02 00:30"]),
-    })
+    frame = pd.DataFrame(
+        {
+            "order_id": ["1", "2"],
+            "customer_id": ["a", "b"],
+            "amount": ["1", "2"],
+            "order_date": pd.to_datetime(["2026-03-01 23:30", "2026-03-02 00:30"]),
+        }
+    )
     by_day, _ = split_by_day(read(parquet_bytes(frame), "o.parquet"))
     assert {d: list(r.index) for d, r in by_day.items()} == {DAY: [1], dt.date(2026, 3, 2): [2]}
     new_york = pd.to_datetime(["2026-03-01 18:30", "2026-03-01 19:30"]).tz_localize("America/New_York")
@@ -337,16 +344,21 @@ def test_parquet_naive_timestamps_are_utc_and_zoned_ones_converted():
 
 
 def test_parquet_dates_and_text_dates():
-    table = pa.table({
-        "order_id": ["1", "2", "3"], "customer_id": ["a", "b", "c"], "amount": [1.0, 2.0, 3.0],
-        "order_date": pa.array([dt.date(2026, 3, 1), None, dt.date(1970, 1, 1)], pa.date32()),
-    })
+    table = pa.table(
+        {
+            "order_id": ["1", "2", "3"],
+            "customer_id": ["a", "b", "c"],
+            "amount": [1.0, 2.0, 3.0],
+            "order_date": pa.array([dt.date(2026, 3, 1), None, dt.date(1970, 1, 1)], pa.date32()),
+        }
+    )
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
     by_day, unassigned = split_by_day(read(buffer.getvalue(), "o.parquet"))
     assert {d: list(r.index) for d, r in by_day.items()} == {DAY: [1]}
     assert dict(zip(unassigned["line"], unassigned["reason"])) == {
-        2: "null order_date", 3: "order_date outside accepted range 2000-01-01..2099-12-31",
+        2: "null order_date",
+        3: "order_date outside accepted range 2000-01-01..2099-12-31",
     }
 
 
@@ -367,7 +379,9 @@ def test_a_file_spanning_three_days_splits_into_three_frames():
     by_day, unassigned = split_by_day(frame)
     assert list(by_day) == [DAY, dt.date(2026, 3, 2), dt.date(2026, 3, 3)]
     assert {d: list(rows.index) for d, rows in by_day.items()} == {
-        DAY: [2, 4, 7], dt.date(2026, 3, 2): [3, 6], dt.date(2026, 3, 3): [5, 8],
+        DAY: [2, 4, 7],
+        dt.date(2026, 3, 2): [3, 6],
+        dt.date(2026, 3, 3): [5, 8],
     }
     assert by_day[dt.date(2026, 3, 2)]["order_date"].tolist() == ["2026-03-02 09:00:00", "2026-03-01T23:30:00-02:00"]
     assert list(by_day[DAY].columns) == list(frame.columns)
@@ -377,11 +391,21 @@ def test_a_file_spanning_three_days_splits_into_three_frames():
         assert len(result.cleaned) == len(rows) and result.rejected.empty
 
 
-@pytest.mark.parametrize("value", [
-    "2026-03-01", "2026-03-01T10:00", "2026-03-01 10:00:00", "2026-03-01T10:00:00.5",
-    "2026-03-01T10:00:00.123456789Z", "2026-03-01T10:00:00+05:30", "2026-03-01 10:00:00+0530",
-    "2026-03-01 10:00:00+00", "2026-03-01T10:00:00z".upper(), " 2026-03-01 10:00:00 ",
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-03-01",
+        "2026-03-01T10:00",
+        "2026-03-01 10:00:00",
+        "2026-03-01T10:00:00.5",
+        "2026-03-01T10:00:00.123456789Z",
+        "2026-03-01T10:00:00+05:30",
+        "2026-03-01 10:00:00+0530",
+        "2026-03-01 10:00:00+00",
+        "2026-03-01T10:00:00z".upper(),
+        " 2026-03-01 10:00:00 ",
+    ],
+)
 def test_accepted_iso_forms(value):
     frame = read(csv_bytes(f'1,a,10,"{value}"'), "orders.csv")
     by_day, unassigned = split_by_day(frame)
@@ -396,7 +420,7 @@ def test_dates_in_another_format_are_not_guessed():
         "2,b,10,01/03/2026",
         "3,c,10,13/03/2026",
         "4,d,10,03-01-2026",
-        "5,e,10,\"March 1, 2026\"",
+        '5,e,10,"March 1, 2026"',
         "6,f,10,1772359200",
         "7,g,10,2026-03-01 10:00:00 UTC",
         "8,h,10,2026-03-01 10:00:00",
@@ -408,7 +432,10 @@ def test_dates_in_another_format_are_not_guessed():
     }
     assert unassigned["order_id"].tolist() == ["2", "3", "4", "5", "6", "7"]
     assert json.loads(unassigned["record"][0]) == {
-        "order_id": "2", "customer_id": "b", "amount": "10", "order_date": "01/03/2026",
+        "order_id": "2",
+        "customer_id": "b",
+        "amount": "10",
+        "order_date": "01/03/2026",
     }
 
 
@@ -428,8 +455,14 @@ def test_dates_outside_any_sensible_range():
     outside = "order_date outside accepted range 2000-01-01..2099-12-31"
     assert {d: list(r.index) for d, r in by_day.items()} == {DAY: [2]}
     assert dict(zip(unassigned["line"], unassigned["reason"])) == {
-        3: outside, 4: outside, 5: outside, 6: outside,
-        7: "order_date is not a timestamp", 8: "order_date is not a timestamp", 9: outside, 10: outside,
+        3: outside,
+        4: outside,
+        5: outside,
+        6: outside,
+        7: "order_date is not a timestamp",
+        8: "order_date is not a timestamp",
+        9: outside,
+        10: outside,
     }
 
 
@@ -489,8 +522,11 @@ def test_bad_amounts_pass_through_as_text_and_clean_orders_quarantines_them():
     assert result.cleaned["order_id"].tolist() == [1, 6, 8]  # the good rows are all kept
     assert result.cleaned["amount_cents"].tolist() == [1050, -300, 100000]
     assert reasons_by_line(result.rejected) == {
-        3: "amount outside +-1,000,000,000,000,000", 4: "amount is not a finite number",
-        5: "amount is not a finite number", 6: "amount is not a finite number", 8: "null amount",
+        3: "amount outside +-1,000,000,000,000,000",
+        4: "amount is not a finite number",
+        5: "amount is not a finite number",
+        6: "amount is not a finite number",
+        8: "null amount",
     }
     record = json.loads(result.rejected["record"][0])
     assert record["amount"] == "1e400"
@@ -510,7 +546,8 @@ def test_duplicate_ids_reach_clean_orders_and_the_newest_wins():
     result = clean_file(day, DAY)
     assert sorted(zip(result.cleaned["order_id"], result.cleaned["amount_cents"])) == [(1, 1100), (2, 2000)]
     assert reasons_by_line(result.rejected) == {
-        2: "duplicate order_id (a newer row was kept)", 5: "duplicate order_id (a newer row was kept)",
+        2: "duplicate order_id (a newer row was kept)",
+        5: "duplicate order_id (a newer row was kept)",
     }
 
 

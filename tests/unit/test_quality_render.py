@@ -18,9 +18,7 @@ from revenue.quality import (
 )
 
 DAY = dt.date(2026, 3, 1)
-TABLE_HEADER = (
-    "| expectation | severity | status | unexpected count | sample of unexpected values |"
-)
+TABLE_HEADER = "| expectation | severity | status | unexpected count | sample of unexpected values |"
 
 
 def outcome(name: str, severity: str = "critical", **overrides) -> ExpectationOutcome:

@@ -8,9 +8,9 @@ test that validates pays the ~3-5 s import.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import pickle
-import gc
 import subprocess
 import sys
 import weakref
@@ -27,9 +27,9 @@ from revenue.quality import (
     build_suite,
     enforce,
     run_gate,
+    suites,
     warm_up,
 )
-from revenue.quality import suites
 
 DAY = dt.date(2026, 3, 1)
 START = pd.Timestamp("2026-03-01T00:00:00", tz="UTC")
@@ -88,8 +88,11 @@ def daily_revenue(revenue_cents: int = 1000, order_count: int = 4) -> pd.DataFra
 
 def expected(revenue_cents: int = 1000, order_count: int = 4, customer_orders: int | None = None) -> dict[str, object]:
     """What the two independent paths say: the customers' spend and the cleaned rows."""
-    return {"expected_revenue_cents": revenue_cents, "expected_order_count": order_count,
-            "expected_customer_orders": order_count if customer_orders is None else customer_orders}
+    return {
+        "expected_revenue_cents": revenue_cents,
+        "expected_order_count": order_count,
+        "expected_customer_orders": order_count if customer_orders is None else customer_orders,
+    }
 
 
 def gate_cleaned(frame: pd.DataFrame, day: dt.date | str = DAY, rows: int | None = None) -> GateResult:
@@ -150,9 +153,7 @@ def test_frame_must_be_a_dataframe():
 
 def test_importing_the_quality_package_does_not_import_great_expectations():
     code = "import sys, revenue.quality; print('great_expectations' in sys.modules)"
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "False"
 
 
@@ -292,7 +293,9 @@ def test_negative_amount_only_warns():
 _USUAL_REFUNDS = round(100 * suites.REFUND_SHARE_WARNING)
 
 
-@pytest.mark.parametrize(("refunds", "status"), [(0, "passed"), (_USUAL_REFUNDS, "passed"), (_USUAL_REFUNDS + 1, "warned")])
+@pytest.mark.parametrize(
+    ("refunds", "status"), [(0, "passed"), (_USUAL_REFUNDS, "passed"), (_USUAL_REFUNDS + 1, "warned")]
+)
 def test_refunds_warn_only_past_their_usual_share(refunds: int, status: str):
     """Refunds are normal: up to REFUND_SHARE_WARNING of a day's orders is a plain day."""
     frame = cleaned_orders(100)
@@ -410,8 +413,11 @@ def test_daily_revenue_needs_valid_expected_values(parameters):
 
 
 def test_daily_revenue_accepts_numpy_expected_values():
-    parameters = {"expected_revenue_cents": np.int64(1000), "expected_order_count": np.int64(4),
-                  "expected_customer_orders": np.int64(4)}
+    parameters = {
+        "expected_revenue_cents": np.int64(1000),
+        "expected_order_count": np.int64(4),
+        "expected_customer_orders": np.int64(4),
+    }
     assert run_gate("daily_revenue", daily_revenue(), DAY, parameters).status == "passed"
 
 
@@ -475,8 +481,7 @@ def test_summary_is_json_serialisable():
 def test_outcomes_follow_suite_order():
     result = gate_cleaned(cleaned_orders())
     suite_names = [
-        config.meta[suites.NAME_META_KEY]
-        for config in build_suite("cleaned_orders").expectation_configurations
+        config.meta[suites.NAME_META_KEY] for config in build_suite("cleaned_orders").expectation_configurations
     ]
     assert [o.expectation for o in result.outcomes] == suite_names
 
@@ -509,9 +514,7 @@ def test_gx_does_not_fingerprint_the_frames(monkeypatch):
     from great_expectations.execution_engine import pandas_execution_engine
 
     calls: list[int] = []
-    monkeypatch.setattr(
-        pandas_execution_engine, "hash_pandas_dataframe", lambda df: calls.append(len(df)) or "x"
-    )
+    monkeypatch.setattr(pandas_execution_engine, "hash_pandas_dataframe", lambda df: calls.append(len(df)) or "x")
     assert gate_cleaned(cleaned_orders()).status == "passed"
     assert calls == []
 

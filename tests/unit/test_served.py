@@ -30,7 +30,10 @@ def test_a_variable_without_a_value_is_an_error_naming_it(tmp_path: Path):
 def test_served_deployments_keep_the_cron_and_the_trigger_matches_the_watchers_events():
     deployments = {d.name: d for d in runner_deployments("local")}
     assert {(d.flow_name, d.name) for d in deployments.values()} == {
-        ("daily-revenue", "daily"), ("daily-revenue", "on-landing"), ("backfill", "range")}
+        ("daily-revenue", "daily"),
+        ("daily-revenue", "on-landing"),
+        ("backfill", "range"),
+    }
     [schedule] = deployments["daily"].schedules
     assert (schedule.schedule.cron, schedule.schedule.timezone) == ("0 6 * * *", "UTC")
     [trigger] = deployments["on-landing"].triggers

@@ -37,18 +37,23 @@ def landed(rows: list[tuple], first_line: int = 2) -> pd.DataFrame:
 
 
 def test_every_row_is_cleaned_or_quarantined_with_a_reason():
-    raw = orders([
-        (1, "a", 10.0, "2026-03-01 10:00:00"),
-        (None, "b", 5.0, "2026-03-01 10:00:00"),
-        (3, None, 5.0, "2026-03-01 10:00:00"),
-        (4, "c", None, "2026-03-01 10:00:00"),
-        (5, "  ", 5.0, "2026-03-01 10:00:00"),
-    ])
+    raw = orders(
+        [
+            (1, "a", 10.0, "2026-03-01 10:00:00"),
+            (None, "b", 5.0, "2026-03-01 10:00:00"),
+            (3, None, 5.0, "2026-03-01 10:00:00"),
+            (4, "c", None, "2026-03-01 10:00:00"),
+            (5, "  ", 5.0, "2026-03-01 10:00:00"),
+        ]
+    )
     result = clean(raw)
     assert list(result.cleaned["order_id"]) == [1]
     assert len(result.cleaned) + len(result.rejected) == len(raw)
     assert dict(zip(result.rejected["line"], result.rejected["reason"])) == {
-        2: "null order_id", 3: "null customer_id", 4: "null amount", 5: "null customer_id",
+        2: "null order_id",
+        3: "null customer_id",
+        4: "null amount",
+        5: "null customer_id",
     }
     assert set(result.rejected["origin"]) == {"source test/orders"}
     record = json.loads(result.rejected.loc[result.rejected.line == 4, "record"].item())
@@ -56,13 +61,15 @@ def test_every_row_is_cleaned_or_quarantined_with_a_reason():
 
 
 def test_duplicate_order_ids_keep_the_newest_version():
-    raw = pd.DataFrame({
-        "order_id": [7, 7, 8, 8],
-        "customer_id": ["a", "a", "b", "b"],
-        "amount": [10.0, 12.0, 3.0, 4.0],
-        "order_date": ["2026-03-01 09:00"] * 4,
-        "updated_at": ["2026-03-01 09:05", "2026-03-01 09:01", "2026-03-01 10:00", "2026-03-01 11:00"],
-    })
+    raw = pd.DataFrame(
+        {
+            "order_id": [7, 7, 8, 8],
+            "customer_id": ["a", "a", "b", "b"],
+            "amount": [10.0, 12.0, 3.0, 4.0],
+            "order_date": ["2026-03-01 09:00"] * 4,
+            "updated_at": ["2026-03-01 09:05", "2026-03-01 09:01", "2026-03-01 10:00", "2026-03-01 11:00"],
+        }
+    )
     result = clean(raw)
     kept = dict(zip(result.cleaned["order_id"], result.cleaned["amount_cents"]))
     assert kept == {7: 1000, 8: 400}
@@ -71,12 +78,14 @@ def test_duplicate_order_ids_keep_the_newest_version():
 
 
 def test_duplicates_without_updated_at_keep_the_latest_order_date_then_the_later_row():
-    files = landed([
-        ("1", "a", "1.0", "2026-03-01 12:00"),
-        ("1", "a", "2.0", "2026-03-01 08:00"),
-        ("2", "b", "3.0", "2026-03-01 08:00"),
-        ("2", "b", "4.0", "2026-03-01 08:00"),
-    ])
+    files = landed(
+        [
+            ("1", "a", "1.0", "2026-03-01 12:00"),
+            ("1", "a", "2.0", "2026-03-01 08:00"),
+            ("2", "b", "3.0", "2026-03-01 08:00"),
+            ("2", "b", "4.0", "2026-03-01 08:00"),
+        ]
+    )
     kept = clean(orders([]), files).cleaned.set_index("order_id")["amount_cents"].to_dict()
     assert kept == {1: 100, 2: 400}
 
@@ -85,7 +94,9 @@ def test_exact_ties_in_the_source_are_broken_by_value_not_by_extract_order():
     rows = [(9, "a", 1.0, "2026-03-01 08:00"), (9, "b", 2.0, "2026-03-01 08:00")]
     forwards = clean(orders(rows)).cleaned
     backwards = clean(orders(rows[::-1])).cleaned
-    assert forwards[["order_id", "customer_id"]].values.tolist() == backwards[["order_id", "customer_id"]].values.tolist()
+    assert (
+        forwards[["order_id", "customer_id"]].values.tolist() == backwards[["order_id", "customer_id"]].values.tolist()
+    )
 
 
 def test_negative_amounts_are_refunds_and_are_kept():
@@ -96,11 +107,17 @@ def test_negative_amounts_are_refunds_and_are_kept():
     assert revenue.to_dict(orient="records") == [{"order_date": DAY, "revenue_cents": 550, "order_count": 2}]
 
 
-@pytest.mark.parametrize("amount, reason", [
-    ("12,50", "amount is not a finite number"), ("abc", "amount is not a finite number"),
-    ("NaN", "amount is not a finite number"), ("inf", "amount is not a finite number"),
-    ("1e400", "amount outside +-1,000,000,000,000,000"), ("", "null amount"),
-])
+@pytest.mark.parametrize(
+    "amount, reason",
+    [
+        ("12,50", "amount is not a finite number"),
+        ("abc", "amount is not a finite number"),
+        ("NaN", "amount is not a finite number"),
+        ("inf", "amount is not a finite number"),
+        ("1e400", "amount outside +-1,000,000,000,000,000"),
+        ("", "null amount"),
+    ],
+)
 def test_amounts_that_are_not_money_are_quarantined(amount, reason):
     raw = orders([(1, "a", amount, "2026-03-01 01:00"), (2, "b", "3.25", "2026-03-01 01:00")])
     result = clean(raw)
@@ -109,15 +126,17 @@ def test_amounts_that_are_not_money_are_quarantined(amount, reason):
 
 
 def test_timezone_edges_around_midnight_utc():
-    raw = orders([
-        (1, "a", 1.0, "2026-02-28T23:59:59.999999Z"),     # day before
-        (2, "a", 2.0, "2026-03-01T00:00:00Z"),            # first instant of the day
-        (3, "a", 4.0, "2026-03-01T23:59:59.999999+00:00"),  # last instant
-        (4, "a", 8.0, "2026-03-02T00:00:00Z"),            # next day
-        (5, "a", 16.0, "2026-03-01T01:30:00+02:00"),       # 23:30 UTC the day before
-        (6, "a", 32.0, "2026-02-28T22:30:00-02:00"),       # 00:30 UTC on the day
-        (7, "a", 64.0, "not a date"),
-    ])
+    raw = orders(
+        [
+            (1, "a", 1.0, "2026-02-28T23:59:59.999999Z"),  # day before
+            (2, "a", 2.0, "2026-03-01T00:00:00Z"),  # first instant of the day
+            (3, "a", 4.0, "2026-03-01T23:59:59.999999+00:00"),  # last instant
+            (4, "a", 8.0, "2026-03-02T00:00:00Z"),  # next day
+            (5, "a", 16.0, "2026-03-01T01:30:00+02:00"),  # 23:30 UTC the day before
+            (6, "a", 32.0, "2026-02-28T22:30:00-02:00"),  # 00:30 UTC on the day
+            (7, "a", 64.0, "not a date"),
+        ]
+    )
     result = clean(raw)
     assert sorted(result.cleaned["order_id"]) == [2, 3, 6]
     assert str(result.cleaned["order_date"].dt.tz) == "UTC"
@@ -168,19 +187,30 @@ def test_a_customer_written_123_point_0_in_a_file_is_the_source_customer_123():
 
 
 def test_an_order_id_the_contract_cannot_hold_is_quarantined_naming_file_and_line():
-    file = landed([("A-1001", "a", "5.00", "2026-03-01 06:00"), ("1002", "b", "1.00", "2026-03-01 07:00"),
-                   ("12.5", "c", "1.00", "2026-03-01 07:00"), ("99999999999999999999", "d", "1.00", "2026-03-01 07:00")])
+    file = landed(
+        [
+            ("A-1001", "a", "5.00", "2026-03-01 06:00"),
+            ("1002", "b", "1.00", "2026-03-01 07:00"),
+            ("12.5", "c", "1.00", "2026-03-01 07:00"),
+            ("99999999999999999999", "d", "1.00", "2026-03-01 07:00"),
+        ]
+    )
     result = clean(orders([]), file)
     assert list(result.cleaned["order_id"]) == [1002]
     rejected = result.rejected.set_index("line")
     assert rejected.loc[2, ["origin", "order_id", "reason"]].tolist() == [
-        "s3://bucket/landing/1.csv", "A-1001", "order_id is not a 64-bit integer"]
+        "s3://bucket/landing/1.csv",
+        "A-1001",
+        "order_id is not a 64-bit integer",
+    ]
     assert set(rejected["reason"]) == {"order_id is not a 64-bit integer"}
     assert rejected["landing_seq"].tolist() == [1, 1, 1]
 
 
 def test_a_later_landing_wins_by_order_id_and_the_replaced_rows_are_quarantined():
-    source = orders([(1, "a", 1.0, "2026-03-01 01:00"), (2, "b", 2.0, "2026-03-01 01:00"), (3, "c", 3.0, "2026-03-01 01:00")])
+    source = orders(
+        [(1, "a", 1.0, "2026-03-01 01:00"), (2, "b", 2.0, "2026-03-01 01:00"), (3, "c", 3.0, "2026-03-01 01:00")]
+    )
     first = landed([("2", "b", "20", "2026-03-01 02:00"), ("4", "d", "4", "2026-03-01 02:00")])
     second = landed([("4", "d", "40", "2026-03-01 03:00")], first_line=7)
     result = clean(source, first, second)
@@ -205,15 +235,21 @@ def test_a_row_that_breaks_the_contract_replaces_nothing():
     file = landed([("6", "f", "abc", "2026-03-01 02:00")])
     result = clean(source, file)
     assert result.cleaned["amount_cents"].tolist() == [600]
-    assert result.rejected[["origin", "reason"]].values.tolist() == [["s3://bucket/landing/1.csv", "amount is not a finite number"]]
+    assert result.rejected[["origin", "reason"]].values.tolist() == [
+        ["s3://bucket/landing/1.csv", "amount is not a finite number"]
+    ]
 
 
 def test_customer_daily_spend_by_hand():
-    raw = orders([
-        (1, "a", 10.0, "2026-03-01 01:00"), (2, "b", 2.5, "2026-03-01 02:00"),
-        (3, "a", -3.0, "2026-03-01 03:00"), (4, "b", 0.25, "2026-03-01 04:00"),
-        (5, "c", 7.1, "2026-03-01 05:00"),
-    ])
+    raw = orders(
+        [
+            (1, "a", 10.0, "2026-03-01 01:00"),
+            (2, "b", 2.5, "2026-03-01 02:00"),
+            (3, "a", -3.0, "2026-03-01 03:00"),
+            (4, "b", 0.25, "2026-03-01 04:00"),
+            (5, "c", 7.1, "2026-03-01 05:00"),
+        ]
+    )
     spend = customer_daily_spend(clean(raw).cleaned, DAY)
     assert spend.to_dict(orient="records") == [
         {"order_date": DAY, "customer_id": "a", "daily_spend_cents": 700, "order_count": 2},
@@ -228,12 +264,14 @@ def test_revenue_is_exact_without_float_drift():
 
 
 def test_money_up_to_1e15_is_exact_and_both_tables_agree():
-    file = landed([
-        ("1", "whale", "1000000000000000.00", "2026-03-01 01:00"),
-        ("2", "whale", "0.10", "2026-03-01 02:00"),
-        ("3", "minnow", "0.07", "2026-03-01 03:00"),
-        ("4", "minnow", "-999999999999999.99", "2026-03-01 04:00"),
-    ])
+    file = landed(
+        [
+            ("1", "whale", "1000000000000000.00", "2026-03-01 01:00"),
+            ("2", "whale", "0.10", "2026-03-01 02:00"),
+            ("3", "minnow", "0.07", "2026-03-01 03:00"),
+            ("4", "minnow", "-999999999999999.99", "2026-03-01 04:00"),
+        ]
+    )
     cleaned = clean(orders([]), file).cleaned
     revenue = with_money(daily_revenue(cleaned, DAY))["revenue"].item()
     spend = with_money(customer_daily_spend(cleaned, DAY)).set_index("customer_id")["daily_spend"]

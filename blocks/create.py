@@ -13,7 +13,6 @@ and ``NAME-landing`` (s3-bucket or local-file-system).
 from __future__ import annotations
 
 import datetime as dt
-
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -73,9 +72,7 @@ class SavedBlock:
 
 def validate_env_name(env: str) -> str:
     if not ENV_NAME.match(env):
-        raise EnvironmentError_(
-            f"invalid environment name {env!r}: use lowercase letters, digits and dashes"
-        )
+        raise EnvironmentError_(f"invalid environment name {env!r}: use lowercase letters, digits and dashes")
     return env
 
 
@@ -101,9 +98,7 @@ def database_connector(url: str, variable: str) -> SqlAlchemyConnector:
     )
 
 
-def object_storage(
-    url: str, variable: str, credentials: AwsCredentials | None
-) -> ObjectStorage:
+def object_storage(url: str, variable: str, credentials: AwsCredentials | None) -> ObjectStorage:
     """``s3://bucket/prefix`` becomes an S3Bucket; anything else a local directory."""
     parsed = urlparse(url)
     if parsed.scheme == "s3":

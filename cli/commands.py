@@ -1,4 +1,4 @@
-"""Implementations of the ``revenue`` commands (imported lazily by ``revenue.cli``)."""
+"""Implementations of the ``revenue`` commands (imported lazily by ``cli.main``)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,14 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
+
+from revenue import catalog
 
 if TYPE_CHECKING:  # pandas is imported by the commands that print tables, not by every command
     import pandas as pd
+
+    from revenue.stages import PartitionOutcome
 
 
 def describe_error(error: BaseException) -> str:
@@ -19,7 +23,7 @@ def describe_error(error: BaseException) -> str:
 
 
 def _home() -> Path:
-    from revenue.cli import DEFAULT_HOME
+    from cli.main import DEFAULT_HOME
 
     return DEFAULT_HOME
 
@@ -64,7 +68,7 @@ def _environment_exists(env: str) -> None:
     except UnknownEnvironmentError:
         if manifest is None:
             raise
-        from blocks.environment import pipeline_from_environ, save_environment
+        from blocks.create import pipeline_from_environ, save_environment
         from revenue.io.environment import forget_environments
 
         save_environment(env, pipeline_from_environ(manifest))
@@ -106,13 +110,13 @@ def _block_exists(env: str) -> None:
 
 
 def blocks(args: argparse.Namespace) -> int:
-    from blocks.environment import pipeline_from_environ, save_environment, validate_env_name
+    from blocks.create import pipeline_from_environ, save_environment, validate_env_name
 
-    validate_env_name(args.env)
+    validate_env_name(args.config)
     if args.local:
-        saved, manifest = ensure_local_environment(args.env, args.local)
+        saved, manifest = ensure_local_environment(args.config, args.local)
     else:
-        saved, manifest = save_environment(args.env, pipeline_from_environ(dict(os.environ))), None
+        saved, manifest = save_environment(args.config, pipeline_from_environ(dict(os.environ))), None
     for block in saved:
         print(f"saved {block.slug}/{block.name}")
     if manifest is not None:
@@ -128,12 +132,11 @@ def _alert_variables() -> dict[str, str]:
 def ensure_local_environment(env: str, home: Path):
     """Create the embedded default's directories, blocks and manifest (idempotent); returns
     the blocks saved and the manifest's path."""
-    from blocks.environment import (
+    from blocks.create import (
         embedded_default_environ,
         pipeline_from_environ,
         save_environment,
     )
-
     from revenue.io.manifest import write_manifest
 
     environ = {**embedded_default_environ(home), **_alert_variables()}
@@ -162,14 +165,15 @@ def demo(args: argparse.Namespace) -> int:
     create_orders_table(engine, replace=True)
     load_orders(engine, orders)
     engine.dispose()
-    ensure_local_environment(args.env, home)
+    ensure_local_environment(args.config, home)
     forget_environments()
-    print(f"demo: wrote {len(orders)} source rows; blocks of environment {args.env!r} saved")
-    outcomes = backfill_flow(
-        start=args.start.isoformat(), end=end.isoformat(), config=args.env, skip_up_to_date=False
+    print(f"demo: wrote {len(orders)} source rows; blocks of environment {args.config!r} saved")
+    outcomes = cast(  # a direct call returns the outcomes, or raises when the run fails
+        "list[PartitionOutcome]",
+        backfill_flow(start=args.start.isoformat(), end=end.isoformat(), config=args.config, skip_up_to_date=False),
     )
     by_day = {o.partition: o.outcome for o in outcomes}
-    table = environment(args.env).warehouse.read_table("daily_revenue")
+    table = environment(args.config).warehouse.read_table(catalog.DAILY_REVENUE.name)
     table = table[(table.order_date >= args.start) & (table.order_date <= end)]
     table = table.assign(outcome=table.order_date.map(lambda d: by_day.get(d.isoformat(), "")))
     print()
@@ -188,7 +192,10 @@ def run(args: argparse.Namespace) -> int:
     _environment_exists(args.config)  # first: an unknown one is told before the flows are imported
     from flows.daily_revenue import daily_revenue
 
-    [outcome] = daily_revenue(partition_date=args.date.isoformat(), config=args.config, force=args.force)
+    [outcome] = cast(
+        "list[PartitionOutcome]",
+        daily_revenue(partition_date=args.date.isoformat(), config=args.config, force=args.force),
+    )
     print(
         f"{outcome.partition}: {outcome.outcome}; revenue {outcome.revenue:,.2f} from "
         f"{outcome.order_count} orders, {outcome.rejected_count} rejected; gates {outcome.gates}"
@@ -201,30 +208,35 @@ def backfill(args: argparse.Namespace) -> int:
         from revenue.backfill_plan import preview, render_text
 
         env = _readable_environment(args.config)
-        print(render_text(preview(env, args.start, args.end, args.force, partitions_per_run=args.partitions_per_run or 0),
-                          args.max_concurrency))
+        print(
+            render_text(
+                preview(env, args.start, args.end, args.force, partitions_per_run=args.partitions_per_run or 0),
+                args.max_concurrency,
+            )
+        )
         return 0
     _environment_exists(args.config)  # first: an unknown one is told before the flows are imported
-    from flows.backfill import (
-        PartitionsFailed,
-        add_progress_listener,
-        remove_progress_listener,
-    )
+    from flows.backfill import PartitionsFailed, progress_reported_to
     from flows.backfill import backfill as backfill_flow
 
     bar = ProgressBar(sys.stderr)
-    add_progress_listener(bar)
     try:
-        outcomes = backfill_flow(
-            start=args.start.isoformat(), end=args.end.isoformat(), config=args.config,
-            force=args.force, max_concurrency=args.max_concurrency, partitions_per_run=args.partitions_per_run or 0,
-        )
+        with progress_reported_to(bar):
+            outcomes = cast(  # the outcomes, or it raises when the run fails
+                "list[PartitionOutcome]",
+                backfill_flow(
+                    start=args.start.isoformat(),
+                    end=args.end.isoformat(),
+                    config=args.config,
+                    force=args.force,
+                    max_concurrency=args.max_concurrency,
+                    partitions_per_run=args.partitions_per_run or 0,
+                ),
+            )
     except PartitionsFailed as failure:
         bar.finish()
         print(str(failure), file=sys.stderr)
         return 1
-    finally:
-        remove_progress_listener(bar)
     bar.finish()
     counts: dict[str, int] = {}
     for outcome in outcomes:
@@ -269,7 +281,9 @@ def status(args: argparse.Namespace) -> int:
         days = grid_days(env)
     else:
         end = args.end or dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
-        days = partition_range(args.start or end - dt.timedelta(weeks=env.pipeline.status_weeks) + dt.timedelta(days=1), end)
+        days = partition_range(
+            args.start or end - dt.timedelta(weeks=env.pipeline.status_weeks) + dt.timedelta(days=1), end
+        )
     checked = last_beat(env.warehouse, LANDING_WATCHER) if env.landing is not None else None
     print(render_text(current_statuses(env, days), checked))
     return 0
@@ -280,9 +294,9 @@ def watch(args: argparse.Namespace) -> int:
     import logging
 
     _environment_exists(args.config)
-    from flows.landing_watcher import watch as watch_landing
-
     import datetime as dt
+
+    from flows.landing_watcher import watch as watch_landing
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     every = dt.timedelta(minutes=args.full_listing_every) if args.full_listing_every > 0 else None
@@ -302,11 +316,19 @@ def verify(args: argparse.Namespace) -> int:
 
 
 def dev(args: argparse.Namespace) -> int:
-    from revenue.dev import DevOptions, run_dev
+    from cli.dev import DevOptions, run_dev
 
     home = _home()
-    return run_dev(DevOptions(port=args.port, config=args.config, home=(home / args.config).resolve(),
-                              state_home=home, orders_per_day=args.orders_per_day, interval=args.interval))
+    return run_dev(
+        DevOptions(
+            port=args.port,
+            config=args.config,
+            home=(home / args.config).resolve(),
+            state_home=home,
+            orders_per_day=args.orders_per_day,
+            interval=args.interval,
+        )
+    )
 
 
 def seed(args: argparse.Namespace) -> int:
@@ -320,8 +342,11 @@ def seed(args: argparse.Namespace) -> int:
     from revenue.io.storage import ensure_container
 
     env = _readable_environment(args.config)
-    end = args.start + dt.timedelta(days=args.days - 1) if args.start else (
-        dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1))
+    end = (
+        args.start + dt.timedelta(days=args.days - 1)
+        if args.start
+        else (dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1))
+    )
     start = args.start or end - dt.timedelta(days=args.days - 1)
     for name in ("lake", "results", "landing"):
         store = env.store(name)
@@ -352,7 +377,8 @@ def alerts(args: argparse.Namespace) -> int:
         raise ConfigurationError(
             f"environment {args.config!r} has no alert destination: set REVENUE_ALERT_WEBHOOK_URL (or "
             f"REVENUE_ALERT_SLACK_WEBHOOK_URL, REVENUE_ALERT_PAGERDUTY_INTEGRATION_KEY) and run "
-            f"`revenue blocks create --env {args.config}`")
+            f"`revenue blocks create --env {args.config}`"
+        )
     for name, outcome in outcomes.items():
         print(f"{name}: {outcome}")
     return 0 if all(o == "accepted" for o in outcomes.values()) else 1

@@ -60,11 +60,19 @@ def postgres_server_for_prefect() -> Iterator[str]:
     from pathlib import Path
 
     candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
-    bindir = next((Path(c).parent for c in reversed(candidates)
-                   if glob.glob(f"/usr/share/postgresql/{Path(c).parts[-3]}/extension/pg_trgm.control")), None)
+    bindir = next(
+        (
+            Path(c).parent
+            for c in reversed(candidates)
+            if glob.glob(f"/usr/share/postgresql/{Path(c).parts[-3]}/extension/pg_trgm.control")
+        ),
+        None,
+    )
     if bindir is None:
-        raise RuntimeError("a Prefect server on Postgres needs a PostgreSQL with pg_trgm: install Debian's "
-                           "postgresql package (make test does) or set TEST_PREFECT_DATABASE_URL")
+        raise RuntimeError(
+            "a Prefect server on Postgres needs a PostgreSQL with pg_trgm: install Debian's "
+            "postgresql package (make test does) or set TEST_PREFECT_DATABASE_URL"
+        )
     owner = {}
     if os.geteuid() == 0:  # initdb refuses root: run the cluster as the package's postgres user
         import pwd
@@ -75,12 +83,32 @@ def postgres_server_for_prefect() -> Iterator[str]:
         if owner:
             os.chown(home, owner["user"], owner["group"])
         data, port = Path(home) / "data", free_port()
-        subprocess.run([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
-                        "--no-sync"], check=True, capture_output=True, **owner)
+        subprocess.run(
+            [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"],
+            check=True,
+            capture_output=True,
+            **owner,
+        )
         log = open(Path(home) / "postgres.log", "w")
-        server = subprocess.Popen([str(bindir / "postgres"), "-D", str(data), "-p", str(port), "-h", "127.0.0.1",
-                                   "-k", home, "-F", "-c", "max_connections=200"],
-                                  stdout=log, stderr=subprocess.STDOUT, **owner)
+        server = subprocess.Popen(
+            [
+                str(bindir / "postgres"),
+                "-D",
+                str(data),
+                "-p",
+                str(port),
+                "-h",
+                "127.0.0.1",
+                "-k",
+                home,
+                "-F",
+                "-c",
+                "max_connections=200",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            **owner,
+        )
         url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
         try:
             deadline = time.monotonic() + 60
@@ -91,7 +119,9 @@ def postgres_server_for_prefect() -> Iterator[str]:
                         break
                 except sa.exc.OperationalError:
                     if time.monotonic() > deadline or server.poll() is not None:
-                        raise RuntimeError(f"PostgreSQL from {bindir} did not start: {Path(home) / 'postgres.log'}")
+                        raise RuntimeError(
+                            f"PostgreSQL from {bindir} did not start: {Path(home) / 'postgres.log'}"
+                        ) from None
                     time.sleep(0.2)
                 finally:
                     engine.dispose()
@@ -156,8 +186,12 @@ def live_prefect_server(home, environ: dict[str, str]) -> Iterator[str]:
     api = f"http://127.0.0.1:{port}/api"
     env = {**environ, "PREFECT_HOME": str(home), "PREFECT_API_URL": api, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     log = open(Path(home) / "server.log", "w")
-    server = subprocess.Popen([str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1",
-                               "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -199,6 +233,73 @@ def pg_s3_environ(pg_url: str, endpoint: str, bucket: str) -> dict[str, str]:
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ENDPOINT_URL_S3": endpoint,
     }
+
+
+def aws_client(service: str, endpoint: str):
+    """A boto3 client of moto's server with the test credentials."""
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        aws_access_key_id=S3_ACCESS_KEY,
+        aws_secret_access_key=S3_SECRET_KEY,
+        region_name="us-east-1",
+    )
+
+
+def notify_to_new_queue(endpoint: str, bucket: str, prefix: str = "landing/") -> str:
+    """A new SQS queue receiving the bucket's ``s3:ObjectCreated`` notifications under
+    ``prefix`` (moto's server delivers them); returns its URL."""
+    import uuid
+
+    sqs = aws_client("sqs", endpoint)
+    queue_url = sqs.create_queue(QueueName=f"landing-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    aws_client("s3", endpoint).put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}},
+                }
+            ]
+        },
+    )
+    return queue_url
+
+
+@contextmanager
+def process_workers(pool: str, names: tuple[str, ...], environ: dict[str, str], cwd, logs, limit: int):
+    """A ``prefect worker start --pool pool`` per name (at most ``limit`` runs each, its log
+    ``<logs>/<name>.log``), stopped afterwards."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    prefect = str(Path(sys.executable).parent / "prefect")
+    workers = [
+        subprocess.Popen(
+            [prefect, "worker", "start", "--pool", pool, "--name", name, "--limit", str(limit)],
+            cwd=cwd,
+            env=environ,
+            stdout=open(Path(logs) / f"{name}.log", "w"),
+            stderr=subprocess.STDOUT,
+        )
+        for name in names
+    ]
+    try:
+        yield workers
+    finally:
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
 
 
 class CuttingProxy:
@@ -254,7 +355,7 @@ class CuttingProxy:
                 if watch and self.trigger in tail + data:
                     self.go_down()
                     return
-                tail = data[-len(self.trigger):]
+                tail = data[-len(self.trigger) :]
                 target.sendall(data)
         except OSError:
             pass

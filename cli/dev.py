@@ -34,8 +34,12 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
-from revenue import devserver
+from cli import devserver
+
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import FlowRun
 
 DEMO_DAYS = 28
 DEMO_WEEK = 7
@@ -91,17 +95,23 @@ def prefect_server(port: int, api_url: str, state_home: Path) -> Iterator[subpro
     with open(state_home / "dev-server.log", "ab") as server_log:
         process = subprocess.Popen(
             [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            env=environ, stdout=server_log, stderr=subprocess.STDOUT, start_new_session=True,
+            env=environ,
+            stdout=server_log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         deadline = time.monotonic() + SERVER_START_TIMEOUT
         while not api_healthy(api_url):
             if process.poll() is not None:
-                raise DevError(f"the Prefect server exited with code {process.returncode}: "
-                               f"see {state_home / 'dev-server.log'}")
+                raise DevError(
+                    f"the Prefect server exited with code {process.returncode}: see {state_home / 'dev-server.log'}"
+                )
             if time.monotonic() > deadline:
-                raise DevError(f"the Prefect server did not answer at {api_url} within "
-                               f"{SERVER_START_TIMEOUT:.0f} s: see {state_home / 'dev-server.log'}")
+                raise DevError(
+                    f"the Prefect server did not answer at {api_url} within "
+                    f"{SERVER_START_TIMEOUT:.0f} s: see {state_home / 'dev-server.log'}"
+                )
             time.sleep(0.5)
         yield process
     finally:
@@ -172,14 +182,16 @@ def unpublished_days(config: str, home_root: Path, days: list[dt.date]) -> list[
     from revenue.status import classify_range
 
     env = local_environment(config, home_root)
+    if env is None:
+        raise RuntimeError(f"environment {config} has no manifest under {home_root}")
     statuses = classify_range(env, plan_inputs(env, days))
     return [s.partition for s in statuses if s.state not in ("materialized", "warned")]
 
 
 def publish_week_when_served(config: str, days: list[dt.date], stop: threading.Event) -> None:
     """Once the ``range`` deployment is registered, start one run of it for ``days``."""
-    from prefect.deployments import run_deployment
     from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
 
     deadline = time.monotonic() + 120
     with get_client(sync_client=True) as client:
@@ -195,8 +207,15 @@ def publish_week_when_served(config: str, days: list[dt.date], stop: threading.E
     if stop.is_set():
         return
     first, last = days[0].isoformat(), days[-1].isoformat()
-    run = run_deployment("backfill/range", parameters={"start": first, "end": last, "config": config},
-                         timeout=0, idempotency_key=f"revenue-dev-{config}-{first}-{last}-{os.getpid()}")
+    run = cast(
+        "FlowRun",
+        run_deployment(
+            "backfill/range",
+            parameters={"start": first, "end": last, "config": config},
+            timeout=0,
+            idempotency_key=f"revenue-dev-{config}-{first}-{last}-{os.getpid()}",
+        ),
+    )
     ui = os.environ["PREFECT_API_URL"].removesuffix("/api")
     print(f"revenue dev: publishing {first}..{last} through backfill/range: {ui}/runs/flow-run/{run.id}", flush=True)
 
@@ -206,8 +225,14 @@ def yesterday_of(seeded: tuple[dt.date, dt.date] | None) -> str:
     return (seeded[1] if seeded else dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)).isoformat()
 
 
-def banner(options: DevOptions, ui_url: str, api_url: str, reused: bool, seeded: tuple[dt.date, dt.date] | None,
-           deployments: list) -> str:
+def banner(
+    options: DevOptions,
+    ui_url: str,
+    api_url: str,
+    reused: bool,
+    seeded: tuple[dt.date, dt.date] | None,
+    deployments: list,
+) -> str:
     landing = options.home / "landing"
     lines = [
         f"revenue dev: Prefect UI at {ui_url}" + (" (a server that was already running)" if reused else ""),
@@ -221,7 +246,8 @@ def banner(options: DevOptions, ui_url: str, api_url: str, reused: bool, seeded:
         "",
         "Try:",
         f"  cp docs/examples/landed-orders.csv {landing}/",
-        "      a daily-revenue/on-landing run starts within seconds (CSV or Parquet: order_id,customer_id,amount,order_date)",
+        "      a daily-revenue/on-landing run starts within seconds "
+        "(CSV or Parquet: order_id,customer_id,amount,order_date)",
         f"  {ui_url}/deployments -> range -> Run -> Custom run: backfill any days",
         "  .venv/bin/revenue status          the partition grid (every revenue command finds this server by itself)",
         f"  PREFECT_API_URL={api_url} .venv/bin/prefect deployment run daily-revenue/daily "
@@ -249,14 +275,22 @@ def run_dev(options: DevOptions) -> int:
         reused = server_pid is None and api_healthy(api_url)
         if server_pid is None and not reused:
             if port_taken(options.port):
-                raise DevError(f"port {options.port} is in use by something that is not a Prefect server: "
-                               "pick another with --port")
-            print(f"revenue dev: starting a Prefect server on port {options.port} "
-                  f"(log: {options.state_home / 'dev-server.log'})", flush=True)
+                raise DevError(
+                    f"port {options.port} is in use by something that is not a Prefect server: pick another with --port"
+                )
+            print(
+                f"revenue dev: starting a Prefect server on port {options.port} "
+                f"(log: {options.state_home / 'dev-server.log'})",
+                flush=True,
+            )
             server_pid = stack.enter_context(prefect_server(options.port, api_url, options.state_home)).pid
         os.environ["PREFECT_API_URL"] = api_url  # for this process and the flow runs it starts
-        devserver.record(options.state_home, devserver.DevServer(
-            api_url=api_url, ui_url=ui_url, dev_pid=os.getpid(), server_pid=server_pid, config=options.config))
+        devserver.record(
+            options.state_home,
+            devserver.DevServer(
+                api_url=api_url, ui_url=ui_url, dev_pid=os.getpid(), server_pid=server_pid, config=options.config
+            ),
+        )
         stack.callback(devserver.forget, options.state_home, os.getpid())
         try:
             _serve(options, ui_url, api_url, reused)
@@ -275,8 +309,10 @@ def _adopt_orphaned_server(state_home: Path, api_url: str, stack: ExitStack) -> 
     port = api_url.rsplit(":", 1)[1].split("/", 1)[0]
     if not _is_prefect_server(left.server_pid, port):  # the pid may have been reused since
         return None
-    print(f"revenue dev: reusing the Prefect server an earlier revenue dev left running (pid {left.server_pid})",
-          flush=True)
+    print(
+        f"revenue dev: reusing the Prefect server an earlier revenue dev left running (pid {left.server_pid})",
+        flush=True,
+    )
     stack.callback(_stop_group, left.server_pid)
     return left.server_pid
 
@@ -284,9 +320,9 @@ def _adopt_orphaned_server(state_home: Path, api_url: str, stack: ExitStack) -> 
 def _serve(options: DevOptions, ui_url: str, api_url: str, reused: bool) -> None:
     from prefect import serve
 
+    from cli.commands import ensure_local_environment
     from flows.landing_watcher import watch
     from flows.served import runner_deployments
-    from revenue.commands import ensure_local_environment
 
     ensure_local_environment(options.config, options.home)
     seeded = seed_if_empty(options.home, options.orders_per_day, dt.datetime.now(dt.timezone.utc).date())
@@ -294,15 +330,21 @@ def _serve(options: DevOptions, ui_url: str, api_url: str, reused: bool) -> None
 
     stop = threading.Event()
     logging.getLogger("revenue").setLevel(logging.INFO)
-    watcher = threading.Thread(target=watch, args=(options.config,), name="landing-watcher", daemon=True,
-                               kwargs={"interval": options.interval, "stop": stop})
+    watcher = threading.Thread(
+        target=watch,
+        args=(options.config,),
+        name="landing-watcher",
+        daemon=True,
+        kwargs={"interval": options.interval, "stop": stop},
+    )
     watcher.start()
     yesterday = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
     week = [yesterday - dt.timedelta(days=n) for n in range(DEMO_WEEK - 1, -1, -1)]
     missing = unpublished_days(options.config, options.state_home, week)
     if missing:
-        threading.Thread(target=publish_week_when_served, args=(options.config, missing, stop),
-                         name="publish-week", daemon=True).start()
+        threading.Thread(
+            target=publish_week_when_served, args=(options.config, missing, stop), name="publish-week", daemon=True
+        ).start()
     print(banner(options, ui_url, api_url, reused, seeded, deployments), flush=True)
     try:
         serve(*deployments, print_starting_message=False, query_seconds=options.interval)

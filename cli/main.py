@@ -21,8 +21,14 @@ DEFAULT_HOME = Path(os.environ.get("REVENUE_HOME", ".revenue"))
 DEMO_START = dt.date(2026, 3, 1)
 
 
-class CliError(Exception):
-    """An error to report as one line, exit code 2."""
+def _environment_option(
+    parser: argparse.ArgumentParser,
+    help: str = "environment (its block name; default %(default)s)",
+    default: str | None = "local",
+    required: bool = False,
+) -> None:
+    """``--config NAME`` (or ``--env NAME``, the same option): the environment a command works on."""
+    parser.add_argument("--config", "--env", dest="config", default=default, required=required, help=help)
 
 
 def _date(value: str) -> dt.date:
@@ -52,88 +58,116 @@ def _positive(value: str) -> int:
 class OneLineErrorParser(argparse.ArgumentParser):
     """Usage errors as one line on stderr (``--help`` still shows the full usage)."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineErrorParser(prog="revenue", description="Orders to daily revenue, one UTC day at a time, on Prefect.")
-    commands = parser.add_subparsers(
-        dest="command", required=True, metavar="COMMAND", parser_class=OneLineErrorParser
+    parser = OneLineErrorParser(
+        prog="revenue", description="Orders to daily revenue, one UTC day at a time, on Prefect."
     )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=OneLineErrorParser)
 
     demo = commands.add_parser("demo", help="generate demo orders, create the local blocks, run a week, print revenue")
     demo.add_argument("--start", type=_date, default=DEMO_START, help="first day (default %(default)s)")
     demo.add_argument("--days", type=_positive, default=7, help="number of days (default %(default)s)")
     demo.add_argument("--orders-per-day", type=_positive, default=200, help="orders a day (default %(default)s)")
-    demo.add_argument("--home", type=Path, default=DEFAULT_HOME / "local", help="where the embedded default keeps its files")
-    demo.add_argument("--env", default="local", help="environment block name (default %(default)s)")
+    demo.add_argument(
+        "--home", type=Path, default=DEFAULT_HOME / "local", help="where the embedded default keeps its files"
+    )
+    _environment_option(demo)
 
     dev = commands.add_parser(
-        "dev", help="the whole system locally: Prefect server and UI, every deployment served, demo data, landing watcher",
+        "dev",
+        help="the whole system locally: Prefect server and UI, every deployment served, demo data, landing watcher",
         description="Starts (or reuses) a Prefect server on 127.0.0.1:PORT, creates the embedded default's blocks, "
         "loads demo orders if the source is empty, serves every deployment of prefect.yaml from this process and "
-        "watches the local landing directory. Ctrl-C stops everything it started.")
+        "watches the local landing directory. Ctrl-C stops everything it started.",
+    )
     dev.add_argument("--port", type=_port, default=4200, help="Prefect server and UI port (default %(default)s)")
-    dev.add_argument("--config", default="local", help="embedded-default environment name (default %(default)s)")
+    _environment_option(dev, help="embedded-default environment (default %(default)s)")
     dev.add_argument("--orders-per-day", type=_positive, default=200, help="demo orders a day (default %(default)s)")
-    dev.add_argument("--interval", type=float, default=2.0,
-                     help="seconds between landing-directory checks (default %(default)s)")
+    dev.add_argument(
+        "--interval", type=float, default=2.0, help="seconds between landing-directory checks (default %(default)s)"
+    )
 
     seed = commands.add_parser(
-        "seed", help="load demo orders into an environment's real source and create its missing buckets",
+        "seed",
+        help="load demo orders into an environment's real source and create its missing buckets",
         description="Creates the orders table if absent and loads generated demo orders for the days given "
         "(default: the 28 days up to yesterday); creates the lake, results and landing buckets (or directories) "
-        "if missing. Loads nothing into a range that already holds orders.")
-    seed.add_argument("--config", default="local", help="environment block name (default %(default)s)")
+        "if missing. Loads nothing into a range that already holds orders.",
+    )
+    _environment_option(seed)
     seed.add_argument("--start", type=_date, default=None, help="first day (default: DAYS days up to yesterday)")
     seed.add_argument("--days", type=_positive, default=28, help="number of days (default %(default)s)")
     seed.add_argument("--orders-per-day", type=_positive, default=200, help="orders a day (default %(default)s)")
 
     run = commands.add_parser("run", help="run the daily_revenue flow for one day")
     run.add_argument("--date", type=_date, required=True, help="partition, YYYY-MM-DD")
-    run.add_argument("--config", default="local", help="environment block name (default %(default)s)")
+    _environment_option(run)
     run.add_argument("--force", action="store_true", help="recompute, ignoring cached results")
 
-    backfill = commands.add_parser("backfill", help="materialize a range of days (one flow run, or chunks on the pool's workers)")
+    backfill = commands.add_parser(
+        "backfill", help="materialize a range of days (one flow run, or chunks on the pool's workers)"
+    )
     backfill.add_argument("--start", type=_date, required=True, help="first day, YYYY-MM-DD")
     backfill.add_argument("--end", type=_date, required=True, help="last day, YYYY-MM-DD (inclusive)")
-    backfill.add_argument("--config", default="local", help="environment block name (default %(default)s)")
+    _environment_option(backfill)
     backfill.add_argument("--force", action="store_true", help="recompute every day, even up-to-date ones")
     backfill.add_argument("--max-concurrency", type=_positive, default=4, help="days at once (default %(default)s)")
-    backfill.add_argument("--partitions-per-run", type=_positive, default=None, metavar="N",
-                          help="multi-run: start each N days as a run of the backfill/range deployment, so the "
-                               "workers of its pool share the range (default: every day in this one run)")
-    backfill.add_argument("--plan", action="store_true",
-                          help="compute nothing: list which days would run and why, with an estimate")
+    backfill.add_argument(
+        "--partitions-per-run",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="multi-run: start each N days as a run of the backfill/range deployment, so the "
+        "workers of its pool share the range (default: every day in this one run)",
+    )
+    backfill.add_argument(
+        "--plan", action="store_true", help="compute nothing: list which days would run and why, with an estimate"
+    )
 
     status = commands.add_parser("status", help="calendar grid of partition status (reads no order rows)")
-    status.add_argument("--start", type=_date, default=None,
-                        help="first day, YYYY-MM-DD (default: the grid's window, as the partition-status artifact)")
+    status.add_argument(
+        "--start",
+        type=_date,
+        default=None,
+        help="first day, YYYY-MM-DD (default: the grid's window, as the partition-status artifact)",
+    )
     status.add_argument("--end", type=_date, default=None, help="last day, YYYY-MM-DD (inclusive; default yesterday)")
-    status.add_argument("--config", default="local", help="environment block name (default %(default)s)")
+    _environment_option(status)
 
-    verify = commands.add_parser("verify", help="recompute revenue from the source in SQL and compare with what is published")
+    verify = commands.add_parser(
+        "verify", help="recompute revenue from the source in SQL and compare with what is published"
+    )
     verify.add_argument("--start", type=_date, required=True, help="first day, YYYY-MM-DD")
     verify.add_argument("--end", type=_date, required=True, help="last day, YYYY-MM-DD (inclusive)")
-    verify.add_argument("--config", default="local", help="environment block name (default %(default)s)")
+    _environment_option(verify)
 
     watch = commands.add_parser(
-        "watch", help="watch the landing zone: one revenue.file.landed event per landed file (long-lived, no flow runs)")
-    watch.add_argument("--config", default="local", help="environment block name (default %(default)s)")
+        "watch", help="watch the landing zone: one revenue.file.landed event per landed file (long-lived, no flow runs)"
+    )
+    _environment_option(watch)
     watch.add_argument("--interval", type=float, default=30.0, help="seconds between passes (default %(default)s)")
     watch.add_argument("--once", action="store_true", help="one pass, then exit (for cron or a test)")
-    watch.add_argument("--full-listing-every", type=float, default=60.0, metavar="MINUTES",
-                       help="an S3 landing prefix is listed after the greatest key seen, and in full this often, "
-                            "for keys that sort before it (default %(default)s; 0: in full every pass)")
+    watch.add_argument(
+        "--full-listing-every",
+        type=float,
+        default=60.0,
+        metavar="MINUTES",
+        help="an S3 landing prefix is listed after the greatest key seen, and in full this often, "
+        "for keys that sort before it (default %(default)s; 0: in full every pass)",
+    )
 
     alerts = commands.add_parser("alerts", help="the environment's alerts (destinations and automations)")
     alert_commands = alerts.add_subparsers(
         dest="alerts_command", required=True, metavar="ACTION", parser_class=OneLineErrorParser
     )
     alert_test = alert_commands.add_parser(
-        "test", help="send a test message through every alert destination and say whether each accepted it")
-    alert_test.add_argument("--config", default="local", help="environment block name (default %(default)s)")
+        "test", help="send a test message through every alert destination and say whether each accepted it"
+    )
+    _environment_option(alert_test)
 
     blocks = commands.add_parser("blocks", help="manage the environment's Prefect blocks")
     block_commands = blocks.add_subparsers(
@@ -146,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
         "REVENUE_LANDING_URL (optional), AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION, "
         "AWS_ENDPOINT_URL_S3. With --local DIR, builds the embedded default (SQLite + local directories).",
     )
-    create.add_argument("--env", required=True, help="environment name: lowercase letters, digits, dashes")
+    _environment_option(create, help="environment name: lowercase letters, digits, dashes", default=None, required=True)
     create.add_argument("--local", type=Path, metavar="DIR", help="embedded default under DIR instead of variables")
     return parser
 
@@ -154,8 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        from revenue import commands
-        from revenue.devserver import use_running_server
+        from cli import commands
+        from cli.devserver import use_running_server
 
         use_running_server(DEFAULT_HOME)  # a running `revenue dev` is this project's server
 
@@ -180,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # one line, never a traceback (set REVENUE_DEBUG=1 for one)
         if os.environ.get("REVENUE_DEBUG"):
             raise
-        from revenue.commands import describe_error
+        from cli.commands import describe_error
 
         print(f"revenue {args.command}: error: {describe_error(error)}", file=sys.stderr)
         return 1

@@ -1,0 +1,106 @@
+"""What a partition's task run leaves in Prefect besides its result: one quality artifact
+(``quality-YYYY-MM-DD``: each stage's rows, time and gate outcome, then every gate's
+expectations) and the asset events of what it published, with their lineage (orders ->
+cleaned_orders -> daily_revenue, customer_daily_spend). Dataset names and asset keys come
+from the catalog (``revenue.catalog``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from prefect.artifacts import create_markdown_artifact
+
+from revenue import catalog, stages
+from revenue.quality.gate import GateResult
+from revenue.quality.render import StageLine, partition_artifact_key, render_partition
+from revenue.stages import PartitionOutcome
+
+
+def _stage_lines(
+    computed: stages.Computed | None, results: list[GateResult], timings: stages.Timings
+) -> list[StageLine]:
+    """The partition's stages as the quality artifact shows them (what ran so far)."""
+    gates = {r.dataset: r.status for r in results}
+    lines = [
+        StageLine(
+            catalog.RAW_ORDERS.name,
+            f"{computed.raw.rows:,}" if computed else "",
+            timings.dataset_ms("extract", catalog.RAW_ORDERS.name),
+            gates.get(catalog.RAW_ORDERS.name, "not run"),
+        )
+    ]
+    if catalog.CLEANED_ORDERS.name in gates or computed:
+        rows = f"{len(computed.cleaned.cleaned):,} ({len(computed.cleaned.rejected):,} rejected)" if computed else ""
+        lines.append(
+            StageLine(
+                catalog.CLEANED_ORDERS.name,
+                rows,
+                timings.dataset_ms("clean", catalog.CLEANED_ORDERS.name),
+                gates[catalog.CLEANED_ORDERS.name],
+            )
+        )
+    if catalog.DAILY_REVENUE.name in gates:
+        lines.append(
+            StageLine(
+                catalog.DAILY_REVENUE.name,
+                "1" if computed else "",
+                timings.dataset_ms("aggregate", catalog.DAILY_REVENUE.name),
+                gates[catalog.DAILY_REVENUE.name],
+            )
+        )
+    if computed:
+        lines.append(
+            StageLine(
+                catalog.CUSTOMER_DAILY_SPEND.name,
+                f"{len(computed.totals.spend):,}",
+                None,
+                "reconciled with daily_revenue",
+            )
+        )
+    return lines
+
+
+def quality_artifact(
+    partition: dt.date,
+    headline: str,
+    computed: stages.Computed | None,
+    results: list[GateResult],
+    timings: stages.Timings,
+) -> None:
+    create_markdown_artifact(
+        key=partition_artifact_key(partition),
+        markdown=render_partition(partition, headline, _stage_lines(computed, results, timings), results),
+        description=f"Quality of partition {partition.isoformat()}: {headline}"[:500],
+    )
+
+
+def emit_asset_events(env, computed: stages.Computed, outcome: PartitionOutcome) -> None:
+    """The partition's materializations, each with the assets it was made from, so a
+    lineage graph reads orders -> cleaned_orders -> daily_revenue, customer_daily_spend."""
+    from prefect.events import emit_event
+
+    def related(keys: list[str]) -> list[dict[str, str]]:
+        return [{"prefect.resource.id": key, "prefect.resource.role": "asset"} for key in keys]
+
+    day = computed.input.partition.isoformat()
+    inputs = [*env.asset_keys(catalog.ORDERS.name), *(f.uri for f in computed.input.files)]
+    cleaned = env.asset_keys(catalog.CLEANED_ORDERS.name)
+    rows = {
+        catalog.CLEANED_ORDERS.name: len(computed.cleaned.cleaned),
+        catalog.DAILY_REVENUE.name: 1,
+        catalog.CUSTOMER_DAILY_SPEND.name: len(computed.totals.spend),
+    }
+    for key in inputs:
+        emit_event(event="prefect.asset.referenced", resource={"prefect.resource.id": key})
+    for dataset, upstream in (
+        (catalog.CLEANED_ORDERS.name, inputs),
+        (catalog.DAILY_REVENUE.name, cleaned),
+        (catalog.CUSTOMER_DAILY_SPEND.name, cleaned),
+    ):
+        for key in env.asset_keys(dataset):
+            emit_event(
+                event="prefect.asset.materialization.succeeded",
+                resource={"prefect.resource.id": key, "prefect.resource.name": f"{dataset} {day}"},
+                related=related(upstream),
+                payload={"partition": day, "fingerprint": outcome.fingerprint, "rows": rows[dataset]},
+            )
