@@ -60,3 +60,16 @@ def test_the_check_sees_an_upward_import(tmp_path):
     module = tmp_path / "m.py"
     module.write_text("def f():\n    from flows.partition import plan_partitions\n")
     assert "flows.partition" in imports_of(module)
+
+
+def test_the_stages_import_without_prefect():
+    """The per-partition work is plain functions: the benchmark (and anyone) runs it bare."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, revenue.stages, revenue.catalog; print(sorted(m for m in sys.modules if m.startswith('prefect')))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]", result.stdout
