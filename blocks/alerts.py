@@ -175,7 +175,7 @@ def load_destinations(env: str) -> dict[str, NotificationBlock]:
     for suffix, slug in DESTINATION_TYPES.items():
         name = f"{env}-{suffix}"
         try:
-            found[name] = cast(NotificationBlock, Block.load(f"{slug}/{name}"))
+            found[name] = cast("NotificationBlock", Block.load(f"{slug}/{name}"))
         except ValueError:  # no such block document
             continue
     return found

@@ -22,3 +22,26 @@ def test_only_the_attempt_without_a_retry_left_is_the_last():
 
     run_it()
     assert seen == [False, False, True]
+
+
+def test_saved_destinations_load_back_by_name():
+    """What `revenue alerts test` sends through: the destinations `revenue blocks create`
+    saved, loaded back from the Prefect API by their document names."""
+    import uuid
+
+    from blocks.alerts import alert_destinations, load_destinations
+
+    env = f"loadback-{uuid.uuid4().hex[:6]}"
+    saved = alert_destinations(
+        env,
+        {
+            "REVENUE_ALERT_WEBHOOK_URL": "http://127.0.0.1:9/hook",
+            "REVENUE_ALERT_SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/x",
+        },
+    )
+    for name, block in saved.items():
+        block.save(name, overwrite=True)
+    loaded = load_destinations(env)
+    assert sorted(loaded) == sorted(saved) == [f"{env}-alert-slack", f"{env}-alert-webhook"]
+    assert {type(b).__name__ for b in loaded.values()} == {"CustomWebhookNotificationBlock", "SlackWebhook"}
+    assert load_destinations(f"{env}-none") == {}
