@@ -95,6 +95,13 @@ command at most 2x that import.
 slope of wall time over partitions (least squares); the sizes above show how time grows
 with rows.
 
+**Single-run vs multi-run.** ``bench/multi_run.py`` starts a ``prefect server`` on its own
+Postgres (``testkit.services.postgres_server_for_prefect``), deploys ``backfill/range`` from
+prefect.yaml, starts two process workers, and runs a forced backfill of the first 90 loaded
+days as one run and as chunks of 15 days; each with its wall (creation to final state), the
+flow runs and workers, and the CPU of the API server's process tree and of its Postgres.
+Reported, not judged: on one machine the workers share the cores.
+
 **Targets** print as PASS / FAIL lines: the whole-process backfill at most 0.5x Dagster's;
 orchestration overhead under 50 ms per partition and Prefect API server CPU under 50 ms per
 computed partition (the backfill); bare work of a 10k-order partition under 80 ms and of a
