@@ -120,7 +120,7 @@ def run_partitions(
                     max_concurrency,
                     skip_up_to_date,
                     partitions_per_run,
-                    on_day=lambda _, outcome: finished(outcome),
+                    on_day=finished,
                 )
             )
         else:

@@ -26,7 +26,7 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 from uuid import UUID
 
 from prefect import get_run_logger
@@ -34,6 +34,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.objects import FlowRun
+from prefect.client.schemas.responses import OrchestrationResult, SetStateStatus
 from prefect.deployments import run_deployment
 from prefect.runtime import flow_run
 from prefect.states import AwaitingRetry
@@ -47,6 +48,10 @@ BACKFILL_DEPLOYMENT = "backfill/range"
 """The deployment a parent outside a deployment run (``revenue backfill``) starts its chunks on."""
 POLL_S = 3.0
 """How often the parent reads its chunk runs' states (one API call) and the ledger (one query)."""
+PAGE = 200
+"""Flow runs read per API call (the server refuses a larger page)."""
+OUTAGE_LIMIT_S = 600.0
+"""How long the parent keeps polling through API or database errors before it gives up."""
 LATE_AFTER_S = 120.0
 """A chunk run still scheduled this long after the start: the log says no worker takes it."""
 
@@ -56,6 +61,7 @@ class ChunkRun:
     """One chunk and the run of the backfill deployment that computes it."""
 
     chunk: Chunk
+    chunk_count: int
     run_id: UUID
     name: str
     state_type: str = "SCHEDULED"
@@ -65,7 +71,7 @@ class ChunkRun:
 
     @property
     def final(self) -> bool:
-        return self.state_type in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+        return self.state_type in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED", "DELETED")
 
 
 def chunk_parameters(chunk: Chunk, config: str, force: bool, max_concurrency: int, skip_up_to_date: bool) -> dict:
@@ -116,13 +122,23 @@ def start_chunk_run(chunk: Chunk, total: int, parameters: dict, key: str) -> Chu
     state = run.state
     if state is not None and state.is_final() and not state.is_completed():
         with get_client(sync_client=True) as client:
-            client.set_flow_run_state(
+            answer: OrchestrationResult[Any] = client.set_flow_run_state(
                 run.id,
                 AwaitingRetry(
                     scheduled_time=dt.datetime.now(dt.timezone.utc),
                     message=f"retried by backfill {flow_run.name}: it ended {state.name}",
                 ),
             )
+        if answer.status != SetStateStatus.ACCEPT:
+            get_run_logger().warning(
+                "chunk %d/%d %s: the server refused to retry its run %s (%s): its days are reported as it left them",
+                chunk.number,
+                total,
+                chunk.label,
+                run.name,
+                getattr(answer.details, "reason", answer.status.value),
+            )
+            return ChunkRun(chunk, total, run.id, run.name, state.type.value, state.name or "", state.message or "")
         get_run_logger().info(
             "chunk %d/%d %s: its run %s had ended %s; retrying it (its published days are skipped)",
             chunk.number,
@@ -131,16 +147,24 @@ def start_chunk_run(chunk: Chunk, total: int, parameters: dict, key: str) -> Chu
             run.name,
             state.name,
         )
-    return ChunkRun(chunk, run.id, run.name)
+    return ChunkRun(chunk, total, run.id, run.name)
 
 
 def read_chunk_runs(runs: list[ChunkRun]) -> None:
-    """Refresh every chunk run's state and worker (one API call)."""
-    by_id = {run.run_id: run for run in runs}
+    """Refresh every chunk run's state and worker (an API call per ``PAGE`` runs). A run the
+    API no longer has (deleted) is final: its days are reported not computed."""
+    by_id = {run.run_id: run for run in runs if not run.final}
+    ids = list(by_id)
+    found = []
     with get_client(sync_client=True) as client:
-        found = client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=list(by_id))), limit=len(by_id)
-        )
+        for first in range(0, len(ids), PAGE):
+            page = ids[first : first + PAGE]
+            found += client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=page)), limit=len(page)
+            )
+    for gone in set(by_id) - {record.id for record in found}:
+        by_id[gone].state_type, by_id[gone].state_name = "DELETED", "Deleted"
+        by_id[gone].message = "the flow run no longer exists"
     for record in found:
         run = by_id[record.id]
         run.name = record.name
@@ -181,22 +205,34 @@ def wait_for_chunk_runs(
     config: str,
     days: list[dt.date],
     runs: list[ChunkRun],
-    already_done: int,
-    on_day: Callable[[int, PartitionOutcome], None],
+    to_compute: set[dt.date],
+    on_day: Callable[[PartitionOutcome], None],
 ) -> dict[dt.date, PartitionOutcome]:
-    """Poll the chunk runs and the ledger until every chunk run is final; ``on_day(done,
-    outcome)`` for each day a chunk run records. Returns what the chunk runs recorded."""
+    """Poll the chunk runs and the ledger until every chunk run is final; ``on_day(outcome)``
+    once for each day to compute that a chunk run records. An API or database error skips a
+    poll (logged); errors for ``OUTAGE_LIMIT_S`` in a row end the wait with the last one.
+    Returns what the chunk runs recorded."""
     logger = get_run_logger()
     ids = {str(run.run_id) for run in runs}
-    seen: dict[dt.date, PartitionOutcome] = {}
+    seen: set[dt.date] = set()
     states: dict[UUID, str] = {}
-    started, warned_late = time.monotonic(), False
+    started, warned_late, failing_since = time.monotonic(), False, None
+    recorded: dict[dt.date, PartitionOutcome] = {}
     while True:
-        read_chunk_runs(runs)
-        recorded = recorded_by(config, days[0], days[-1], ids)
-        for day in sorted(set(recorded) - set(seen)):
-            seen[day] = recorded[day]
-            on_day(already_done + len(seen), recorded[day])
+        try:
+            read_chunk_runs(runs)
+            recorded = recorded_by(config, days[0], days[-1], ids)
+            failing_since = None
+        except Exception as error:  # an outage skips a poll; the chunk runs go on regardless
+            failing_since = failing_since or time.monotonic()
+            if time.monotonic() - failing_since > OUTAGE_LIMIT_S:
+                raise
+            logger.warning("could not read the chunk runs' progress, retrying in %.0f s: %s", POLL_S, error)
+            time.sleep(POLL_S)
+            continue
+        for day in sorted((set(recorded) & to_compute) - seen):
+            seen.add(day)
+            on_day(recorded[day])
         for run in runs:
             if states.get(run.run_id) != run.state_name:
                 states[run.run_id] = run.state_name
@@ -205,7 +241,7 @@ def wait_for_chunk_runs(
                 logger.info(
                     "chunk %d/%d %s (%s): %s%s%s",
                     run.chunk.number,
-                    len(runs),
+                    run.chunk_count,
                     run.chunk.label,
                     run.name,
                     run.state_name,
@@ -232,9 +268,11 @@ def day_outcomes(
     chunks: list[Chunk],
     runs: list[ChunkRun],
     recorded: dict[dt.date, PartitionOutcome],
+    current: set[dt.date],
 ) -> list[PartitionOutcome]:
-    """Every day's outcome once the chunk runs are final: what a chunk run recorded, up to
-    date (skipped at planning, or by its chunk run), or not computed with its run's end."""
+    """Every day's outcome once the chunk runs are final: what a chunk run recorded; up to
+    date when it was skipped at planning, or is current now (its chunk run found it current
+    or cached, or another run published it); else not computed, with its chunk run's end."""
     skipped = {o.partition: o for o in plan.up_to_date}
     run_of = {run.chunk: run for run in runs}
     outcomes = []
@@ -245,10 +283,12 @@ def day_outcomes(
                 outcomes.append(recorded[day])
             elif day.isoformat() in skipped:
                 outcomes.append(skipped[day.isoformat()])
-            elif run is not None and run.state_type == "COMPLETED":
+            elif day in current:
                 outcomes.append(PartitionOutcome(day.isoformat(), "up to date"))
             else:
-                why = f"{run.state_name}: {run.message}" if run is not None else "not started"
+                why = (
+                    (run.state_name + (f": {run.message}" if run.message else "")) if run is not None else "not started"
+                )
                 outcomes.append(
                     PartitionOutcome(
                         day.isoformat(),
@@ -257,6 +297,17 @@ def day_outcomes(
                     )
                 )
     return outcomes
+
+
+def current_days(config: str, days: list[dt.date]) -> set[dt.date]:
+    """Which of ``days`` the warehouse holds at their current input now (a few queries)."""
+    if not days:
+        return set()
+    from revenue.io.partition_input import plan_inputs
+    from revenue.status import CURRENT, classify_range
+
+    env = environment(config)
+    return {s.partition for s in classify_range(env, plan_inputs(env, sorted(days))) if s.state in CURRENT}
 
 
 def publish_chunk_table(
@@ -292,10 +343,10 @@ def run_in_chunks(
     max_concurrency: int,
     skip_up_to_date: bool,
     partitions_per_run: int,
-    on_day: Callable[[int, PartitionOutcome], None],
+    on_day: Callable[[PartitionOutcome], None],
 ) -> list[PartitionOutcome]:
     """Start a run per chunk with a day to compute, wait for them all, and return every
-    day's outcome (see the module docstring)."""
+    day's outcome (see the module docstring); ``on_day`` as each day is done."""
     logger = get_run_logger()
     chunks = split_range(days, partitions_per_run)
     to_compute = {i.partition for i in plan.to_compute}
@@ -316,9 +367,10 @@ def run_in_chunks(
         partitions_per_run,
         len(plan.up_to_date),
     )
-    for done, outcome in enumerate(plan.up_to_date, start=1):
-        on_day(done, outcome)
-    recorded = wait_for_chunk_runs(config, days, runs, len(plan.up_to_date), on_day) if runs else {}
-    outcomes = day_outcomes(days, plan, chunks, runs, recorded)
+    for outcome in plan.up_to_date:
+        on_day(outcome)
+    recorded = wait_for_chunk_runs(config, days, runs, to_compute, on_day) if runs else {}
+    unrecorded = [day for day in to_compute if day not in recorded]
+    outcomes = day_outcomes(days, plan, chunks, runs, recorded, current_days(config, unrecorded))
     publish_chunk_table(config, runs, outcomes, chunks)
     return outcomes

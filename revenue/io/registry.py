@@ -65,9 +65,9 @@ from revenue.io.warehouse import Guard, Warehouse
 log = logging.getLogger(__name__)
 
 LISTING_CURSOR = "landing-listing-cursor"
-"""Heartbeat row whose detail is the greatest landing key listed so far."""
+"""Heartbeat row (one per landing location) whose detail is the greatest key listed so far."""
 FULL_LISTING = "landing-full-listing"
-"""Heartbeat row: when the whole landing prefix was last listed."""
+"""Heartbeat row (one per landing location): when the whole landing prefix was last listed."""
 
 PENDING, READ, UNREADABLE, REPLACED = "pending", "read", "unreadable", "replaced"
 _SPLIT_CACHE_SIZE = 8
@@ -177,8 +177,10 @@ class LandingRegistry:
         return LandedVersion(seq, landed.uri, landed.key, landed.etag, landed.size)
 
     def register_new(self, listed: Sequence[LandedFile], by: str) -> list[LandedVersion]:
-        """Register every listed object whose version is not its URI's latest landing
-        (a query per 1,000 listed to compare, one transaction per new landing)."""
+        """Register every listed object whose version is not its URI's latest landing, or
+        whose latest landing was replaced before it was read (the same bytes put back are a
+        new landing, as ``register`` has it); a query per 1,000 listed to compare, one
+        transaction per new landing."""
         latest: dict[str, str] = {}
         uris = sorted({f.uri for f in listed})
         for start in range(0, len(uris), 1000):
@@ -186,7 +188,8 @@ class LandingRegistry:
         return [self.register(f, by) for f in listed if latest.get(f.uri) != f.etag]
 
     def latest_etags(self, uris: Sequence[str] | None = None) -> dict[str, str]:
-        """The ETag of each URI's latest landing (of ``uris`` only, when given)."""
+        """The ETag of each URI's latest landing (of ``uris`` only, when given), except a
+        landing replaced before it was read: that version is not held, whatever comes next."""
         self.warehouse.ensure_tables()
         latest_seq = sa.select(self.files.c.uri, sa.func.max(self.files.c.seq).label("seq")).group_by(self.files.c.uri)
         if uris is not None:
@@ -194,7 +197,11 @@ class LandingRegistry:
                 return {}
             latest_seq = latest_seq.where(self.files.c.uri.in_(list(uris)))
         newest = latest_seq.subquery()
-        query = sa.select(self.files.c.uri, self.files.c.etag).join(newest, newest.c.seq == self.files.c.seq)
+        query = (
+            sa.select(self.files.c.uri, self.files.c.etag)
+            .join(newest, newest.c.seq == self.files.c.seq)
+            .where(self.files.c.read_status != REPLACED)
+        )
         with self.warehouse.service("reading the landing registry"), self.warehouse.engine.connect() as connection:
             return {r.uri: r.etag for r in connection.execute(query)}
 
@@ -206,24 +213,29 @@ class LandingRegistry:
         ago). Kept in the warehouse, so a restarted or cron-started watcher goes on from it."""
         from revenue.io.activity import last_beat, last_beat_with_detail
 
-        full = last_beat(self.warehouse, FULL_LISTING)
+        full = last_beat(self.warehouse, self._cursor_row(FULL_LISTING))
         if full is None or dt.datetime.now(dt.timezone.utc) - full >= full_listing_every:
             return None
-        cursor = last_beat_with_detail(self.warehouse, LISTING_CURSOR)
+        cursor = last_beat_with_detail(self.warehouse, self._cursor_row(LISTING_CURSOR))
         return cursor[1] if cursor else None
+
+    def _cursor_row(self, name: str) -> str:
+        """The heartbeat row of ``name`` for this landing location (a changed landing block,
+        or another environment on the same warehouse, starts from no cursor)."""
+        return f"{name} {self._landing.uri()}"
 
     def advance_listing_cursor(self, listed: Sequence[LandedFile], start_after: str | None) -> None:
         """After the listed files are registered: the cursor moves to the greatest key seen
         (never back); a listing that started nowhere is recorded as the full listing."""
         from revenue.io.activity import beat, last_beat_with_detail
 
-        previous = last_beat_with_detail(self.warehouse, LISTING_CURSOR)
+        previous = last_beat_with_detail(self.warehouse, self._cursor_row(LISTING_CURSOR))
         old = previous[1] if previous else None
         new = max([f.key for f in listed] + ([old] if old else []), default=None)
         if new is not None and new != old:
-            beat(self.warehouse, LISTING_CURSOR, new)
+            beat(self.warehouse, self._cursor_row(LISTING_CURSOR), new)
         if start_after is None:
-            beat(self.warehouse, FULL_LISTING, f"{len(listed)} file(s) under the landing prefix")
+            beat(self.warehouse, self._cursor_row(FULL_LISTING), f"{len(listed)} file(s) under the landing prefix")
 
     def register_landed_key(self, key_or_uri: str, by: str) -> LandedVersion:
         """Resolve a key (inside the landing prefix only), register what is there now."""

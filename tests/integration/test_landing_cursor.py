@@ -53,3 +53,21 @@ def test_a_pass_lists_after_the_cursor_and_the_full_listing_finds_a_straggler(
     assert listings[-1][0] is None
     assert "2026/02/27/orders.csv" in {v.key for v in env.registry.unannounced()}
     assert env.registry.listing_cursor(HOUR) == "2026/03/03/orders.csv"  # never moves back
+
+
+def test_the_same_bytes_put_back_after_a_landing_was_replaced_unread_are_a_new_landing(sqlite_env):
+    """A file deleted before anyone read it leaves a ``replaced`` landing; the same bytes
+    put back under the key must be registered again (a listing pass used to skip them,
+    their ETag being the URI's latest)."""
+    env = environment(sqlite_env)
+    body = CSV.format(id=7).encode()
+    env.landing.put("orders-0305.csv", body)
+    [first] = watch_once(env.registry)
+    (env.landing.root / "orders-0305.csv").unlink()  # gone before it was read
+    [gone] = env.registry.read_pending()
+    assert gone.read_status == "replaced"
+
+    env.landing.put("orders-0305.csv", body)  # the same bytes, so the same ETag
+    again = [v for v in watch_once(env.registry) if v.uri == first.uri and v.seq > first.seq]
+    assert [v.etag for v in again] == [first.etag]
+    assert env.registry.registration(again[0]).read_status == "read"

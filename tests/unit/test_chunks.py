@@ -53,32 +53,43 @@ def test_a_chunk_run_is_a_one_run_backfill_of_its_days():
 
 
 def test_every_day_gets_an_outcome_from_the_ledger_the_plan_or_its_chunk_runs_end():
-    chunks = split_range(DAYS[:6], 2)  # 1-2 crashed run, 3-4 completed run, 5-6 all current: no run
+    # days 1-2: crashed run; 3-4: failed run (day 3 failed, day 4 current now: its run found it
+    # current); 5-6: all current at planning, no run; 7-8: a completed run, day 8 not current
+    chunks = split_range(DAYS[:8], 2)
     plan = PartitionPlan(to_compute=[], up_to_date=[PartitionOutcome(d.isoformat(), "up to date") for d in DAYS[4:6]])
     crashed = ChunkRun(
         chunks[0],
+        4,
         uuid.uuid4(),
         "backfill-a",
         state_type="CRASHED",
         state_name="Crashed",
         message="Flow run infrastructure exited with non-zero status code -9.",
     )
-    completed = ChunkRun(chunks[1], uuid.uuid4(), "backfill-b", state_type="COMPLETED", state_name="Completed")
+    failed = ChunkRun(chunks[1], 4, uuid.uuid4(), "backfill-b", state_type="FAILED", state_name="Failed")
+    completed = ChunkRun(chunks[3], 4, uuid.uuid4(), "backfill-d", state_type="COMPLETED", state_name="Completed")
     recorded = {
         DAYS[0]: PartitionOutcome("2026-01-01", "published", order_count=3),
         DAYS[2]: PartitionOutcome("2026-01-03", "failed", error="quality gate failed for cleaned_orders"),
+        DAYS[6]: PartitionOutcome("2026-01-07", "published", order_count=2),
     }
-    outcomes = {o.partition: o for o in day_outcomes(DAYS[:6], plan, chunks, [crashed, completed], recorded)}
-    assert [outcomes[d.isoformat()].outcome for d in DAYS[:6]] == [
+    current = {DAYS[3]}
+    outcomes = {
+        o.partition: o for o in day_outcomes(DAYS[:8], plan, chunks, [crashed, failed, completed], recorded, current)
+    }
+    assert [outcomes[d.isoformat()].outcome for d in DAYS[:8]] == [
         "published",
         "failed",
         "failed",
         "up to date",
         "up to date",
         "up to date",
+        "published",
+        "failed",
     ]
     assert outcomes["2026-01-02"].error == (
         "not computed: its chunk run backfill-a ended Crashed: "
         "Flow run infrastructure exited with non-zero status code -9."
     )
     assert outcomes["2026-01-03"].error == "quality gate failed for cleaned_orders"
+    assert outcomes["2026-01-08"].error.startswith("not computed: its chunk run backfill-d ended Completed")
