@@ -85,37 +85,48 @@ def process_cpu_s() -> float:
     return time.process_time()
 
 
-def other_process_cpu_s(pid: int | None) -> float | None:
-    """CPU seconds another process has used (Linux ``/proc``), or None."""
-    if not pid:
-        return None
+def proc_stat(pid: int) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (index 1 is the parent
+    pid, 11-14 utime, stime, cutime, cstime in clock ticks), or None (Linux only)."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
+            return stat.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
         return None
+
+
+def process_stats() -> dict[int, list[str]]:
+    """``proc_stat`` of every live process."""
+    try:
+        pids = [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
+    except OSError:
+        return {}
+    stats = {pid: proc_stat(pid) for pid in pids}
+    return {pid: fields for pid, fields in stats.items() if fields is not None}
+
+
+def ticks_s(fields: list[str], first: int, last: int) -> float:
+    """Seconds in the clock-tick fields ``first``..``last`` of a ``proc_stat``."""
+    return sum(int(f) for f in fields[first : last + 1]) / os.sysconf("SC_CLK_TCK")
+
+
+def other_process_cpu_s(pid: int | None) -> float | None:
+    """CPU seconds another process has used (Linux ``/proc``), or None."""
+    fields = proc_stat(pid) if pid else None
+    return None if fields is None else ticks_s(fields, 11, 12)
 
 
 def find_child_process(marker: str) -> int | None:
     """The pid of a child of this process whose command line contains ``marker`` (Linux)."""
     me = os.getpid()
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return None
-    for entry in entries:
-        if not entry.isdigit():
+    for pid, fields in process_stats().items():
+        if int(fields[1]) != me:
             continue
         try:
-            with open(f"/proc/{entry}/stat") as stat:
-                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
-            if parent != me:
-                continue
-            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
                 if marker.encode() in cmdline.read():
-                    return int(entry)
-        except (OSError, ValueError, IndexError):
+                    return pid
+        except OSError:
             continue
     return None
 

@@ -40,26 +40,19 @@ def tree_cpu_s(root: int | None) -> float | None:
     """CPU seconds (user + system) of ``root`` and every live descendant, plus what their
     exited children used (``cutime``/``cstime``: a Postgres backend that ended is counted in
     its postmaster's), from Linux /proc."""
+    from bench.child import process_stats, ticks_s
+
     if not root:
         return None
-    parents: dict[int, int] = {}
-    cpu: dict[int, float] = {}
-    tick = os.sysconf("SC_CLK_TCK")
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents[int(entry)] = int(fields[1])
-        cpu[int(entry)] = sum(int(f) for f in fields[11:15]) / tick
+    stats = process_stats()
+    children: dict[int, list[int]] = {}
+    for pid, fields in stats.items():
+        children.setdefault(int(fields[1]), []).append(pid)
     total, stack = 0.0, [root]
     while stack:
         pid = stack.pop()
-        total += cpu.get(pid, 0.0)
-        stack.extend(child for child, parent in parents.items() if parent == pid)
+        total += ticks_s(stats[pid], 11, 14) if pid in stats else 0.0
+        stack.extend(children.get(pid, []))
     return total
 
 
@@ -131,12 +124,10 @@ def postgres_cpu_s(admin_url: str) -> float | None:
             pid = connection.execute(sa.text("SELECT pg_backend_pid()")).scalar()
     finally:
         engine.dispose()
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            postmaster = int(stat.read().rsplit(")", 1)[1].split()[1])
-    except OSError:
-        return None
-    return tree_cpu_s(postmaster)
+    from bench.child import proc_stat
+
+    fields = proc_stat(pid)
+    return None if fields is None else tree_cpu_s(int(fields[1]))
 
 
 def timed_backfill(

@@ -41,8 +41,9 @@ from prefect.states import AwaitingRetry
 
 from flows.partition import PartitionOutcome, PartitionPlan
 from revenue import catalog
-from revenue.chunks import Chunk, idempotency_key, split_range
+from revenue.chunks import Chunk, chunks_with_work, idempotency_key, split_range
 from revenue.io.environment import environment
+from revenue.status import first_line_of
 
 BACKFILL_DEPLOYMENT = "backfill/range"
 """The deployment a parent outside a deployment run (``revenue backfill``) starts its chunks on."""
@@ -170,7 +171,7 @@ def read_chunk_runs(runs: list[ChunkRun]) -> None:
         run.name = record.name
         if record.state is not None:
             run.state_type, run.state_name = record.state.type.value, record.state.name or record.state.type.value
-            run.message = (record.state.message or "").strip().splitlines()[0][:300] if record.state.message else ""
+            run.message = first_line_of(record.state.message)
         run.worker = str((record.labels or {}).get("prefect.worker.name", run.worker))
 
 
@@ -186,7 +187,7 @@ def recorded_by(config: str, start: dt.date, end: dt.date, run_ids: set[str]) ->
     for day, records in days.items():
         failed = [r for r in records if r.status == "failed"]
         if failed:
-            error = (failed[0].error or "failed").strip().splitlines()[0][:500]
+            error = first_line_of(failed[0].error, limit=500) or "failed"
             outcomes[day] = PartitionOutcome(day.isoformat(), "failed", fingerprint=failed[0].fingerprint, error=error)
         else:
             cleaned = next((r for r in records if r.dataset == catalog.CLEANED_ORDERS.name), records[0])
@@ -352,8 +353,9 @@ def run_in_chunks(
     to_compute = {i.partition for i in plan.to_compute}
     parent = str(flow_run.id)
     runs = []
+    with_work = chunks_with_work(chunks, to_compute)
     for chunk in chunks:
-        if not to_compute.intersection(chunk.days):
+        if chunk not in with_work:
             logger.info("chunk %d/%d %s: every day is current, no run started", chunk.number, len(chunks), chunk.label)
             continue
         parameters = chunk_parameters(chunk, config, force, max_concurrency, skip_up_to_date)

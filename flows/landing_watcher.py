@@ -131,8 +131,8 @@ def _new_landings(env, full_listing_every: dt.timedelta | None) -> list[LandedVe
     ``full_listing_every`` (None: every pass); a local directory in full every pass."""
     queue = env.landing_queue
     if queue is None:
-        cursor = full_listing_every if env.landing.lists_from_a_key else None
-        return watch_once(env.registry, full_listing_every=cursor)
+        every = full_listing_every if env.landing.lists_from_a_key else None
+        return watch_once(env.registry, full_listing_every=every)
     received = queue.receive()
     env.registry.register_new([f for message in received for f in message.files], by="watcher (queue)")
     queue.delete(received)  # registered: the registry is the cursor from here

@@ -80,11 +80,11 @@ def preview(
 def _with_chunks(days: list[PlannedDay], partitions_per_run: int) -> list[PlannedDay]:
     from dataclasses import replace
 
-    from revenue.chunks import chunk_of, split_range
+    from revenue.chunks import chunk_of, chunks_with_work, split_range
 
     chunks = split_range([d.partition for d in days], partitions_per_run)
     of = chunk_of(chunks)
-    runs = {of[d.partition] for d in days if d.action != SKIP}
+    runs = chunks_with_work(chunks, {d.partition for d in days if d.action != SKIP})
     return [
         replace(d, chunk=Placement(of[d.partition].number, len(chunks), of[d.partition].label, of[d.partition] in runs))
         for d in days

@@ -49,6 +49,11 @@ def chunk_of(chunks: list[Chunk]) -> dict[dt.date, Chunk]:
     return {day: chunk for chunk in chunks for day in chunk.days}
 
 
+def chunks_with_work(chunks: list[Chunk], to_compute: set[dt.date]) -> set[Chunk]:
+    """The chunks that start a run: those with a day to compute (the others are current)."""
+    return {chunk for chunk in chunks if to_compute.intersection(chunk.days)}
+
+
 def idempotency_key(parent_run_id: str, config: str, chunk: Chunk) -> str:
     """The key of a chunk's run: one run per (parent run, environment, chunk), so a retry
     of the parent finds the run its first attempt started."""

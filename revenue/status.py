@@ -59,7 +59,7 @@ def classify(input: PartitionInput, published: PublishedDay | None) -> Partition
     orders = published.table_order_count
     failed = [r for r in rows if r.status == "failed"]
     if failed:
-        return PartitionStatus(day, "failed", _first_line(failed[0].error), failed[0].run_id, orders)
+        return PartitionStatus(day, "failed", first_line_of(failed[0].error), failed[0].run_id, orders)
     run_id = rows[0].run_id
     versions = {r.published_fingerprint for r in rows}
     if None in versions:
@@ -101,8 +101,10 @@ def _why_not_held(published: PublishedDay, version: str) -> str:
     return "customer_daily_spend rows do not match daily_revenue (rows deleted?)"
 
 
-def _first_line(text: str | None) -> str:
-    return (text or "").strip().splitlines()[0][:300] if (text or "").strip() else ""
+def first_line_of(text: str | None, limit: int = 300) -> str:
+    """The first line of a recorded message (a ledger error, a state message), at most
+    ``limit`` characters; "" for none."""
+    return (text or "").strip().splitlines()[0][:limit] if (text or "").strip() else ""
 
 
 def classify_range(env: Environment, inputs: Sequence[PartitionInput]) -> list[PartitionStatus]:

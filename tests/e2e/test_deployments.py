@@ -194,11 +194,7 @@ def test_cron_schedule_and_a_scheduled_run_processes_the_previous_utc_day(stack:
             deployment.id, state=Scheduled(scheduled_time=dt.datetime(2026, 3, 2, 6, 0, tzinfo=UTC))
         )
 
-        def finished():
-            state = client.read_flow_run(run.id).state
-            return state if state.is_final() else None
-
-        state = wait_for(finished, 300, "the scheduled run")
+    state = final_state(stack, run.id, timeout=300)
     assert state.is_completed(), state.message
     assert published_revenue(stack)[dt.date(2026, 3, 1)] == (7.25, 1)
     assert dt.date(2026, 3, 2) not in published_revenue(stack)
@@ -215,12 +211,7 @@ def test_a_landed_file_becomes_exactly_one_flow_run_and_replays_change_nothing(s
     s3.put_object(Bucket=stack.bucket, Key="landing/orders-0303.csv", Body=body)
     stack.run(str(BIN / "revenue"), "watch", "--once", "--config", "e2e", timeout=600)
 
-    def completed_runs():
-        runs = flow_runs(stack, "daily-revenue/on-landing")
-        done = [r for r in runs if r.state and r.state.is_final()]
-        return runs if runs and len(done) == len(runs) else None
-
-    runs = wait_for(completed_runs, 300, "the on-landing flow run", interval=2)
+    runs = final_runs(stack, "daily-revenue/on-landing", at_least=1)
     assert len(runs) == 1 and runs[0].state.is_completed(), [r.state for r in runs]
     assert runs[0].parameters["landed_key"] == f"s3://{stack.bucket}/landing/orders-0303.csv"
     revenue = published_revenue(stack)
@@ -384,6 +375,16 @@ def parent_runs(stack: Stack, start: dt.date, end: dt.date):
     ]
 
 
+def final_runs(stack: Stack, deployment: str, at_least: int, before: set = frozenset(), timeout: float = 300):
+    """The deployment's runs (but those in ``before``) once there are ``at_least`` and every one is final."""
+
+    def all_final():
+        runs = [r for r in flow_runs(stack, deployment) if r.id not in before]
+        return runs if len(runs) >= at_least and all(r.state and r.state.is_final() for r in runs) else None
+
+    return wait_for(all_final, timeout, f"{at_least} final run(s) of {deployment}", interval=2)
+
+
 def final_state(stack: Stack, run_id, timeout: float = 600):
     with api(stack) as client:
 
@@ -540,11 +541,7 @@ def test_with_s3_notifications_each_landed_file_is_one_run_and_the_prefix_is_not
             s3.put_object(Bucket=stack.bucket, Key=key, Body=csv.format(id=710 + n, amount="3.50", day=day).encode())
         stack.run(str(BIN / "revenue"), "watch", "--once", "--config", "e2e", timeout=600)
 
-        def new_runs_final():
-            runs = [r for r in flow_runs(stack, "daily-revenue/on-landing") if r.id not in before]
-            return runs if len(runs) >= 2 and all(r.state and r.state.is_final() for r in runs) else None
-
-        runs = wait_for(new_runs_final, 300, "two on-landing runs", interval=2)
+        final_runs(stack, "daily-revenue/on-landing", at_least=2, before=before)
         stack.run(str(BIN / "revenue"), "watch", "--once", "--config", "e2e", timeout=600)  # nothing new
         time.sleep(10)
         runs = [r for r in flow_runs(stack, "daily-revenue/on-landing") if r.id not in before]
