@@ -4,6 +4,11 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export UV_PYTHON_DOWNLOADS := never
+# Compile every installed module to bytecode at install time: where PYTHONDONTWRITEBYTECODE is
+# set (this machine, many containers) nothing is ever cached otherwise, and every process
+# (each command, flow run, worker child, test) recompiles Prefect, pandas and GX from source:
+# `import prefect` 11-13 s instead of 5 s, great_expectations 38-41 s instead of 17-19 s.
+export UV_COMPILE_BYTECODE := 1
 
 .PHONY: uv setup browser postgres lint typecheck demo dev test test-fast e2e screenshots bench clean
 

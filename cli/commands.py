@@ -61,7 +61,10 @@ def _environment_exists(env: str) -> None:
         if not _prefect_api_configured():
             raise _without_server(env)
         _block_exists(env)
+    from cli.temporary_server import ensure_api
     from revenue.io.environment import environment
+
+    ensure_api()  # an embedded default without a server: Prefect's temporary one, waited for
 
     try:
         environment(env)
@@ -137,7 +140,10 @@ def ensure_local_environment(env: str, home: Path):
         pipeline_from_environ,
         save_environment,
     )
+    from cli.temporary_server import ensure_api
     from revenue.io.manifest import write_manifest
+
+    ensure_api()
 
     environ = {**embedded_default_environ(home), **_alert_variables()}
     for key in ("REVENUE_LAKE_URL", "REVENUE_RESULTS_URL", "REVENUE_LANDING_URL"):

@@ -41,6 +41,18 @@ UTC = dt.timezone.utc
 WORKERS = ("worker-a", "worker-b")
 
 
+def readme_worker_limit() -> int:
+    """The ``--limit`` of the worker command the README tells users to start on each machine:
+    the stack starts its workers exactly that way (without a limit, the first worker to poll
+    took every chunk run of a multi-run backfill)."""
+    import re
+
+    found = re.findall(r"prefect worker start --pool revenue-process --limit (\d+)", (ROOT / "README.md").read_text())
+    assert found, "the README no longer says how to start a worker with a limit"
+    assert len(set(found)) == 1, f"the README gives several worker limits: {sorted(set(found))}"
+    return int(found[0])
+
+
 class Stack:
     """The running services and the environment every CLI call gets."""
 
@@ -117,8 +129,8 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
             stack.run(str(BIN / "revenue"), "blocks", "create", "--env", "e2e")
             stack.run(str(BIN / "prefect"), "work-pool", "create", "revenue-process", "--type", "process")
             stack.run(str(BIN / "prefect"), "--no-prompt", "deploy", "--all")
-            # 3 runs each: a parent and its 6 chunk runs never fit on one
-            with process_workers("revenue-process", WORKERS, env, ROOT, home, limit=3):
+            # as the README starts them: a parent and its 6 chunk runs never fit on one worker
+            with process_workers("revenue-process", WORKERS, env, ROOT, home, limit=readme_worker_limit()):
                 yield stack
 
 
