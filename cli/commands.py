@@ -116,6 +116,9 @@ def blocks(args: argparse.Namespace) -> int:
     from blocks.create import pipeline_from_environ, save_environment, validate_env_name
 
     validate_env_name(args.config)
+    from cli.temporary_server import ensure_api
+
+    ensure_api()  # blocks are saved in the configured server, else in the temporary one's database
     if args.local:
         saved, manifest = ensure_local_environment(args.config, args.local)
     else:
