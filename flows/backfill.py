@@ -23,10 +23,12 @@ from prefect.artifacts import (
     create_table_artifact,
     update_progress_artifact,
 )
-from prefect.states import Failed, State
+from prefect.states import State
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.backfill_runs import DeploymentMissing
 from flows.daily_revenue import DEFAULT_CONFIG, failed_message
+from flows.outcomes import failed_run
 from flows.partition import PartitionOutcome, materialize_partitions, plan_partitions
 from flows.status_grid import grid_around
 from revenue.io.environment import environment
@@ -173,6 +175,15 @@ def publish_summary(config: str, start: dt.date, end: dt.date, outcomes: list[Pa
     )
 
 
+def checked_range(start: str, end: str, max_concurrency: int, partitions_per_run: int) -> list[dt.date]:
+    """The days of ``[start, end]``; a ``ValueError`` naming the parameter that is not usable."""
+    if not 1 <= max_concurrency <= MAX_WORKERS:
+        raise ValueError(f"max_concurrency must be between 1 and {MAX_WORKERS}, not {max_concurrency}")
+    if partitions_per_run < 0:
+        raise ValueError(f"partitions_per_run must be 0 (one run) or a number of days, not {partitions_per_run}")
+    return partition_range(parse_partition(start), parse_partition(end))
+
+
 @flow(
     name="backfill",
     flow_run_name="backfill-{start}..{end}",
@@ -205,18 +216,20 @@ def backfill(
             deployment, so the workers of the pool share it; this run waits for them and
             reports every day (a range of at most N days stays in this run).
     """
-    if not 1 <= max_concurrency <= MAX_WORKERS:
-        raise ValueError(f"max_concurrency must be between 1 and {MAX_WORKERS}, not {max_concurrency}")
-    if partitions_per_run < 0:
-        raise ValueError(f"partitions_per_run must be 0 (one run) or a number of days, not {partitions_per_run}")
-    partitions = partition_range(parse_partition(start), parse_partition(end))
+    try:
+        partitions = checked_range(start, end, max_concurrency, partitions_per_run)
+    except ValueError as invalid:  # the run ends Failed saying which parameter, without a traceback
+        return failed_run(str(invalid), invalid)
     per_run = partitions_per_run if 0 < partitions_per_run < len(partitions) else 0
     if plan_only:
         publish_plan(config, partitions[0], partitions[-1], force, skip_up_to_date, max_concurrency, per_run)
         return []
     if not per_run:
         warm_up_in_background()
-    outcomes = run_partitions(config, partitions, force, max_concurrency, skip_up_to_date, per_run)
+    try:
+        outcomes = run_partitions(config, partitions, force, max_concurrency, skip_up_to_date, per_run)
+    except DeploymentMissing as missing:  # the message says how to get the deployment
+        return failed_run(str(missing), missing)
     logger = get_run_logger()
     tally: dict[str, int] = {}
     for outcome in outcomes:
@@ -226,5 +239,5 @@ def backfill(
     failed = [o for o in outcomes if o.outcome == "failed"]
     if failed:
         error = PartitionsFailed(failed, len(outcomes))
-        return Failed(message=str(error), data=error)
+        return failed_run(str(error), error)
     return outcomes

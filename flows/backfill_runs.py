@@ -57,6 +57,10 @@ LATE_AFTER_S = 120.0
 """A chunk run still scheduled this long after the start: the log says no worker takes it."""
 
 
+class DeploymentMissing(RuntimeError):
+    """The API has no backfill deployment to start the chunks on (the message says how to get one)."""
+
+
 @dataclass
 class ChunkRun:
     """One chunk and the run of the backfill deployment that computes it."""
@@ -116,7 +120,7 @@ def start_chunk_run(chunk: Chunk, total: int, parameters: dict, key: str) -> Chu
             ),
         )
     except ObjectNotFound:
-        raise RuntimeError(
+        raise DeploymentMissing(
             f"a multi-run backfill starts its chunks as runs of the {deployment} deployment, which this Prefect "
             "API does not have: deploy prefect.yaml (prefect deploy --all) or serve it (revenue dev)"
         ) from None

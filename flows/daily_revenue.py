@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger, task
 from prefect.runtime import flow_run
-from prefect.states import Failed, State
+from prefect.states import State
 
-from flows.outcomes import describe, failure_of, first_line
+from flows.outcomes import describe, failed_run, failure_of, first_line
 from flows.partition import PartitionOutcome, materialize_with_states, plan_partitions
 from flows.policies import IO_RETRIES
 from flows.status_grid import grid_around
@@ -106,10 +106,13 @@ def daily_revenue(
         try:
             version, days = landed_file(config, landed_key)
         except DataError as unreadable:  # its message names the file and the reason
-            return Failed(message=first_line(unreadable), data=unreadable)
+            return failed_run(first_line(unreadable), unreadable)
         about = f"landed file {version.uri}: "
     else:
-        days = [parse_partition(resolve_partition(partition_date))]
+        try:
+            days = [parse_partition(resolve_partition(partition_date))]
+        except ValueError as invalid:  # a date that is no partition: the run says so, no traceback
+            return failed_run(first_line(invalid), invalid)
     plan = plan_partitions(config, days)
     with grid_around(config, days, plan) as outcomes:
         finished = materialize_with_states(config, plan, force, max_concurrency=4)
@@ -121,5 +124,5 @@ def daily_revenue(
     if failed:
         message = failed_message([o for o, _ in failed], len(outcomes), about)
         error = failure_of(failed[0][1]) if len(failed) == 1 and not landed_key else DataError(message)
-        return Failed(message=message, data=error or DataError(message))
+        return failed_run(message, error or DataError(message))
     return outcomes

@@ -1,11 +1,25 @@
-"""A finished partition task run as a ``PartitionOutcome``, and outcomes as log lines."""
+"""A finished partition task run as a ``PartitionOutcome``, outcomes as log lines, and the
+Failed state a flow run ends with when it failed for a reason it reports itself.
+
+A flow of this project ends a failed run by returning ``failed_run(message, error)``: the
+run ends Failed with ``message`` (each failed day and its cause), and a caller in the same
+process (``revenue run``, ``revenue backfill``) gets ``error`` raised. Run as deployments
+run it (``python -m prefect.engine``, started by ``prefect.serve`` or a process worker),
+Prefect 3's engine raises that error again once the run has ended and logs it as
+"Engine execution exited with unexpected exception" with its traceback
+(``prefect.flow_engine.run_flow``), although nothing unexpected happened. Importing this
+module installs a filter on Prefect's flow-run logger that drops that one record when its
+exception is one a flow returned through ``failed_run``: the run's log then ends with the
+cause and its final state. Any other exception keeps its traceback.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import replace
 
-from prefect.states import State
+from prefect.states import Failed, State
 
 from revenue.errors import InputSuperseded
 from revenue.stages import PartitionOutcome
@@ -56,3 +70,38 @@ def describe(outcome: PartitionOutcome) -> str:
     if outcome.stage_ms:
         text += "; " + ", ".join(f"{k} {v} ms" for k, v in outcome.stage_ms.items())
     return text
+
+
+ENGINE_EXIT_LINE = "Engine execution exited with unexpected exception"
+"""What ``prefect.flow_engine.run_flow`` logs (with a traceback) when a run's result raises."""
+_REPORTED = "_revenue_reported_by_its_run"
+
+
+def failed_run(message: str, error: BaseException) -> State:
+    """The state that ends a flow run Failed with ``message``, ``error`` as its data (what a
+    caller in the same process gets raised); the engine's later re-raise of ``error`` is not
+    logged as an unexpected exception (see the module docstring)."""
+    try:
+        setattr(error, _REPORTED, True)
+    except AttributeError:  # an exception without a __dict__ keeps the engine's line
+        pass
+    return Failed(message=message, data=error)
+
+
+class ReportedFailureFilter(logging.Filter):
+    """Drops the engine's "unexpected exception" record of a failure a flow reported itself."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info is None or record.getMessage() != ENGINE_EXIT_LINE:
+            return True
+        return not getattr(record.exc_info[1], _REPORTED, False)
+
+
+def quiet_reported_failures() -> None:
+    """Install ``ReportedFailureFilter`` on Prefect's flow-run logger (once per process)."""
+    logger = logging.getLogger("prefect.flow_runs")
+    if not any(isinstance(f, ReportedFailureFilter) for f in logger.filters):
+        logger.addFilter(ReportedFailureFilter())
+
+
+quiet_reported_failures()  # on import: the engine loads the flow (and this module) before it runs it

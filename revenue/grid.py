@@ -3,11 +3,13 @@ Prefect artifact) and as text (``revenue status``).
 
 One cell per day, Monday-first weeks, a colour per state:
 
-    🟩 materialized  🟨 warned  🟧 stale  ⬜ missing  🟥 failed  🔵 running
+    🟩 materialized  🟨 warned  🟧 stale  ⬜ missing  🟥 failed  🔵 running  · no data
 
 then, for each failed, stale or missing day that has a cause, one line: the day, the cause
-in plain words and the flow run to open; then the lineage of the datasets and when the
-landing zone was last checked. Pure rendering: the statuses come from ``revenue.status``.
+in plain words (cut to ``CAUSE_CHARS``, so the table fits the page; the run has it whole)
+and the flow run to open; then the lineage of the datasets and when the landing zone was
+last checked. Days before the first order (no data) are quiet cells: not missing, never a
+line. Pure rendering: the statuses come from ``revenue.status``.
 """
 
 from __future__ import annotations
@@ -18,11 +20,14 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from revenue.status import PartitionStatus, State
+from revenue.status import NO_DATA, PartitionStatus, State
 
 STATES: tuple[State, ...] = ("materialized", "warned", "stale", "missing", "failed", "running")
 COLOURS = {"materialized": "🟩", "warned": "🟨", "stale": "🟧", "missing": "⬜", "failed": "🟥", "running": "🔵"}
 SYMBOLS = {"materialized": "#", "warned": "!", "stale": "~", "missing": ".", "failed": "X", "running": ">"}
+STATES += (NO_DATA,)
+COLOURS[NO_DATA] = "·"
+SYMBOLS[NO_DATA] = " "
 ATTENTION: tuple[str, ...] = ("failed", "stale", "missing", "running")
 """States that get a line of their own under the grid (when they have a cause)."""
 MAX_LINES = 40
@@ -93,15 +98,22 @@ def attention(statuses: Sequence[PartitionStatus]) -> list[PartitionStatus]:
     return sorted(picked, key=lambda s: (order[s.state], -s.partition.toordinal()))
 
 
-CAUSE_CHARS = 140
-"""A cause longer than this is cut in the grid (so its table fits the UI); the run has it whole."""
+CAUSE_CHARS = 72
+"""A cause longer than this is cut, with an ellipsis, in the grid's lines (the UI's table
+then fits a laptop's page with the run link in sight; a terminal line stays readable);
+the run's state message and the ledger have it whole."""
 
 
-def _escape(text: str) -> str:
+def _cut(text: str) -> str:
+    """``text`` on one line, at most ``CAUSE_CHARS`` characters (``…`` where it was cut)."""
     text = " ".join(text.split())
     if len(text) > CAUSE_CHARS:
         text = text[: CAUSE_CHARS - 1].rstrip() + "…"
-    return text.replace("|", "\\|")
+    return text
+
+
+def _escape(text: str) -> str:
+    return _cut(text).replace("|", "\\|")
 
 
 def render_markdown(
@@ -123,7 +135,8 @@ def render_markdown(
             else "never (no watcher seen)"
         )
     )
-    lines += [" · ".join(about), "", " · ".join(f"{COLOURS[state]} {state} **{n}**" for state, n in tally.items()), ""]
+    shown = {state: n for state, n in tally.items() if n or state != NO_DATA}
+    lines += [" · ".join(about), "", " · ".join(f"{COLOURS[state]} {state} **{n}**" for state, n in shown.items()), ""]
     if statuses:
         lines += ["| week of | " + " | ".join(calendar.day_abbr) + " |", "|---" * 8 + "|"]
         for row in weeks(statuses):
@@ -164,10 +177,11 @@ def render_text(statuses: Sequence[PartitionStatus], landing_checked_at: dt.date
         monday, days = row
         cells = [f"{s.partition.day:02d}{SYMBOLS[s.state]}" if s else "" for s in days]
         lines.append((f"{monday.isoformat()}   " + " ".join(f"{c:>4}" for c in cells)).rstrip())
-    lines += ["", "  ".join(f"{SYMBOLS[s]} {s} {n}" for s, n in counts(statuses).items())]
+    shown = {state: n for state, n in counts(statuses).items() if n or state != NO_DATA}
+    lines += ["", "  ".join(f"{SYMBOLS[s]} {s} {n}" for s, n in shown.items())]
     if landing_checked_at is not None:
         lines.append(f"landing zone last checked {landing_checked_at:%Y-%m-%d %H:%M:%S} UTC")
     for status in attention(statuses):
         run = f" (flow run {status.run_id})" if status.run_id else ""
-        lines.append(f"  {status.partition}: {status.state}: {status.detail or 'computing now'}{run}")
+        lines.append(f"  {status.partition}: {status.state}: {_cut(status.detail or 'computing now')}{run}")
     return "\n".join(lines)

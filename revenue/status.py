@@ -12,6 +12,9 @@ but not read yet is read once (by this, or whichever run needs it first), to lea
 - missing: never published, or its published rows are no longer in the warehouse.
 - failed: the last attempt failed; ``detail`` is its cause. An earlier version, if any, is
   still published.
+- no data (the grid and ``revenue status`` only, ``current_statuses``): a day before the
+  first day any order exists for (the source's first ``order_date``, the first day of a
+  landed file) that nothing was ever recorded for: not missing, nothing to compute.
 
 The backfill skips exactly the days this module calls current (materialized or warned), and
 a run reports a cache hit only for them: the ledger, not the cache, says what is published.
@@ -31,8 +34,10 @@ if TYPE_CHECKING:
     from revenue.io.partition_input import PartitionInput
     from revenue.io.warehouse import LedgerRow, PublishedDay
 
-State = Literal["materialized", "warned", "stale", "missing", "failed", "running"]
+State = Literal["materialized", "warned", "stale", "missing", "failed", "running", "no data"]
 """A partition's state (the module docstring says what each means)."""
+
+NO_DATA: State = "no data"
 
 CURRENT: tuple[State, ...] = ("materialized", "warned")
 """Held by the warehouse at the current input: what a backfill skips unless forced."""
@@ -125,6 +130,24 @@ def partition_statuses(config: str, start: dt.date, end: dt.date) -> list[Partit
     return classify_range(env, plan_inputs(env, partition_range(start, end)))
 
 
+def first_data_day(env: Environment) -> dt.date | None:
+    """The first day any order exists for: the earlier of the source's first order and the
+    first day a landed file has rows on; None when there is none (two small queries)."""
+    found = [day for day in (env.source.first_order_day(), env.registry.first_day()) if day is not None]
+    return min(found) if found else None
+
+
+def no_data_before(first: dt.date | None, statuses: Sequence[PartitionStatus]) -> list[PartitionStatus]:
+    """``statuses`` with every day before ``first`` (every day when None) that nothing was
+    ever recorded for (missing, with no ledger row and no published row) as no data."""
+    from dataclasses import replace
+
+    def no_data(s: PartitionStatus) -> bool:
+        return s.state == "missing" and not s.detail and not s.run_id and (first is None or s.partition < first)
+
+    return [replace(s, state=NO_DATA) if no_data(s) else s for s in statuses]
+
+
 def grid_days(env: Environment, touched: Iterable[dt.date] = (), today: dt.date | None = None) -> list[dt.date]:
     """The days the grid shows: the environment's last ``status_weeks`` weeks up to
     yesterday (UTC), every day ``touched``, and every day whose last attempt failed (a
@@ -154,6 +177,7 @@ def current_statuses(
     given = {i.partition: i for i in known if i.partition in wanted}
     planned = {i.partition: i for i in plan_inputs(env, [d for d in days if d not in given])}
     statuses = classify_range(env, [given.get(day) or planned[day] for day in days])
+    statuses = no_data_before(first_data_day(env), statuses)
     live = {**running_partitions(env.warehouse, days), **{day: run_id for day in running}}
     return [
         replace(

@@ -452,6 +452,18 @@ class LandingRegistry:
 
         return check
 
+    def first_day(self) -> dt.date | None:
+        """The earliest day any read landing has rows on, None when there is none (one query)."""
+        query = (
+            sa.select(sa.func.min(self.days.c.partition_date))
+            .select_from(self.days.join(self.files, self.files.c.seq == self.days.c.seq))
+            .where(self.files.c.read_status == READ)
+        )
+        self.warehouse.ensure_tables()
+        with self.warehouse.service("reading the landing registry"), self.warehouse.engine.connect() as connection:
+            first = connection.execute(query).scalar()
+        return first if first is None or isinstance(first, dt.date) else dt.date.fromisoformat(str(first)[:10])
+
     def days_of_uri(self, uri: str) -> list[dt.date]:
         """Every day any read landing of ``uri`` has rows on (a new version of the file
         changes the input of all of them)."""

@@ -127,6 +127,18 @@ class OrdersSource:
             top = connection.execute(sa.select(sa.func.max(table.c["order_id"]))).scalar()
         return int(held or 0), int(top or 0)
 
+    def first_order_day(self) -> dt.date | None:
+        """The UTC day of the earliest ``order_date`` in the table, None when it is empty:
+        one query (``min`` of the indexed column), no row read."""
+        table = self._table()
+        with self._service("finding the first order"), self.engine.connect() as connection:
+            first = connection.execute(sa.select(sa.func.min(table.c[ORDER_DATE]))).scalar()
+        if first is None:
+            return None
+        if isinstance(first, dt.datetime):
+            return (first.astimezone(dt.timezone.utc) if first.tzinfo else first).date()
+        return dt.date.fromisoformat(str(first)[:10])  # SQLite: UTC text ``YYYY-MM-DD HH:MM:SS``
+
     def fingerprint(self, partition: dt.date) -> str:
         """A digest of the day's rows from one aggregate query (no rows are read)."""
         return self.fingerprints([partition])[partition]

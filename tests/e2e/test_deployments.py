@@ -281,6 +281,25 @@ def chromium_dom(url: str) -> str:
     return result.stdout
 
 
+def failed_run_log(stack: Stack, run_id) -> list[str]:
+    """A finished run's log lines, oldest first, once its "Finished in state" line is in."""
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.client.schemas.sorting import LogSort
+
+    def read() -> list:
+        with api(stack) as client:
+            return client.read_logs(
+                log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])), sort=LogSort.TIMESTAMP_ASC
+            )
+
+    def finished() -> list | None:
+        logs = read()
+        done = any(log.task_run_id is None and log.message.startswith("Finished in state") for log in logs)
+        return logs if done else None
+
+    return [log.message for log in wait_for(finished, 60, "the run's last log line")]
+
+
 def test_the_ui_shows_the_grid_with_the_failed_day_its_cause_and_dated_run_names(stack: Stack):
     """In a real browser: the live partition-status artifact, rendered by the Prefect UI,
     holds the failed day with its cause and the run to open; the runs list shows dated names."""
@@ -316,10 +335,14 @@ def test_the_ui_shows_the_grid_with_the_failed_day_its_cause_and_dated_run_names
     ui = stack.env["PREFECT_API_URL"].removesuffix("/api")
     page = chromium_dom(f"{ui}/artifacts/artifact/{grid.id}")
     assert "🟥 failed" in page and "quality gate failed for cleaned_orders partition 2026-03-05" in page, page[-3000:]
-    assert "null customer_id" in page and "daily-revenue-2026-03-05" in page
+    assert "…" in page and "daily-revenue-2026-03-05" in page  # the cause is cut, the run link stays in sight
     assert "🟥 05" in page  # the day's cell in the calendar
     [run] = [r for r in flow_runs(stack, "daily-revenue/daily") if r.parameters.get("partition_date") == "2026-03-05"]
     assert run.name == "daily-revenue-2026-03-05" and run.state.message.startswith("2026-03-05 failed: quality gate")
+    assert "null customer_id" in run.state.message  # the run has the cause whole
+    logs = failed_run_log(stack, run.id)  # run by a process worker: its log ends with the cause
+    assert "null customer_id" in logs[-1] and logs[-1].startswith("Finished in state Failed"), logs[-3:]
+    assert not any("Engine execution exited" in line or "Traceback" in line for line in logs), logs
     assert {r.name for r in flow_runs(stack, "daily-revenue/on-landing")} == {"landing-orders-0303.csv"}
     run_page = chromium_dom(f"{ui}/runs/flow-run/{run.id}")
     assert "daily-revenue-2026-03-05" in run_page and "Failed" in run_page, run_page[-3000:]

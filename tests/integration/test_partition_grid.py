@@ -113,3 +113,65 @@ def test_runs_and_partitions_carry_their_day_in_their_names(sqlite_env):
         tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])))
     assert run.name == f"daily-revenue-{YESTERDAY}"
     assert {t.name for t in tasks} >= {f"partition-{YESTERDAY}", f"plan-{YESTERDAY}"}
+
+
+def attention_line(grid: str, day: dt.date) -> str:
+    [line] = [line for line in grid.splitlines() if line.startswith(f"| {day} | ") and line.count("|") == 5]
+    return line
+
+
+def test_days_before_the_first_order_read_no_data_and_a_long_cause_keeps_the_run_link_in_sight(sqlite_env):
+    """A fresh environment whose orders begin mid-window: the weeks before the first order
+    are quiet "no data" cells, not missing and not listed; a day without orders after it is
+    missing; a landed file for an earlier day moves where the data begins."""
+    from revenue.grid import render_text
+    from revenue.status import current_statuses, grid_days
+
+    env = environment(sqlite_env)
+    first, failing = WEEK[3], WEEK[5]
+    create_orders_table(env.source.engine, replace=True)
+    orders = generate_orders(first, WEEK[-1], 20, seed=7)
+    orders = orders[orders.order_date.dt.date != WEEK[4]]  # a day without orders after the first
+    load_orders(env.source.engine, orders)
+    with env.source.engine.begin() as connection:  # every order of the failing day: no customer
+        connection.exec_driver_sql(
+            "UPDATE orders SET customer_id = NULL WHERE order_date >= ? AND order_date < ?",
+            (f"{failing} 00:00:00", f"{failing + dt.timedelta(days=1)} 00:00:00"),
+        )
+    env.source._columns = None
+
+    state = backfill(start=failing.isoformat(), end=WEEK[-1].isoformat(), config=sqlite_env, return_state=True)
+    assert state.is_failed() and len(state.message) > 100  # a cause far wider than the grid's column
+
+    before = [day for day in grid_days(env) if day < first]
+    assert len(before) == 52  # the 8-week window up to yesterday, before the first order
+    grid = latest_grid()
+    assert all(row_of(grid, day) == f"· {day.day:02d}" for day in before), grid
+    assert f"· no data **{len(before)}**" in grid and "⬜ missing **2**" in grid, grid
+    assert row_of(grid, first).startswith("⬜") and row_of(grid, WEEK[4]).startswith("⬜")  # not computed yet
+    needs = grid[grid.index("## Needs attention") :]
+    assert not any(str(day) in needs for day in before)
+    failed = attention_line(grid, failing)
+    cause = failed.split("|")[3].strip()
+    assert cause.endswith("…") and len(cause) == 72 and state.message.split(": ", 1)[1].startswith(cause[:-1])
+    assert failed.split("|")[4].strip().startswith(f"[backfill-{failing}..{WEEK[-1]}](")  # the run link is whole
+
+    # what `revenue status` prints (its grid's days and statuses, rendered for a terminal)
+    text = render_text(current_statuses(env, grid_days(env)))
+    assert f"no data {len(before)}" in text and ". missing 2  " in text
+    [line] = [line for line in text.splitlines() if line.startswith(f"  {failing}: failed: ")]
+    assert "…" in line and len(line) <= 22 + 72 + len(" (flow run ") + 36 + 1
+    assert not any(f"  {day}:" in text for day in before)
+
+    # a landed file for a day before the source's first order: the data begins there now
+    landed_day = WEEK[0]
+    landing = Path(env.landing.uri().removeprefix("file://"))
+    (landing / "early-orders.csv").write_text(
+        f"order_id,customer_id,amount,order_date\n990001,zed,12.50,{landed_day}T10:00:00Z\n"
+    )
+    daily_revenue(landed_key="early-orders.csv", config=sqlite_env)
+    grid = latest_grid()
+    assert row_of(grid, landed_day).startswith("🟩")
+    assert row_of(grid, WEEK[1]).startswith("⬜") and row_of(grid, WEEK[2]).startswith("⬜")  # after it: missing
+    assert row_of(grid, landed_day - dt.timedelta(days=1)).startswith("·")
+    assert f"· no data **{len(before) - 3}**" in grid and "⬜ missing **4**" in grid, grid

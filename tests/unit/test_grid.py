@@ -83,5 +83,73 @@ def test_a_long_cause_is_cut_so_the_table_fits_and_the_run_link_stays_visible():
         [day(0, "failed", cause, run_id="r-0")], CONTEXT, {"r-0": RunLink("run-0", "/runs/flow-run/r-0")}
     )
     [line] = [line for line in text.splitlines() if line.startswith("| 2026-03-02 | 🟥 failed")]
-    assert "…" in line and len(line.split("|")[3].strip()) == 140
+    shown = line.split("|")[3].strip()
+    assert shown.endswith("…") and len(shown) == 72 and shown.startswith(cause[:60])
     assert line.endswith("| [run-0](/runs/flow-run/r-0) |")
+
+
+def test_a_long_cause_is_cut_in_the_terminal_too_with_the_run_id_whole():
+    cause = "quality gate failed for raw_orders partition 2026-03-02: " + "y" * 300
+    run_id = "7f0c1a2b-1111-2222-3333-444455556666"
+    text = render_text([day(0, "failed", cause, run_id=run_id), day(1, "stale", "source rows changed")])
+    [line] = [line for line in text.splitlines() if line.startswith("  2026-03-02: failed: ")]
+    shown = line.removeprefix("  2026-03-02: failed: ").removesuffix(f" (flow run {run_id})")
+    assert shown.endswith("…") and len(shown) == 72 and shown.startswith(cause[:60])
+    assert len(line) <= 22 + 72 + len(f" (flow run {run_id})")
+    assert "  2026-03-03: stale: source rows changed" in text  # a short cause is left whole
+
+
+def test_days_before_the_first_order_are_quiet_no_data_cells_not_missing_and_need_no_attention():
+    statuses = [
+        day(0, "no data"),
+        day(1, "no data"),
+        day(2, "missing", "published rows without a ledger record"),
+        day(3, "missing"),
+        day(4, "failed", "boom", run_id="r-4"),
+    ]
+    text = render_markdown(statuses, CONTEXT)
+    assert "| 2026-03-02 | · 02 | · 03 | ⬜ 04 | ⬜ 05 | 🟥 06 |  |  |" in text
+    assert "⬜ missing **2**" in text and "· no data **2**" in text
+    needs = text[text.index("## Needs attention") :]
+    assert "2026-03-02" not in needs and "2026-03-03" not in needs and "| 2026-03-04 | ⬜ missing |" in needs
+
+    terminal = render_text(statuses)
+    assert "2026-03-02    02   03   04.  05.  06X" in terminal
+    assert ". missing 2" in terminal and "no data 2" in terminal
+    assert "2026-03-02:" not in terminal and "2026-03-03:" not in terminal
+
+
+def test_no_data_is_shown_only_when_some_day_has_none():
+    text = render_markdown([day(0), day(1, "missing")], CONTEXT)
+    assert "no data" not in text and "no data" not in render_text([day(0), day(1, "missing")])
+
+
+def test_only_unrecorded_days_before_the_first_order_are_no_data():
+    from revenue.status import no_data_before
+
+    first = MONDAY + dt.timedelta(days=3)
+    statuses = [
+        day(0, "missing"),  # before the first order, nothing recorded: no data
+        day(1, "missing", "published rows without a ledger record"),  # something was there
+        day(2, "failed", "quality gate failed for raw_orders", run_id="r-2"),  # a run tried it
+        day(3, "missing"),  # the first order's day
+        day(4, "missing"),  # a day without orders after the first order: missing
+        day(5, "materialized"),
+    ]
+    assert [s.state for s in no_data_before(first, statuses)] == [
+        "no data",
+        "missing",
+        "failed",
+        "missing",
+        "missing",
+        "materialized",
+    ]
+    # no order anywhere (an empty source, no landed file): every unrecorded day
+    assert [s.state for s in no_data_before(None, statuses)] == [
+        "no data",
+        "missing",
+        "failed",
+        "no data",
+        "no data",
+        "materialized",
+    ]
