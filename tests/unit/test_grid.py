@@ -85,3 +85,16 @@ def test_a_long_cause_is_cut_so_the_table_fits_and_the_run_link_stays_visible():
     [line] = [line for line in text.splitlines() if line.startswith("| 2026-03-02 | 🟥 failed")]
     assert "…" in line and len(line.split("|")[3].strip()) == 140
     assert line.endswith("| [run-0](/runs/flow-run/r-0) |")
+
+
+def test_a_day_whose_run_stopped_without_finishing_shows_its_published_state_and_the_stopped_run():
+    stopped = dt.datetime(2026, 3, 9, 13, 2, 11)
+    note = "run r-9 stopped without finishing (killed, crashed or cancelled; last sign of life ...)"
+    statuses = [day(0, order_count=10), day(1, "materialized", note, run_id="r-9", stopped_at=stopped, order_count=12)]
+    text = render_markdown(statuses, CONTEXT, {"r-9": RunLink("backfill-2026-03-02..2026-03-08", "/runs/flow-run/r-9")})
+    assert "| 2026-03-02 | 🟩 02 · 10 | 🟩 03 · 12 |" in text  # its published state, not running
+    assert "🔵 running **0**" in text
+    assert f"| 2026-03-03 | 🟩 materialized | {note} | [backfill-2026-03-02..2026-03-08](/runs/flow-run/r-9) |" in text
+    terminal = render_text(statuses)
+    assert f"  2026-03-03: materialized: {note} (flow run r-9)" in terminal
+    assert "> running 0" in terminal
