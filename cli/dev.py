@@ -15,7 +15,12 @@
 
 ``<REVENUE_HOME>/dev.json`` says where it runs, so other ``revenue`` commands use its
 server; a second ``revenue dev`` finds it and starts nothing. Ctrl-C (SIGINT) or SIGTERM
-stops the runner (and the flow runs it started), the watcher and the server, in that order.
+stops the runner (and the flow runs it started), the watcher and the server, in that order;
+before the server stops, every run of the served deployments still Running, Pending or
+Cancelling (the runner's) and the runs it started itself are set Cancelled, so none stays
+``Running`` in the UI. On start, the runs of the served deployments an earlier
+``revenue dev`` left Running, Pending or Cancelling (it was killed: nothing runs them any
+more) are set Crashed.
 """
 
 from __future__ import annotations
@@ -220,6 +225,105 @@ def publish_week_when_served(config: str, days: list[dt.date], stop: threading.E
     print(f"revenue dev: publishing {first}..{last} through backfill/range: {ui}/runs/flow-run/{run.id}", flush=True)
 
 
+UNFINISHED = ("RUNNING", "PENDING", "CANCELLING")
+"""States of a flow run that a process still owns: none may outlive the runner that owned it."""
+STOPPED_MESSAGE = "revenue dev stopped while this run was not finished (Ctrl-C or SIGTERM)"
+LEFT_BEHIND_MESSAGE = "the revenue dev that ran it stopped without finishing it (it was killed)"
+
+
+def _own_runs_key(config: str) -> tuple[str, str]:
+    """Prefix and suffix of the idempotency keys of the runs this process starts itself."""
+    return f"revenue-dev-{config}-", f"-{os.getpid()}"
+
+
+def unfinished_runs(client, deployment_names: list[str], states: tuple[str, ...] = UNFINISHED) -> list[FlowRun]:
+    """Flow runs in ``states`` of the deployments named ``flow/deployment`` that are served
+    (no work pool: only a ``revenue dev`` runs them)."""
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterDeploymentId,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.exceptions import ObjectNotFound
+
+    ids = []
+    for name in deployment_names:
+        try:
+            deployment = client.read_deployment_by_name(name)
+        except ObjectNotFound:
+            continue
+        if deployment.work_pool_name is None:
+            ids.append(deployment.id)
+    if not ids:
+        return []
+    return client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(
+            deployment_id=FlowRunFilterDeploymentId(any_=ids),
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType(s) for s in states])),
+        )
+    )
+
+
+def end_runs(client, runs: list[FlowRun], crashed: bool, message: str) -> list[FlowRun]:
+    """Set each run Crashed or Cancelled (forced: no process will report its end); the runs
+    whose state could not be set are logged and left out of the result."""
+    from prefect.states import Cancelled, Crashed
+
+    ended = []
+    for run in runs:
+        try:
+            client.set_flow_run_state(
+                run.id, Crashed(message=message) if crashed else Cancelled(message=message), force=True
+            )
+            ended.append(run)
+        except Exception as error:  # noqa: BLE001 - one run's failure must not keep the others running
+            log.warning("could not end flow run %s (%s): %s", run.name, run.id, error)
+    return ended
+
+
+def deployment_names(deployments: list) -> list[str]:
+    return [f"{d.flow_name}/{d.name}" for d in deployments]
+
+
+def settle_runs_left_behind(names: list[str]) -> None:
+    """On start: the served deployments' runs an earlier ``revenue dev`` left unfinished
+    (no ``revenue dev`` runs now, so no process owns them) are set Crashed."""
+    from prefect.client.orchestration import get_client
+
+    try:
+        with get_client(sync_client=True) as client:
+            ended = end_runs(client, unfinished_runs(client, names), crashed=True, message=LEFT_BEHIND_MESSAGE)
+    except Exception as error:  # noqa: BLE001 - serving matters more than tidying
+        log.warning("could not check for flow runs an earlier revenue dev left running: %s", error)
+        return
+    for run in ended:
+        print(f"revenue dev: flow run {run.name} was left running by an earlier revenue dev: set Crashed", flush=True)
+
+
+def cancel_own_runs(names: list[str], config: str) -> None:
+    """On stop: the served deployments' runs still Running, Pending or Cancelling (the
+    runner's; it has stopped their processes) and the runs this process started that have
+    not finished (a run it started may still be Scheduled) are set Cancelled."""
+    from prefect.client.orchestration import get_client
+
+    prefix, suffix = _own_runs_key(config)
+    try:
+        with get_client(sync_client=True) as client:
+            runs = {r.id: r for r in unfinished_runs(client, names)}
+            for run in unfinished_runs(client, names, ("SCHEDULED", "PAUSED", *UNFINISHED)):
+                key = run.idempotency_key or ""
+                if key.startswith(prefix) and key.endswith(suffix):
+                    runs[run.id] = run
+            ended = end_runs(client, list(runs.values()), crashed=False, message=STOPPED_MESSAGE)
+    except Exception as error:  # noqa: BLE001 - stopping must go on
+        log.warning("could not cancel the flow runs revenue dev leaves unfinished: %s", error)
+        return
+    for run in ended:
+        print(f"revenue dev: cancelled flow run {run.name}", flush=True)
+
+
 def yesterday_of(seeded: tuple[dt.date, dt.date] | None) -> str:
     """A day the demo data covers, for the example command."""
     return (seeded[1] if seeded else dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)).isoformat()
@@ -327,6 +431,7 @@ def _serve(options: DevOptions, ui_url: str, api_url: str, reused: bool) -> None
     ensure_local_environment(options.config, options.home)
     seeded = seed_if_empty(options.home, options.orders_per_day, dt.datetime.now(dt.timezone.utc).date())
     deployments = runner_deployments(options.config)
+    settle_runs_left_behind(deployment_names(deployments))
 
     stop = threading.Event()
     logging.getLogger("revenue").setLevel(logging.INFO)
@@ -350,6 +455,7 @@ def _serve(options: DevOptions, ui_url: str, api_url: str, reused: bool) -> None
         serve(*deployments, print_starting_message=False, query_seconds=options.interval)
     finally:
         stop.set()
+        cancel_own_runs(deployment_names(deployments), options.config)
         watcher.join(timeout=30)
 
 

@@ -159,3 +159,80 @@ def test_a_partition_runs_table_without_the_beat_column_keeps_working(backend, t
             assert running_partitions(warehouse, [DAY, DAY2]) == {DAY: "old-run", DAY2: "new-run"}
     finally:
         engine.dispose()
+
+
+KILLED_EXPIRY_SECONDS = 6
+"""The expiry the killed run and this test use (the default, 60 s, would make the test wait
+a minute twice: once to see the heartbeat outlive it, once for the mark to expire)."""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_partition_whose_process_is_killed_mid_compute_leaves_running(pg_env, pg_url, tmp_path, monkeypatch):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.integration.helpers import REPO, subprocess_env
+
+    monkeypatch.setenv(EXPIRY_VARIABLE, str(KILLED_EXPIRY_SECONDS))
+    seed_orders(pg_env, ORDERS)
+    [first] = daily_revenue(partition_date=DAY.isoformat(), config=pg_env)
+    assert first.outcome == "published"
+    warehouse = environment(pg_env).warehouse
+
+    script = tmp_path / "killed_run.py"
+    script.write_text(
+        "import sys\n"
+        "from flows.daily_revenue import daily_revenue\n"
+        "daily_revenue(partition_date=sys.argv[1], config=sys.argv[2], force=True)\n"
+        "print('FINISHED', flush=True)\n"
+    )
+    engine = sa.create_engine(pg_url)
+    locker = engine.connect()
+    proc = None
+    out = tmp_path / "out.txt"
+    try:
+        # the run computes, then its publish waits for this lock: it stays mid-compute
+        locker.execute(sa.text("LOCK TABLE analytics.rejected_orders IN ACCESS EXCLUSIVE MODE"))
+        with out.open("w") as output:
+            proc = subprocess.Popen(
+                [sys.executable, str(script), DAY.isoformat(), pg_env],
+                cwd=REPO,
+                env={**subprocess_env(), EXPIRY_VARIABLE: str(KILLED_EXPIRY_SECONDS)},
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+
+        def marked_and_beating_past_the_expiry():
+            assert proc.poll() is None, out.read_text()[-3000:]
+            rows = mark_rows(warehouse)
+            return rows and rows[0]["beat_at"] - rows[0]["started_at"] > dt.timedelta(seconds=KILLED_EXPIRY_SECONDS)
+
+        wait_for(marked_and_beating_past_the_expiry, 300, "the run's mark to outlive its expiry by its heartbeat", 0.5)
+        [mark] = mark_rows(warehouse)
+        status = status_of(pg_env, DAY)
+        assert status.state == "running" and status.run_id == mark["run_id"], status
+
+        os.kill(proc.pid, signal.SIGKILL)
+        assert proc.wait(timeout=60) == -signal.SIGKILL
+        killed_at = time.monotonic()
+        stopped = wait_for(
+            lambda: (s := status_of(pg_env, DAY)).state != "running" and s, 90, "the killed run's day to leave running"
+        )
+        left_after = time.monotonic() - killed_at
+    finally:
+        if proc is not None and proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=60)
+        locker.rollback()
+        locker.close()
+        engine.dispose()
+
+    assert "FINISHED" not in out.read_text()
+    assert left_after < KILLED_EXPIRY_SECONDS + 5, left_after
+    assert stopped.state == "materialized" and stopped.stopped_at is not None  # the version still published
+    assert stopped.run_id == mark["run_id"] and f"run {mark['run_id'][:8]} stopped without finishing" in stopped.detail
+    text = render_text(current_statuses(environment(pg_env), [DAY]))
+    assert "> running 0" in text and f"{DAY}: materialized: run {mark['run_id'][:8]} stopped without finishing" in text
