@@ -8,7 +8,8 @@ One cell per day, Monday-first weeks, a colour per state:
 then, for each failed, stale or missing day that has a cause, each running day and each
 day whose last run stopped without finishing (shown in its published state), one line: the
 day, the cause in plain words and the flow run to open; then the lineage of the datasets
-and when the landing zone was last checked. Pure rendering: the statuses come from ``revenue.status``.
+and when the landing zone was last checked. Pure rendering: the statuses come from
+``revenue.status``.
 """
 
 from __future__ import annotations

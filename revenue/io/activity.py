@@ -127,6 +127,8 @@ class _Heartbeat:
         runs = self._warehouse.table("partition_runs")
         now = _now()
         with self._warehouse.engine.begin() as connection:
+            if connection.dialect.name == "sqlite":  # wait out a publish's write lock, as publishes do
+                connection.exec_driver_sql("PRAGMA busy_timeout = 60000")
             updated = connection.execute(
                 runs.update()
                 .where(runs.c.partition_date == self._partition, runs.c.run_id == self._key)
