@@ -267,20 +267,43 @@ def unfinished_runs(client, deployment_names: list[str], states: tuple[str, ...]
 
 
 def end_runs(client, runs: list[FlowRun], crashed: bool, message: str) -> list[FlowRun]:
-    """Set each run Crashed or Cancelled (forced: no process will report its end); the runs
-    whose state could not be set are logged and left out of the result."""
+    """Set each run, and its task runs still Running or Pending, Crashed or Cancelled
+    (forced: no process will report their end); the runs whose state could not be set are
+    logged and left out of the result."""
     from prefect.states import Cancelled, Crashed
+
+    def state():
+        return Crashed(message=message) if crashed else Cancelled(message=message)
 
     ended = []
     for run in runs:
         try:
-            client.set_flow_run_state(
-                run.id, Crashed(message=message) if crashed else Cancelled(message=message), force=True
-            )
+            for task_run in unfinished_task_runs(client, run):
+                client.set_task_run_state(task_run.id, state(), force=True)
+            client.set_flow_run_state(run.id, state(), force=True)
             ended.append(run)
         except Exception as error:  # noqa: BLE001 - one run's failure must not keep the others running
             log.warning("could not end flow run %s (%s): %s", run.name, run.id, error)
     return ended
+
+
+def unfinished_task_runs(client, run: FlowRun) -> list:
+    """The task runs of ``run`` still Running or Pending (a killed process never ends them)."""
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterId,
+        TaskRunFilter,
+        TaskRunFilterState,
+        TaskRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    return client.read_task_runs(
+        flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])),
+        task_run_filter=TaskRunFilter(
+            state=TaskRunFilterState(type=TaskRunFilterStateType(any_=[StateType.RUNNING, StateType.PENDING]))
+        ),
+    )
 
 
 def deployment_names(deployments: list) -> list[str]:

@@ -9,11 +9,17 @@ from __future__ import annotations
 import os
 import uuid
 
+from prefect import task
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.states import Cancelling, Pending, Running, Scheduled
 
 from cli.dev import cancel_own_runs, settle_runs_left_behind
+
+
+@task
+def _partition() -> None:
+    """A task whose run the test creates in a flow run (never called)."""
 
 
 def _deployments(client, flow_name: str) -> tuple[str, str, str]:
@@ -64,6 +70,7 @@ def test_on_stop_the_runners_unfinished_runs_and_its_own_are_cancelled():
     with get_client(sync_client=True) as client:
         served, served_too, pooled = _deployments(client, flow_name)
         running = _run(client, served, Running())
+        partition = client.create_task_run(_partition, running, "partition-2026-03-01", state=Running())
         pending = _run(client, served_too, Pending())
         own_scheduled = _run(
             client, served, Scheduled(), key=f"revenue-dev-{config}-2026-03-01-2026-03-07-{os.getpid()}"
@@ -74,5 +81,6 @@ def test_on_stop_the_runners_unfinished_runs_and_its_own_are_cancelled():
         cancel_own_runs([f"{flow_name}/served", f"{flow_name}/served-too", f"{flow_name}/pooled"], config)
 
         assert [_state(client, r) for r in (running, pending, own_scheduled)] == ["CANCELLED"] * 3
+        assert client.read_task_run(partition.id).state.type.value == "CANCELLED"  # not left Running in the UI
         assert _state(client, other_scheduled) == "SCHEDULED"
         assert _state(client, on_pool) == "RUNNING"
