@@ -14,9 +14,9 @@
 5. The last week published through the ``range`` deployment when any day of it is not.
 
 ``<REVENUE_HOME>/dev.json`` says where it runs, so other ``revenue`` commands use its
-server; a second ``revenue dev`` finds it and starts nothing. Ctrl-C (SIGINT) or SIGTERM
-stops the runner (and the flow runs it started), the watcher and the server, in that order;
-before the server stops, every run of the served deployments still Running, Pending or
+server; a second ``revenue dev`` finds it and starts nothing. Ctrl-C (SIGINT), SIGTERM or
+SIGHUP (its terminal closed) stops the runner (and the flow runs it started), the watcher
+and the server, in that order; before the server stops, every run of the served deployments still Running, Pending or
 Cancelling (the runner's) and the runs it started itself are set Cancelled, so none stays
 ``Running`` in the UI. On start, the runs of the served deployments an earlier
 ``revenue dev`` left Running, Pending or Cancelling (it was killed: nothing runs them any
@@ -394,6 +394,8 @@ def run_dev(options: DevOptions) -> int:
     ui_url = f"http://127.0.0.1:{options.port}"
     api_url = f"{ui_url}/api"
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:  # (`nohup revenue dev` keeps running)
+        signal.signal(signal.SIGHUP, _interrupt)  # closing its terminal stops it cleanly too
     # Started in the background by a non-interactive shell, SIGINT arrives ignored (and
     # Python then installs no handler): restore it, so `kill -INT` stops it too.
     signal.signal(signal.SIGINT, signal.default_int_handler)
