@@ -16,11 +16,11 @@
 ``<REVENUE_HOME>/dev.json`` says where it runs, so other ``revenue`` commands use its
 server; a second ``revenue dev`` finds it and starts nothing. Ctrl-C (SIGINT), SIGTERM or
 SIGHUP (its terminal closed) stops the runner (and the flow runs it started), the watcher
-and the server, in that order; before the server stops, every run of the served deployments still Running, Pending or
-Cancelling (the runner's) and the runs it started itself are set Cancelled, so none stays
-``Running`` in the UI. On start, the runs of the served deployments an earlier
-``revenue dev`` left Running, Pending or Cancelling (it was killed: nothing runs them any
-more) are set Crashed.
+and the server, in that order; before the server stops, every run of the served
+deployments still Running, Pending or Cancelling (the runner's) and the runs it started
+itself are set Cancelled, with their unfinished task runs, so none stays ``Running`` in the
+UI. On start, the runs of the served deployments an earlier ``revenue dev`` left Running,
+Pending or Cancelling (it was killed: nothing runs them any more) are set Crashed.
 """
 
 from __future__ import annotations
@@ -227,7 +227,7 @@ def publish_week_when_served(config: str, days: list[dt.date], stop: threading.E
 
 UNFINISHED = ("RUNNING", "PENDING", "CANCELLING")
 """States of a flow run that a process still owns: none may outlive the runner that owned it."""
-STOPPED_MESSAGE = "revenue dev stopped while this run was not finished (Ctrl-C or SIGTERM)"
+STOPPED_MESSAGE = "revenue dev stopped while this run was not finished (Ctrl-C, kill, or its terminal closed)"
 LEFT_BEHIND_MESSAGE = "the revenue dev that ran it stopped without finishing it (it was killed)"
 
 
