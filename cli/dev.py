@@ -36,7 +36,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -310,14 +310,53 @@ def deployment_names(deployments: list) -> list[str]:
     return [f"{d.flow_name}/{d.name}" for d in deployments]
 
 
+def processes_running(flow_run_id: object) -> list[int]:
+    """Local processes executing the flow run ``flow_run_id`` (a runner gives each its id in
+    ``PREFECT__FLOW_RUN_ID``); none where there is no ``/proc``."""
+    needle = f"PREFECT__FLOW_RUN_ID={flow_run_id}".encode()
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        if int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:  # gone, or another user's
+            continue
+        if needle in environ and devserver.alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
+def terminate(pids: list[int], grace: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL what still runs after ``grace`` seconds."""
+    for pid in pids:
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while any(devserver.alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for pid in pids:
+        if devserver.alive(pid):
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
 def settle_runs_left_behind(names: list[str]) -> None:
     """On start: the served deployments' runs an earlier ``revenue dev`` left unfinished
-    (no ``revenue dev`` runs now, so no process owns them) are set Crashed."""
+    (no ``revenue dev`` runs now, so no runner owns them) are set Crashed, after stopping
+    any process of that ``revenue dev`` still executing one (a killed parent leaves its
+    children running)."""
     from prefect.client.orchestration import get_client
 
     try:
         with get_client(sync_client=True) as client:
-            ended = end_runs(client, unfinished_runs(client, names), crashed=True, message=LEFT_BEHIND_MESSAGE)
+            runs = unfinished_runs(client, names)
+            for run in runs:
+                orphans = processes_running(run.id)
+                if orphans:
+                    print(f"revenue dev: stopping pid {orphans} left running flow run {run.name}", flush=True)
+                    terminate(orphans)
+            ended = end_runs(client, runs, crashed=True, message=LEFT_BEHIND_MESSAGE)
     except Exception as error:  # noqa: BLE001 - serving matters more than tidying
         log.warning("could not check for flow runs an earlier revenue dev left running: %s", error)
         return

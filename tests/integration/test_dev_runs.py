@@ -1,12 +1,15 @@
 """``revenue dev`` leaves no flow run ``Running``: when it stops it cancels its runner's
 unfinished runs and the runs it started itself, and when it starts it sets Crashed the runs an
-earlier, killed ``revenue dev`` left unfinished. Runs of deployments on a work pool (a
-worker's, not ``revenue dev``'s) and runs that are merely scheduled are left alone. Against
-the session's Prefect server."""
+earlier, killed ``revenue dev`` left unfinished (stopping its processes still running them).
+Runs of deployments on a work pool (a worker's, not ``revenue dev``'s) and runs that are
+merely scheduled are left alone. Against the session's Prefect server."""
 
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import uuid
 
 from prefect import task
@@ -54,8 +57,21 @@ def test_on_start_the_runs_an_earlier_dev_left_unfinished_are_crashed():
         cancelling = _run(client, served, Cancelling())
         scheduled = _run(client, served, Scheduled())
         on_pool = _run(client, pooled, Running())
-
-        settle_runs_left_behind([f"{flow_name}/served", f"{flow_name}/served-too", f"{flow_name}/pooled"])
+        # the killed revenue dev's child still executing its run (a killed parent leaves it)
+        orphan = subprocess.Popen(
+            [sys.executable, "-c", "import time; time.sleep(600)"],
+            env={**os.environ, "PREFECT__FLOW_RUN_ID": str(running)},
+        )
+        unrelated = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        try:
+            settle_runs_left_behind([f"{flow_name}/served", f"{flow_name}/served-too", f"{flow_name}/pooled"])
+            assert orphan.wait(timeout=60) == -signal.SIGTERM
+            assert unrelated.poll() is None
+        finally:
+            for process in (orphan, unrelated):
+                if process.poll() is None:
+                    process.kill()
+                    process.wait(timeout=60)
 
         assert [_state(client, r) for r in (running, pending)] == ["CRASHED"] * 2
         assert _state(client, cancelling) in ("CRASHED", "CANCELLED")  # the server may end it first
