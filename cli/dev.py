@@ -14,8 +14,13 @@
 5. The last week published through the ``range`` deployment when any day of it is not.
 
 ``<REVENUE_HOME>/dev.json`` says where it runs, so other ``revenue`` commands use its
-server; a second ``revenue dev`` finds it and starts nothing. Ctrl-C (SIGINT) or SIGTERM
-stops the runner (and the flow runs it started), the watcher and the server, in that order.
+server; a second ``revenue dev`` finds it and starts nothing. Ctrl-C (SIGINT), SIGTERM or
+SIGHUP (its terminal closed) stops the runner (and the flow runs it started), the watcher
+and the server, in that order; before the server stops, every run of the served
+deployments still Running, Pending or Cancelling (the runner's) and the runs it started
+itself are set Cancelled, with their unfinished task runs, so none stays ``Running`` in the
+UI. On start, the runs of the served deployments an earlier ``revenue dev`` left Running,
+Pending or Cancelling (it was killed: nothing runs them any more) are set Crashed.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -220,6 +225,167 @@ def publish_week_when_served(config: str, days: list[dt.date], stop: threading.E
     print(f"revenue dev: publishing {first}..{last} through backfill/range: {ui}/runs/flow-run/{run.id}", flush=True)
 
 
+UNFINISHED = ("RUNNING", "PENDING", "CANCELLING")
+"""States of a flow run that a process still owns: none may outlive the runner that owned it."""
+STOPPED_MESSAGE = "revenue dev stopped while this run was not finished (Ctrl-C, kill, or its terminal closed)"
+LEFT_BEHIND_MESSAGE = "the revenue dev that ran it stopped without finishing it (it was killed)"
+
+
+def _own_runs_key(config: str) -> tuple[str, str]:
+    """Prefix and suffix of the idempotency keys of the runs this process starts itself."""
+    return f"revenue-dev-{config}-", f"-{os.getpid()}"
+
+
+def unfinished_runs(client, deployment_names: list[str], states: tuple[str, ...] = UNFINISHED) -> list[FlowRun]:
+    """Flow runs in ``states`` of the deployments named ``flow/deployment`` that are served
+    (no work pool: only a ``revenue dev`` runs them)."""
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterDeploymentId,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.exceptions import ObjectNotFound
+
+    ids = []
+    for name in deployment_names:
+        try:
+            deployment = client.read_deployment_by_name(name)
+        except ObjectNotFound:
+            continue
+        if deployment.work_pool_name is None:
+            ids.append(deployment.id)
+    if not ids:
+        return []
+    return client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(
+            deployment_id=FlowRunFilterDeploymentId(any_=ids),
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType(s) for s in states])),
+        )
+    )
+
+
+def end_runs(client, runs: list[FlowRun], crashed: bool, message: str) -> list[FlowRun]:
+    """Set each run, and its task runs still Running or Pending, Crashed or Cancelled
+    (forced: no process will report their end); the runs whose state could not be set are
+    logged and left out of the result."""
+    from prefect.states import Cancelled, Crashed
+
+    def state():
+        return Crashed(message=message) if crashed else Cancelled(message=message)
+
+    ended = []
+    for run in runs:
+        try:
+            for task_run in unfinished_task_runs(client, run):
+                client.set_task_run_state(task_run.id, state(), force=True)
+            client.set_flow_run_state(run.id, state(), force=True)
+            ended.append(run)
+        except Exception as error:  # noqa: BLE001 - one run's failure must not keep the others running
+            log.warning("could not end flow run %s (%s): %s", run.name, run.id, error)
+    return ended
+
+
+def unfinished_task_runs(client, run: FlowRun) -> list:
+    """The task runs of ``run`` still Running or Pending (a killed process never ends them)."""
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterId,
+        TaskRunFilter,
+        TaskRunFilterState,
+        TaskRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    return client.read_task_runs(
+        flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])),
+        task_run_filter=TaskRunFilter(
+            state=TaskRunFilterState(type=TaskRunFilterStateType(any_=[StateType.RUNNING, StateType.PENDING]))
+        ),
+    )
+
+
+def deployment_names(deployments: list) -> list[str]:
+    return [f"{d.flow_name}/{d.name}" for d in deployments]
+
+
+def processes_running(flow_run_id: object) -> list[int]:
+    """Local processes executing the flow run ``flow_run_id`` (a runner gives each its id in
+    ``PREFECT__FLOW_RUN_ID``); none where there is no ``/proc``."""
+    needle = f"PREFECT__FLOW_RUN_ID={flow_run_id}".encode()
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        if int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:  # gone, or another user's
+            continue
+        if needle in environ and devserver.alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
+def terminate(pids: list[int], grace: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL what still runs after ``grace`` seconds."""
+    for pid in pids:
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while any(devserver.alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for pid in pids:
+        if devserver.alive(pid):
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def settle_runs_left_behind(names: list[str]) -> None:
+    """On start: the served deployments' runs an earlier ``revenue dev`` left unfinished
+    (no ``revenue dev`` runs now, so no runner owns them) are set Crashed, after stopping
+    any process of that ``revenue dev`` still executing one (a killed parent leaves its
+    children running)."""
+    from prefect.client.orchestration import get_client
+
+    try:
+        with get_client(sync_client=True) as client:
+            runs = unfinished_runs(client, names)
+            for run in runs:
+                orphans = processes_running(run.id)
+                if orphans:
+                    print(f"revenue dev: stopping pid {orphans} left running flow run {run.name}", flush=True)
+                    terminate(orphans)
+            ended = end_runs(client, runs, crashed=True, message=LEFT_BEHIND_MESSAGE)
+    except Exception as error:  # noqa: BLE001 - serving matters more than tidying
+        log.warning("could not check for flow runs an earlier revenue dev left running: %s", error)
+        return
+    for run in ended:
+        print(f"revenue dev: flow run {run.name} was left running by an earlier revenue dev: set Crashed", flush=True)
+
+
+def cancel_own_runs(names: list[str], config: str) -> None:
+    """On stop: the served deployments' runs still Running, Pending or Cancelling (the
+    runner's; it has stopped their processes) and the runs this process started that have
+    not finished (a run it started may still be Scheduled) are set Cancelled."""
+    from prefect.client.orchestration import get_client
+
+    prefix, suffix = _own_runs_key(config)
+    try:
+        with get_client(sync_client=True) as client:
+            runs = {r.id: r for r in unfinished_runs(client, names)}
+            for run in unfinished_runs(client, names, ("SCHEDULED", "PAUSED", *UNFINISHED)):
+                key = run.idempotency_key or ""
+                if key.startswith(prefix) and key.endswith(suffix):
+                    runs[run.id] = run
+            ended = end_runs(client, list(runs.values()), crashed=False, message=STOPPED_MESSAGE)
+    except Exception as error:  # noqa: BLE001 - stopping must go on
+        log.warning("could not cancel the flow runs revenue dev leaves unfinished: %s", error)
+        return
+    for run in ended:
+        print(f"revenue dev: cancelled flow run {run.name}", flush=True)
+
+
 def yesterday_of(seeded: tuple[dt.date, dt.date] | None) -> str:
     """A day the demo data covers, for the example command."""
     return (seeded[1] if seeded else dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)).isoformat()
@@ -267,6 +433,8 @@ def run_dev(options: DevOptions) -> int:
     ui_url = f"http://127.0.0.1:{options.port}"
     api_url = f"{ui_url}/api"
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:  # (`nohup revenue dev` keeps running)
+        signal.signal(signal.SIGHUP, _interrupt)  # closing its terminal stops it cleanly too
     # Started in the background by a non-interactive shell, SIGINT arrives ignored (and
     # Python then installs no handler): restore it, so `kill -INT` stops it too.
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -327,6 +495,7 @@ def _serve(options: DevOptions, ui_url: str, api_url: str, reused: bool) -> None
     ensure_local_environment(options.config, options.home)
     seeded = seed_if_empty(options.home, options.orders_per_day, dt.datetime.now(dt.timezone.utc).date())
     deployments = runner_deployments(options.config)
+    settle_runs_left_behind(deployment_names(deployments))
 
     stop = threading.Event()
     logging.getLogger("revenue").setLevel(logging.INFO)
@@ -350,6 +519,7 @@ def _serve(options: DevOptions, ui_url: str, api_url: str, reused: bool) -> None
         serve(*deployments, print_starting_message=False, query_seconds=options.interval)
     finally:
         stop.set()
+        cancel_own_runs(deployment_names(deployments), options.config)
         watcher.join(timeout=30)
 
 

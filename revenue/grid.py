@@ -5,11 +5,12 @@ One cell per day, Monday-first weeks, a colour per state:
 
     🟩 materialized  🟨 warned  🟧 stale  ⬜ missing  🟥 failed  🔵 running  · no data
 
-then, for each failed, stale or missing day that has a cause, one line: the day, the cause
-in plain words (cut to ``CAUSE_CHARS``, so the table fits the page; the run has it whole)
-and the flow run to open; then the lineage of the datasets and when the landing zone was
-last checked. Days before the first order (no data) are quiet cells: not missing, never a
-line. Pure rendering: the statuses come from ``revenue.status``.
+then, for each failed, stale or missing day that has a cause, each running day and each
+day whose last run stopped without finishing (shown in its published state), one line: the
+day, the cause in plain words (cut to ``CAUSE_CHARS``, so the table fits the page; the run
+has it whole) and the flow run to open; then the lineage of the datasets and when the
+landing zone was last checked. Days before the first order (no data) are quiet cells: not
+missing, never a line. Pure rendering: the statuses come from ``revenue.status``.
 """
 
 from __future__ import annotations
@@ -92,10 +93,13 @@ def _short(n: int) -> str:
 
 
 def attention(statuses: Sequence[PartitionStatus]) -> list[PartitionStatus]:
-    """The days that need a look, newest first: failed, stale, missing with a cause, running."""
+    """The days that need a look, newest first: failed, stale, missing with a cause, running,
+    then any other day whose last run stopped without finishing."""
     order = {state: i for i, state in enumerate(ATTENTION)}
-    picked = [s for s in statuses if s.state in ATTENTION and (s.detail or s.state == "running")]
-    return sorted(picked, key=lambda s: (order[s.state], -s.partition.toordinal()))
+    picked = [
+        s for s in statuses if (s.state in ATTENTION and (s.detail or s.state == "running")) or s.stopped_at is not None
+    ]
+    return sorted(picked, key=lambda s: (order.get(s.state, len(ATTENTION)), -s.partition.toordinal()))
 
 
 CAUSE_CHARS = 72

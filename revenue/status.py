@@ -15,6 +15,10 @@ but not read yet is read once (by this, or whichever run needs it first), to lea
 - no data (the grid and ``revenue status`` only, ``current_statuses``): a day before the
   first day any order exists for (the source's first ``order_date``, the first day of a
   landed file) that nothing was ever recorded for: not missing, nothing to compute.
+- running: a live run computes it now (its mark in ``partition_runs`` has a recent
+  heartbeat). A day whose last run stopped without finishing (killed, crashed, cancelled:
+  its heartbeat stopped) keeps the state of what is published, with ``stopped_at`` set and
+  a note naming that run.
 
 The backfill skips exactly the days this module calls current (materialized or warned), and
 a run reports a cache hit only for them: the ledger, not the cache, says what is published.
@@ -24,7 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
 from revenue.partitions import partition_range
@@ -53,6 +57,8 @@ class PartitionStatus:
     that published the version the warehouse holds."""
     order_count: int | None = None
     """Orders in the published version, when one is held."""
+    stopped_at: dt.datetime | None = None
+    """Set when the day's last run (``run_id``) stopped without finishing: its last heartbeat."""
 
 
 def classify(input: PartitionInput, published: PublishedDay | None) -> PartitionStatus:
@@ -166,11 +172,10 @@ def current_statuses(
     known: Iterable[PartitionInput] = (),
 ) -> list[PartitionStatus]:
     """Every day's status, with the days a live run computes (from ``partition_runs``, and
-    ``running``, the days the caller is about to compute as ``run_id``) shown as running.
+    ``running``, the days the caller is about to compute as ``run_id``) shown as running,
+    and the days whose last run stopped without finishing noted as such.
     ``known``: inputs the caller planned just now; only the other days are planned here."""
-    from dataclasses import replace
-
-    from revenue.io.activity import running_partitions
+    from revenue.io.activity import run_marks
     from revenue.io.partition_input import plan_inputs
 
     wanted = set(days)
@@ -178,15 +183,26 @@ def current_statuses(
     planned = {i.partition: i for i in plan_inputs(env, [d for d in days if d not in given])}
     statuses = classify_range(env, [given.get(day) or planned[day] for day in days])
     statuses = no_data_before(first_data_day(env), statuses)
-    live = {**running_partitions(env.warehouse, days), **{day: run_id for day in running}}
+    marks = run_marks(env.warehouse, days)
+    live = {**marks.live, **{day: run_id for day in running}}
+    stopped = {day: mark for day, mark in marks.stopped.items() if day not in live}
     return [
-        replace(
-            s,
-            state="running",
-            detail=f"computing now (was {s.state}{': ' + s.detail if s.detail else ''})",
-            run_id=live[s.partition],
-        )
+        _running(s, live[s.partition])
         if s.partition in live
+        else _stopped(s, stopped[s.partition].run_id, stopped[s.partition].beat_at)
+        if s.partition in stopped
         else s
         for s in statuses
     ]
+
+
+def _running(status: PartitionStatus, run_id: str | None) -> PartitionStatus:
+    detail = f"computing now (was {status.state}{': ' + status.detail if status.detail else ''})"
+    return replace(status, state="running", detail=detail, run_id=run_id)
+
+
+def _stopped(status: PartitionStatus, run_id: str, beat_at: dt.datetime) -> PartitionStatus:
+    """The day as published, noting the run that stopped computing it without finishing."""
+    note = f"run {run_id[:8]} stopped unfinished at {beat_at:%Y-%m-%d %H:%M} UTC"  # fits the grid's line
+    detail = f"{status.detail}; {note}" if status.detail else note
+    return replace(status, detail=detail, run_id=run_id, stopped_at=beat_at)

@@ -18,9 +18,10 @@ Tables (in ``schema``; SQLite has none) and their grain:
   (``error``), plus what is published (``published_fingerprint``, ``published_at``).
 - ``landing_registry``, ``landing_registry_days``, ``landed_row_rejects``: the landed files,
   see ``revenue.io.registry``.
-- ``partition_runs`` (one row per partition being computed and run) and ``heartbeats`` (one
-  row per long-lived process, such as the landing watcher, and one per alert sent, named
-  ``alert-...``: see ``flows.alert_events``): see ``revenue.io.activity``.
+- ``partition_runs`` (one row per partition being computed and run, kept alive by a
+  heartbeat; a publish of the day removes the rows of runs that started before it) and
+  ``heartbeats`` (one row per long-lived process, such as the landing watcher, and one per
+  alert sent, named ``alert-...``: see ``flows.alert_events``): see ``revenue.io.activity``.
 
 Money columns are exact: ``numeric(18, 2)`` on Postgres, decimal text on SQLite (whose
 numbers are 64-bit floats), ``Decimal`` in Python.
@@ -179,6 +180,7 @@ def build_metadata(schema: str | None) -> sa.MetaData:
         sa.Column("partition_date", sa.Date, primary_key=True),
         sa.Column("run_id", sa.Text, primary_key=True),
         sa.Column("started_at", TIMESTAMP, nullable=False),
+        sa.Column("beat_at", TIMESTAMP),  # nullable: added in place to tables created before it
     )
     sa.Table(
         "heartbeats",
@@ -414,6 +416,7 @@ class Warehouse:
             connection.execute(revenue.delete().where(revenue.c.order_date == day))
             connection.execute(spend.delete().where(spend.c.order_date == day))
             connection.execute(rejected.delete().where(rejected.c.partition_date == day))
+            self._clear_older_marks(connection, day, output.run_id, now)
             _insert(
                 connection,
                 revenue,
@@ -445,6 +448,17 @@ class Warehouse:
                     for record in output.datasets
                 ],
             )
+
+    def _clear_older_marks(self, connection: Connection, day: dt.date, run_id: str | None, now: dt.datetime) -> None:
+        """Remove the running marks of ``day`` that other runs set before this publish (a
+        killed run's mark must not outlive the version that replaced its work; a run still
+        computing puts its mark back at its next heartbeat: ``revenue.io.activity``)."""
+        runs = self.table("partition_runs")
+        connection.execute(
+            runs.delete().where(
+                runs.c.partition_date == day, runs.c.run_id != (run_id or "local"), runs.c.started_at <= now
+            )
+        )
 
     def record_failure(
         self,

@@ -1,7 +1,9 @@
 """End to end: ``revenue dev`` as a new user runs it from a clone, on a free port: the UI and
 API answer, every deployment is served, the demo week is published, a CSV dropped into the
 landing directory becomes a completed run, other commands find the server by themselves, a
-second ``revenue dev`` starts nothing, and SIGINT leaves no process behind."""
+second ``revenue dev`` starts nothing, and Ctrl-C (SIGINT to its process group, as a terminal
+sends it) during a forced backfill leaves no process behind and no run ``Running``: after a
+restart, no day of it shows running in the grid or in ``revenue status`` within 90 s."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -76,7 +79,46 @@ def _flow_runs(api_url: str, deployment: str) -> list:
         )
 
 
-@pytest.mark.timeout(900)
+def _marks(warehouse: Path) -> list[tuple[str, str]]:
+    """(day, run id) of each running mark in the embedded warehouse."""
+    connection = sqlite3.connect(warehouse)
+    try:
+        return [(str(d)[:10], r) for d, r in connection.execute("SELECT partition_date, run_id FROM partition_runs")]
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        connection.close()
+
+
+def _start_dev(tmp_path: Path, environ: dict[str, str], port: int, log_name: str) -> subprocess.Popen:
+    """``revenue dev`` in its own process group, as a terminal runs it in the foreground."""
+    with open(tmp_path / log_name, "w") as output:
+        return subprocess.Popen(
+            [str(BIN / "revenue"), "dev", "--port", str(port), "--interval", "1"],
+            cwd=ROOT,
+            env=environ,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def _latest_grid(api_url: str) -> str:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: api_url}), get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["partition-status"])),
+            sort=ArtifactSort.CREATED_DESC,
+            limit=1,
+        )
+    return found[0].data if found else ""
+
+
+@pytest.mark.timeout(1200)
 def test_revenue_dev_runs_the_whole_system_and_stops_cleanly(tmp_path: Path):
     port = free_port()
     home = tmp_path / ".revenue"
@@ -86,14 +128,7 @@ def test_revenue_dev_runs_the_whole_system_and_stops_cleanly(tmp_path: Path):
         "REVENUE_HOME": str(home),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     }
-    output = open(tmp_path / "dev.out", "w")
-    dev = subprocess.Popen(
-        [str(BIN / "revenue"), "dev", "--port", str(port), "--interval", "1"],
-        cwd=ROOT,
-        env=environ,
-        stdout=output,
-        stderr=subprocess.STDOUT,
-    )
+    dev = _start_dev(tmp_path, environ, port, "dev.out")
     ui, api = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}/api"
     log = lambda: (tmp_path / "dev.out").read_text()[-5000:]  # noqa: E731
     try:
@@ -184,15 +219,30 @@ def test_revenue_dev_runs_the_whole_system_and_stops_cleanly(tmp_path: Path):
         assert run.name == "landing-late-orders.csv"
         assert _published(warehouse)[landed_day] == (19.75, 2)
         server_pid = state["server_pid"]
+
+        # a forced backfill through the range deployment, and Ctrl-C while it computes
+        from prefect.deployments import run_deployment
+
+        demo = [(today - dt.timedelta(days=n)).isoformat() for n in range(28, 0, -1)]
+        with temporary_settings({PREFECT_API_URL: api}):
+            backfill_run = run_deployment(
+                "backfill/range", parameters={"start": demo[0], "end": demo[-1], "force": True}, timeout=0
+            )
+        wait_for(
+            lambda: any(run_id == str(backfill_run.id) for _, run_id in _marks(warehouse)),
+            180,
+            "the forced backfill to compute a day",
+            0.2,
+        )
+        os.killpg(dev.pid, signal.SIGINT)  # what Ctrl-C in its terminal sends
     finally:
         if dev.poll() is None:
             dev.send_signal(signal.SIGINT)
         try:
-            dev.wait(timeout=90)
+            dev.wait(timeout=120)
         except subprocess.TimeoutExpired:
-            dev.kill()
+            os.killpg(dev.pid, signal.SIGKILL)
             raise
-        output.close()
 
     # SIGINT stopped everything it started
     assert dev.returncode == 0, log()
@@ -201,3 +251,45 @@ def test_revenue_dev_runs_the_whole_system_and_stops_cleanly(tmp_path: Path):
     assert not (home / "dev.json").exists()
     wait_for(lambda: not _processes_mentioning(str(home)), 30, "every process revenue dev started to exit")
     assert not Path(f"/proc/{server_pid}").exists() or "Z" in Path(f"/proc/{server_pid}/stat").read_text().split()[2]
+
+    # started again: the interrupted run is not Running, and within 90 s no day shows running
+    again = _start_dev(tmp_path, environ, port, "dev-again.out")
+    log = lambda: (tmp_path / "dev-again.out").read_text()[-5000:]  # noqa: E731
+    try:
+        wait_for(lambda: "Ctrl-C stops everything" in log() or again.poll() is not None, 240, "revenue dev to restart")
+        assert again.poll() is None, log()
+        restarted = time.monotonic()
+        [interrupted] = [r for r in _flow_runs(api, "backfill/range") if r.id == backfill_run.id]
+        assert interrupted.state.type.value == "CANCELLED", (interrupted.state.type, interrupted.state.message)
+
+        def status_text() -> str:
+            ran = subprocess.run(
+                [str(BIN / "revenue"), "status", "--start", demo[0], "--end", demo[-1]],
+                cwd=ROOT,
+                env=environ,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert ran.returncode == 0, ran.stderr[-3000:]
+            return ran.stdout
+
+        def nothing_running_in_status() -> bool:
+            return "> running 0" in status_text()
+
+        def nothing_running_in_grid() -> bool:
+            return "🔵 running **0**" in _latest_grid(api)
+
+        wait_for(nothing_running_in_status, 90, "revenue status to show no day running", 2)
+        wait_for(nothing_running_in_grid, max(5, 90 - (time.monotonic() - restarted)), "the grid: no day running", 2)
+        took = time.monotonic() - restarted
+        assert took < 90, took
+    finally:
+        if again.poll() is None:
+            os.killpg(again.pid, signal.SIGINT)
+        try:
+            again.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(again.pid, signal.SIGKILL)
+            raise
+    assert again.returncode == 0 and "revenue dev: stopped" in log(), log()

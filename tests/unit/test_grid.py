@@ -153,3 +153,16 @@ def test_only_unrecorded_days_before_the_first_order_are_no_data():
         "no data",
         "materialized",
     ]
+
+
+def test_a_day_whose_run_stopped_without_finishing_shows_its_published_state_and_the_stopped_run():
+    stopped = dt.datetime(2026, 3, 9, 13, 2, 11)
+    note = "run r-9 stopped unfinished at 2026-03-09 13:02 UTC"
+    statuses = [day(0, order_count=10), day(1, "materialized", note, run_id="r-9", stopped_at=stopped, order_count=12)]
+    text = render_markdown(statuses, CONTEXT, {"r-9": RunLink("backfill-2026-03-02..2026-03-08", "/runs/flow-run/r-9")})
+    assert "| 2026-03-02 | 🟩 02 · 10 | 🟩 03 · 12 |" in text  # its published state, not running
+    assert "🔵 running **0**" in text
+    assert f"| 2026-03-03 | 🟩 materialized | {note} | [backfill-2026-03-02..2026-03-08](/runs/flow-run/r-9) |" in text
+    terminal = render_text(statuses)
+    assert f"  2026-03-03: materialized: {note} (flow run r-9)" in terminal
+    assert "> running 0" in terminal
