@@ -6,7 +6,7 @@
    server started here keeps its database under ``<REVENUE_HOME>/prefect`` (runs survive a
    restart) and its log in ``<REVENUE_HOME>/dev-server.log``.
 2. The embedded default's blocks and manifest (``ensure_local_environment``).
-3. Demo orders in the source (``DEMO_DAYS`` days up to yesterday) if it has none.
+3. Demo orders in each of the ``DEMO_DAYS`` days up to yesterday that has none in the source.
 4. Every deployment of prefect.yaml served from this process (``prefect.serve``: the
    daily cron, the landing trigger, the backfill form; no work pool), and the landing
    watcher in a thread, every ``interval`` seconds: a CSV dropped into the landing
@@ -153,24 +153,21 @@ def _stop_group(pid: int, grace: float = 20.0) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
-def seed_if_empty(home: Path, orders_per_day: int, today: dt.date) -> tuple[dt.date, dt.date] | None:
-    """Load ``DEMO_DAYS`` days of demo orders up to yesterday into the embedded source if it
-    has no orders; the range loaded, or None when it already had some."""
+def seed_demo_days(home: Path, orders_per_day: int, today: dt.date) -> list[dt.date]:
+    """Load demo orders into every day of the ``DEMO_DAYS`` days up to yesterday (the days
+    ``revenue dev`` publishes: its last week among them) that holds none in the embedded
+    source, whatever other days it holds (``revenue demo``'s week, say); the days loaded."""
     import sqlalchemy as sa
 
-    from revenue.demo_data import generate_orders
-    from revenue.io.orders_table import create_orders_table, load_orders
+    from cli.commands import seed_empty_days
+    from revenue.io.orders_table import create_orders_table
+    from revenue.io.source import OrdersSource
 
     engine = sa.create_engine(f"sqlite:///{home / 'source.db'}")
     try:
-        table = create_orders_table(engine)
-        with engine.connect() as connection:
-            if connection.execute(sa.select(sa.func.count()).select_from(table)).scalar():
-                return None
+        create_orders_table(engine)
         end = today - dt.timedelta(days=1)
-        start = end - dt.timedelta(days=DEMO_DAYS - 1)
-        load_orders(engine, generate_orders(start, end, orders_per_day))
-        return start, end
+        return seed_empty_days(OrdersSource(engine), end - dt.timedelta(days=DEMO_DAYS - 1), end, orders_per_day)
     finally:
         engine.dispose()
 
@@ -220,9 +217,9 @@ def publish_week_when_served(config: str, days: list[dt.date], stop: threading.E
     print(f"revenue dev: publishing {first}..{last} through backfill/range: {ui}/runs/flow-run/{run.id}", flush=True)
 
 
-def yesterday_of(seeded: tuple[dt.date, dt.date] | None) -> str:
+def yesterday_of(seeded: list[dt.date]) -> str:
     """A day the demo data covers, for the example command."""
-    return (seeded[1] if seeded else dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)).isoformat()
+    return (seeded[-1] if seeded else dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)).isoformat()
 
 
 def banner(
@@ -230,7 +227,7 @@ def banner(
     ui_url: str,
     api_url: str,
     reused: bool,
-    seeded: tuple[dt.date, dt.date] | None,
+    seeded: list[dt.date],
     deployments: list,
 ) -> str:
     landing = options.home / "landing"
@@ -241,7 +238,10 @@ def banner(
         f"  environment {options.config!r}: files under {options.home}",
     ]
     if seeded:
-        lines.append(f"  loaded demo orders {seeded[0]}..{seeded[1]} ({options.orders_per_day} a day)")
+        lines.append(
+            f"  loaded demo orders into {len(seeded)} day(s) without orders, {seeded[0]}..{seeded[-1]} "
+            f"({options.orders_per_day} a day)"
+        )
     lines += [
         "",
         "Try:",
@@ -325,7 +325,7 @@ def _serve(options: DevOptions, ui_url: str, api_url: str, reused: bool) -> None
     from flows.served import runner_deployments
 
     ensure_local_environment(options.config, options.home)
-    seeded = seed_if_empty(options.home, options.orders_per_day, dt.datetime.now(dt.timezone.utc).date())
+    seeded = seed_demo_days(options.home, options.orders_per_day, dt.datetime.now(dt.timezone.utc).date())
     deployments = runner_deployments(options.config)
 
     stop = threading.Event()

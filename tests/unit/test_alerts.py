@@ -103,3 +103,48 @@ def test_destinations_keep_urls_and_keys_secret():
         assert "secret-token" not in repr(block) and "pd-key" not in repr(block)
     error = httpx.HTTPStatusError("boom", request=httpx.Request("POST", url), response=httpx.Response(500))
     assert delivery_error(error) == "HTTP 500"
+
+
+def _orders_per_day(db) -> dict[dt.date, int]:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(f"sqlite:///{db}")
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.text("SELECT substr(order_date, 1, 10), count(*), count(DISTINCT order_id) FROM orders GROUP BY 1")
+        )
+        counts = {dt.date.fromisoformat(day): (n, distinct) for day, n, distinct in rows}
+        ids = connection.execute(sa.text("SELECT count(*), count(DISTINCT order_id) FROM orders")).one()
+    engine.dispose()
+    assert ids[0] == ids[1], "order ids collide"
+    return {day: n for day, (n, _) in counts.items()}
+
+
+def test_dev_seeds_the_days_it_publishes_after_a_demo(tmp_path):
+    """`make demo` then `make dev`: the demo's week is other days, so the source is not
+    empty; `revenue dev` still loads demo orders into every day of its window that has none
+    (else each day of its week fails its raw gate and pages), and only those."""
+    import sqlalchemy as sa
+
+    from cli import dev
+    from revenue.demo_data import generate_orders
+    from revenue.io.orders_table import create_orders_table, load_orders
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'source.db'}")
+    create_orders_table(engine)
+    load_orders(engine, generate_orders(dt.date(2026, 3, 1), dt.date(2026, 3, 7), 5))  # what `revenue demo` loads
+    engine.dispose()
+    today = dt.date(2026, 12, 3)
+    window = [today - dt.timedelta(days=n) for n in range(dev.DEMO_DAYS, 0, -1)]
+
+    assert dev.seed_demo_days(tmp_path, 5, today) == window
+    counts = _orders_per_day(tmp_path / "source.db")
+    assert all(counts.get(day, 0) > 0 for day in window) and counts[dt.date(2026, 3, 1)] == 5
+
+    assert dev.seed_demo_days(tmp_path, 5, today) == []  # a restart loads nothing more
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'source.db'}")
+    with engine.begin() as connection:  # a day emptied by hand is loaded again, alone
+        connection.execute(sa.text("DELETE FROM orders WHERE substr(order_date, 1, 10) = :day"), {"day": "2026-12-01"})
+    engine.dispose()
+    assert dev.seed_demo_days(tmp_path, 5, dt.date(2026, 12, 4)) == [dt.date(2026, 12, 1), dt.date(2026, 12, 3)]
+    assert _orders_per_day(tmp_path / "source.db")[dt.date(2026, 12, 2)] == counts[dt.date(2026, 12, 2)]
