@@ -29,24 +29,22 @@ def test_deadlines_parse_and_invalid_ones_say_why():
 
 
 @pytest.mark.parametrize(
-    "was, now, due_sent, expected",
+    "was, now, alerted, expected",
     [
-        ("failed", dt.datetime(2026, 6, 1, tzinfo=UTC), False, "its last attempt had failed"),
-        ("missing", dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC), True, "it was not published by 07:30 UTC"),
-        (
-            "missing",
-            dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC),
-            False,
-            None,
-        ),  # no late check was sent (a first backfill)
-        ("missing", dt.datetime(2026, 3, 2, 7, 0, tzinfo=UTC), True, None),  # before its deadline: no alert was due
-        ("missing", dt.datetime(2026, 4, 1, tzinfo=UTC), True, None),  # an old day is not news
-        ("materialized", dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC), True, None),
-        (None, dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC), True, None),
+        ("failed", dt.datetime(2026, 6, 1, tzinfo=UTC), "failed-day", "its last attempt had failed"),
+        ("failed", dt.datetime(2026, 6, 1, tzinfo=UTC), None, None),  # failed with nowhere to send it
+        ("failed", dt.datetime(2026, 6, 1, tzinfo=UTC), "resolved", None),  # resolved already
+        ("missing", dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC), "late-day", "it was not published by 07:30 UTC"),
+        # the late check went out but its publish came in time: no "late" message, no "resolved"
+        ("missing", dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC), None, None),
+        ("missing", dt.datetime(2026, 3, 2, 7, 0, tzinfo=UTC), "late-day", None),  # before its deadline
+        ("missing", dt.datetime(2026, 4, 1, tzinfo=UTC), "late-day", None),  # an old day is not news
+        ("materialized", dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC), "late-day", None),
+        (None, dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC), "late-day", None),
     ],
 )
-def test_a_publish_resolves_only_what_was_alerted(was, now, due_sent, expected):
-    assert recovery(was, DAY, "07:30", now, due_sent) == expected
+def test_a_publish_resolves_only_what_was_alerted(was, now, alerted, expected):
+    assert recovery(was, DAY, "07:30", now, alerted) == expected
 
 
 def test_the_watcher_looks_at_yesterday_once_just_before_its_deadline(monkeypatch):
@@ -54,6 +52,7 @@ def test_the_watcher_looks_at_yesterday_once_just_before_its_deadline(monkeypatc
     monkeypatch.setattr(landing_watcher, "send_event", sent.append)
     monkeypatch.setattr(landing_watcher, "beat", lambda warehouse, name, detail=None: marks.__setitem__(name, detail))
     monkeypatch.setattr(landing_watcher, "last_beat", lambda warehouse, name: marks.get(name))
+    monkeypatch.setattr(landing_watcher, "deliverable", lambda config, key: key == "late-day")
     import revenue.status
 
     monkeypatch.setattr(
@@ -70,6 +69,7 @@ def test_the_watcher_looks_at_yesterday_once_just_before_its_deadline(monkeypatc
     assert landing_watcher.announce_due("prod", env, at(7, 29), set()) is None  # even from a new process (cron)
     [event] = sent
     assert event.event == "revenue.partition.due" and event.payload["day"] == "2026-03-01"
+    assert event.payload["seen_at"] == "07:28:00 UTC"  # how old "last seen" is when the message goes out
     assert event.resource["revenue.environment"] == "prod"
     statuses["state"] = "materialized"  # the next day is published in time: nothing is sent
     assert landing_watcher.announce_due("prod", env, dt.datetime(2026, 3, 3, 7, 29, tzinfo=UTC), seen) is None
@@ -148,3 +148,36 @@ def test_dev_seeds_the_days_it_publishes_after_a_demo(tmp_path):
     engine.dispose()
     assert dev.seed_demo_days(tmp_path, 5, dt.date(2026, 12, 4)) == [dt.date(2026, 12, 1), dt.date(2026, 12, 3)]
     assert _orders_per_day(tmp_path / "source.db")[dt.date(2026, 12, 2)] == counts[dt.date(2026, 12, 2)]
+
+
+def test_a_late_check_with_no_late_day_automation_sends_and_marks_nothing(monkeypatch):
+    """Alerts not configured yet: the late check is not recorded as done, so the day's late
+    check still goes out once they are (the same day, from the next watcher)."""
+    sent, marks = [], {}
+    monkeypatch.setattr(landing_watcher, "send_event", sent.append)
+    monkeypatch.setattr(landing_watcher, "beat", lambda warehouse, name, detail=None: marks.__setitem__(name, detail))
+    monkeypatch.setattr(landing_watcher, "last_beat", lambda warehouse, name: marks.get(name))
+    deliverable = {"late-day": False}
+    monkeypatch.setattr(landing_watcher, "deliverable", lambda config, key: deliverable[key])
+    import revenue.status
+
+    monkeypatch.setattr(
+        revenue.status,
+        "current_statuses",
+        lambda env, days: [SimpleNamespace(partition=days[0], state="missing", detail="", run_id=None)],
+    )
+    env = SimpleNamespace(pipeline=SimpleNamespace(alert_deadline="07:30"), warehouse=None)
+    at = dt.datetime(2026, 3, 2, 7, 29, tzinfo=UTC)
+    landing_watcher.announce_due("prod", env, at, set())
+    assert sent == [] and marks == {}
+    deliverable["late-day"] = True  # the operator sets a destination and restarts the watcher
+    landing_watcher.announce_due("prod", env, at, set())
+    assert [e.event for e in sent] == ["revenue.partition.due"] and list(marks) == ["alert-due-prod-2026-03-01"]
+
+
+def test_a_late_message_waits_for_a_publish_or_a_failure_and_dates_what_it_last_saw():
+    """A day that fails within the late check's window is the failed-day message (with its
+    cause), not a "late" one saying what it was before; "Last seen" carries its time."""
+    late = {s["key"]: s for s in automation_specs("prod", watcher_silence({}))}["late-day"]
+    assert set(late["trigger"]["expect"]) == {"revenue.partition.published", "revenue.partition.failed"}
+    assert "event.payload.seen_at" in late["body"]
