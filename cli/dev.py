@@ -222,6 +222,45 @@ def yesterday_of(seeded: list[dt.date]) -> str:
     return (seeded[-1] if seeded else dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)).isoformat()
 
 
+DESTINATION_LABELS = {"alert-webhook": "webhook", "alert-slack": "Slack", "alert-pagerduty": "PagerDuty"}
+
+
+def destination_labels(config: str, environ: dict[str, str]) -> list[str]:
+    """Which alert destinations ``REVENUE_ALERT_*`` of ``environ`` give ``config`` (their
+    kinds, never their URLs or keys)."""
+    from blocks.alerts import alert_destinations
+
+    return [DESTINATION_LABELS[name.removeprefix(f"{config}-")] for name in alert_destinations(config, environ)]
+
+
+def alert_automations(config: str) -> dict[str, bool]:
+    """The environment's alert automations on the server: name -> enabled."""
+    from prefect.client.orchestration import get_client
+
+    from blocks.alerts import automation_name
+
+    with get_client(sync_client=True) as client:
+        return {a.name: a.enabled for a in client.read_automations() if a.name.startswith(automation_name(config, ""))}
+
+
+def alerts_summary(config: str, destinations: list[str], before: dict[str, bool], after: dict[str, bool]) -> str:
+    """One banner line: which destinations alerts go to, which automations are paused, or
+    that this start (without ``REVENUE_ALERT_*``) removed the ones an earlier start made."""
+    prefix = f"revenue {config}: "
+    if destinations:
+        paused = [name.removeprefix(prefix) for name, enabled in sorted(after.items()) if not enabled]
+        return f"alerts on: {', '.join(destinations)} ({len(after)} automations)" + (
+            f"; paused in the UI: {', '.join(paused)}" if paused else ""
+        )
+    removed = sorted(set(before) - set(after))
+    if removed:
+        return (
+            f"alerts OFF: no REVENUE_ALERT_* variable is set here, so the {len(removed)} automations of {config!r} "
+            "were removed; nothing will page. Set the variables again and restart revenue dev"
+        )
+    return "alerts off (set REVENUE_ALERT_WEBHOOK_URL, REVENUE_ALERT_SLACK_WEBHOOK_URL or REVENUE_ALERT_PAGERDUTY_*)"
+
+
 def banner(
     options: DevOptions,
     ui_url: str,
@@ -229,6 +268,7 @@ def banner(
     reused: bool,
     seeded: list[dt.date],
     deployments: list,
+    alerts: str = "",
 ) -> str:
     landing = options.home / "landing"
     lines = [
@@ -237,6 +277,8 @@ def banner(
         + ", ".join(f"{d.flow_name}/{d.name}" for d in deployments),
         f"  environment {options.config!r}: files under {options.home}",
     ]
+    if alerts:
+        lines.append(f"  {alerts}")
     if seeded:
         lines.append(
             f"  loaded demo orders into {len(seeded)} day(s) without orders, {seeded[0]}..{seeded[-1]} "
@@ -320,11 +362,18 @@ def _adopt_orphaned_server(state_home: Path, api_url: str, stack: ExitStack) -> 
 def _serve(options: DevOptions, ui_url: str, api_url: str, reused: bool) -> None:
     from prefect import serve
 
-    from cli.commands import ensure_local_environment
+    from cli.commands import _alert_variables, ensure_local_environment
     from flows.landing_watcher import watch
     from flows.served import runner_deployments
 
+    had = alert_automations(options.config)
     ensure_local_environment(options.config, options.home)
+    alerts = alerts_summary(
+        options.config,
+        destination_labels(options.config, _alert_variables()),
+        had,
+        alert_automations(options.config),
+    )
     seeded = seed_demo_days(options.home, options.orders_per_day, dt.datetime.now(dt.timezone.utc).date())
     deployments = runner_deployments(options.config)
 
@@ -345,7 +394,7 @@ def _serve(options: DevOptions, ui_url: str, api_url: str, reused: bool) -> None
         threading.Thread(
             target=publish_week_when_served, args=(options.config, missing, stop), name="publish-week", daemon=True
         ).start()
-    print(banner(options, ui_url, api_url, reused, seeded, deployments), flush=True)
+    print(banner(options, ui_url, api_url, reused, seeded, deployments, alerts), flush=True)
     try:
         serve(*deployments, print_starting_message=False, query_seconds=options.interval)
     finally:

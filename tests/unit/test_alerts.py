@@ -181,3 +181,29 @@ def test_a_late_message_waits_for_a_publish_or_a_failure_and_dates_what_it_last_
     late = {s["key"]: s for s in automation_specs("prod", watcher_silence({}))}["late-day"]
     assert set(late["trigger"]["expect"]) == {"revenue.partition.published", "revenue.partition.failed"}
     assert "event.payload.seen_at" in late["body"]
+
+
+def test_the_dev_banner_says_which_alert_destinations_are_on_and_when_a_restart_removed_them(tmp_path):
+    from cli import dev
+
+    url = "https://hooks.example.com/services/T0/B0/secret-token"
+    environ = {
+        "REVENUE_ALERT_WEBHOOK_URL": url,
+        "REVENUE_ALERT_PAGERDUTY_INTEGRATION_KEY": "pd-key",
+        "REVENUE_ALERT_PAGERDUTY_API_KEY": "pd-api",
+    }
+    names = [f"revenue local: {key}" for key in ("failed-day", "late-day", "recovered", "landing-not-watched")]
+    on = dev.alerts_summary("local", dev.destination_labels("local", environ), {}, dict.fromkeys(names, True))
+    assert on.startswith("alerts on: webhook, PagerDuty") and "secret-token" not in on and "pd-" not in on
+    paused = dev.alerts_summary(
+        "local", ["Slack"], dict.fromkeys(names, True), {**dict.fromkeys(names, True), names[0]: False}
+    )
+    assert "paused in the UI: failed-day" in paused
+
+    removed = dev.alerts_summary("local", dev.destination_labels("local", {}), dict.fromkeys(names, True), {})
+    assert removed.startswith("alerts OFF") and "4 automations" in removed and "removed" in removed
+    assert dev.alerts_summary("local", [], {}, {}).startswith("alerts off")
+
+    options = dev.DevOptions(port=4200, config="local", home=tmp_path, state_home=tmp_path)
+    text = dev.banner(options, "http://ui", "http://ui/api", False, [], [], alerts=on)
+    assert "  alerts on: webhook, PagerDuty" in text and url not in text
