@@ -146,6 +146,8 @@ def open_alert(warehouse, config: str, day: dt.date, was: str | None) -> str | N
     was sent and not resolved yet."""
     from revenue.io.activity import last_beat, last_beat_with_detail
 
+    if was not in ("failed", "missing"):  # nothing was alerted about a day that was published
+        return None
     found = last_beat_with_detail(warehouse, open_mark(config, day.isoformat()))
     latest = found[1] if found else None
     if was == "failed" and latest == FAILED_DAY:

@@ -241,7 +241,8 @@ def compute_partition(
 
 
 def _resolve_alert(env, config: str, partition: dt.date, was: str | None, outcome: PartitionOutcome) -> None:
-    """ "Resolved" for an alert sent about the day; a failure to send it never fails the publish."""
+    """The "resolved" message of an alert sent about the day; a failure to send it never
+    fails the publish."""
     try:
         resolve(env.warehouse, config, partition, was, env.pipeline.alert_deadline, outcome, _run_id())
     except Exception as error:  # noqa: BLE001 - the day is published; only the message is lost
