@@ -340,14 +340,39 @@ def dev(args: argparse.Namespace) -> int:
     )
 
 
-def seed(args: argparse.Namespace) -> int:
-    """Demo orders into the environment's real source (the orders table created if absent)
-    and its buckets or directories created if missing: "point it at your Postgres and S3"
-    tried end to end. Loads nothing into a range that already holds orders."""
+def seed_empty_days(source, first, last, orders_per_day: int) -> list:
+    """Demo orders for each day of ``[first, last]`` that holds none in ``source`` (its
+    orders table exists), with ids after the table's largest; the days loaded. Days that
+    hold orders, inside or outside the range, are left as they are."""
     import datetime as dt
 
     from revenue.demo_data import generate_orders
-    from revenue.io.orders_table import create_orders_table, load_orders
+    from revenue.io.orders_table import load_orders
+    from revenue.partitions import partition_range
+
+    empty = [day for day in partition_range(first, last) if source.order_rows(day, day)[0] == 0]
+    top = source.order_rows(first, first)[1]
+    runs: list[list[dt.date]] = []
+    for day in empty:  # consecutive empty days in one load
+        if runs and runs[-1][-1] + dt.timedelta(days=1) == day:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    for run in runs:
+        orders = generate_orders(run[0], run[-1], orders_per_day, first_id=top + 1)
+        load_orders(source.engine, orders, source.table, source.schema)
+        top += len(orders)
+    return empty
+
+
+def seed(args: argparse.Namespace) -> int:
+    """Demo orders into the environment's real source (the orders table created if absent)
+    and its buckets or directories created if missing: "point it at your Postgres and S3"
+    tried end to end. Loads demo orders into each day of the range that holds none; days
+    that hold orders are left as they are."""
+    import datetime as dt
+
+    from revenue.io.orders_table import create_orders_table
     from revenue.io.storage import ensure_container
 
     env = _readable_environment(args.config)
@@ -364,13 +389,14 @@ def seed(args: argparse.Namespace) -> int:
             print(f"{name}: {store.uri()}" + (" (created)" if created else ""))
     source = env.source
     create_orders_table(source.engine, source.table, source.schema)
-    held, top = source.order_rows(start, end)
-    if held:
-        print(f"source {source.label} already holds {held} orders in {start}..{end}: loaded nothing")
-        return 0
-    orders = generate_orders(start, end, args.orders_per_day, first_id=top + 1)
-    load_orders(source.engine, orders, source.table, source.schema)
-    print(f"source {source.label}: loaded {len(orders)} demo order rows for {start}..{end}")
+    loaded = seed_empty_days(source, start, end, args.orders_per_day)
+    if not loaded:
+        print(f"source {source.label}: every day of {start}..{end} holds orders: loaded nothing")
+    else:
+        print(
+            f"source {source.label}: loaded {len(loaded) * args.orders_per_day} demo order rows into the "
+            f"{len(loaded)} day(s) of {start}..{end} that held none"
+        )
     return 0
 
 

@@ -6,7 +6,7 @@
    server started here keeps its database under ``<REVENUE_HOME>/prefect`` (runs survive a
    restart) and its log in ``<REVENUE_HOME>/dev-server.log``.
 2. The embedded default's blocks and manifest (``ensure_local_environment``).
-3. Demo orders in the source (``DEMO_DAYS`` days up to yesterday) if it has none.
+3. Demo orders in each of the ``DEMO_DAYS`` days up to yesterday that has none in the source.
 4. Every deployment of prefect.yaml served from this process (``prefect.serve``: the
    daily cron, the landing trigger, the backfill form; no work pool), and the landing
    watcher in a thread, every ``interval`` seconds: a CSV dropped into the landing
@@ -158,24 +158,21 @@ def _stop_group(pid: int, grace: float = 20.0) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
-def seed_if_empty(home: Path, orders_per_day: int, today: dt.date) -> tuple[dt.date, dt.date] | None:
-    """Load ``DEMO_DAYS`` days of demo orders up to yesterday into the embedded source if it
-    has no orders; the range loaded, or None when it already had some."""
+def seed_demo_days(home: Path, orders_per_day: int, today: dt.date) -> list[dt.date]:
+    """Load demo orders into every day of the ``DEMO_DAYS`` days up to yesterday (the days
+    ``revenue dev`` publishes: its last week among them) that holds none in the embedded
+    source, whatever other days it holds (``revenue demo``'s week, say); the days loaded."""
     import sqlalchemy as sa
 
-    from revenue.demo_data import generate_orders
-    from revenue.io.orders_table import create_orders_table, load_orders
+    from cli.commands import seed_empty_days
+    from revenue.io.orders_table import create_orders_table
+    from revenue.io.source import OrdersSource
 
     engine = sa.create_engine(f"sqlite:///{home / 'source.db'}")
     try:
-        table = create_orders_table(engine)
-        with engine.connect() as connection:
-            if connection.execute(sa.select(sa.func.count()).select_from(table)).scalar():
-                return None
+        create_orders_table(engine)
         end = today - dt.timedelta(days=1)
-        start = end - dt.timedelta(days=DEMO_DAYS - 1)
-        load_orders(engine, generate_orders(start, end, orders_per_day))
-        return start, end
+        return seed_empty_days(OrdersSource(engine), end - dt.timedelta(days=DEMO_DAYS - 1), end, orders_per_day)
     finally:
         engine.dispose()
 
@@ -386,9 +383,48 @@ def cancel_own_runs(names: list[str], config: str) -> None:
         print(f"revenue dev: cancelled flow run {run.name}", flush=True)
 
 
-def yesterday_of(seeded: tuple[dt.date, dt.date] | None) -> str:
+def yesterday_of(seeded: list[dt.date]) -> str:
     """A day the demo data covers, for the example command."""
-    return (seeded[1] if seeded else dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)).isoformat()
+    return (seeded[-1] if seeded else dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)).isoformat()
+
+
+DESTINATION_LABELS = {"alert-webhook": "webhook", "alert-slack": "Slack", "alert-pagerduty": "PagerDuty"}
+
+
+def destination_labels(config: str, environ: dict[str, str]) -> list[str]:
+    """Which alert destinations ``REVENUE_ALERT_*`` of ``environ`` give ``config`` (their
+    kinds, never their URLs or keys)."""
+    from blocks.alerts import alert_destinations
+
+    return [DESTINATION_LABELS[name.removeprefix(f"{config}-")] for name in alert_destinations(config, environ)]
+
+
+def alert_automations(config: str) -> dict[str, bool]:
+    """The environment's alert automations on the server: name -> enabled."""
+    from prefect.client.orchestration import get_client
+
+    from blocks.alerts import automation_name
+
+    with get_client(sync_client=True) as client:
+        return {a.name: a.enabled for a in client.read_automations() if a.name.startswith(automation_name(config, ""))}
+
+
+def alerts_summary(config: str, destinations: list[str], before: dict[str, bool], after: dict[str, bool]) -> str:
+    """One banner line: which destinations alerts go to, which automations are paused, or
+    that this start (without ``REVENUE_ALERT_*``) removed the ones an earlier start made."""
+    prefix = f"revenue {config}: "
+    if destinations:
+        paused = [name.removeprefix(prefix) for name, enabled in sorted(after.items()) if not enabled]
+        return f"alerts on: {', '.join(destinations)} ({len(after)} automations)" + (
+            f"; paused in the UI: {', '.join(paused)}" if paused else ""
+        )
+    removed = sorted(set(before) - set(after))
+    if removed:
+        return (
+            f"alerts OFF: no REVENUE_ALERT_* variable is set here, so the {len(removed)} automations of {config!r} "
+            "were removed; nothing will page. Set the variables again and restart revenue dev"
+        )
+    return "alerts off (set REVENUE_ALERT_WEBHOOK_URL, REVENUE_ALERT_SLACK_WEBHOOK_URL or REVENUE_ALERT_PAGERDUTY_*)"
 
 
 def banner(
@@ -396,8 +432,9 @@ def banner(
     ui_url: str,
     api_url: str,
     reused: bool,
-    seeded: tuple[dt.date, dt.date] | None,
+    seeded: list[dt.date],
     deployments: list,
+    alerts: str = "",
 ) -> str:
     landing = options.home / "landing"
     lines = [
@@ -406,8 +443,13 @@ def banner(
         + ", ".join(f"{d.flow_name}/{d.name}" for d in deployments),
         f"  environment {options.config!r}: files under {options.home}",
     ]
+    if alerts:
+        lines.append(f"  {alerts}")
     if seeded:
-        lines.append(f"  loaded demo orders {seeded[0]}..{seeded[1]} ({options.orders_per_day} a day)")
+        lines.append(
+            f"  loaded demo orders into {len(seeded)} day(s) without orders, {seeded[0]}..{seeded[-1]} "
+            f"({options.orders_per_day} a day)"
+        )
     lines += [
         "",
         "Try:",
@@ -488,12 +530,19 @@ def _adopt_orphaned_server(state_home: Path, api_url: str, stack: ExitStack) -> 
 def _serve(options: DevOptions, ui_url: str, api_url: str, reused: bool) -> None:
     from prefect import serve
 
-    from cli.commands import ensure_local_environment
+    from cli.commands import _alert_variables, ensure_local_environment
     from flows.landing_watcher import watch
     from flows.served import runner_deployments
 
+    had = alert_automations(options.config)
     ensure_local_environment(options.config, options.home)
-    seeded = seed_if_empty(options.home, options.orders_per_day, dt.datetime.now(dt.timezone.utc).date())
+    alerts = alerts_summary(
+        options.config,
+        destination_labels(options.config, _alert_variables()),
+        had,
+        alert_automations(options.config),
+    )
+    seeded = seed_demo_days(options.home, options.orders_per_day, dt.datetime.now(dt.timezone.utc).date())
     deployments = runner_deployments(options.config)
     settle_runs_left_behind(deployment_names(deployments))
 
@@ -514,7 +563,7 @@ def _serve(options: DevOptions, ui_url: str, api_url: str, reused: bool) -> None
         threading.Thread(
             target=publish_week_when_served, args=(options.config, missing, stop), name="publish-week", daemon=True
         ).start()
-    print(banner(options, ui_url, api_url, reused, seeded, deployments), flush=True)
+    print(banner(options, ui_url, api_url, reused, seeded, deployments, alerts), flush=True)
     try:
         serve(*deployments, print_starting_message=False, query_seconds=options.interval)
     finally:

@@ -81,8 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
         "dev",
         help="the whole system locally: Prefect server and UI, every deployment served, demo data, landing watcher",
         description="Starts (or reuses) a Prefect server on 127.0.0.1:PORT, creates the embedded default's blocks, "
-        "loads demo orders if the source is empty, serves every deployment of prefect.yaml from this process and "
-        "watches the local landing directory. Ctrl-C stops everything it started.",
+        "loads demo orders into the days of its window that have none, serves every deployment of prefect.yaml "
+        "from this process and watches the local landing directory. Ctrl-C stops everything it started.",
     )
     dev.add_argument("--port", type=_port, default=4200, help="Prefect server and UI port (default %(default)s)")
     _environment_option(dev, help="embedded-default environment (default %(default)s)")
@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="load demo orders into an environment's real source and create its missing buckets",
         description="Creates the orders table if absent and loads generated demo orders for the days given "
         "(default: the 28 days up to yesterday); creates the lake, results and landing buckets (or directories) "
-        "if missing. Loads nothing into a range that already holds orders.",
+        "if missing. Days that already hold orders are left as they are.",
     )
     _environment_option(seed)
     seed.add_argument("--start", type=_date, default=None, help="first day (default: DAYS days up to yesterday)")

@@ -38,7 +38,7 @@ from prefect.events.clients import get_events_client
 from prefect.events.schemas.events import Resource
 from prefect.utilities.asyncutils import run_coro_as_sync
 
-from flows.alert_events import alert_mark, due_event, run_url
+from flows.alert_events import LATE_DAY, alert_mark, deliverable, due_event, run_url
 from flows.status_grid import redraw_if_changed
 from revenue.errors import ConfigurationError
 from revenue.io.activity import LANDING_WATCHER, beat, last_beat
@@ -169,8 +169,8 @@ def announce_due(config: str, env, now: dt.datetime, seen: set[dt.date]) -> str 
         return None
     [status] = current_statuses(env, [day])
     seen_now = last_seen(status)
-    if seen_now is not None:
-        send_event(due_event(config, day, seen_now))
+    if seen_now is not None and deliverable(config, LATE_DAY):  # no late-day automation: nothing to check for
+        send_event(due_event(config, day, seen_now, now))
         beat(env.warehouse, mark, seen_now)
     seen.add(day)
     return seen_now

@@ -41,13 +41,13 @@ from prefect.futures import PrefectFuture, as_completed
 from prefect.runtime import flow_run
 from prefect.states import Failed, State
 
-from flows.alert_events import alert_mark, emit_failed, emit_published, emit_recovered, recovery
+from flows.alert_events import emit_failed, emit_published, resolve
 from flows.outcomes import describe, first_line, outcome_of
 from flows.partition_records import emit_asset_events, quality_artifact
 from flows.policies import CACHED, IO_RETRIES
 from revenue import stages
 from revenue.errors import InputSuperseded, ServiceUnavailableError
-from revenue.io.activity import last_beat, running
+from revenue.io.activity import running
 from revenue.io.environment import environment
 from revenue.io.errors import naming_partitions
 from revenue.io.partition_input import PartitionInput, plan_inputs
@@ -235,20 +235,18 @@ def compute_partition(
     )
     emit_asset_events(env, computed, outcome)
     emit_published(config, outcome.partition, outcome.fingerprint, _run_id())
-    why = recovery(
-        was,
-        partition,
-        env.pipeline.alert_deadline,
-        dt.datetime.now(dt.timezone.utc),
-        due_sent=was == "missing"
-        and last_beat(env.warehouse, alert_mark("due", config, outcome.partition)) is not None,
-    )
-    if why:
-        emit_recovered(
-            config, outcome.partition, why, outcome.fingerprint, outcome.revenue, outcome.order_count, _run_id()
-        )
+    _resolve_alert(env, config, partition, was, outcome)
     get_run_logger().info("%s", describe(outcome))
     return outcome
+
+
+def _resolve_alert(env, config: str, partition: dt.date, was: str | None, outcome: PartitionOutcome) -> None:
+    """The "resolved" message of an alert sent about the day; a failure to send it never
+    fails the publish."""
+    try:
+        resolve(env.warehouse, config, partition, was, env.pipeline.alert_deadline, outcome, _run_id())
+    except Exception as error:  # noqa: BLE001 - the day is published; only the message is lost
+        get_run_logger().warning("could not send the resolved alert of %s: %s", partition, first_line(error))
 
 
 def _alert_failure(env, config: str, partition: dt.date, input: PartitionInput, cause: str) -> None:
