@@ -4,8 +4,11 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export UV_PYTHON_DOWNLOADS := never
+# Install with compiled bytecode: with PYTHONDONTWRITEBYTECODE set (this machine, many
+# containers) every process would otherwise recompile Prefect, pandas and GX on import.
+export UV_COMPILE_BYTECODE := 1
 
-.PHONY: uv setup browser postgres lint typecheck demo dev test test-fast e2e screenshots bench clean
+.PHONY: uv setup browser postgres lint typecheck check demo dev test test-fast e2e screenshots bench clean
 
 uv:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || \
@@ -50,6 +53,10 @@ lint: setup
 
 typecheck: setup
 	$(UV) run --frozen mypy
+
+# The quick loop: lint, types and the unit tests (no server, no database).
+check: lint typecheck
+	$(UV) run --frozen pytest tests/unit -q
 
 test: setup browser postgres lint typecheck
 	$(UV) run --frozen pytest

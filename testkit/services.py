@@ -153,6 +153,45 @@ def fresh_database(admin_url: str) -> Iterator[str]:
         admin.dispose()
 
 
+def reset_database(url: str) -> None:
+    """Back to an empty database, as ``fresh_database`` made it, without a new CREATE DATABASE:
+    other sessions of it are ended (their advisory locks with them), every schema but the
+    system ones is dropped, and an empty ``public`` is created."""
+    name = make_url(url).database
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :n AND pid <> pg_backend_pid()"
+                ),
+                {"n": name},
+            )
+            schemas = connection.execute(
+                sa.text(
+                    "SELECT nspname FROM pg_namespace WHERE nspname NOT IN ('pg_catalog', 'information_schema') "
+                    "AND nspname NOT LIKE 'pg\\_%'"
+                )
+            ).scalars()
+            for schema in list(schemas):
+                quoted = schema.replace('"', '""')
+                connection.execute(sa.text(f'DROP SCHEMA "{quoted}" CASCADE'))
+            connection.execute(sa.text("CREATE SCHEMA public"))
+    finally:
+        engine.dispose()
+
+
+def empty_bucket(endpoint: str, bucket: str) -> None:
+    """Delete every object of the bucket and its notification configuration."""
+    s3 = aws_client("s3", endpoint)
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        if keys:
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={})
+
+
 @contextmanager
 def moto_s3() -> Iterator[str]:
     """An S3 API on loopback (moto's server, real HTTP); yields its endpoint URL."""
