@@ -58,8 +58,10 @@ typecheck: setup
 check: lint typecheck
 	$(UV) run --frozen pytest tests/unit -q
 
+# Two pytest workers (pytest-xdist): each end-to-end module runs whole on one worker (its
+# servers and workers mostly wait), the other tests are shared out one by one.
 test: setup browser postgres lint typecheck
-	$(UV) run --frozen pytest
+	$(UV) run --frozen pytest -n 2 --dist loadgroup
 
 test-fast: setup
 	$(UV) run --frozen pytest -m "not slow and not e2e"
