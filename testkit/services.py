@@ -55,6 +55,7 @@ def postgres_server_for_prefect() -> Iterator[str]:
         yield make_url(given).set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
         return
     import glob
+    import signal
     import subprocess
     import time
     from pathlib import Path
@@ -127,7 +128,9 @@ def postgres_server_for_prefect() -> Iterator[str]:
                     engine.dispose()
             yield url
         finally:
-            server.terminate()  # smart shutdown; a test's stray session must not keep it up
+            # fast shutdown (SIGINT): ends every session; SIGTERM's smart shutdown would wait
+            # for a test's stray session until the kill below
+            server.send_signal(signal.SIGINT)
             try:
                 server.wait(timeout=30)
             except subprocess.TimeoutExpired:
@@ -332,13 +335,24 @@ def process_workers(pool: str, names: tuple[str, ...], environ: dict[str, str], 
     try:
         yield workers
     finally:
-        for worker in workers:
-            worker.terminate()
-        for worker in workers:
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+        stop_all(workers, grace=30)
+
+
+def stop_all(processes, grace: float) -> None:
+    """SIGTERM every process, then SIGKILL those still running ``grace`` seconds later (one
+    deadline for all of them, not ``grace`` each)."""
+    import subprocess
+    import time
+
+    for process in processes:
+        process.terminate()
+    deadline = time.monotonic() + grace
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 class CuttingProxy:
