@@ -2,7 +2,8 @@
 
 ``TEST_DATABASE_URL`` points at an existing Postgres; without it a throwaway server is
 started with ``pgserver`` (binaries shipped in the wheel), so a fresh machine needs
-nothing installed. Each test gets a database of its own.
+nothing installed. A database (``fresh_database``) is emptied for reuse by ``reset_database``,
+a bucket by ``empty_bucket``: the integration tests lend them from one test to the next.
 """
 
 from __future__ import annotations

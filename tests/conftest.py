@@ -1,10 +1,17 @@
 """Settings for every test: no telemetry (this machine has no network)."""
 
 import os
+import signal
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_UI_ENABLED", "false")
+
+# Started from a background job of a non-interactive shell (`make test &`, nohup, some CI
+# runners), pytest and every process it starts inherit SIGINT as ignored, so a test that
+# presses Ctrl-C on a child (`revenue watch`, `revenue dev`) would wait for nothing. Children
+# of a process that handles SIGINT start with its default action again.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_xdist_make_scheduler(config, log):
