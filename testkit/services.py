@@ -2,7 +2,8 @@
 
 ``TEST_DATABASE_URL`` points at an existing Postgres; without it a throwaway server is
 started with ``pgserver`` (binaries shipped in the wheel), so a fresh machine needs
-nothing installed. Each test gets a database of its own.
+nothing installed. A database (``fresh_database``) is emptied for reuse by ``reset_database``,
+a bucket by ``empty_bucket``: the integration tests lend them from one test to the next.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def postgres_server_for_prefect() -> Iterator[str]:
         yield make_url(given).set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
         return
     import glob
+    import signal
     import subprocess
     import time
     from pathlib import Path
@@ -127,7 +129,9 @@ def postgres_server_for_prefect() -> Iterator[str]:
                     engine.dispose()
             yield url
         finally:
-            server.terminate()  # smart shutdown; a test's stray session must not keep it up
+            # fast shutdown (SIGINT): ends every session; SIGTERM's smart shutdown would wait
+            # for a test's stray session until the kill below
+            server.send_signal(signal.SIGINT)
             try:
                 server.wait(timeout=30)
             except subprocess.TimeoutExpired:
@@ -151,6 +155,45 @@ def fresh_database(admin_url: str) -> Iterator[str]:
             )
             connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
         admin.dispose()
+
+
+def reset_database(url: str) -> None:
+    """Back to an empty database, as ``fresh_database`` made it, without a new CREATE DATABASE:
+    other sessions of it are ended (their advisory locks with them), every schema but the
+    system ones is dropped, and an empty ``public`` is created."""
+    name = make_url(url).database
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :n AND pid <> pg_backend_pid()"
+                ),
+                {"n": name},
+            )
+            schemas = connection.execute(
+                sa.text(
+                    "SELECT nspname FROM pg_namespace WHERE nspname NOT IN ('pg_catalog', 'information_schema') "
+                    "AND nspname NOT LIKE 'pg\\_%'"
+                )
+            ).scalars()
+            for schema in list(schemas):
+                quoted = schema.replace('"', '""')
+                connection.execute(sa.text(f'DROP SCHEMA "{quoted}" CASCADE'))
+            connection.execute(sa.text("CREATE SCHEMA public"))
+    finally:
+        engine.dispose()
+
+
+def empty_bucket(endpoint: str, bucket: str) -> None:
+    """Delete every object of the bucket and its notification configuration."""
+    s3 = aws_client("s3", endpoint)
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        if keys:
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={})
 
 
 @contextmanager
@@ -293,13 +336,24 @@ def process_workers(pool: str, names: tuple[str, ...], environ: dict[str, str], 
     try:
         yield workers
     finally:
-        for worker in workers:
-            worker.terminate()
-        for worker in workers:
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+        stop_all(workers, grace=30)
+
+
+def stop_all(processes, grace: float) -> None:
+    """SIGTERM every process, then SIGKILL those still running ``grace`` seconds later (one
+    deadline for all of them, not ``grace`` each)."""
+    import subprocess
+    import time
+
+    for process in processes:
+        process.terminate()
+    deadline = time.monotonic() + grace
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 class CuttingProxy:

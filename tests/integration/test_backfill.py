@@ -40,21 +40,6 @@ def all_published(config: str) -> dict[str, pd.DataFrame]:
     }
 
 
-@pytest.fixture
-def second_sqlite_env(tmp_path_factory):
-    import uuid
-    from pathlib import Path
-
-    from blocks.create import embedded_default_environ
-    from tests.integration.conftest import _save_environment
-
-    root = tmp_path_factory.mktemp("second")
-    environ = embedded_default_environ(root)
-    for key in ("REVENUE_LAKE_URL", "REVENUE_RESULTS_URL", "REVENUE_LANDING_URL"):
-        Path(environ[key]).mkdir(parents=True, exist_ok=True)
-    return _save_environment(f"second-{uuid.uuid4().hex[:8]}", environ)
-
-
 def test_ten_day_backfill_publishes_what_ten_single_runs_publish(sqlite_env, second_sqlite_env):
     load_demo(sqlite_env)
     load_demo(second_sqlite_env)
