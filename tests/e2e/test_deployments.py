@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import boto3
@@ -21,6 +22,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from testkit import waiting
 from testkit.services import (
     S3_ACCESS_KEY,
     S3_SECRET_KEY,
@@ -39,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 UTC = dt.timezone.utc
 WORKERS = ("worker-a", "worker-b")
+wait_for = partial(waiting.wait_for, interval=1.0)  # live servers and processes: ask once a second
 
 
 def readme_worker_limit() -> int:
@@ -80,16 +83,6 @@ class Stack:
                 return list(connection.execute(sa.text(query), params))
         finally:
             engine.dispose()
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 1.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture(scope="module")

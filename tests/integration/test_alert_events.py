@@ -7,6 +7,7 @@ import pytest
 from prefect import flow, task
 
 from flows.partition import _last_attempt
+from testkit.waiting import wait_for
 
 
 def test_only_the_attempt_without_a_retry_left_is_the_last():
@@ -60,15 +61,7 @@ def _events(name: str, resource_id: str) -> list:
 
 
 def _wait_for(predicate, what: str, timeout: float = 30.0):
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    return wait_for(predicate, timeout, what, interval=0.25)
 
 
 def _alerting_environ(root, webhook: bool) -> dict[str, str]:

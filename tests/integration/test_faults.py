@@ -33,6 +33,7 @@ from flows.policies import IO_RETRIES
 from revenue.io.environment import Environment, _cache, environment
 from revenue.verify import verify_range
 from testkit.services import DB_PASSWORD, S3_ACCESS_KEY, S3_SECRET_KEY, CuttingProxy, free_port
+from testkit.waiting import wait_for
 from tests.integration.conftest import s3_client
 from tests.integration.helpers import published, seed_orders, subprocess_env
 
@@ -150,17 +151,6 @@ def describe_runs(runs) -> str:
 def assert_no_secret(text: str) -> None:
     for secret in (DB_PASSWORD, S3_SECRET_KEY):
         assert secret not in text, "a credential leaked into the message"
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.2, on_timeout=lambda: ""):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}. {on_timeout()}")
-        time.sleep(interval)
 
 
 # ---------------------------------------------------------------- 1. source refuses connections

@@ -18,6 +18,7 @@ from revenue.io.activity import EXPIRY_VARIABLE, running, running_partitions
 from revenue.io.environment import environment
 from revenue.io.warehouse import Warehouse
 from revenue.status import current_statuses
+from testkit.waiting import wait_for
 from tests.integration.helpers import seed_orders
 
 DAY = dt.date(2026, 3, 1)
@@ -33,17 +34,6 @@ UTC = dt.timezone.utc
 @pytest.fixture(params=["sqlite_env", "pg_env"])
 def config(request) -> str:
     return request.getfixturevalue(request.param)
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
 
 
 def mark_rows(warehouse: Warehouse) -> list:
