@@ -14,7 +14,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import partial
 from pathlib import Path
 
 import boto3
@@ -41,7 +40,11 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 UTC = dt.timezone.utc
 WORKERS = ("worker-a", "worker-b")
-wait_for = partial(waiting.wait_for, interval=1.0)  # live servers and processes: ask once a second
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 1.0):
+    """``testkit.waiting.wait_for``, asking once a second: live servers and processes."""
+    return waiting.wait_for(predicate, timeout, what, interval)
 
 
 def readme_worker_limit() -> int:
