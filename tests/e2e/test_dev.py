@@ -29,6 +29,13 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
+def _revenue(environ: dict[str, str], timeout: float, *args: str) -> subprocess.CompletedProcess[str]:
+    """A ``revenue`` command run from the clone as a user runs it, its output captured."""
+    return subprocess.run(
+        [str(BIN / "revenue"), *args], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=timeout
+    )
+
+
 def _get(url: str) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
@@ -178,25 +185,11 @@ def test_revenue_dev_runs_the_whole_system_and_stops_cleanly(tmp_path: Path):
         assert week_run.parameters["start"] == week[0] and week_run.parameters["end"] == week[-1]
 
         # a second `revenue dev` finds the first and starts nothing
-        again = subprocess.run(
-            [str(BIN / "revenue"), "dev", "--port", str(free_port())],
-            cwd=ROOT,
-            env=environ,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        again = _revenue(environ, 60, "dev", "--port", str(free_port()))
         assert again.returncode == 0 and f"already running (pid {dev.pid})" in again.stdout, again.stdout + again.stderr
 
         # other commands use the dev server by themselves (no temporary server)
-        ran = subprocess.run(
-            [str(BIN / "revenue"), "run", "--date", week[-1], "--force"],
-            cwd=ROOT,
-            env=environ,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        ran = _revenue(environ, 300, "run", "--date", week[-1], "--force")
         assert ran.returncode == 0, ran.stderr[-3000:]
         assert "temporary server" not in ran.stderr.lower() and f"{week[-1]}: published" in ran.stdout
         with temporary_settings({PREFECT_API_URL: api}), get_client(sync_client=True) as client:
@@ -263,14 +256,7 @@ def test_revenue_dev_runs_the_whole_system_and_stops_cleanly(tmp_path: Path):
         assert interrupted.state.type.value == "CANCELLED", (interrupted.state.type, interrupted.state.message)
 
         def status_text() -> str:
-            ran = subprocess.run(
-                [str(BIN / "revenue"), "status", "--start", demo[0], "--end", demo[-1]],
-                cwd=ROOT,
-                env=environ,
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
+            ran = _revenue(environ, 120, "status", "--start", demo[0], "--end", demo[-1])
             assert ran.returncode == 0, ran.stderr[-3000:]
             return ran.stdout
 

@@ -40,6 +40,14 @@ def row_of(grid: str, day: dt.date) -> str:
     return line.split("|")[2 + day.weekday()].strip()
 
 
+def land_one_order(env, config: str, name: str, day: dt.date) -> None:
+    """A CSV ``name`` with one order on ``day`` landed in the local landing directory, and its
+    landing run."""
+    landing = Path(env.landing.uri().removeprefix("file://"))
+    (landing / name).write_text(f"order_id,customer_id,amount,order_date\n990001,zed,12.50,{day}T10:00:00Z\n")
+    daily_revenue(landed_key=name, config=config)
+
+
 def flow_run_count() -> int:
     with get_client(sync_client=True) as client:
         return client.count_flow_runs()
@@ -68,11 +76,7 @@ def test_the_latest_grid_is_the_true_state_of_every_day_and_a_narrower_backfill_
     assert state.is_failed()
     assert state.message.startswith(f"{failing} failed: quality gate failed for cleaned_orders partition {failing}")
     landed_day = WEEK[2]
-    landing = Path(env.landing.uri().removeprefix("file://"))
-    (landing / "late-orders.csv").write_text(
-        f"order_id,customer_id,amount,order_date\n990001,zed,12.50,{landed_day}T10:00:00Z\n"
-    )
-    daily_revenue(landed_key="late-orders.csv", config=sqlite_env)
+    land_one_order(env, sqlite_env, "late-orders.csv", landed_day)
     grid = latest_grid()
     assert row_of(grid, failing).startswith("🟥") and row_of(grid, landed_day).startswith("🟩")
     assert f"| {failing} | 🟥 failed | quality gate failed for cleaned_orders partition {failing}" in grid
@@ -165,11 +169,7 @@ def test_days_before_the_first_order_read_no_data_and_a_long_cause_keeps_the_run
 
     # a landed file for a day before the source's first order: the data begins there now
     landed_day = WEEK[0]
-    landing = Path(env.landing.uri().removeprefix("file://"))
-    (landing / "early-orders.csv").write_text(
-        f"order_id,customer_id,amount,order_date\n990001,zed,12.50,{landed_day}T10:00:00Z\n"
-    )
-    daily_revenue(landed_key="early-orders.csv", config=sqlite_env)
+    land_one_order(env, sqlite_env, "early-orders.csv", landed_day)
     grid = latest_grid()
     assert row_of(grid, landed_day).startswith("🟩")
     assert row_of(grid, WEEK[1]).startswith("⬜") and row_of(grid, WEEK[2]).startswith("⬜")  # after it: missing
