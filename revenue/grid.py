@@ -23,12 +23,25 @@ from dataclasses import dataclass
 
 from revenue.status import NO_DATA, PartitionStatus, State
 
-STATES: tuple[State, ...] = ("materialized", "warned", "stale", "missing", "failed", "running")
-COLOURS = {"materialized": "🟩", "warned": "🟨", "stale": "🟧", "missing": "⬜", "failed": "🟥", "running": "🔵"}
-SYMBOLS = {"materialized": "#", "warned": "!", "stale": "~", "missing": ".", "failed": "X", "running": ">"}
-STATES += (NO_DATA,)
-COLOURS[NO_DATA] = "·"
-SYMBOLS[NO_DATA] = " "
+STATES: tuple[State, ...] = ("materialized", "warned", "stale", "missing", "failed", "running", NO_DATA)
+COLOURS = {
+    "materialized": "🟩",
+    "warned": "🟨",
+    "stale": "🟧",
+    "missing": "⬜",
+    "failed": "🟥",
+    "running": "🔵",
+    NO_DATA: "·",
+}
+SYMBOLS = {
+    "materialized": "#",
+    "warned": "!",
+    "stale": "~",
+    "missing": ".",
+    "failed": "X",
+    "running": ">",
+    NO_DATA: " ",
+}
 ATTENTION: tuple[str, ...] = ("failed", "stale", "missing", "running")
 """States that get a line of their own under the grid (when they have a cause)."""
 MAX_LINES = 40

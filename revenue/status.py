@@ -146,7 +146,6 @@ def first_data_day(env: Environment) -> dt.date | None:
 def no_data_before(first: dt.date | None, statuses: Sequence[PartitionStatus]) -> list[PartitionStatus]:
     """``statuses`` with every day before ``first`` (every day when None) that nothing was
     ever recorded for (missing, with no ledger row and no published row) as no data."""
-    from dataclasses import replace
 
     def no_data(s: PartitionStatus) -> bool:
         return s.state == "missing" and not s.detail and not s.run_id and (first is None or s.partition < first)
