@@ -5,13 +5,15 @@
   rendering, and the run it starts, which publishes the day (it used to fail with
   ``my%2520orders.csv: no such object``);
 - a symbolic link in the landing directory pointing outside it is skipped by the watcher:
-  nothing outside is read, the runs of days publish and the status works (it used to be
-  registered, stay ``pending`` and fail every run)."""
+  nothing outside is read, the runs of days publish and the status works, even with the link
+  registered by an earlier version (it used to be registered, stay ``pending`` and fail every
+  run)."""
 
 from __future__ import annotations
 
 import copy
 import datetime as dt
+import hashlib
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from flows.daily_revenue import daily_revenue
 from flows.landing_watcher import landed_event, watch_pass
 from flows.served import runner_deployments
 from revenue.io.environment import environment
+from revenue.io.landing import LandedFile
 from revenue.io.registry import watch_once
 from revenue.status import current_statuses
 from tests.integration.helpers import published, seed_orders
@@ -68,6 +71,11 @@ def test_a_symlink_out_of_the_landing_directory_is_skipped_and_days_still_run(sq
     assert "evil.csv" in caplog.text and "symbolic link" in caplog.text
     assert env.registry.warehouse.read_table("landing_registry")["key"].tolist() == ["good.csv"]
     assert watch_pass(sqlite_env) == []
+    # the link as an earlier version registered it (it stayed ``pending`` and failed every run)
+    env.registry.register(
+        LandedFile(env.landing.uri("evil.csv"), "evil.csv", hashlib.md5(outside.read_bytes()).hexdigest(), 30),
+        by="earlier watcher",
+    )
 
     state = daily_revenue(partition_date=DAY.isoformat(), config=sqlite_env, return_state=True)
     assert state.is_completed(), state.message
