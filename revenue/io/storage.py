@@ -180,12 +180,13 @@ class LocalStore:
 
     def get(self, key: str, etag: str | None = None) -> bytes:
         """The file's bytes; with ``etag`` (an MD5), only that version (else ``ObjectChanged``:
-        also when the key now names a link or something else than a regular file)."""
+        also when the key now names a link or something else than a regular file, or is
+        refused by the key rule); without, ``LandingKeyError`` for those."""
         try:
             with _open_regular(self._path(key), key) as handle:
                 data = handle.read()
-        except (FileNotFoundError, NotADirectoryError, LinkRefused):
-            if etag:
+        except (FileNotFoundError, NotADirectoryError, LandingKeyError):
+            if etag:  # that version cannot be had under this key (a link, a key refused)
                 raise ObjectChanged(key, etag) from None
             raise
         if etag and hashlib.md5(data).hexdigest() != etag:
@@ -211,24 +212,39 @@ class LocalStore:
         found = []
         for key, info in self._walk(self.root, ""):
             if key.startswith(prefix) and (start_after is None or key > start_after):
-                with _open_regular(self.root / key, key) as handle:
-                    etag = _md5_handle(handle)
+                try:
+                    with _open_regular(self.root / key, key) as handle:
+                        etag = _md5_handle(handle)
+                except (FileNotFoundError, LinkRefused):  # gone or replaced since it was listed
+                    continue
+                except OSError as error:
+                    skipped_once(self.uri(), key, f"cannot be read ({type(error).__name__})")
+                    continue
                 found.append(StoredObject(key=key, size=info.st_size, etag=etag, modified=info.st_mtime))
         return sorted(found, key=lambda o: o.key)
 
     def _walk(self, directory: Path, relative: str) -> Iterator[tuple[str, os.stat_result]]:
-        with os.scandir(directory) as entries:
-            for entry in entries:
-                key = f"{relative}{entry.name}"
+        try:
+            entries = list(os.scandir(directory))
+        except OSError as error:
+            if directory != self.root:  # an unreadable subdirectory never hides the others
+                skipped_once(self.uri(), relative.rstrip("/"), f"cannot be listed ({type(error).__name__})")
+                return
+            raise
+        for entry in entries:
+            key = f"{relative}{entry.name}"
+            try:
                 info = entry.stat(follow_symlinks=False)
-                if stat.S_ISLNK(info.st_mode):
-                    skipped_once(self.uri(), key, "a symbolic link: not followed")
-                elif stat.S_ISDIR(info.st_mode):
-                    yield from self._walk(Path(entry.path), f"{key}/")
-                elif not stat.S_ISREG(info.st_mode):
-                    skipped_once(self.uri(), key, "not a regular file")
-                elif not entry.name.startswith(".tmp-"):
-                    yield key, info
+            except FileNotFoundError:  # gone since it was listed
+                continue
+            if stat.S_ISLNK(info.st_mode):
+                skipped_once(self.uri(), key, "a symbolic link: not followed")
+            elif stat.S_ISDIR(info.st_mode):
+                yield from self._walk(Path(entry.path), f"{key}/")
+            elif not stat.S_ISREG(info.st_mode):
+                skipped_once(self.uri(), key, "not a regular file")
+            elif not entry.name.startswith(".tmp-"):
+                yield key, info
 
     def uri(self, key: str = "") -> str:
         return (self.root / key).as_uri() if key else self.root.as_uri()
