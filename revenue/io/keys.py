@@ -66,14 +66,6 @@ def key_problem(key: str) -> str | None:
     return None
 
 
-def checked_key(key: str, where: str = "the landing root") -> str:
-    """``key`` if it keeps the rule, else ``LandingKeyError`` naming it and the reason."""
-    problem = key_problem(key)
-    if problem is not None:
-        raise LandingKeyError(f"landed file {shown(key)}: not a file key under {where} ({problem})")
-    return key
-
-
 _reported: set[tuple[str, str]] = set()
 _reported_lock = threading.Lock()
 _REPORTED_MAX = 10_000

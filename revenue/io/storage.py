@@ -6,8 +6,8 @@ writes are atomic (temporary file + rename) so a crash never leaves half a file.
 A local store never follows a symbolic link: its keys keep the landing key rule
 (``revenue.io.keys``), listing skips links and anything that is not a regular file (a
 FIFO would block a reader), logging each once, and ``get``/``head``/``put`` refuse a key
-with a link on its path (``LandingKeyError``), so nothing outside the root is read or
-written through one.
+with a link on its path (``KeyRefused``: a ``LandingKeyError`` and an ``OSError``), so
+nothing outside the root is read or written through one.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote_to_bytes
 
-from revenue.io.keys import LandingKeyError, checked_key, shown, skipped_once
+from revenue.io.keys import LandingKeyError, key_problem, shown, skipped_once
 
 if TYPE_CHECKING:  # Prefect is imported only where a block is turned into a store
     from prefect.filesystems import LocalFileSystem
@@ -142,8 +142,11 @@ class S3Store:
         return uri[len(root) :] if uri.startswith(root) else None
 
 
-class LinkRefused(LandingKeyError):
-    """A local key with a symbolic link (or something other than a regular file) on its path."""
+class KeyRefused(LandingKeyError, OSError):
+    """The local store refuses a key: it breaks the key rule, or a symbolic link or something
+    other than a regular file is on its path. To a run given the key it is a
+    ``LandingKeyError``; to a reader of a registered file, a file that cannot be read (an
+    ``OSError``: recorded unreadable, never left pending)."""
 
 
 class LocalStore:
@@ -156,13 +159,15 @@ class LocalStore:
 
     def _path(self, key: str) -> Path:
         """The file of ``key``: the key keeps the rule, and no existing part of its path
-        below the root is a symbolic link (``LinkRefused``)."""
-        checked_key(key, self.uri())
+        below the root is a symbolic link (``KeyRefused``)."""
+        problem = key_problem(key)
+        if problem is not None:
+            raise KeyRefused(f"landed file {shown(key)}: not a file key under {self.uri()} ({problem})")
         path = self.root
         for part in key.split("/"):
             path = path / part
             if path.is_symlink():
-                raise LinkRefused(f"landed file {shown(key)}: a symbolic link in the landing store, not followed")
+                raise KeyRefused(f"landed file {shown(key)}: a symbolic link in the landing store, not followed")
         return path
 
     def put(self, key: str, data: bytes) -> StoredObject:
@@ -179,14 +184,13 @@ class LocalStore:
         return StoredObject(key=key, size=len(data), etag=hashlib.md5(data).hexdigest())
 
     def get(self, key: str, etag: str | None = None) -> bytes:
-        """The file's bytes; with ``etag`` (an MD5), only that version (else ``ObjectChanged``:
-        also when the key now names a link or something else than a regular file, or is
-        refused by the key rule); without, ``LandingKeyError`` for those."""
+        """The file's bytes; with ``etag`` (an MD5), only that version (else ``ObjectChanged``);
+        ``KeyRefused`` for a link, a non-regular file or a key breaking the rule."""
         try:
             with _open_regular(self._path(key), key) as handle:
                 data = handle.read()
-        except (FileNotFoundError, NotADirectoryError, LandingKeyError):
-            if etag:  # that version cannot be had under this key (a link, a key refused)
+        except (FileNotFoundError, NotADirectoryError):
+            if etag:
                 raise ObjectChanged(key, etag) from None
             raise
         if etag and hashlib.md5(data).hexdigest() != etag:
@@ -194,7 +198,7 @@ class LocalStore:
         return data
 
     def head(self, key: str) -> StoredObject | None:
-        """The file's size and MD5; None when there is no file (``LinkRefused`` for a link
+        """The file's size and MD5; None when there is no file (``KeyRefused`` for a link
         or a non-regular file)."""
         path = self._path(key)
         try:
@@ -215,7 +219,7 @@ class LocalStore:
                 try:
                     with _open_regular(self.root / key, key) as handle:
                         etag = _md5_handle(handle)
-                except (FileNotFoundError, LinkRefused):  # gone or replaced since it was listed
+                except (FileNotFoundError, KeyRefused):  # gone or replaced since it was listed
                     continue
                 except OSError as error:
                     skipped_once(self.uri(), key, f"cannot be read ({type(error).__name__})")
@@ -259,7 +263,7 @@ class LocalStore:
 
 class _open_regular:
     """Open a file for reading without following a final symbolic link (``O_NOFOLLOW``)
-    and only if it is a regular file (``LinkRefused`` otherwise)."""
+    and only if it is a regular file (``KeyRefused`` otherwise)."""
 
     def __init__(self, path: Path, key: str) -> None:
         self.path, self.key = path, key
@@ -270,13 +274,13 @@ class _open_regular:
             fd = os.open(self.path, flags)
         except OSError:
             if os.path.islink(self.path):  # it became a link since ``_path`` looked
-                raise LinkRefused(
+                raise KeyRefused(
                     f"landed file {shown(self.key)}: a symbolic link in the landing store, not followed"
                 ) from None
             raise
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
-            raise LinkRefused(f"landed file {shown(self.key)}: not a regular file")
+            raise KeyRefused(f"landed file {shown(self.key)}: not a regular file")
         self.handle = os.fdopen(fd, "rb")
         return self.handle
 

@@ -72,7 +72,7 @@ def test_a_symlink_out_of_the_landing_directory_is_skipped_and_days_still_run(sq
     assert env.registry.warehouse.read_table("landing_registry")["key"].tolist() == ["good.csv"]
     assert watch_pass(sqlite_env) == []
     # the link as an earlier version registered it (it stayed ``pending`` and failed every run)
-    env.registry.register(
+    link = env.registry.register(
         LandedFile(env.landing.uri("evil.csv"), "evil.csv", hashlib.md5(outside.read_bytes()).hexdigest(), 30),
         by="earlier watcher",
     )
@@ -84,3 +84,5 @@ def test_a_symlink_out_of_the_landing_directory_is_skipped_and_days_still_run(sq
     assert other.is_completed(), other.message
     [status] = current_statuses(env, [DAY])
     assert status.state == "materialized"
+    registry = env.registry.warehouse.read_table("landing_registry").set_index("seq")
+    assert registry.loc[link.seq, "read_status"] == "unreadable"  # not left pending
