@@ -24,7 +24,16 @@ from revenue.io.errors import service
 from revenue.io.keys import LandingKeyError, key_problem, shown, skipped_once
 from revenue.io.storage import ObjectStore
 
-__all__ = ["LANDED_EVENT", "LandedFile", "LandingKeyError", "listed_files", "mark_error", "resolve_landed"]
+__all__ = [
+    "LANDED_EVENT",
+    "RESERVED_PREFIXES",
+    "LandedFile",
+    "LandingKeyError",
+    "landing_key_problem",
+    "listed_files",
+    "mark_error",
+    "resolve_landed",
+]
 
 LANDED_EVENT = "revenue.file.landed"
 RESERVED_PREFIXES = ("_errors/", "_state/")
@@ -91,8 +100,7 @@ def mark_error(store: ObjectStore, landed: LandedFile, reason: str) -> str:
 def listed_files(store: ObjectStore, start_after: str | None = None) -> list[LandedFile]:
     """Every file under the landing prefix (with ``start_after``: whose key sorts after it),
     except the reserved ``_errors/`` and ``_state/`` and keys breaking the key rule (each
-    logged once), oldest first (by the time it was
-    written, then by key)."""
+    logged once), oldest first (by the time it was written, then by key)."""
     with service(
         f"landing {store.uri()}", "listing the landing prefix" + (f" after {start_after}" if start_after else "")
     ):
