@@ -128,7 +128,10 @@ def _new_landings(env, full_listing_every: dt.timedelta | None) -> list[LandedVe
     """Register what landed since the last pass and return every landing not announced yet:
     from the landing bucket's notification queue when it has one (nothing is listed), else
     by listing the landing prefix: on S3 after the listing cursor, in full once per
-    ``full_listing_every`` (None: every pass); a local directory in full every pass."""
+    ``full_listing_every`` (None: every pass); a local directory in full every pass.
+    A malformed queue message registers nothing and is deleted with the batch (the queue
+    logs it); a key breaking the key rule, or a local symbolic link, is skipped by the
+    listing (logged once): neither fails the pass, which still writes its heartbeat."""
     queue = env.landing_queue
     if queue is None:
         every = full_listing_every if env.landing.lists_from_a_key else None

@@ -2,16 +2,27 @@
 
 Keys are relative to the block's folder (``bucket_folder`` or ``basepath``). Local
 writes are atomic (temporary file + rename) so a crash never leaves half a file.
+
+A local store never follows a symbolic link: its keys keep the landing key rule
+(``revenue.io.keys``), listing skips links and anything that is not a regular file (a
+FIFO would block a reader), logging each once, and ``get``/``head``/``put`` refuse a key
+with a link on its path (``KeyRefused``: a ``LandingKeyError`` and an ``OSError``), so
+nothing outside the root is read or written through one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
+from urllib.parse import unquote_to_bytes
+
+from revenue.io.keys import LandingKeyError, key_problem, shown, skipped_once
 
 if TYPE_CHECKING:  # Prefect is imported only where a block is turned into a store
     from prefect.filesystems import LocalFileSystem
@@ -51,6 +62,9 @@ class ObjectStore(Protocol):
         ...
 
     def uri(self, key: str = "") -> str: ...
+    def key_of(self, uri: str) -> str | None:
+        """The key ``uri(key)`` was made from, decoded; None for a URI outside the store."""
+        ...
 
 
 class S3Store:
@@ -122,9 +136,21 @@ class S3Store:
     def uri(self, key: str = "") -> str:
         return f"s3://{self.bucket}/{self._full(key)}".rstrip("/")
 
+    def key_of(self, uri: str) -> str | None:
+        """An S3 URI carries its key as it is (no decoding)."""
+        root = self.uri() + "/"
+        return uri[len(root) :] if uri.startswith(root) else None
+
+
+class KeyRefused(LandingKeyError, OSError):
+    """The local store refuses a key: it breaks the key rule, or a symbolic link or something
+    other than a regular file is on its path. To a run given the key it is a
+    ``LandingKeyError``; to a reader of a registered file, a file that cannot be read (an
+    ``OSError``: recorded unreadable, never left pending)."""
+
 
 class LocalStore:
-    """Objects as files under a local directory."""
+    """Objects as regular files under a local directory (never through a symbolic link)."""
 
     lists_from_a_key = False
 
@@ -132,9 +158,16 @@ class LocalStore:
         self.root = Path(root or ".").expanduser().resolve()
 
     def _path(self, key: str) -> Path:
-        path = (self.root / key).resolve()
-        if self.root != path and self.root not in path.parents:
-            raise ValueError(f"key {key!r} escapes the store root")
+        """The file of ``key``: the key keeps the rule, and no existing part of its path
+        below the root is a symbolic link (``KeyRefused``)."""
+        problem = key_problem(key)
+        if problem is not None:
+            raise KeyRefused(f"landed file {shown(key)}: not a file key under {self.uri()} ({problem})")
+        path = self.root
+        for part in key.split("/"):
+            path = path / part
+            if path.is_symlink():
+                raise KeyRefused(f"landed file {shown(key)}: a symbolic link in the landing store, not followed")
         return path
 
     def put(self, key: str, data: bytes) -> StoredObject:
@@ -151,10 +184,12 @@ class LocalStore:
         return StoredObject(key=key, size=len(data), etag=hashlib.md5(data).hexdigest())
 
     def get(self, key: str, etag: str | None = None) -> bytes:
-        """The file's bytes; with ``etag`` (an MD5), only that version (else ``ObjectChanged``)."""
+        """The file's bytes; with ``etag`` (an MD5), only that version (else ``ObjectChanged``);
+        ``KeyRefused`` for a link, a non-regular file or a key breaking the rule."""
         try:
-            data = self._path(key).read_bytes()
-        except FileNotFoundError:
+            with _open_regular(self._path(key), key) as handle:
+                data = handle.read()
+        except (FileNotFoundError, NotADirectoryError):
             if etag:
                 raise ObjectChanged(key, etag) from None
             raise
@@ -163,32 +198,100 @@ class LocalStore:
         return data
 
     def head(self, key: str) -> StoredObject | None:
+        """The file's size and MD5; None when there is no file (``KeyRefused`` for a link
+        or a non-regular file)."""
         path = self._path(key)
-        if not path.is_file():
+        try:
+            with _open_regular(path, key) as handle:
+                size = os.fstat(handle.fileno()).st_size
+                return StoredObject(key=key, size=size, etag=_md5_handle(handle))
+        except (FileNotFoundError, NotADirectoryError):
             return None
-        return StoredObject(key=key, size=path.stat().st_size, etag=_md5_file(path))
 
     def list(self, prefix: str = "", start_after: str | None = None) -> list[StoredObject]:
-        if not self.root.exists():
+        """Regular files under ``prefix``; links and other non-regular entries are skipped
+        (each logged once per process), never followed."""
+        if not self.root.is_dir():
             return []
         found = []
-        for path in self.root.rglob("*"):
-            if path.is_file() and not path.name.startswith(".tmp-"):
-                key = path.relative_to(self.root).as_posix()
-                if key.startswith(prefix) and (start_after is None or key > start_after):
-                    stat = path.stat()
-                    found.append(StoredObject(key=key, size=stat.st_size, etag=_md5_file(path), modified=stat.st_mtime))
+        for key, info in self._walk(self.root, ""):
+            if key.startswith(prefix) and (start_after is None or key > start_after):
+                try:
+                    with _open_regular(self.root / key, key) as handle:
+                        etag = _md5_handle(handle)
+                except (FileNotFoundError, KeyRefused):  # gone or replaced since it was listed
+                    continue
+                except OSError as error:
+                    skipped_once(self.uri(), key, f"cannot be read ({type(error).__name__})")
+                    continue
+                found.append(StoredObject(key=key, size=info.st_size, etag=etag, modified=info.st_mtime))
         return sorted(found, key=lambda o: o.key)
+
+    def _walk(self, directory: Path, relative: str) -> Iterator[tuple[str, os.stat_result]]:
+        try:
+            entries = list(os.scandir(directory))
+        except OSError as error:
+            if directory != self.root:  # an unreadable subdirectory never hides the others
+                skipped_once(self.uri(), relative.rstrip("/"), f"cannot be listed ({type(error).__name__})")
+                return
+            raise
+        for entry in entries:
+            key = f"{relative}{entry.name}"
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:  # gone since it was listed
+                continue
+            if stat.S_ISLNK(info.st_mode):
+                skipped_once(self.uri(), key, "a symbolic link: not followed")
+            elif stat.S_ISDIR(info.st_mode):
+                yield from self._walk(Path(entry.path), f"{key}/")
+            elif not stat.S_ISREG(info.st_mode):
+                skipped_once(self.uri(), key, "not a regular file")
+            elif not entry.name.startswith(".tmp-"):
+                yield key, info
 
     def uri(self, key: str = "") -> str:
         return (self.root / key).as_uri() if key else self.root.as_uri()
 
+    def key_of(self, uri: str) -> str | None:
+        """A ``file://`` URI is percent-encoded (``Path.as_uri``): decoded here, once."""
+        root = self.uri() + "/"
+        if not uri.startswith(root):
+            return None
+        return os.fsdecode(unquote_to_bytes(uri[len(root) :]))
 
-def _md5_file(path: Path) -> str:
+
+class _open_regular:
+    """Open a file for reading without following a final symbolic link (``O_NOFOLLOW``)
+    and only if it is a regular file (``KeyRefused`` otherwise)."""
+
+    def __init__(self, path: Path, key: str) -> None:
+        self.path, self.key = path, key
+
+    def __enter__(self):
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        try:
+            fd = os.open(self.path, flags)
+        except OSError:
+            if os.path.islink(self.path):  # it became a link since ``_path`` looked
+                raise KeyRefused(
+                    f"landed file {shown(self.key)}: a symbolic link in the landing store, not followed"
+                ) from None
+            raise
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise KeyRefused(f"landed file {shown(self.key)}: not a regular file")
+        self.handle = os.fdopen(fd, "rb")
+        return self.handle
+
+    def __exit__(self, *exc: object) -> None:
+        self.handle.close()
+
+
+def _md5_handle(handle) -> str:
     digest = hashlib.md5()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
+    for chunk in iter(lambda: handle.read(1 << 20), b""):
+        digest.update(chunk)
     return digest.hexdigest()
 
 

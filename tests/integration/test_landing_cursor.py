@@ -71,3 +71,22 @@ def test_the_same_bytes_put_back_after_a_landing_was_replaced_unread_are_a_new_l
     again = [v for v in watch_once(env.registry) if v.uri == first.uri and v.seq > first.seq]
     assert [v.etag for v in again] == [first.etag]
     assert env.registry.registration(again[0]).read_status == "read"
+
+
+def test_a_listed_key_breaking_the_key_rule_is_skipped_and_logged_once(pg_env, s3_endpoint, s3_bucket, caplog):
+    """The listing applies the rule a run and the queue apply: an S3 key with an empty
+    segment or a control character is not registered (it used to be, as ``/etc/passwd``)."""
+    import logging
+
+    env = environment(pg_env)
+    s3 = s3_client(s3_endpoint)
+    bad = ["landing//etc/passwd", "landing/a//b.csv", "landing/x\x1b[2J.csv"]
+    for n, key in enumerate([*bad, "landing/good.csv"]):
+        s3.put_object(Bucket=s3_bucket, Key=key, Body=CSV.format(id=n + 1).encode())
+    with caplog.at_level(logging.WARNING, logger="revenue.io.landing"):
+        assert [v.key for v in watch_once(env.registry)] == ["good.csv"]
+        watch_once(env.registry)
+    skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(skipped) == len(bad), skipped  # each once, over two passes
+    assert not any("\x1b" in line for line in skipped)
+    assert any("x\\x1b[2J.csv" in line and "a control character" in line for line in skipped)

@@ -3,6 +3,8 @@ file landed is announced exactly once, nothing is listed, and the queue is left 
 
 from __future__ import annotations
 
+import json
+import logging
 import uuid
 
 from flows.landing_watcher import watch_pass
@@ -40,3 +42,58 @@ def test_notified_files_are_announced_once_without_listing(pg_url, s3_endpoint, 
     assert sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=0).get("Messages", []) == []
     versions = env.registry.unannounced()
     assert versions == []
+
+
+def queued(sqs, queue_url: str) -> int:
+    """Messages in the queue, visible or received and not deleted yet."""
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)["Attributes"]
+    return sum(int(attributes[name]) for name in names)
+
+
+def test_a_malformed_message_is_logged_and_deleted_and_the_rest_of_the_batch_goes_on(
+    pg_url, s3_endpoint, s3_bucket, caplog
+):
+    """One message that is no S3 notification (bad JSON, no Records, a key breaking the key
+    rule, a huge body) used to fail the whole pass: the good message in the same batch was
+    neither registered nor deleted, and no heartbeat was written."""
+    from revenue.io.activity import LANDING_WATCHER, last_beat
+
+    queue_url = notify_to_new_queue(s3_endpoint, s3_bucket)
+    sqs = aws_client("sqs", s3_endpoint)
+    config = _save_environment(
+        f"queue-{uuid.uuid4().hex[:6]}",
+        {**pg_s3_environ(pg_url, s3_endpoint, s3_bucket), "REVENUE_LANDING_QUEUE_URL": queue_url},
+    )
+    env = environment(config)
+    sqs.purge_queue(QueueUrl=queue_url)  # moto's s3:TestEvent, if it sent one
+    good = "landing/orders-0305.csv"
+    s3_client(s3_endpoint).put_object(Bucket=s3_bucket, Key=good, Body=CSV.format(id=1).encode())
+
+    def record(key: str) -> dict:
+        s3 = {"bucket": {"name": s3_bucket}, "object": {"key": key, "eTag": "0" * 32, "size": 10}}
+        return {"eventName": "ObjectCreated:Put", "s3": s3}
+
+    bad_bodies = {
+        "bad json": "{not json",
+        "no records": json.dumps({"Hello": "world"}),
+        "records not a list": json.dumps({"Records": "x"}),
+        "a list": json.dumps([1, 2]),
+        "absolute key": json.dumps({"Records": [record("landing//etc/passwd")]}),
+        "dot-dot key": json.dumps({"Records": [record("landing/a/../../lake/x.csv")]}),
+        "huge": json.dumps({"Records": "y" * 200_000}),
+    }
+    bad_ids = {
+        why: sqs.send_message(QueueUrl=queue_url, MessageBody=body)["MessageId"] for why, body in bad_bodies.items()
+    }
+
+    with caplog.at_level(logging.WARNING):
+        announced = watch_pass(config)
+    assert announced == [f"s3://{s3_bucket}/{good}"]  # the good one is registered and announced
+    assert env.registry.warehouse.read_table("landing_registry")["key"].tolist() == ["orders-0305.csv"]
+    assert queued(sqs, queue_url) == 0  # the good and the bad deleted
+    assert last_beat(env.warehouse, LANDING_WATCHER) is not None  # the pass wrote its heartbeat
+    for why, message_id in bad_ids.items():
+        [line] = [r.getMessage() for r in caplog.records if message_id in r.getMessage()]
+        assert "deleted" in line, line
+        assert len(line) < 2_000, (why, len(line))  # the message id and an excerpt, never a huge body
