@@ -154,7 +154,8 @@ def test_a_live_lease_makes_another_planner_wait_for_the_readers_record(pg_env, 
     assert planner.is_alive() and not planned
     assert registry_row(pg_env, uri)["lease_owner"] == "holder:1:live"
 
-    assert registry._read_leased(version, "holder:1:live").read_status == READ  # the holder finishes
+    finished = registry._read_leased(version, "holder:1:live")  # the holder finishes
+    assert finished.read_status == READ, finished.error
     planner.join(timeout=30)
 
     assert not planner.is_alive()
