@@ -1,18 +1,19 @@
 """Reading a landed file in a child process with a memory cap, so one file cannot take the
 memory (or the life) of the process that plans other days.
 
-``read_isolated`` hands a file's bytes to a child process forked from a ``forkserver``
-(started once per process, with ``revenue.io.landed_files`` and its pandas/pyarrow already
-imported: a read costs ~0.1 s of process start instead of the ~1.5 s a fresh interpreter
-takes to import them). The child caps its address space (``RLIMIT_AS``: what it had when
-forked plus ``memory_mb``), parses the file, splits it by day and sends back only what the
-registry records: the rows per day and the rows no day can take. Whatever the child does,
-the caller gets one of three answers:
+``read_isolated`` hands a file's bytes to a fresh interpreter (``python -m
+revenue.io.isolated_read``), which imports the reader, caps its address space
+(``RLIMIT_AS``: what it holds then plus ``memory_mb``), parses the file, splits it by day and
+sends back only what the registry records: the rows per day and the rows no day can take.
+Whatever the child does, the caller gets one of three answers:
 
 - a ``FileSummary``: the file was read;
 - ``LandedFileError``: the file is not a readable orders file (the reader's own reason);
 - ``ReaderDied``: the reader did not finish: it ran out of its memory, raised anything else
-  (a bug), was killed (the OOM killer, a signal) or took longer than ``timeout`` seconds.
+  (a bug), was killed (the OOM killer, a signal) or took longer than ``seconds``.
+
+A fresh interpreter costs ~1.5 s (importing pandas and pyarrow), paid once in a file's life:
+only a pending file is read this way (README, "A file that cannot be read").
 
 Settings (environment variables of the process that plans, read on each call):
 
@@ -23,14 +24,16 @@ Settings (environment variables of the process that plans, read on each call):
 from __future__ import annotations
 
 import datetime as dt
-import multiprocessing
 import os
+import pickle
 import resource
 import signal
-import threading
+import subprocess
+import sys
+import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 
 import pandas as pd
 
@@ -38,9 +41,8 @@ from revenue.io.landed_files import LandedFileError
 
 DEFAULT_MEMORY_MB = 1024
 DEFAULT_SECONDS = 300.0
-_PRELOAD = ["revenue.io.landed_files"]
-_context_lock = threading.Lock()
-_context: multiprocessing.context.ForkServerContext | None = None
+CHECK_EVERY = 5.0
+"""Seconds between two calls of ``still_mine`` while a child reads."""
 
 
 class ReaderDied(Exception):
@@ -99,29 +101,33 @@ def read_isolated(
 ) -> FileSummary:
     """Read ``data`` (the file ``uri``) in a child process within ``limits``.
 
-    ``still_mine`` is called about every few seconds while the child reads (the caller
+    ``still_mine`` is called every ``CHECK_EVERY`` seconds while the child reads (the caller
     renews its lease there; an exception it raises stops the child and is raised).
 
     Raises:
         LandedFileError: the file cannot be read (the reader's reason).
         ReaderDied: the reading did not finish (memory, a bug, a signal, the time limit).
     """
-    receive, send = _forkserver().Pipe(duplex=False)
-    child = _forkserver().Process(
-        target=_child, args=(send, data, uri, limits.memory_mb), name=f"read {uri}"[:60], daemon=True
-    )
-    child.start()
-    send.close()
+    with tempfile.TemporaryFile() as request:  # a file, not a pipe: the child reads it at its own pace
+        pickle.dump((data, uri, limits.memory_mb), request)
+        request.seek(0)
+        child = subprocess.Popen(
+            [sys.executable, "-m", "revenue.io.isolated_read"],
+            stdin=request,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
+        )
     try:
-        answer = _wait(receive, child, limits.seconds, still_mine)
+        out, err = _communicate(child, limits.seconds, still_mine)
     finally:
-        receive.close()
-        if child.is_alive():
+        if child.poll() is None:
             child.kill()
-        child.join()
-    if answer is None:
-        raise ReaderDied(_how_it_stopped(child.exitcode))
-    kind, value = answer
+            child.communicate()
+    try:
+        kind, value = pickle.loads(out)
+    except Exception:  # noqa: BLE001 - no answer: how it stopped is the answer
+        raise ReaderDied(_how_it_stopped(child.returncode, err)) from None
     if kind == "read":
         return value
     if kind == "unreadable":
@@ -129,81 +135,73 @@ def read_isolated(
     raise ReaderDied(value if kind == "died" else f"reading it needed more than {limits.memory_mb} MiB of memory")
 
 
-def _wait(
-    receive: Connection, child: multiprocessing.process.BaseProcess, seconds: float, still_mine: Callable[[], None]
-):
-    """The child's answer, or None when it stopped without one; kills it past ``seconds``."""
-    deadline = _monotonic() + seconds
+def _communicate(child: subprocess.Popen, seconds: float, still_mine: Callable[[], None]) -> tuple[bytes, bytes]:
+    """The child's output once it exits; kills it past ``seconds``."""
+    deadline = time.monotonic() + seconds
     while True:
-        left = deadline - _monotonic()
+        left = deadline - time.monotonic()
         if left <= 0:
-            child.kill()
             raise ReaderDied(f"reading it took longer than {seconds:g} s")
-        if receive.poll(min(left, 5.0)):
-            try:
-                return receive.recv()
-            except EOFError:  # the child died before answering
-                return None
-        if not child.is_alive() and not receive.poll(0):
-            return None
-        still_mine()
+        try:
+            return child.communicate(timeout=min(left, CHECK_EVERY))
+        except subprocess.TimeoutExpired:
+            still_mine()
 
 
-def _how_it_stopped(exitcode: int | None) -> str:
+def _how_it_stopped(exitcode: int | None, stderr: bytes = b"") -> str:
     if exitcode is not None and exitcode < 0:
         name = signal.Signals(-exitcode).name if -exitcode in signal.valid_signals() else str(-exitcode)
         cause = " (out of memory?)" if -exitcode == signal.SIGKILL else ""
         return f"reading it was stopped by signal {name}{cause}"
-    return f"reading it stopped without an answer (exit code {exitcode})"
+    last = stderr.decode(errors="replace").strip().splitlines()[-1:] or [""]
+    return f"reading it stopped without an answer (exit code {exitcode}){': ' + last[0][:200] if last[0] else ''}"
 
 
-def _child(send: Connection, data: bytes, uri: str, memory_mb: int) -> None:
-    """In the child: cap the address space, read, answer (never raise: say what happened)."""
+def _answer(data: bytes, uri: str, memory_mb: int) -> tuple[str, object]:
+    """In the child: cap the address space, read, say what happened (never raise)."""
     try:
         _cap_memory(memory_mb)
-        answer: tuple[str, object] = ("read", summarise(data, uri))
+        return ("read", summarise(data, uri))
     except LandedFileError as error:
-        answer = ("unreadable", LandedFileError(error.key, error.reason))
+        return ("unreadable", LandedFileError(error.key, error.reason))
     except MemoryError:
-        answer = ("memory", "")
+        return ("memory", "")
     except BaseException as error:  # a bug in the reader: the file is what cannot be read
-        answer = ("died", f"the reader failed ({type(error).__name__}: {str(error)[:200]})")
+        return ("died", f"the reader failed ({type(error).__name__}: {str(error)[:200]})")
+
+
+def main() -> None:
+    """The child: the request on stdin, the answer on stdout (both pickled)."""
+    data, uri, memory_mb = pickle.load(sys.stdin.buffer)
+    answer = _answer(data, uri, memory_mb)
     del data
     try:
-        send.send(answer)
+        out = pickle.dumps(answer)
     except MemoryError:
-        send.send(("memory", ""))
-    finally:
-        send.close()
+        out = pickle.dumps(("memory", ""))
+    sys.stdout.buffer.write(out)
+    sys.stdout.buffer.flush()
 
 
 def _cap_memory(memory_mb: int) -> None:
     """Allow the process ``memory_mb`` MiB of address space beyond what it holds now.
 
-    Arrow's allocator (mimalloc) reserves a large arena on its first allocation: it is made
-    first, so the cap counts from there (capped before, a two-row CSV could not be read
-    under a 1024 MiB cap while 48 MiB worked: the arena took the whole cap)."""
+    Arrow's allocator (mimalloc) reserves a large arena on its first allocation, and its
+    thread pool reserves stacks: both are made first, so the cap counts from there (capped
+    before, a two-row CSV could not be read under a 1024 MiB cap while 48 MiB worked: the
+    arena took the whole cap)."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     pa.allocate_buffer(64)
+    pc.sum(pa.array([1]))  # Arrow's thread pool started before the cap, not refused by it
     with open("/proc/self/status") as status:
         held_kb = next(int(line.split()[1]) for line in status if line.startswith("VmSize:"))
     cap = held_kb * 1024 + memory_mb * 2**20
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
 
 
-def _forkserver() -> multiprocessing.context.ForkServerContext:
-    """The process's forkserver context (its server starts on the first read)."""
-    global _context
-    with _context_lock:
-        if _context is None:
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(_PRELOAD)
-            _context = context
-        return _context
+if __name__ == "__main__":  # under its own name, so what it pickles unpickles in the caller
+    from revenue.io.isolated_read import main as child_main
 
-
-def _monotonic() -> float:
-    import time
-
-    return time.monotonic()
+    child_main()

@@ -455,8 +455,15 @@ class LandingRegistry:
         return self._record_read(version, READ, summary=summary)
 
     def _unreadable(self, version: LandedVersion, reason: str, summary: FileSummary | None = None) -> Registration:
-        mark_error(self._landing, version.file, reason)
-        return self._record_read(version, UNREADABLE, summary=summary, error=reason)
+        """Record the landing as unreadable, then leave the marker under ``_errors/`` (the
+        registry is the record: a marker the store refuses is logged, the file still ends
+        unreadable rather than pending)."""
+        registration = self._record_read(version, UNREADABLE, summary=summary, error=reason)
+        try:
+            mark_error(self._landing, version.file, reason)
+        except Exception as error:  # noqa: BLE001 - the marker is a courtesy copy
+            log.warning("landed file %s: could not write its error marker: %s", version.uri, error)
+        return registration
 
     def _record_read(
         self, version: LandedVersion, status: str, summary: FileSummary | None = None, error: str | None = None
