@@ -284,7 +284,7 @@ def status(args: argparse.Namespace) -> int:
     from revenue.grid import render_text
     from revenue.io.activity import LANDING_WATCHER, last_beat
     from revenue.partitions import partition_range
-    from revenue.status import current_statuses, grid_days
+    from revenue.status import current_statuses, grid_days, pending_files
 
     if args.start is None and args.end is None:
         days = grid_days(env)
@@ -295,6 +295,9 @@ def status(args: argparse.Namespace) -> int:
         )
     checked = last_beat(env.warehouse, LANDING_WATCHER) if env.landing is not None else None
     print(render_text(current_statuses(env, days), checked))
+    pending = pending_files(env)  # shown as pending: status never reads a landed file
+    if pending:
+        print(pending)
     return 0
 
 

@@ -16,6 +16,11 @@ configured once, in the environment's landing block.
 A landing is marked announced only after its event was sent: a crash in between re-emits
 the same event id, which the server stores once, so a replay never double-counts.
 
+The watcher never reads a landed file: it registers and announces it, and the grid it
+redraws shows a file not read yet as pending. Reading is for the runs that plan (under the
+file's read lease, in a capped child process: ``revenue.io.registry``), so a file that
+cannot be read costs the watcher nothing and holds no parsed file between passes.
+
 Liveness: every pass records a heartbeat in the warehouse (``heartbeats``, shown as
 "landing zone last checked" in the partition grid and ``revenue status``), and every
 ``HEARTBEAT_EVENT_EVERY`` a ``revenue.landing.checked`` event (resource

@@ -2,8 +2,10 @@
 
 Answered from the warehouse (the ledger and the published tables, three queries for a range)
 and each day's current input (source fingerprints from one aggregate query, landed files from
-the registry): no source row is read, and no Prefect API is needed. A landed file registered
-but not read yet is read once (by this, or whichever run needs it first), to learn its days.
+the registry): no source row is read, and no Prefect API is needed. No landed file is read
+either: a file registered but not read yet is *pending* (``pending_files``, which ``revenue
+status`` prints): its days are known once a run reads it, so a file that cannot be read never
+stops the status of the days it is not on.
 
 - materialized: the warehouse holds the day at its current input, gates passed.
 - warned: the same, with a warning-level gate finding.
@@ -133,7 +135,7 @@ def partition_statuses(config: str, start: dt.date, end: dt.date) -> list[Partit
     from revenue.io.partition_input import plan_inputs
 
     env = environment(config)
-    return classify_range(env, plan_inputs(env, partition_range(start, end)))
+    return classify_range(env, plan_inputs(env, partition_range(start, end), read_pending=False))
 
 
 def first_data_day(env: Environment) -> dt.date | None:
@@ -141,6 +143,21 @@ def first_data_day(env: Environment) -> dt.date | None:
     first day a landed file has rows on; None when there is none (two small queries)."""
     found = [day for day in (env.source.first_order_day(), env.registry.first_day()) if day is not None]
     return min(found) if found else None
+
+
+def pending_files(env: Environment) -> str:
+    """A line saying which landed files are registered but not read yet ("" for none):
+    they are not in any day's input until a run reads them (nothing is read here)."""
+    if env.landing is None:
+        return ""
+    pending = env.registry.pending()
+    if not pending:
+        return ""
+    named = ", ".join(v.uri for v in pending[:5]) + (f" and {len(pending) - 5} more" if len(pending) > 5 else "")
+    return (
+        f"{len(pending)} landed file(s) pending (registered, not read yet; their days are known "
+        f"once a run reads them): {named}"
+    )
 
 
 def no_data_before(first: dt.date | None, statuses: Sequence[PartitionStatus]) -> list[PartitionStatus]:
@@ -179,7 +196,7 @@ def current_statuses(
 
     wanted = set(days)
     given = {i.partition: i for i in known if i.partition in wanted}
-    planned = {i.partition: i for i in plan_inputs(env, [d for d in days if d not in given])}
+    planned = {i.partition: i for i in plan_inputs(env, [d for d in days if d not in given], read_pending=False)}
     statuses = classify_range(env, [given.get(day) or planned[day] for day in days])
     statuses = no_data_before(first_data_day(env), statuses)
     marks = run_marks(env.warehouse, days)

@@ -2,8 +2,12 @@
 
 ``plan_inputs`` says what each day of a range is computed from, without reading a source
 row: one aggregate query for the source fingerprints, the landing registry's current files
-of the range in landing order. A landing registered but not read yet is read first, once
-(whoever plans first reads it and records its days), so every plan sees it.
+of the range in landing order. A landing registered but not read yet is read first, once,
+by a plan that reads (``read_pending``: runs and backfills; ``revenue status``, the grid and
+the watcher do not): whoever plans first takes its read lease, reads it in a child process
+within the read limits and records its days, or why it cannot be read; the others wait for
+that record. A file that cannot be read fails its own days only (its on-landing run, a day
+that needs its bytes), never the planning of the others.
 
 The fingerprint of a partition is its source fingerprint when no file touches the day,
 else a digest of it and each current file's URI and ETag in landing order: it does not
@@ -49,12 +53,16 @@ class PartitionInput:
         )
 
 
-def plan_inputs(env: Environment, partitions: list[dt.date]) -> list[PartitionInput]:
-    """The input of each partition, in the order given (no source row is read)."""
+def plan_inputs(env: Environment, partitions: list[dt.date], read_pending: bool = True) -> list[PartitionInput]:
+    """The input of each partition, in the order given (no source row is read).
+
+    ``read_pending``: read the landings not read yet first (under their lease, within the
+    read limits); False for what only shows status: a pending file is not in any day's
+    input until a run reads it (``LandingRegistry.pending`` lists them)."""
     if not partitions:
         return []
     days = sorted(partitions)
-    if env.landing is not None:
+    if read_pending and env.landing is not None:
         env.registry.read_pending()
     sources = env.source.fingerprints(days)
     files = env.registry.current_files(days[0], days[-1])

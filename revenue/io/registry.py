@@ -39,7 +39,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import socket
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -51,6 +54,7 @@ from sqlalchemy.engine import Connection
 
 from revenue.errors import DataError, InputSuperseded, ServiceUnavailableError
 from revenue.io.errors import service
+from revenue.io.isolated_read import FileSummary, ReaderDied, ReadLimits, read_isolated
 from revenue.io.landed_files import LandedFileError, read_landed_file, split_by_day
 from revenue.io.landing import (
     EVENT_NAMESPACE,
@@ -70,6 +74,15 @@ FULL_LISTING = "landing-full-listing"
 """Heartbeat row (one per landing location): when the whole landing prefix was last listed."""
 
 PENDING, READ, UNREADABLE, REPLACED = "pending", "read", "unreadable", "replaced"
+LEASE_SECONDS = 60.0
+"""How long a landing's read lease lasts unless renewed (its reader renews it every few
+seconds); ``REVENUE_LANDING_LEASE_SECONDS`` overrides it."""
+MAX_READ_ATTEMPTS = 2
+STOPPED_TWICE = "reading it stopped twice without finishing"
+DEFAULT_MAX_BYTES = 1 << 30
+"""Placeholder for the landed-file size limit (``REVENUE_LANDING_MAX_BYTES``): a file
+larger than this is not fetched (the limits of ``revenue.io.landed_files`` decide)."""
+_CLAIMED, _BUSY, _DONE, _STOPPED_TWICE = "claimed", "busy", "done", "stopped twice"
 _SPLIT_CACHE_SIZE = 8
 LANDED_COLUMNS = ("order_id", "customer_id", "amount", "order_date")
 
@@ -258,16 +271,42 @@ class LandingRegistry:
 
     def read_pending(self) -> list[Registration]:
         """Read every landing not read yet, and record the days it touches (or why it
-        cannot be read). Racing readers are harmless: the first to record wins."""
+        cannot be read), each under a lease: one process reads a file at a time, the
+        others wait (bounded) for what it records. Whatever stops a reading (a limit, the
+        reader's memory cap, a bug, a killed process) ends as ``unreadable``, never
+        ``pending``; only a service outage is raised, to be retried."""
+        self.warehouse.ensure_tables()
+        pending = self.pending()
+        owner = _lease_owner()
+        found: dict[int, Registration] = {}
+        busy = []
+        for version in pending:
+            claim = self._claim(version, owner)
+            if claim == _CLAIMED:
+                found[version.seq] = self._read_leased(version, owner)
+            elif claim == _STOPPED_TWICE:
+                found[version.seq] = self._unreadable(version, f"landed file {version.uri}: {STOPPED_TWICE}")
+            elif claim == _BUSY:
+                busy.append(version)
+        for version in busy:
+            found[version.seq] = self._await(version, owner)
+        return [found.get(v.seq) or self._recorded(v) for v in pending]
+
+    def pending(self) -> list[LandedVersion]:
+        """Landings not read yet, in landing order (nothing is read: ``revenue status``
+        and the watcher show them as pending)."""
         self.warehouse.ensure_tables()
         query = sa.select(self.files).where(self.files.c.read_status == PENDING).order_by(self.files.c.seq)
         with self.warehouse.service("reading the landing registry"), self.warehouse.engine.connect() as connection:
-            pending = [_version(r) for r in connection.execute(query).mappings()]
-        return [self._read(version) for version in pending]
+            return [_version(r) for r in connection.execute(query).mappings()]
 
     def registration(self, version: LandedVersion) -> Registration:
-        """What is known of a landing (reading it first if no one has)."""
+        """What is known of a landing (reading pending ones first if no one has)."""
         self.read_pending()
+        return self._recorded(version)
+
+    def _recorded(self, version: LandedVersion) -> Registration:
+        """What the registry holds of a landing now (nothing is read)."""
         with self.warehouse.service("reading the landing registry"), self.warehouse.engine.connect() as connection:
             row = connection.execute(sa.select(self.files).where(self.files.c.seq == version.seq)).mappings().one()
             days = (
@@ -281,41 +320,156 @@ class LandingRegistry:
             )
         return Registration(version, row["read_status"], row["rows"], row["error"], tuple(days))
 
-    def _read(self, version: LandedVersion) -> Registration:
-        """Read a landing once and record what it holds. A file that is gone, or cannot be
-        read, is recorded as such: it never stops the reading of other files (a service
-        that is down is raised, to be retried)."""
+    # ----------------------------------------------------------------------- the read lease
+
+    def _claim(self, version: LandedVersion, owner: str) -> str:
+        """Take the lease of a pending landing with one conditional UPDATE: it is free, or
+        its holder stopped renewing it (a killed process). The third reading of a file whose
+        two readings stopped without finishing is not started (``_STOPPED_TWICE``)."""
+        now = _now()
+        files = self.files
+        with (
+            self.warehouse.service("leasing a landed file"),
+            self.warehouse.engine.begin() as connection,
+        ):
+            claimed = connection.execute(
+                files.update()
+                .where(
+                    files.c.seq == version.seq,
+                    files.c.read_status == PENDING,
+                    sa.or_(files.c.lease_owner.is_(None), files.c.lease_expires < now),
+                )
+                .values(
+                    lease_owner=owner,
+                    lease_expires=now + lease_duration(),
+                    read_attempts=sa.func.coalesce(files.c.read_attempts, 0) + 1,
+                )
+            ).rowcount
+            row = (
+                connection.execute(
+                    sa.select(files.c.read_status, files.c.read_attempts).where(files.c.seq == version.seq)
+                )
+                .mappings()
+                .one()
+            )
+        if not claimed:
+            return _BUSY if row["read_status"] == PENDING else _DONE
+        return _STOPPED_TWICE if row["read_attempts"] > MAX_READ_ATTEMPTS else _CLAIMED
+
+    def _renew(self, version: LandedVersion, owner: str) -> None:
+        """Keep the lease while reading (a lease taken over meanwhile is not taken back:
+        whoever records first wins, the other's record is a no-op)."""
+        with self.warehouse.service("renewing a landed file's lease"), self.warehouse.engine.begin() as connection:
+            connection.execute(
+                self.files.update()
+                .where(self.files.c.seq == version.seq, self.files.c.lease_owner == owner)
+                .values(lease_expires=_now() + lease_duration())
+            )
+
+    def _release(self, version: LandedVersion, owner: str) -> None:
+        """Give the lease back unread (a service outage): that reading does not count."""
+        with self.warehouse.engine.begin() as connection:
+            connection.execute(
+                self.files.update()
+                .where(
+                    self.files.c.seq == version.seq,
+                    self.files.c.lease_owner == owner,
+                    self.files.c.read_status == PENDING,
+                )
+                .values(lease_owner=None, lease_expires=None, read_attempts=self.files.c.read_attempts - 1)
+            )
+
+    def _await(self, version: LandedVersion, owner: str) -> Registration:
+        """Wait for the holder of a landing's lease to record what it read, taking the lease
+        over if it expires; bounded by the longest a reading may take plus a lease."""
+        deadline = time.monotonic() + ReadLimits.from_environ().seconds + 2 * lease_duration().total_seconds()
+        pause = 0.05
+        log.info("landed file %s (landing %d) is being read by another process: waiting", version.uri, version.seq)
+        while time.monotonic() < deadline:
+            claim = self._claim(version, owner)
+            if claim == _DONE:
+                return self._recorded(version)
+            if claim == _CLAIMED:
+                return self._read_leased(version, owner)
+            if claim == _STOPPED_TWICE:
+                return self._unreadable(version, f"landed file {version.uri}: {STOPPED_TWICE}")
+            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            pause = min(pause * 2, 1.0)
+        raise ServiceUnavailableError(
+            f"landing registry {self.warehouse.label}",
+            f"waiting for landed file {version.uri} (landing {version.seq}) to be read by another process",
+            None,
+            "its reading neither finished nor stopped in time",
+        )
+
+    def _read_leased(self, version: LandedVersion, owner: str) -> Registration:
+        """Read a landing whose lease this process holds, in a child process within the
+        read limits, and record what it holds. Every way a reading can end is recorded
+        (read, unreadable, replaced) except a service outage: the lease is given back and
+        the outage raised, to be retried."""
         try:
-            split = self._split(version)
+            return self._read(version, owner)
+        except ServiceUnavailableError:
+            try:
+                self._release(version, owner)
+            except Exception as error:  # noqa: BLE001 - the lease expires by itself
+                log.warning("could not give back the lease of %s: %s", version.uri, error)
+            raise
+
+    def _read(self, version: LandedVersion, owner: str | None = None) -> Registration:
+        """Read a landing once and record what it holds. A file that is gone, or cannot be
+        read, or whose reader dies, is recorded as such: it never stops the reading of
+        other files (a service that is down is raised, to be retried)."""
+        try:
+            check_landed_size(version)
+            store = self._landing
+            with service(f"landing {store.uri()}", f"reading {version.key}"):
+                data = store.get(version.key, etag=version.etag)
+            summary = read_isolated(
+                data,
+                version.uri,
+                ReadLimits.from_environ(),
+                still_mine=(lambda: self._renew(version, owner)) if owner else (lambda: None),
+            )
         except ObjectChanged:
             return self._record_read(version, REPLACED, error="replaced or deleted before it was read")
         except ServiceUnavailableError:
             raise
-        except (LandedFileError, OSError) as error:
-            return self._unreadable(
-                version,
-                str(error)
-                if isinstance(error, LandedFileError)
-                else f"landed file {version.uri}: cannot be read ({type(error).__name__})",
+        except LandedFileError as error:
+            return self._unreadable(version, str(error))
+        except ReaderDied as died:
+            return self._unreadable(version, f"landed file {version.uri}: {died.reason}")
+        except OSError as error:
+            return self._unreadable(version, f"landed file {version.uri}: cannot be read ({type(error).__name__})")
+        except MemoryError:  # holding its bytes here
+            return self._unreadable(version, f"landed file {version.uri}: reading it ran out of memory")
+        except Exception as error:  # the store's refusal (403, ...), a key it will not serve, a bug
+            reason = (
+                f"the store refused to read it ({_store_code(error)})"
+                if _refused_by_store(error)
+                else f"reading it failed ({type(error).__name__}: {str(error)[:200]})"
             )
-        except Exception as error:  # an object store's refusal (403, ...) that no retry fixes
-            if not _refused_by_store(error):
-                raise
-            return self._unreadable(
-                version, f"landed file {version.uri}: the store refused to read it ({_store_code(error)})"
-            )
-        if not split.by_day:
-            return self._unreadable(version, f"landed file {version.uri}: no row has a usable order_date", split)
-        return self._record_read(version, READ, split=split)
+            return self._unreadable(version, f"landed file {version.uri}: {reason}")
+        if not summary.days:
+            return self._unreadable(version, f"landed file {version.uri}: no row has a usable order_date", summary)
+        return self._record_read(version, READ, summary=summary)
 
-    def _unreadable(self, version: LandedVersion, reason: str, split: FileSplit | None = None) -> Registration:
-        mark_error(self._landing, version.file, reason)
-        return self._record_read(version, UNREADABLE, split=split, error=reason)
+    def _unreadable(self, version: LandedVersion, reason: str, summary: FileSummary | None = None) -> Registration:
+        """Record the landing as unreadable, then leave the marker under ``_errors/`` (the
+        registry is the record: a marker the store refuses is logged, the file still ends
+        unreadable rather than pending)."""
+        registration = self._record_read(version, UNREADABLE, summary=summary, error=reason)
+        try:
+            mark_error(self._landing, version.file, reason)
+        except Exception as error:  # noqa: BLE001 - the marker is a courtesy copy
+            log.warning("landed file %s: could not write its error marker: %s", version.uri, error)
+        return registration
 
     def _record_read(
-        self, version: LandedVersion, status: str, split: FileSplit | None = None, error: str | None = None
+        self, version: LandedVersion, status: str, summary: FileSummary | None = None, error: str | None = None
     ) -> Registration:
-        rows = sum(len(f) for f in split.by_day.values()) + len(split.rejects) if split else None
+        """Record how a pending landing's reading ended (the first record wins) and free its lease."""
+        rows = summary.rows if summary else None
         with (
             self.warehouse.service("recording a landed file"),
             self.warehouse.write_transaction("landing-registry") as connection,
@@ -323,13 +477,15 @@ class LandingRegistry:
             claimed = connection.execute(
                 self.files.update()
                 .where(self.files.c.seq == version.seq, self.files.c.read_status == PENDING)
-                .values(read_status=status, read_at=_now(), rows=rows, error=error)
+                .values(
+                    read_status=status, read_at=_now(), rows=rows, error=error, lease_owner=None, lease_expires=None
+                )
             ).rowcount
-            if claimed and split is not None:
-                day_rows = [{"seq": version.seq, "partition_date": d, "rows": len(f)} for d, f in split.by_day.items()]
+            if claimed and summary is not None:
+                day_rows = [{"seq": version.seq, "partition_date": d, "rows": n} for d, n in summary.days.items()]
                 if day_rows:
                     connection.execute(self.days.insert(), day_rows)
-                rejects = split.rejects.assign(seq=version.seq)
+                rejects = summary.rejects.assign(seq=version.seq)
                 if len(rejects):
                     connection.execute(
                         self.rejects.insert(),
@@ -340,7 +496,7 @@ class LandingRegistry:
                     )
         if claimed and status != READ:
             log.warning("landed file %s (landing %d): %s", version.uri, version.seq, error)
-        days = tuple(sorted(split.by_day)) if split else ()
+        days = tuple(sorted(summary.days)) if summary else ()
         return Registration(version, status, rows, error, days)
 
     def _split(self, version: LandedVersion) -> FileSplit:
@@ -524,3 +680,25 @@ def _version(row) -> LandedVersion:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
+
+
+def lease_duration() -> dt.timedelta:
+    """A read lease's life without renewal (``REVENUE_LANDING_LEASE_SECONDS``, else 60 s)."""
+    return dt.timedelta(seconds=float(os.environ.get("REVENUE_LANDING_LEASE_SECONDS") or LEASE_SECONDS))
+
+
+def _lease_owner() -> str:
+    """Who holds a lease: host, process and this reading (unique per call)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def check_landed_size(version: LandedVersion) -> None:
+    """Refuse a file larger than ``REVENUE_LANDING_MAX_BYTES`` before fetching it.
+
+    A placeholder for the size check of ``revenue.io.landed_files`` (the lead reconciles
+    the two): it raises ``LandedFileError``, so the file is unreadable with its reason."""
+    limit = int(os.environ.get("REVENUE_LANDING_MAX_BYTES") or DEFAULT_MAX_BYTES)
+    if version.size > limit:
+        raise LandedFileError(
+            version.uri, f"{version.size} bytes, over the limit of {limit} bytes (REVENUE_LANDING_MAX_BYTES)"
+        )

@@ -135,6 +135,9 @@ def build_metadata(schema: str | None) -> sa.MetaData:
         sa.Column("read_at", TIMESTAMP),
         sa.Column("rows", sa.BigInteger),
         sa.Column("error", sa.Text),
+        sa.Column("lease_owner", sa.Text),  # who reads it now (pending only), until lease_expires
+        sa.Column("lease_expires", TIMESTAMP),
+        sa.Column("read_attempts", sa.Integer),  # readings started (a third after two stopped: unreadable)
     )
     sa.Table(
         "landing_registry_days",

@@ -84,10 +84,13 @@ class World:
     # --------------------------------------------------------------- the model
 
     def registered(self) -> list[tuple[str, str]]:
-        """(uri, etag) of each file's current version, in landing order."""
+        """(uri, etag) of each file's current version, in landing order: registered and read
+        (a pending file is in no day's input until a run reads it: the grid never reads)."""
         with environment(self.config).warehouse.engine.connect() as connection:
             rows = connection.execute(
-                sa.text("SELECT seq, uri, etag FROM analytics.landing_registry ORDER BY seq")
+                sa.text(
+                    "SELECT seq, uri, etag FROM analytics.landing_registry WHERE read_status <> 'pending' ORDER BY seq"
+                )
             ).all()
         latest = {uri: (seq, etag) for seq, uri, etag in rows}
         return [(uri, etag) for uri, (seq, etag) in sorted(latest.items(), key=lambda item: item[1][0])]

@@ -11,6 +11,7 @@ import pytest
 from flows.backfill import backfill
 from flows.daily_revenue import daily_revenue
 from revenue.io.environment import environment
+from revenue.io.partition_input import plan_inputs
 from revenue.io.registry import watch_once
 from revenue.status import partition_statuses
 from tests.integration.conftest import s3_client
@@ -61,12 +62,16 @@ def test_a_landed_day_is_materialized_until_its_file_changes(pg_env, s3_endpoint
     assert rerun.outcome == "up to date"
 
     # A new version of the file (new ETag), once seen (here by a watcher pass, which
-    # registers it), makes the day stale; the backfill merges it.
+    # registers it) and read (by whatever plans next: status and the watcher never read a
+    # file), makes the day stale; the backfill merges it.
     s3.put_object(
         Bucket=s3_bucket, Key=key, Body=b"order_id,customer_id,amount,order_date\n50,zoe,9.50,2026-03-01T09:00:00Z\n"
     )
     assert [s.state for s in partition_statuses(pg_env, DAY, DAY)] == ["materialized"]  # not seen yet
     watch_once(environment(pg_env).registry)
+    assert [s.state for s in partition_statuses(pg_env, DAY, DAY)] == ["materialized"]  # seen, not read: pending
+    assert [v.uri for v in environment(pg_env).registry.pending()] == [f"s3://{s3_bucket}/{key}"]
+    plan_inputs(environment(pg_env), [DAY])
     assert [(s.state, s.detail) for s in partition_statuses(pg_env, DAY, DAY)] == [
         ("stale", f"landed file s3://{s3_bucket}/{key} replaced")
     ]

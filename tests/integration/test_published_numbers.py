@@ -236,7 +236,8 @@ def test_status_is_materialized_after_landed_files_and_names_what_changed(pg_env
     assert (status.state, status.detail) == ("stale", "source rows changed")
 
     third = land(s3, s3_bucket, "m-three.csv", HEADER + "10,jo,1.00,2026-04-01T10:00:00Z\n")
-    environment(pg_env).registry.register_landed_key(third, by="test")
+    registry = environment(pg_env).registry
+    registry.registration(registry.register_landed_key(third, by="test"))  # registered and read, as a run does
     [status] = partition_statuses(pg_env, DAY, DAY)
     assert status.state == "stale"
     assert status.detail == f"source rows changed; new landed file {third}"
@@ -247,7 +248,8 @@ def test_status_is_materialized_after_landed_files_and_names_what_changed(pg_env
         7,
     )
     land(s3, s3_bucket, "a-two.csv", HEADER + "8,hal,8.80,2026-04-01T08:00:00Z\n")
-    environment(pg_env).registry.register_landed_key(second, by="test")
+    registry = environment(pg_env).registry
+    registry.registration(registry.register_landed_key(second, by="test"))  # registered and read, as a run does
     [status] = partition_statuses(pg_env, DAY, DAY)
     assert (status.state, status.detail) == ("stale", f"landed file {second} replaced")
 
