@@ -55,6 +55,7 @@ from sqlalchemy.engine import Connection
 from revenue.errors import DataError, InputSuperseded, ServiceUnavailableError
 from revenue.io.errors import service
 from revenue.io.isolated_read import FileSummary, ReaderDied, ReadLimits, read_isolated
+from revenue.io.keys import LandingKeyError
 from revenue.io.landed_files import LandedFileError, read_landed_file, split_by_day
 from revenue.io.landing import (
     EVENT_NAMESPACE,
@@ -439,6 +440,8 @@ class LandingRegistry:
             return self._unreadable(version, str(error))
         except ReaderDied as died:
             return self._unreadable(version, f"landed file {version.uri}: {died.reason}")
+        except LandingKeyError as error:  # a key the store will not serve (a symbolic link, ...)
+            return self._unreadable(version, str(error))
         except OSError as error:
             return self._unreadable(version, f"landed file {version.uri}: cannot be read ({type(error).__name__})")
         except MemoryError:  # holding its bytes here

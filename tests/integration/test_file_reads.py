@@ -120,7 +120,7 @@ def test_a_file_over_the_readers_memory_fails_its_own_run_while_another_day_publ
 
 def test_a_file_the_store_will_not_serve_is_unreadable_and_other_days_publish(sqlite_env, tmp_path):
     """A registration whose key the local store refuses (a symlink out of the landing
-    directory, registered by an older watcher: ``escapes the store root``)."""
+    directory, registered by an older watcher: the store refuses to follow it)."""
     seed_orders(sqlite_env, [(1, "alice", 10.00, "2026-03-01 10:00:00")])
     env = environment(sqlite_env)
     outside = tmp_path / "outside.csv"
@@ -135,7 +135,7 @@ def test_a_file_the_store_will_not_serve_is_unreadable_and_other_days_publish(sq
     assert other.outcome == "published"
     row = registry_row(sqlite_env, version.uri)
     assert row["read_status"] == UNREADABLE
-    assert "escapes the store root" in row["error"], row["error"]
+    assert "symbolic link" in row["error"], row["error"]
 
 
 def test_a_live_lease_makes_another_planner_wait_for_the_readers_record(pg_env, s3_endpoint, s3_bucket, caplog):
