@@ -104,7 +104,7 @@ Reported, not judged: on one machine the workers share the cores.
 
 **Landed files at the limits.** ``bench/landed_file.py`` (alone: ``python -m bench.landed_file``)
 reads files built at the default ``LandingLimits`` in fresh processes: an orders CSV at the
-row limit and a dense one at the column limit (read), a 1 MB gzip that inflates to 1 GiB, a
+row limit and the widest one the limits allow (read), a 1 MB gzip that inflates to 1 GiB, a
 20M-row Parquet file and a 16k-column header (refused), and the header checks at 2k..16k
 columns with the limits raised (linear). ``+read`` is the peak RSS minus the RSS before the
 read, with the object's bytes already loaded; reported, not judged.

@@ -49,8 +49,8 @@ quarantines bad rows with reasons. This module only refuses files it cannot read
     Limits (``revenue.io.limits.LandingLimits``, from ``REVENUE_LANDING_MAX_*``) are checked
     before or while reading, never after: the object's size first; gzip output as it is
     inflated (a 1 MB file that inflates to 1 GB stops at the limit having held ~1 MiB);
-    Parquet rows, columns and uncompressed size from the footer, before any row group is
-    read; CSV columns on the header, each record's length and the row count while
+    Parquet rows, columns, fields and uncompressed size from the footer, before any row group is
+    read; CSV columns on the header, each record's length and the rows and fields while
     scanning. A file over one is refused at once with a ``LandingLimitError`` (a
     ``LandedFileError``) naming the limit and its setting.
 
@@ -246,6 +246,13 @@ def _read_parquet(source: object, key: str, limits: LandingLimits) -> pd.DataFra
             limits.refuse(key, "columns", f"has {columns:,} columns, over {limits.describe('columns')}")
         if meta.num_rows > limits.rows:
             limits.refuse(key, "rows", f"holds {meta.num_rows:,} rows, over {limits.describe('rows')}")
+        if meta.num_rows * columns > limits.fields:
+            limits.refuse(
+                key,
+                "fields",
+                f"holds {meta.num_rows * columns:,} fields ({meta.num_rows:,} rows x {columns:,} columns), "
+                f"over {limits.describe('fields')}",
+            )
         uncompressed = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
         if uncompressed > limits.inflated_bytes:
             limits.refuse(
@@ -284,15 +291,11 @@ def _read_csv(stream: IO[bytes], encoding: str, key: str, limits: LandingLimits)
     except LandedFileError as error:
         wrong_header = error
     table = _Table(width)
-    rows, most = 0, limits.rows
+    rows, most = 0, min(limits.rows, limits.fields // width)
     while (fields := scan.next_record()) is not None:  # the hot loop: one pass, no calls it can spare
         rows += 1
         if rows > most:
-            limits.refuse(
-                key,
-                "rows",
-                f"has more than {limits.describe('rows')} rows: the {_ordinal(rows)} starts at line {scan.line:,}",
-            )
+            _too_many_rows(key, limits, rows, width, scan.line)
         if header is None:
             continue
         if len(fields) == width:
@@ -311,6 +314,13 @@ def _read_csv(stream: IO[bytes], encoding: str, key: str, limits: LandingLimits)
         wrong = f"{len(table.bad)} row(s) with the wrong number of fields (header has {width})"
         raise LandedFileError(key, f"no usable rows: {wrong}: {named}{more}")
     return table.frame(header), table.bad_frame(width)
+
+
+def _too_many_rows(key: str, limits: LandingLimits, rows: int, width: int, line: int) -> None:
+    where = f"the {_ordinal(rows)} starts at line {line:,}"
+    if rows > limits.rows:
+        limits.refuse(key, "rows", f"has more than {limits.describe('rows')} rows: {where}")
+    limits.refuse(key, "fields", f"has more than {limits.describe('fields')} fields ({width:,} columns a row): {where}")
 
 
 def _ordinal(n: int) -> str:

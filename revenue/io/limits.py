@@ -13,17 +13,20 @@ limit              setting                             default     what it bound
 ``object_bytes``   ``REVENUE_LANDING_MAX_OBJECT_BYTES``    256 MiB  the object as stored (gzip
                                                                     included): checked from its
                                                                     size before it is fetched
-``inflated_bytes`` ``REVENUE_LANDING_MAX_INFLATED_BYTES``  512 MiB  the file after gzip; for
-                                                                    Parquet also its columns'
-                                                                    uncompressed size
+``inflated_bytes`` ``REVENUE_LANDING_MAX_INFLATED_BYTES``  512 MiB  the file after gzip, as it
+                                                                    is inflated; for Parquet
+                                                                    also its columns'
+                                                                    uncompressed size (footer)
 ``rows``           ``REVENUE_LANDING_MAX_ROWS``          2,000,000  data rows (CSV: counted
                                                                     while scanning; Parquet:
                                                                     from the footer)
 ``columns``        ``REVENUE_LANDING_MAX_COLUMNS``             100  header fields / Parquet
                                                                     columns
+``fields``         ``REVENUE_LANDING_MAX_FIELDS``       25,000,000  rows x columns: what the
+                                                                    frame's size grows with
 ``line_chars``     ``REVENUE_LANDING_MAX_LINE_CHARS``       65,536  characters of one CSV
-                                                                    record (quoted newlines
-                                                                    included)
+                                                                    record (quoted line breaks
+                                                                    and line ends included)
 =================  ==================================  ==========  ==========================
 
 Byte settings take a whole number with an optional ``KiB``, ``MiB`` or ``GiB`` suffix
@@ -31,18 +34,21 @@ Byte settings take a whole number with an optional ``KiB``, ``MiB`` or ``GiB`` s
 not a positive whole number is a ``ConfigurationError`` naming it (read it once, up front:
 ``LandingLimits.from_environment()``), never a silent fallback.
 
-The defaults fit a large shop's daily orders file with room (a 1M-order day is ~70 MB of
-CSV) and bound what reading one file costs: the reader keeps the object's bytes plus the
-frame it builds, so memory grows with the rows and cells read, not with what a file claims
-(see the README's "Limits on a landed file" for the measured peak).
+The defaults fit a large shop's daily orders file with room (1M orders in 6 columns are
+56 MB of CSV and 6M fields) and bound what reading one file costs. The reader holds the
+object's bytes, the frame it builds (its text plus ~13 bytes a field while reading) and a
+few MiB of chunks, never the inflated file or its decoded text: at most about
+256 MiB + 512 MiB + 25M x 13 B, ~1.1 GB, for a file shaped to meet every limit at once
+(the README's "Limits on a landed file" has the measured figures).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from revenue.errors import ConfigurationError, DataError
 
@@ -92,6 +98,7 @@ _SETTINGS: dict[str, _Setting] = {
     "inflated_bytes": _Setting("REVENUE_LANDING_MAX_INFLATED_BYTES", "bytes", "size after decompression"),
     "rows": _Setting("REVENUE_LANDING_MAX_ROWS", "count", "rows"),
     "columns": _Setting("REVENUE_LANDING_MAX_COLUMNS", "count", "columns"),
+    "fields": _Setting("REVENUE_LANDING_MAX_FIELDS", "count", "fields (rows x columns)"),
     "line_chars": _Setting("REVENUE_LANDING_MAX_LINE_CHARS", "count", "characters in one record"),
 }
 
@@ -116,10 +123,11 @@ class LandingLimits:
     inflated_bytes: int = 512 * MiB
     rows: int = 2_000_000
     columns: int = 100
+    fields: int = 25_000_000
     line_chars: int = 64 * KiB
 
     def __post_init__(self) -> None:
-        for field in fields(self):
+        for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"LandingLimits.{field.name} must be a positive int, not {value!r}")

@@ -708,6 +708,18 @@ def test_too_many_rows_are_refused_while_scanning(monkeypatch):
     )
 
 
+def test_too_many_fields_are_refused_while_scanning(monkeypatch):
+    """Memory grows with rows x columns: a wide file reaches the fields limit before the rows one."""
+    monkeypatch.setenv("REVENUE_LANDING_MAX_FIELDS", "12")
+    assert len(read(csv_bytes(ROW, ROW, ROW), "x.csv")) == 3  # 3 rows x 4 columns
+    assert refused(csv_bytes(ROW, ROW, ROW, ROW)).reason == (
+        "has more than 12 fields (4 columns a row): the 4th starts at line 5 (REVENUE_LANDING_MAX_FIELDS); "
+        "split the file or raise the limit"
+    )
+    data = parquet_bytes(pd.DataFrame({"order_id": ["1"] * 4, "customer_id": "a", "amount": "1", "order_date": "d"}))
+    assert refused(data).reason.startswith("holds 16 fields (4 rows x 4 columns), over 12 (REVENUE_LANDING_MAX_FIELDS)")
+
+
 def test_an_over_long_line_is_refused_naming_it(monkeypatch):
     monkeypatch.setenv("REVENUE_LANDING_MAX_LINE_CHARS", "100")
     long_row = f"2,{'x' * 100},10,2026-03-01"

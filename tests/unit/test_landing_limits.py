@@ -15,13 +15,19 @@ VARIABLES = {
     "inflated_bytes": "REVENUE_LANDING_MAX_INFLATED_BYTES",
     "rows": "REVENUE_LANDING_MAX_ROWS",
     "columns": "REVENUE_LANDING_MAX_COLUMNS",
+    "fields": "REVENUE_LANDING_MAX_FIELDS",
     "line_chars": "REVENUE_LANDING_MAX_LINE_CHARS",
 }
 
 
 def test_defaults_when_nothing_is_set():
     assert LandingLimits.from_environment({}) == LandingLimits(
-        object_bytes=256 * MiB, inflated_bytes=512 * MiB, rows=2_000_000, columns=100, line_chars=64 * KiB
+        object_bytes=256 * MiB,
+        inflated_bytes=512 * MiB,
+        rows=2_000_000,
+        columns=100,
+        fields=25_000_000,
+        line_chars=64 * KiB,
     )
 
 
