@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.child import MB, quiet_child, run_in_child
+from bench.machine import load_average
 
 HEADER = b"order_id,customer_id,amount,order_date,currency,channel\n"
 WIDE_COLUMNS = (2_048, 4_096, 8_192, 16_384)
@@ -187,7 +188,7 @@ def landed_file_scenarios(quick: bool = False, log: Any = None) -> dict[str, Any
             path = directory / name
             say(f"landed file: {label}")
             write(path, *args)
-            cases[name] = {"label": label, **run_in_child(read_in_child, str(path))}
+            cases[name] = {"label": label, "load_average": load_average(), **run_in_child(read_in_child, str(path))}
         raised = {"columns": 20_000, "line_chars": 1 << 20}
         cases["header_checks"] = []
         for columns in WIDE_COLUMNS:
@@ -206,7 +207,7 @@ def render_lines(cases: dict[str, Any] | None) -> list[str]:
     if not cases:
         return []
     out = ["Reading one landed file at the default limits (fresh process each; +read = peak RSS minus RSS "
-           "before, the object's bytes already loaded)"]  # fmt: skip
+           "before, the object's bytes already loaded; load average before each)"]  # fmt: skip
     for name in ("orders", "widest", "bomb", "parquet", "wide_header"):
         case = cases.get(name)
         if not case:
@@ -218,7 +219,7 @@ def render_lines(cases: dict[str, Any] | None) -> list[str]:
         )
         out.append(
             f"  {case['label']}: object {case['object_mb']} MB, +read {case['read_mb']} MB, "
-            f"{case['seconds']:.2f} s; {what}"
+            f"{case['seconds']:.2f} s (load {(case.get('load_average') or ['?'])[0]}); {what}"
         )
     if cases.get("widest", {}).get("read_bytes_per_field"):
         out.append(f"  widest file: {cases['widest']['read_bytes_per_field']} bytes per field read")
