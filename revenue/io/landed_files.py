@@ -275,7 +275,15 @@ def _read_parquet(source: object, key: str, limits: LandingLimits) -> pd.DataFra
 def _read_csv(stream: IO[bytes], encoding: str, key: str, limits: LandingLimits) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(rows by line, rows with the wrong number of fields), scanned record by record: the
     rows are kept column by column in Arrow strings, a chunk of Python strings at a time."""
-    scan = _Scan(io.TextIOWrapper(stream, encoding=encoding, newline=""), key, limits)
+    text = io.TextIOWrapper(stream, encoding=encoding, newline="")
+    try:
+        return _scan_csv(_Scan(text, key, limits), key, limits)
+    finally:
+        text.detach()  # the stream may be the caller's file: leave it open
+
+
+def _scan_csv(scan: _Scan, key: str, limits: LandingLimits) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The header, then every record: limits checked as they come, rows packed as they fit."""
     header_fields = scan.next_record()
     if header_fields is None:
         raise LandedFileError(key, "empty file (no header and no rows, only whitespace)")

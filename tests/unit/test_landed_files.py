@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import gzip
 import io
 import json
@@ -784,7 +785,10 @@ def test_an_error_names_a_long_column_name_shortened():
 
 def test_a_stream_is_read_like_bytes():
     data = csv_bytes(ROW, ROW)
-    assert len(read_landed_file(io.BytesIO(data), "x.csv").rows) == 2
+    stream = io.BytesIO(data)
+    assert len(read_landed_file(stream, "x.csv").rows) == 2
+    gc.collect()
+    assert not stream.closed  # the caller's file is left open
     gz = gzip.compress(data)
 
     class OneWay(io.RawIOBase):  # an HTTP body: readable once, not seekable
