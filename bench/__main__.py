@@ -102,6 +102,13 @@ days as one run and as chunks of 15 days; each with its wall (creation to final 
 flow runs and workers, and the CPU of the API server's process tree and of its Postgres.
 Reported, not judged: on one machine the workers share the cores.
 
+**Landed files at the limits.** ``bench/landed_file.py`` (alone: ``python -m bench.landed_file``)
+reads files built at the default ``LandingLimits`` in fresh processes: an orders CSV at the
+row limit and the widest one the limits allow (read), a 1 MB gzip that inflates to 1 GiB, a
+20M-row Parquet file and a 16k-column header (refused), and the header checks at 2k..16k
+columns with the limits raised (linear). ``+read`` is the peak RSS minus the RSS before the
+read, with the object's bytes already loaded; reported, not judged.
+
 **Targets** print as PASS / FAIL lines: the whole-process backfill at most 0.5x Dagster's;
 orchestration overhead under 50 ms per partition and Prefect API server CPU under 50 ms per
 computed partition (the backfill); bare work of a 10k-order partition under 80 ms and of a

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench.landed_file import render_lines as landed_file_lines
 from bench.plan import TARGET_SIZE, Plan, human
 
 REVENUE_TOLERANCE = 0.01
@@ -944,6 +945,8 @@ def render(results: dict, figures: dict, targets: list[dict], plan: Plan) -> str
             rows.append([label, secs(commands["wall_s"].get(name)), ratio(commands["vs_import_prefect"].get(name))])
         out.extend(table(["command", "wall", "x import prefect"], rows))
         out.append("")
+
+    out.extend(landed_file_lines(results.get("landed_file")))
 
     agreement = results["agreement"]
     out.append(

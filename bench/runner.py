@@ -50,6 +50,7 @@ def run(plan: Plan) -> int:
     from bench.commands import command_scenarios
     from bench.data import load
     from bench.floor import floor_scenarios
+    from bench.landed_file import landed_file_scenarios
     from bench.machine import load_average, machine_info
     from bench.multi_run import MULTI_RUN_DAYS, multi_run_scenarios
     from bench.partition import bare_partition, flow_partition
@@ -196,6 +197,8 @@ def run(plan: Plan) -> int:
                 "multi-run", multi_run_scenarios, context, first.isoformat(), days, max(1, days // 6), log
             )
         log("stopping services")
+    log(f"landed files at the limits: memory and time of reading one (load {load_average()})")
+    results["landed_file"] = attempt("landed file", landed_file_scenarios, plan.quick, log)
     results["machine"]["load_average_at_end"] = load_average()
     results["finished_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     results["wall_s"] = round(time.perf_counter() - log.started, 1)

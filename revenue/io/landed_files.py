@@ -5,12 +5,14 @@ rows). Nothing is typed, fixed or dropped here: ``clean_orders`` types the value
 quarantines bad rows with reasons. This module only refuses files it cannot read at all
 (``LandedFileError``) and decides which UTC day each row belongs to.
 
-``read_landed_file(data, key)``
-    Format is detected from the content, never from the key alone (the usual keys end in
-    ``.csv``, ``.csv.gz``, ``.parquet``, ``.parquet.gz`` or ``.gz``; a key that lies about
-    its content is read by what the bytes are):
+``read_landed_file(data, key, limits=None)``
+    ``data`` is the object's bytes or a binary stream of them. Format is detected from the
+    content, never from the key alone (the usual keys end in ``.csv``, ``.csv.gz``,
+    ``.parquet``, ``.parquet.gz`` or ``.gz``; a key that lies about its content is read by
+    what the bytes are):
 
-    - gzip (magic ``1f 8b``) is decompressed first, once; the result is then detected again.
+    - gzip (magic ``1f 8b``; concatenated members too) is inflated as it is read, never
+      whole; the content is then detected again.
     - Parquet (magic ``PAR1``) is read with pyarrow. Column values keep their Parquet types
       (integers become pandas' nullable integers so large ids keep every digit; timestamps
       stay timestamps). pandas' unnamed-index artefacts (``__index_level_N__``) are dropped.
@@ -44,6 +46,19 @@ quarantines bad rows with reasons. This module only refuses files it cannot read
     format/encoding, quoting, required columns (a wrong header, such as a ``;``-separated
     file, explains every row that follows), field counts, no rows.
 
+    Limits (``revenue.io.limits.LandingLimits``, from ``REVENUE_LANDING_MAX_*``) are checked
+    before or while reading, never after: the object's size first; gzip output as it is
+    inflated (a 1 MB file that inflates to 1 GB stops at the limit having held ~1 MiB);
+    Parquet rows, columns, fields and uncompressed size from the footer, before any row group is
+    read; CSV columns on the header, each record's length and the rows and fields while
+    scanning. A file over one is refused at once with a ``LandingLimitError`` (a
+    ``LandedFileError``) naming the limit and its setting.
+
+    Memory: the content is read twice in 256 KiB chunks (once to decide the format and
+    encoding, once to parse) and never held whole, nor decoded whole; CSV rows are
+    packed into Arrow strings per column every 64Ki fields. Reading holds the object's
+    bytes, the frame it returns (about the text's size plus 8 bytes a field) and a few MiB.
+
     The frame's index is ``line``: the line of the file a CSV row starts on (a header on the
     first line is line 1), or a Parquet row's number from 1. ``split_by_day`` keeps it, so a
     quarantined row names the line it came from.
@@ -76,20 +91,21 @@ quarantines bad rows with reasons. This module only refuses files it cannot read
 
 from __future__ import annotations
 
-import codecs
 import csv
 import datetime as dt
-import gzip
 import io
 import json
 import re
-import zlib
+from array import array
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import IO
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from revenue.contract import (
@@ -99,7 +115,17 @@ from revenue.contract import (
     order_id_label,
     records_json,
 )
-from revenue.errors import DataError
+from revenue.io.landed_bytes import GZIP_MAGIC, content, landed_object, read_all, sniff
+from revenue.io.limits import LandedFileError, LandingLimitError, LandingLimits, human_bytes
+
+__all__ = [
+    "LandedFileError",
+    "LandedRows",
+    "LandingLimitError",
+    "LandingLimits",
+    "read_landed_file",
+    "split_by_day",
+]
 
 UNASSIGNED_COLUMNS: tuple[str, ...] = ("line", "order_id", "reason", "record")
 
@@ -109,29 +135,14 @@ LATEST_ORDER_DATE = dt.date(2099, 12, 31)
 NULL_DATE = "null order_date"
 NOT_A_TIMESTAMP = "order_date is not a timestamp"
 
-GZIP_MAGIC = b"\x1f\x8b"
-PARQUET_MAGIC = b"PAR1"
 _MAX_LINES_NAMED = 10
-_BINARY_SAMPLE = 64 * 1024
-_BINARY_CONTROL_SHARE = 0.05
+_MAX_NAMED = 10
+"""Column names an error names at most, then says how many more."""
+_NAME_WIDTH = 40
+_CHUNK_CELLS = 64 * 1024
+"""Fields kept as Python strings before they are packed into Arrow strings."""
+_TEXT = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas' "str"
 
-_OTHER_FORMATS: tuple[tuple[bytes, str], ...] = (
-    (GZIP_MAGIC, "gzip inside gzip"),
-    (b"PK\x03\x04", "a zip archive (or an .xlsx workbook)"),
-    (b"\xd0\xcf\x11\xe0", "an OLE document (an .xls workbook?)"),
-    (b"BZh", "bzip2 data"),
-    (b"\xfd7zXZ\x00", "xz data"),
-    (b"\x28\xb5\x2f\xfd", "zstd data"),
-    (b"7z\xbc\xaf\x27\x1c", "a 7z archive"),
-    (b"%PDF", "a PDF document"),
-)
-
-_UTF8_MULTIBYTE = re.compile(
-    rb"[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}"
-    rb"|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}"
-    rb"|\xf4[\x80-\x8f][\x80-\xbf]{2}"
-)
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _PANDAS_INDEX = re.compile(r"__index_level_\d+__")
 _NULLABLE_INTS = {
     pa.int8(): pd.Int8Dtype(),
@@ -143,21 +154,6 @@ _NULLABLE_INTS = {
     pa.uint32(): pd.UInt32Dtype(),
     pa.uint64(): pd.UInt64Dtype(),
 }
-
-
-class LandedFileError(DataError):
-    """A landed file that cannot be read as orders; ``str()`` names the key and the reason."""
-
-    key: str
-    reason: str
-
-    def __init__(self, key: str, reason: str) -> None:
-        super().__init__(f"landed file {key}: {reason}")
-        self.key = key
-        self.reason = reason
-
-    def __reduce__(self):  # picklable across Prefect task boundaries
-        return (type(self), (self.key, self.reason))
 
 
 # --------------------------------------------------------------------------- reading
@@ -177,32 +173,44 @@ class LandedRows:
     bad_rows: pd.DataFrame
 
 
-def read_landed_file(data: bytes, key: str) -> LandedRows:
+def read_landed_file(
+    data: bytes | bytearray | memoryview | IO[bytes], key: str, limits: LandingLimits | None = None
+) -> LandedRows:
     """The raw order rows of one landed file (see the module docstring for the rules).
 
+    ``data`` is the object's bytes, or a binary stream of them (a seekable file is read in
+    place; a one-way stream is spooled as it is read). ``limits`` defaults to
+    ``LandingLimits.from_environment()``.
+
     Raises:
+        LandingLimitError: the file is over one of ``limits`` (a ``LandedFileError``).
         LandedFileError: the file is empty, truncated, not CSV or Parquet, has no usable
             rows, or lacks a required column.
+        ConfigurationError: ``limits`` not given and a ``REVENUE_LANDING_MAX_*`` setting is
+            malformed.
     """
-    data = bytes(data)
-    if not data:
-        raise LandedFileError(key, "empty file (0 bytes)")
-    compression = None
-    if data.startswith(GZIP_MAGIC):
-        compression = "gzip"
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise LandedFileError(key, "truncated or corrupt gzip") from exc
-        if not data:
+    limits = LandingLimits.from_environment() if limits is None else limits
+    with landed_object(data, key, limits) as obj:
+        if obj.size == 0:
+            raise LandedFileError(key, "empty file (0 bytes)")
+        compression = "gzip" if obj.starts_with(GZIP_MAGIC) else None
+        found = sniff(content(obj, key, limits, gzip=compression == "gzip"), key)
+        if found.kind == "empty":
             raise LandedFileError(key, "empty file (0 bytes after gzip decompression)")
-    bad_rows = _no_bad_rows()
-    if data.startswith(PARQUET_MAGIC):
-        frame, encoding, fmt = _read_parquet(data, key), "parquet", "parquet"
-        frame.index = pd.RangeIndex(1, len(frame) + 1, name="line")
-    else:
-        frame, bad_rows, encoding = _read_csv(data, key)
-        fmt = "csv"
+        bad_rows = _no_bad_rows()
+        if found.kind == "parquet":
+            source = (
+                pa.BufferReader(pa.py_buffer(read_all(content(obj, key, limits, gzip=True))))
+                if compression
+                else obj.random_access()
+            )
+            frame, encoding, fmt = _read_parquet(source, key, limits), "parquet", "parquet"
+            frame.index = pd.RangeIndex(1, len(frame) + 1, name="line")
+        else:
+            assert found.encoding is not None
+            stream = content(obj, key, limits, gzip=compression == "gzip")
+            frame, bad_rows = _read_csv(stream, found.encoding, key, limits)
+            encoding, fmt = found.encoding, "csv"
     _require_columns(list(frame.columns), key)
     if frame.empty:
         raise LandedFileError(key, "no rows")
@@ -210,66 +218,215 @@ def read_landed_file(data: bytes, key: str) -> LandedRows:
     return LandedRows(frame, bad_rows)
 
 
+def _some(names: list[str], total: int | None = None) -> str:
+    """At most ``_MAX_NAMED`` names, each shortened to ``_NAME_WIDTH`` characters, then how
+    many more: an error about a 16k-column header stays one line."""
+    shown = [n if len(n) <= _NAME_WIDTH else n[: _NAME_WIDTH - 1] + "…" for n in names[:_MAX_NAMED]]
+    more = (len(names) if total is None else total) - len(shown)
+    return ", ".join(shown) + (f" and {more:,} more" if more > 0 else "")
+
+
 def _require_columns(names: list[str], key: str) -> None:
-    missing = [c for c in REQUIRED_COLUMNS if c not in names]
+    present = set(names)
+    missing = [c for c in REQUIRED_COLUMNS if c not in present]
     if missing:
-        found = ", ".join(map(str, names)) or "none"
+        found = _some([str(n) for n in names]) or "none"
         raise LandedFileError(key, f"missing required column(s) {', '.join(missing)} (found: {found})")
 
 
-def _read_parquet(data: bytes, key: str) -> pd.DataFrame:
+def _read_parquet(source: object, key: str, limits: LandingLimits) -> pd.DataFrame:
+    """Rows, columns and size come from the footer, checked before any row group is read."""
     try:
-        table = pq.read_table(pa.BufferReader(data))
+        parquet = pq.ParquetFile(source)
+        meta = parquet.metadata
+        names = parquet.schema_arrow.names
+        index = [n for n in names if _PANDAS_INDEX.fullmatch(n)]
+        columns = meta.num_columns - len(index)
+        if columns > limits.columns:
+            limits.refuse(key, "columns", f"has {columns:,} columns, over {limits.describe('columns')}")
+        if meta.num_rows > limits.rows:
+            limits.refuse(key, "rows", f"holds {meta.num_rows:,} rows, over {limits.describe('rows')}")
+        if meta.num_rows * columns > limits.fields:
+            limits.refuse(
+                key,
+                "fields",
+                f"holds {meta.num_rows * columns:,} fields ({meta.num_rows:,} rows x {columns:,} columns), "
+                f"over {limits.describe('fields')}",
+            )
+        uncompressed = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        if uncompressed > limits.inflated_bytes:
+            limits.refuse(
+                key,
+                "inflated_bytes",
+                f"its columns take {human_bytes(uncompressed)}, over {limits.describe('inflated_bytes')} uncompressed",
+            )
+        kept = [n for n in names if n not in index]
+        header = _normalise_header(kept, key)
+        _require_columns(header, key)
+        table = parquet.read(use_pandas_metadata=False)
     except (pa.ArrowException, OSError, ValueError) as exc:
+        if isinstance(exc, LandedFileError):
+            raise
         raise LandedFileError(key, "truncated or corrupt Parquet") from exc
-    table = table.drop_columns([n for n in table.column_names if _PANDAS_INDEX.fullmatch(n)])
-    names = _normalise_header(table.column_names, key)
-    frame = table.rename_columns(names).to_pandas(ignore_metadata=True, types_mapper=_NULLABLE_INTS.get)
-    return frame
+    table = table.drop_columns(index)
+    return table.rename_columns(header).to_pandas(ignore_metadata=True, types_mapper=_NULLABLE_INTS.get)
 
 
-def _read_csv(data: bytes, key: str) -> tuple[pd.DataFrame, pd.DataFrame, str]:
-    """(rows by line, rows with the wrong number of fields, encoding)."""
-    text, encoding = _decode(data, key)
-    if not text.strip():
-        raise LandedFileError(key, "empty file (no header and no rows, only whitespace)")
+def _read_csv(stream: IO[bytes], encoding: str, key: str, limits: LandingLimits) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rows by line, rows with the wrong number of fields), scanned record by record: the
+    rows are kept column by column in Arrow strings, a chunk of Python strings at a time."""
+    text = io.TextIOWrapper(stream, encoding=encoding, newline="")
     try:
-        rows = list(_scan(text))
-    except _Malformed as malformed:
-        raise LandedFileError(
-            key, f"malformed CSV in the row starting at line {malformed.line}: {malformed.error}"
-        ) from malformed.error
-    header_line, header_fields = rows[0]  # text is not blank, so some line had fields
-    header = _normalise_header(header_fields, key)
-    _require_columns(header, key)  # a wrong header explains wrong rows: name it first
-    width = len(header)
-    good = [(line, fields) for line, fields in rows[1:] if len(fields) == width]
-    bad = [(line, fields) for line, fields in rows[1:] if len(fields) != width]
-    if bad and not good:
-        named = ", ".join(f"line {line} has {len(fields)}" for line, fields in bad[:_MAX_LINES_NAMED])
-        more = f" and {len(bad) - _MAX_LINES_NAMED} more" if len(bad) > _MAX_LINES_NAMED else ""
-        raise LandedFileError(
-            key,
-            f"no usable rows: {len(bad)} row(s) with the wrong number of fields (header has {width}): {named}{more}",
+        return _scan_csv(_Scan(text, key, limits), key, limits)
+    finally:
+        text.detach()  # the stream may be the caller's file: leave it open
+
+
+def _scan_csv(scan: _Scan, key: str, limits: LandingLimits) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The header, then every record: limits checked as they come, rows packed as they fit."""
+    header_fields = scan.next_record()
+    if header_fields is None:
+        raise LandedFileError(key, "empty file (no header and no rows, only whitespace)")
+    width = len(header_fields)
+    if width > limits.columns:
+        limits.refuse(key, "columns", f"has {width:,} columns, over {limits.describe('columns')}")
+    header: list[str] | None = None
+    wrong_header: LandedFileError | None = None
+    try:  # a wrong header explains wrong rows: name it first, but after a quoting error
+        names = _normalise_header(header_fields, key)
+        _require_columns(names, key)
+        header = names
+    except LandedFileError as error:
+        wrong_header = error
+    table = _Table(width)
+    rows, most = 0, min(limits.rows, limits.fields // width)
+    while (fields := scan.next_record()) is not None:  # the hot loop: one pass, no calls it can spare
+        rows += 1
+        if rows > most:
+            _too_many_rows(key, limits, rows, width, scan.line)
+        if header is None:
+            continue
+        if len(fields) == width:
+            table.pending.append(fields)
+            table.lines.append(scan.line)
+            if len(table.pending) >= table.chunk_rows:
+                table.flush()
+        else:
+            table.bad.append((scan.line, len(fields), json.dumps(fields)))
+    if wrong_header is not None:
+        raise wrong_header
+    assert header is not None
+    if table.bad and not table.lines:
+        named = ", ".join(f"line {line} has {count}" for line, count, _ in table.bad[:_MAX_LINES_NAMED])
+        more = f" and {len(table.bad) - _MAX_LINES_NAMED} more" if len(table.bad) > _MAX_LINES_NAMED else ""
+        wrong = f"{len(table.bad)} row(s) with the wrong number of fields (header has {width})"
+        raise LandedFileError(key, f"no usable rows: {wrong}: {named}{more}")
+    return table.frame(header), table.bad_frame(width)
+
+
+def _too_many_rows(key: str, limits: LandingLimits, rows: int, width: int, line: int) -> None:
+    where = f"the {_ordinal(rows)} starts at line {line:,}"
+    if rows > limits.rows:
+        limits.refuse(key, "rows", f"has more than {limits.describe('rows')} rows: {where}")
+    limits.refuse(key, "fields", f"has more than {limits.describe('fields')} fields ({width:,} columns a row): {where}")
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n:,}{suffix}"
+
+
+class _Scan:
+    """The non-blank records of a CSV text stream; ``line`` is the line the last one starts on.
+
+    Lines are read at most ``limits.line_chars + 1`` characters at a time, and a record
+    (its lines together) over ``limits.line_chars`` is refused as soon as it passes it, so
+    one line without a break, or an unterminated quote, never reads the file into a field.
+    """
+
+    def __init__(self, text: io.TextIOBase, key: str, limits: LandingLimits) -> None:
+        self._text, self._key, self._limits = text, key, limits
+        self._chars = [0]  # characters of the record being read (a cell: cheap to reset)
+        self._reader = csv.reader(self._lines(), strict=True)
+        self.line = 0
+
+    def _lines(self) -> Iterator[str]:
+        most, chars, readline = self._limits.line_chars, self._chars, self._text.readline
+        while line := readline(most + 1):
+            chars[0] += len(line)
+            if chars[0] > most:
+                self._limits.refuse(
+                    self._key,
+                    "line_chars",
+                    f"the row starting at line {self.line:,} is longer than {most:,} characters",
+                    "fix the file or raise the limit",
+                )
+            yield line
+
+    def next_record(self) -> list[str] | None:
+        """The next non-blank record's fields, or None at the end."""
+        reader, chars = self._reader, self._chars
+        while True:
+            self.line = reader.line_num + 1
+            chars[0] = 0
+            try:
+                fields = next(reader)
+            except StopIteration:
+                return None
+            except csv.Error as exc:
+                raise LandedFileError(
+                    self._key, f"malformed CSV in the row starting at line {self.line}: {exc}"
+                ) from exc
+            except UnicodeDecodeError as exc:  # the stream changed since it was sniffed
+                raise LandedFileError(self._key, f"the file's text changed while it was read: {exc.reason}") from exc
+            if len(fields) > 1 or (fields and fields[0].strip()):  # a blank line is not a row
+                return fields
+
+
+class _Table:
+    """Rows of one width, kept as Arrow string chunks per column (an empty field is null):
+    ``pending`` rows (Python lists) are packed every ``chunk_rows``; rows of another width
+    are kept aside in ``bad`` as (line, field count, fields as JSON)."""
+
+    def __init__(self, width: int) -> None:
+        self._columns: list[list[pa.Array]] = [[] for _ in range(width)]
+        self.pending: list[list[str]] = []
+        self.lines = array("q")
+        self.chunk_rows = max(1, _CHUNK_CELLS // width)
+        self.bad: list[tuple[int, int, str]] = []
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        for column, values in zip(self._columns, zip(*self.pending)):
+            packed = pa.array(values, type=pa.large_string())
+            column.append(pc.if_else(pc.equal(packed, ""), pa.scalar(None, pa.large_string()), packed))
+        self.pending = []
+
+    def frame(self, header: list[str]) -> pd.DataFrame:
+        self.flush()
+        index = pd.Index(np.frombuffer(self.lines, dtype=np.int64).copy(), name="line")
+        return pd.DataFrame(
+            {
+                name: pd.array(pa.chunked_array(chunks, type=pa.large_string()), dtype=_TEXT)
+                for name, chunks in zip(header, self._columns)
+            },
+            index=index,
+            columns=header,
         )
-    frame = pd.DataFrame(
-        [fields for _, fields in good],
-        columns=header,
-        dtype="object",
-        index=pd.Index([line for line, _ in good], dtype="int64", name="line"),
-    ).astype("str")
-    bad_rows = pd.DataFrame(
-        {
-            "line": pd.Series([line for line, _ in bad], dtype="int64"),
-            "order_id": pd.Series([None] * len(bad), dtype="object"),
-            "reason": pd.Series(
-                [f"{len(fields)} fields where the header has {width}" for _, fields in bad], dtype="str"
-            ),
-            "record": pd.Series([json.dumps(fields) for _, fields in bad], dtype="str"),
-        },
-        columns=list(UNASSIGNED_COLUMNS),
-    )
-    return frame.mask(frame == ""), bad_rows, encoding
+
+    def bad_frame(self, width: int) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "line": pd.Series([line for line, _, _ in self.bad], dtype="int64"),
+                "order_id": pd.Series([None] * len(self.bad), dtype="object"),
+                "reason": pd.Series(
+                    [f"{count} fields where the header has {width}" for _, count, _ in self.bad], dtype="str"
+                ),
+                "record": pd.Series([record for _, _, record in self.bad], dtype="str"),
+            },
+            columns=list(UNASSIGNED_COLUMNS),
+        )
 
 
 def _no_bad_rows() -> pd.DataFrame:
@@ -283,87 +440,15 @@ def _no_bad_rows() -> pd.DataFrame:
     )
 
 
-def _blank(fields: list[str]) -> bool:
-    """A blank line (or one of only whitespace) is not a row."""
-    return not fields or (len(fields) == 1 and not fields[0].strip())
-
-
-def _scan(text: str) -> Iterator[tuple[int, list[str]]]:
-    """``(first line, fields)`` of every non-blank row: slower, only to name a bad line."""
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    while True:
-        first_line = reader.line_num + 1
-        try:
-            fields = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise _Malformed(first_line, exc) from exc
-        if not _blank(fields):
-            yield first_line, fields
-
-
-class _Malformed(Exception):
-    def __init__(self, line: int, error: csv.Error) -> None:
-        super().__init__(line, error)
-        self.line, self.error = line, error
-
-
-def _decode(data: bytes, key: str) -> tuple[str, str]:
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        try:
-            return data.decode("utf-16"), "utf-16"
-        except UnicodeDecodeError as exc:
-            raise LandedFileError(key, "invalid UTF-16 text (file starts with a UTF-16 BOM)") from exc
-    for magic, what in _OTHER_FORMATS:
-        if data.startswith(magic):
-            raise LandedFileError(key, f"not CSV or Parquet (looks like {what})")
-    if _looks_binary(data):
-        raise LandedFileError(key, "not CSV or Parquet (binary content)")
-    if data.startswith(codecs.BOM_UTF8):
-        try:
-            return data.decode("utf-8-sig"), "utf-8-sig"
-        except UnicodeDecodeError as exc:
-            raise LandedFileError(key, _invalid_utf8_reason(data, exc, bom=True)) from exc
-    try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError as exc:
-        if _UTF8_MULTIBYTE.search(data):
-            raise LandedFileError(key, _invalid_utf8_reason(data, exc, bom=False)) from exc
-    try:
-        return data.decode("cp1252"), "cp1252"
-    except UnicodeDecodeError as exc:
-        raise LandedFileError(
-            key, f"not UTF-8 or cp1252 text (byte {data[exc.start]:#04x} at line {_line_of(data, exc.start)})"
-        ) from exc
-
-
-def _line_of(data: bytes, offset: int) -> int:
-    return data.count(b"\n", 0, offset) + 1
-
-
-def _invalid_utf8_reason(data: bytes, exc: UnicodeDecodeError, *, bom: bool) -> str:
-    line = _line_of(data, exc.start)
-    why = "starts with a UTF-8 BOM" if bom else "has valid UTF-8 multi-byte characters"
-    return f"mixed encodings: the file {why} but byte {data[exc.start]:#04x} at line {line} is not UTF-8"
-
-
-def _looks_binary(data: bytes) -> bool:
-    sample = data[:_BINARY_SAMPLE]
-    if b"\x00" in sample:
-        return True
-    text = sample.decode("latin-1")
-    return len(_CONTROL.findall(text)) > _BINARY_CONTROL_SHARE * len(text)
-
-
 def _normalise_header(names: list[str], key: str) -> list[str]:
     normalised = []
     for position, name in enumerate(names):
         clean = str(name).replace("\ufeff", "").strip().lower()
         normalised.append(clean or f"unnamed_{position}")
-    duplicates = sorted({n for n in normalised if normalised.count(n) > 1})
+    counts = Counter(normalised)
+    duplicates = sorted(n for n, count in counts.items() if count > 1)
     if duplicates:
-        raise LandedFileError(key, f"duplicate column name(s) after normalisation: {', '.join(duplicates)}")
+        raise LandedFileError(key, f"duplicate column name(s) after normalisation: {_some(duplicates)}")
     return normalised
 
 

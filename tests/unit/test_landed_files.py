@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import gzip
 import io
 import json
 import pickle
 import random
+import struct
+import tracemalloc
+import zlib
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -561,3 +566,250 @@ def test_duplicate_ids_with_updated_at_keep_the_newest_version():
     result = clean_file(by_day[DAY], DAY)
     assert result.cleaned["amount_cents"].tolist() == [1000]
     assert reasons_by_line(result.rejected) == {3: "duplicate order_id (a newer row was kept)"}
+
+
+# ---------------------------------------------------------------- limits (issue 23)
+#
+# Each limit has a setting (REVENUE_LANDING_MAX_*, read when a file is read); these tests
+# lower them through the environment so the files stay small and the tests fast.
+
+ROW = "1,a,10,2026-03-01T10:00:00Z"
+INFLATED = "REVENUE_LANDING_MAX_INFLATED_BYTES"
+
+
+def gzip_of_repeats(head: bytes, block: bytes, repeats: int, members: int = 1) -> bytes:
+    """A valid gzip of ``head`` + ``block * repeats`` (split in ``members`` members), built
+    without holding the inflated bytes: deflate restarts at each full flush, so one block's
+    compressed bytes are reused for every repeat."""
+    out = []
+    per_member = repeats // members
+    for member in range(members):
+        count = per_member if member < members - 1 else repeats - per_member * (members - 1)
+        first = head if member == 0 else b""
+        deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+        body = [deflate.compress(first) + deflate.flush(zlib.Z_FULL_FLUSH)]
+        one = deflate.compress(block) + deflate.flush(zlib.Z_FULL_FLUSH)
+        body.append(one * count)
+        body.append(deflate.flush())
+        crc = zlib.crc32(first)
+        for _ in range(count):
+            crc = zlib.crc32(block, crc)
+        size = len(first) + len(block) * count
+        out += [b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff", *body, struct.pack("<II", crc, size & 0xFFFFFFFF)]
+    return b"".join(out)
+
+
+def traced_peak(fn):
+    """``fn()``'s peak of Python-allocated memory (bytes objects, strings, lists)."""
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        result = fn()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_the_repeat_builder_makes_a_valid_gzip():
+    data = gzip_of_repeats(b"head\n", b"0123456789\n", 1000, members=3)
+    assert gzip.decompress(data) == b"head\n" + b"0123456789\n" * 1000
+
+
+def test_a_small_gzip_that_inflates_past_the_limit_is_refused_streaming(monkeypatch):
+    monkeypatch.setenv(INFLATED, "4MiB")
+    # a CSV that would be valid: a header, then one row repeated; 64 MiB inflated
+    bomb = gzip_of_repeats(csv_bytes(), (ROW + "\n").encode() * 1000, 64 * 1024 * 1024 // 28_000)
+    assert len(bomb) < 300_000
+    error, peak = traced_peak(lambda: refused(bomb, "s3://b/landing/x.csv.gz"))
+    assert error.reason == (
+        "inflates past 4 MiB (REVENUE_LANDING_MAX_INFLATED_BYTES); split the file or raise the limit"
+    )
+    assert peak < 4 * 1024 * 1024  # never held what it inflated, not even up to the limit
+
+
+def test_a_gzip_whose_last_member_looks_small_is_still_stopped_at_the_limit(monkeypatch):
+    monkeypatch.setenv(INFLATED, "1MiB")
+    bomb = gzip_of_repeats(csv_bytes(), b"\n" * 100_000, 200, members=2) + gzip.compress(b"\n")
+    assert refused(bomb, "x.csv.gz").reason.startswith("inflates past 1 MiB (REVENUE_LANDING_MAX_INFLATED_BYTES)")
+
+
+@pytest.mark.slow  # ~3 s: it inflates 512 MiB before it stops
+def test_a_1mb_gzip_of_1gib_is_refused_at_the_default_limits():
+    bomb = gzip_of_repeats(csv_bytes(), b"\n" * (1 << 20), 1024)
+    assert len(bomb) < 1_200_000
+    error, peak = traced_peak(lambda: refused(bomb, "s3://b/landing/x.csv.gz"))
+    assert error.reason.startswith("inflates past 512 MiB (REVENUE_LANDING_MAX_INFLATED_BYTES)")
+    assert peak < 16 * 1024 * 1024
+
+
+def test_a_file_just_under_the_inflated_limit_is_read(monkeypatch):
+    body = (ROW + "\n").encode() * 100
+    data = csv_bytes() + body
+    monkeypatch.setenv(INFLATED, str(len(data)))
+    assert len(read(gzip.compress(data), "x.csv.gz")) == 100
+    monkeypatch.setenv(INFLATED, str(len(data) - 1))
+    assert refused(gzip.compress(data), "x.csv.gz").reason.startswith("inflates past 2,")
+
+
+def test_an_object_over_the_size_limit_is_refused_before_reading(monkeypatch):
+    monkeypatch.setenv("REVENUE_LANDING_MAX_OBJECT_BYTES", "1KiB")
+    data = csv_bytes(*[ROW] * 100)
+    assert refused(data).reason == (
+        f"is {len(data):,} bytes, over 1 KiB (REVENUE_LANDING_MAX_OBJECT_BYTES); split the file or raise the limit"
+    )
+
+
+def tall_parquet(rows: int, row_group: int = 1_000_000) -> bytes:
+    """A Parquet file of ``rows`` identical orders, dictionary-encoded: a few KB per million."""
+    chunk = min(rows, row_group)
+    table = pa.table(
+        {
+            name: pa.DictionaryArray.from_arrays(pa.array(np.zeros(chunk, dtype=np.int32)), pa.array([value]))
+            for name, value in zip(HEADER.split(","), ["1", "a", "10", "2026-03-01"])
+        }
+    )
+    buffer = io.BytesIO()
+    with pq.ParquetWriter(buffer, table.schema) as writer:
+        for _ in range(rows // chunk):
+            writer.write_table(table, row_group_size=chunk)
+    return buffer.getvalue()
+
+
+def test_a_small_parquet_file_of_20m_rows_is_refused_from_its_footer():
+    data = tall_parquet(20_000_000)
+    assert len(data) < 400_000
+    assert refused(data, "s3://b/landing/x.parquet").reason == (
+        "holds 20,000,000 rows, over 2,000,000 (REVENUE_LANDING_MAX_ROWS); split the file or raise the limit"
+    )
+
+
+def test_parquet_rows_columns_and_uncompressed_size_limits(monkeypatch):
+    data = parquet_bytes(pd.DataFrame({"order_id": ["1"] * 50, "customer_id": "a", "amount": "1", "order_date": "d"}))
+    monkeypatch.setenv("REVENUE_LANDING_MAX_ROWS", "49")
+    assert refused(data).reason.startswith("holds 50 rows, over 49 (REVENUE_LANDING_MAX_ROWS)")
+    monkeypatch.setenv("REVENUE_LANDING_MAX_ROWS", "50")
+    monkeypatch.setenv("REVENUE_LANDING_MAX_COLUMNS", "3")
+    assert refused(data).reason.startswith("has 4 columns, over 3 (REVENUE_LANDING_MAX_COLUMNS)")
+    monkeypatch.setenv("REVENUE_LANDING_MAX_COLUMNS", "4")  # the pandas index is not a column
+    assert len(read(data, "x.parquet")) == 50
+    monkeypatch.delenv("REVENUE_LANDING_MAX_ROWS")
+    ids = pd.DataFrame({"order_id": [f"order-{i:08d}" for i in range(20_000)], "customer_id": "a", "amount": "1"})
+    packed = parquet_bytes(ids.assign(order_date="2026-03-01"), compression="gzip", use_dictionary=False)
+    monkeypatch.setenv(INFLATED, str(len(packed) + 1))
+    assert refused(packed).reason.startswith("its columns take ")
+    assert f"over {len(packed) + 1:,} bytes uncompressed (REVENUE_LANDING_MAX_INFLATED_BYTES)" in refused(packed).reason
+
+
+def test_too_many_rows_are_refused_while_scanning(monkeypatch):
+    monkeypatch.setenv("REVENUE_LANDING_MAX_ROWS", "3")
+    assert len(read(csv_bytes(ROW, "", ROW, ROW), "x.csv")) == 3  # blank lines are not rows
+    error = refused(csv_bytes(ROW, ROW, "1,2", ROW))  # a row with the wrong fields is a row too
+    assert error.reason == (
+        "has more than 3 rows: the 4th starts at line 5 (REVENUE_LANDING_MAX_ROWS); split the file or raise the limit"
+    )
+
+
+def test_too_many_fields_are_refused_while_scanning(monkeypatch):
+    """Memory grows with rows x columns: a wide file reaches the fields limit before the rows one."""
+    monkeypatch.setenv("REVENUE_LANDING_MAX_FIELDS", "12")
+    assert len(read(csv_bytes(ROW, ROW, ROW), "x.csv")) == 3  # 3 rows x 4 columns
+    assert refused(csv_bytes(ROW, ROW, ROW, ROW)).reason == (
+        "has more than 12 fields (4 columns a row): the 4th starts at line 5 (REVENUE_LANDING_MAX_FIELDS); "
+        "split the file or raise the limit"
+    )
+    data = parquet_bytes(pd.DataFrame({"order_id": ["1"] * 4, "customer_id": "a", "amount": "1", "order_date": "d"}))
+    assert refused(data).reason.startswith("holds 16 fields (4 rows x 4 columns), over 12 (REVENUE_LANDING_MAX_FIELDS)")
+
+
+def test_an_over_long_line_is_refused_naming_it(monkeypatch):
+    monkeypatch.setenv("REVENUE_LANDING_MAX_LINE_CHARS", "100")
+    long_row = f"2,{'x' * 100},10,2026-03-01"
+    assert refused(csv_bytes(ROW, long_row, ROW), "s3://b/landing/x.csv").reason == (
+        "the row starting at line 3 is longer than 100 characters (REVENUE_LANDING_MAX_LINE_CHARS); "
+        "fix the file or raise the limit"
+    )
+    # a quoted value spanning lines counts as one record
+    spread = "2," + '"' + "\n".join(["y" * 30] * 4) + '"' + ",10,2026-03-01"
+    assert refused(csv_bytes(spread)).reason.startswith("the row starting at line 2 is longer than 100 characters")
+    # an unterminated quote cannot swallow the rest of the file
+    assert refused(csv_bytes('2,"oops,10,2026-03-01', *[ROW] * 10)).reason.startswith(
+        "the row starting at line 2 is longer than 100 characters"
+    )
+
+
+def test_a_line_at_the_limit_is_read(monkeypatch):
+    row = f"2,{'x' * 50},10,2026-03-01\n"
+    monkeypatch.setenv("REVENUE_LANDING_MAX_LINE_CHARS", str(len(row)))
+    assert len(read(csv_bytes(row.strip()), "x.csv")) == 1
+
+
+def test_too_many_columns_are_refused_on_the_header():
+    header = HEADER + "," + ",".join(f"c{i}" for i in range(96))
+    assert len(read(csv_bytes("1,a,10,2026-03-01" + "," * 96, header=header), "x.csv").columns) == 100
+    header += ",c96,c97"
+    assert refused(csv_bytes(ROW, header=header)).reason == (
+        "has 102 columns, over 100 (REVENUE_LANDING_MAX_COLUMNS); split the file or raise the limit"
+    )
+
+
+def test_a_16k_column_header_is_refused_at_once_with_a_short_error():
+    header = ",".join(f"c{i}" for i in range(16_384))
+    error = refused(csv_bytes("1", header=header))
+    assert isinstance(error, LandedFileError) and len(str(error)) < 300
+
+
+@pytest.mark.parametrize("width", [16_384])
+def test_a_wide_header_is_checked_in_linear_time_and_its_error_is_capped(monkeypatch, width):
+    """With the limits raised, a 16k-column header is still processed at once (the checks are
+    linear) and the error names a few columns, then how many more."""
+    monkeypatch.setenv("REVENUE_LANDING_MAX_COLUMNS", str(2 * width + 10))
+    monkeypatch.setenv("REVENUE_LANDING_MAX_LINE_CHARS", "1000000")
+    names = [f"column_{i}" for i in range(width)]
+    missing = refused(csv_bytes("1", header=",".join(["order_id", *names])))
+    assert missing.reason.startswith(
+        "missing required column(s) customer_id, amount, order_date (found: order_id, column_0, column_1,"
+    )
+    assert missing.reason.endswith(f" and {width + 1 - 10:,} more)")
+    assert len(str(missing)) < 500
+    duplicated = refused(csv_bytes("1", header=",".join([HEADER, *names, *(n.upper() for n in names)])))
+    assert duplicated.reason.startswith("duplicate column name(s) after normalisation: column_0, column_1,")
+    assert duplicated.reason.endswith(f" and {width - 10:,} more")
+    assert len(str(duplicated)) < 500
+
+
+def test_an_error_names_a_long_column_name_shortened():
+    header = "order_id," + "n" * 5000
+    reason = refused(csv_bytes("1,2", header=header)).reason
+    assert len(reason) < 300 and "nnn…" in reason
+
+
+def test_a_stream_is_read_like_bytes():
+    data = csv_bytes(ROW, ROW)
+    stream = io.BytesIO(data)
+    assert len(read_landed_file(stream, "x.csv").rows) == 2
+    gc.collect()
+    assert not stream.closed  # the caller's file is left open
+    gz = gzip.compress(data)
+
+    class OneWay(io.RawIOBase):  # an HTTP body: readable once, not seekable
+        def __init__(self, payload: bytes) -> None:
+            self._stream = io.BytesIO(payload)
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer) -> int:
+            return self._stream.readinto(buffer)
+
+    assert len(read_landed_file(OneWay(gz), "x.csv.gz").rows) == 2
+    assert len(read_landed_file(OneWay(parquet_bytes(read(data, "x"))), "x.parquet").rows) == 2
+
+
+def test_reading_a_csv_does_not_hold_every_row_as_python_lists():
+    """A 100k-row file (4.7 MB): the old reader kept the decoded text plus a list of fields
+    per row (66 MB of Python objects at its peak); the streaming one packs the rows into
+    Arrow strings a chunk at a time (8 MB)."""
+    data = csv_bytes(*(f"{i},customer-{i % 977},{i % 1000}.25,2026-03-01T10:00:00Z" for i in range(100_000)))
+    landed, peak = traced_peak(lambda: read_landed_file(data, "x.csv"))
+    assert len(landed.rows) == 100_000
+    assert peak < 16 * 1024 * 1024
