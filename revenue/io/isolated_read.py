@@ -3,22 +3,21 @@ memory (or the life) of the process that plans other days.
 
 ``read_isolated`` hands a file's bytes to a fresh interpreter (``python -m
 revenue.io.isolated_read``), which imports the reader, caps its address space
-(``RLIMIT_AS``: what it holds then plus ``memory_mb``), parses the file, splits it by day and
+(``RLIMIT_AS``: what it holds then plus the ``read_memory`` limit), parses the file, splits it by day and
 sends back only what the registry records: the rows per day and the rows no day can take.
 Whatever the child does, the caller gets one of three answers:
 
 - a ``FileSummary``: the file was read;
 - ``LandedFileError``: the file is not a readable orders file (the reader's own reason);
 - ``ReaderDied``: the reader did not finish: it ran out of its memory, raised anything else
-  (a bug), was killed (the OOM killer, a signal) or took longer than ``seconds``.
+  (a bug), was killed (the OOM killer, a signal) or took longer than ``read_seconds``.
 
 A fresh interpreter costs ~1.5 s (importing pandas and pyarrow), paid once in a file's life:
 only a pending file is read this way (README, "A file that cannot be read").
 
-Settings (environment variables of the process that plans, read on each call):
-
-- ``REVENUE_LANDING_READ_MEMORY_MB`` (default 1024): memory a file's reading may take.
-- ``REVENUE_LANDING_READ_SECONDS`` (default 300): time a file's reading may take.
+Its memory and time are limits of ``revenue.io.limits.LandingLimits`` (``read_memory``,
+``read_seconds``), read with the others by the process that plans and handed to the child,
+which reads the file within the same limits.
 """
 
 from __future__ import annotations
@@ -38,9 +37,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from revenue.io.landed_files import LandedFileError
+from revenue.io.limits import LandingLimits, human_bytes
 
-DEFAULT_MEMORY_MB = 1024
-DEFAULT_SECONDS = 300.0
 CHECK_EVERY = 5.0
 """Seconds between two calls of ``still_mine`` while a child reads."""
 
@@ -68,26 +66,11 @@ class FileSummary:
         return sum(self.days.values()) + len(self.rejects)
 
 
-@dataclass(frozen=True)
-class ReadLimits:
-    """The memory and time one file's reading may take."""
-
-    memory_mb: int = DEFAULT_MEMORY_MB
-    seconds: float = DEFAULT_SECONDS
-
-    @classmethod
-    def from_environ(cls) -> ReadLimits:
-        return cls(
-            memory_mb=int(os.environ.get("REVENUE_LANDING_READ_MEMORY_MB") or DEFAULT_MEMORY_MB),
-            seconds=float(os.environ.get("REVENUE_LANDING_READ_SECONDS") or DEFAULT_SECONDS),
-        )
-
-
-def summarise(data: bytes, uri: str) -> FileSummary:
+def summarise(data: bytes, uri: str, limits: LandingLimits) -> FileSummary:
     """Read and split a file here (what the child runs)."""
     from revenue.io.landed_files import read_landed_file, split_by_day
 
-    landed = read_landed_file(data, uri)
+    landed = read_landed_file(data, uri, limits)
     by_day, unassigned = split_by_day(landed.rows)
     rejects = pd.concat([landed.bad_rows, unassigned], ignore_index=True) if len(landed.bad_rows) else unassigned
     return FileSummary({day: len(rows) for day, rows in by_day.items()}, rejects)
@@ -96,7 +79,7 @@ def summarise(data: bytes, uri: str) -> FileSummary:
 def read_isolated(
     data: bytes,
     uri: str,
-    limits: ReadLimits,
+    limits: LandingLimits,
     still_mine: Callable[[], None] = lambda: None,
 ) -> FileSummary:
     """Read ``data`` (the file ``uri``) in a child process within ``limits``.
@@ -109,7 +92,7 @@ def read_isolated(
         ReaderDied: the reading did not finish (memory, a bug, a signal, the time limit).
     """
     with tempfile.TemporaryFile() as request:  # a file, not a pipe: the child reads it at its own pace
-        pickle.dump((data, uri, limits.memory_mb), request)
+        pickle.dump((data, uri, limits), request)
         request.seek(0)
         child = subprocess.Popen(
             [sys.executable, "-m", "revenue.io.isolated_read"],
@@ -119,7 +102,7 @@ def read_isolated(
             env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
         )
     try:
-        out, err = _communicate(child, limits.seconds, still_mine)
+        out, err = _communicate(child, limits.read_seconds, still_mine)
     finally:
         if child.poll() is None:
             child.kill()
@@ -132,7 +115,9 @@ def read_isolated(
         return value
     if kind == "unreadable":
         raise value
-    raise ReaderDied(value if kind == "died" else f"reading it needed more than {limits.memory_mb} MiB of memory")
+    raise ReaderDied(
+        value if kind == "died" else f"reading it needed more than {human_bytes(limits.read_memory)} of memory"
+    )
 
 
 def _communicate(child: subprocess.Popen, seconds: float, still_mine: Callable[[], None]) -> tuple[bytes, bytes]:
@@ -157,11 +142,11 @@ def _how_it_stopped(exitcode: int | None, stderr: bytes = b"") -> str:
     return f"reading it stopped without an answer (exit code {exitcode}){': ' + last[0][:200] if last[0] else ''}"
 
 
-def _answer(data: bytes, uri: str, memory_mb: int) -> tuple[str, object]:
+def _answer(data: bytes, uri: str, limits: LandingLimits) -> tuple[str, object]:
     """In the child: cap the address space, read, say what happened (never raise)."""
     try:
-        _cap_memory(memory_mb)
-        return ("read", summarise(data, uri))
+        _cap_memory(limits.read_memory)
+        return ("read", summarise(data, uri, limits))
     except LandedFileError as error:
         return ("unreadable", LandedFileError(error.key, error.reason))
     except MemoryError:
@@ -172,8 +157,8 @@ def _answer(data: bytes, uri: str, memory_mb: int) -> tuple[str, object]:
 
 def main() -> None:
     """The child: the request on stdin, the answer on stdout (both pickled)."""
-    data, uri, memory_mb = pickle.load(sys.stdin.buffer)
-    answer = _answer(data, uri, memory_mb)
+    data, uri, limits = pickle.load(sys.stdin.buffer)
+    answer = _answer(data, uri, limits)
     del data
     try:
         out = pickle.dumps(answer)
@@ -183,8 +168,8 @@ def main() -> None:
     sys.stdout.buffer.flush()
 
 
-def _cap_memory(memory_mb: int) -> None:
-    """Allow the process ``memory_mb`` MiB of address space beyond what it holds now
+def _cap_memory(memory: int) -> None:
+    """Allow the process ``memory`` bytes of address space beyond what it holds now
     (Linux; where there is no ``/proc`` the child reads uncapped, still on its own).
 
     Arrow's allocator (mimalloc) reserves a large arena on its first allocation, and its
@@ -201,7 +186,7 @@ def _cap_memory(memory_mb: int) -> None:
             held_kb = next(int(line.split()[1]) for line in status if line.startswith("VmSize:"))
     except (OSError, StopIteration):  # no /proc (macOS): no cap; the child still dies alone
         return
-    cap = held_kb * 1024 + memory_mb * 2**20
+    cap = held_kb * 1024 + memory
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
 
 

@@ -27,6 +27,12 @@ limit              setting                             default     what it bound
 ``line_chars``     ``REVENUE_LANDING_MAX_LINE_CHARS``       65,536  characters of one CSV
                                                                     record (quoted line breaks
                                                                     and line ends included)
+``read_memory``    ``REVENUE_LANDING_MAX_READ_MEMORY``    1.5 GiB  address space the reading
+                                                                    child may add to what it
+                                                                    holds after its imports
+                                                                    (``revenue.io.isolated_read``)
+``read_seconds``   ``REVENUE_LANDING_MAX_READ_SECONDS``       300  seconds the reading child
+                                                                    may take
 =================  ==================================  ==========  ==========================
 
 Byte settings take a whole number with an optional ``KiB``, ``MiB`` or ``GiB`` suffix
@@ -100,6 +106,8 @@ _SETTINGS: dict[str, _Setting] = {
     "columns": _Setting("REVENUE_LANDING_MAX_COLUMNS", "count", "columns"),
     "fields": _Setting("REVENUE_LANDING_MAX_FIELDS", "count", "fields (rows x columns)"),
     "line_chars": _Setting("REVENUE_LANDING_MAX_LINE_CHARS", "count", "characters in one record"),
+    "read_memory": _Setting("REVENUE_LANDING_MAX_READ_MEMORY", "bytes", "memory for reading it"),
+    "read_seconds": _Setting("REVENUE_LANDING_MAX_READ_SECONDS", "count", "seconds for reading it"),
 }
 
 _BYTES = re.compile(r"(\d[\d_]*)\s*(KiB|MiB|GiB|B)?", re.IGNORECASE)
@@ -125,12 +133,15 @@ class LandingLimits:
     columns: int = 100
     fields: int = 25_000_000
     line_chars: int = 64 * KiB
+    read_memory: int = 1536 * MiB
+    read_seconds: float = 300
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"LandingLimits.{field.name} must be a positive int, not {value!r}")
+            number = (int, float) if field.name == "read_seconds" else int  # a test may want 0.01 s
+            if isinstance(value, bool) or not isinstance(value, number) or value <= 0:
+                raise ValueError(f"LandingLimits.{field.name} must be a positive number, not {value!r}")
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> LandingLimits:

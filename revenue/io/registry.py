@@ -54,7 +54,7 @@ from sqlalchemy.engine import Connection
 
 from revenue.errors import DataError, InputSuperseded, ServiceUnavailableError
 from revenue.io.errors import service
-from revenue.io.isolated_read import FileSummary, ReaderDied, ReadLimits, read_isolated
+from revenue.io.isolated_read import FileSummary, ReaderDied, read_isolated
 from revenue.io.keys import LandingKeyError
 from revenue.io.landed_files import LandedFileError, read_landed_file, split_by_day
 from revenue.io.landing import (
@@ -64,6 +64,7 @@ from revenue.io.landing import (
     mark_error,
     resolve_landed,
 )
+from revenue.io.limits import LandingLimits
 from revenue.io.storage import ObjectChanged, ObjectStore
 from revenue.io.warehouse import Guard, Warehouse
 
@@ -80,9 +81,6 @@ LEASE_SECONDS = 60.0
 seconds); ``REVENUE_LANDING_LEASE_SECONDS`` overrides it."""
 MAX_READ_ATTEMPTS = 2
 STOPPED_TWICE = "reading it stopped twice without finishing"
-DEFAULT_MAX_BYTES = 1 << 30
-"""Placeholder for the landed-file size limit (``REVENUE_LANDING_MAX_BYTES``): a file
-larger than this is not fetched (the limits of ``revenue.io.landed_files`` decide)."""
 _CLAIMED, _BUSY, _DONE, _STOPPED_TWICE = "claimed", "busy", "done", "stopped twice"
 _SPLIT_CACHE_SIZE = 8
 LANDED_COLUMNS = ("order_id", "customer_id", "amount", "order_date")
@@ -383,7 +381,9 @@ class LandingRegistry:
     def _await(self, version: LandedVersion, owner: str) -> Registration:
         """Wait for the holder of a landing's lease to record what it read, taking the lease
         over if it expires; bounded by the longest a reading may take plus a lease."""
-        deadline = time.monotonic() + ReadLimits.from_environ().seconds + 2 * lease_duration().total_seconds()
+        deadline = (
+            time.monotonic() + LandingLimits.from_environment().read_seconds + 2 * lease_duration().total_seconds()
+        )
         pause = 0.05
         log.info("landed file %s (landing %d) is being read by another process: waiting", version.uri, version.seq)
         while time.monotonic() < deadline:
@@ -420,16 +420,18 @@ class LandingRegistry:
     def _read(self, version: LandedVersion, owner: str | None = None) -> Registration:
         """Read a landing once and record what it holds. A file that is gone, or cannot be
         read, or whose reader dies, is recorded as such: it never stops the reading of
-        other files (a service that is down is raised, to be retried)."""
+        other files (a service that is down is raised, to be retried; a malformed limit
+        setting is raised as the ``ConfigurationError`` it is)."""
+        limits = LandingLimits.from_environment()
         try:
-            check_landed_size(version)
+            limits.check_size(version.uri, version.size)
             store = self._landing
             with service(f"landing {store.uri()}", f"reading {version.key}"):
                 data = store.get(version.key, etag=version.etag)
             summary = read_isolated(
                 data,
                 version.uri,
-                ReadLimits.from_environ(),
+                limits,
                 still_mine=(lambda: self._renew(version, owner)) if owner else (lambda: None),
             )
         except ObjectChanged:
@@ -693,15 +695,3 @@ def lease_duration() -> dt.timedelta:
 def _lease_owner() -> str:
     """Who holds a lease: host, process and this reading (unique per call)."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def check_landed_size(version: LandedVersion) -> None:
-    """Refuse a file larger than ``REVENUE_LANDING_MAX_BYTES`` before fetching it.
-
-    A placeholder for the size check of ``revenue.io.landed_files`` (the lead reconciles
-    the two): it raises ``LandedFileError``, so the file is unreadable with its reason."""
-    limit = int(os.environ.get("REVENUE_LANDING_MAX_BYTES") or DEFAULT_MAX_BYTES)
-    if version.size > limit:
-        raise LandedFileError(
-            version.uri, f"{version.size} bytes, over the limit of {limit} bytes (REVENUE_LANDING_MAX_BYTES)"
-        )

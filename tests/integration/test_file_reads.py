@@ -83,7 +83,7 @@ def inflating_gzip(rows: int) -> bytes:
 def test_a_file_over_the_readers_memory_fails_its_own_run_while_another_day_publishes(
     pg_env, s3_endpoint, s3_bucket, monkeypatch
 ):
-    monkeypatch.setenv("REVENUE_LANDING_READ_MEMORY_MB", "48")
+    monkeypatch.setenv("REVENUE_LANDING_MAX_READ_MEMORY", "48MiB")
     seed_orders(pg_env, [(1, "alice", 10.00, "2026-03-01 10:00:00")])
     s3 = s3_client(s3_endpoint)
     bomb = inflating_gzip(2_000_000)  # ~0.2 MB that inflates to ~60 MB

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 import revenue.io.isolated_read as isolated
-from revenue.io.isolated_read import ReaderDied, ReadLimits, read_isolated
+from revenue.io.isolated_read import ReaderDied, read_isolated
 from revenue.io.landed_files import LandedFileError
+from revenue.io.limits import LandingLimits, MiB
 
 HEADER = b"order_id,customer_id,amount,order_date\n"
 GOOD = HEADER + b"1,a,1.00,2026-03-01T10:00:00Z\n2,b,2.00,2026-03-02T10:00:00Z\n3,c,x,\n"
@@ -40,7 +41,7 @@ def inflating(rows: int) -> bytes:
 
 
 def test_a_readable_file_comes_back_as_its_days_and_rejects():
-    summary = read_isolated(GOOD, "s3://b/landing/good.csv", ReadLimits(memory_mb=256, seconds=60))
+    summary = read_isolated(GOOD, "s3://b/landing/good.csv", LandingLimits(read_memory=256 * MiB, read_seconds=60))
 
     assert summary.days == {dt.date(2026, 3, 1): 1, dt.date(2026, 3, 2): 1}
     assert summary.rows == 3 and len(summary.rejects) == 1
@@ -48,19 +49,25 @@ def test_a_readable_file_comes_back_as_its_days_and_rejects():
 
 def test_the_readers_own_refusal_is_raised_as_it_said_it():
     with pytest.raises(LandedFileError, match="empty file"):
-        read_isolated(b"", "s3://b/landing/empty.csv", ReadLimits(memory_mb=256, seconds=60))
+        read_isolated(b"", "s3://b/landing/empty.csv", LandingLimits(read_memory=256 * MiB, read_seconds=60))
 
 
 def test_a_file_that_needs_more_memory_than_the_cap_is_a_dead_reader_not_a_dead_caller():
     with pytest.raises(ReaderDied, match="needed more than 48 MiB of memory"):
-        read_isolated(inflating(2_000_000), "s3://b/landing/bomb.csv.gz", ReadLimits(memory_mb=48, seconds=120))
+        read_isolated(
+            inflating(2_000_000), "s3://b/landing/bomb.csv.gz", LandingLimits(read_memory=48 * MiB, read_seconds=120)
+        )
     # the caller goes on reading other files
-    assert read_isolated(GOOD, "s3://b/landing/good.csv", ReadLimits(memory_mb=256, seconds=60)).rows == 3
+    assert (
+        read_isolated(GOOD, "s3://b/landing/good.csv", LandingLimits(read_memory=256 * MiB, read_seconds=60)).rows == 3
+    )
 
 
 def test_a_reading_past_its_time_is_killed():
     with pytest.raises(ReaderDied, match=r"took longer than 0.01 s"):
-        read_isolated(inflating(500_000), "s3://b/landing/slow.csv.gz", ReadLimits(memory_mb=1024, seconds=0.01))
+        read_isolated(
+            inflating(500_000), "s3://b/landing/slow.csv.gz", LandingLimits(read_memory=1024 * MiB, read_seconds=0.01)
+        )
 
 
 def test_a_reader_killed_by_a_signal_says_so(monkeypatch):
@@ -72,7 +79,10 @@ def test_a_reader_killed_by_a_signal_says_so(monkeypatch):
 
     with pytest.raises(ReaderDied, match="stopped by signal SIGKILL"):
         read_isolated(
-            inflating(2_000_000), "s3://b/landing/big.csv.gz", ReadLimits(memory_mb=2048, seconds=120), kill_it
+            inflating(2_000_000),
+            "s3://b/landing/big.csv.gz",
+            LandingLimits(read_memory=2048 * MiB, read_seconds=120),
+            kill_it,
         )
 
 
@@ -86,7 +96,12 @@ def test_what_the_caller_raises_while_waiting_stops_the_child(monkeypatch):
         raise LeaseLost
 
     with pytest.raises(LeaseLost):
-        read_isolated(inflating(2_000_000), "s3://b/landing/big.csv.gz", ReadLimits(2048, 120), lost)
+        read_isolated(
+            inflating(2_000_000),
+            "s3://b/landing/big.csv.gz",
+            LandingLimits(read_memory=2048 * MiB, read_seconds=120),
+            lost,
+        )
     assert readers() == []
 
 
@@ -98,4 +113,4 @@ def test_a_file_larger_than_a_pipe_reaches_a_child_that_starts_slowly(monkeypatc
     assert len(bomb) > 65536
 
     with pytest.raises(ReaderDied, match="needed more than 48 MiB of memory"):
-        read_isolated(bomb, "s3://b/landing/bomb.csv.gz", ReadLimits(memory_mb=48, seconds=60))
+        read_isolated(bomb, "s3://b/landing/bomb.csv.gz", LandingLimits(read_memory=48 * MiB, read_seconds=60))
