@@ -2,19 +2,16 @@
 grid, the quality report, the backfill plan and summaries), in run names, in alerts and on
 the terminal (issue 23, observations 4, 5 and 6).
 
-Markdown is checked as a browser would get it: rendered by a CommonMark parser with GFM
-tables and raw HTML allowed (``markdown-it-py``, as both Prefect UIs allow HTML), then the
-HTML is searched for elements the pipeline did not make."""
+Markdown is checked as a browser would get it (``testkit.markup``: rendered with raw HTML
+allowed, as both Prefect UIs allow it), for elements the pipeline did not make."""
 
 from __future__ import annotations
 
 import datetime as dt
 import html
 import re
-from html.parser import HTMLParser
 
 import pytest
-from markdown_it import MarkdownIt
 
 from revenue.backfill_plan import PlannedDay
 from revenue.backfill_plan import render_markdown as plan_markdown
@@ -34,6 +31,7 @@ from revenue.untrusted import (
     run_name_text,
     terminal_text,
 )
+from testkit.markup import assert_only_our_markup as assert_rendered_as_text
 
 DAY = dt.date(2026, 3, 4)
 HOSTILE = [
@@ -51,39 +49,8 @@ HOSTILE = [
 RUN_URL = "http://127.0.0.1:4200/runs/flow-run/0b7e8f0c-6c1e-4b4e-9a51-3a8f0c6d2f11"
 
 
-class Elements(HTMLParser):
-    """The elements and the text of rendered HTML."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-        self.text: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append((tag, dict(attrs)))
-
-    def handle_data(self, data):
-        self.text.append(data)
-
-
-def rendered(markdown: str) -> Elements:
-    page = Elements()
-    page.feed(MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"]).render(markdown))
-    return page
-
-
-TABLE_TAGS = {"table", "thead", "tbody", "tr", "th", "td"}
-
-
-def assert_only_our_markup(markdown: str, name: str, allowed: set[str] = frozenset(), links: tuple[str, ...] = ()):
-    """The rendered markdown has no element but the renderer's own (``allowed``, tables,
-    paragraphs, headings), its links are exactly ``links``, and ``name`` reads as itself."""
-    page = rendered(markdown)
-    kinds = {tag for tag, _ in page.tags}
-    ours = {"p", "h1", "h2", "h3", "strong", *TABLE_TAGS, *allowed, *(["a"] if links else [])}
-    assert kinds <= ours, (kinds, markdown)
-    assert tuple(attrs.get("href") for tag, attrs in page.tags if tag == "a") == links, markdown
-    assert one_line(name) in " ".join(" ".join(page.text).split()), (one_line(name), page.text)
+def assert_only_our_markup(markdown: str, name: str, links: tuple[str, ...] = ()) -> None:
+    assert_rendered_as_text(markdown, one_line(name), links)
 
 
 def table_widths(markdown: str) -> set[int]:
@@ -127,7 +94,7 @@ def test_the_quality_report_and_its_description_show_a_hostile_name_as_text(name
 
     results = [GateResult("raw_orders", DAY, (sample, raised))]
     markdown = render_partition(DAY, headline, [StageLine("raw_orders", "3", 5, "failed")], results)
-    assert_only_our_markup(markdown, name[:60], allowed={"code", "hr"})
+    assert_only_our_markup(markdown, name[:60])
     assert_only_our_markup(quality_description(DAY, headline), name)
     assert len(table_widths(markdown.split("### ")[1])) == 1
 
@@ -281,3 +248,37 @@ def test_slack_gets_no_live_mention_from_a_file_name(monkeypatch):
     [message] = sent
     text = json.dumps(message)
     assert "<!channel" not in text and "<@U024" not in text and "<https://evil" not in text, text
+
+
+KEY = "landing/a\x1b]52;c;ZXZpbA==\x07b\x1b[2J\x1b[1;1Hfake\r\x9b31m.csv"
+
+
+def test_revenue_status_prints_a_hostile_key_without_escape_sequences(monkeypatch, capsys):
+    """``revenue status`` as its entry point runs it (the environment and the statuses
+    faked): the day's line names the key with its escapes shown, none sent."""
+    import revenue.io.activity
+    import revenue.status
+    from cli import commands, main
+
+    env = type("Env", (), {"landing": None})()
+    monkeypatch.setattr(commands, "_readable_environment", lambda config: env)
+    monkeypatch.setattr(revenue.status, "grid_days", lambda env: [DAY])
+    failed = PartitionStatus(DAY, "failed", f"{KEY}: unreadable", run_id="0b7e8f0c")
+    monkeypatch.setattr(revenue.status, "current_statuses", lambda env, days: [failed])
+    monkeypatch.setattr(revenue.io.activity, "last_beat", lambda warehouse, name: None)
+    assert main.main(["status", "--config", "prod"]) == 0
+    out = capsys.readouterr().out
+    assert "landing/a\\x1b]52;c;ZXZpbA==\\x07b\\x1b[2J\\x1b[1;1Hfake" in out
+    assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f]", out), repr(out)
+
+
+def test_a_command_failing_on_a_hostile_key_says_so_without_escape_sequences(monkeypatch, capsys):
+    from cli import commands, main
+
+    def fails(args):
+        raise ValueError(f"landed file {KEY}: no such object")
+
+    monkeypatch.setattr(commands, "status", fails)
+    assert main.main(["status", "--config", "prod"]) == 1
+    err = capsys.readouterr().err
+    assert "\\x1b]52" in err and not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f]", err), repr(err)
