@@ -113,12 +113,18 @@ _SAFE_URL = re.compile(r"^(https?://[^\s]+|/[^\s]*)$", re.IGNORECASE)
 
 
 def markdown_link(text: object, url: str | None) -> str:
-    """A link the pipeline makes (to a flow run): its text escaped, so a name cannot end it
-    or add one; an address that is not ``http(s)://`` or a path is no link, only the text."""
-    label = markdown_text(text) or "link"
+    """A link the pipeline makes (to a flow run), ``text`` its label: the address must be
+    ``http(s)://`` or a path (else there is no link, only the text). A label that would need
+    escaping (a name with markup in it) is shown as escaped text next to a link labelled
+    ``open``, never inside one: it cannot end the link or add one, and the V1 UI, which
+    shows a link's label as its raw source, shows no backslashes."""
+    flat, label = one_line(text), markdown_text(text)
     if not url or not _SAFE_URL.match(url):
         return label
-    return f"[{label}]({quote(url, safe=_URL_SAFE)})"
+    address = quote(url, safe=_URL_SAFE)
+    if label == flat and flat:
+        return f"[{label}]({address})"
+    return f"{label} ([open]({address}))"
 
 
 def markdown_table(rows: Sequence[Mapping[str, object]], limit: int | None = 200) -> str:

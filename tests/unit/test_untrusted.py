@@ -119,7 +119,8 @@ def test_a_summary_table_shows_a_hostile_name_as_text(name):
 
 
 def test_a_link_the_pipeline_makes_keeps_its_address_whatever_its_name():
-    assert markdown_link("a](javascript:alert(1))", RUN_URL).endswith(f"]({RUN_URL})")
+    assert markdown_link("a](javascript:alert(1))", RUN_URL) == f"a\\]\\(javascript:alert\\(1\\)\\) ([open]({RUN_URL}))"
+    assert markdown_link("landing-orders_1.csv", RUN_URL) == f"[landing-orders_1.csv]({RUN_URL})"
     hostile = "a](javascript:alert(1))"
     assert_only_our_markup(markdown_link(hostile, RUN_URL), hostile, links=(RUN_URL,))
     assert markdown_link("run", "javascript:alert(1)") == "run"  # no address but ours is a link
