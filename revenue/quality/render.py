@@ -45,7 +45,7 @@ def quality_description(partition: dt.date, headline: str) -> str:
 
 @dataclass(frozen=True)
 class StageLine:
-    """One row of a partition's stage table."""
+    """One row of a partition's stage table (the pipeline's own words and numbers)."""
 
     dataset: str
     rows: str
@@ -69,8 +69,7 @@ def render_partition(
         "|---|---:|---:|---|",
     ]
     lines += [
-        f"| {markdown_code(s.dataset)} | {_cell(s.rows)} | {'' if s.ms is None else f'{s.ms} ms'} | {_cell(s.gate)} |"
-        for s in stages
+        f"| {markdown_code(s.dataset)} | {s.rows} | {'' if s.ms is None else f'{s.ms} ms'} | {s.gate} |" for s in stages
     ]
     for result in results:
         lines += ["", render_markdown(result).replace("## ", "### ", 1).rstrip()]
