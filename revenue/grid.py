@@ -66,6 +66,7 @@ class GridContext:
     updated_by: str | None = None
     landing_checked_at: dt.datetime | None = None
     lineage: str | None = None
+    """Markdown as it is: the caller escapes what it quotes (``flows.status_grid.lineage``)."""
 
 
 def counts(statuses: Iterable[PartitionStatus]) -> dict[str, int]:
