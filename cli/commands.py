@@ -3,17 +3,33 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from revenue import catalog
+from revenue.untrusted import terminal_text
 
 if TYPE_CHECKING:  # pandas is imported by the commands that print tables, not by every command
     import pandas as pd
 
     from revenue.stages import PartitionOutcome
+
+
+def say(text: object, file=None) -> None:
+    """Print ``text`` as the terminal may show it: keys, causes and names come from landed
+    files and shared services, so every control character (an ANSI or OSC escape, BEL, CR)
+    is shown as its escape (``revenue.untrusted.terminal_text``), never interpreted."""
+    print(terminal_text(text), file=file or sys.stdout)
+
+
+class TerminalFormatter(logging.Formatter):
+    """Log lines for a terminal: the formatted line through ``terminal_text``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return terminal_text(super().format(record))
 
 
 def describe_error(error: BaseException) -> str:
@@ -124,9 +140,9 @@ def blocks(args: argparse.Namespace) -> int:
     else:
         saved, manifest = save_environment(args.config, pipeline_from_environ(dict(os.environ))), None
     for block in saved:
-        print(f"saved {block.slug}/{block.name}")
+        say(f"saved {block.slug}/{block.name}")
     if manifest is not None:
-        print(f"wrote {manifest}")
+        say(f"wrote {manifest}")
     return 0
 
 
@@ -168,7 +184,7 @@ def demo(args: argparse.Namespace) -> int:
     home: Path = args.home.expanduser().resolve()
     home.mkdir(parents=True, exist_ok=True)
     end = args.start + dt.timedelta(days=args.days - 1)
-    print(f"demo: {args.days} days {args.start}..{end}, {args.orders_per_day} orders a day, files in {home}")
+    say(f"demo: {args.days} days {args.start}..{end}, {args.orders_per_day} orders a day, files in {home}")
     orders = generate_orders(args.start, end, args.orders_per_day)
     engine = sa.create_engine(f"sqlite:///{home / 'source.db'}")
     create_orders_table(engine, replace=True)
@@ -176,7 +192,7 @@ def demo(args: argparse.Namespace) -> int:
     engine.dispose()
     ensure_local_environment(args.config, home)
     forget_environments()
-    print(f"demo: wrote {len(orders)} source rows; blocks of environment {args.config!r} saved")
+    say(f"demo: wrote {len(orders)} source rows; blocks of environment {args.config!r} saved")
     outcomes = cast(  # a direct call returns the outcomes, or raises when the run fails
         "list[PartitionOutcome]",
         backfill_flow(start=args.start.isoformat(), end=end.isoformat(), config=args.config, skip_up_to_date=False),
@@ -185,8 +201,8 @@ def demo(args: argparse.Namespace) -> int:
     table = environment(args.config).warehouse.read_table(catalog.DAILY_REVENUE.name)
     table = table[(table.order_date >= args.start) & (table.order_date <= end)]
     table = table.assign(outcome=table.order_date.map(lambda d: by_day.get(d.isoformat(), "")))
-    print()
-    print(_format_revenue(table))
+    say("")
+    say(_format_revenue(table))
     return 0
 
 
@@ -205,7 +221,7 @@ def run(args: argparse.Namespace) -> int:
         "list[PartitionOutcome]",
         daily_revenue(partition_date=args.date.isoformat(), config=args.config, force=args.force),
     )
-    print(
+    say(
         f"{outcome.partition}: {outcome.outcome}; revenue {outcome.revenue:,.2f} from "
         f"{outcome.order_count} orders, {outcome.rejected_count} rejected; gates {outcome.gates}"
     )
@@ -217,7 +233,7 @@ def backfill(args: argparse.Namespace) -> int:
         from revenue.backfill_plan import preview, render_text
 
         env = _readable_environment(args.config)
-        print(
+        say(
             render_text(
                 preview(env, args.start, args.end, args.force, partitions_per_run=args.partitions_per_run or 0),
                 args.max_concurrency,
@@ -244,13 +260,13 @@ def backfill(args: argparse.Namespace) -> int:
             )
     except PartitionsFailed as failure:
         bar.finish()
-        print(str(failure), file=sys.stderr)
+        say(str(failure), file=sys.stderr)
         return 1
     bar.finish()
     counts: dict[str, int] = {}
     for outcome in outcomes:
         counts[outcome.outcome] = counts.get(outcome.outcome, 0) + 1
-    print(", ".join(f"{n} {name}" for name, n in sorted(counts.items())))
+    say(", ".join(f"{n} {name}" for name, n in sorted(counts.items())))
     return 0
 
 
@@ -264,7 +280,8 @@ class ProgressBar:
 
     def __call__(self, done: int, total: int, outcome) -> None:
         filled = int(self.width * done / max(total, 1))
-        line = f"\r[{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} {outcome.partition} {outcome.outcome}"
+        text = f"[{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} {outcome.partition} {outcome.outcome}"
+        line = "\r" + terminal_text(text)
         self.stream.write(line.ljust(self.width + 40) if self.stream.isatty() else line.lstrip("\r") + "\n")
         self.stream.flush()
         self.started = True
@@ -294,26 +311,26 @@ def status(args: argparse.Namespace) -> int:
             args.start or end - dt.timedelta(weeks=env.pipeline.status_weeks) + dt.timedelta(days=1), end
         )
     checked = last_beat(env.warehouse, LANDING_WATCHER) if env.landing is not None else None
-    print(render_text(current_statuses(env, days), checked))
+    say(render_text(current_statuses(env, days), checked))
     pending = pending_files(env)  # shown as pending: status never reads a landed file
     if pending:
-        print(pending)
+        say(pending)
     return 0
 
 
 def watch(args: argparse.Namespace) -> int:
     """The landing watcher in the foreground until stopped (``--once``: one pass)."""
-    import logging
-
     _environment_exists(args.config)
     import datetime as dt
 
     from flows.landing_watcher import watch as watch_landing
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(TerminalFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     every = dt.timedelta(minutes=args.full_listing_every) if args.full_listing_every > 0 else None
     announced = watch_landing(args.config, args.interval, passes=1 if args.once else None, full_listing_every=every)
-    print(f"announced {announced} landed file(s)")
+    say(f"announced {announced} landed file(s)")
     return 0
 
 
@@ -323,7 +340,7 @@ def verify(args: argparse.Namespace) -> int:
     from revenue.verify import render_differences, verify_range
 
     differences = verify_range(env, args.start, args.end)
-    print(render_differences(differences, args.start, args.end))
+    say(render_differences(differences, args.start, args.end))
     return 1 if differences else 0
 
 
@@ -389,14 +406,14 @@ def seed(args: argparse.Namespace) -> int:
         store = env.store(name)
         if store is not None:
             created = ensure_container(store)
-            print(f"{name}: {store.uri()}" + (" (created)" if created else ""))
+            say(f"{name}: {store.uri()}" + (" (created)" if created else ""))
     source = env.source
     create_orders_table(source.engine, source.table, source.schema)
     loaded = seed_empty_days(source, start, end, args.orders_per_day)
     if not loaded:
-        print(f"source {source.label}: every day of {start}..{end} holds orders: loaded nothing")
+        say(f"source {source.label}: every day of {start}..{end} holds orders: loaded nothing")
     else:
-        print(
+        say(
             f"source {source.label}: loaded {len(loaded) * args.orders_per_day} demo order rows into the "
             f"{len(loaded)} day(s) of {start}..{end} that held none"
         )
@@ -418,5 +435,5 @@ def alerts(args: argparse.Namespace) -> int:
             f"`revenue blocks create --env {args.config}`"
         )
     for name, outcome in outcomes.items():
-        print(f"{name}: {outcome}")
+        say(f"{name}: {outcome}")
     return 0 if all(o == "accepted" for o in outcomes.values()) else 1

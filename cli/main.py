@@ -214,9 +214,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # one line, never a traceback (set REVENUE_DEBUG=1 for one)
         if os.environ.get("REVENUE_DEBUG"):
             raise
-        from cli.commands import describe_error
+        from cli.commands import describe_error, say
 
-        print(f"revenue {args.command}: error: {describe_error(error)}", file=sys.stderr)
+        say(f"revenue {args.command}: error: {describe_error(error)}", file=sys.stderr)
         return 1
 
 

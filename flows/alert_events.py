@@ -4,7 +4,10 @@ Each names its partition as the resource ``revenue.partition.<environment>.<day>
 ``revenue.environment`` (what the automations match) and ``revenue.partition``; emitted
 inside a run, Prefect relates it to the flow and task run. The payload carries everything a
 message says (day, environment, cause in plain words, the run's URL), so a message is
-readable without opening Prefect.
+readable without opening Prefect. A cause quotes landed files' names and their errors: it is
+put into the event as ``revenue.untrusted.alert_text`` makes it (no Slack mention or link,
+no markdown link, at most about 500 characters, then a pointer to the run, which has it
+whole), because alerts.yaml's templates put it into the message as it is.
 
 What was alerted is also recorded in the warehouse (``heartbeats`` rows named
 ``alert-...``): the server remembers event ids for only about half an hour, so the record is
@@ -34,6 +37,7 @@ import uuid
 from typing import Any
 
 from revenue.deadline import day_closed, due_at
+from revenue.untrusted import alert_text
 
 PARTITION_FAILED = "revenue.partition.failed"
 PARTITION_RECOVERED = "revenue.partition.recovered"
@@ -69,7 +73,9 @@ def run_url(run_id: str | None) -> str:
 
 
 def failed_payload(config: str, day: str, cause: str, run_id: str | None) -> dict[str, Any]:
-    return {"environment": config, "day": day, "cause": cause, "run_url": run_url(run_id)}
+    """The failed-day event's payload: the cause neutralised and capped for a message."""
+    url = run_url(run_id)
+    return {"environment": config, "day": day, "cause": alert_text(cause, url), "run_url": url}
 
 
 def alert_mark(kind: str, config: str, day: str, key: str = "") -> str:
@@ -236,7 +242,7 @@ def due_event(config: str, day: dt.date, last_seen: str, seen_at: dt.datetime | 
         payload={
             "environment": config,
             "day": day.isoformat(),
-            "last_seen": last_seen,
+            "last_seen": alert_text(last_seen),
             "seen_at": seen_at.strftime("%H:%M:%S UTC"),
         },
     )

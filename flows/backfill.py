@@ -3,7 +3,8 @@
 A subflow per day would cost seconds of orchestration each; a task costs milliseconds.
 At most ``max_concurrency`` partitions run at once; one failing day never stops the
 others, and the run ends Failed naming every failed day. A progress artifact moves as
-partitions finish.
+partitions finish. Every artifact is markdown with what a landed file names escaped
+(``revenue.untrusted``): the V1 UI renders a table artifact's cells as markdown too.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import (
     create_markdown_artifact,
     create_progress_artifact,
-    create_table_artifact,
     update_progress_artifact,
 )
 from prefect.states import State
@@ -34,6 +34,7 @@ from flows.status_grid import grid_around
 from revenue.io.environment import environment
 from revenue.partitions import parse_partition, partition_range
 from revenue.quality import warm_up_in_background
+from revenue.untrusted import markdown_table, markdown_text
 
 ProgressCallback = Callable[[int, int, PartitionOutcome], None]
 _progress_listener: ContextVar[ProgressCallback | None] = ContextVar("backfill_progress_listener", default=None)
@@ -98,7 +99,7 @@ def run_partitions(
     as partitions finish."""
     plan = plan_partitions(config, partitions, skip_up_to_date=skip_up_to_date and not force)
     total = len(partitions)
-    progress = ThrottledProgress(total, description=f"{total} partitions, {config}")
+    progress = ThrottledProgress(total, description=f"{total} partitions, {markdown_text(config)}")
     done = 0
 
     def finished(outcome: PartitionOutcome) -> None:
@@ -150,28 +151,30 @@ def publish_plan(
     create_markdown_artifact(
         key="backfill-plan",
         markdown=f"# Backfill plan {start}..{end}\n\n" + render_markdown(days, max_concurrency),
-        description=summary(days, max_concurrency)[:500],
+        description=markdown_text(summary(days, max_concurrency), 500),
     )
     get_run_logger().info("plan %s..%s: %s", start, end, summary(days, max_concurrency))
 
 
 def publish_summary(config: str, start: dt.date, end: dt.date, outcomes: list[PartitionOutcome]) -> None:
-    """The run's per-partition summary table (the grid is ``partition-status``)."""
-    create_table_artifact(
+    """The run's per-partition summary table (the grid is ``partition-status``): markdown,
+    each cell escaped (an error quotes landed files)."""
+    rows = [
+        {
+            "partition": o.partition,
+            "outcome": o.outcome,
+            "revenue": None if o.revenue is None else f"{o.revenue:,.2f}",
+            "order_count": o.order_count,
+            "rejected": o.rejected_count,
+            "gates": ", ".join(f"{k}: {v}" for k, v in o.gates.items()),
+            "error": o.error or "",
+        }
+        for o in outcomes
+    ]
+    create_markdown_artifact(
         key="backfill-summary",
-        table=[
-            {
-                "partition": o.partition,
-                "outcome": o.outcome,
-                "revenue": None if o.revenue is None else f"{o.revenue:,.2f}",
-                "order_count": o.order_count,
-                "rejected": o.rejected_count,
-                "gates": ", ".join(f"{k}: {v}" for k, v in o.gates.items()),
-                "error": o.error or "",
-            }
-            for o in outcomes
-        ],
-        description=f"backfill {start}..{end} of {config}",
+        markdown=f"# Backfill {start}..{end}\n\n" + markdown_table(rows),
+        description=f"backfill {start}..{end} of {markdown_text(config)}",
     )
 
 

@@ -30,7 +30,7 @@ from typing import Any, cast
 from uuid import UUID
 
 from prefect import get_run_logger
-from prefect.artifacts import create_table_artifact
+from prefect.artifacts import create_markdown_artifact
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.objects import FlowRun
@@ -44,6 +44,7 @@ from revenue import catalog
 from revenue.chunks import Chunk, chunks_with_work, idempotency_key, split_range
 from revenue.io.environment import environment
 from revenue.status import first_line_of
+from revenue.untrusted import markdown_table, markdown_text
 
 BACKFILL_DEPLOYMENT = "backfill/range"
 """The deployment a parent outside a deployment run (``revenue backfill``) starts its chunks on."""
@@ -337,7 +338,11 @@ def publish_chunk_table(
                 "outcomes": ", ".join(f"{n} {k}" for k, n in sorted(tally.items())),
             }
         )
-    create_table_artifact(key="backfill-chunks", table=rows, description=f"multi-run backfill of {config}: chunk runs")
+    create_markdown_artifact(  # markdown, every cell escaped: run and worker names come from the API
+        key="backfill-chunks",
+        markdown="# Chunk runs\n\n" + markdown_table(rows),
+        description=f"multi-run backfill of {markdown_text(config)}: chunk runs",
+    )
 
 
 def run_in_chunks(

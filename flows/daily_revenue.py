@@ -20,6 +20,7 @@ from revenue.io.environment import environment
 from revenue.io.registry import READ, LandedVersion
 from revenue.partitions import parse_partition, previous_utc_day
 from revenue.quality import warm_up_in_background
+from revenue.untrusted import run_name_text
 
 DEFAULT_CONFIG = "local"
 
@@ -63,10 +64,12 @@ def landed_file(config: str, landed_key: str) -> tuple[LandedVersion, list]:
 
 def run_name() -> str:
     """``daily-revenue-2026-03-05`` (the partition, scheduled runs included) or
-    ``landing-<file name>`` for a landed file's run."""
+    ``landing-<file name>`` for a landed file's run: the name as ``run_name_text`` gives it
+    (any character but those of ordinary file names percent-encoded, so a run name carries
+    no markup or control character wherever Prefect or a notification shows it)."""
     parameters = flow_run.parameters or {}
     if parameters.get("landed_key"):
-        return f"landing-{str(parameters['landed_key']).rstrip('/').rsplit('/', 1)[-1]}"
+        return f"landing-{run_name_text(str(parameters['landed_key']).rstrip('/').rsplit('/', 1)[-1])}"
     try:
         return f"daily-revenue-{resolve_partition(parameters.get('partition_date'))}"
     except Exception:  # an invalid date fails the run itself, with its reason

@@ -12,7 +12,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from revenue import catalog, stages
 from revenue.quality.gate import GateResult
-from revenue.quality.render import StageLine, partition_artifact_key, render_partition
+from revenue.quality.render import StageLine, partition_artifact_key, quality_description, render_partition
 from revenue.stages import PartitionOutcome
 
 
@@ -70,7 +70,7 @@ def quality_artifact(
     create_markdown_artifact(
         key=partition_artifact_key(partition),
         markdown=render_partition(partition, headline, _stage_lines(computed, results, timings), results),
-        description=f"Quality of partition {partition.isoformat()}: {headline}"[:500],
+        description=quality_description(partition, headline),
     )
 
 

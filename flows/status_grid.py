@@ -28,6 +28,7 @@ from revenue.io.activity import LANDING_WATCHER, last_beat
 from revenue.io.environment import Environment, environment
 from revenue.io.partition_input import PartitionInput
 from revenue.status import PartitionStatus, current_statuses, grid_days
+from revenue.untrusted import markdown_text
 
 if TYPE_CHECKING:
     from flows.partition import PartitionOutcome, PartitionPlan
@@ -40,9 +41,9 @@ def lineage(env: Environment) -> str:
     with the asset keys Prefect records for each."""
 
     def named(dataset: catalog.Dataset) -> str:
-        return f"`{dataset.name}` ({', '.join(env.asset_keys(dataset.name))})"
+        return f"`{dataset.name}` ({', '.join(markdown_text(key) for key in env.asset_keys(dataset.name))})"
 
-    landed = f" + landed files ({env.landing.uri()})" if env.landing is not None else ""
+    landed = f" + landed files ({markdown_text(env.landing.uri())})" if env.landing is not None else ""
     return (
         f"{named(catalog.ORDERS)}{landed} → {named(catalog.CLEANED_ORDERS)} → "
         f"{named(catalog.DAILY_REVENUE)}, {named(catalog.CUSTOMER_DAILY_SPEND)}"
@@ -102,7 +103,7 @@ def _write(config: str, env: Environment, statuses: list[PartitionStatus]) -> No
         create_markdown_artifact(
             key=ARTIFACT_KEY,
             markdown=render_markdown(statuses, context, links),
-            description=f"{config}: " + ", ".join(f"{n} {state}" for state, n in tally.items() if n),
+            description=f"{markdown_text(config)}: " + ", ".join(f"{n} {state}" for state, n in tally.items() if n),
         )
 
 

@@ -16,6 +16,9 @@ compute starts no run.
 The estimate of a day is the stage durations its last attempt recorded in the ledger
 (extract, clean, aggregate and their gates; publish is not recorded, so it is a floor); a
 day with no record gets the median of the range's recorded days.
+
+A reason quotes a cause or a landed file's key: the markdown escapes it and the terminal
+text shows control characters as escapes (``revenue.untrusted``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import statistics
 from dataclasses import dataclass
 
 from revenue.status import CURRENT, classify
+from revenue.untrusted import markdown_text, one_line, terminal_text
 
 COMPUTE, CACHE_HIT, SKIP = "compute", "cache hit", "skip"
 
@@ -113,22 +117,26 @@ def render_text(days: list[PlannedDay], max_concurrency: int) -> str:
     lines = [
         f"{d.partition}  {d.action:<9}  "
         + (f"{d.chunk}  " if d.chunk else "")
-        + d.reason
+        + one_line(d.reason)
         + (f"  (~{d.estimate_ms} ms)" if d.action == COMPUTE and d.estimate_ms else "")
         for d in days
     ]
     lines.append(summary(days, max_concurrency))
-    return "\n".join(lines)
+    return terminal_text("\n".join(lines))
 
 
 def render_markdown(days: list[PlannedDay], max_concurrency: int) -> str:
+    """The plan as a markdown table (the ``backfill-plan`` artifact), reasons escaped."""
     if any(d.chunk for d in days):
         rows = "\n".join(
-            f"| {d.partition} | {d.action} | {d.chunk} | {d.reason} | {d.estimate_ms or ''} |" for d in days
+            f"| {d.partition} | {d.action} | {d.chunk} | {markdown_text(d.reason)} | {d.estimate_ms or ''} |"
+            for d in days
         )
         head = "| day | action | run | why | estimate (ms) |\n|---|---|---|---|---|\n"
     else:
-        rows = "\n".join(f"| {d.partition} | {d.action} | {d.reason} | {d.estimate_ms or ''} |" for d in days)
+        rows = "\n".join(
+            f"| {d.partition} | {d.action} | {markdown_text(d.reason)} | {d.estimate_ms or ''} |" for d in days
+        )
         head = "| day | action | why | estimate (ms) |\n|---|---|---|---|\n"
     return head + rows + "\n\n" + summary(days, max_concurrency)
 

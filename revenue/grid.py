@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from revenue.status import NO_DATA, PartitionStatus, State
+from revenue.untrusted import markdown_link, markdown_text, one_line, terminal_text
 
 STATES: tuple[State, ...] = ("materialized", "warned", "stale", "missing", "failed", "running", NO_DATA)
 COLOURS = {
@@ -65,6 +66,7 @@ class GridContext:
     updated_by: str | None = None
     landing_checked_at: dt.datetime | None = None
     lineage: str | None = None
+    """Markdown as it is: the caller escapes what it quotes (``flows.status_grid.lineage``)."""
 
 
 def counts(statuses: Iterable[PartitionStatus]) -> dict[str, int]:
@@ -122,15 +124,24 @@ the run's state message and the ledger have it whole."""
 
 
 def _cut(text: str) -> str:
-    """``text`` on one line, at most ``CAUSE_CHARS`` characters (``…`` where it was cut)."""
-    text = " ".join(text.split())
+    """``text`` on one line, at most ``CAUSE_CHARS`` characters (``…`` where it was cut),
+    control characters shown as escapes (``revenue.untrusted.one_line``)."""
+    text = one_line(text)
     if len(text) > CAUSE_CHARS:
         text = text[: CAUSE_CHARS - 1].rstrip() + "…"
     return text
 
 
-def _escape(text: str) -> str:
-    return _cut(text).replace("|", "\\|")
+def _run(status: PartitionStatus, runs: Mapping[str, RunLink]) -> str:
+    """The flow run of a line: its name linked to its page, its name, or its id's start.
+    Names and causes come from landed files (a landing run is named after its file): they
+    are escaped, and the only link is the one made here."""
+    if not status.run_id:
+        return ""
+    link = runs.get(status.run_id)
+    if link is None:
+        return markdown_text(status.run_id[:8])
+    return markdown_link(link.name, link.url) if link.url else markdown_text(link.name)
 
 
 def render_markdown(
@@ -140,10 +151,10 @@ def render_markdown(
     runs = runs or {}
     tally = counts(statuses)
     span = f"{statuses[0].partition} … {statuses[-1].partition}" if statuses else "no partitions"
-    lines = [f"# Partition status · {context.environment} · {span}", ""]
+    lines = [f"# Partition status · {markdown_text(context.environment)} · {span}", ""]
     about = [f"updated {context.updated_at:%Y-%m-%d %H:%M:%S} UTC"]
     if context.updated_by:
-        about.append(f"by {context.updated_by}")
+        about.append(f"by {markdown_text(context.updated_by)}")
     about.append(
         "landing zone last checked "
         + (
@@ -166,14 +177,11 @@ def render_markdown(
     if needs:
         lines += ["", "## Needs attention", "", "| day | state | cause | flow run |", "|---|---|---|---|"]
         for status in needs[:MAX_LINES]:
-            link = runs.get(status.run_id or "")
-            run = (
-                ""
-                if not status.run_id
-                else (f"[{link.name}]({link.url})" if link and link.url else (link.name if link else status.run_id[:8]))
-            )
             cause = status.detail or ("computing now" if status.state == "running" else "")
-            lines.append(f"| {status.partition} | {COLOURS[status.state]} {status.state} | {_escape(cause)} | {run} |")
+            lines.append(
+                f"| {status.partition} | {COLOURS[status.state]} {status.state} "
+                f"| {markdown_text(cause, CAUSE_CHARS)} | {_run(status, runs)} |"
+            )
         if len(needs) > MAX_LINES:
             lines.append(f"| … | | {len(needs) - MAX_LINES} more: `revenue status` lists them all | |")
     if context.lineage:
@@ -183,7 +191,8 @@ def render_markdown(
 
 def render_text(statuses: Sequence[PartitionStatus], landing_checked_at: dt.datetime | None = None) -> str:
     """The grid for a terminal: ``DD`` and a state symbol per day, the tally, then one line
-    per day that needs a look."""
+    per day that needs a look (no control character of a cause or a key reaches the
+    terminal: ``revenue.untrusted.terminal_text``)."""
     if not statuses:
         return "no partitions"
     lines = ["week of      " + " ".join(f"{name[:2]:>4}" for name in calendar.day_abbr)]
@@ -199,6 +208,6 @@ def render_text(statuses: Sequence[PartitionStatus], landing_checked_at: dt.date
     if landing_checked_at is not None:
         lines.append(f"landing zone last checked {landing_checked_at:%Y-%m-%d %H:%M:%S} UTC")
     for status in attention(statuses):
-        run = f" (flow run {status.run_id})" if status.run_id else ""
+        run = f" (flow run {one_line(status.run_id)})" if status.run_id else ""
         lines.append(f"  {status.partition}: {status.state}: {_cut(status.detail or 'computing now')}{run}")
-    return "\n".join(lines)
+    return terminal_text("\n".join(lines))

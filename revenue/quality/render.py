@@ -2,7 +2,9 @@
 
 A partition's quality artifact (``quality-YYYY-MM-DD``, one version per run of that day)
 holds, in this order: the outcome, a table of its stages (rows, time, gate status) and each
-gate's expectations. Cells are kept short so the UI's tables fit.
+gate's expectations. Cells are kept short so the UI's tables fit. A headline names landed
+files and values come from the data: both are escaped (``revenue.untrusted``), so they read
+as text, never as markup.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from revenue.quality.gate import ExpectationOutcome, GateResult
+from revenue.untrusted import markdown_code, markdown_text
 
 _CELL_LIMIT = 120
+DESCRIPTION_CHARS = 500
 _STATUS_LABEL = {"passed": "passed", "failed": "FAILED", "raised": "raised"}
 _STATUS_EMOJI = {"passed": "✅", "warned": "⚠️", "failed": "❌"}
 
@@ -33,9 +37,15 @@ def partition_artifact_key(partition: dt.date) -> str:
     return f"quality-{partition.isoformat()}"
 
 
+def quality_description(partition: dt.date, headline: str) -> str:
+    """The quality artifact's description (markdown in the UI): the partition and its
+    headline, escaped and cut to fit."""
+    return f"Quality of partition {partition.isoformat()}: " + markdown_text(headline, DESCRIPTION_CHARS - 40)
+
+
 @dataclass(frozen=True)
 class StageLine:
-    """One row of a partition's stage table."""
+    """One row of a partition's stage table (the pipeline's own words and numbers)."""
 
     dataset: str
     rows: str
@@ -58,7 +68,9 @@ def render_partition(
         "| dataset | rows | time | gate |",
         "|---|---:|---:|---|",
     ]
-    lines += [f"| `{s.dataset}` | {s.rows} | {'' if s.ms is None else f'{s.ms} ms'} | {s.gate} |" for s in stages]
+    lines += [
+        f"| {markdown_code(s.dataset)} | {s.rows} | {'' if s.ms is None else f'{s.ms} ms'} | {s.gate} |" for s in stages
+    ]
     for result in results:
         lines += ["", render_markdown(result).replace("## ", "### ", 1).rstrip()]
     return "\n".join(lines) + "\n"
@@ -70,7 +82,7 @@ def render_markdown(result: GateResult) -> str:
     blocking = len(result.blocking())
     warnings = len(result.summary()["warnings"])
     lines = [
-        f"## {_STATUS_EMOJI[result.status]} Quality gate `{result.dataset}` "
+        f"## {_STATUS_EMOJI[result.status]} Quality gate {markdown_code(result.dataset)} "
         f"· {result.partition.isoformat()} · **{result.status}**",
         "",
         f"{len(result.outcomes)} expectations evaluated: {blocking} blocking failure(s), {warnings} warning(s).",
@@ -87,23 +99,18 @@ def _row(outcome: ExpectationOutcome) -> str:
     if outcome.raised is not None:
         sample = f"raised: {_cell(outcome.raised)}"
     elif outcome.unexpected_sample:
-        sample = ", ".join(f"`{_cell(v, code=True)}`" for v in outcome.unexpected_sample)
+        sample = ", ".join(markdown_code(v, _CELL_LIMIT) for v in outcome.unexpected_sample)
     elif outcome.observed_value is not None and not outcome.success:
-        sample = f"observed: `{_cell(outcome.observed_value, code=True)}`"
+        sample = f"observed: {markdown_code(outcome.observed_value, _CELL_LIMIT)}"
     else:
         sample = ""
-    name = f"`{_cell(outcome.expectation, code=True)}`"
+    name = markdown_code(outcome.expectation, _CELL_LIMIT)
     if outcome.expected is not None:
-        name += f" expected `{_cell(outcome.expected, code=True)}`"
-    return f"| {name} | {outcome.severity} | {_STATUS_LABEL[outcome.status]} | {count} | {sample} |"
+        name += f" expected {markdown_code(outcome.expected, _CELL_LIMIT)}"
+    return f"| {name} | {_cell(outcome.severity)} | {_STATUS_LABEL[outcome.status]} | {count} | {sample} |"
 
 
-def _cell(text: str, *, code: bool = False) -> str:
-    """Make ``text`` safe inside one markdown table cell (and inside backticks if ``code``)."""
-    flat = " ".join(str(text).split())
-    if len(flat) > _CELL_LIMIT:
-        flat = flat[: _CELL_LIMIT - 1] + "…"
-    flat = flat.replace("|", "\\|")
-    if code:
-        flat = flat.replace("`", "'")
-    return flat
+def _cell(text: object) -> str:
+    """``text`` as one markdown table cell: escaped, on one line, at most ``_CELL_LIMIT``
+    characters."""
+    return markdown_text(text, _CELL_LIMIT)
