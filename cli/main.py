@@ -28,7 +28,19 @@ def _environment_option(
     required: bool = False,
 ) -> None:
     """``--config NAME`` (or ``--env NAME``, the same option): the environment a command works on."""
-    parser.add_argument("--config", "--env", dest="config", default=default, required=required, help=help)
+    parser.add_argument(
+        "--config", "--env", dest="config", type=_env_name, default=default, required=required, help=help
+    )
+
+
+def _env_name(value: str) -> str:
+    """An environment name (no dot, no slash: it names files under the revenue home)."""
+    from revenue.env_name import check_env_name
+
+    try:
+        return check_env_name(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _date(value: str) -> dt.date:
