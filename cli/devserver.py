@@ -98,7 +98,7 @@ def use_running_server(home: Path, environ: MutableMapping[str, str] = os.enviro
             "process: not sending it credentials. Stop revenue dev and start it again"
         )
     environ["PREFECT_API_URL"] = found.api_url
-    if auth_path(home).is_file() and not environ.get("PREFECT_API_AUTH_STRING"):
+    if auth_path(home).is_file():  # (one set for another server would be refused by this one)
         environ["PREFECT_API_AUTH_STRING"] = auth_string(home)
     return found
 
