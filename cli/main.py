@@ -201,9 +201,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         from cli import commands
-        from cli.devserver import use_running_server
+        from cli.devserver import profile_api_url, use_running_server
+        from cli.temporary_server import protect_temporary_server
 
-        use_running_server(DEFAULT_HOME)  # a running `revenue dev` is this project's server
+        found = use_running_server(DEFAULT_HOME)  # a running `revenue dev` is this project's server
+        if found is None and args.command != "dev" and not profile_api_url():
+            protect_temporary_server()  # else, if Prefect starts its temporary server, it demands a secret
 
         handler = {
             "demo": commands.demo,

@@ -219,3 +219,16 @@ def test_revenue_dev_refuses_a_listener_it_did_not_start(tmp_path: Path):
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
     assert not devserver.state_path(tmp_path).exists()
+
+
+def test_a_temporary_server_gets_a_random_auth_string_only_when_no_api_is_configured():
+    from cli.temporary_server import protect_temporary_server
+
+    first: dict[str, str] = {}
+    assert protect_temporary_server(first)
+    assert first["PREFECT_SERVER_API_AUTH_STRING"] == first["PREFECT_API_AUTH_STRING"]
+    second: dict[str, str] = {}
+    protect_temporary_server(second)
+    assert second["PREFECT_API_AUTH_STRING"] != first["PREFECT_API_AUTH_STRING"]
+    configured = {"PREFECT_API_URL": "http://prefect.internal/api"}
+    assert not protect_temporary_server(configured) and configured == {"PREFECT_API_URL": "http://prefect.internal/api"}
