@@ -109,7 +109,7 @@ def server_verifies(api_url: str, auth: str, timeout: float = 5.0) -> bool:
     return _answers(probe, auth, timeout) == 200 and _answers(probe, None, timeout) == 401
 
 
-def protected_server_environ(port: int, api_url: str, auth: str) -> dict[str, str]:
+def protected_server_environ(port: int, auth: str) -> dict[str, str]:
     """The settings that close the dev server's API: basic auth with ``auth`` (the server's
     own clients, the automations' actions, use it too), CORS granted only to the UI's own
     origins (``127.0.0.1`` and ``localhost`` on this port), CSRF tokens for every write."""
@@ -140,7 +140,7 @@ def prefect_server(port: int, api_url: str, state_home: Path) -> Iterator[subpro
         "PREFECT_API_URL": api_url,
         "PREFECT_UI_API_URL": api_url,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        **protected_server_environ(port, api_url, devserver.auth_string(state_home)),
+        **protected_server_environ(port, devserver.auth_string(state_home)),
     }
     with open(state_home / "dev-server.log", "ab") as server_log:
         process = subprocess.Popen(
