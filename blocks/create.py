@@ -13,7 +13,6 @@ and ``NAME-landing`` (s3-bucket or local-file-system).
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,8 +27,8 @@ from prefect_sqlalchemy import ConnectionComponents, SqlAlchemyConnector
 from sqlalchemy.engine import make_url
 
 from blocks.pipeline import ObjectStorage, RevenuePipeline
+from revenue.redaction import redact
 
-ENV_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 RESULTS_SUFFIX = "_prefect_results"
 
 REQUIRED_VARIABLES = (
@@ -71,20 +70,32 @@ class SavedBlock:
 
 
 def validate_env_name(env: str) -> str:
-    if not ENV_NAME.match(env):
-        raise EnvironmentError_(f"invalid environment name {env!r}: use lowercase letters, digits and dashes")
-    return env
+    from revenue.env_name import check_env_name
+
+    try:
+        return check_env_name(env)
+    except ValueError as error:
+        raise EnvironmentError_(str(error)) from None
 
 
 def database_connector(url: str, variable: str) -> SqlAlchemyConnector:
-    """A connector whose password is a secret field, from a SQLAlchemy URL."""
+    """A connector whose password is a secret field, from a SQLAlchemy URL (its driver
+    checked now: a typo is told here, not at the first run)."""
     try:
         parsed = make_url(url)
-    except Exception:
-        raise EnvironmentError_(f"{variable} is not a SQLAlchemy database URL") from None
+    except Exception as error:
+        raise EnvironmentError_(
+            f"{variable}={redact(url)!r} is not a SQLAlchemy database URL ({redact(str(error))})"
+        ) from None
     driver = parsed.drivername
     if driver in ("postgresql", "postgres", "postgresql+psycopg2"):
         driver = "postgresql+psycopg"
+    try:
+        parsed.set(drivername=driver).get_dialect()
+    except Exception as error:
+        raise EnvironmentError_(
+            f"{variable}={redact(url)!r}: no database driver {driver!r} ({redact(str(error))})"
+        ) from None
     return SqlAlchemyConnector(
         connection_info=ConnectionComponents(
             driver=driver,
@@ -101,6 +112,11 @@ def database_connector(url: str, variable: str) -> SqlAlchemyConnector:
 def object_storage(url: str, variable: str, credentials: AwsCredentials | None) -> ObjectStorage:
     """``s3://bucket/prefix`` becomes an S3Bucket; anything else a local directory."""
     parsed = urlparse(url)
+    if parsed.username is not None or parsed.password is not None:
+        raise EnvironmentError_(
+            f"{variable}={redact(url)!r}: a storage URL takes no user or password "
+            "(S3 credentials go in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+        )
     if parsed.scheme == "s3":
         if not parsed.netloc:
             raise EnvironmentError_(f"{variable}={url!r} names no bucket")
@@ -112,7 +128,7 @@ def object_storage(url: str, variable: str, credentials: AwsCredentials | None) 
             credentials=credentials,
         )
     if parsed.scheme not in ("", "file"):
-        raise EnvironmentError_(f"{variable}={url!r}: expected s3://bucket/prefix or a local path")
+        raise EnvironmentError_(f"{variable}={redact(url)!r}: expected s3://bucket/prefix or a local path")
     path = Path(parsed.path if parsed.scheme == "file" else url).expanduser().resolve()
     return LocalFileSystem(basepath=str(path))
 
@@ -126,6 +142,16 @@ def aws_credentials(environ: Mapping[str, str]) -> AwsCredentials | None:
         if not value:
             raise EnvironmentError_(f"missing environment variable {name}")
     endpoint = environ.get("AWS_ENDPOINT_URL_S3") or environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        parsed = urlparse(endpoint)
+        name = "AWS_ENDPOINT_URL_S3" if environ.get("AWS_ENDPOINT_URL_S3") else "AWS_ENDPOINT_URL"
+        if parsed.username is not None or parsed.password is not None:
+            raise EnvironmentError_(
+                f"{name}={redact(endpoint)!r}: an endpoint takes no user or password "
+                "(give AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+            )
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise EnvironmentError_(f"{name}={redact(endpoint)!r}: expected http(s)://host[:port]")
     return AwsCredentials(
         aws_access_key_id=key,
         aws_secret_access_key=secret,

@@ -33,9 +33,12 @@ class TerminalFormatter(logging.Formatter):
 
 
 def describe_error(error: BaseException) -> str:
-    """One line for the terminal: the error's own message, first line only."""
+    """One line for the terminal: the error's own message, first line only, any URL's
+    password or labelled secret in it redacted."""
+    from revenue.redaction import redact
+
     text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return text[:500]
+    return redact(text)[:500]
 
 
 def _home() -> Path:
@@ -132,13 +135,14 @@ def blocks(args: argparse.Namespace) -> int:
     from blocks.create import pipeline_from_environ, save_environment, validate_env_name
 
     validate_env_name(args.config)
+    built = None if args.local else pipeline_from_environ(dict(os.environ))  # a bad variable is told first
     from cli.temporary_server import ensure_api
 
     ensure_api()  # blocks are saved in the configured server, else in the temporary one's database
-    if args.local:
+    if built is None:
         saved, manifest = ensure_local_environment(args.config, args.local)
     else:
-        saved, manifest = save_environment(args.config, pipeline_from_environ(dict(os.environ))), None
+        saved, manifest = save_environment(args.config, built), None
     for block in saved:
         say(f"saved {block.slug}/{block.name}")
     if manifest is not None:

@@ -2,9 +2,13 @@
 
 1. A Prefect server on ``127.0.0.1:PORT`` with its UI working on that port (its
    ``PREFECT_API_URL`` is set before it starts: on any port but 4200 the UI shows "Oops"
-   otherwise). A server already answering there is reused, and left running at exit. The
-   server started here keeps its database under ``<REVENUE_HOME>/prefect`` (runs survive a
-   restart) and its log in ``<REVENUE_HOME>/dev-server.log``.
+   otherwise). Its API is protected: basic auth with the revenue home's auth string
+   (``cli.devserver``; the UI asks for it once), CORS granted to the UI's own origin only,
+   CSRF tokens required for writes. It keeps its database under ``<REVENUE_HOME>/prefect``
+   (runs survive a restart) and its log in ``<REVENUE_HOME>/dev-server.log``. A server
+   already on the port is reused only when it is the one an earlier, killed ``revenue dev``
+   recorded and it demands that auth string (then it is stopped at exit); any other
+   listener is refused.
 2. The embedded default's blocks and manifest (``ensure_local_environment``).
 3. Demo orders in each of the ``DEMO_DAYS`` days up to yesterday that has none in the source.
 4. Every deployment of prefect.yaml served from this process (``prefect.serve``: the
@@ -79,6 +83,45 @@ def api_healthy(api_url: str, timeout: float = 2.0) -> bool:
         return False
 
 
+def _answers(url: str, auth: str | None, timeout: float) -> int:
+    """The HTTP status of ``GET url`` (0 when nothing answers), with basic auth if given."""
+    import base64
+    import urllib.error
+
+    headers = {"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()} if auth else {}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError:
+        return 0
+
+
+def server_verifies(api_url: str, auth: str, timeout: float = 5.0) -> bool:
+    """Whether the server at ``api_url`` is one protected by ``auth``: a request that needs
+    the auth string succeeds with it and is refused without it (a server open to anyone,
+    or one with another secret, is not the server ``revenue dev`` recorded)."""
+    owner = devserver.listener_uid(devserver.port_of(api_url))
+    if owner is not None and owner != os.getuid():
+        return False  # another user's process: it gets no secret to check
+    probe = f"{api_url}/admin/version"
+    return _answers(probe, auth, timeout) == 200 and _answers(probe, None, timeout) == 401
+
+
+def protected_server_environ(port: int, auth: str) -> dict[str, str]:
+    """The settings that close the dev server's API: basic auth with ``auth`` (the server's
+    own clients, the automations' actions, use it too), CORS granted only to the UI's own
+    origins (``127.0.0.1`` and ``localhost`` on this port), CSRF tokens for every write."""
+    return {
+        "PREFECT_SERVER_API_AUTH_STRING": auth,
+        "PREFECT_API_AUTH_STRING": auth,
+        "PREFECT_SERVER_CORS_ALLOWED_ORIGINS": f"http://127.0.0.1:{port},http://localhost:{port}",
+        "PREFECT_SERVER_CSRF_PROTECTION_ENABLED": "true",
+        "PREFECT_CLIENT_CSRF_SUPPORT_ENABLED": "true",
+    }
+
+
 def port_taken(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         return probe.connect_ex(("127.0.0.1", port)) == 0
@@ -87,7 +130,8 @@ def port_taken(port: int) -> bool:
 @contextmanager
 def prefect_server(port: int, api_url: str, state_home: Path) -> Iterator[subprocess.Popen]:
     """``prefect server start`` on loopback, in its own session (a terminal's Ctrl-C reaches
-    ``revenue dev``, which stops it after the runner), stopped when the block exits."""
+    ``revenue dev``, which stops it after the runner), stopped when the block exits; its API
+    protected by the revenue home's auth string (``protected_server_environ``)."""
     prefect_home = state_home / "prefect"
     prefect_home.mkdir(parents=True, exist_ok=True)
     environ = {
@@ -96,6 +140,7 @@ def prefect_server(port: int, api_url: str, state_home: Path) -> Iterator[subpro
         "PREFECT_API_URL": api_url,
         "PREFECT_UI_API_URL": api_url,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        **protected_server_environ(port, devserver.auth_string(state_home)),
     }
     with open(state_home / "dev-server.log", "ab") as server_log:
         process = subprocess.Popen(
@@ -118,6 +163,10 @@ def prefect_server(port: int, api_url: str, state_home: Path) -> Iterator[subpro
                     f"{SERVER_START_TIMEOUT:.0f} s: see {state_home / 'dev-server.log'}"
                 )
             time.sleep(0.5)
+        if not server_verifies(api_url, environ["PREFECT_SERVER_API_AUTH_STRING"]):
+            raise DevError(
+                f"the Prefect server at {api_url} does not demand its auth string: see {state_home / 'dev-server.log'}"
+            )
         yield process
     finally:
         _stop(process)
@@ -437,8 +486,11 @@ def banner(
     alerts: str = "",
 ) -> str:
     landing = options.home / "landing"
+    secret = devserver.auth_path(options.state_home)
     lines = [
         f"revenue dev: Prefect UI at {ui_url}" + (" (a server that was already running)" if reused else ""),
+        f"  the UI asks for a password once: paste the contents of {secret} (readable by you only; "
+        "every revenue command reads it by itself)",
         f"  serving {len(deployments)} deployments from this process: "
         + ", ".join(f"{d.flow_name}/{d.name}" for d in deployments),
         f"  environment {options.config!r}: files under {options.home}",
@@ -458,7 +510,8 @@ def banner(
         "(CSV or Parquet: order_id,customer_id,amount,order_date)",
         f"  {ui_url}/deployments -> range -> Run -> Custom run: backfill any days",
         "  .venv/bin/revenue status          the partition grid (every revenue command finds this server by itself)",
-        f"  PREFECT_API_URL={api_url} .venv/bin/prefect deployment run daily-revenue/daily "
+        f'  PREFECT_API_URL={api_url} PREFECT_API_AUTH_STRING="$(cat {secret})" '
+        ".venv/bin/prefect deployment run daily-revenue/daily "
         f"-p partition_date={yesterday_of(seeded)}",
         "",
         "Ctrl-C stops everything revenue dev started.",
@@ -482,8 +535,13 @@ def run_dev(options: DevOptions) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     with ExitStack() as stack:
         server_pid = _adopt_orphaned_server(options.state_home, api_url, stack)
-        reused = server_pid is None and api_healthy(api_url)
-        if server_pid is None and not reused:
+        if server_pid is None:
+            if api_healthy(api_url):
+                raise DevError(
+                    f"port {options.port} answers as a Prefect server that revenue dev did not start (or cannot "
+                    f"verify with the auth string in {devserver.auth_path(options.state_home)}): it would receive "
+                    "this project's blocks and credentials. Stop it, or pick another port with --port"
+                )
             if port_taken(options.port):
                 raise DevError(
                     f"port {options.port} is in use by something that is not a Prefect server: pick another with --port"
@@ -494,7 +552,10 @@ def run_dev(options: DevOptions) -> int:
                 flush=True,
             )
             server_pid = stack.enter_context(prefect_server(options.port, api_url, options.state_home)).pid
-        os.environ["PREFECT_API_URL"] = api_url  # for this process and the flow runs it starts
+        # for this process and every process it starts (served flow runs): the server and its secret
+        os.environ["PREFECT_API_URL"] = api_url
+        os.environ["PREFECT_API_AUTH_STRING"] = devserver.auth_string(options.state_home)
+        os.environ["PREFECT_CLIENT_CSRF_SUPPORT_ENABLED"] = "true"
         devserver.record(
             options.state_home,
             devserver.DevServer(
@@ -503,7 +564,7 @@ def run_dev(options: DevOptions) -> int:
         )
         stack.callback(devserver.forget, options.state_home, os.getpid())
         try:
-            _serve(options, ui_url, api_url, reused)
+            _serve(options, ui_url, api_url, reused=False)
         except KeyboardInterrupt:  # before or after `serve` had its own handler in place
             pass
     print("revenue dev: stopped", flush=True)
@@ -519,6 +580,8 @@ def _adopt_orphaned_server(state_home: Path, api_url: str, stack: ExitStack) -> 
     port = api_url.rsplit(":", 1)[1].split("/", 1)[0]
     if not _is_prefect_server(left.server_pid, port):  # the pid may have been reused since
         return None
+    if not devserver.auth_path(state_home).is_file() or not server_verifies(api_url, devserver.auth_string(state_home)):
+        return None  # not protected by this home's secret (started before it was): refused by the caller
     print(
         f"revenue dev: reusing the Prefect server an earlier revenue dev left running (pid {left.server_pid})",
         flush=True,

@@ -28,7 +28,19 @@ def _environment_option(
     required: bool = False,
 ) -> None:
     """``--config NAME`` (or ``--env NAME``, the same option): the environment a command works on."""
-    parser.add_argument("--config", "--env", dest="config", default=default, required=required, help=help)
+    parser.add_argument(
+        "--config", "--env", dest="config", type=_env_name, default=default, required=required, help=help
+    )
+
+
+def _env_name(value: str) -> str:
+    """An environment name (no dot, no slash: it names files under the revenue home)."""
+    from revenue.env_name import check_env_name
+
+    try:
+        return check_env_name(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _date(value: str) -> dt.date:
@@ -189,9 +201,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         from cli import commands
-        from cli.devserver import use_running_server
+        from cli.devserver import profile_api_url, use_running_server
+        from cli.temporary_server import protect_temporary_server
 
-        use_running_server(DEFAULT_HOME)  # a running `revenue dev` is this project's server
+        found = use_running_server(DEFAULT_HOME)  # a running `revenue dev` is this project's server
+        if found is None and args.command != "dev" and not profile_api_url():
+            protect_temporary_server()  # else, if Prefect starts its temporary server, it demands a secret
 
         handler = {
             "demo": commands.demo,

@@ -9,18 +9,36 @@ that need an API start it here first, saying what they wait for, and wait as lon
 migration takes (``REVENUE_SERVER_START_TIMEOUT`` seconds, default 300, never less than
 Prefect's own setting). Prefect's clients then find the same server running (it is one
 per process) and reuse it.
+
+That server listens on loopback with Prefect's defaults: no authentication and every origin
+granted. ``protect_temporary_server`` (called by the CLI before it imports Prefect, when no
+API is configured) gives it, and this process's clients, a random auth string for the
+command's lifetime: a web page that finds its port reads nothing from it.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import sys
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import TextIO
 
 DEFAULT_START_TIMEOUT = 300
 """Seconds to wait for the temporary server: a first migration on a loaded 2-core machine
 took 28-35 s; ten times that is still an answer, not a hang."""
+
+
+def protect_temporary_server(environ: MutableMapping[str, str] = os.environ) -> bool:
+    """Give the temporary server this process may start a random auth string (server and
+    client settings alike) unless one is set; True if it was set here."""
+    if environ.get("PREFECT_API_URL") or environ.get("PREFECT_SERVER_API_AUTH_STRING"):
+        return False
+    secret = f"revenue:{secrets.token_urlsafe(32)}"
+    environ["PREFECT_SERVER_API_AUTH_STRING"] = secret
+    environ["PREFECT_API_AUTH_STRING"] = secret
+    return True
 
 
 def start_timeout() -> int:

@@ -11,23 +11,11 @@ when the service stays down, it is the run's final error.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from revenue.errors import ServiceUnavailableError
-
-_SECRETS = [
-    re.compile(r"(://[^:/@\s]+:)[^@\s]+@"),  # user:password@ in URLs
-    re.compile(r"(password\s*[=:]\s*)\S+", re.IGNORECASE),
-    re.compile(r"(secret[_a-z]*\s*[=:]\s*)\S+", re.IGNORECASE),
-]
-
-
-def redact(text: str) -> str:
-    for pattern in _SECRETS:
-        text = pattern.sub(lambda m: m.group(1) + "***" + ("@" if m.group(0).endswith("@") else ""), text)
-    return text
+from revenue.redaction import redact
 
 
 def _reason(error: BaseException) -> str:

@@ -13,6 +13,8 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
+from revenue.env_name import check_env_name
+
 MANIFEST_DIR = "environments"
 EMBEDDED_DATABASES = ("REVENUE_SOURCE_DB_URL", "REVENUE_WAREHOUSE_DB_URL")
 ALERT_SECRETS = frozenset(
@@ -27,7 +29,8 @@ ALERT_SECRETS = frozenset(
 
 
 def manifest_path(home: Path, env: str) -> Path:
-    return home / MANIFEST_DIR / f"{env}.json"
+    """``<home>/environments/<env>.json``; a name that could leave that directory is refused."""
+    return home / MANIFEST_DIR / f"{check_env_name(env)}.json"
 
 
 def write_manifest(home: Path, env: str, environ: Mapping[str, str]) -> Path:

@@ -74,12 +74,19 @@ def _published(warehouse: Path) -> dict[str, tuple[float, int]]:
     return {str(day)[:10]: (float(revenue), int(count)) for day, revenue, count in rows}
 
 
-def _flow_runs(api_url: str, deployment: str) -> list:
+def _client_settings(api_url: str, home: Path) -> dict:
+    """Prefect client settings for the dev server of ``home``: its API and its auth string."""
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL
+
+    return {PREFECT_API_URL: api_url, PREFECT_API_AUTH_STRING: (home / "dev-auth").read_text().strip()}
+
+
+def _flow_runs(api_url: str, deployment: str, home: Path) -> list:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import temporary_settings
 
-    with temporary_settings({PREFECT_API_URL: api_url}), get_client(sync_client=True) as client:
+    with temporary_settings(_client_settings(api_url, home)), get_client(sync_client=True) as client:
         found = client.read_deployment_by_name(deployment)
         return client.read_flow_runs(
             flow_run_filter=FlowRunFilter(deployment_id=FlowRunFilterDeploymentId(any_=[found.id]))
@@ -110,13 +117,13 @@ def _start_dev(tmp_path: Path, environ: dict[str, str], port: int, log_name: str
         )
 
 
-def _latest_grid(api_url: str) -> str:
+def _latest_grid(api_url: str, home: Path) -> str:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
     from prefect.client.schemas.sorting import ArtifactSort
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import temporary_settings
 
-    with temporary_settings({PREFECT_API_URL: api_url}), get_client(sync_client=True) as client:
+    with temporary_settings(_client_settings(api_url, home)), get_client(sync_client=True) as client:
         found = client.read_artifacts(
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["partition-status"])),
             sort=ArtifactSort.CREATED_DESC,
@@ -152,9 +159,9 @@ def test_revenue_dev_runs_the_whole_system_and_stops_cleanly(tmp_path: Path):
 
         # every deployment of prefect.yaml is served, with its schedule and trigger
         from prefect.client.orchestration import get_client
-        from prefect.settings import PREFECT_API_URL, temporary_settings
+        from prefect.settings import temporary_settings
 
-        with temporary_settings({PREFECT_API_URL: api}), get_client(sync_client=True) as client:
+        with temporary_settings(_client_settings(api, home)), get_client(sync_client=True) as client:
 
             def registered():  # the banner comes before `serve` has registered them
                 try:
@@ -181,7 +188,7 @@ def test_revenue_dev_runs_the_whole_system_and_stops_cleanly(tmp_path: Path):
         week = [(today - dt.timedelta(days=n)).isoformat() for n in range(7, 0, -1)]
         warehouse = home / "local" / "warehouse.db"
         wait_for(lambda: all(day in _published(warehouse) for day in week), 300, "the demo week to be published", 2)
-        [week_run] = _flow_runs(api, "backfill/range")
+        [week_run] = _flow_runs(api, "backfill/range", home)
         assert week_run.parameters["start"] == week[0] and week_run.parameters["end"] == week[-1]
 
         # a second `revenue dev` finds the first and starts nothing
@@ -192,7 +199,7 @@ def test_revenue_dev_runs_the_whole_system_and_stops_cleanly(tmp_path: Path):
         ran = _revenue(environ, 300, "run", "--date", week[-1], "--force")
         assert ran.returncode == 0, ran.stderr[-3000:]
         assert "temporary server" not in ran.stderr.lower() and f"{week[-1]}: published" in ran.stdout
-        with temporary_settings({PREFECT_API_URL: api}), get_client(sync_client=True) as client:
+        with temporary_settings(_client_settings(api, home)), get_client(sync_client=True) as client:
             assert any(r.name == f"daily-revenue-{week[-1]}" for r in client.read_flow_runs())
 
         # a CSV dropped into the landing directory becomes a completed on-landing run
@@ -204,7 +211,7 @@ def test_revenue_dev_runs_the_whole_system_and_stops_cleanly(tmp_path: Path):
         )
 
         def landing_run():
-            runs = [r for r in _flow_runs(api, "daily-revenue/on-landing") if r.state and r.state.is_final()]
+            runs = [r for r in _flow_runs(api, "daily-revenue/on-landing", home) if r.state and r.state.is_final()]
             return runs[0] if runs else None
 
         run = wait_for(landing_run, 180, "the landed file's run", 2)
@@ -217,7 +224,7 @@ def test_revenue_dev_runs_the_whole_system_and_stops_cleanly(tmp_path: Path):
         from prefect.deployments import run_deployment
 
         demo = [(today - dt.timedelta(days=n)).isoformat() for n in range(28, 0, -1)]
-        with temporary_settings({PREFECT_API_URL: api}):
+        with temporary_settings(_client_settings(api, home)):
             backfill_run = run_deployment(
                 "backfill/range", parameters={"start": demo[0], "end": demo[-1], "force": True}, timeout=0
             )
@@ -252,7 +259,7 @@ def test_revenue_dev_runs_the_whole_system_and_stops_cleanly(tmp_path: Path):
         wait_for(lambda: "Ctrl-C stops everything" in log() or again.poll() is not None, 240, "revenue dev to restart")
         assert again.poll() is None, log()
         restarted = time.monotonic()
-        [interrupted] = [r for r in _flow_runs(api, "backfill/range") if r.id == backfill_run.id]
+        [interrupted] = [r for r in _flow_runs(api, "backfill/range", home) if r.id == backfill_run.id]
         assert interrupted.state.type.value == "CANCELLED", (interrupted.state.type, interrupted.state.message)
 
         def status_text() -> str:
@@ -264,7 +271,7 @@ def test_revenue_dev_runs_the_whole_system_and_stops_cleanly(tmp_path: Path):
             return "> running 0" in status_text()
 
         def nothing_running_in_grid() -> bool:
-            return "🔵 running **0**" in _latest_grid(api)
+            return "🔵 running **0**" in _latest_grid(api, home)
 
         wait_for(nothing_running_in_status, 90, "revenue status to show no day running", 2)
         wait_for(nothing_running_in_grid, max(5, 90 - (time.monotonic() - restarted)), "the grid: no day running", 2)
@@ -279,3 +286,205 @@ def test_revenue_dev_runs_the_whole_system_and_stops_cleanly(tmp_path: Path):
             os.killpg(again.pid, signal.SIGKILL)
             raise
     assert again.returncode == 0 and "revenue dev: stopped" in log(), log()
+
+
+def _request(url: str, method: str = "GET", body: bytes | None = None, headers: dict[str, str] | None = None):
+    """(status, lower-cased headers, body); an HTTP error status is an answer too."""
+    import urllib.error
+
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, {k.lower(): v for k, v in error.headers.items()}, error.read().decode()
+
+
+@pytest.mark.timeout(900)
+def test_revenue_dev_keeps_its_api_closed_to_other_pages_and_open_to_its_own_processes(tmp_path: Path):
+    """`revenue dev` with an alert webhook (a secret block): a page from another local origin
+    without the auth string reads no block and gets no CORS grant; the UI's origin is granted
+    and told to log in; the secret is in a 0600 file and never printed; and everything
+    `revenue dev` starts still works with it: the watcher's event becomes an on-landing run
+    that the served runner completes, and `revenue run` records its run on the server."""
+    port = free_port()
+    home = tmp_path / ".revenue"
+    webhook = "http://127.0.0.1:9/hooks/T0KEN-NeverShow-e2e"
+    environ = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "REVENUE_", "AWS_"))},
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "REVENUE_HOME": str(home),
+        "PREFECT_HOME": str(tmp_path / "user-prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "REVENUE_ALERT_WEBHOOK_URL": webhook,
+    }
+    dev = _start_dev(tmp_path, environ, port, "dev.out")
+    ui, api = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}/api"
+    out = lambda: (tmp_path / "dev.out").read_text()  # noqa: E731
+    try:
+        wait_for(lambda: "Ctrl-C stops everything" in out() or dev.poll() is not None, 240, "revenue dev to start")
+        assert dev.poll() is None, out()[-5000:]
+        secret_file = home / "dev-auth"
+        secret = secret_file.read_text().strip()
+        assert secret_file.stat().st_mode & 0o777 == 0o600
+        assert str(secret_file) in out() and secret not in out()
+
+        evil = "http://127.0.0.1:9999"
+        query = json.dumps({"include_secrets": True}).encode()
+        status, headers, body = _request(
+            f"{api}/block_documents/filter", "POST", query, {"Content-Type": "application/json", "Origin": evil}
+        )
+        assert status in (401, 403) and "T0KEN-NeverShow" not in body, (status, body[:300])
+        assert headers.get("access-control-allow-origin") not in ("*", evil), headers
+        _, headers, _ = _request(
+            f"{api}/block_documents/filter",
+            "OPTIONS",
+            headers={"Origin": evil, "Access-Control-Request-Method": "POST"},
+        )
+        assert headers.get("access-control-allow-origin") not in ("*", evil), headers
+        _, headers, _ = _request(
+            f"{api}/health", "OPTIONS", headers={"Origin": ui, "Access-Control-Request-Method": "GET"}
+        )
+        assert headers.get("access-control-allow-origin") == ui, headers
+        settings = json.loads(_request(f"{ui}/ui-settings")[2])
+        assert settings["auth"] == "BASIC" and settings["csrf_enabled"] is True, settings
+        assert _request(ui)[0] == 200  # the UI's page itself loads (it then asks for the password)
+
+        # the served deployments and the watcher work with the auth string (the file is put
+        # once the landing trigger exists: an event before it would start nothing)
+        from prefect.client.orchestration import get_client
+        from prefect.settings import temporary_settings
+
+        with temporary_settings(_client_settings(api, home)), get_client(sync_client=True) as client:
+            wait_for(
+                lambda: client.read_automations_by_name("on-landing__automation_1"),
+                120,
+                "the landing trigger's automation",
+                0.5,
+            )
+        today = dt.datetime.now(dt.timezone.utc).date()
+        landed_day = (today - dt.timedelta(days=40)).isoformat()
+        (home / "local" / "landing" / "protected.csv").write_text(
+            f"order_id,customer_id,amount,order_date\n990101,p-1,3.50,{landed_day}T10:00:00Z\n"
+        )
+
+        def landing_run():
+            runs = [r for r in _flow_runs(api, "daily-revenue/on-landing", home) if r.state and r.state.is_final()]
+            return runs[0] if runs else None
+
+        run = wait_for(landing_run, 240, "the landed file's run", 2)
+        assert run.state.is_completed(), run.state.message
+
+        # a revenue command finds the server and its auth string by itself
+        yesterday = (today - dt.timedelta(days=1)).isoformat()
+        ran = _revenue(environ, 300, "run", "--date", yesterday)
+        assert ran.returncode == 0, ran.stderr[-3000:]
+        assert "temporary server" not in ran.stderr.lower() and secret not in ran.stdout + ran.stderr
+        with temporary_settings(_client_settings(api, home)), get_client(sync_client=True) as client:
+            assert any(r.name == f"daily-revenue-{yesterday}" for r in client.read_flow_runs())
+    finally:
+        if dev.poll() is None:
+            os.killpg(dev.pid, signal.SIGINT)
+        try:
+            dev.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(dev.pid, signal.SIGKILL)
+            raise
+    assert dev.returncode == 0 and "revenue dev: stopped" in out(), out()[-5000:]
+    assert secret not in out() and secret not in (home / "dev-server.log").read_text()
+
+
+def _browser_texts(ui: str, password: str, wanted: str, timeout: float = 90) -> tuple[str, str]:
+    """Headless Chromium (over its DevTools protocol) opening ``{ui}/flows``: the page's
+    address and text before logging in, then after the UI's login stored ``password`` the
+    way its login form does (``localStorage['prefect-password']``) once ``wanted`` shows."""
+    import asyncio
+    import shutil
+    import tempfile
+
+    import websockets
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    assert browser, "no Chromium: `make test` installs it (apt-get install chromium)"
+    port = free_port()
+    profile = tempfile.mkdtemp(prefix="revenue-ui-")
+    chrome = subprocess.Popen(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", f"--remote-debugging-port={port}",
+         f"--user-data-dir={profile}", "about:blank"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+    def page_socket() -> str | None:
+        status, body = _get(f"http://127.0.0.1:{port}/json")
+        pages = [t for t in json.loads(body) if t["type"] == "page"] if status == 200 else []
+        return pages[0]["webSocketDebuggerUrl"] if pages else None
+
+    async def session(address: str) -> tuple[str, str]:
+        async with websockets.connect(address, max_size=2**24) as socket:
+            sent = 0
+
+            async def call(method: str, **params):
+                nonlocal sent
+                sent += 1
+                await socket.send(json.dumps({"id": sent, "method": method, "params": params}))
+                while True:
+                    message = json.loads(await socket.recv())
+                    if message.get("id") == sent:
+                        return message.get("result", {})
+
+            async def text_once(url: str, needle: str) -> str:
+                await call("Page.navigate", url=url)
+                deadline = time.monotonic() + timeout
+                text = ""
+                while time.monotonic() < deadline:
+                    found = await call("Runtime.evaluate", expression="location.href + '\\n' + document.body.innerText")
+                    text = found.get("result", {}).get("value", "")
+                    if needle in text:
+                        break
+                    await asyncio.sleep(1)
+                return text
+
+            before = await text_once(f"{ui}/flows", "/login")
+            login = f"localStorage.setItem('prefect-password', btoa({json.dumps(password)}))"
+            await call("Runtime.evaluate", expression=login)
+            return before, await text_once(f"{ui}/flows", wanted)
+
+    try:
+        return asyncio.run(session(wait_for(page_socket, 60, "Chromium's DevTools endpoint", 0.2)))
+    finally:
+        chrome.terminate()
+        chrome.wait(timeout=30)
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.mark.timeout(600)
+def test_the_dev_servers_ui_asks_for_the_auth_string_and_then_works(tmp_path: Path, monkeypatch):
+    """The UI of the server `revenue dev` starts, in a real browser: before logging in it
+    shows its login page; after the login with the contents of `.revenue/dev-auth` it lists
+    the server's flows (a POST, so CSRF tokens work for the UI too)."""
+    from cli import dev, devserver
+
+    monkeypatch.setenv("PREFECT_UI_ENABLED", "true")  # (tests/conftest.py turns it off for every other server)
+    port = free_port()
+    ui, api = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}/api"
+    home = tmp_path / ".revenue"
+    with dev.prefect_server(port, api, home):
+        secret = devserver.auth_string(home)
+        client = {
+            **os.environ,
+            "PREFECT_API_URL": api,
+            "PREFECT_API_AUTH_STRING": secret,
+            "PREFECT_HOME": str(tmp_path / "client"),
+        }
+        made = subprocess.run(
+            [sys.executable, "-c", "from prefect import flow\n@flow(name='seen-in-the-ui')\ndef f(): pass\nf()"],
+            env=client,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert made.returncode == 0, made.stderr[-3000:]
+        before, after = _browser_texts(ui, secret, "seen-in-the-ui")
+    assert "/login" in before.splitlines()[0] and "seen-in-the-ui" not in before, before[:500]
+    assert after.splitlines()[0] == f"{ui}/flows" and "seen-in-the-ui" in after, after[:500]

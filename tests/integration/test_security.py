@@ -15,7 +15,9 @@ import logging
 import re
 import uuid
 from decimal import Decimal
+from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from flows.daily_revenue import daily_revenue
@@ -284,3 +286,228 @@ def test_no_credential_in_results_artifacts_error_markers_or_states(pg_env, pg_u
     for secret in secrets:
         leaks = [where for where, text in texts.items() if secret in text]
         assert not leaks, f"a credential appears in {leaks}"
+
+
+def test_connection_failures_leak_no_credential_to_cli_output_or_events(pg_url, s3_endpoint, s3_bucket, capsys):
+    """The source database refuses connections (nothing listens on its port) and the
+    object store's endpoint is unreachable: what the CLI prints, the run's states and every
+    event the server recorded for it name the failure, never a password or a secret key."""
+    from prefect.client.orchestration import get_client
+    from prefect.events.filters import EventFilter, EventOccurredFilter
+
+    from cli.main import main
+    from testkit.services import free_port
+    from testkit.waiting import wait_for
+
+    closed = free_port()
+    dead_db = sa.engine.make_url(with_password(pg_url)).set(host="127.0.0.1", port=closed)
+    db_url = dead_db.render_as_string(hide_password=False)
+    since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=5)
+    env = save_env(
+        pg_url,
+        s3_endpoint,
+        s3_bucket,
+        REVENUE_SOURCE_DB_URL=db_url,
+        REVENUE_WAREHOUSE_DB_URL=db_url,
+        AWS_ENDPOINT_URL_S3=f"http://127.0.0.1:{free_port()}",
+    )
+    capsys.readouterr()
+
+    code = main(["run", "--date", DAY.isoformat(), "--config", env])
+    printed = capsys.readouterr()
+
+    assert code == 1
+    assert "could not" in printed.err.lower() or "unavailable" in printed.err.lower(), printed.err
+    secrets = {S3_SECRET_KEY, DB_PASSWORD}
+    texts = {"cli stdout": printed.out, "cli stderr": printed.err}
+
+    def failed_run_events():
+        with get_client(sync_client=True) as client:
+            page = client.read_events(EventFilter(occurred=EventOccurredFilter(since=since)), limit=50)
+        found = [e for e in page.events if e.event == "prefect.flow-run.Failed"]
+        return page.events if found else None
+
+    events = wait_for(failed_run_events, 60, "the failed run's events to reach the server", 0.5)
+    for event in events:
+        texts[f"event {event.event} {event.id}"] = event.model_dump_json()
+    assert any("prefect.task-run" in e.event for e in events), "no task-run event read: the search proves nothing"
+    for secret in secrets:
+        leaks = [where for where, text in texts.items() if secret in text]
+        assert not leaks, f"a credential appears in {leaks}"
+
+
+# --------------------------------------------------------------------------- configuration input
+
+
+SECRET = "Hunter2-NeverShow-9x"
+
+
+def test_a_bad_url_never_repeats_its_password(monkeypatch, capsys):
+    """`revenue blocks create` with a malformed URL that carries a password: the error names
+    the variable and the URL with its password redacted, never the password."""
+    from cli.main import main
+
+    good = {
+        "REVENUE_SOURCE_DB_URL": "sqlite:///x.db",
+        "REVENUE_WAREHOUSE_DB_URL": "sqlite:///y.db",
+        "REVENUE_LAKE_URL": "s3://bucket/lake",
+        "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE",
+        "AWS_SECRET_ACCESS_KEY": "not-the-secret-we-look-for",
+    }
+    bad = {
+        "REVENUE_LAKE_URL": f"https://admin:{SECRET}@lake.example.com/data",
+        "REVENUE_LANDING_URL": f"ftp://ops:{SECRET}@files.example.com/in",
+        "REVENUE_RESULTS_URL": f"s3://admin:{SECRET}@/results",
+        "REVENUE_SOURCE_DB_URL": f"postgresql://shop:{SECRET}@db.example.com:notaport/shop",
+        "REVENUE_WAREHOUSE_DB_URL": f"postgresql+nodriver://shop:{SECRET}@db.example.com/shop",
+        "AWS_ENDPOINT_URL_S3": f"http://minio:{SECRET}@127.0.0.1:9000",
+    }
+    for variable, value in bad.items():
+        for name in (*good, *bad):
+            monkeypatch.delenv(name, raising=False)
+        for name, good_value in good.items():
+            monkeypatch.setenv(name, good_value)
+        monkeypatch.setenv(variable, value)
+
+        code = main(["blocks", "create", "--env", "sec-bad-url"])
+        printed = capsys.readouterr()
+
+        assert code != 0, (variable, printed.out)
+        assert SECRET not in printed.out + printed.err, (variable, printed.err)
+        assert variable in printed.err, (variable, printed.err)
+        assert ":***@" in printed.err or "user or password" in printed.err, (variable, printed.err)
+
+
+def test_redaction_keeps_the_user_host_and_database():
+    from revenue.redaction import redact
+
+    assert redact("postgresql://user:pw@host/db") == "postgresql://user:***@host/db"
+    assert redact(f"x http://:{SECRET}@h:1/p y") == "x http://:***@h:1/p y"
+    assert redact(f"s3://a:{SECRET}@b@c/d") == "s3://a:***@c/d"
+    assert redact("http://user@host/x") == "http://user@host/x"
+
+
+@pytest.mark.parametrize("name", ["../x", "../../x", "..", "a/../../x", "/etc/passwd", "local/../../x", "./local"])
+def test_a_config_name_that_escapes_the_revenue_home_is_refused(name, tmp_path, monkeypatch, capsys):
+    """`--config ../x` would read ``<home>/environments/../x.json``: refused before any file
+    is read, with one clean line."""
+    from cli.main import main
+
+    outside = tmp_path / "x.json"
+    outside.write_text('{"REVENUE_SOURCE_DB_URL": "sqlite:///stolen.db"}')
+    with pytest.raises(SystemExit) as exit_:
+        main(["status", "--config", name])
+    printed = capsys.readouterr()
+    assert exit_.value.code == 2
+    assert "invalid environment name" in printed.err and len(printed.err.strip().splitlines()) == 1, printed.err
+
+
+def test_the_manifest_path_refuses_a_name_outside_its_directory(tmp_path):
+    from revenue.io.manifest import manifest_path, read_manifest
+
+    (tmp_path / "x.json").write_text("{}")
+    for name in ("../x", "../../x", "/tmp/x"):
+        with pytest.raises(ValueError, match="invalid environment name"):
+            read_manifest(tmp_path / "home", name)
+    assert manifest_path(tmp_path, "local") == tmp_path / "environments" / "local.json"
+
+
+# --------------------------------------------------------------------------- the dev server
+
+
+def _http(url: str, method: str = "GET", body: bytes | None = None, headers: dict[str, str] | None = None):
+    """(status, headers, body) of one request; an HTTP error status is an answer too."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read().decode()
+
+
+def test_a_page_from_another_origin_cannot_read_a_secret_from_the_dev_server(tmp_path, pg_url, s3_endpoint):
+    """The Prefect server `revenue dev` starts, with the project's own commands working
+    against it: a request from another local origin (a page on 127.0.0.1:9999) without the
+    auth string is refused (401) and gets no CORS grant; the UI's own origin does."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from cli import dev, devserver
+    from testkit.services import free_port
+
+    state_home = tmp_path / ".revenue"
+    port = free_port()
+    ui, api = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}/api"
+    environ = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "REVENUE_", "AWS_"))},
+        **pg_s3_environ(pg_url, s3_endpoint, "dev-bucket"),
+        "REVENUE_HOME": str(state_home),
+        "PREFECT_HOME": str(tmp_path / "client-prefect"),  # no profile of the user's names a server
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+    with dev.prefect_server(port, api, state_home) as server:
+        devserver.record(
+            state_home,
+            devserver.DevServer(api_url=api, ui_url=ui, dev_pid=os.getpid(), server_pid=server.pid, config="local"),
+        )
+        created = subprocess.run(
+            [sys.executable, "-m", "cli", "blocks", "create", "--env", "devsec"],
+            env=environ,
+            cwd=Path(__file__).resolve().parents[2],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert created.returncode == 0, created.stderr[-3000:]
+        assert "temporary server" not in created.stderr.lower()
+        assert "saved aws-credentials/devsec-aws" in created.stdout
+
+        evil = "http://127.0.0.1:9999"
+        query = json.dumps({"include_secrets": True}).encode()
+        json_headers = {"Content-Type": "application/json"}
+        status, headers, body = _http(f"{api}/block_documents/filter", "POST", query, {**json_headers, "Origin": evil})
+        assert S3_SECRET_KEY not in body and DB_PASSWORD not in body
+        assert status in (401, 403), (status, body[:300])
+        granted = {k.lower(): v for k, v in headers.items()}.get("access-control-allow-origin")
+        assert granted not in ("*", evil), headers
+        # the browser's preflight for that request is not granted either
+        status, headers, _ = _http(
+            f"{api}/block_documents/filter",
+            "OPTIONS",
+            headers={
+                "Origin": evil,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization,content-type",
+            },
+        )
+        granted = {k.lower(): v for k, v in headers.items()}.get("access-control-allow-origin")
+        assert granted not in ("*", evil), (status, headers)
+        # the UI's own origin is granted, the UI knows it must log in, and CSRF is on
+        _, headers, _ = _http(
+            f"{api}/health",
+            "OPTIONS",
+            headers={"Origin": ui, "Access-Control-Request-Method": "GET"},
+        )
+        assert {k.lower(): v for k, v in headers.items()}.get("access-control-allow-origin") == ui, headers
+        settings = json.loads(_http(f"{ui}/ui-settings")[2])
+        assert settings["auth"] == "BASIC" and settings["csrf_enabled"] is True, settings
+
+        # with the auth string (what the UI sends once logged in) the secret is there: the
+        # refusal above was the server's, not a query that could find nothing
+        import base64
+
+        secret_file = devserver.auth_path(state_home)
+        assert oct(secret_file.stat().st_mode & 0o777) == "0o600"
+        token = base64.b64encode(secret_file.read_text().strip().encode()).decode()
+        authorized = {"Authorization": f"Basic {token}"}
+        status, _, body = _http(f"{api}/csrf-token?client=security-test", headers=authorized)
+        assert status == 200, body
+        csrf = {"Prefect-Csrf-Token": json.loads(body)["token"], "Prefect-Csrf-Client": "security-test"}
+        status, _, body = _http(f"{api}/block_documents/filter", "POST", query, {**json_headers, **authorized, **csrf})
+        assert status == 200 and S3_SECRET_KEY in body
+        assert secret_file.read_text().strip() not in created.stdout + created.stderr
