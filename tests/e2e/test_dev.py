@@ -81,6 +81,18 @@ def _client_settings(api_url: str, home: Path) -> dict:
     return {PREFECT_API_URL: api_url, PREFECT_API_AUTH_STRING: (home / "dev-auth").read_text().strip()}
 
 
+def _land_and_wait_for_its_run(api: str, home: Path, name: str, csv_text: str, timeout: float):
+    """Drop ``csv_text`` as ``name`` into the dev landing directory; the first finished
+    on-landing run (the file's)."""
+    (home / "local" / "landing" / name).write_text(csv_text)
+
+    def landing_run():
+        runs = [r for r in _flow_runs(api, "daily-revenue/on-landing", home) if r.state and r.state.is_final()]
+        return runs[0] if runs else None
+
+    return wait_for(landing_run, timeout, "the landed file's run", 2)
+
+
 def _flow_runs(api_url: str, deployment: str, home: Path) -> list:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId
@@ -204,17 +216,15 @@ def test_revenue_dev_runs_the_whole_system_and_stops_cleanly(tmp_path: Path):
 
         # a CSV dropped into the landing directory becomes a completed on-landing run
         landed_day = (today - dt.timedelta(days=40)).isoformat()
-        (home / "local" / "landing" / "late-orders.csv").write_text(
+        run = _land_and_wait_for_its_run(
+            api,
+            home,
+            "late-orders.csv",
             "order_id,customer_id,amount,order_date\n"
             f"990001,late-1,12.50,{landed_day}T10:00:00Z\n"
-            f"990002,late-2,7.25,{landed_day}T11:00:00Z\n"
+            f"990002,late-2,7.25,{landed_day}T11:00:00Z\n",
+            180,
         )
-
-        def landing_run():
-            runs = [r for r in _flow_runs(api, "daily-revenue/on-landing", home) if r.state and r.state.is_final()]
-            return runs[0] if runs else None
-
-        run = wait_for(landing_run, 180, "the landed file's run", 2)
         assert run.state.is_completed(), run.state.message
         assert run.name == "landing-late-orders.csv"
         assert _published(warehouse)[landed_day] == (19.75, 2)
@@ -364,15 +374,13 @@ def test_revenue_dev_keeps_its_api_closed_to_other_pages_and_open_to_its_own_pro
             )
         today = dt.datetime.now(dt.timezone.utc).date()
         landed_day = (today - dt.timedelta(days=40)).isoformat()
-        (home / "local" / "landing" / "protected.csv").write_text(
-            f"order_id,customer_id,amount,order_date\n990101,p-1,3.50,{landed_day}T10:00:00Z\n"
+        run = _land_and_wait_for_its_run(
+            api,
+            home,
+            "protected.csv",
+            f"order_id,customer_id,amount,order_date\n990101,p-1,3.50,{landed_day}T10:00:00Z\n",
+            240,
         )
-
-        def landing_run():
-            runs = [r for r in _flow_runs(api, "daily-revenue/on-landing", home) if r.state and r.state.is_final()]
-            return runs[0] if runs else None
-
-        run = wait_for(landing_run, 240, "the landed file's run", 2)
         assert run.state.is_completed(), run.state.message
 
         # a revenue command finds the server and its auth string by itself
