@@ -81,6 +81,18 @@ def _client_settings(api_url: str, home: Path) -> dict:
     return {PREFECT_API_URL: api_url, PREFECT_API_AUTH_STRING: (home / "dev-auth").read_text().strip()}
 
 
+def _ctrl_c(process: subprocess.Popen) -> None:
+    """Stop a ``revenue dev`` started in its own process group as Ctrl-C in its terminal
+    would (SIGINT to the group), and wait for it; killed (and raised) if it hangs."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGINT)
+    try:
+        process.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        raise
+
+
 def _land_and_wait_for_its_run(api: str, home: Path, name: str, csv_text: str, timeout: float):
     """Drop ``csv_text`` as ``name`` into the dev landing directory; the first finished
     on-landing run (the file's)."""
@@ -288,13 +300,7 @@ def test_revenue_dev_runs_the_whole_system_and_stops_cleanly(tmp_path: Path):
         took = time.monotonic() - restarted
         assert took < 90, took
     finally:
-        if again.poll() is None:
-            os.killpg(again.pid, signal.SIGINT)
-        try:
-            again.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            os.killpg(again.pid, signal.SIGKILL)
-            raise
+        _ctrl_c(again)
     assert again.returncode == 0 and "revenue dev: stopped" in log(), log()
 
 
@@ -391,13 +397,7 @@ def test_revenue_dev_keeps_its_api_closed_to_other_pages_and_open_to_its_own_pro
         with temporary_settings(_client_settings(api, home)), get_client(sync_client=True) as client:
             assert any(r.name == f"daily-revenue-{yesterday}" for r in client.read_flow_runs())
     finally:
-        if dev.poll() is None:
-            os.killpg(dev.pid, signal.SIGINT)
-        try:
-            dev.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            os.killpg(dev.pid, signal.SIGKILL)
-            raise
+        _ctrl_c(dev)
     assert dev.returncode == 0 and "revenue dev: stopped" in out(), out()[-5000:]
     assert secret not in out() and secret not in (home / "dev-server.log").read_text()
 
