@@ -13,7 +13,8 @@ Tables (in the warehouse) and their grain:
   ``etag``, ``size``, who registered it and when, when its event was announced, and its
   ``read_status``: ``pending`` (not read yet), ``read``, ``unreadable`` (with ``error``: it
   cannot be read, or no row has a usable ``order_date``), or ``replaced`` (the object changed
-  or was deleted before it was read: its bytes are gone).
+  or was deleted before it was read: its bytes are gone). While pending, its read lease:
+  ``lease_owner`` (host:pid:token), ``lease_expires``, ``read_attempts`` (readings started).
 - ``landing_registry_days``: one row per (``seq``, ``partition_date``) a read version has
   rows on, with the number of ``rows``.
 - ``landed_row_rejects``: one row per (``seq``, ``line``) of a read version that no
@@ -25,8 +26,15 @@ Rules:
 - Registering the version a URI's latest registration already has is that landing again
   (a replay, or the same bytes put twice); any other version is a new landing. Files a
   listing finds are registered oldest first (by the time they were written, then by key).
-- Reading never fails for one file's sake: a file that is gone, unreadable or refused by
-  the store is recorded as such, and the other files and runs go on.
+- Reading never fails for one file's sake: a file that is gone, unreadable, refused by the
+  store, over the reader's memory or time, or whose reader raised or was killed is recorded
+  as such (``replaced`` or ``unreadable``, never left ``pending``), and the other files and
+  runs go on. Only a service outage is raised (the lease given back), to be retried.
+- Only ``read_pending`` (runs that plan) reads a pending file: under its lease, taken by one
+  conditional UPDATE (free or expired), renewed while a child process reads it
+  (``revenue.io.isolated_read``); another planner waits for the holder's record (bounded),
+  an expired lease is taken over, and a file whose reading stopped twice without finishing
+  (its readers killed) is unreadable. ``revenue status``, the grid and the watcher read none.
 - A URI's *current* version is its latest ``read`` one. A new version that cannot be read
   does not erase the orders of the version before it: a day that needs those bytes again
   fails, naming the file, until a readable version lands.
