@@ -265,7 +265,7 @@ def _read_parquet(source: object, key: str, limits: LandingLimits) -> pd.DataFra
         _require_columns(header, key)
         table = parquet.read(use_pandas_metadata=False)
     except (pa.ArrowException, OSError, ValueError) as exc:
-        if isinstance(exc, LandedFileError):
+        if isinstance(exc, (LandedFileError, MemoryError)):  # ArrowMemoryError: out of memory, not corrupt
             raise
         raise LandedFileError(key, "truncated or corrupt Parquet") from exc
     table = table.drop_columns(index)

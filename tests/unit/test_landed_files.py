@@ -813,3 +813,19 @@ def test_reading_a_csv_does_not_hold_every_row_as_python_lists():
     landed, peak = traced_peak(lambda: read_landed_file(data, "x.csv"))
     assert len(landed.rows) == 100_000
     assert peak < 16 * 1024 * 1024
+
+
+def test_running_out_of_memory_reading_parquet_is_memory_not_a_corrupt_file(monkeypatch):
+    """Arrow's ``ArrowMemoryError`` is a ``MemoryError``: it reaches the caller as one (the
+    isolated reader reports the file as over its memory), not as "truncated or corrupt"."""
+    buffer = io.BytesIO()
+    pq.write_table(
+        pa.table({"order_id": [1], "customer_id": ["a"], "amount": [1.0], "order_date": ["2026-03-01"]}), buffer
+    )
+
+    def out_of_memory(*args, **kwargs):
+        raise pa.ArrowMemoryError("malloc of size 1073741824 failed")
+
+    monkeypatch.setattr(pq.ParquetFile, "read", out_of_memory)
+    with pytest.raises(MemoryError):
+        read_landed_file(buffer.getvalue(), "s3://b/landing/big.parquet")
