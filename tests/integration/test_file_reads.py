@@ -27,6 +27,7 @@ from revenue.io.environment import environment
 from revenue.io.landing import LandedFile
 from revenue.io.partition_input import plan_inputs
 from revenue.io.registry import PENDING, READ, UNREADABLE, watch_once
+from testkit.hostile_files import gzip_of_repeats, tall_parquet, wide_header_csv
 from tests.integration.conftest import s3_client
 from tests.integration.helpers import published, seed_orders
 from tests.integration.test_cli import revenue
@@ -116,6 +117,35 @@ def test_a_file_over_the_readers_memory_fails_its_own_run_while_another_day_publ
     [again] = daily_revenue(partition_date=OTHER_DAY.isoformat(), config=pg_env, force=True)
     assert again.outcome == "published"
     assert published(pg_env, "daily_revenue", FILE_DAY).empty
+
+
+def test_small_files_that_are_huge_when_read_are_refused_at_the_default_limits_while_another_day_publishes(
+    pg_env, s3_endpoint, s3_bucket
+):
+    """Issue 23's three files, at the default limits: a 2.6 MB gzip of 1 GiB of CSV, a
+    Parquet file of 20M rows in a few hundred KB, a header of 16k columns. Each is refused
+    by its limit (naming the setting), ends unreadable, and the cron run of another day
+    publishes. Their memory and time are measured by ``make bench`` (bench/landed_file.py)."""
+    seed_orders(pg_env, [(1, "alice", 10.00, "2026-03-01 10:00:00")])
+    s3 = s3_client(s3_endpoint)
+    row = b"1,c,1.00,2026-03-20T10:00:00Z\n"
+    files = {
+        "bomb.csv.gz": (gzip_of_repeats(HEADER, row * 100_000, 1024**3 // (len(row) * 100_000)), "MAX_INFLATED_BYTES"),
+        "tall.parquet": (tall_parquet(20_000_000), "MAX_ROWS"),
+        "wide.csv": (wide_header_csv(16_384), "MAX_LINE_CHARS"),
+    }
+    for name, (data, _) in files.items():
+        assert len(data) < 3_000_000, (name, len(data))  # deflate tops out near 1:1000
+        s3.put_object(Bucket=s3_bucket, Key=f"landing/{name}", Body=data)
+    watch(pg_env, interval=0, passes=1)
+
+    [other] = daily_revenue(partition_date=OTHER_DAY.isoformat(), config=pg_env)
+
+    assert other.outcome == "published"
+    for name, (_, setting) in files.items():
+        row_of = registry_row(pg_env, f"s3://{s3_bucket}/landing/{name}")
+        assert row_of["read_status"] == UNREADABLE, (name, row_of)
+        assert f"REVENUE_LANDING_{setting}" in row_of["error"] and len(row_of["error"]) < 500, row_of["error"]
 
 
 def test_a_file_the_store_will_not_serve_is_unreadable_and_other_days_publish(sqlite_env, tmp_path):

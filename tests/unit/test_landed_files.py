@@ -9,11 +9,8 @@ import io
 import json
 import pickle
 import random
-import struct
 import tracemalloc
-import zlib
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -21,6 +18,7 @@ import pytest
 
 from revenue.io.landed_files import LandedFileError, read_landed_file, split_by_day
 from revenue.transforms.clean import RawPart, clean_orders
+from testkit.hostile_files import gzip_of_repeats, tall_parquet
 
 DAY = dt.date(2026, 3, 1)
 HEADER = "order_id,customer_id,amount,order_date"
@@ -577,28 +575,6 @@ ROW = "1,a,10,2026-03-01T10:00:00Z"
 INFLATED = "REVENUE_LANDING_MAX_INFLATED_BYTES"
 
 
-def gzip_of_repeats(head: bytes, block: bytes, repeats: int, members: int = 1) -> bytes:
-    """A valid gzip of ``head`` + ``block * repeats`` (split in ``members`` members), built
-    without holding the inflated bytes: deflate restarts at each full flush, so one block's
-    compressed bytes are reused for every repeat."""
-    out = []
-    per_member = repeats // members
-    for member in range(members):
-        count = per_member if member < members - 1 else repeats - per_member * (members - 1)
-        first = head if member == 0 else b""
-        deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
-        body = [deflate.compress(first) + deflate.flush(zlib.Z_FULL_FLUSH)]
-        one = deflate.compress(block) + deflate.flush(zlib.Z_FULL_FLUSH)
-        body.append(one * count)
-        body.append(deflate.flush())
-        crc = zlib.crc32(first)
-        for _ in range(count):
-            crc = zlib.crc32(block, crc)
-        size = len(first) + len(block) * count
-        out += [b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff", *body, struct.pack("<II", crc, size & 0xFFFFFFFF)]
-    return b"".join(out)
-
-
 def traced_peak(fn):
     """``fn()``'s peak of Python-allocated memory (bytes objects, strings, lists)."""
     tracemalloc.start()
@@ -657,22 +633,6 @@ def test_an_object_over_the_size_limit_is_refused_before_reading(monkeypatch):
     assert refused(data).reason == (
         f"is {len(data):,} bytes, over 1 KiB (REVENUE_LANDING_MAX_OBJECT_BYTES); split the file or raise the limit"
     )
-
-
-def tall_parquet(rows: int, row_group: int = 1_000_000) -> bytes:
-    """A Parquet file of ``rows`` identical orders, dictionary-encoded: a few KB per million."""
-    chunk = min(rows, row_group)
-    table = pa.table(
-        {
-            name: pa.DictionaryArray.from_arrays(pa.array(np.zeros(chunk, dtype=np.int32)), pa.array([value]))
-            for name, value in zip(HEADER.split(","), ["1", "a", "10", "2026-03-01"])
-        }
-    )
-    buffer = io.BytesIO()
-    with pq.ParquetWriter(buffer, table.schema) as writer:
-        for _ in range(rows // chunk):
-            writer.write_table(table, row_group_size=chunk)
-    return buffer.getvalue()
 
 
 def test_a_small_parquet_file_of_20m_rows_is_refused_from_its_footer():
