@@ -10,7 +10,8 @@ stops the status of the days it is not on.
 - materialized: the warehouse holds the day at its current input, gates passed.
 - warned: the same, with a warning-level gate finding.
 - stale: published, but the input changed since; ``detail`` names what changed (source rows,
-  a new landed file, a landed file replaced).
+  a new landed file, a landed file replaced: also when its new version is registered but
+  not read yet, which is known without reading it).
 - missing: never published, or its published rows are no longer in the warehouse.
 - failed: the last attempt failed; ``detail`` is its cause. An earlier version, if any, is
   still published.
@@ -126,7 +127,21 @@ def classify_range(env: Environment, inputs: Sequence[PartitionInput]) -> list[P
         return []
     days = sorted(i.partition for i in inputs)
     published = env.warehouse.published_days(days[0], days[-1])
-    return [classify(i, published.get(i.partition)) for i in inputs]
+    replaced = {v.uri for v in env.registry.pending()} if env.landing is not None else set()
+    return [replaced_not_read(classify(i, published.get(i.partition)), i, replaced) for i in inputs]
+
+
+def replaced_not_read(status: PartitionStatus, input: PartitionInput, pending_uris: set[str]) -> PartitionStatus:
+    """A current day one of whose files has a newer version registered but not read yet is
+    stale: nothing reads the new version to say so (status never reads a landed file), but
+    the day's input is no longer the one published."""
+    if status.state not in ("materialized", "warned"):
+        return status
+    replaced = [f.uri for f in input.files if f.uri in pending_uris]
+    if not replaced:
+        return status
+    cause = "; ".join(f"landed file {uri} replaced (the new version is not read yet)" for uri in replaced)
+    return replace(status, state="stale", detail=cause)
 
 
 def partition_statuses(config: str, start: dt.date, end: dt.date) -> list[PartitionStatus]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import warnings
 
 import pytest
 
@@ -30,17 +29,16 @@ SCRIPT_LINK = re.compile(r"href=\"?javascript:", re.IGNORECASE)
 
 
 def _artifact(api: str, key: str, markdown: str):
-    from prefect.artifacts import create_markdown_artifact
+    """Create a markdown artifact on the live server through its API only: not with
+    ``create_markdown_artifact``, which emits an event through the process's one events
+    worker, binding it to this server's address for every later test in this process
+    (whose task runs then never reach their own server)."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.actions import ArtifactCreate
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    with temporary_settings({PREFECT_API_URL: api}), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Artifact creation outside of a flow or task run")
-        create_markdown_artifact(key=key, markdown=markdown)
-        with get_client(sync_client=True) as client:
-            [artifact] = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
-    return artifact
+    with temporary_settings({PREFECT_API_URL: api}), get_client(sync_client=True) as client:
+        return client.create_artifact(ArtifactCreate(key=key, type="markdown", data=markdown))
 
 
 UIS = {"v1": "", "v2": "/v2"}

@@ -25,10 +25,9 @@ from tests.integration.helpers import seed_orders
 from tests.integration.test_cli import revenue
 
 DAY = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=3)  # inside the grid's window
-NAME = (  # a file name holds no slash: the images' addresses are relative (an image all the same)
-    "x<img src=evil.png onerror=alert(1)>![t](evil.png)a](javascript:alert(1))|col`tick`"
-    "\x1b]52;c;ZXZpbA==\x07\x1b[2J.csv"
-)
+NAME = "x<img src=evil.png onerror=alert(1)>![t](evil.png)a](javascript:alert(1))|col`tick`.csv"
+"""A file name holds no slash (the images' addresses are relative: an image all the same) and
+no control character (the landing key rule refuses one: ``test_landing_keys.py``)."""
 S3_NAME = "<img src=https:evil.example/x.png>![t](https:evil.example/y.png)a](javascript:alert(1))|x `y`.csv"
 """An S3 key holds slashes (not two in a row: the landing's key rule refuses them, but a
 browser reads ``https:evil.example`` as ``https://evil.example``) and no control character
