@@ -42,6 +42,35 @@ def prefect_harness() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(autouse=True)
+def events_reach_the_harness(prefect_harness, request) -> Iterator[None]:
+    """Every integration test's events go to this session's harness server.
+
+    A process has one Prefect events worker, whose client keeps the API address current when
+    it started. Code that emits an event while pointed at another server (an end-to-end
+    test's live server, a temporary server) binds it there for every later test of this
+    xdist worker: their task runs, which reach the server as events, never appear (seen as
+    ``test_faults`` finding no retried task run). Such a worker is dropped, before and after
+    each test, naming who left it, and the next event starts one bound to the harness."""
+    _unbind_stray_events_worker("a test before this one")
+    yield
+    _unbind_stray_events_worker(request.node.nodeid)
+
+
+def _unbind_stray_events_worker(left_by: str) -> None:
+    import warnings
+
+    from prefect.events.worker import EventsWorker
+    from prefect.settings import PREFECT_API_URL
+
+    harness = (PREFECT_API_URL.value() or "").rstrip("/")
+    for key, worker in list(EventsWorker._instances.items()):
+        bound = (getattr(getattr(worker, "_client", None), "_api_url", None) or "").rstrip("/")
+        if isinstance(worker, EventsWorker) and bound and bound != harness:
+            warnings.warn(f"{left_by} left the events worker bound to {bound}, not the harness {harness}", stacklevel=1)
+            EventsWorker._instances.pop(key, None)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def count_extracted_rows() -> None:
     """``testkit.counting.rows_read()``: the order rows every extract of this process returned."""

@@ -62,14 +62,17 @@ def test_a_landed_day_is_materialized_until_its_file_changes(pg_env, s3_endpoint
     assert rerun.outcome == "up to date"
 
     # A new version of the file (new ETag), once seen (here by a watcher pass, which
-    # registers it) and read (by whatever plans next: status and the watcher never read a
-    # file), makes the day stale; the backfill merges it.
+    # registers it), makes the day stale: before it is read (status and the watcher never
+    # read a file) and after (by whatever plans next); the backfill merges it.
     s3.put_object(
         Bucket=s3_bucket, Key=key, Body=b"order_id,customer_id,amount,order_date\n50,zoe,9.50,2026-03-01T09:00:00Z\n"
     )
     assert [s.state for s in partition_statuses(pg_env, DAY, DAY)] == ["materialized"]  # not seen yet
     watch_once(environment(pg_env).registry)
-    assert [s.state for s in partition_statuses(pg_env, DAY, DAY)] == ["materialized"]  # seen, not read: pending
+    # seen, not read (pending): the day is stale all the same, its file's new version known unread
+    assert [(s.state, s.detail) for s in partition_statuses(pg_env, DAY, DAY)] == [
+        ("stale", f"landed file s3://{s3_bucket}/{key} replaced (the new version is not read yet)")
+    ]
     assert [v.uri for v in environment(pg_env).registry.pending()] == [f"s3://{s3_bucket}/{key}"]
     plan_inputs(environment(pg_env), [DAY])
     assert [(s.state, s.detail) for s in partition_statuses(pg_env, DAY, DAY)] == [
