@@ -14,8 +14,6 @@ import datetime as dt
 import gzip
 import logging
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,6 +26,7 @@ from revenue.io.landing import LandedFile
 from revenue.io.partition_input import plan_inputs
 from revenue.io.registry import PENDING, READ, UNREADABLE, watch_once
 from testkit.hostile_files import gzip_of_repeats, tall_parquet, wide_header_csv
+from testkit.waiting import wait_for
 from tests.integration.conftest import s3_client
 from tests.integration.helpers import published, seed_orders
 from tests.integration.test_cli import revenue
@@ -37,14 +36,6 @@ OTHER_DAY = dt.date(2026, 3, 1)
 FILE_DAY = dt.date(2026, 3, 20)
 STOPPED_TWICE = "reading it stopped twice without finishing"
 GOOD = HEADER + b"900,zoe,40.00,2026-03-20T10:00:00Z\n901,yann,2.25,2026-03-20T11:30:00Z\n"
-
-
-def wait_for(condition: Callable[[], object], timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def registry_row(config: str, uri: str) -> dict:
@@ -180,7 +171,7 @@ def test_a_live_lease_makes_another_planner_wait_for_the_readers_record(pg_env, 
     caplog.set_level(logging.INFO, logger="revenue.io.registry")
     planner = threading.Thread(target=lambda: planned.extend(plan_inputs(environment(pg_env), [FILE_DAY])))
     planner.start()
-    wait_for(lambda: "is being read by another process: waiting" in caplog.text, what="the planner to wait")
+    wait_for(lambda: "is being read by another process: waiting" in caplog.text, 30, "the planner to wait", 0.05)
     assert planner.is_alive() and not planned
     assert registry_row(pg_env, uri)["lease_owner"] == "holder:1:live"
 
