@@ -199,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    protected = False
     try:
         from cli import commands
         from cli.devserver import profile_api_url, use_running_server
@@ -206,7 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         found = use_running_server(DEFAULT_HOME)  # a running `revenue dev` is this project's server
         if found is None and args.command != "dev" and not profile_api_url():
-            protect_temporary_server()  # else, if Prefect starts its temporary server, it demands a secret
+            # else, if Prefect starts its temporary server, it demands a secret
+            protected = protect_temporary_server()
 
         handler = {
             "demo": commands.demo,
@@ -233,6 +235,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         say(f"revenue {args.command}: error: {describe_error(error)}", file=sys.stderr)
         return 1
+    finally:
+        if protected:  # the secret lives as long as the command (main() may be called in-process)
+            os.environ.pop("PREFECT_SERVER_API_AUTH_STRING", None)
+            os.environ.pop("PREFECT_API_AUTH_STRING", None)
 
 
 if __name__ == "__main__":

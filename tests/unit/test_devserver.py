@@ -232,3 +232,25 @@ def test_a_temporary_server_gets_a_random_auth_string_only_when_no_api_is_config
     assert second["PREFECT_API_AUTH_STRING"] != first["PREFECT_API_AUTH_STRING"]
     configured = {"PREFECT_API_URL": "http://prefect.internal/api"}
     assert not protect_temporary_server(configured) and configured == {"PREFECT_API_URL": "http://prefect.internal/api"}
+
+
+def test_the_temporary_servers_auth_string_lives_as_long_as_the_command(monkeypatch, tmp_path):
+    """The CLI sets it for its command only: ``main()`` called in-process (a test, a
+    notebook) leaves the process's environment as it found it."""
+    from cli import commands, main
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.delenv("PREFECT_API_AUTH_STRING", raising=False)
+    monkeypatch.delenv("PREFECT_SERVER_API_AUTH_STRING", raising=False)
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path))  # no profile names a server
+    seen = {}
+
+    def status(args):
+        seen["during"] = os.environ.get("PREFECT_API_AUTH_STRING")
+        return 0
+
+    monkeypatch.setattr(commands, "status", status)
+    monkeypatch.setattr(main, "DEFAULT_HOME", tmp_path / ".revenue")
+    assert main.main(["status", "--config", "prod"]) == 0
+    assert (seen["during"] or "").startswith("revenue:")
+    assert "PREFECT_API_AUTH_STRING" not in os.environ and "PREFECT_SERVER_API_AUTH_STRING" not in os.environ
