@@ -69,11 +69,9 @@ class FileSummary:
 
 def summarise(data: bytes, uri: str, limits: LandingLimits) -> FileSummary:
     """Read and split a file here (what the child runs)."""
-    from revenue.io.landed_files import read_landed_file, split_by_day
+    from revenue.io.landed_files import read_and_split
 
-    landed = read_landed_file(data, uri, limits)
-    by_day, unassigned = split_by_day(landed.rows)
-    rejects = pd.concat([landed.bad_rows, unassigned], ignore_index=True) if len(landed.bad_rows) else unassigned
+    by_day, rejects = read_and_split(data, uri, limits)
     return FileSummary({day: len(rows) for day, rows in by_day.items()}, rejects)
 
 

@@ -455,6 +455,18 @@ def _normalise_header(names: list[str], key: str) -> list[str]:
 # --------------------------------------------------------------------------- splitting
 
 
+def read_and_split(
+    data: bytes | bytearray | memoryview | IO[bytes], key: str, limits: LandingLimits | None = None
+) -> tuple[dict[dt.date, pd.DataFrame], pd.DataFrame]:
+    """``read_landed_file`` then ``split_by_day``: the file's rows by UTC day, and every row
+    no day can take (the lines that do not fit the header first, then the rows without a
+    usable ``order_date``)."""
+    landed = read_landed_file(data, key, limits)
+    by_day, unassigned = split_by_day(landed.rows)
+    rejects = pd.concat([landed.bad_rows, unassigned], ignore_index=True) if len(landed.bad_rows) else unassigned
+    return by_day, rejects
+
+
 def split_by_day(
     frame: pd.DataFrame,
     *,

@@ -64,7 +64,7 @@ from revenue.errors import DataError, InputSuperseded, ServiceUnavailableError
 from revenue.io.errors import service
 from revenue.io.isolated_read import FileSummary, ReaderDied, read_isolated
 from revenue.io.keys import LandingKeyError
-from revenue.io.landed_files import LandedFileError, read_landed_file, split_by_day
+from revenue.io.landed_files import LandedFileError, read_and_split
 from revenue.io.landing import (
     EVENT_NAMESPACE,
     LandedFile,
@@ -522,11 +522,7 @@ class LandingRegistry:
         store = self._landing
         with service(f"landing {store.uri()}", f"reading {version.key}"):
             data = store.get(version.key, etag=version.etag)
-        landed = read_landed_file(data, version.uri)
-        by_day, unassigned = split_by_day(landed.rows)
-        split = FileSplit(
-            by_day, pd.concat([landed.bad_rows, unassigned], ignore_index=True) if len(landed.bad_rows) else unassigned
-        )
+        split = FileSplit(*read_and_split(data, version.uri))
         with self._splits_lock:
             self._splits[cache_key] = split
             while len(self._splits) > _SPLIT_CACHE_SIZE:
