@@ -15,7 +15,10 @@ Rules, applied in order (the first that matches names the reason):
 4. of the valid rows of an ``order_id`` in one landing, the newest version wins (greatest
    ``updated_at`` when the input has it, then ``order_date``; exact ties by ``customer_id``,
    ``amount``, then the later line): the others are ``duplicate order_id (a newer row was
-   kept)``.
+   kept)``;
+5. an order whose latest version is on another day (``others``: its versions on other
+   days, by the rule of ``revenue.transforms.identity``) counts there, not here: its row is
+   ``a later version counts on <day> (<origin>)``.
 
 A row that breaks the contract changes nothing: it never replaces or outdates a valid row.
 Negative amounts are refunds and are kept; the quality gate watches their share.
@@ -42,9 +45,12 @@ import pandas as pd
 from revenue import contract
 from revenue.contract import VERSION_COLUMN, MissingColumnsError
 from revenue.partitions import day_bounds
+from revenue.transforms.identity import Move, resolve
 
 REJECTED_COLUMNS: tuple[str, ...] = ("origin", "landing_seq", "line", "order_id", "reason", "record")
 DUPLICATE = "duplicate order_id (a newer row was kept)"
+REPLACED = "replaced by landed file"
+COUNTED_ELSEWHERE = "a later version counts on"
 _INTERNAL = ("_part", "_seq", "_line", "_row", "_reason")
 
 
@@ -73,14 +79,17 @@ class CleanedOrders:
 
     cleaned: pd.DataFrame
     rejected: pd.DataFrame
+    moves: tuple[Move, ...] = ()
+    """The edges between this day and others for its orders (won and lost)."""
 
     def reasons(self) -> dict[str, int]:
         """Rejected rows by reason, most frequent first."""
         return dict(self.rejected["reason"].value_counts().items()) if len(self.rejected) else {}
 
 
-def clean_orders(parts: Sequence[RawPart], partition: dt.date) -> CleanedOrders:
+def clean_orders(parts: Sequence[RawPart], partition: dt.date, others: pd.DataFrame | None = None) -> CleanedOrders:
     """Type, validate, overlay and deduplicate one day's raw orders (rules: module docstring).
+    ``others``: the versions of the day's orders on other days (``OTHER_VERSION_COLUMNS``).
 
     Raises:
         MissingColumnsError: an origin lacks a column of the orders contract.
@@ -89,12 +98,13 @@ def clean_orders(parts: Sequence[RawPart], partition: dt.date) -> CleanedOrders:
     frame = pd.concat(typed, ignore_index=True) if len(typed) > 1 else typed[0].reset_index(drop=True)
     origins = {part.landing_seq: part.origin for part in parts}
     _outdated(frame, origins)
+    moves = _moved_away(frame, partition, others, origins) if others is not None and len(others) else ()
     keep = frame["_reason"].isna().to_numpy()
     cleaned = frame.loc[keep].drop(columns=list(_INTERNAL)).reset_index(drop=True)
     cleaned["order_id"] = cleaned["order_id"].astype("int64")
     cleaned["amount_cents"] = cleaned["amount_cents"].astype("int64")
     cleaned["customer_id"] = cleaned["customer_id"].astype("str")
-    return CleanedOrders(cleaned=cleaned, rejected=_quarantine(parts, frame.loc[~keep]))
+    return CleanedOrders(cleaned=cleaned, rejected=_quarantine(parts, frame.loc[~keep]), moves=moves)
 
 
 def _typed(part: RawPart, number: int, partition: dt.date) -> pd.DataFrame:
@@ -164,10 +174,41 @@ def _outdated(frame: pd.DataFrame, origins: dict[int, str]) -> None:
     latest = contested.groupby("order_id")["_seq"].transform("max")
     replaced = contested.index[(contested["_seq"] < latest).to_numpy()]
     if len(replaced):
-        frame.loc[replaced, "_reason"] = [f"replaced by landed file {origins[int(s)]}" for s in latest.loc[replaced]]
+        frame.loc[replaced, "_reason"] = [f"{REPLACED} {origins[int(s)]}" for s in latest.loc[replaced]]
     survivors = contested.drop(index=replaced)
     ranked = survivors.sort_values(order, na_position="first", kind="stable")
     frame.loc[ranked.index[ranked.duplicated("order_id", keep="last").to_numpy()], "_reason"] = DUPLICATE
+
+
+def all_counted_elsewhere(result: CleanedOrders) -> bool:
+    """No order counts on the day because every one of them counts on another day: each
+    row is a version of an order whose latest version is elsewhere (or an older duplicate
+    of one), none broke the contract."""
+    if len(result.cleaned) or not len(result.rejected):
+        return False
+    reasons = result.rejected["reason"]
+    moved = reasons.str.startswith(COUNTED_ELSEWHERE)
+    return bool(moved.any()) and bool((moved | reasons.eq(DUPLICATE) | reasons.str.startswith(REPLACED)).all())
+
+
+def _moved_away(
+    frame: pd.DataFrame, partition: dt.date, others: pd.DataFrame, origins: dict[int, str]
+) -> tuple[Move, ...]:
+    """Mark the surviving rows of orders whose latest version is on another day (rule 5);
+    returns the day's edges with other days."""
+    surviving = frame["_reason"].isna().to_numpy() & frame["order_id"].isin(others["order_id"]).to_numpy()
+    if not surviving.any():
+        return ()
+    columns = ["order_id", "_seq", "order_date", *([VERSION_COLUMN] if VERSION_COLUMN in frame.columns else [])]
+    survivors = frame.loc[surviving, columns].astype({"order_id": "int64"})
+    resolution = resolve(partition, survivors, others, origins)
+    if resolution.lost:
+        lost = survivors.index[survivors["order_id"].isin(list(resolution.lost)).to_numpy()]
+        frame.loc[lost, "_reason"] = [
+            f"{COUNTED_ELSEWHERE} {day.isoformat()} ({origin})"
+            for day, origin in (resolution.lost[int(i)] for i in survivors.loc[lost, "order_id"])
+        ]
+    return resolution.moves
 
 
 def _quarantine(parts: Sequence[RawPart], rejected: pd.DataFrame) -> pd.DataFrame:
