@@ -61,6 +61,9 @@ class FileSummary:
 
     days: dict[dt.date, int]
     rejects: pd.DataFrame
+    orders: pd.DataFrame | None = None
+    """``revenue.transforms.identity.landed_order_days`` of the file: the days each order
+    has a valid version on, and the day of its newest."""
 
     @property
     def rows(self) -> int:
@@ -70,9 +73,10 @@ class FileSummary:
 def summarise(data: bytes, uri: str, limits: LandingLimits) -> FileSummary:
     """Read and split a file here (what the child runs)."""
     from revenue.io.landed_files import read_and_split
+    from revenue.transforms.identity import landed_order_days
 
     by_day, rejects = read_and_split(data, uri, limits)
-    return FileSummary({day: len(rows) for day, rows in by_day.items()}, rejects)
+    return FileSummary({day: len(rows) for day, rows in by_day.items()}, rejects, landed_order_days(by_day))
 
 
 def read_isolated(

@@ -3,7 +3,8 @@
 Grain: one row per order version (``order_id`` may repeat; nulls allowed, as in real
 sources). Columns: ``order_id`` (bigint), ``customer_id`` (text), ``amount``
 (numeric), ``order_date`` (timestamptz; UTC text in SQLite), ``updated_at``,
-``channel``. Indexed on ``order_date`` so a partition's fingerprint is cheap.
+``channel``. Indexed on ``order_date`` so a partition's fingerprint is cheap, and on
+``order_id`` so a day finds its orders' versions on other days cheaply.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def orders_table(name: str = "orders", schema: str | None = None, sqlite: bool =
         sa.Column("updated_at", timestamp),
         sa.Column("channel", sa.Text),
         sa.Index(f"{name}_order_date_idx", "order_date"),
+        sa.Index(f"{name}_order_id_idx", "order_id"),
     )
 
 

@@ -20,6 +20,11 @@ Tables (in the warehouse) and their grain:
 - ``landed_row_rejects``: one row per (``seq``, ``line``) of a read version that no
   partition can take (no usable ``order_date``, the wrong number of fields), with its
   ``reason`` and the raw ``record``.
+- ``landed_orders``: one row per (``seq``, ``order_id``, ``partition_date``) a read version
+  has a valid version of the order on; ``latest`` marks the day of the file's newest version
+  of it. Indexed by ``order_id``: a day finds its orders' versions on other days in one
+  query (``versions_elsewhere``), however many files landed. Landings read before this table
+  existed get their rows on the next plan that reads (``orders_recorded`` is null for them).
 
 Rules:
 
@@ -74,7 +79,8 @@ from revenue.io.landing import (
 )
 from revenue.io.limits import LandingLimits
 from revenue.io.storage import ObjectChanged, ObjectStore
-from revenue.io.warehouse import Guard, Warehouse
+from revenue.io.warehouse import Guard, Warehouse, as_date, id_batches, insert_frame
+from revenue.transforms.identity import OTHER_VERSION_COLUMNS, landed_order_days, no_other_versions
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +155,7 @@ class LandingRegistry:
         self.files = warehouse.table("landing_registry")
         self.days = warehouse.table("landing_registry_days")
         self.rejects = warehouse.table("landed_row_rejects")
+        self.orders = warehouse.table("landed_orders")
         self._splits: OrderedDict[tuple[str, str], FileSplit] = OrderedDict()
         self._splits_lock = threading.Lock()
 
@@ -297,7 +304,37 @@ class LandingRegistry:
                 busy.append(version)
         for version in busy:
             found[version.seq] = self._await(version, owner)
+        self._record_orders_of_earlier_reads()
         return [found.get(v.seq) or self._recorded(v) for v in pending]
+
+    def _record_orders_of_earlier_reads(self) -> None:
+        """Record the orders of landings read before ``landed_orders`` existed (their
+        ``orders_recorded`` is null), from their bytes, read in this process as a run reads
+        an already-read file. A file whose bytes are gone is recorded as having none: its
+        days keep their orders, but they cannot move another day's orders."""
+        files = self.files
+        query = sa.select(files).where(files.c.read_status == READ, files.c.orders_recorded.is_(None))
+        with self.warehouse.service("reading the landing registry"), self.warehouse.engine.connect() as connection:
+            earlier = [_version(r) for r in connection.execute(query).mappings()]
+        for version in earlier:
+            try:
+                orders = landed_order_days(self._split(version).by_day)
+            except (ObjectChanged, LandedFileError, LandingKeyError) as gone:
+                log.warning(
+                    "landed file %s (landing %d): its orders cannot be recorded: %s", version.uri, version.seq, gone
+                )
+                orders = None
+            with (
+                self.warehouse.service("recording a landed file's orders"),
+                self.warehouse.engine.begin() as connection,
+            ):
+                claimed = connection.execute(
+                    files.update()
+                    .where(files.c.seq == version.seq, files.c.orders_recorded.is_(None))
+                    .values(orders_recorded=orders is not None)
+                ).rowcount
+                if claimed and orders is not None:
+                    self._insert_orders(connection, version.seq, orders)
 
     def pending(self) -> list[LandedVersion]:
         """Landings not read yet, in landing order (nothing is read: ``revenue status``
@@ -491,9 +528,17 @@ class LandingRegistry:
                 self.files.update()
                 .where(self.files.c.seq == version.seq, self.files.c.read_status == PENDING)
                 .values(
-                    read_status=status, read_at=_now(), rows=rows, error=error, lease_owner=None, lease_expires=None
+                    read_status=status,
+                    read_at=_now(),
+                    rows=rows,
+                    error=error,
+                    lease_owner=None,
+                    lease_expires=None,
+                    orders_recorded=summary is not None and summary.orders is not None,
                 )
             ).rowcount
+            if claimed and summary is not None and summary.orders is not None:
+                self._insert_orders(connection, version.seq, summary.orders)
             if claimed and summary is not None:
                 day_rows = [{"seq": version.seq, "partition_date": d, "rows": n} for d, n in summary.days.items()]
                 if day_rows:
@@ -511,6 +556,75 @@ class LandingRegistry:
             log.warning("landed file %s (landing %d): %s", version.uri, version.seq, error)
         days = tuple(sorted(summary.days)) if summary else ()
         return Registration(version, status, rows, error, days)
+
+    def _insert_orders(self, connection: Connection, seq: int, orders: pd.DataFrame) -> None:
+        """The ``landed_orders`` rows of a landing, inside the caller's transaction."""
+        if len(orders):
+            insert_frame(connection, self.orders, orders.assign(seq=seq))
+
+    def versions_elsewhere(self, partition: dt.date, order_ids: Sequence[int]) -> pd.DataFrame:
+        """The versions of these orders that current landings hold on other days than
+        ``partition`` (``revenue.transforms.identity.OTHER_VERSION_COLUMNS``; landed
+        versions have no timestamps: they are ranked by landing). One query per batch of
+        ids, by the ``order_id`` index."""
+        current = self._current_seqs()
+        frames = []
+        for where in id_batches(self.orders.c.order_id, order_ids, self.warehouse.engine.dialect.name):
+            query = (
+                sa.select(
+                    self.orders.c.order_id,
+                    self.orders.c.partition_date,
+                    self.orders.c.seq.label("landing_seq"),
+                    self.orders.c.latest,
+                    self.files.c.uri.label("origin"),
+                )
+                .select_from(
+                    self.orders.join(current, current.c.seq == self.orders.c.seq).join(
+                        self.files, self.files.c.seq == self.orders.c.seq
+                    )
+                )
+                .where(where, self.orders.c.partition_date != partition)
+            )
+            with self.warehouse.service("reading landed orders", partition), self.warehouse.engine.connect() as c:
+                frames.append(pd.DataFrame(c.execute(query).mappings().all()))
+        found = [f for f in frames if len(f)]
+        if not found:
+            return no_other_versions()
+        versions = pd.concat(found, ignore_index=True).astype({"order_id": "int64", "landing_seq": "int64"})
+        versions["latest"] = versions["latest"].astype(bool)
+        versions["partition_date"] = [as_date(d) for d in versions["partition_date"]]
+        versions["updated_at"] = pd.Series(pd.NaT, index=versions.index, dtype="datetime64[ns, UTC]")
+        versions["order_date"] = pd.Series(pd.NaT, index=versions.index, dtype="datetime64[ns, UTC]")
+        return versions[list(OTHER_VERSION_COLUMNS)]
+
+    def holding(self, order_ids: Sequence[int]) -> list[LandedVersion]:
+        """The current landings that hold a version of any of these orders, on any day, in
+        landing order (``revenue verify`` reads them to decide each order's day itself)."""
+        current = self._current_seqs()
+        seqs: set[int] = set()
+        for where in id_batches(self.orders.c.order_id, order_ids, self.warehouse.engine.dialect.name):
+            query = (
+                sa.select(self.orders.c.seq)
+                .distinct()
+                .select_from(self.orders.join(current, current.c.seq == self.orders.c.seq))
+                .where(where)
+            )
+            with self.warehouse.service("reading landed orders"), self.warehouse.engine.connect() as connection:
+                seqs.update(int(s) for s in connection.execute(query).scalars())
+        if not seqs:
+            return []
+        query = sa.select(self.files).where(self.files.c.seq.in_(sorted(seqs))).order_by(self.files.c.seq)
+        with self.warehouse.service("reading the landing registry"), self.warehouse.engine.connect() as connection:
+            return [_version(r) for r in connection.execute(query).mappings()]
+
+    def _current_seqs(self) -> sa.Subquery:
+        """Each URI's current landing: its latest read one."""
+        return (
+            sa.select(self.files.c.uri, sa.func.max(self.files.c.seq).label("seq"))
+            .where(self.files.c.read_status == READ)
+            .group_by(self.files.c.uri)
+            .subquery()
+        )
 
     def _split(self, version: LandedVersion) -> FileSplit:
         """The version's rows by day, read once per process (only those exact bytes)."""
@@ -576,12 +690,7 @@ class LandingRegistry:
     ) -> dict[dt.date, list[LandedVersion]]:
         """Each day's current landed files (each URI's latest read version that has rows
         on the day), in landing order (one query for the range)."""
-        current = (
-            sa.select(self.files.c.uri, sa.func.max(self.files.c.seq).label("seq"))
-            .where(self.files.c.read_status == READ)
-            .group_by(self.files.c.uri)
-            .subquery()
-        )
+        current = self._current_seqs()
         query = (
             sa.select(self.days.c.partition_date, self.files)
             .select_from(

@@ -230,3 +230,25 @@ class OrdersSource:
             ),
         )
         return table.to_pandas(types_mapper=lambda t: pd.ArrowDtype(t) if pa.types.is_decimal(t) else None)
+
+    def versions_elsewhere(self, partition: dt.date, order_ids: list[int]) -> pd.DataFrame:
+        """The rows of these orders on other days than ``partition`` (the contract's
+        columns, ``updated_at`` when the table has it), values as stored: the versions a
+        day's orders have elsewhere. One query by ``order_id`` per batch of ids; the source
+        needs an index on ``order_id`` for it to stay cheap (``revenue.io.orders_table``
+        creates one)."""
+        from revenue.io.warehouse import id_batches
+
+        table = self._table(partition)
+        columns = [c for c in ("order_id", "customer_id", "amount", ORDER_DATE, UPDATED_AT) if c in table.c]
+        as_text = not isinstance(self._column_types().get("order_id"), sa.Integer)
+        ids = [str(i) for i in order_ids] if as_text else [int(i) for i in order_ids]
+        frames = []
+        for where in id_batches(table.c.order_id, ids, self.dialect):
+            query = sa.select(*(table.c[c] for c in columns)).where(
+                where, sa.not_(self._in_partition(table, partition, unique=True))
+            )
+            with self._service("reading other versions of orders", partition), self.engine.connect() as connection:
+                frames.append(pd.DataFrame(connection.execute(query).mappings().all(), columns=columns))
+        found = [f for f in frames if len(f)]
+        return pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=columns)

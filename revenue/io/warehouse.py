@@ -16,8 +16,11 @@ Tables (in ``schema``; SQLite has none) and their grain:
   and gate summary, the stage's duration with its gate (``duration_ms``), the input it read
   (``source_fingerprint``, ``input_files``), the cause of a failure in plain words
   (``error``), plus what is published (``published_fingerprint``, ``published_at``).
-- ``landing_registry``, ``landing_registry_days``, ``landed_row_rejects``: the landed files,
-  see ``revenue.io.registry``.
+- ``landing_registry``, ``landing_registry_days``, ``landed_orders``, ``landed_row_rejects``:
+  the landed files, see ``revenue.io.registry``.
+- ``order_moves``: one row per (``from_day``, ``order_id``) of an order whose version on
+  ``from_day`` is outranked by its version on ``to_day`` (from ``origin``): written by the
+  publish of either day, and part of ``from_day``'s input (``revenue.transforms.identity``).
 - ``partition_runs`` (one row per partition being computed and run, kept alive by a
   heartbeat; a publish of the day removes the rows of runs that started before it) and
   ``heartbeats`` (one row per long-lived process, such as the landing watcher, and one per
@@ -53,6 +56,7 @@ from sqlalchemy.engine import Connection, Engine
 from revenue import catalog
 from revenue.contract import CENT
 from revenue.io.errors import service
+from revenue.transforms.identity import Move
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +142,7 @@ def build_metadata(schema: str | None) -> sa.MetaData:
         sa.Column("lease_owner", sa.Text),  # who reads it now (pending only), until lease_expires
         sa.Column("lease_expires", TIMESTAMP),
         sa.Column("read_attempts", sa.Integer),  # readings started (a third after two stopped: unreadable)
+        sa.Column("orders_recorded", sa.Boolean),  # its landed_orders rows are written (null: read before them)
     )
     sa.Table(
         "landing_registry_days",
@@ -145,6 +150,22 @@ def build_metadata(schema: str | None) -> sa.MetaData:
         sa.Column("seq", sa.BigInteger, primary_key=True),
         sa.Column("partition_date", sa.Date, primary_key=True, index=True),
         sa.Column("rows", sa.BigInteger, nullable=False),
+    )
+    sa.Table(
+        "landed_orders",
+        metadata,
+        sa.Column("seq", sa.BigInteger, primary_key=True),
+        sa.Column("order_id", sa.BigInteger, primary_key=True, index=True),
+        sa.Column("partition_date", sa.Date, primary_key=True),
+        sa.Column("latest", sa.Boolean, nullable=False),
+    )
+    sa.Table(
+        "order_moves",
+        metadata,
+        sa.Column("from_day", sa.Date, primary_key=True),
+        sa.Column("order_id", sa.BigInteger, primary_key=True),
+        sa.Column("to_day", sa.Date, nullable=False, index=True),
+        sa.Column("origin", sa.Text, nullable=False),
     )
     sa.Table(
         "landed_row_rejects",
@@ -164,6 +185,7 @@ def build_metadata(schema: str | None) -> sa.MetaData:
         sa.Column("fingerprint", sa.Text, nullable=False),
         sa.Column("source_fingerprint", sa.Text),
         sa.Column("input_files", sa.Text),
+        sa.Column("input_moves", sa.Text),
         sa.Column("row_count", sa.BigInteger),
         sa.Column("rejected_count", sa.BigInteger),
         sa.Column("rejected_reasons", sa.Text),
@@ -218,6 +240,8 @@ class InputRecord:
     source_fingerprint: str
     files: tuple[tuple[int, str, str], ...] = ()
     """(landing sequence, uri, etag) of each landed file, in landing order."""
+    moves: tuple[tuple[int, str], ...] = ()
+    """(order_id, day) of each order of the day that counts on another day, sorted."""
 
 
 @dataclass(frozen=True)
@@ -231,6 +255,8 @@ class PartitionOutput:
     customer_daily_spend: pd.DataFrame
     rejected: pd.DataFrame
     datasets: Sequence[DatasetRecord] = field(default_factory=tuple)
+    moves: Sequence[Move] = ()
+    """Every edge between this day and another for the day's orders (won and lost)."""
 
 
 @dataclass(frozen=True)
@@ -241,6 +267,7 @@ class LedgerRow:
     fingerprint: str
     source_fingerprint: str | None
     input_files: str | None
+    input_moves: str | None
     row_count: int | None
     rejected_count: int | None
     rejected_reasons: str | None
@@ -257,6 +284,10 @@ class LedgerRow:
     def files(self) -> list[tuple[int, str, str]]:
         """The (landing sequence, uri, etag) of the input the last attempt read."""
         return [(int(seq), str(uri), str(etag)) for seq, uri, etag in json.loads(self.input_files or "[]")]
+
+    def moves(self) -> list[tuple[int, str]]:
+        """The (order_id, day) of each of the day's orders that counted on another day."""
+        return [(int(order_id), str(day)) for order_id, day in json.loads(self.input_moves or "[]")]
 
 
 @dataclass(frozen=True)
@@ -401,12 +432,15 @@ class Warehouse:
 
     def publish(
         self, output: PartitionOutput, guard: Guard | None = None, before_commit: Callable[[], object] | None = None
-    ) -> None:
+    ) -> list[dt.date]:
         """Replace the partition's rows and upsert its ledger rows in one transaction,
         after ``guard`` (under the day's lock) accepted the input as still current.
         ``before_commit`` runs inside the transaction before the ledger is written (the
         caller waits there for work that must succeed for the publish to count, such as
-        the lake files the ledger names); if it raises, nothing is committed."""
+        the lake files the ledger names); if it raises, nothing is committed.
+
+        Returns the other days whose ``order_moves`` edges this publish changed: an order
+        moved to or from them, so their input changed (the caller recomputes them)."""
         self.ensure_tables(output.partition)
         day = output.partition
         now = dt.datetime.now(dt.timezone.utc)
@@ -420,19 +454,20 @@ class Warehouse:
             connection.execute(spend.delete().where(spend.c.order_date == day))
             connection.execute(rejected.delete().where(rejected.c.partition_date == day))
             self._clear_older_marks(connection, day, output.run_id, now)
-            _insert(
+            insert_frame(
                 connection,
                 revenue,
                 output.daily_revenue.assign(
                     fingerprint=output.input.fingerprint, run_id=output.run_id, published_at=now
                 ),
             )
-            _insert(connection, spend, output.customer_daily_spend)
-            _insert(
+            insert_frame(connection, spend, output.customer_daily_spend)
+            insert_frame(
                 connection,
                 rejected,
                 output.rejected.assign(partition_date=day, attempt=PUBLISHED, run_id=output.run_id),
             )
+            displaced = self._replace_moves(connection, day, output.moves)
             if before_commit is not None:
                 before_commit()
             self._upsert_ledger(
@@ -451,6 +486,51 @@ class Warehouse:
                     for record in output.datasets
                 ],
             )
+        return displaced
+
+    def _replace_moves(self, connection: Connection, day: dt.date, moves: Sequence[Move]) -> list[dt.date]:
+        """Replace the ``order_moves`` edges that touch ``day`` by the ones its publish
+        computed; the other days whose edges changed."""
+        table = self.table("order_moves")
+        touching = sa.or_(table.c.from_day == day, table.c.to_day == day)
+        before = {
+            (as_date(r.from_day), int(r.order_id), as_date(r.to_day))
+            for r in connection.execute(sa.select(table.c.from_day, table.c.order_id, table.c.to_day).where(touching))
+        }
+        after = {(m.from_day, m.order_id, m.to_day) for m in moves}
+        if before == after:
+            return []
+        connection.execute(table.delete().where(touching))
+        if moves:
+            insert = dialect_insert(connection)(table).values(
+                [
+                    {"from_day": m.from_day, "order_id": m.order_id, "to_day": m.to_day, "origin": m.origin}
+                    for m in moves
+                ]
+            )
+            connection.execute(
+                insert.on_conflict_do_update(
+                    index_elements=["from_day", "order_id"],
+                    set_={"to_day": insert.excluded.to_day, "origin": insert.excluded.origin},
+                )
+            )
+        return sorted({edge[0] for edge in before ^ after} - {day})
+
+    def moves_from(self, start: dt.date, end: dt.date) -> dict[dt.date, tuple[tuple[int, str], ...]]:
+        """For each day of ``[start, end]`` that has any, the (order_id, day it counts on)
+        of its orders that count on another day (one query)."""
+        self.ensure_tables()
+        table = self.table("order_moves")
+        query = (
+            sa.select(table.c.from_day, table.c.order_id, table.c.to_day)
+            .where(table.c.from_day.between(start, end))
+            .order_by(table.c.from_day, table.c.order_id)
+        )
+        found: dict[dt.date, list[tuple[int, str]]] = {}
+        with self.service("reading moved orders"), self.engine.connect() as connection:
+            for row in connection.execute(query):
+                found.setdefault(as_date(row.from_day), []).append((int(row.order_id), as_date(row.to_day).isoformat()))
+        return {day: tuple(edges) for day, edges in found.items()}
 
     def _clear_older_marks(self, connection: Connection, day: dt.date, run_id: str | None, now: dt.datetime) -> None:
         """Remove the running marks of ``day`` that other runs set before this publish (a
@@ -485,7 +565,7 @@ class Warehouse:
                 quarantine.delete().where(quarantine.c.partition_date == partition, quarantine.c.attempt == FAILED)
             )
             if rejected is not None:
-                _insert(
+                insert_frame(
                     connection, quarantine, rejected.assign(partition_date=partition, attempt=FAILED, run_id=run_id)
                 )
             self._upsert_ledger(
@@ -579,6 +659,32 @@ class Warehouse:
             return pd.DataFrame(connection.execute(query).mappings().all(), columns=[c.name for c in table.columns])
 
 
+ID_BATCH = 10_000
+"""Ids per ``IN`` list off Postgres (SQLite allows 32,766 bound values per statement)."""
+
+
+def id_batches(column: sa.ColumnElement, ids: Iterable[object], dialect: str) -> Iterator[sa.ColumnElement[bool]]:
+    """``column`` among ``ids``, as few conditions as the database allows: one
+    ``= ANY(array)`` on Postgres (one bound array, any length), else ``IN`` lists of
+    ``ID_BATCH``. Nothing for no ids."""
+    values = sorted(set(ids))  # type: ignore[type-var]
+    if not values:
+        return
+    if dialect == "postgresql":
+        element = sa.Text() if isinstance(values[0], str) else sa.BigInteger()
+        yield column == sa.any_(sa.bindparam("ids", values, type_=postgresql.ARRAY(element), unique=True))
+        return
+    for first in range(0, len(values), ID_BATCH):
+        yield column.in_(values[first : first + ID_BATCH])
+
+
+def as_date(value: object) -> dt.date:
+    """A date column's value (SQLite may return text)."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
+
+
 def advisory_key(schema: str | None, name: str) -> int:
     """A stable signed 64-bit key for ``pg_advisory_xact_lock``."""
     digest = hashlib.sha256(f"revenue:{schema}:{name}".encode()).digest()
@@ -612,6 +718,7 @@ def _ledger_values(record: DatasetRecord, input: InputRecord) -> dict:
         "fingerprint": input.fingerprint,
         "source_fingerprint": input.source_fingerprint,
         "input_files": json.dumps([list(f) for f in input.files]),
+        "input_moves": json.dumps([list(m) for m in input.moves]),
         "row_count": record.row_count,
         "rejected_count": record.rejected_count,
         "rejected_reasons": json.dumps(record.rejected_reasons, sort_keys=True)
@@ -624,7 +731,7 @@ def _ledger_values(record: DatasetRecord, input: InputRecord) -> dict:
     }
 
 
-def _insert(connection: Connection, table: sa.Table, frame: pd.DataFrame) -> None:
+def insert_frame(connection: Connection, table: sa.Table, frame: pd.DataFrame) -> None:
     """Insert a frame's rows inside the caller's transaction: on Postgres (psycopg 3) one
     ``COPY FROM STDIN`` of CSV text that Arrow writes in C++ (an order of magnitude faster
     than executemany, and than a Python call per row; a null is an empty field, an empty
