@@ -77,7 +77,12 @@ class PartitionPlan:
         """The planned inputs the run left the warehouse holding: days published or up to
         date at the planned fingerprint (a day whose input changed meanwhile is not one)."""
         held = {(o.partition, o.fingerprint) for o in outcomes if o.outcome in ("published", "cache hit", "up to date")}
-        return [i for i in self.inputs if (i.partition.isoformat(), i.fingerprint) in held]
+        moved = {day for o in outcomes for day in o.displaced}  # an order moved to or from it meanwhile
+        return [
+            i
+            for i in self.inputs
+            if (i.partition.isoformat(), i.fingerprint) in held and i.partition.isoformat() not in moved
+        ]
 
 
 def _plan_run_name() -> str:
@@ -155,6 +160,29 @@ def materialize_with_states(
     pending = [(item, 1) for item in reversed(plan.to_compute)]
     in_flight: dict[PrefectFuture[Any], tuple[PartitionInput, int]] = {}
     finished: list[tuple[PartitionOutcome, State | None]] = []
+    followed: dict[dt.date, int] = {}
+
+    def follow(outcome: PartitionOutcome) -> None:
+        """Days an order moved to or from by this publish: planned and computed by this run
+        too, unless they are queued or computing already (each at most MAX_INPUT_ATTEMPTS)."""
+        busy = {i.partition for i, _ in pending} | {i.partition for i, _ in in_flight.values()}
+        days = [
+            d
+            for d in map(dt.date.fromisoformat, outcome.displaced)
+            if d not in busy and followed.get(d, 0) < MAX_INPUT_ATTEMPTS
+        ]
+        if not days:
+            return
+        get_run_logger().info(
+            "partition %s: orders moved to or from %s: computing %s too",
+            outcome.partition,
+            ", ".join(d.isoformat() for d in days),
+            "it" if len(days) == 1 else "them",
+        )
+        for again in plan_partitions(config, days).to_compute:
+            followed[again.partition] = followed.get(again.partition, 0) + 1
+            pending.append((again, 2))  # not the first attempt: never a cache hit, its input changed
+
     while pending or in_flight:
         while pending and len(in_flight) < max(1, max_concurrency):
             item, attempt = pending.pop()
@@ -176,9 +204,12 @@ def materialize_with_states(
                 outcome="failed",
                 error=f"partition {item.partition}: its input kept changing over {attempt} attempts ({outcome.error})",
             )
+        finished = [pair for pair in finished if pair[0].partition != outcome.partition]  # a day computed again
         finished.append((outcome, future.state))
         if on_outcome is not None:
             on_outcome(outcome)
+        if outcome.displaced:
+            follow(outcome)
     return sorted(finished, key=lambda pair: pair[0].partition)
 
 

@@ -28,12 +28,12 @@ from revenue import catalog
 from revenue.contract import cents_to_decimal
 from revenue.io.environment import Environment
 from revenue.io.lake import partition_key, write_partition
-from revenue.io.partition_input import PartitionInput, extract_parts, still_current
+from revenue.io.partition_input import PartitionInput, extract_parts, other_versions, still_current
 from revenue.io.warehouse import DatasetRecord, PartitionOutput
 from revenue.quality.gate import GateResult, QualityGateFailed, enforce, run_gate
 from revenue.quality.suites import cleaned_parameters, reconciliation_parameters
 from revenue.transforms.aggregate import customer_daily_spend, daily_revenue, with_money
-from revenue.transforms.clean import CleanedOrders, RawPart, clean_orders
+from revenue.transforms.clean import CleanedOrders, RawPart, all_counted_elsewhere, clean_orders
 
 Gate = Callable[[str, pd.DataFrame, dt.date, "Mapping[str, Any] | None"], GateResult]
 """Validates a dataset's frame for a partition and returns the (not yet enforced) result."""
@@ -151,6 +151,9 @@ class PartitionOutcome:
     error: str | None = None
     stage_ms: dict[str, int] = field(default_factory=dict)
     """Milliseconds per stage (extract, clean, aggregate, gates, publish) of a computed run."""
+    displaced: tuple[str, ...] = ()
+    """Other days an order moved to or from by this publish: their input changed, the run
+    recomputes them."""
 
 
 def raw_orders(env: Environment, input: PartitionInput, gate: Gate = run_gate) -> RawStage:
@@ -159,9 +162,13 @@ def raw_orders(env: Environment, input: PartitionInput, gate: Gate = run_gate) -
     return RawStage(parts, enforce(gate(catalog.RAW_ORDERS.name, frame, input.partition, None)))
 
 
-def cleaned_orders(partition: dt.date, raw: RawStage, gate: Gate = run_gate) -> CleanedStage:
-    result = clean_orders(raw.parts, partition)
-    parameters = cleaned_parameters(raw.rows, len(result.rejected))
+def cleaned_orders(
+    partition: dt.date, raw: RawStage, gate: Gate = run_gate, others: pd.DataFrame | None = None
+) -> CleanedStage:
+    """``others``: the versions of the day's orders on other days (an order whose latest
+    version is elsewhere counts there: its row here is quarantined with that reason)."""
+    result = clean_orders(raw.parts, partition, others)
+    parameters = cleaned_parameters(raw.rows, len(result.rejected), all_counted_elsewhere(result))
     outcome = gate(catalog.CLEANED_ORDERS.name, result.cleaned, partition, parameters)
     stage = CleanedStage(result, outcome, raw.rows)
     try:
@@ -185,11 +192,12 @@ def compute(env: Environment, input: PartitionInput, gate: Gate = run_gate, timi
     gate = timings.timed(gate)
     with timings.stage("extract"):
         raw = raw_orders(env, input, gate)
+        others = other_versions(env, input, raw.parts)
     with timings.stage("clean"):
-        cleaned = cleaned_orders(input.partition, raw, gate)
+        cleaned = cleaned_orders(input.partition, raw, gate, others)
     with timings.stage("aggregate"):
         totals = aggregates(input.partition, cleaned, gate)
-    return Computed(input, raw, cleaned, totals, timings)
+    return Computed(input.with_moves(cleaned.result.moves), raw, cleaned, totals, timings)
 
 
 def validity(cleaned: CleanedStage) -> str:
@@ -261,9 +269,10 @@ def publish(env: Environment, computed: Computed, run_id: str | None) -> Partiti
                 ),
                 DatasetRecord(catalog.CUSTOMER_DAILY_SPEND.name, len(totals.spend)),
             ),
+            moves=cleaned.result.moves,
         )
         try:
-            env.warehouse.publish(
+            displaced = env.warehouse.publish(
                 output, guard=still_current(env, input), before_commit=lambda: [write.result() for write in lake]
             )
         finally:
@@ -278,6 +287,7 @@ def publish(env: Environment, computed: Computed, run_id: str | None) -> Partiti
         rejected_count=len(cleaned.rejected),
         gates={g.dataset: g.status for g in computed.gates},
         stage_ms={name: timings.ms(name) for name in STAGES},
+        displaced=tuple(d.isoformat() for d in displaced),
     )
 
 

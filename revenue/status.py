@@ -104,7 +104,17 @@ def what_changed(published: LedgerRow, current: PartitionInput) -> str:
     changes += [f"new landed file {uri}" for uri in now if uri not in before]
     changes += [f"landed file {uri} replaced" for uri in now if uri in before and now[uri] != before[uri]]
     changes += [f"landed file {uri} no longer has rows for the day" for uri in before if uri not in now]
+    changes += _moved_orders(published.moves(), current.moves)
     return "; ".join(changes) or "input changed since it was published"
+
+
+def _moved_orders(before: list[tuple[int, str]], now: tuple[tuple[int, str], ...]) -> list[str]:
+    """``order 17 now counts on 2026-05-02``, ``order 9 counts here again`` (at most 3 named)."""
+    was, is_ = dict(before), dict(now)
+    moved = [f"order {o} now counts on {day}" for o, day in sorted(is_.items()) if was.get(o) != day]
+    back = [f"order {o} counts here again" for o in sorted(was) if o not in is_]
+    changes = moved + back
+    return changes[:3] + ([f"{len(changes) - 3} more orders moved"] if len(changes) > 3 else [])
 
 
 def _why_not_held(published: PublishedDay, version: str) -> str:

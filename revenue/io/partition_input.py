@@ -9,25 +9,35 @@ within the read limits and records its days, or why it cannot be read; the other
 that record. A file that cannot be read fails its own days only (its on-landing run, a day
 that needs its bytes), never the planning of the others.
 
-The fingerprint of a partition is its source fingerprint when no file touches the day,
-else a digest of it and each current file's URI and ETag in landing order: it does not
-depend on the order any table lists them in, and changes when the source changes, a file
-lands for the day, or a file is replaced.
+The fingerprint of a partition is its source fingerprint when no file touches the day and
+no order of the day counts elsewhere, else a digest of it, each current file's URI and ETag
+in landing order, and the orders of the day that count on another day (``order_moves``):
+it does not depend on the order any table lists them in, and changes when the source
+changes, a file lands for the day, a file is replaced, or an order moves to or from the day.
+
+An order's identity spans days (``revenue.transforms.identity``): computing a day looks up
+the versions its orders have on other days (``other_versions``: the source by ``order_id``,
+the landings by ``landed_orders``), and a day's publish records the edges it found, so the
+day an order left is stale until it is recomputed (the run that moved it recomputes it).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 
+import pandas as pd
 from sqlalchemy.engine import Connection
 
+from revenue import contract
 from revenue.errors import InputSuperseded
 from revenue.io.environment import Environment
 from revenue.io.registry import LandedVersion
 from revenue.io.warehouse import Guard, InputRecord
 from revenue.transforms.clean import RawPart
 from revenue.transforms.fingerprint import fingerprint
+from revenue.transforms.identity import Move, no_other_versions, typed_versions
 
 
 @dataclass(frozen=True)
@@ -37,12 +47,17 @@ class PartitionInput:
     partition: dt.date
     source_fingerprint: str
     files: tuple[LandedVersion, ...] = ()
+    moves: tuple[tuple[int, str], ...] = ()
+    """(order_id, day) of the day's orders that count on another day, sorted."""
 
     @property
     def fingerprint(self) -> str:
-        if not self.files:
+        if not self.files and not self.moves:
             return self.source_fingerprint
-        return fingerprint({"source": self.source_fingerprint, "files": [[f.uri, f.etag] for f in self.files]})
+        parts: dict[str, object] = {"source": self.source_fingerprint, "files": [[f.uri, f.etag] for f in self.files]}
+        if self.moves:
+            parts["moves"] = [list(m) for m in self.moves]
+        return fingerprint(parts)
 
     def record(self) -> InputRecord:
         """The input as the ledger keeps it."""
@@ -50,7 +65,13 @@ class PartitionInput:
             fingerprint=self.fingerprint,
             source_fingerprint=self.source_fingerprint,
             files=tuple((f.seq, f.uri, f.etag) for f in self.files),
+            moves=self.moves,
         )
+
+    def with_moves(self, moves: Iterable[Move]) -> PartitionInput:
+        """The input as computed: the orders of the day found counting on another day."""
+        lost = tuple(sorted((m.order_id, m.to_day.isoformat()) for m in moves if m.from_day == self.partition))
+        return replace(self, moves=lost)
 
 
 def plan_inputs(env: Environment, partitions: list[dt.date], read_pending: bool = True) -> list[PartitionInput]:
@@ -66,7 +87,8 @@ def plan_inputs(env: Environment, partitions: list[dt.date], read_pending: bool 
         env.registry.read_pending()
     sources = env.source.fingerprints(days)
     files = env.registry.current_files(days[0], days[-1])
-    return [PartitionInput(day, sources[day], tuple(files.get(day, ()))) for day in partitions]
+    moves = env.warehouse.moves_from(days[0], days[-1])
+    return [PartitionInput(day, sources[day], tuple(files.get(day, ())), moves.get(day, ())) for day in partitions]
 
 
 def still_current(env: Environment, input: PartitionInput) -> Guard:
@@ -89,3 +111,21 @@ def extract_parts(env: Environment, input: PartitionInput) -> list[RawPart]:
     for version in input.files:
         parts.append(RawPart(version.uri, version.seq, env.registry.rows_for(version, input.partition)))
     return parts
+
+
+def other_versions(env: Environment, input: PartitionInput, parts: list[RawPart]) -> pd.DataFrame:
+    """The versions the day's orders have on other days (``OTHER_VERSION_COLUMNS``): the
+    source's rows of the same ``order_id`` on other days, and the current landings'
+    (``landed_orders``); two queries by id, whatever the number of days or files."""
+    ids: set[int] = set()
+    for part in parts:
+        if len(part.rows) and "order_id" in part.rows.columns:
+            typed, _ = contract.order_ids(part.rows["order_id"].reset_index(drop=True))
+            ids.update(int(i) for i in typed.dropna().unique())
+    if not ids:
+        return no_other_versions()
+    wanted = sorted(ids)
+    found = [typed_versions(env.source.versions_elsewhere(input.partition, wanted), parts[0].origin)]
+    found.append(env.registry.versions_elsewhere(input.partition, wanted))
+    found = [f for f in found if len(f)]
+    return pd.concat(found, ignore_index=True) if found else no_other_versions()

@@ -54,14 +54,17 @@ this share of a day's orders are refunds (GX's ``mostly``)."""
 
 # Parameters the caller passes to ``run_gate``.
 EXPECTED_ROWS = "expected_rows"
+MIN_ROWS = "min_rows"
 EXPECTED_REVENUE_CENTS = "expected_revenue_cents"
 EXPECTED_ORDER_COUNT = "expected_order_count"
 EXPECTED_CUSTOMER_ORDERS = "expected_customer_orders"
 
 
-def cleaned_parameters(raw_rows: int, rejected_rows: int) -> dict[str, int]:
-    """What the ``cleaned_orders`` gate reconciles to: raw rows minus rejected rows."""
-    return {EXPECTED_ROWS: raw_rows - rejected_rows}
+def cleaned_parameters(raw_rows: int, rejected_rows: int, all_counted_elsewhere: bool = False) -> dict[str, int]:
+    """What the ``cleaned_orders`` gate reconciles to: raw rows minus rejected rows; and
+    the fewest rows it accepts: one, or none when every order of the day counts on another
+    day (a day whose orders all moved away publishes zero, it is not a failed day)."""
+    return {EXPECTED_ROWS: raw_rows - rejected_rows, MIN_ROWS: 0 if all_counted_elsewhere else 1}
 
 
 def reconciliation_parameters(cleaned: pd.DataFrame, spend: pd.DataFrame) -> dict[str, int]:
@@ -146,7 +149,7 @@ def _cleaned_orders() -> list[Any]:
     from great_expectations.expectations.metadata_types import FailureSeverity
 
     return [
-        gxe.ExpectTableRowCountToBeBetween(min_value=1, severity=FailureSeverity.CRITICAL),
+        gxe.ExpectTableRowCountToBeBetween(min_value=_param(MIN_ROWS), severity=FailureSeverity.CRITICAL),
         gxe.ExpectTableRowCountToEqual(value=_param(EXPECTED_ROWS), severity=FailureSeverity.CRITICAL),
         gxe.ExpectColumnValuesToNotBeNull(column="order_id", severity=FailureSeverity.CRITICAL),
         gxe.ExpectColumnValuesToNotBeNull(column="customer_id", severity=FailureSeverity.CRITICAL),
@@ -246,7 +249,7 @@ def suite_parameters(dataset: str, partition: dt.date, parameters: Mapping[str, 
 
     ``parameters`` are the caller's values, each a whole number >= 0 except
     ``expected_revenue_cents`` (any whole number): ``cleaned_orders`` needs
-    ``expected_rows``; ``daily_revenue`` needs ``expected_revenue_cents``,
+    ``expected_rows`` (and takes ``min_rows``, default 1); ``daily_revenue`` needs ``expected_revenue_cents``,
     ``expected_order_count`` and ``expected_customer_orders``.
 
     Raises:
@@ -254,6 +257,8 @@ def suite_parameters(dataset: str, partition: dt.date, parameters: Mapping[str, 
     """
     dataset_spec = spec(dataset)
     given = dict(parameters or {})
+    if dataset == CLEANED_ORDERS:
+        given[MIN_ROWS] = _whole(given.get(MIN_ROWS, 1), MIN_ROWS, dataset, negative=False)
     missing = [p for p in dataset_spec.required_parameters if given.get(p) is None]
     if missing:
         raise ValueError(f"{dataset} gate for {partition.isoformat()} needs parameter(s) {', '.join(missing)}")
