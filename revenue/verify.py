@@ -5,7 +5,9 @@ landed file the landing registry holds for the day, and recomputes, row by row i
 Python, what the day must publish: the orders contract's per-value rules
 (``revenue.contract.order_id_of``, ``customer_id_of``, ``cents_of``, ``timestamp_of``), the
 day bounds (each landed row's day is decided here, from all of its file's rows), the landing
-overlay (a later landing wins by ``order_id``) and the newest version of each order. None of
+overlay (a later landing wins by ``order_id``) and the newest version of each order, across
+days: an order whose latest version is on another day counts there (its other versions
+are found by ``order_id`` in the source and in every current landed file holding it). None of
 the pipeline's pandas code (cleaning, overlay, aggregation) is used; only the landed-file
 decoder is shared. It then compares revenue, order count and every
 customer's spend with the published ``daily_revenue`` and ``customer_daily_spend``.
@@ -23,6 +25,7 @@ from revenue.contract import VERSION_COLUMN, cents_to_decimal
 from revenue.errors import DataError, InputSuperseded
 from revenue.io.environment import Environment
 from revenue.io.partition_input import PartitionInput, plan_inputs
+from revenue.io.registry import LandedVersion
 from revenue.partitions import day_bounds, partition_range
 
 COLUMNS = ("order_id", "customer_id", "amount", "order_date", VERSION_COLUMN)
@@ -65,29 +68,28 @@ class Difference:
 
 
 def expected_day(env: Environment, input: PartitionInput) -> Expected:
-    """The day recomputed from its source rows and landed files, value by value."""
+    """The day recomputed from its source rows and landed files, value by value.
+
+    Every valid version of each order is weighed, wherever its day: the day's source rows
+    and current files, the source's rows of the same orders on other days, and every
+    current landed file holding one of them (read whole here; the day of each row is
+    decided here, by its ``order_date``). The latest version (landing first, then
+    ``updated_at``, then ``order_date``) decides the order's day; the day counts the orders
+    whose latest version falls inside it."""
     start, end = day_bounds(input.partition)
-    candidates = []  # (order_id, landing, version key, customer, cents)
-    sources = [(0, list(enumerate(env.source.rows(input.partition, COLUMNS), start=1)))]
+    candidates: list[tuple] = []  # (order_id, landing, version key, customer, cents, moment)
+    _add_versions(candidates, 0, list(enumerate(env.source.rows(input.partition, COLUMNS), start=1)))
+    read = set()
     for version in input.files:  # every row of the file: the day is decided here, by its order_date
-        frame = env.registry.rows_of(version, input.partition)
-        values = (
-            frame.reindex(columns=list(COLUMNS))
-            .astype("object")
-            .where(frame.reindex(columns=list(COLUMNS)).notna(), None)
-        )
-        sources.append((version.seq, list(zip(frame.index.tolist(), values.itertuples(index=False, name=None)))))
-    for landing, rows in sources:
-        for line, (raw_id, raw_customer, raw_amount, raw_date, raw_version) in rows:
-            order_id, bad_id = contract.order_id_of(raw_id)
-            customer, bad_customer = contract.customer_id_of(raw_customer)
-            cents, bad_amount = contract.cents_of(raw_amount)
-            moment = contract.timestamp_of(raw_date)
-            if bad_id or bad_customer or bad_amount or order_id is None or moment is None or not start <= moment < end:
-                continue
-            updated = contract.timestamp_of(raw_version)
-            newest = ((0,) if updated is None else (1, updated), moment, customer, cents, line)
-            candidates.append((order_id, landing, newest, customer, cents))
+        _add_versions(candidates, version.seq, _file_rows(env, version, input.partition))
+        read.add(version.seq)
+    ours = sorted({c[0] for c in candidates if start <= c[5] < end})
+    elsewhere = env.source.versions_elsewhere(input.partition, ours).reindex(columns=list(COLUMNS))
+    values = elsewhere.astype("object").where(elsewhere.notna(), None)
+    _add_versions(candidates, 0, list(enumerate(values.itertuples(index=False, name=None), start=-len(values))))
+    for version in env.registry.holding(ours):
+        if version.seq not in read:
+            _add_versions(candidates, version.seq, _file_rows(env, version, input.partition))
     winners: dict[int, tuple] = {}
     for candidate in candidates:
         order_id, landing, newest = candidate[:3]
@@ -95,9 +97,35 @@ def expected_day(env: Environment, input: PartitionInput) -> Expected:
         if held is None or (landing, newest) > (held[1], held[2]):
             winners[order_id] = candidate
     spend: dict[str, int] = defaultdict(int)
-    for _, _, _, customer, cents in winners.values():
-        spend[customer] += cents
-    return Expected(sum(spend.values()), len(winners), dict(spend))
+    counted = 0
+    for _, _, _, customer, cents, moment in winners.values():
+        if start <= moment < end:
+            spend[customer] += cents
+            counted += 1
+    return Expected(sum(spend.values()), counted, dict(spend))
+
+
+def _file_rows(env: Environment, version: LandedVersion, partition: dt.date) -> list[tuple[int, tuple]]:
+    """Every row of a landed file as (line, raw values of ``COLUMNS``)."""
+    frame = env.registry.rows_of(version, partition)
+    values = (
+        frame.reindex(columns=list(COLUMNS)).astype("object").where(frame.reindex(columns=list(COLUMNS)).notna(), None)
+    )
+    return list(zip(frame.index.tolist(), values.itertuples(index=False, name=None)))
+
+
+def _add_versions(candidates: list[tuple], landing: int, rows: list[tuple[int, tuple]]) -> None:
+    """The valid versions among ``rows`` (per the contract's per-value rules), any day."""
+    for line, (raw_id, raw_customer, raw_amount, raw_date, raw_version) in rows:
+        order_id, bad_id = contract.order_id_of(raw_id)
+        customer, bad_customer = contract.customer_id_of(raw_customer)
+        cents, bad_amount = contract.cents_of(raw_amount)
+        moment = contract.timestamp_of(raw_date)
+        if bad_id or bad_customer or bad_amount or order_id is None or moment is None:
+            continue
+        updated = contract.timestamp_of(raw_version)
+        newest = ((0,) if updated is None else (1, updated), moment, customer, cents, line)
+        candidates.append((order_id, landing, newest, customer, cents, moment))
 
 
 def verify_range(config: str | Environment, start: dt.date, end: dt.date) -> list[Difference]:

@@ -69,6 +69,7 @@ def test_a_landed_date_correction_moves_the_order_and_recomputes_the_day_it_left
 
 def test_two_landed_files_that_disagree_count_the_order_on_the_later_landings_day(pg_env, s3_endpoint, s3_bucket):
     seed_orders(pg_env, SOURCE)
+    backfill(start=A.isoformat(), end=B.isoformat(), config=pg_env)
     s3 = s3_client(s3_endpoint)
     first = land(s3, s3_bucket, "landing/one.csv", "7,dee,40.00,2026-04-01T12:00:00Z,2026-04-01\n")
     daily_revenue(landed_key=first, config=pg_env)
@@ -111,23 +112,29 @@ def test_a_newer_source_row_on_another_day_moves_the_order(pg_env):
     assert rerun.outcome == "cache hit" and rerun.revenue == Decimal("100.00")
 
 
-def test_a_day_that_loses_an_order_before_the_winner_runs_is_not_left_current(pg_env):
-    """The newer version lands on a day that is computed first in a backfill, or later:
-    whichever order the days run in, the order counts once and every day ends current."""
-    seed_orders(pg_env, SOURCE)
+def test_the_day_an_order_left_is_recomputed_when_the_day_it_moved_to_publishes(pg_env):
+    """A newer version on day C changes C's rows, not A's: A stays current (and counts the
+    order) until C publishes it; then A is recomputed by the same run, so the order is
+    never counted on both days."""
+    seed_orders(pg_env, [*SOURCE, (4, "dan", 4.00, "2026-04-03 09:00:00", "2026-04-03 09:00:00")])
     backfill(start=A.isoformat(), end=C.isoformat(), config=pg_env)
     seed_orders(pg_env, [(1, "ann", 90.00, "2026-04-03 07:00:00", "2026-04-07 00:00:00")], replace=False)
 
     [only_a] = daily_revenue(partition_date=A.isoformat(), config=pg_env)
-    assert only_a.outcome == "published" and only_a.revenue == Decimal("20.00")  # it saw the newer row on C
+    assert only_a.outcome == "cache hit" and only_a.revenue == Decimal("120.00")
     states = {s.partition: s.state for s in partition_statuses(pg_env, A, C)}
-    assert states[C] == "stale" and states[A] == "materialized"
+    assert states == {A: "materialized", B: "materialized", C: "stale"}
 
-    backfill(start=A.isoformat(), end=C.isoformat(), config=pg_env)
+    outcomes = backfill(start=A.isoformat(), end=C.isoformat(), config=pg_env)
+    assert {o.partition: o.outcome for o in outcomes} == {
+        A.isoformat(): "published",
+        B.isoformat(): "up to date",
+        C.isoformat(): "published",
+    }
     assert revenue_by_day(pg_env) == {
         A: (Decimal("20.00"), 1),
         B: (Decimal("3.00"), 1),
-        C: (Decimal("90.00"), 1),
+        C: (Decimal("94.00"), 2),
     }
     assert {s.state for s in partition_statuses(pg_env, A, C)} == {"materialized"}
     assert verify_range(pg_env, A, C) == []
@@ -135,6 +142,7 @@ def test_a_day_that_loses_an_order_before_the_winner_runs_is_not_left_current(pg
 
 def test_one_file_with_two_versions_of_an_order_on_two_days_counts_its_newest(pg_env, s3_endpoint, s3_bucket):
     seed_orders(pg_env, SOURCE)
+    backfill(start=A.isoformat(), end=B.isoformat(), config=pg_env)
     uri = land(
         s3_client(s3_endpoint),
         s3_bucket,
@@ -157,3 +165,30 @@ def test_the_sqlite_default_applies_the_same_rule(sqlite_env):
     assert revenue_by_day(sqlite_env) == {A: (Decimal("100.00"), 1), B: (Decimal("28.00"), 2)}
     assert verify_range(sqlite_env, A, B) == []
     assert environment(sqlite_env).warehouse.engine.dialect.name == "sqlite"
+
+
+def test_status_and_the_plan_name_the_order_that_moved_until_its_old_day_is_recomputed(pg_env):
+    """Publishing the day an order moved to (here bare, without the flow that would
+    recompute the other day at once) leaves the day it left stale, saying why."""
+    from revenue import stages
+    from revenue.backfill_plan import preview
+    from revenue.io.partition_input import plan_inputs
+
+    seed_orders(pg_env, [*SOURCE, (4, "dan", 4.00, "2026-04-03 09:00:00", "2026-04-03 09:00:00")])
+    backfill(start=A.isoformat(), end=C.isoformat(), config=pg_env)
+    seed_orders(pg_env, [(1, "ann", 90.00, "2026-04-03 07:00:00", "2026-04-07 00:00:00")], replace=False)
+    env = environment(pg_env)
+    [on_c] = plan_inputs(env, [C])
+    published_c = stages.publish(env, stages.compute(env, on_c), run_id=None)
+    assert published_c.displaced == (A.isoformat(),)
+
+    assert [(s.state, s.detail) for s in partition_statuses(pg_env, A, A)] == [
+        ("stale", "order 1 now counts on 2026-04-03")
+    ]
+    [planned_a] = [d for d in preview(env, A, C) if d.partition == A]
+    assert planned_a.action == "compute" and "order 1 now counts on 2026-04-03" in planned_a.reason
+    assert sum(orders for _, orders in revenue_by_day(pg_env).values()) == 5, "counted twice until A is recomputed"
+
+    backfill(start=A.isoformat(), end=C.isoformat(), config=pg_env)
+    assert sum(orders for _, orders in revenue_by_day(pg_env).values()) == 4
+    assert verify_range(pg_env, A, C) == []
