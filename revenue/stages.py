@@ -23,13 +23,14 @@ from decimal import Decimal
 from typing import Any, Literal
 
 import pandas as pd
+from sqlalchemy.engine import Connection
 
 from revenue import catalog
 from revenue.contract import cents_to_decimal
 from revenue.io.environment import Environment
-from revenue.io.lake import partition_key, write_partition
+from revenue.io.lake import LakeVersion, discard
 from revenue.io.partition_input import PartitionInput, extract_parts, other_versions, still_current
-from revenue.io.warehouse import DatasetRecord, PartitionOutput
+from revenue.io.warehouse import DatasetRecord, Guard, PartitionOutput
 from revenue.quality.gate import GateResult, QualityGateFailed, enforce, run_gate
 from revenue.quality.suites import cleaned_parameters, reconciliation_parameters
 from revenue.transforms.aggregate import customer_daily_spend, daily_revenue, with_money
@@ -223,17 +224,17 @@ def publish(env: Environment, computed: Computed, run_id: str | None) -> Partiti
     with timings.stage("publish"):
         env.warehouse.check(env.registry.guard(day, input.files), day)  # refuse early, before the lake
         revenue = with_money(totals.revenue)
-        # The lake files are written while the warehouse transaction runs; it waits for them
-        # before writing the ledger rows that name them, and commits only if both succeeded.
+        # The lake files are written, at keys of this publish's own, while the warehouse
+        # transaction runs; it waits for them before writing the ledger rows that name them,
+        # and commits only if both succeeded (``revenue.io.lake``).
+        lake = LakeVersion(env.lake, day)
         pool = ThreadPoolExecutor(max_workers=2)
-        lake = [
-            pool.submit(write_partition, env.lake, catalog.CLEANED_ORDERS.name, day, with_money(cleaned.cleaned)),
-            pool.submit(write_partition, env.lake, catalog.DAILY_REVENUE.name, day, revenue),
+        writes = [
+            pool.submit(lake.write, catalog.CLEANED_ORDERS.name, with_money(cleaned.cleaned)),
+            pool.submit(lake.write, catalog.DAILY_REVENUE.name, revenue),
         ]
         pool.shutdown(wait=False)
-        cleaned_uri, revenue_uri = (
-            env.lake.uri(partition_key(d, day)) for d in (catalog.CLEANED_ORDERS.name, catalog.DAILY_REVENUE.name)
-        )
+        cleaned_uri, revenue_uri = (lake.uri(d) for d in (catalog.CLEANED_ORDERS.name, catalog.DAILY_REVENUE.name))
         output = PartitionOutput(
             partition=day,
             input=input.record(),
@@ -271,12 +272,18 @@ def publish(env: Environment, computed: Computed, run_id: str | None) -> Partiti
             ),
             moves=cleaned.result.moves,
         )
+        replaced: dict[str, str] = {}  # dataset -> lake file of the version this publish replaces
         try:
             displaced = env.warehouse.publish(
-                output, guard=still_current(env, input), before_commit=lambda: [write.result() for write in lake]
+                output,
+                guard=reading_lake_files(env, still_current(env, input), day, replaced),
+                before_commit=lambda: lake.settle(replaced, writes),
             )
-        finally:
-            wait_futures(lake)  # never leave a write running behind a failed publish
+        except BaseException:
+            wait_futures(writes)  # never leave a write running behind a failed publish
+            discard(env, lake)
+            raise
+        lake.retire(replaced)
     row = totals.revenue.iloc[0]
     return PartitionOutcome(
         partition=day.isoformat(),
@@ -289,6 +296,17 @@ def publish(env: Environment, computed: Computed, run_id: str | None) -> Partiti
         stage_ms={name: timings.ms(name) for name in STAGES},
         displaced=tuple(d.isoformat() for d in displaced),
     )
+
+
+def reading_lake_files(env: Environment, guard: Guard, day: dt.date, into: dict[str, str]) -> Guard:
+    """``guard``, then (under the day's lock) the lake files of the day's published version,
+    read into ``into`` (dataset -> ``lake_uri``)."""
+
+    def check(connection: Connection) -> None:
+        guard(connection)
+        into.update(env.warehouse.lake_uris(connection, day))
+
+    return check
 
 
 class StageFailed(QualityGateFailed):

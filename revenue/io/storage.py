@@ -61,6 +61,10 @@ class ObjectStore(Protocol):
         in UTF-8 byte order (S3's listing order)."""
         ...
 
+    def delete(self, key: str) -> None:
+        """Remove the object under ``key``; nothing to remove is not an error."""
+        ...
+
     def uri(self, key: str = "") -> str: ...
     def key_of(self, uri: str) -> str | None:
         """The key ``uri(key)`` was made from, decoded; None for a URI outside the store."""
@@ -132,6 +136,9 @@ class S3Store:
                     )
                 )
         return sorted(found, key=lambda o: o.key)
+
+    def delete(self, key: str) -> None:
+        self._client.delete_object(Bucket=self.bucket, Key=self._full(key))
 
     def uri(self, key: str = "") -> str:
         return f"s3://{self.bucket}/{self._full(key)}".rstrip("/")
@@ -249,6 +256,10 @@ class LocalStore:
                 skipped_once(self.uri(), key, "not a regular file")
             elif not entry.name.startswith(".tmp-"):
                 yield key, info
+
+    def delete(self, key: str) -> None:
+        """Remove the file (never through a link: ``KeyRefused``)."""
+        self._path(key).unlink(missing_ok=True)
 
     def uri(self, key: str = "") -> str:
         return (self.root / key).as_uri() if key else self.root.as_uri()

@@ -573,7 +573,8 @@ class Warehouse:
                 partition,
                 [
                     {
-                        **_ledger_values(record, input),
+                        # ``lake_uri`` stays the published version's (``revenue.io.lake``)
+                        **{k: v for k, v in _ledger_values(record, input).items() if k != "lake_uri"},
                         "status": "failed",
                         "run_id": run_id,
                         "error": cause[:4000],
@@ -591,6 +592,15 @@ class Warehouse:
         insert = dialect_insert(connection)(ledger).values([{"partition_date": partition, **row} for row in rows])
         update = {k: insert.excluded[k] for k in rows[0] if k != "dataset"}
         connection.execute(insert.on_conflict_do_update(index_elements=["dataset", "partition_date"], set_=update))
+
+    def lake_uris(self, connection: Connection, partition: dt.date) -> dict[str, str]:
+        """Dataset -> the lake file of the partition's published version (the ledger's
+        ``lake_uri``), read in the caller's transaction."""
+        ledger = self.table("partition_ledger")
+        query = sa.select(ledger.c.dataset, ledger.c.lake_uri).where(
+            ledger.c.partition_date == partition, ledger.c.lake_uri.is_not(None)
+        )
+        return {row.dataset: row.lake_uri for row in connection.execute(query)}
 
     def ledger(self, start: dt.date, end: dt.date) -> list[LedgerRow]:
         """Ledger rows of partitions in ``[start, end]``."""

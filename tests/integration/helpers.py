@@ -56,6 +56,14 @@ def published(config: str, table: str, day: dt.date | None = None) -> pd.DataFra
     return frame.drop(columns=[c for c in ("run_id", "published_at", "fingerprint", "attempt") if c in frame.columns])
 
 
+def lake_object_key(config: str, dataset: str, day: dt.date) -> str:
+    """The S3 object key of the lake file the ledger names as ``dataset``'s published
+    version of ``day`` (how the README tells a lake reader to find it)."""
+    [uri] = [r.lake_uri for r in environment(config).warehouse.ledger(day, day) if r.dataset == dataset]
+    assert uri.startswith("s3://"), uri
+    return uri.removeprefix("s3://").split("/", 1)[1]
+
+
 @dataclass(frozen=True)
 class RunRecords:
     """What the Prefect server holds for some flow runs."""

@@ -26,7 +26,7 @@ from flows.daily_revenue import daily_revenue
 from revenue.io.environment import environment
 from revenue.io.orders_table import create_orders_table
 from tests.integration.conftest import s3_client
-from tests.integration.helpers import published, seed_orders
+from tests.integration.helpers import lake_object_key, published, seed_orders
 
 HEADER = "order_id,customer_id,amount,order_date\n"
 GOOD_CSV = (HEADER + "900,zoe,40.00,2026-03-20T10:00:00Z\n901,yann,2.25,2026-03-20 11:30:00\n").encode()
@@ -55,8 +55,9 @@ def by_order_id(frame: pd.DataFrame) -> dict[str, pd.Series]:
     return {row.order_id: row for row in frame.itertuples(index=False)}
 
 
-def lake_cleaned(s3, bucket: str, day: str) -> pd.DataFrame:
-    body = s3.get_object(Bucket=bucket, Key=f"lake/cleaned_orders/order_date={day}/part-0.parquet")["Body"].read()
+def lake_cleaned(s3, bucket: str, config: str, day: str) -> pd.DataFrame:
+    key = lake_object_key(config, "cleaned_orders", dt.date.fromisoformat(day))
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     return pd.read_parquet(io.BytesIO(body))
 
 
@@ -173,7 +174,7 @@ def test_extra_columns_quoted_commas_bom_and_cp1252_publish_values_verbatim(pg_e
     assert published(pg_env, "rejected_orders").empty
 
     # extra columns are carried through to the cleaned lake file
-    cleaned = lake_cleaned(s3, s3_bucket, "2026-03-01")
+    cleaned = lake_cleaned(s3, s3_bucket, pg_env, "2026-03-01")
     assert "coupon" in cleaned.columns
     coupons = dict(zip(cleaned.order_id, cleaned.coupon))
     assert coupons[1] == "SPRING" and pd.isna(coupons[2])

@@ -59,9 +59,9 @@ def test_publishes_the_day_as_computed_by_hand(sqlite_env):
     assert ledger["cleaned_orders"].status == "warned"  # the refund is a warning-level finding
     assert {r.published_fingerprint for r in ledger.values()} == {outcome.fingerprint}
 
-    lake = environment(sqlite_env).lake
-    assert read_partition(lake, "daily_revenue", DAY1)["revenue"].tolist() == [14.25]
-    cleaned = read_partition(lake, "cleaned_orders", DAY1)
+    env = environment(sqlite_env)
+    assert read_partition(env, "daily_revenue", DAY1)["revenue"].tolist() == [14.25]
+    cleaned = read_partition(env, "cleaned_orders", DAY1)
     assert sorted(cleaned["order_id"]) == [1, 2, 3]  # the contract's 64-bit integer ids
     assert cleaned.loc[cleaned.order_id == 2, "amount"].item() == Decimal("6.50")
 

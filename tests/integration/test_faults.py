@@ -93,6 +93,24 @@ def ledger(config: str, day: dt.date) -> list:
     return environment(config).warehouse.ledger(day, day)
 
 
+def lake_files(config: str, day: dt.date) -> dict[str, tuple[str, bytes]]:
+    """Dataset -> the lake file the ledger names for ``day`` (its URI and bytes): the
+    published version, as a lake reader finds it."""
+    lake = environment(config).lake
+    return {r.dataset: (r.lake_uri, lake.get(lake.key_of(r.lake_uri) or "")) for r in ledger(config, day) if r.lake_uri}
+
+
+def assert_one_lake_file_per_dataset(config: str, day: dt.date) -> None:
+    """The day's folder of each dataset in the lake holds one Parquet file: the one the
+    ledger names."""
+    lake = environment(config).lake
+    named = {r.dataset: r.lake_uri for r in ledger(config, day) if r.lake_uri}
+    assert set(named) == {"cleaned_orders", "daily_revenue"}, named
+    for dataset, uri in named.items():
+        parts = [o.key for o in lake.list(f"{dataset}/order_date={day.isoformat()}/") if o.key.endswith(".parquet")]
+        assert [lake.uri(k) for k in parts] == [uri], f"{dataset}: {parts}"
+
+
 def closed_port_url(url: str) -> str:
     """The database URL (with its password) pointing at a loopback port nothing listens on."""
     parsed = sa.engine.make_url(url).set(password=DB_PASSWORD)
@@ -243,6 +261,8 @@ def test_sigkill_in_the_middle_of_publishing_leaves_the_previous_version(pg_env,
     assert first.outcome == "published"
     before, ledger_before = snapshot(pg_env, DAY), ledger(pg_env, DAY)
     assert len(before["daily_revenue"]) == 1 and before["customer_daily_spend"] and before["rejected_orders"]
+    lake_before = lake_files(pg_env, DAY)
+    assert set(lake_before) == {"cleaned_orders", "daily_revenue"}
     seed_orders(pg_env, V2)
 
     engine = sa.create_engine(pg_url)
@@ -332,6 +352,7 @@ def test_sigkill_in_the_middle_of_publishing_leaves_the_previous_version(pg_env,
 
     assert snapshot(pg_env, DAY) == before
     assert ledger(pg_env, DAY) == ledger_before
+    assert lake_files(pg_env, DAY) == lake_before  # the files the ledger names, byte for byte
 
     # a rerun (cached stages from the killed run may be reused) publishes the new version
     [rerun] = daily_revenue(partition_date=DAY.isoformat(), config=pg_env)
@@ -341,6 +362,7 @@ def test_sigkill_in_the_middle_of_publishing_leaves_the_previous_version(pg_env,
     assert verify_range(pg_env, DAY, DAY) == []
     fingerprint = environment(pg_env).source.fingerprint(DAY)
     assert {r.published_fingerprint for r in ledger(pg_env, DAY)} == {fingerprint}
+    assert_one_lake_file_per_dataset(pg_env, DAY)  # the killed run's lake files are gone
 
 
 # ---------------------------------------------------------------- 4. S3 refuses connections
@@ -564,6 +586,7 @@ def test_concurrent_runs_of_one_partition_never_duplicate_and_the_ledger_matches
             fingerprint = environment(pg_env).source.fingerprint(DAY)
             assert {row.published_fingerprint for row in rows.values()} == {fingerprint}, f"round {r}"
             assert {row.status for row in rows.values()} <= {"materialized", "warned"}
+            assert_one_lake_file_per_dataset(pg_env, DAY)
             assert verify_range(pg_env, DAY, DAY) == [], f"round {r}"
         for name, proc in procs.items():
             assert proc.wait(timeout=120) == 0, f"worker {name}: {logs()}"

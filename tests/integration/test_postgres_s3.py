@@ -19,7 +19,7 @@ from flows.daily_revenue import daily_revenue
 from revenue.io.environment import environment
 from testkit.services import S3_SECRET_KEY
 from tests.integration.conftest import s3_client, with_password
-from tests.integration.helpers import published, run_records, seed_orders
+from tests.integration.helpers import lake_object_key, published, run_records, seed_orders
 
 DAY = dt.date(2026, 3, 1)
 
@@ -67,19 +67,19 @@ def test_published_rows_match_sql_and_lake_files_read_back_equal(pg_env, pg_url,
 
     s3 = s3_client(s3_endpoint)
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=s3_bucket, Prefix="lake/")["Contents"])
-    assert "lake/daily_revenue/order_date=2026-03-01/part-0.parquet" in keys
-    assert "lake/cleaned_orders/order_date=2026-03-01/part-0.parquet" in keys
+    lake_keys = {d: lake_object_key(pg_env, d, DAY) for d in ("daily_revenue", "cleaned_orders")}
+    for dataset, key in lake_keys.items():  # the file the ledger names, and only it, in the day's folder
+        assert key.startswith(f"lake/{dataset}/order_date=2026-03-01/part-") and key.endswith(".parquet"), key
+        assert [k for k in keys if k.startswith(f"lake/{dataset}/order_date=2026-03-01/")] == [key]
     assert any(k.startswith("lake/_prefect_results/compute_partition-2026-03-01-") for k in keys)
-    body = s3.get_object(Bucket=s3_bucket, Key="lake/daily_revenue/order_date=2026-03-01/part-0.parquet")["Body"].read()
+    body = s3.get_object(Bucket=s3_bucket, Key=lake_keys["daily_revenue"])["Body"].read()
     lake_revenue = pd.read_parquet(io.BytesIO(body))
     pd.testing.assert_frame_equal(
         lake_revenue.reset_index(drop=True),
         revenue[["order_date", "revenue", "order_count"]].reset_index(drop=True),
         check_dtype=False,
     )
-    body = s3.get_object(Bucket=s3_bucket, Key="lake/cleaned_orders/order_date=2026-03-01/part-0.parquet")[
-        "Body"
-    ].read()
+    body = s3.get_object(Bucket=s3_bucket, Key=lake_keys["cleaned_orders"])["Body"].read()
     cleaned = pd.read_parquet(io.BytesIO(body))
     assert sorted(cleaned["order_id"]) == [10, 11, 12, 13]
     assert cleaned.loc[cleaned.order_id == 11, "amount"].item() == Decimal("7.01")

@@ -11,7 +11,7 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 
 from flows.daily_revenue import daily_revenue
 from revenue.io.environment import environment
-from revenue.io.lake import partition_key
+from revenue.io.lake import published_uris
 from tests.integration.helpers import published, seed_orders
 
 DAY = dt.date(2026, 3, 1)
@@ -33,7 +33,8 @@ def snapshot(config: str) -> dict[str, object]:
         t: published(config, t, DAY).to_dict(orient="records")
         for t in ("daily_revenue", "customer_daily_spend", "rejected_orders")
     }
-    files = {d: env.lake.get(partition_key(d, DAY)) for d in ("daily_revenue", "cleaned_orders")}
+    uris = published_uris(env, DAY)
+    files = {d: (uris[d], env.lake.get(env.lake.key_of(uris[d]) or "")) for d in ("daily_revenue", "cleaned_orders")}
     return {"tables": tables, "files": files}
 
 
