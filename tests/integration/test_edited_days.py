@@ -65,7 +65,8 @@ def test_a_revenue_edited_in_sql_is_stale_with_what_differs_and_the_next_run_pub
     [status] = partition_statuses(pg_env, DAY, DAY)
     assert status.state == "stale", status
     assert status.detail == "daily_revenue.revenue 1.00 differs from the published 60.00 (edited outside the pipeline?)"
-    assert status.detail in render_text([status])  # the grid's line for the day says it too
+    assert "01~" in render_text([status])  # the grid's cell: stale
+    assert "daily_revenue.revenue 1.00 differs from the published 60.00" in render_text([status])  # its line
 
     [again] = daily_revenue(partition_date=DAY.isoformat(), config=pg_env)
     assert again.outcome == "published"  # not a cache hit that keeps the wrong number
@@ -116,8 +117,8 @@ def test_a_consistent_edit_of_both_tables_still_differs_from_what_was_published(
     assert status.state == "stale"
     assert status.detail == (
         "daily_revenue.revenue 65.00 differs from the published 60.00; "
-        "daily_revenue.order_count 4 differs from the published 3; "
         "customer_daily_spend.daily_spend sums to 65.00, not the published 60.00; "
+        "daily_revenue.order_count 4 differs from the published 3; "
         "customer_daily_spend.order_count sums to 4, not the published 3 (edited outside the pipeline?)"
     )
     [again] = daily_revenue(partition_date=DAY.isoformat(), config=pg_env)
@@ -141,3 +142,62 @@ def test_a_cache_hit_reports_the_warehouses_numbers_not_its_cached_result(pg_env
     [cached] = daily_revenue(partition_date=DAY.isoformat(), config=pg_env)
     assert cached.outcome == "cache hit"
     assert (cached.revenue, cached.order_count) == RIGHT == revenue_of(pg_env)
+
+
+def test_a_ledger_of_an_older_version_gains_the_columns_and_its_days_are_checked_table_against_table(
+    pg_env, pg_url
+):
+    """A ledger without the recorded totals (an older version wrote it): the columns are
+    added in place, its days stay current while the two tables agree, and one whose tables
+    disagree is stale."""
+    from revenue.io.environment import forget_environments
+
+    publish_the_day(pg_env)
+    edit(pg_url, "ALTER TABLE analytics.partition_ledger DROP COLUMN published_revenue, DROP COLUMN published_order_count")
+    forget_environments()  # the next use creates the tables as a new process would
+    [status] = partition_statuses(pg_env, DAY, DAY)
+    assert (status.state, status.detail) == ("materialized", "")
+    assert {r.published_revenue for r in environment(pg_env).warehouse.ledger(DAY, DAY)} == {None}
+
+    edit(pg_url, "UPDATE analytics.daily_revenue SET revenue = 1.00")
+    [status] = partition_statuses(pg_env, DAY, DAY)
+    assert (status.state, status.detail) == (
+        "stale",
+        "customer_daily_spend.daily_spend sums to 60.00, not daily_revenue.revenue 1.00 (edited outside the pipeline?)",
+    )
+    [again] = daily_revenue(partition_date=DAY.isoformat(), config=pg_env)
+    assert again.outcome == "published" and revenue_of(pg_env) == RIGHT
+    recorded = environment(pg_env).warehouse.ledger(DAY, DAY)
+    assert {(r.dataset, r.published_revenue, r.published_order_count) for r in recorded if r.published_revenue} == {
+        ("daily_revenue", Decimal("60.00"), 3)
+    }
+
+
+def test_on_sqlite_the_sum_of_customer_spend_is_exact_so_a_large_day_stays_current(sqlite_env):
+    """SQLite keeps money as decimal text and sums text as floats: a day whose spend a
+    float sum gets wrong (1e15 and cents) is current, and an edit of a cent is seen."""
+    from pathlib import Path
+
+    env = environment(sqlite_env)
+    seed_orders(sqlite_env, [])
+    landing = Path(env.landing.uri().removeprefix("file://"))
+    (landing / "big.csv").write_text(
+        "order_id,customer_id,amount,order_date\n"
+        "1,whale,1000000000000000.00,2026-04-01T01:00:00Z\n"
+        "2,whale,0.10,2026-04-01T02:00:00Z\n"
+        "3,minnow,0.07,2026-04-01T03:00:00Z\n"
+    )
+    [outcome] = daily_revenue(landed_key="big.csv", config=sqlite_env)
+    assert (outcome.outcome, outcome.revenue) == ("published", Decimal("1000000000000000.17"))
+    assert [(s.state, s.detail) for s in partition_statuses(sqlite_env, DAY, DAY)] == [("materialized", "")]
+
+    with env.warehouse.engine.begin() as connection:
+        connection.exec_driver_sql(
+            "UPDATE customer_daily_spend SET daily_spend = '1000000000000000.11' WHERE customer_id = 'whale'"
+        )
+    [status] = partition_statuses(sqlite_env, DAY, DAY)
+    assert (status.state, status.detail) == (
+        "stale",
+        "customer_daily_spend.daily_spend sums to 1000000000000000.18, not the published 1000000000000000.17 "
+        "(edited outside the pipeline?)",
+    )
