@@ -144,16 +144,17 @@ def test_a_cache_hit_reports_the_warehouses_numbers_not_its_cached_result(pg_env
     assert (cached.revenue, cached.order_count) == RIGHT == revenue_of(pg_env)
 
 
-def test_a_ledger_of_an_older_version_gains_the_columns_and_its_days_are_checked_table_against_table(
-    pg_env, pg_url
-):
+def test_a_ledger_of_an_older_version_gains_the_columns_and_its_days_are_checked_table_against_table(pg_env, pg_url):
     """A ledger without the recorded totals (an older version wrote it): the columns are
     added in place, its days stay current while the two tables agree, and one whose tables
     disagree is stale."""
     from revenue.io.environment import forget_environments
 
     publish_the_day(pg_env)
-    edit(pg_url, "ALTER TABLE analytics.partition_ledger DROP COLUMN published_revenue, DROP COLUMN published_order_count")
+    edit(
+        pg_url,
+        "ALTER TABLE analytics.partition_ledger DROP COLUMN published_revenue, DROP COLUMN published_order_count",
+    )
     forget_environments()  # the next use creates the tables as a new process would
     [status] = partition_statuses(pg_env, DAY, DAY)
     assert (status.state, status.detail) == ("materialized", "")
