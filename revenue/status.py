@@ -95,7 +95,7 @@ def classify(input: PartitionInput, published: PublishedDay | None) -> Partition
         edited = published.edited() if published.table_fingerprint == version else ""
         if edited:  # the version's rows are there, with numbers its publish did not write
             return PartitionStatus(day, "stale", edited, run_id, orders, revenue)
-        return PartitionStatus(day, "missing", _why_not_held(published, version), run_id)
+        return PartitionStatus(day, "missing", _why_not_held(published), run_id)
     if version != input.fingerprint:
         return PartitionStatus(day, "stale", what_changed(rows[0], input), run_id, orders, revenue)
     warned = sorted(r.dataset for r in rows if r.status == "warned")
@@ -119,7 +119,8 @@ def what_changed(published: LedgerRow, current: PartitionInput) -> str:
     return "; ".join(changes) or "input changed since it was published"
 
 
-def _why_not_held(published: PublishedDay, version: str) -> str:
+def _why_not_held(published: PublishedDay) -> str:
+    """Why the rows of a version the ledger says is published are not held."""
     if published.table_fingerprint is None:
         return "published rows are gone from the warehouse (daily_revenue has no row for the day)"
     return "daily_revenue holds another version than the ledger records"
