@@ -126,9 +126,9 @@ def test_a_consistent_edit_of_both_tables_still_differs_from_what_was_published(
 
 
 def test_a_cache_hit_reports_the_warehouses_numbers_not_its_cached_result(pg_env):
-    """The cached result of the day is made to disagree with the warehouse (as a result
-    written by another version of the pipeline would): the cache hit reports what the
-    warehouse holds."""
+    """The day's cached result is rewritten to disagree with the warehouse, which still holds
+    what was published (the day stays current): the cache hit reports the warehouse's
+    numbers, so this fails if it reports the cached ones."""
     from prefect._internal.result_records import ResultRecord
 
     first = publish_the_day(pg_env)
