@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import replace
+from decimal import Decimal
 
 from prefect.states import Failed, State
 
@@ -25,10 +26,14 @@ from revenue.errors import InputSuperseded
 from revenue.stages import PartitionOutcome
 
 
-def outcome_of(partition: dt.date, state: State) -> PartitionOutcome:
+def outcome_of(
+    partition: dt.date, state: State, held: tuple[Decimal | None, int | None] | None = None
+) -> PartitionOutcome:
     """A finished ``compute_partition`` run as an outcome; a failure becomes a ``failed``
     outcome with the first line of its reason (``superseded`` when its input changed while
-    it computed)."""
+    it computed). A cache hit reports ``held``, the (revenue, order count) the warehouse
+    holds for the day (read when the run planned it), not the numbers its cached result
+    remembers: the warehouse, not the cache, is what is published."""
     try:
         outcome = state.result()
     except InputSuperseded as change:
@@ -37,6 +42,8 @@ def outcome_of(partition: dt.date, state: State) -> PartitionOutcome:
         return PartitionOutcome(partition.isoformat(), "failed", error=first_line(error)[:500])
     if state.name == "Cached":
         outcome = replace(outcome, outcome="cache hit")
+        if held is not None:
+            outcome = replace(outcome, revenue=held[0], order_count=held[1])
     return outcome
 
 

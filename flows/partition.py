@@ -17,7 +17,10 @@ customer_daily_spend). Per stage task runs and per gate artifacts cost the Prefe
 more than the work of a 10k-order partition, so they are not made.
 
 A partition's cache is used only where the warehouse holds the day at that input (the
-status grid calls it current): a cached result never stands in for a missing publish.
+status grid calls it current: its tables still hold the totals the ledger recorded at its
+publish): a cached result never stands in for a missing or edited publish, and a cache hit
+reports the revenue and order count the warehouse holds (read by ``plan_partitions``), not
+the cached ones.
 If a file is registered for the day while it computes, the publish refuses and the flow
 plans the day again and computes it from its new input.
 
@@ -33,6 +36,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from typing import Any
 
 from prefect import get_run_logger, task
@@ -72,6 +76,8 @@ class PartitionPlan:
     previous: dict[dt.date, str] = field(default_factory=dict)
     """Each planned day's state before the run (``failed``, ``missing``, ...): publishing a
     failed day, or a missing one past its deadline, resolves an alert."""
+    held: dict[dt.date, tuple[Decimal | None, int | None]] = field(default_factory=dict)
+    """(revenue, order count) the warehouse holds for each current day: what its cache hit reports."""
 
     def held_inputs(self, outcomes: list[PartitionOutcome]) -> list[PartitionInput]:
         """The planned inputs the run left the warehouse holding: days published or up to
@@ -115,6 +121,7 @@ def plan_partitions(config: str, partitions: list[dt.date], skip_up_to_date: boo
         current=current,
         inputs=tuple(inputs),
         previous={s.partition: s.state for s in statuses},
+        held={s.partition: (s.revenue, s.order_count) for s in statuses if s.partition in current},
     )
 
 
@@ -192,7 +199,7 @@ def materialize_with_states(
         future = next(as_completed(list(in_flight)))  # the first of them to finish
         item, attempt = in_flight.pop(future)
         future.wait()  # done already: this records its final state on the future
-        outcome = outcome_of(item.partition, future.state)
+        outcome = outcome_of(item.partition, future.state, plan.held.get(item.partition))
         if outcome.outcome == "superseded" and attempt < MAX_INPUT_ATTEMPTS:
             get_run_logger().info("%s: computing it again", outcome.error)
             [again] = plan_partitions(config, [item.partition]).to_compute

@@ -11,7 +11,11 @@ stops the status of the days it is not on.
 - warned: the same, with a warning-level gate finding.
 - stale: published, but the input changed since; ``detail`` names what changed (source rows,
   a new landed file, a landed file replaced: also when its new version is registered but
-  not read yet, which is known without reading it).
+  not read yet, which is known without reading it). Also a day whose published totals were
+  changed outside the pipeline (a manual fix, a restore of one table, a second writer):
+  ``daily_revenue``'s revenue or order count differs from what the ledger recorded at its
+  publish, or the sums of ``customer_daily_spend`` differ from them; ``detail`` names the
+  numbers that differ.
 - missing: never published, or its published rows are no longer in the warehouse.
 - failed: the last attempt failed; ``detail`` is its cause. An earlier version, if any, is
   still published.
@@ -32,6 +36,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from typing import TYPE_CHECKING, Literal
 
 from revenue.partitions import partition_range
@@ -60,6 +65,8 @@ class PartitionStatus:
     that published the version the warehouse holds."""
     order_count: int | None = None
     """Orders in the published version, when one is held."""
+    revenue: Decimal | None = None
+    """``daily_revenue.revenue`` of the published version, when one is held."""
     stopped_at: dt.datetime | None = None
     """Set when the day's last run (``run_id``) stopped without finishing: its last heartbeat."""
 
@@ -70,26 +77,31 @@ def classify(input: PartitionInput, published: PublishedDay | None) -> Partition
     if published is None or not published.ledger:
         return PartitionStatus(day, "missing", "published rows without a ledger record" if published else "")
     rows = list(published.ledger.values())
-    orders = published.table_order_count
+    orders, revenue = published.table_order_count, published.table_revenue
     failed = [r for r in rows if r.status == "failed"]
     if failed:
-        return PartitionStatus(day, "failed", first_line_of(failed[0].error), failed[0].run_id, orders)
+        return PartitionStatus(day, "failed", first_line_of(failed[0].error), failed[0].run_id, orders, revenue)
     run_id = rows[0].run_id
     versions = {r.published_fingerprint for r in rows}
     if None in versions:
         return PartitionStatus(day, "missing", "never published", run_id)
     if len(versions) > 1:
-        return PartitionStatus(day, "stale", "its datasets were published from different inputs", run_id, orders)
+        return PartitionStatus(
+            day, "stale", "its datasets were published from different inputs", run_id, orders, revenue
+        )
     [version] = versions
     assert version is not None  # None was answered above
     if not published.holds(version):
-        return PartitionStatus(day, "missing", _why_not_held(published, version), run_id)
+        edited = published.edited() if published.table_fingerprint == version else ""
+        if edited:  # the version's rows are there, with numbers its publish did not write
+            return PartitionStatus(day, "stale", edited, run_id, orders, revenue)
+        return PartitionStatus(day, "missing", _why_not_held(published), run_id)
     if version != input.fingerprint:
-        return PartitionStatus(day, "stale", what_changed(rows[0], input), run_id, orders)
+        return PartitionStatus(day, "stale", what_changed(rows[0], input), run_id, orders, revenue)
     warned = sorted(r.dataset for r in rows if r.status == "warned")
     if warned:
-        return PartitionStatus(day, "warned", "warnings in " + ", ".join(warned), run_id, orders)
-    return PartitionStatus(day, "materialized", "", run_id, orders)
+        return PartitionStatus(day, "warned", "warnings in " + ", ".join(warned), run_id, orders, revenue)
+    return PartitionStatus(day, "materialized", "", run_id, orders, revenue)
 
 
 def what_changed(published: LedgerRow, current: PartitionInput) -> str:
@@ -117,12 +129,11 @@ def _moved_orders(before: list[tuple[int, str]], now: tuple[tuple[int, str], ...
     return changes[:3] + ([f"{len(changes) - 3} more orders moved"] if len(changes) > 3 else [])
 
 
-def _why_not_held(published: PublishedDay, version: str) -> str:
+def _why_not_held(published: PublishedDay) -> str:
+    """Why the rows of a version the ledger says is published are not held."""
     if published.table_fingerprint is None:
         return "published rows are gone from the warehouse (daily_revenue has no row for the day)"
-    if published.table_fingerprint != version:
-        return "daily_revenue holds another version than the ledger records"
-    return "customer_daily_spend rows do not match daily_revenue (rows deleted?)"
+    return "daily_revenue holds another version than the ledger records"
 
 
 def first_line_of(text: str | None, limit: int = 300) -> str:

@@ -15,7 +15,9 @@ Tables (in ``schema``; SQLite has none) and their grain:
   ``status`` (materialized, warned, failed), ``fingerprint``, counts, rejected rows by reason
   and gate summary, the stage's duration with its gate (``duration_ms``), the input it read
   (``source_fingerprint``, ``input_files``), the cause of a failure in plain words
-  (``error``), plus what is published (``published_fingerprint``, ``published_at``).
+  (``error``), plus what is published (``published_fingerprint``, ``published_at``; on the
+  ``daily_revenue`` row also the totals that publish wrote, ``published_revenue`` and
+  ``published_order_count``: NULL in rows an older version wrote, meaning not recorded).
 - ``landing_registry``, ``landing_registry_days``, ``landed_orders``, ``landed_row_rejects``:
   the landed files, see ``revenue.io.registry``.
 - ``order_moves``: one row per (``from_day``, ``order_id``) of an order whose version on
@@ -47,6 +49,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
@@ -198,6 +201,8 @@ def build_metadata(schema: str | None) -> sa.MetaData:
         sa.Column("attempted_at", TIMESTAMP, nullable=False),
         sa.Column("published_fingerprint", sa.Text),
         sa.Column("published_at", TIMESTAMP),
+        sa.Column("published_revenue", Money),  # the daily_revenue row only; NULL: not recorded
+        sa.Column("published_order_count", sa.BigInteger),
     )
     sa.Table(
         "partition_runs",
@@ -280,6 +285,9 @@ class LedgerRow:
     attempted_at: dt.datetime
     published_fingerprint: str | None
     published_at: dt.datetime | None
+    published_revenue: Decimal | None
+    """The ``daily_revenue`` dataset's row: the revenue its last publish wrote (None: not recorded)."""
+    published_order_count: int | None
 
     def files(self) -> list[tuple[int, str, str]]:
         """The (landing sequence, uri, etag) of the input the last attempt read."""
@@ -301,17 +309,49 @@ class PublishedDay:
     table_order_count: int | None
     spend_order_count: int
     """Sum of ``customer_daily_spend.order_count`` of the day."""
+    table_revenue: Decimal | None = None
+    """``daily_revenue.revenue`` of the day, None if the table has no row for it."""
+    spend_revenue: Decimal = Decimal("0.00")
+    """Sum of ``customer_daily_spend.daily_spend`` of the day, exact."""
 
     def holds(self, fingerprint: str) -> bool:
         """The warehouse holds this partition at ``fingerprint``: the ledger says it was
-        published at it, and both tables hold that version (rows deleted by a restore, a
-        truncate or a new warehouse are not held, whatever a cache remembers)."""
+        published at it, both tables hold that version (rows deleted by a restore, a
+        truncate or a new warehouse are not held, whatever a cache remembers), and they
+        still hold the totals that publish wrote (``edited``)."""
         return (
             bool(self.ledger)
             and all(r.published_fingerprint == fingerprint for r in self.ledger.values())
             and self.table_fingerprint == fingerprint
-            and self.spend_order_count == self.table_order_count
+            and not self.edited()
         )
+
+    def edited(self) -> str:
+        """What the day's tables hold that its publish did not write, in plain words ("" when
+        nothing differs): ``daily_revenue``'s revenue and order count against the totals the
+        ledger recorded, and the sums of ``customer_daily_spend`` against them (against
+        ``daily_revenue`` where the ledger recorded none). Money compares exactly."""
+        if self.table_revenue is None or self.table_order_count is None:
+            return ""  # no row: not an edit, the rows are gone
+        record = self.ledger.get(catalog.DAILY_REVENUE.name)
+        revenue, orders = (record.published_revenue, record.published_order_count) if record else (None, None)
+        differences = []
+        totals: tuple[tuple[str, str, object, object, object], ...] = (
+            ("revenue", "daily_spend", self.table_revenue, self.spend_revenue, revenue),
+            ("order_count", "order_count", self.table_order_count, self.spend_order_count, orders),
+        )
+        for column, spend_column, held, spent, recorded in totals:
+            if recorded is None:  # written by an older version: the tables against each other
+                if spent != held:
+                    differences.append(
+                        f"customer_daily_spend.{spend_column} sums to {spent}, not daily_revenue.{column} {held}"
+                    )
+                continue
+            if held != recorded:
+                differences.append(f"daily_revenue.{column} {held} differs from the published {recorded}")
+            if spent != recorded:
+                differences.append(f"customer_daily_spend.{spend_column} sums to {spent}, not the published {recorded}")
+        return "; ".join(differences) + " (edited outside the pipeline?)" if differences else ""
 
 
 Guard = Callable[[Connection], None]
@@ -482,6 +522,7 @@ class Warehouse:
                         "attempted_at": now,
                         "published_fingerprint": output.input.fingerprint,
                         "published_at": now,
+                        **_published_totals(record, output.daily_revenue),
                     }
                     for record in output.datasets
                 ],
@@ -630,29 +671,39 @@ class Warehouse:
 
     def published_days(self, start: dt.date, end: dt.date) -> dict[dt.date, PublishedDay]:
         """What the warehouse holds for each partition of ``[start, end]`` that it has a
-        ledger row or a table row for (three queries for the range)."""
+        ledger row or a table row for: the ledger, ``daily_revenue``'s row and the sums of
+        ``customer_daily_spend`` per day (three queries for the range)."""
         ledger = self.ledger(start, end)
         revenue, spend = self.table(catalog.DAILY_REVENUE.name), self.table(catalog.CUSTOMER_DAILY_SPEND.name)
-        tables = sa.select(revenue.c.order_date, revenue.c.fingerprint, revenue.c.order_count).where(
+        tables = sa.select(revenue.c.order_date, revenue.c.fingerprint, revenue.c.order_count, revenue.c.revenue).where(
             revenue.c.order_date.between(start, end)
         )
-        spent = (
-            sa.select(spend.c.order_date, sa.func.sum(spend.c.order_count).label("orders"))
-            .where(spend.c.order_date.between(start, end))
-            .group_by(spend.c.order_date)
-        )
         with self.service("reading what is published"), self.engine.connect() as connection:
+            spent = (
+                sa.select(
+                    spend.c.order_date,
+                    sa.func.sum(spend.c.order_count).label("orders"),
+                    _money_sum(connection, spend.c.daily_spend).label("spend"),
+                )
+                .where(spend.c.order_date.between(start, end))
+                .group_by(spend.c.order_date)
+            )
             held = {r.order_date: r for r in connection.execute(tables)}
-            spend_orders = {r.order_date: int(r.orders or 0) for r in connection.execute(spent)}
+            spend_totals = {
+                r.order_date: (int(r.orders or 0), _money_total(connection, r.spend)) for r in connection.execute(spent)
+            }
         days: dict[dt.date, PublishedDay] = {}
         for day in sorted({r.partition_date for r in ledger} | set(held)):
             row = held.get(day)
+            orders, spent_money = spend_totals.get(day, (0, Decimal("0.00")))
             days[day] = PublishedDay(
                 partition=day,
                 ledger={r.dataset: r for r in ledger if r.partition_date == day},
                 table_fingerprint=row.fingerprint if row else None,
                 table_order_count=int(row.order_count) if row else None,
-                spend_order_count=spend_orders.get(day, 0),
+                spend_order_count=orders,
+                table_revenue=row.revenue if row else None,
+                spend_revenue=spent_money,
             )
         return days
 
@@ -708,13 +759,36 @@ def dialect_insert(connection: Connection):
 def _inexact_money(connection: Connection, table: sa.Table, present: dict) -> bool:
     """A money column an older version made narrower (``numeric(18, 2)``), or that SQLite
     stores as a float (``NUMERIC``)."""
-    for column in (c for c in table.columns if isinstance(c.type, Money)):
+    for column in (c for c in table.columns if isinstance(c.type, Money) and c.name in present):
         found = present[column.name]
         if connection.dialect.name == "sqlite" and not isinstance(found, sa.Text):
             return True
         if connection.dialect.name != "sqlite" and getattr(found, "precision", MONEY_PRECISION) != MONEY_PRECISION:
             return True
     return False
+
+
+def _money_sum(connection: Connection, column: sa.Column) -> sa.ColumnElement:
+    """The exact sum of a money column: ``numeric`` on Postgres; on SQLite (decimal text,
+    whose ``sum`` would be a float) whole cents, an integer: the text's digits when it has
+    two decimals, as the pipeline writes it, else the value times 100 rounded."""
+    if connection.dialect.name != "sqlite":
+        return sa.func.sum(column)
+    text = sa.cast(sa.type_coerce(column, sa.Text), sa.Text)
+    cents = sa.case(
+        (text.op("GLOB")("*.[0-9][0-9]"), sa.cast(sa.func.replace(text, ".", ""), sa.Integer)),
+        else_=sa.cast(sa.func.round(sa.type_coerce(column, sa.Float) * 100), sa.Integer),
+    )
+    return sa.type_coerce(sa.func.sum(cents), sa.BigInteger)
+
+
+def _money_total(connection: Connection, value: Any) -> Decimal:
+    """What ``_money_sum`` returned, as an exact amount."""
+    if value is None:
+        return Decimal("0.00")
+    if connection.dialect.name == "sqlite":
+        return (Decimal(int(value)) / 100).quantize(CENT)
+    return Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def _quoted(connection: Connection, *names: str) -> str:
@@ -738,6 +812,17 @@ def _ledger_values(record: DatasetRecord, input: InputRecord) -> dict:
         "gate_summary": json.dumps(record.gate_summary, sort_keys=True) if record.gate_summary else None,
         "lake_uri": record.lake_uri,
         "duration_ms": record.duration_ms,
+    }
+
+
+def _published_totals(record: DatasetRecord, daily_revenue: pd.DataFrame) -> dict:
+    """The ledger's record of the totals a publish writes to ``daily_revenue`` (on that
+    dataset's row; None on the others): what ``PublishedDay.edited`` checks the tables against."""
+    if record.dataset != catalog.DAILY_REVENUE.name or daily_revenue.empty:
+        return {"published_revenue": None, "published_order_count": None}
+    return {
+        "published_revenue": sum((Decimal(str(v)) for v in daily_revenue["revenue"]), Decimal("0.00")),
+        "published_order_count": int(daily_revenue["order_count"].sum()),
     }
 
 
