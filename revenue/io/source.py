@@ -163,7 +163,7 @@ class OrdersSource:
                 self.engine.connect() as connection,
             ):
                 if self.dialect == "sqlite":
-                    _register_row_hashes(connection)
+                    register_row_hashes(connection)
                 rows = connection.execute(query).mappings().all()
             for row in rows:
                 values = dict(row)
@@ -254,7 +254,7 @@ class OrdersSource:
         return table.to_pandas(types_mapper=lambda t: pd.ArrowDtype(t) if pa.types.is_decimal(t) else None)
 
 
-def _register_row_hashes(connection: sa.Connection) -> None:
+def register_row_hashes(connection: sa.Connection) -> None:
     """Make ``RowHashes`` callable in SQL on this SQLite connection (cheap; idempotent)."""
     raw = connection.connection.driver_connection
     if raw is None:

