@@ -109,6 +109,13 @@ row limit and the widest one the limits allow (read), a 1 MB gzip that inflates 
 columns with the limits raised (linear). ``+read`` is the peak RSS minus the RSS before the
 read, with the object's bytes already loaded; reported, not judged.
 
+**Source fingerprint.** ``bench/fingerprint.py`` (alone: ``python -m bench.fingerprint``)
+times one day's fingerprint query on one connection, on the single-partition days (and a
+10k-order SQLite day): the aggregate without the row hashes (the fingerprint before issue
+24) and with them (the query planning runs now), alternating, five times each after a
+warm-up; the medians in ms and their ratio, and ``fingerprints()`` as a whole. Reported, not
+judged.
+
 **Targets** print as PASS / FAIL lines: the whole-process backfill at most 0.5x Dagster's;
 orchestration overhead under 50 ms per partition and Prefect API server CPU under 50 ms per
 computed partition (the backfill); bare work of a 10k-order partition under 80 ms and of a

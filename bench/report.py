@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench.fingerprint import render_lines as fingerprint_lines
 from bench.landed_file import render_lines as landed_file_lines
 from bench.plan import TARGET_SIZE, Plan, human
 
@@ -946,6 +947,7 @@ def render(results: dict, figures: dict, targets: list[dict], plan: Plan) -> str
         out.extend(table(["command", "wall", "x import prefect"], rows))
         out.append("")
 
+    out.extend(fingerprint_lines(results.get("fingerprint")))
     out.extend(landed_file_lines(results.get("landed_file")))
 
     agreement = results["agreement"]

@@ -49,6 +49,7 @@ def run(plan: Plan) -> int:
     from bench.child import run_in_child
     from bench.commands import command_scenarios
     from bench.data import load
+    from bench.fingerprint import fingerprint_scenarios
     from bench.floor import floor_scenarios
     from bench.landed_file import landed_file_scenarios
     from bench.machine import load_average, machine_info
@@ -133,6 +134,10 @@ def run(plan: Plan) -> int:
             entry["flow"] = attempt(f"{name} flow", run_in_child, flow_partition, context, day.isoformat(), repeats)
             entry["published"] = attempt(f"{name} published", read_published, svc.pg_url, day, day)
             results["single_partition"][str(size)] = entry
+
+        log(f"fingerprint query: the aggregate alone vs with row hashes (load {load_average()})")
+        fingerprint_days = {size: plan.single_day(size) for size in plan.sizes}
+        results["fingerprint"] = attempt("fingerprint", fingerprint_scenarios, svc.pg_url, fingerprint_days, 5, log)
 
         if not plan.skip_backfill:
             first, last = plan.backfill_start, plan.backfill_end

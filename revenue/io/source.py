@@ -23,10 +23,11 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from revenue.contract import REQUIRED_COLUMNS
 from revenue.errors import ConfigurationError
 from revenue.io.errors import service
 from revenue.partitions import day_bounds
-from revenue.transforms.fingerprint import fingerprint
+from revenue.transforms.fingerprint import ROW_HASHES, RowHashes, fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +149,9 @@ class OrdersSource:
 
         One round trip per ``FINGERPRINT_BATCH`` days: a ``UNION ALL`` of the same per-day
         aggregate, each branch an index range scan on ``order_date``. A day without rows
-        has a fingerprint too (count 0), so a day that empties is seen as changed.
+        has a fingerprint too (count 0), so a day that empties is seen as changed. Each
+        aggregate includes a sum of hashes of the rows' contract columns (``_row_hashes``),
+        so an in-place edit that keeps every count and sum is seen too.
         """
         found: dict[dt.date, str] = {}
         for first in range(0, len(partitions), FINGERPRINT_BATCH):
@@ -159,6 +162,8 @@ class OrdersSource:
                 self._service("fingerprinting", batch[0] if len(batch) == 1 else None),
                 self.engine.connect() as connection,
             ):
+                if self.dialect == "sqlite":
+                    register_row_hashes(connection)
                 rows = connection.execute(query).mappings().all()
             for row in rows:
                 values = dict(row)
@@ -179,7 +184,24 @@ class OrdersSource:
         ]
         if UPDATED_AT in table.c:
             aggregates.append(sa.func.max(table.c[UPDATED_AT]).label("newest"))
+        aggregates.append(self._row_hashes(table).label("row_hashes"))
         return sa.select(*aggregates).where(self._in_partition(table, partition, unique=True))
+
+    def _row_hashes(self, table: sa.TableClause) -> sa.ColumnElement[Any]:
+        """The sum of a 64-bit hash of each row's contract columns: it changes with any edit
+        of them, whatever the order of the rows (``revenue.transforms.fingerprint``).
+
+        Postgres (14 or later): ``hash_record_extended`` of the row, typed (a NULL is not
+        ``''``; a timestamp hashes the same in any session time zone), hashed again as text
+        because ``hash_record_extended`` is a linear mix of the columns' hashes, whose sum
+        over rows would miss values swapped between rows. ``sum`` of ``bigint`` is
+        ``numeric`` in Postgres: no overflow. SQLite: the ``RowHashes`` aggregate."""
+        columns = [table.c[c] for c in (*REQUIRED_COLUMNS, UPDATED_AT) if c in table.c]
+        if self.dialect == "sqlite":
+            return getattr(sa.func, ROW_HASHES)(*columns)
+        seed: sa.ColumnElement[int] = sa.literal_column("0", sa.BigInteger)
+        record = sa.func.hash_record_extended(sa.tuple_(*columns), seed)
+        return sa.func.sum(sa.func.hashtextextended(sa.cast(record, sa.Text), seed))
 
     def rows(self, partition: dt.date, columns: tuple[str, ...]) -> list[tuple]:
         """The partition's rows as plain tuples of ``columns`` (those the table has; a missing
@@ -252,3 +274,11 @@ class OrdersSource:
                 frames.append(pd.DataFrame(connection.execute(query).mappings().all(), columns=columns))
         found = [f for f in frames if len(f)]
         return pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=columns)
+
+
+def register_row_hashes(connection: sa.Connection) -> None:
+    """Make ``RowHashes`` callable in SQL on this SQLite connection (cheap; idempotent)."""
+    raw = connection.connection.driver_connection
+    if raw is None:
+        raise RuntimeError("the SQLAlchemy connection has no driver connection (closed?)")
+    raw.create_aggregate(ROW_HASHES, -1, RowHashes)

@@ -13,7 +13,7 @@ import pytest
 from revenue.contract import MissingColumnsError
 from revenue.transforms.aggregate import customer_daily_spend, daily_revenue, with_money
 from revenue.transforms.clean import RawPart, clean_orders
-from revenue.transforms.fingerprint import fingerprint
+from revenue.transforms.fingerprint import RowHashes, fingerprint
 
 DAY = dt.date(2026, 3, 1)
 
@@ -286,6 +286,43 @@ def test_fingerprint_is_stable_and_sensitive():
     assert fingerprint(base) != fingerprint({**base, "rows": 4})
     assert fingerprint(base) != fingerprint({**base, "amount": Decimal("10.51")})
     assert len(fingerprint(base)) == 16
+
+
+def row_hashes(rows: list[tuple]) -> int:
+    """What the SQLite aggregate returns for ``rows`` (called as SQLite calls it)."""
+    digest = RowHashes()
+    for row in rows:
+        digest.step(*row)
+    return digest.finalize()
+
+
+def test_row_hashes_ignore_row_order_and_see_every_edit_of_a_value():
+    rows = [(1, "alice", 10, "2026-03-01 08:00:00"), (2, "bob", 25, "2026-03-01 09:00:00"), (3, None, 7.5, None)]
+    base = row_hashes(rows)
+    assert row_hashes(list(reversed(rows))) == base
+    assert row_hashes(rows + rows[:1]) != base, "a duplicated row is a change"
+    swapped = [(1, "alice", 25, rows[0][3]), (2, "bob", 10, rows[1][3]), rows[2]]
+    assert row_hashes(swapped) != base, "amounts swapped between rows"
+    moved = [rows[0], (2, "alice", 25, rows[1][3]), rows[2]]
+    assert row_hashes(moved) != base, "an order moved to another customer"
+    assert -(2**63) <= base < 2**63
+    assert row_hashes([]) == 0
+
+
+def test_row_hashes_tell_null_from_empty_text_and_never_shift_a_value_between_columns():
+    assert row_hashes([(1, None, 10)]) != row_hashes([(1, "", 10)])
+    assert row_hashes([(1, None, 10), (2, "", 10)]) != row_hashes([(1, "", 10), (2, None, 10)])
+    assert row_hashes([(1, "a,b", "c")]) != row_hashes([(1, "a", "b,c")])
+    assert row_hashes([(1, "ab", 10), (2, "c", 10)]) != row_hashes([(1, "a", 10), (2, "bc", 10)])
+    assert row_hashes([(1, "10", 10)]) != row_hashes([(1, 10, "10")])
+    assert row_hashes([(1, None, 10)]) != row_hashes([(1, 0, 10)])
+
+
+def test_row_hashes_depend_on_values_only_and_stay_the_same_across_processes():
+    built = "".join(["ali", "ce"])  # equal to an interned literal, but another object
+    assert row_hashes([(1, built, built)]) == row_hashes([(1, "alice", "alice")])
+    # pinned: a changed encoding would recompute every SQLite day once (say so if it must)
+    assert row_hashes([(1, "alice", 10.5, "2026-03-01 08:00:00", None)]) == 6175130889223527530
 
 
 def test_totals_past_int64_cents_are_a_data_error_not_a_wrapped_number():
