@@ -1,5 +1,7 @@
 """What the source fingerprint costs (issue 24): the per-day aggregate query without and with
-the row hashes, one day of 10k and of 1M orders.
+the row hashes, one day of 10k and of 1M orders; and what looking up the day's orders'
+versions on other days (``OrdersSource.versions_elsewhere``, by ``order_id``) costs next to
+extracting the day.
 
 ``python -m bench.fingerprint`` runs it alone: a fresh database on a Postgres server
 (``--database-url`` / ``BENCH_DATABASE_URL``, else ``TEST_DATABASE_URL``, else a throwaway
@@ -56,12 +58,20 @@ def day_cost(url: str, day: dt.date, repeats: int) -> dict[str, Any]:
     new = source._day_aggregates(table, day)  # exactly what fingerprints() sends, per day
     old = new.with_only_columns(*(c for c in new.selected_columns if c.name != "row_hashes"))
     count = sa.select(sa.func.count()).select_from(table).where(source._in_partition(table, day))
-    ms: dict[str, list[float]] = {"aggregate": [], "with_row_hashes": [], "fingerprints_call": []}
+    ids_of_day = sa.select(table.c.order_id).distinct().where(source._in_partition(table, day))
+    ms: dict[str, list[float]] = {
+        "aggregate": [],
+        "with_row_hashes": [],
+        "fingerprints_call": [],
+        "other_versions": [],
+        "extract": [],
+    }
     try:
         with engine.connect() as connection:
             if source.dialect == "sqlite":
                 register_row_hashes(connection)
             rows = connection.execute(count).scalar_one()
+            ids = [int(i) for i in connection.execute(ids_of_day).scalars() if i is not None]
             queries = {"aggregate": old, "with_row_hashes": new}
             for query in queries.values():
                 connection.execute(query).all()
@@ -70,6 +80,8 @@ def day_cost(url: str, day: dt.date, repeats: int) -> dict[str, Any]:
                 for name, query in queries.items():
                     ms[name].append(_timed(lambda q=query: connection.execute(q).all()))
                 ms["fingerprints_call"].append(_timed(lambda: source.fingerprints([day])))
+                ms["other_versions"].append(_timed(lambda: source.versions_elsewhere(day, ids)))
+                ms["extract"].append(_timed(lambda: source.extract(day)))
     finally:
         engine.dispose()
     median = {name: round(statistics.median(times), 2) for name, times in ms.items()}
@@ -80,6 +92,7 @@ def day_cost(url: str, day: dt.date, repeats: int) -> dict[str, Any]:
         "ms": {name: [round(t, 2) for t in times] for name, times in ms.items()},
         "median_ms": median,
         "ratio": round(median["with_row_hashes"] / median["aggregate"], 2) if median["aggregate"] else None,
+        "lookup_vs_extract": round(median["other_versions"] / median["extract"], 2) if median["extract"] else None,
     }
 
 
@@ -127,6 +140,11 @@ def render_lines(results: dict[str, Any] | None) -> list[str]:
                 f"{median['aggregate']:.1f} ms, with row hashes {median['with_row_hashes']:.1f} ms "
                 f"({cost['ratio']}x); fingerprints() {median['fingerprints_call']:.1f} ms (x{cost['repeats']})"
             )
+            if "other_versions" in median:
+                out.append(
+                    f"    its orders' versions on other days (by order_id) {median['other_versions']:.1f} ms, "
+                    f"{cost['lookup_vs_extract']}x the day's extract ({median['extract']:.1f} ms)"
+                )
     out.append("")
     return out
 

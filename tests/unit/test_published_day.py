@@ -21,6 +21,7 @@ def ledger_row(dataset: str, revenue: Decimal | None, orders: int | None) -> Led
         fingerprint="f",
         source_fingerprint="s",
         input_files="[]",
+        input_moves="[]",
         row_count=None,
         rejected_count=None,
         rejected_reasons=None,
