@@ -31,13 +31,14 @@ import pandas as pd
 from sqlalchemy.engine import Connection
 
 from revenue import contract
+from revenue.catalog import DAILY_REVENUE
 from revenue.errors import InputSuperseded
 from revenue.io.environment import Environment
 from revenue.io.registry import LandedVersion
 from revenue.io.warehouse import Guard, InputRecord
 from revenue.transforms.clean import RawPart
 from revenue.transforms.fingerprint import fingerprint
-from revenue.transforms.identity import Move, no_other_versions, typed_versions
+from revenue.transforms.identity import Move, edges_of, no_other_versions, typed_versions
 
 
 @dataclass(frozen=True)
@@ -87,8 +88,79 @@ def plan_inputs(env: Environment, partitions: list[dt.date], read_pending: bool 
         env.registry.read_pending()
     sources = env.source.fingerprints(days)
     files = env.registry.current_files(days[0], days[-1])
-    moves = env.warehouse.moves_from(days[0], days[-1])
-    return [PartitionInput(day, sources[day], tuple(files.get(day, ())), moves.get(day, ())) for day in partitions]
+    recorded = env.warehouse.moves_from(days[0], days[-1])
+    inputs = [PartitionInput(day, sources[day], tuple(files.get(day, ()))) for day in days]
+    changed = changed_days(env, inputs)
+    found = discovered_moves(env, changed)
+    moves = {i.partition: merged_moves(i.partition, recorded.get(i.partition, ()), found, changed) for i in inputs}
+    by_day = {i.partition: replace(i, moves=moves[i.partition]) for i in inputs}
+    return [by_day[day] for day in partitions]
+
+
+MAX_MISSING_DAYS_SEARCHED = 31
+"""Days never published that planning searches for moved orders; past it (a first fill of
+a long range), none: an order moved to a day never published counts on its old day until
+the new day publishes, and that publish recomputes the old day."""
+
+
+def changed_days(env: Environment, inputs: list[PartitionInput]) -> list[dt.date]:
+    """The days whose rows may hold a new version of an order counted elsewhere: published
+    days whose source rows or landed files changed since (or whose last attempt failed), and
+    days never published (at most ``MAX_MISSING_DAYS_SEARCHED`` of them). One ledger query."""
+    if not inputs:
+        return []
+    days = [i.partition for i in inputs]
+    ledger = {
+        r.partition_date: r for r in env.warehouse.ledger(min(days), max(days)) if r.dataset == DAILY_REVENUE.name
+    }
+    changed, missing = [], []
+    for input in inputs:
+        row = ledger.get(input.partition)
+        if row is None or row.published_fingerprint is None:
+            missing.append(input.partition)
+        elif (
+            row.status == "failed"
+            or row.source_fingerprint != input.source_fingerprint
+            or row.files() != [(f.seq, f.uri, f.etag) for f in input.files]
+        ):
+            changed.append(input.partition)
+    return sorted(changed + (missing if len(missing) <= MAX_MISSING_DAYS_SEARCHED else []))
+
+
+def discovered_moves(env: Environment, days: list[dt.date]) -> list[Move]:
+    """The edges that touch ``days`` as their rows stand now: every version of every order
+    they hold, wherever it is (the source and the current landings, by ``order_id``), and
+    for each order an edge from each day holding a version to the day of its latest one.
+    Four queries, whatever the number of days."""
+    if not days:
+        return []
+    origin = f"source {env.source.label}"
+    here = pd.concat(
+        [typed_versions(env.source.versions_on(days), origin), env.registry.versions_on(days)], ignore_index=True
+    )
+    ids = sorted({int(i) for i in here["order_id"]})
+    if not ids:
+        return []
+    every = pd.concat(
+        [
+            typed_versions(env.source.versions_elsewhere(None, ids), origin),
+            env.registry.versions_elsewhere(None, ids),
+        ],
+        ignore_index=True,
+    )
+    touched = set(days)
+    return [m for m in edges_of(every) if m.from_day in touched or m.to_day in touched]
+
+
+def merged_moves(
+    day: dt.date, recorded: tuple[tuple[int, str], ...], found: list[Move], changed: list[dt.date]
+) -> tuple[tuple[int, str], ...]:
+    """The day's orders that count elsewhere: the recorded edges, except those touching a
+    changed day, which the edges found now replace."""
+    fresh = set(changed)
+    moves = {o: to for o, to in recorded if day not in fresh and dt.date.fromisoformat(to) not in fresh}
+    moves.update({m.order_id: m.to_day.isoformat() for m in found if m.from_day == day})
+    return tuple(sorted(moves.items()))
 
 
 def still_current(env: Environment, input: PartitionInput) -> Guard:

@@ -562,14 +562,30 @@ class LandingRegistry:
         if len(orders):
             insert_frame(connection, self.orders, orders.assign(seq=seq))
 
-    def versions_elsewhere(self, partition: dt.date, order_ids: Sequence[int]) -> pd.DataFrame:
+    def versions_elsewhere(self, partition: dt.date | None, order_ids: Sequence[int]) -> pd.DataFrame:
         """The versions of these orders that current landings hold on other days than
-        ``partition`` (``revenue.transforms.identity.OTHER_VERSION_COLUMNS``; landed
-        versions have no timestamps: they are ranked by landing). One query per batch of
-        ids, by the ``order_id`` index."""
+        ``partition`` (any day when it is None; ``revenue.transforms.identity.
+        OTHER_VERSION_COLUMNS``; landed versions have no timestamps: they are ranked by
+        landing). One query per batch of ids, by the ``order_id`` index."""
+        dialect = self.warehouse.engine.dialect.name
+        conditions = [
+            [where] + ([self.orders.c.partition_date != partition] if partition is not None else [])
+            for where in id_batches(self.orders.c.order_id, order_ids, dialect)
+        ]
+        return self._landed_versions(conditions, partition)
+
+    def versions_on(self, partitions: Sequence[dt.date]) -> pd.DataFrame:
+        """The versions current landings hold on these days (``OTHER_VERSION_COLUMNS``)."""
+        days = sorted(set(partitions))
+        return self._landed_versions(
+            [[self.orders.c.partition_date.in_(days[i : i + 500])] for i in range(0, len(days), 500)]
+        )
+
+    def _landed_versions(self, conditions: list[list], partition: dt.date | None = None) -> pd.DataFrame:
+        """Current landings' ``landed_orders`` rows meeting each list of ``conditions``."""
         current = self._current_seqs()
         frames = []
-        for where in id_batches(self.orders.c.order_id, order_ids, self.warehouse.engine.dialect.name):
+        for where in conditions:
             query = (
                 sa.select(
                     self.orders.c.order_id,
@@ -583,7 +599,7 @@ class LandingRegistry:
                         self.files, self.files.c.seq == self.orders.c.seq
                     )
                 )
-                .where(where, self.orders.c.partition_date != partition)
+                .where(*where)
             )
             with self.warehouse.service("reading landed orders", partition), self.warehouse.engine.connect() as c:
                 frames.append(pd.DataFrame(c.execute(query).mappings().all()))

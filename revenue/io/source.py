@@ -253,27 +253,44 @@ class OrdersSource:
         )
         return table.to_pandas(types_mapper=lambda t: pd.ArrowDtype(t) if pa.types.is_decimal(t) else None)
 
-    def versions_elsewhere(self, partition: dt.date, order_ids: list[int]) -> pd.DataFrame:
-        """The rows of these orders on other days than ``partition`` (the contract's
-        columns, ``updated_at`` when the table has it), values as stored: the versions a
-        day's orders have elsewhere. One query by ``order_id`` per batch of ids; the source
-        needs an index on ``order_id`` for it to stay cheap (``revenue.io.orders_table``
-        creates one)."""
+    def versions_elsewhere(self, partition: dt.date | None, order_ids: list[int]) -> pd.DataFrame:
+        """The rows of these orders on other days than ``partition`` (on any day when it is
+        None): the contract's columns, ``updated_at`` when the table has it, values as
+        stored. One query by ``order_id`` per batch of ids; the source needs an index on
+        ``order_id`` for it to stay cheap (``revenue.io.orders_table`` creates one)."""
         from revenue.io.warehouse import id_batches
 
         table = self._table(partition)
-        columns = [c for c in ("order_id", "customer_id", "amount", ORDER_DATE, UPDATED_AT) if c in table.c]
+        columns = self._version_columns(table)
         as_text = not isinstance(self._column_types().get("order_id"), sa.Integer)
         ids = [str(i) for i in order_ids] if as_text else [int(i) for i in order_ids]
         frames = []
         for where in id_batches(table.c.order_id, ids, self.dialect):
-            query = sa.select(*(table.c[c] for c in columns)).where(
-                where, sa.not_(self._in_partition(table, partition, unique=True))
-            )
+            query = sa.select(*(table.c[c] for c in columns)).where(where)
+            if partition is not None:
+                query = query.where(sa.not_(self._in_partition(table, partition, unique=True)))
             with self._service("reading other versions of orders", partition), self.engine.connect() as connection:
                 frames.append(pd.DataFrame(connection.execute(query).mappings().all(), columns=columns))
-        found = [f for f in frames if len(f)]
-        return pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=columns)
+        return _joined(frames, columns)
+
+    def versions_on(self, partitions: list[dt.date]) -> pd.DataFrame:
+        """The contract's columns of every row of these days (``FINGERPRINT_BATCH`` days a
+        query, each an index range scan on ``order_date``)."""
+        columns: list[str] = []
+        frames = []
+        for first in range(0, len(partitions), FINGERPRINT_BATCH):
+            batch = partitions[first : first + FINGERPRINT_BATCH]
+            table = self._table(batch[0])
+            columns = self._version_columns(table)
+            days = sa.or_(*(self._in_partition(table, day, unique=True) for day in batch))
+            query = sa.select(*(table.c[c] for c in columns)).where(days)
+            with self._service("reading the orders of changed days"), self.engine.connect() as connection:
+                frames.append(pd.DataFrame(connection.execute(query).mappings().all(), columns=columns))
+        return _joined(frames, columns)
+
+    @staticmethod
+    def _version_columns(table: sa.TableClause) -> list[str]:
+        return [c for c in ("order_id", "customer_id", "amount", ORDER_DATE, UPDATED_AT) if c in table.c]
 
 
 def register_row_hashes(connection: sa.Connection) -> None:
@@ -282,3 +299,8 @@ def register_row_hashes(connection: sa.Connection) -> None:
     if raw is None:
         raise RuntimeError("the SQLAlchemy connection has no driver connection (closed?)")
     raw.create_aggregate(ROW_HASHES, -1, RowHashes)
+
+
+def _joined(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    found = [f for f in frames if len(f)]
+    return pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=columns)

@@ -185,3 +185,30 @@ def _stamp(value: object) -> tuple:
 
 def _when(value: object) -> pd.Timestamp:
     return pd.Timestamp.min.tz_localize("UTC") if value is None or pd.isna(value) else pd.Timestamp(value)
+
+
+def edges_of(versions: pd.DataFrame) -> list[Move]:
+    """Every edge among ``versions`` (``OTHER_VERSION_COLUMNS``: all known versions of some
+    orders, on any day): for each order, its latest version by the module's rule, and an
+    edge from every other day holding a version of it to that version's day."""
+    if versions.empty:
+        return []
+    ranked = versions.assign(
+        _has=versions["updated_at"].notna(),
+        _updated=versions["updated_at"].fillna(pd.Timestamp.min.tz_localize("UTC")),
+        _when=versions["order_date"].fillna(pd.Timestamp.min.tz_localize("UTC")),
+    ).sort_values(["order_id", "landing_seq", "latest", "_has", "_updated", "_when"], kind="stable")
+    winners = ranked.drop_duplicates("order_id", keep="last").set_index("order_id")
+    held = versions[["order_id", "partition_date"]].drop_duplicates()
+    to_day = winners["partition_date"].reindex(held["order_id"]).to_numpy()
+    origin = winners["origin"].reindex(held["order_id"]).to_numpy()
+    losing = held["partition_date"].to_numpy() != to_day
+    return sorted(
+        Move(day, int(order_id), winner_day, str(source))
+        for day, order_id, winner_day, source in zip(
+            held["partition_date"].to_numpy()[losing],
+            held["order_id"].to_numpy()[losing],
+            to_day[losing],
+            origin[losing],
+        )
+    )

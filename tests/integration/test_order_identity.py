@@ -112,18 +112,24 @@ def test_a_newer_source_row_on_another_day_moves_the_order(pg_env):
     assert rerun.outcome == "cache hit" and rerun.revenue == Decimal("100.00")
 
 
-def test_the_day_an_order_left_is_recomputed_when_the_day_it_moved_to_publishes(pg_env):
-    """A newer version on day C changes C's rows, not A's: A stays current (and counts the
-    order) until C publishes it; then A is recomputed by the same run, so the order is
-    never counted on both days."""
+def test_a_newer_version_on_a_changed_day_makes_the_day_it_left_stale(pg_env):
+    """A newer version on day C changes C's rows, not A's. Planning a window searches the
+    days that changed since they were published (C) for orders that moved: A is stale,
+    saying why, wherever it is planned with C. A run of A alone does not look at other
+    days: it keeps A (the order still counts once, on A) until C publishes, and the run
+    that publishes C recomputes A."""
     seed_orders(pg_env, [*SOURCE, (4, "dan", 4.00, "2026-04-03 09:00:00", "2026-04-03 09:00:00")])
     backfill(start=A.isoformat(), end=C.isoformat(), config=pg_env)
     seed_orders(pg_env, [(1, "ann", 90.00, "2026-04-03 07:00:00", "2026-04-07 00:00:00")], replace=False)
 
     [only_a] = daily_revenue(partition_date=A.isoformat(), config=pg_env)
     assert only_a.outcome == "cache hit" and only_a.revenue == Decimal("120.00")
-    states = {s.partition: s.state for s in partition_statuses(pg_env, A, C)}
-    assert states == {A: "materialized", B: "materialized", C: "stale"}
+    states = {s.partition: (s.state, s.detail) for s in partition_statuses(pg_env, A, C)}
+    assert states == {
+        A: ("stale", "order 1 now counts on 2026-04-03"),
+        B: ("materialized", ""),
+        C: ("stale", "source rows changed"),
+    }
 
     outcomes = backfill(start=A.isoformat(), end=C.isoformat(), config=pg_env)
     assert {o.partition: o.outcome for o in outcomes} == {
