@@ -109,8 +109,8 @@ def verify_range(config: str | Environment, start: dt.date, end: dt.date) -> lis
     env = environment(config) if isinstance(config, str) else config
     published = {row.order_date: row for row in env.warehouse.read_range(catalog.DAILY_REVENUE.name, start, end)}
     spend_by_day: dict[dt.date, dict[str, int]] = defaultdict(dict)
-    for row in env.warehouse.read_range(catalog.CUSTOMER_DAILY_SPEND.name, start, end):
-        spend_by_day[row.order_date][row.customer_id] = int(row.daily_spend * 100)
+    for spent in env.warehouse.read_range(catalog.CUSTOMER_DAILY_SPEND.name, start, end):
+        spend_by_day[spent.order_date][spent.customer_id] = int(spent.daily_spend * 100)
     differences = []
     for input in plan_inputs(env, partition_range(start, end)):
         day = input.partition
