@@ -95,6 +95,12 @@ command at most 2x that import.
 slope of wall time over partitions (least squares); the sizes above show how time grows
 with rows.
 
+**Verify by range.** ``bench/verify_range.py`` (alone: ``python -m bench.verify_range``) times
+``verify_range``, what ``revenue verify`` runs, over the first 30 and 365 loaded days (10k
+orders a day) on the warehouse the scaling scenario left (all 365 days published), in one
+warmed process, with seconds per day; beside it, the range's published rows read alone and
+both published tables read whole (what verify read before issue 24, whatever the range).
+
 **Single-run vs multi-run.** ``bench/multi_run.py`` starts a ``prefect server`` on its own
 Postgres (``testkit.services.postgres_server_for_prefect``), deploys ``backfill/range`` from
 prefect.yaml, starts two process workers, and runs a forced backfill of the first 90 loaded

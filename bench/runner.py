@@ -57,6 +57,8 @@ def run(plan: Plan) -> int:
     from bench.partition import bare_partition, flow_partition
     from bench.scaling import scaling_scenarios
     from bench.services import services
+    from bench.verify_range import LENGTHS as VERIFY_LENGTHS
+    from bench.verify_range import verify_range_scenarios
     from bench.whole import whole_process
 
     log = Progress()
@@ -192,6 +194,11 @@ def run(plan: Plan) -> int:
                 first.isoformat(),
                 list(plan.scaling_days),
                 plan.concurrency,
+            )
+            lengths = sorted({min(n, plan.loaded_days) for n in VERIFY_LENGTHS})
+            log(f"verify over {', '.join(map(str, lengths))} days (load {load_average()})")
+            results["verify_range"] = attempt(
+                "verify range", run_in_child, verify_range_scenarios, context, first.isoformat(), lengths
             )
             days = min(MULTI_RUN_DAYS, plan.loaded_days)
             log(

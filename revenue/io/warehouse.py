@@ -719,6 +719,16 @@ class Warehouse:
         with self.service(f"reading {name}", partition), self.engine.connect() as connection:
             return pd.DataFrame(connection.execute(query).mappings().all(), columns=[c.name for c in table.columns])
 
+    def read_range(self, name: str, start: dt.date, end: dt.date) -> list[sa.Row]:
+        """The rows of a partitioned table whose day is in ``[start, end]``, sorted by its key
+        (one query, bounded by its date column: the rest of the table is not read)."""
+        self.ensure_tables()
+        table = self.table(name)
+        date_column = table.c.partition_date if "partition_date" in table.c else table.c.order_date
+        query = sa.select(table).where(date_column.between(start, end)).order_by(*table.primary_key.columns)
+        with self.service(f"reading {name} {start}..{end}"), self.engine.connect() as connection:
+            return list(connection.execute(query))
+
 
 ID_BATCH = 10_000
 """Ids per ``IN`` list off Postgres (SQLite allows 32,766 bound values per statement)."""
