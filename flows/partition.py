@@ -3,7 +3,7 @@ of a landed file) and ``backfill``:
 
     plan_partitions                 one task run for every day of the run: inputs (source
                                     fingerprints, current landed files) and what the
-                                    warehouse holds (no source row read)
+                                    warehouse holds (no row of an unchanged day read)
     compute_partition, per day      one task run, cached on (task name, partition, input
                                     fingerprint); inside it the stages run as plain calls
                                     (``revenue.stages``), each gated by its quality suite:
@@ -103,7 +103,7 @@ def _plan_run_name() -> str:
 @task(name="plan_partitions", task_run_name=_plan_run_name, **IO_RETRIES)
 def plan_partitions(config: str, partitions: list[dt.date], skip_up_to_date: bool = False) -> PartitionPlan:
     """Every partition's input and whether the warehouse holds it, for the whole list at
-    once (a few queries, no source row read). With ``skip_up_to_date``, current
+    once (a few queries, no row of an unchanged day read). With ``skip_up_to_date``, current
     partitions are skipped."""
     env = environment(config)
     with naming_partitions(partitions):

@@ -2,7 +2,7 @@
 
 Grain: one ``PlannedDay`` per partition of the range. It is decided exactly as the backfill
 flow decides (``plan_inputs`` + ``classify``: the same queries as its ``plan_partitions``
-task, no source row read, nothing written):
+task, no row of an unchanged day read, nothing written):
 
 - ``compute``: ``new`` (never published), ``stale: <what changed>`` (published at another
   input), ``failed before: <cause>``, or ``forced`` (current, but ``--force``);

@@ -29,10 +29,16 @@ from revenue import catalog
 from revenue.contract import cents_to_decimal
 from revenue.io.environment import Environment
 from revenue.io.lake import LakeVersion, discard
-from revenue.io.partition_input import PartitionInput, extract_parts, other_versions, still_current
+from revenue.io.partition_input import (
+    PartitionInput,
+    extract_parts,
+    other_versions,
+    published_orders_moved_away,
+    still_current,
+)
 from revenue.io.warehouse import DatasetRecord, Guard, PartitionOutput
 from revenue.quality.gate import GateResult, QualityGateFailed, enforce, run_gate
-from revenue.quality.suites import cleaned_parameters, reconciliation_parameters
+from revenue.quality.suites import MIN_ROWS, cleaned_parameters, reconciliation_parameters
 from revenue.transforms.aggregate import customer_daily_spend, daily_revenue, with_money
 from revenue.transforms.clean import CleanedOrders, RawPart, all_counted_elsewhere, clean_orders
 
@@ -85,6 +91,8 @@ class RawStage:
 
     parts: list[RawPart]
     gate: GateResult
+    emptied_by_moves: bool = False
+    """No rows because every order the day published now counts on another day."""
 
     @property
     def rows(self) -> int:
@@ -158,9 +166,14 @@ class PartitionOutcome:
 
 
 def raw_orders(env: Environment, input: PartitionInput, gate: Gate = run_gate) -> RawStage:
+    """The day's rows. None is a critical failure (a broken extract), except for a day whose
+    published orders all have versions on other days now: its orders moved away, so it
+    publishes zero."""
     parts = extract_parts(env, input)
     frame = parts[0].rows if len(parts) == 1 else pd.concat([p.rows for p in parts], ignore_index=True)
-    return RawStage(parts, enforce(gate(catalog.RAW_ORDERS.name, frame, input.partition, None)))
+    emptied = frame.empty and published_orders_moved_away(env, input.partition)
+    parameters = {MIN_ROWS: 0} if emptied else None
+    return RawStage(parts, enforce(gate(catalog.RAW_ORDERS.name, frame, input.partition, parameters)), emptied)
 
 
 def cleaned_orders(
@@ -169,7 +182,9 @@ def cleaned_orders(
     """``others``: the versions of the day's orders on other days (an order whose latest
     version is elsewhere counts there: its row here is quarantined with that reason)."""
     result = clean_orders(raw.parts, partition, others)
-    parameters = cleaned_parameters(raw.rows, len(result.rejected), all_counted_elsewhere(result))
+    parameters = cleaned_parameters(
+        raw.rows, len(result.rejected), raw.emptied_by_moves or all_counted_elsewhere(result)
+    )
     outcome = gate(catalog.CLEANED_ORDERS.name, result.cleaned, partition, parameters)
     stage = CleanedStage(result, outcome, raw.rows)
     try:

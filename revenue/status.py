@@ -2,7 +2,8 @@
 
 Answered from the warehouse (the ledger and the published tables, three queries for a range)
 and each day's current input (source fingerprints from one aggregate query, landed files from
-the registry): no source row is read, and no Prefect API is needed. No landed file is read
+the registry, the orders that moved: ``plan_inputs``): no row of an unchanged day is read,
+and no Prefect API is needed. No landed file is read
 either: a file registered but not read yet is *pending* (``pending_files``, which ``revenue
 status`` prints): its days are known once a run reads it, so a file that cannot be read never
 stops the status of the days it is not on.
@@ -166,7 +167,8 @@ def replaced_not_read(status: PartitionStatus, input: PartitionInput, pending_ur
 
 
 def partition_statuses(config: str, start: dt.date, end: dt.date) -> list[PartitionStatus]:
-    """Status of every partition in ``[start, end]`` for an environment (no source row read)."""
+    """Status of every partition in ``[start, end]`` for an environment (no row of an
+    unchanged day read)."""
     from revenue.io.environment import environment
     from revenue.io.partition_input import plan_inputs
 

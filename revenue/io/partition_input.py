@@ -76,7 +76,10 @@ class PartitionInput:
 
 
 def plan_inputs(env: Environment, partitions: list[dt.date], read_pending: bool = True) -> list[PartitionInput]:
-    """The input of each partition, in the order given (no source row is read).
+    """The input of each partition, in the order given. No row of an unchanged day is
+    read: only the days that changed since they were published (``changed_days``) are
+    searched for orders that moved (``discovered_moves``: by ``order_id``, a few queries
+    whatever the number of days).
 
     ``read_pending``: read the landings not read yet first (under their lease, within the
     read limits); False for what only shows status: a pending file is not in any day's
@@ -201,3 +204,23 @@ def other_versions(env: Environment, input: PartitionInput, parts: list[RawPart]
     found.append(env.registry.versions_elsewhere(input.partition, wanted))
     found = [f for f in found if len(f)]
     return pd.concat(found, ignore_index=True) if found else no_other_versions()
+
+
+def published_orders_moved_away(env: Environment, partition: dt.date) -> bool:
+    """Every order the day's published version counted (its published ``cleaned_orders``
+    lake file) has a valid version on another day now: a day left with no rows because its
+    orders moved, not because an extract broke. False when nothing was published."""
+    from revenue.catalog import CLEANED_ORDERS
+    from revenue.io.lake import read_partition
+
+    try:
+        published = read_partition(env, CLEANED_ORDERS.name, partition)
+    except FileNotFoundError:
+        return False
+    ids = sorted({int(i) for i in published["order_id"]})
+    if not ids:
+        return False
+    source = typed_versions(env.source.versions_elsewhere(partition, ids), "source")
+    elsewhere = {int(i) for i in source["order_id"]}
+    elsewhere |= {int(i) for i in env.registry.versions_elsewhere(partition, ids)["order_id"]}
+    return set(ids) <= elsewhere

@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import sqlalchemy as sa
+
 from flows.backfill import backfill
 from flows.daily_revenue import daily_revenue
 from revenue.io.environment import environment
@@ -198,3 +200,25 @@ def test_status_and_the_plan_name_the_order_that_moved_until_its_old_day_is_reco
     backfill(start=A.isoformat(), end=C.isoformat(), config=pg_env)
     assert sum(orders for _, orders in revenue_by_day(pg_env).values()) == 4
     assert verify_range(pg_env, A, C) == []
+
+
+def test_a_day_whose_only_order_moved_in_place_publishes_zero_but_a_deleted_day_fails(pg_env):
+    seed_orders(pg_env, SOURCE[:1] + SOURCE[2:])  # A holds order 1 only; B holds order 3
+    backfill(start=A.isoformat(), end=B.isoformat(), config=pg_env)
+    source = environment(pg_env).source.engine
+    with source.begin() as connection:
+        connection.execute(
+            sa.text("UPDATE orders SET order_date = :day WHERE order_id = 1"), {"day": "2026-04-02 10:00:00+00"}
+        )
+
+    outcomes = backfill(start=A.isoformat(), end=B.isoformat(), config=pg_env)
+    assert {o.partition: o.outcome for o in outcomes} == {A.isoformat(): "published", B.isoformat(): "published"}
+    assert revenue_by_day(pg_env) == {A: (Decimal("0.00"), 0), B: (Decimal("103.00"), 2)}
+    assert verify_range(pg_env, A, B) == []
+
+    with source.begin() as connection:  # B's rows deleted: nothing moved, an empty extract is not news
+        connection.execute(sa.text("DELETE FROM orders"))
+    state = daily_revenue(partition_date=B.isoformat(), config=pg_env, return_state=True)
+    assert state.is_failed() and "raw_orders" in state.message
+    states = {s.partition: s.state for s in partition_statuses(pg_env, A, B)}
+    assert states[B] == "failed" and revenue_by_day(pg_env)[B] == (Decimal("103.00"), 2)
