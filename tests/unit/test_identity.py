@@ -107,3 +107,22 @@ def test_a_day_with_an_invalid_row_and_a_moved_one_is_not_all_counted_elsewhere(
     day_rows = rows((1, "ann", "100.00", "2026-04-01 10:00", None), (3, None, "1", "2026-04-01 11:00", None))
     result = clean_orders([RawPart("source db", 0, day_rows)], A, others(other(1, C, 3)))
     assert len(result.cleaned) == 0 and not all_counted_elsewhere(result)
+
+
+def test_edges_of_all_versions_point_every_other_day_to_the_latest_versions_day():
+    from revenue.transforms.identity import edges_of
+
+    versions = others(
+        other(1, A, 0, updated="2026-04-01"),
+        other(1, B, 0, updated="2026-04-05"),  # the source's newest
+        other(2, A, 0, updated="2026-04-01"),
+        other(2, C, 3, latest=False),
+        other(2, B, 3, latest=True),  # landing 3's newest of order 2
+        other(4, C, 0, updated="2026-04-01"),  # one day only: no edge
+    )
+    assert edges_of(versions) == [
+        Move(A, 1, B, "source db"),
+        Move(A, 2, B, URI),
+        Move(C, 2, B, URI),
+    ]
+    assert edges_of(no_other_versions()) == []
