@@ -130,7 +130,9 @@ def run_partitions(
             for outcome in plan.up_to_date:
                 finished(outcome)
             computed = materialize_partitions(config, plan, force, max_concurrency, on_outcome=finished)
-            outcomes.extend(sorted([*plan.up_to_date, *computed], key=lambda o: o.partition))
+            again = {o.partition for o in computed}  # a current day an order moved to or from: computed too
+            skipped = [o for o in plan.up_to_date if o.partition not in again]
+            outcomes.extend(sorted([*skipped, *computed], key=lambda o: o.partition))
     progress.update(total)
     return outcomes
 
