@@ -4,7 +4,8 @@ Grain: one row per order version (``order_id`` may repeat; nulls allowed, as in 
 sources). Columns: ``order_id`` (bigint), ``customer_id`` (text), ``amount``
 (numeric), ``order_date`` (timestamptz; UTC text in SQLite), ``updated_at``,
 ``channel``. Indexed on ``order_date`` so a partition's fingerprint is cheap, and on
-``order_id`` so a day finds its orders' versions on other days cheaply.
+``(order_id, order_date)`` so a day finds its orders' versions on other days cheaply (an
+index range scan over the day's ids, filtered by date inside the index).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def orders_table(name: str = "orders", schema: str | None = None, sqlite: bool =
         sa.Column("updated_at", timestamp),
         sa.Column("channel", sa.Text),
         sa.Index(f"{name}_order_date_idx", "order_date"),
-        sa.Index(f"{name}_order_id_idx", "order_id"),
+        sa.Index(f"{name}_order_id_idx", "order_id", "order_date"),
     )
 
 

@@ -572,7 +572,8 @@ class LandingRegistry:
             [where] + ([self.orders.c.partition_date != partition] if partition is not None else [])
             for where in id_batches(self.orders.c.order_id, order_ids, dialect)
         ]
-        return self._landed_versions(conditions, partition)
+        found = self._landed_versions(conditions, partition)
+        return found[found["order_id"].isin(list(order_ids))].reset_index(drop=True) if len(found) else found
 
     def versions_on(self, partitions: Sequence[dt.date]) -> pd.DataFrame:
         """The versions current landings hold on these days (``OTHER_VERSION_COLUMNS``)."""
@@ -617,16 +618,16 @@ class LandingRegistry:
         """The current landings that hold a version of any of these orders, on any day, in
         landing order (``revenue verify`` reads them to decide each order's day itself)."""
         current = self._current_seqs()
+        wanted = set(order_ids)
         seqs: set[int] = set()
         for where in id_batches(self.orders.c.order_id, order_ids, self.warehouse.engine.dialect.name):
             query = (
-                sa.select(self.orders.c.seq)
-                .distinct()
+                sa.select(self.orders.c.seq, self.orders.c.order_id)
                 .select_from(self.orders.join(current, current.c.seq == self.orders.c.seq))
                 .where(where)
             )
             with self.warehouse.service("reading landed orders"), self.warehouse.engine.connect() as connection:
-                seqs.update(int(s) for s in connection.execute(query).scalars())
+                seqs.update(int(r.seq) for r in connection.execute(query) if r.order_id in wanted)
         if not seqs:
             return []
         query = sa.select(self.files).where(self.files.c.seq.in_(sorted(seqs))).order_by(self.files.c.seq)

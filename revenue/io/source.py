@@ -271,7 +271,8 @@ class OrdersSource:
                 query = query.where(sa.not_(self._in_partition(table, partition, unique=True)))
             with self._service("reading other versions of orders", partition), self.engine.connect() as connection:
                 frames.append(pd.DataFrame(connection.execute(query).mappings().all(), columns=columns))
-        return _joined(frames, columns)
+        found = _joined(frames, columns)
+        return found[found["order_id"].isin(ids)].reset_index(drop=True) if len(found) else found
 
     def versions_on(self, partitions: list[dt.date]) -> pd.DataFrame:
         """The contract's columns of every row of these days (``FINGERPRINT_BATCH`` days a

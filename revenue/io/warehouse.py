@@ -732,14 +732,22 @@ class Warehouse:
 
 ID_BATCH = 10_000
 """Ids per ``IN`` list off Postgres (SQLite allows 32,766 bound values per statement)."""
+DENSE_IDS = 4
+"""Integer ids spanning at most this many times their number are looked up as one range."""
 
 
 def id_batches(column: sa.ColumnElement, ids: Iterable[object], dialect: str) -> Iterator[sa.ColumnElement[bool]]:
-    """``column`` among ``ids``, as few conditions as the database allows: one
-    ``= ANY(array)`` on Postgres (one bound array, any length), else ``IN`` lists of
+    """Conditions that select at least the rows whose ``column`` is among ``ids`` (the
+    caller keeps only those): one ``BETWEEN`` when the ids are integers dense enough
+    (``DENSE_IDS``: a day's orders usually are, and an index range scan beats a million
+    index probes by 10x or more); else one ``= ANY(array)`` on Postgres, or ``IN`` lists of
     ``ID_BATCH``. Nothing for no ids."""
     values = sorted(set(ids))  # type: ignore[type-var]
     if not values:
+        return
+    low, high = values[0], values[-1]
+    if isinstance(low, int) and isinstance(high, int) and high - low + 1 <= DENSE_IDS * len(values):
+        yield column.between(low, high)
         return
     if dialect == "postgresql":
         element = sa.Text() if isinstance(values[0], str) else sa.BigInteger()
