@@ -134,57 +134,38 @@ def no_other_versions() -> pd.DataFrame:
 
 
 def resolve(day: dt.date, survivors: pd.DataFrame, others: pd.DataFrame, origins: Mapping[int, str]) -> Resolution:
-    """Which of the day's orders count elsewhere, and the edges between days.
+    """Which of the day's orders count elsewhere, and the edges between this day and others.
 
     ``survivors``: the day's winning version of each order (``order_id``, ``_seq``: its
     landing, ``order_date``, ``updated_at`` when the input has it). ``others``: versions of
     the same orders on other days (``OTHER_VERSION_COLUMNS``); ``origins``: each landing's
-    origin by its sequence (0: the source). A version outranks another
-    when its landing is later; within one landing, a landed file's ``latest`` day wins, and
-    the source's versions compare by ``updated_at`` (a missing one is oldest), then
-    ``order_date``."""
+    origin by its sequence (0: the source). The survivors are ranked with the others by
+    ``edges_of``'s rule; a landed survivor is its file's ``latest`` version unless the same
+    landing has its latest version of the order on another day."""
     if others.empty or survivors.empty:
         return Resolution({}, ())
-    mine = survivors.set_index("order_id")
-    has_version = VERSION_COLUMN in mine.columns
-    lost: dict[int, tuple[dt.date, str]] = {}
-    moves: list[Move] = []
-    for order_id, versions in others.groupby("order_id", sort=True):
-        order_id = int(order_id)
-        if order_id not in mine.index:
-            continue
-        held = mine.loc[order_id]
-        seq = int(held["_seq"])
-        held_key = (
-            _stamp(held[VERSION_COLUMN]) if has_version else (0,),
-            pd.Timestamp(held["order_date"]),
-        )
-        best = None
-        for other in versions.itertuples(index=False):
-            other_key = (int(other.landing_seq), bool(other.latest), _stamp(other.updated_at), _when(other.order_date))
-            wins = other.landing_seq > seq or (
-                other.landing_seq == seq and (bool(other.latest) if seq else (other_key[2], other_key[3]) > held_key)
-            )
-            if wins and (best is None or other_key > best[0]):
-                best = (other_key, other)
-        if best is not None:
-            winner = best[1]
-            lost[order_id] = (winner.partition_date, str(winner.origin))
-            moves.append(Move(day, order_id, winner.partition_date, str(winner.origin)))
-        else:
-            origin = origins.get(seq, f"landing {seq}")
-            for other_day in sorted(set(versions["partition_date"])):
-                moves.append(Move(other_day, order_id, day, origin))
-    return Resolution(lost, tuple(sorted(set(moves))))
-
-
-def _stamp(value: object) -> tuple:
-    """A version stamp as a sortable key: missing sorts first."""
-    return (0,) if value is None or pd.isna(value) else (1, pd.Timestamp(value))
-
-
-def _when(value: object) -> pd.Timestamp:
-    return pd.Timestamp.min.tz_localize("UTC") if value is None or pd.isna(value) else pd.Timestamp(value)
+    ids = survivors["order_id"].astype("int64").to_numpy()
+    seq = survivors["_seq"].astype("int64").to_numpy()
+    latest_elsewhere = others[others["latest"].to_numpy() & (others["landing_seq"].to_numpy() > 0)]
+    overtaken = set(zip(latest_elsewhere["order_id"].astype(int), latest_elsewhere["landing_seq"].astype(int)))
+    no_stamp = pd.Series(pd.NaT, index=survivors.index, dtype="datetime64[ns, UTC]")
+    here = pd.DataFrame(
+        {
+            "order_id": ids,
+            "partition_date": [day] * len(survivors),
+            "landing_seq": seq,
+            "latest": [(int(o), int(n)) not in overtaken for o, n in zip(ids, seq)],
+            "updated_at": survivors[VERSION_COLUMN] if VERSION_COLUMN in survivors.columns else no_stamp,
+            "order_date": survivors["order_date"],
+            "origin": [origins.get(int(n), f"landing {int(n)}") for n in seq],
+        }
+    ).reset_index(drop=True)
+    here["updated_at"] = pd.to_datetime(here["updated_at"], utc=True)
+    here["order_date"] = pd.to_datetime(here["order_date"], utc=True)
+    theirs = others[others["order_id"].isin(ids)]
+    moves = tuple(m for m in edges_of(pd.concat([here, theirs], ignore_index=True)) if day in (m.from_day, m.to_day))
+    lost = {m.order_id: (m.to_day, m.origin) for m in moves if m.from_day == day}
+    return Resolution(lost, moves)
 
 
 def edges_of(versions: pd.DataFrame) -> list[Move]:
