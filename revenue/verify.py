@@ -20,6 +20,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+import pandas as pd
+
 from revenue import catalog, contract
 from revenue.contract import VERSION_COLUMN, cents_to_decimal
 from revenue.errors import DataError, InputSuperseded
@@ -84,9 +86,8 @@ def expected_day(env: Environment, input: PartitionInput) -> Expected:
         _add_versions(candidates, version.seq, _file_rows(env, version, input.partition))
         read.add(version.seq)
     ours = sorted({c[0] for c in candidates if start <= c[5] < end})
-    elsewhere = env.source.versions_elsewhere(input.partition, ours).reindex(columns=list(COLUMNS))
-    values = elsewhere.astype("object").where(elsewhere.notna(), None)
-    _add_versions(candidates, 0, list(enumerate(values.itertuples(index=False, name=None), start=-len(values))))
+    elsewhere = _value_rows(env.source.versions_elsewhere(input.partition, ours))
+    _add_versions(candidates, 0, list(enumerate(elsewhere, start=-len(elsewhere))))
     for version in env.registry.holding(ours):
         if version.seq not in read:
             _add_versions(candidates, version.seq, _file_rows(env, version, input.partition))
@@ -108,10 +109,13 @@ def expected_day(env: Environment, input: PartitionInput) -> Expected:
 def _file_rows(env: Environment, version: LandedVersion, partition: dt.date) -> list[tuple[int, tuple]]:
     """Every row of a landed file as (line, raw values of ``COLUMNS``)."""
     frame = env.registry.rows_of(version, partition)
-    values = (
-        frame.reindex(columns=list(COLUMNS)).astype("object").where(frame.reindex(columns=list(COLUMNS)).notna(), None)
-    )
-    return list(zip(frame.index.tolist(), values.itertuples(index=False, name=None)))
+    return list(zip(frame.index.tolist(), _value_rows(frame)))
+
+
+def _value_rows(frame: pd.DataFrame) -> list[tuple]:
+    """The raw values of ``COLUMNS`` of each row (a missing column or value is None)."""
+    columns = frame.reindex(columns=list(COLUMNS))
+    return list(columns.astype("object").where(columns.notna(), None).itertuples(index=False, name=None))
 
 
 def _add_versions(candidates: list[tuple], landing: int, rows: list[tuple[int, tuple]]) -> None:

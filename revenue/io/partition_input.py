@@ -144,15 +144,20 @@ def discovered_moves(env: Environment, days: list[dt.date]) -> list[Move]:
     ids = sorted({int(i) for i in here["order_id"]})
     if not ids:
         return []
-    every = pd.concat(
-        [
-            typed_versions(env.source.versions_elsewhere(None, ids), origin),
-            env.registry.versions_elsewhere(None, ids),
-        ],
-        ignore_index=True,
-    )
     touched = set(days)
-    return [m for m in edges_of(every) if m.from_day in touched or m.to_day in touched]
+    return [m for m in edges_of(versions_of(env, None, ids)) if m.from_day in touched or m.to_day in touched]
+
+
+def versions_of(env: Environment, outside: dt.date | None, ids: list[int]) -> pd.DataFrame:
+    """Every valid version of these orders (``OTHER_VERSION_COLUMNS``) on any day but
+    ``outside`` (any day at all when None): the source's rows and the current landings',
+    one query to each by ``order_id``."""
+    found = [
+        typed_versions(env.source.versions_elsewhere(outside, ids), f"source {env.source.label}"),
+        env.registry.versions_elsewhere(outside, ids),
+    ]
+    found = [f for f in found if len(f)]
+    return pd.concat(found, ignore_index=True) if found else no_other_versions()
 
 
 def merged_moves(
@@ -197,13 +202,7 @@ def other_versions(env: Environment, input: PartitionInput, parts: list[RawPart]
         if len(part.rows) and "order_id" in part.rows.columns:
             typed, _ = contract.order_ids(part.rows["order_id"].reset_index(drop=True))
             ids.update(int(i) for i in typed.dropna().unique())
-    if not ids:
-        return no_other_versions()
-    wanted = sorted(ids)
-    found = [typed_versions(env.source.versions_elsewhere(input.partition, wanted), parts[0].origin)]
-    found.append(env.registry.versions_elsewhere(input.partition, wanted))
-    found = [f for f in found if len(f)]
-    return pd.concat(found, ignore_index=True) if found else no_other_versions()
+    return versions_of(env, input.partition, sorted(ids)) if ids else no_other_versions()
 
 
 def published_orders_moved_away(env: Environment, partition: dt.date) -> bool:
@@ -220,7 +219,4 @@ def published_orders_moved_away(env: Environment, partition: dt.date) -> bool:
     ids = sorted({int(i) for i in published["order_id"]})
     if not ids:
         return False
-    source = typed_versions(env.source.versions_elsewhere(partition, ids), "source")
-    elsewhere = {int(i) for i in source["order_id"]}
-    elsewhere |= {int(i) for i in env.registry.versions_elsewhere(partition, ids)["order_id"]}
-    return set(ids) <= elsewhere
+    return set(ids) <= {int(i) for i in versions_of(env, partition, ids)["order_id"]}

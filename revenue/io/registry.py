@@ -753,7 +753,7 @@ class LandingRegistry:
         self.warehouse.ensure_tables()
         with self.warehouse.service("reading the landing registry"), self.warehouse.engine.connect() as connection:
             first = connection.execute(query).scalar()
-        return first if first is None or isinstance(first, dt.date) else dt.date.fromisoformat(str(first)[:10])
+        return None if first is None else as_date(first)
 
     def days_of_uri(self, uri: str) -> list[dt.date]:
         """Every day any read landing of ``uri`` has rows on (a new version of the file

@@ -196,7 +196,7 @@ class OrdersSource:
         because ``hash_record_extended`` is a linear mix of the columns' hashes, whose sum
         over rows would miss values swapped between rows. ``sum`` of ``bigint`` is
         ``numeric`` in Postgres: no overflow. SQLite: the ``RowHashes`` aggregate."""
-        columns = [table.c[c] for c in (*REQUIRED_COLUMNS, UPDATED_AT) if c in table.c]
+        columns = [table.c[c] for c in self._version_columns(table)]
         if self.dialect == "sqlite":
             return getattr(sa.func, ROW_HASHES)(*columns)
         seed: sa.ColumnElement[int] = sa.literal_column("0", sa.BigInteger)
@@ -291,7 +291,9 @@ class OrdersSource:
 
     @staticmethod
     def _version_columns(table: sa.TableClause) -> list[str]:
-        return [c for c in ("order_id", "customer_id", "amount", ORDER_DATE, UPDATED_AT) if c in table.c]
+        """The contract's columns, and ``updated_at`` when the table has it: what a
+        version of an order is (and what the row hashes cover)."""
+        return [c for c in (*REQUIRED_COLUMNS, UPDATED_AT) if c in table.c]
 
 
 def register_row_hashes(connection: sa.Connection) -> None:
