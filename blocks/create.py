@@ -53,6 +53,9 @@ OPTIONAL_VARIABLES = (
     "REVENUE_ALERT_WATCHER_SILENCE",
     "REVENUE_ALERT_DEADLINE",
     "REVENUE_LANDING_QUEUE_URL",
+    "REVENUE_HEAL",
+    "REVENUE_HEAL_SETTLE_SECONDS",
+    "REVENUE_HEAL_HORIZON_DAYS",
 )
 ALERT_PREFIX = "REVENUE_ALERT_"
 
@@ -178,6 +181,9 @@ class EnvironmentBlocks:
     status_weeks: int = 8
     alert_deadline: str = "07:30"
     landing_queue: str | None = None
+    heal: bool = False
+    heal_settle_seconds: int = 60
+    heal_horizon_days: int | None = None
     alerts: Mapping[str, str] = field(default_factory=dict)
     """The ``REVENUE_ALERT_*`` variables (destinations and thresholds; secrets among them)."""
 
@@ -203,6 +209,9 @@ def pipeline_from_environ(environ: Mapping[str, str]) -> EnvironmentBlocks:
         status_weeks=_status_weeks(environ.get("REVENUE_STATUS_WEEKS")),
         alert_deadline=_alert_deadline(environ.get("REVENUE_ALERT_DEADLINE")),
         landing_queue=environ.get("REVENUE_LANDING_QUEUE_URL") or None,
+        heal=_switch(environ.get("REVENUE_HEAL"), "REVENUE_HEAL"),
+        heal_settle_seconds=_whole(environ, "REVENUE_HEAL_SETTLE_SECONDS", 0, 86400) or 60,
+        heal_horizon_days=_whole(environ, "REVENUE_HEAL_HORIZON_DAYS", 1, 3660),
         alerts={k: v for k, v in environ.items() if k.startswith(ALERT_PREFIX) and v},
     )
 
@@ -218,6 +227,24 @@ def _alert_deadline(value: str | None) -> str:
     except ValueError as error:
         raise EnvironmentError_(f"REVENUE_ALERT_DEADLINE: {error}") from None
     return value.strip()
+
+
+def _switch(value: str | None, name: str) -> bool:
+    text = (value or "").strip().lower()
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    if text in ("1", "true", "yes", "on"):
+        return True
+    raise EnvironmentError_(f"{name} must be true or false, not {value!r}")
+
+
+def _whole(environ: Mapping[str, str], name: str, low: int, high: int) -> int | None:
+    value = environ.get(name)
+    if not value:
+        return None
+    if not value.strip().isdigit() or not low <= int(value) <= high:
+        raise EnvironmentError_(f"{name} must be a whole number from {low} to {high}, not {value!r}")
+    return int(value)
 
 
 def _status_weeks(value: str | None) -> int:
@@ -267,6 +294,9 @@ def save_environment(env: str, blocks: EnvironmentBlocks) -> list[SavedBlock]:
         status_weeks=blocks.status_weeks,
         alert_deadline=blocks.alert_deadline,
         landing_queue=blocks.landing_queue,
+        heal=blocks.heal,
+        heal_settle_seconds=blocks.heal_settle_seconds,
+        heal_horizon_days=blocks.heal_horizon_days,
     )
     save(pipeline, env)
     _save_alerts(env, blocks.alerts, blocks.alert_deadline, save)

@@ -71,3 +71,22 @@ class RevenuePipeline(Block):
         description="SQS queue URL receiving the landing bucket's s3:ObjectCreated notifications: the "
         "watcher reads it instead of listing the landing prefix.",
     )
+    heal: bool = Field(
+        default=False,
+        description="The landing watcher recomputes stale days by itself (late or corrected orders, missed "
+        "cron days); the variable revenue_heal_<environment> (true/false) overrides it.",
+    )
+    heal_settle_seconds: int = Field(
+        default=60,
+        ge=0,
+        le=86400,
+        description="Seconds a day's input must stay unchanged before the watcher heals it (a load in "
+        "progress is not chased row by row).",
+    )
+    heal_horizon_days: Optional[int] = Field(
+        default=None,
+        ge=1,
+        le=3660,
+        description="Days up to yesterday the watcher heals; older stale days are shown, not healed. "
+        "Default: the grid's window (status_weeks).",
+    )

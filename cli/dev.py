@@ -616,7 +616,7 @@ def _serve(options: DevOptions, ui_url: str, api_url: str, reused: bool) -> None
         args=(options.config,),
         name="landing-watcher",
         daemon=True,
-        kwargs={"interval": options.interval, "stop": stop},
+        kwargs={"interval": options.interval, "stop": stop, "heal": True},  # heals unless the variable says off
     )
     watcher.start()
     yesterday = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)

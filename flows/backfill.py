@@ -34,7 +34,7 @@ from flows.status_grid import grid_around
 from revenue.io.environment import environment
 from revenue.partitions import parse_partition, partition_range
 from revenue.quality import warm_up_in_background
-from revenue.untrusted import markdown_table, markdown_text
+from revenue.untrusted import markdown_table, markdown_text, run_name_text
 
 ProgressCallback = Callable[[int, int, PartitionOutcome], None]
 _progress_listener: ContextVar[ProgressCallback | None] = ContextVar("backfill_progress_listener", default=None)
@@ -189,9 +189,33 @@ def checked_range(start: str, end: str, max_concurrency: int, partitions_per_run
     return partition_range(parse_partition(start), parse_partition(end))
 
 
+def backfill_run_name() -> str:
+    """``backfill-2026-03-01..2026-03-20``, or ``heal-…`` for a run the landing watcher
+    started to heal those days (tagged ``heal``)."""
+    from prefect.runtime import flow_run
+
+    from revenue.healing import HEAL_TAG
+
+    parameters = flow_run.parameters or {}
+    prefix = "heal" if HEAL_TAG in (flow_run.tags or []) else "backfill"
+    return run_name_text(f"{prefix}-{parameters.get('start')}..{parameters.get('end')}")
+
+
+def only(partitions: list[dt.date], days: list[str]) -> list[dt.date]:
+    """The partitions named in ``days``; a ``ValueError`` for a day that is no date or
+    outside the range."""
+    wanted = {parse_partition(day) for day in days}
+    outside = sorted(wanted - set(partitions))
+    if outside:
+        raise ValueError(f"days outside {partitions[0]}..{partitions[-1]}: {', '.join(map(str, outside))}")
+    if not wanted:
+        raise ValueError("days names no day")
+    return [day for day in partitions if day in wanted]
+
+
 @flow(
     name="backfill",
-    flow_run_name="backfill-{start}..{end}",
+    flow_run_name=backfill_run_name,
     task_runner=ThreadPoolTaskRunner(max_workers=MAX_WORKERS),  # type: ignore[arg-type]  # Prefect's generics,
 )
 def backfill(
@@ -203,6 +227,7 @@ def backfill(
     skip_up_to_date: bool = True,
     plan_only: bool = False,
     partitions_per_run: int = 0,
+    days: list[str] | None = None,
 ) -> list[PartitionOutcome] | State:
     """Materialize every partition from ``start`` to ``end`` (inclusive).
 
@@ -220,9 +245,15 @@ def backfill(
             range is cut into chunks of N days, each started as its own run of the backfill
             deployment, so the workers of the pool share it; this run waits for them and
             reports every day (a range of at most N days stays in this run).
+        days: only these days of the range (``YYYY-MM-DD``; the landing watcher's heal
+            runs name the days they heal); default: every day.
     """
     try:
         partitions = checked_range(start, end, max_concurrency, partitions_per_run)
+        if days is not None:
+            if partitions_per_run:
+                raise ValueError("days and partitions_per_run cannot be combined: a chunk run computes its whole range")
+            partitions = only(partitions, days)
     except ValueError as invalid:  # the run ends Failed saying which parameter, without a traceback
         return failed_run(str(invalid), invalid)
     per_run = partitions_per_run if 0 < partitions_per_run < len(partitions) else 0

@@ -16,6 +16,7 @@ from flows.partition import PartitionOutcome, materialize_with_states, plan_part
 from flows.policies import IO_RETRIES
 from flows.status_grid import grid_around
 from revenue.errors import DataError
+from revenue.healing import HEAL_TAG
 from revenue.io.environment import environment
 from revenue.io.registry import READ, LandedVersion
 from revenue.partitions import parse_partition, previous_utc_day
@@ -63,17 +64,19 @@ def landed_file(config: str, landed_key: str) -> tuple[LandedVersion, list]:
 
 
 def run_name() -> str:
-    """``daily-revenue-2026-03-05`` (the partition, scheduled runs included) or
+    """``daily-revenue-2026-03-05`` (the partition, scheduled runs included; ``heal-2026-03-05``
+    for a run the landing watcher started to heal the day, tagged ``heal``) or
     ``landing-<file name>`` for a landed file's run: the name as ``run_name_text`` gives it
     (any character but those of ordinary file names percent-encoded, so a run name carries
     no markup or control character wherever Prefect or a notification shows it)."""
     parameters = flow_run.parameters or {}
+    prefix = "heal" if HEAL_TAG in (getattr(flow_run, "tags", None) or []) else "daily-revenue"
     if parameters.get("landed_key"):
         return f"landing-{run_name_text(str(parameters['landed_key']).rstrip('/').rsplit('/', 1)[-1])}"
     try:
-        return f"daily-revenue-{resolve_partition(parameters.get('partition_date'))}"
+        return f"{prefix}-{resolve_partition(parameters.get('partition_date'))}"
     except Exception:  # an invalid date fails the run itself, with its reason
-        return "daily-revenue"
+        return prefix
 
 
 def failed_message(failed: list[PartitionOutcome], total: int, about: str = "") -> str:

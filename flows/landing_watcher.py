@@ -44,7 +44,7 @@ from prefect.events.schemas.events import Resource
 from prefect.utilities.asyncutils import run_coro_as_sync
 
 from flows.alert_events import LATE_DAY, alert_mark, deliverable, due_event, run_url
-from flows.status_grid import redraw_if_changed
+from flows.status_grid import DrawnGrid, redraw_if_changed
 from revenue.errors import ConfigurationError
 from revenue.io.activity import LANDING_WATCHER, beat, last_beat
 from revenue.io.environment import environment
@@ -147,6 +147,32 @@ def _new_landings(env, full_listing_every: dt.timedelta | None) -> list[LandedVe
     return env.registry.unannounced()
 
 
+def look_after_days(config: str, grid: DrawnGrid | None, heal_default: bool | None) -> DrawnGrid | None:
+    """The days' states, planned once for the grid and the heal: start the runs that heal
+    stale days (``flows.healing``: when the switch is on), then redraw the grid if a day
+    changed state. Neither failing costs the watcher its pass."""
+    from flows.healing import heal, heal_policy, horizon_days
+    from revenue.status import current_statuses, grid_days
+
+    try:
+        env = environment(config)
+        now = dt.datetime.now(dt.timezone.utc)
+        policy = heal_policy(config, env, heal_default)
+        shown = grid_days(env)
+        days = sorted(set(shown) | set(horizon_days(policy, now.date()))) if policy.enabled else shown
+        statuses = current_statuses(env, days)
+    except Exception as error:  # noqa: BLE001 - the grid's own refresh says what failed
+        log.warning("could not plan the days: %s: %s", type(error).__name__, error)
+        return redraw_if_changed(config, grid, GRID_REDRAW_EVERY)
+    try:
+        if heal(config, env, statuses, policy, now):
+            statuses = current_statuses(env, days)  # the days it started show as healing
+    except Exception as error:  # noqa: BLE001 - retried on the next pass
+        log.warning("healing %s failed, retrying next pass: %s: %s", config, type(error).__name__, error)
+    wanted = set(shown)
+    return redraw_if_changed(config, grid, GRID_REDRAW_EVERY, [s for s in statuses if s.partition in wanted])
+
+
 def last_seen(status) -> str | None:
     """What a day's status says for the late-day alert; None once it is published."""
     if status.state == "missing":
@@ -191,10 +217,13 @@ def watch(
     sleep: Callable[[float], object] = time.sleep,
     stop: threading.Event | None = None,
     full_listing_every: dt.timedelta | None = FULL_LISTING_EVERY,
+    heal: bool | None = None,
 ) -> int:
     """Watch until stopped (Ctrl-C, ``stop`` set, or after ``passes`` passes); returns the
     files announced. An outage (S3, the database, the Prefect API) is logged and retried on
-    the next pass; a configuration error stops it."""
+    the next pass; a configuration error stops it. ``heal``: whether stale days are healed
+    when the variable ``revenue_heal_<config>`` is not set (None: the pipeline block's
+    ``heal``; ``revenue dev`` passes True)."""
     if stop is not None:
         sleep = stop.wait
     landing = environment(config).landing
@@ -214,7 +243,7 @@ def watch(
             if announced or last_event is None or now - last_event >= HEARTBEAT_EVENT_EVERY:
                 send_event(heartbeat_event(config, landing.uri(), len(announced)))
                 last_event = now
-            grid = redraw_if_changed(config, grid, GRID_REDRAW_EVERY)
+            grid = look_after_days(config, grid, heal)
         except ConfigurationError:
             raise
         except Exception as error:  # an outage ends a pass, never the watcher

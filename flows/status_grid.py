@@ -142,13 +142,17 @@ class DrawnGrid:
     at: dt.datetime
 
 
-def redraw_if_changed(config: str, last: DrawnGrid | None, every: dt.timedelta) -> DrawnGrid | None:
+def redraw_if_changed(
+    config: str, last: DrawnGrid | None, every: dt.timedelta, statuses: list[PartitionStatus] | None = None
+) -> DrawnGrid | None:
     """The landing watcher's refresh: a new version when a day's state changed without a
     run (a source edit makes a day stale) or ``every`` has passed (so "landing zone last
-    checked" stays recent); else nothing is written."""
+    checked" stays recent); else nothing is written. ``statuses``: the grid's days, when
+    the caller has them."""
     try:
         env = environment(config)
-        statuses = current_statuses(env, grid_days(env))
+        if statuses is None:
+            statuses = current_statuses(env, grid_days(env))
         now = dt.datetime.now(dt.timezone.utc)
         if last is not None and last.statuses == tuple(statuses) and now - last.at < every:
             return last

@@ -24,8 +24,10 @@ stops the status of the days it is not on.
   first day any order exists for (the source's first ``order_date``, the first day of a
   landed file) that nothing was ever recorded for: not missing, nothing to compute.
 - running: a live run computes it now (its mark in ``partition_runs`` has a recent
-  heartbeat). A day whose last run stopped without finishing (killed, crashed, cancelled:
-  its heartbeat stopped) keeps the state of what is published, with ``stopped_at`` set and
+  heartbeat), or the landing watcher started a run that heals it and that run has not
+  begun yet (``revenue.healing``: the detail reads ``source rows changed -> healing``).
+  A day whose last run stopped without finishing (killed, crashed, cancelled: its
+  heartbeat stopped) keeps the state of what is published, with ``stopped_at`` set and
   a note naming that run.
 
 The backfill skips exactly the days this module calls current (materialized or warned), and
@@ -70,13 +72,31 @@ class PartitionStatus:
     """``daily_revenue.revenue`` of the published version, when one is held."""
     stopped_at: dt.datetime | None = None
     """Set when the day's last run (``run_id``) stopped without finishing: its last heartbeat."""
+    fingerprint: str | None = None
+    """The fingerprint of the day's input now (None: not planned)."""
+    behind_input: bool = False
+    """The warehouse is behind the day's input: never published, stale because its input
+    changed since the publish, or failed on another input than today's. Not set for a day
+    edited or deleted in the warehouse outside the pipeline: what a heal recomputes."""
+    has_orders: bool = True
+    """The day has rows to compute now (in the source or a landed file)."""
 
 
 def classify(input: PartitionInput, published: PublishedDay | None) -> PartitionStatus:
     """The state of one partition from what the warehouse holds and its input now."""
+    status = _classify(input, published)
+    behind = status.behind_input
+    if status.state == "failed" and published is not None:  # failed on this input: retried when it changes
+        behind = any(r.fingerprint != input.fingerprint for r in published.ledger.values() if r.status == "failed")
+    return replace(status, fingerprint=input.fingerprint, behind_input=behind, has_orders=input.has_orders)
+
+
+def _classify(input: PartitionInput, published: PublishedDay | None) -> PartitionStatus:
     day = input.partition
     if published is None or not published.ledger:
-        return PartitionStatus(day, "missing", "published rows without a ledger record" if published else "")
+        if published is None:
+            return PartitionStatus(day, "missing", "", behind_input=True)
+        return PartitionStatus(day, "missing", "published rows without a ledger record")
     rows = list(published.ledger.values())
     orders, revenue = published.table_order_count, published.table_revenue
     failed = [r for r in rows if r.status == "failed"]
@@ -85,11 +105,10 @@ def classify(input: PartitionInput, published: PublishedDay | None) -> Partition
     run_id = rows[0].run_id
     versions = {r.published_fingerprint for r in rows}
     if None in versions:
-        return PartitionStatus(day, "missing", "never published", run_id)
+        return PartitionStatus(day, "missing", "never published", run_id, behind_input=True)
     if len(versions) > 1:
-        return PartitionStatus(
-            day, "stale", "its datasets were published from different inputs", run_id, orders, revenue
-        )
+        mixed = "its datasets were published from different inputs"
+        return PartitionStatus(day, "stale", mixed, run_id, orders, revenue, behind_input=True)
     [version] = versions
     assert version is not None  # None was answered above
     if not published.holds(version):
@@ -98,7 +117,7 @@ def classify(input: PartitionInput, published: PublishedDay | None) -> Partition
             return PartitionStatus(day, "stale", edited, run_id, orders, revenue)
         return PartitionStatus(day, "missing", _why_not_held(published), run_id)
     if version != input.fingerprint:
-        return PartitionStatus(day, "stale", what_changed(rows[0], input), run_id, orders, revenue)
+        return PartitionStatus(day, "stale", what_changed(rows[0], input), run_id, orders, revenue, behind_input=True)
     warned = sorted(r.dataset for r in rows if r.status == "warned")
     if warned:
         return PartitionStatus(day, "warned", "warnings in " + ", ".join(warned), run_id, orders, revenue)
@@ -229,7 +248,9 @@ def current_statuses(
     ``running``, the days the caller is about to compute as ``run_id``) shown as running,
     and the days whose last run stopped without finishing noted as such.
     ``known``: inputs the caller planned just now; only the other days are planned here."""
+    from revenue.healing import with_heal
     from revenue.io.activity import run_marks
+    from revenue.io.heal_log import latest_claims
     from revenue.io.partition_input import plan_inputs
 
     wanted = set(days)
@@ -240,7 +261,7 @@ def current_statuses(
     marks = run_marks(env.warehouse, days)
     live = {**marks.live, **{day: run_id for day in running}}
     stopped = {day: mark for day, mark in marks.stopped.items() if day not in live}
-    return [
+    statuses = [
         _running(s, live[s.partition])
         if s.partition in live
         else _stopped(s, stopped[s.partition].run_id, stopped[s.partition].beat_at)
@@ -248,6 +269,9 @@ def current_statuses(
         else s
         for s in statuses
     ]
+    heals = latest_claims(env.warehouse, days)
+    now = dt.datetime.now(dt.timezone.utc)
+    return [with_heal(s, heals.get(s.partition), live.get(s.partition), now) for s in statuses]
 
 
 def _running(status: PartitionStatus, run_id: str | None) -> PartitionStatus:

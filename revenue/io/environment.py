@@ -45,6 +45,9 @@ class EmbeddedPipeline:
     warehouse_schema: str | None = "analytics"
     status_weeks: int = 8
     alert_deadline: str = "07:30"
+    heal: bool = False
+    heal_settle_seconds: int = 60
+    heal_horizon_days: int | None = None
 
     @classmethod
     def from_manifest(cls, environ: dict[str, str]) -> EmbeddedPipeline:
@@ -58,6 +61,9 @@ class EmbeddedPipeline:
             warehouse_schema=environ.get("REVENUE_WAREHOUSE_SCHEMA") or "analytics",
             status_weeks=int(environ.get("REVENUE_STATUS_WEEKS") or 8),
             alert_deadline=environ.get("REVENUE_ALERT_DEADLINE") or "07:30",
+            heal=(environ.get("REVENUE_HEAL") or "").strip().lower() in ("1", "true", "yes", "on"),
+            heal_settle_seconds=int(environ.get("REVENUE_HEAL_SETTLE_SECONDS") or 60),
+            heal_horizon_days=int(environ.get("REVENUE_HEAL_HORIZON_DAYS") or 0) or None,
         )
 
 

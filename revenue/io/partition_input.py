@@ -50,6 +50,13 @@ class PartitionInput:
     files: tuple[LandedVersion, ...] = ()
     moves: tuple[tuple[int, str], ...] = ()
     """(order_id, day) of the day's orders that count on another day, sorted."""
+    source_rows: int | None = None
+    """The day's rows in the source (None: not counted); not part of the fingerprint."""
+
+    @property
+    def has_orders(self) -> bool:
+        """The day has rows to compute: in the source (or not counted) or in a landed file."""
+        return bool(self.files) or self.source_rows is None or self.source_rows > 0
 
     @property
     def fingerprint(self) -> str:
@@ -89,10 +96,12 @@ def plan_inputs(env: Environment, partitions: list[dt.date], read_pending: bool 
     days = sorted(partitions)
     if read_pending and env.landing is not None:
         env.registry.read_pending()
-    sources = env.source.fingerprints(days)
+    sources = env.source.fingerprints_and_rows(days)
     files = env.registry.current_files(days[0], days[-1])
     recorded = env.warehouse.moves_from(days[0], days[-1])
-    inputs = [PartitionInput(day, sources[day], tuple(files.get(day, ()))) for day in days]
+    inputs = [
+        PartitionInput(day, sources[day][0], tuple(files.get(day, ())), source_rows=sources[day][1]) for day in days
+    ]
     changed = changed_days(env, inputs)
     found = discovered_moves(env, changed)
     moves = {i.partition: merged_moves(i.partition, recorded.get(i.partition, ()), found, changed) for i in inputs}

@@ -145,7 +145,12 @@ class OrdersSource:
         return self.fingerprints([partition])[partition]
 
     def fingerprints(self, partitions: list[dt.date]) -> dict[dt.date, str]:
-        """The fingerprint of each day, from aggregate queries only (no rows are read).
+        """The fingerprint of each day (``fingerprints_and_rows`` without the counts)."""
+        return {day: found for day, (found, _) in self.fingerprints_and_rows(partitions).items()}
+
+    def fingerprints_and_rows(self, partitions: list[dt.date]) -> dict[dt.date, tuple[str, int]]:
+        """The fingerprint of each day and its number of source rows, from aggregate
+        queries only (no rows are read).
 
         One round trip per ``FINGERPRINT_BATCH`` days: a ``UNION ALL`` of the same per-day
         aggregate, each branch an index range scan on ``order_date``. A day without rows
@@ -153,7 +158,7 @@ class OrdersSource:
         aggregate includes a sum of hashes of the rows' contract columns (``_row_hashes``),
         so an in-place edit that keeps every count and sum is seen too.
         """
-        found: dict[dt.date, str] = {}
+        found: dict[dt.date, tuple[str, int]] = {}
         for first in range(0, len(partitions), FINGERPRINT_BATCH):
             batch = partitions[first : first + FINGERPRINT_BATCH]
             table = self._table(batch[0])
@@ -168,7 +173,7 @@ class OrdersSource:
             for row in rows:
                 values = dict(row)
                 day = dt.date.fromisoformat(values.pop("partition_day"))
-                found[day] = fingerprint({"source": self.label, "partition": day, **values})
+                found[day] = (fingerprint({"source": self.label, "partition": day, **values}), int(values["rows"]))
         return found
 
     def _day_aggregates(self, table: sa.TableClause, partition: dt.date) -> sa.Select:

@@ -213,6 +213,19 @@ def build_metadata(schema: str | None) -> sa.MetaData:
         sa.Column("beat_at", TIMESTAMP),  # nullable: added in place to tables created before it
     )
     sa.Table(
+        "heal_requests",
+        metadata,
+        sa.Column("partition_date", sa.Date, primary_key=True),
+        sa.Column("fingerprint", sa.Text, primary_key=True),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("first_seen_at", TIMESTAMP, nullable=False),
+        sa.Column("claimed_at", TIMESTAMP),
+        sa.Column("claimed_by", sa.Text),
+        sa.Column("run_key", sa.Text),
+        sa.Column("run_id", sa.Text),
+        sa.Column("run_name", sa.Text),
+    )
+    sa.Table(
         "heartbeats",
         metadata,
         sa.Column("name", sa.Text, primary_key=True),
