@@ -133,7 +133,7 @@ def settled(requests: Iterable[HealRequest], now: dt.datetime, settle: dt.timede
 def heal_runs(config: str, claimed: Sequence[HealRequest], batch_from: int = BATCH_FROM) -> list[HealRun]:
     """The runs that heal ``claimed``: one ``daily`` run per day, or, from ``batch_from``
     days, one ``backfill/range`` run over exactly those days. Names and keys depend only on
-    the days and their fingerprints."""
+    the days, their fingerprints and when those were first seen."""
     claimed = sorted(claimed, key=lambda r: r.partition)
     if not claimed:
         return []
@@ -142,14 +142,14 @@ def heal_runs(config: str, claimed: Sequence[HealRequest], batch_from: int = BAT
             HealRun(
                 DAILY_DEPLOYMENT,
                 f"heal-{r.partition}",
-                f"heal-{config}-{r.partition}-{r.fingerprint[:24]}",
+                f"heal-{config}-{r.partition}-{_version(r)}",
                 {"partition_date": r.partition.isoformat(), "config": config},
                 (r,),
             )
             for r in claimed
         ]
     first, last = claimed[0].partition, claimed[-1].partition
-    version = fingerprint({"config": config, "days": [[r.partition, r.fingerprint] for r in claimed]})
+    version = fingerprint({"config": config, "days": [[r.partition, _version(r)] for r in claimed]})
     return [
         HealRun(
             RANGE_DEPLOYMENT,
@@ -164,6 +164,13 @@ def heal_runs(config: str, claimed: Sequence[HealRequest], batch_from: int = BAT
             tuple(claimed),
         )
     ]
+
+
+def _version(request: HealRequest) -> str:
+    """The request's input version and when it was first seen: the same for every watcher
+    that reads the row, new when the input comes back to a version healed before (or a
+    rebuilt warehouse sees it again), so an old run's key never stands for a new need."""
+    return f"{request.fingerprint[:24]}-{request.first_seen_at.timestamp():.6f}"
 
 
 def with_heal(

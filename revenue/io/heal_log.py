@@ -2,7 +2,9 @@
 
 Grain: one row per (``partition_date``, ``fingerprint``): a day the watcher saw behind its
 input, at one version of that input. ``first_seen_at`` starts the settle time; a new input
-version is a new row, so its wait starts again. ``claimed_at``/``claimed_by`` say which
+version is a new row, so its wait starts again. A version claimed before and wanted again
+after another version of the day was seen (the input went back to it) is reopened: its wait
+starts again and it is claimed anew. ``claimed_at``/``claimed_by`` say which
 watcher took it (a conditional update: of two watchers, one claims it); ``run_key`` is the
 idempotency key its run was started under, ``run_id``/``run_name`` the run. A claimed row is
 never claimed again: a heal that failed waits for the next input version.
@@ -65,7 +67,40 @@ def record_wanted(warehouse: Warehouse, wanted: Sequence[Wanted], now: dt.dateti
         connection.execute(insert.on_conflict_do_nothing(index_elements=["partition_date", "fingerprint"]))
     keys = {(w.partition, w.fingerprint) for w in wanted}
     found = _read(warehouse, min(k[0] for k in keys), max(k[0] for k in keys))
-    return [r for r in found if (r.partition, r.fingerprint) in keys]
+    requests = [r for r in found if (r.partition, r.fingerprint) in keys]
+    reopened = [r for r in requests if _seen_again(r, found)]
+    if reopened:
+        _reopen(warehouse, reopened, now)
+        return record_wanted(warehouse, wanted, now)  # as the reopening left them (another watcher's or ours)
+    return requests
+
+
+def _seen_again(request: HealRequest, found: Sequence[HealRequest]) -> bool:
+    """A claimed version wanted again after another version of its day was seen since the
+    claim (the input went back to it): a new episode, healed again."""
+    return request.claimed_at is not None and any(
+        other.partition == request.partition
+        and other.fingerprint != request.fingerprint
+        and other.first_seen_at > request.claimed_at
+        for other in found
+    )
+
+
+def _reopen(warehouse: Warehouse, requests: Sequence[HealRequest], now: dt.datetime) -> None:
+    """Start each request's wait again, unclaimed (only if still as read: of two watchers
+    reopening it, one does)."""
+    table = warehouse.table(TABLE)
+    with warehouse.service("reopening days to heal"), warehouse.engine.begin() as connection:
+        for request in requests:
+            connection.execute(
+                table.update()
+                .where(
+                    table.c.partition_date == request.partition,
+                    table.c.fingerprint == request.fingerprint,
+                    table.c.claimed_at == request.claimed_at,
+                )
+                .values(first_seen_at=now, claimed_at=None, claimed_by=None, run_key=None, run_id=None, run_name=None)
+            )
 
 
 def claim(warehouse: Warehouse, requests: Iterable[HealRequest], by: str, now: dt.datetime) -> list[HealRequest]:
