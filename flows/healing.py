@@ -22,10 +22,12 @@ from revenue.healing import (
     HealRun,
     heal_runs,
     settled,
+    stopped,
     wanted,
 )
 from revenue.io import heal_log
 from revenue.io.environment import Environment
+from revenue.io.flow_runs import run_states
 from revenue.status import PartitionStatus
 
 log = logging.getLogger("revenue.heal")
@@ -82,6 +84,14 @@ def heal(
     if not policy.enabled:
         return []
     requests = heal_log.record_wanted(env.warehouse, wanted(statuses, policy, now), now)
+    again = stopped(requests, run_states([r.run_id for r in requests if r.claimed_at and r.run_id]))
+    if again:  # crashed or cancelled before publishing or failing the day: started again after the settle time
+        log.info(
+            "heal runs that crashed or were cancelled, started again: %s",
+            ", ".join(sorted({str(r.run_name) for r in again})),
+        )
+        heal_log.reopen(env.warehouse, again, now)
+        requests = heal_log.record_wanted(env.warehouse, wanted(statuses, policy, now), now)
     claimed = heal_log.claim(env.warehouse, settled(requests, now, policy.settle), watcher_name(), now)
     first, last = policy.horizon(now.date())
     left = heal_log.unstarted(env.warehouse, first, last, now - RESTART_AFTER)

@@ -35,6 +35,13 @@ BATCH_FROM = 3
 SHOWN_HEALING_FOR = dt.timedelta(minutes=15)
 """How long a started heal whose run has not begun computing shows the day as running; after
 that the day shows its own state with a note that the heal run has not published it."""
+MAX_STARTS = 3
+"""Runs started for one (day, input version) at most: a run that crashed or was cancelled
+(Ctrl-C of ``revenue dev``, a worker lost) before the day was published or failed is started
+again, up to this many times in all."""
+STOPPED = ("CRASHED", "CANCELLED")
+FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+"""Final run states that say nothing about the day's input: the heal is started again."""
 RESTART_AFTER = dt.timedelta(minutes=2)
 """A claim with no run recorded this long (its watcher died in between) is started again,
 under the same idempotency key."""
@@ -81,6 +88,8 @@ class HealRequest:
     run_key: str | None = None
     run_id: str | None = None
     run_name: str | None = None
+    starts: int = 0
+    """Runs started for this version: one, unless a run crashed or was cancelled."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +139,17 @@ def settled(requests: Iterable[HealRequest], now: dt.datetime, settle: dt.timede
     )
 
 
+def stopped(requests: Iterable[HealRequest], states: dict[str, str]) -> list[HealRequest]:
+    """The claimed requests, still wanted, whose run ended crashed or cancelled (``states``:
+    run id -> state type) and may be started again (fewer than ``MAX_STARTS``): the day was
+    neither published nor failed on this input, so nothing was learnt about it."""
+    return [
+        r
+        for r in requests
+        if r.claimed_at is not None and r.run_id and states.get(r.run_id) in STOPPED and r.starts < MAX_STARTS
+    ]
+
+
 def heal_runs(config: str, claimed: Sequence[HealRequest], batch_from: int = BATCH_FROM) -> list[HealRun]:
     """The runs that heal ``claimed``: one ``daily`` run per day, or, from ``batch_from``
     days, one ``backfill/range`` run over exactly those days. Names and keys depend only on
@@ -174,11 +194,16 @@ def _version(request: HealRequest) -> str:
 
 
 def with_heal(
-    status: PartitionStatus, request: HealRequest | None, live_run: str | None, now: dt.datetime
+    status: PartitionStatus,
+    request: HealRequest | None,
+    live_run: str | None,
+    now: dt.datetime,
+    run_state: str | None = None,
 ) -> PartitionStatus:
     """The day's status with its heal (the latest claimed request of the day) shown: running
     as ``<reason> -> healing`` while the heal run computes it or waits to start (up to
-    ``SHOWN_HEALING_FOR``), ``healed by <run>: <reason>`` once that run published it."""
+    ``SHOWN_HEALING_FOR``; never once ``run_state``, the run's state type, is final), and
+    ``healed by <run>: <reason>`` once that run published it."""
     from dataclasses import replace
 
     if request is None or request.claimed_at is None or request.fingerprint != status.fingerprint:
@@ -190,9 +215,12 @@ def with_heal(
     healing = f"{request.reason} -> healing"
     if status.state == "running":
         return replace(status, detail=healing) if live_run is not None and live_run == request.run_id else status
-    if status.state in ("stale", "missing") and live_run is None:
-        if now - request.claimed_at <= SHOWN_HEALING_FOR:
-            return replace(status, state="running", detail=healing, run_id=request.run_id or status.run_id)
+    if status.state not in ("stale", "missing") or live_run is not None:
+        return status
+    if run_state in FINAL:
+        note = f"{named} ended {run_state.lower()} without publishing it"
+    elif now - request.claimed_at <= SHOWN_HEALING_FOR:
+        return replace(status, state="running", detail=healing, run_id=request.run_id or status.run_id)
+    else:
         note = f"{named} started {request.claimed_at:%Y-%m-%d %H:%M} UTC has not published it"
-        return replace(status, detail=f"{status.detail}; {note}" if status.detail else note)
-    return status
+    return replace(status, detail=f"{status.detail}; {note}" if status.detail else note)

@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Literal
 from revenue.partitions import partition_range
 
 if TYPE_CHECKING:
+    from revenue.healing import HealRequest
     from revenue.io.environment import Environment
     from revenue.io.partition_input import PartitionInput
     from revenue.io.warehouse import LedgerRow, PublishedDay
@@ -270,8 +271,39 @@ def current_statuses(
         for s in statuses
     ]
     heals = latest_claims(env.warehouse, days)
+    states = heal_run_states(statuses, heals, live)
     now = dt.datetime.now(dt.timezone.utc)
-    return [with_heal(s, heals.get(s.partition), live.get(s.partition), now) for s in statuses]
+    shown = []
+    for status in statuses:
+        heal = heals.get(status.partition)
+        state = states.get(heal.run_id) if heal is not None and heal.run_id else None
+        shown.append(with_heal(status, heal, live.get(status.partition), now, state))
+    return shown
+
+
+def heal_run_states(
+    statuses: Sequence[PartitionStatus], heals: dict[dt.date, HealRequest], live: dict[dt.date, str | None]
+) -> dict[str, str]:
+    """The state of each heal run whose day it has not published and no live run computes
+    (one API call, only when there is one): a run that ended is no longer shown healing.
+    Without the API (``revenue status`` of an embedded default, an outage), none."""
+    from revenue.io.flow_runs import run_states
+
+    pending = [
+        heals[s.partition].run_id
+        for s in statuses
+        if s.partition in heals and s.state in ("stale", "missing") and s.partition not in live
+    ]
+    if not any(pending):
+        return {}
+    from prefect.settings import get_current_settings
+
+    if not get_current_settings().api.url:  # no server to ask (and none worth starting for this)
+        return {}
+    try:
+        return run_states(pending)
+    except Exception:  # noqa: BLE001 - shown as healing for a while, then as not published
+        return {}
 
 
 def _running(status: PartitionStatus, run_id: str | None) -> PartitionStatus:

@@ -6,8 +6,10 @@ version is a new row, so its wait starts again. A version claimed before and wan
 after another version of the day was seen (the input went back to it) is reopened: its wait
 starts again and it is claimed anew. ``claimed_at``/``claimed_by`` say which
 watcher took it (a conditional update: of two watchers, one claims it); ``run_key`` is the
-idempotency key its run was started under, ``run_id``/``run_name`` the run. A claimed row is
-never claimed again: a heal that failed waits for the next input version.
+idempotency key its run was started under, ``run_id``/``run_name`` the run, ``starts`` how
+many runs were started for it. A claimed row is not claimed again (a heal that failed waits
+for the next input version), unless its run crashed or was cancelled: then it is reopened,
+up to ``MAX_STARTS`` runs in all.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ def _request(row) -> HealRequest:
         run_key=row.run_key,
         run_id=row.run_id,
         run_name=row.run_name,
+        starts=row.starts or 0,
     )
 
 
@@ -70,7 +73,7 @@ def record_wanted(warehouse: Warehouse, wanted: Sequence[Wanted], now: dt.dateti
     requests = [r for r in found if (r.partition, r.fingerprint) in keys]
     reopened = [r for r in requests if _seen_again(r, found)]
     if reopened:
-        _reopen(warehouse, reopened, now)
+        reopen(warehouse, reopened, now, new_version=True)
         return record_wanted(warehouse, wanted, now)  # as the reopening left them (another watcher's or ours)
     return requests
 
@@ -86,10 +89,12 @@ def _seen_again(request: HealRequest, found: Sequence[HealRequest]) -> bool:
     )
 
 
-def _reopen(warehouse: Warehouse, requests: Sequence[HealRequest], now: dt.datetime) -> None:
+def reopen(warehouse: Warehouse, requests: Sequence[HealRequest], now: dt.datetime, new_version: bool = False) -> None:
     """Start each request's wait again, unclaimed (only if still as read: of two watchers
-    reopening it, one does)."""
+    reopening it, one does). ``new_version``: the input came back to it (its count of runs
+    started begins again); else its run crashed or was cancelled (the count is kept)."""
     table = warehouse.table(TABLE)
+    starts = {"starts": 0} if new_version else {}
     with warehouse.service("reopening days to heal"), warehouse.engine.begin() as connection:
         for request in requests:
             connection.execute(
@@ -99,7 +104,15 @@ def _reopen(warehouse: Warehouse, requests: Sequence[HealRequest], now: dt.datet
                     table.c.fingerprint == request.fingerprint,
                     table.c.claimed_at == request.claimed_at,
                 )
-                .values(first_seen_at=now, claimed_at=None, claimed_by=None, run_key=None, run_id=None, run_name=None)
+                .values(
+                    first_seen_at=now,
+                    claimed_at=None,
+                    claimed_by=None,
+                    run_key=None,
+                    run_id=None,
+                    run_name=None,
+                    **starts,
+                )
             )
 
 
@@ -117,10 +130,10 @@ def claim(warehouse: Warehouse, requests: Iterable[HealRequest], by: str, now: d
                     table.c.fingerprint == request.fingerprint,
                     table.c.claimed_at.is_(None),
                 )
-                .values(claimed_at=now, claimed_by=by)
+                .values(claimed_at=now, claimed_by=by, starts=sa.func.coalesce(table.c.starts, 0) + 1)
             ).rowcount
             if updated:
-                claimed.append(replace(request, claimed_at=now))
+                claimed.append(replace(request, claimed_at=now, starts=request.starts + 1))
     return claimed
 
 

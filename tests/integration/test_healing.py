@@ -304,3 +304,32 @@ def test_an_input_back_at_a_version_healed_before_is_healed_again(config):
         at += 2 * SETTLE
     assert len(set(keys)) == 3
     assert [r.idempotency_key for r in heal_runs_of(config)] == keys
+
+
+def cancel(run_id) -> None:
+    from prefect.states import Cancelled
+
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(run_id, Cancelled(message="Ctrl-C"), force=True)
+
+
+def test_a_heal_run_cancelled_before_publishing_is_started_again_up_to_three_runs(pg_env, deployments):
+    from revenue.healing import MAX_STARTS
+
+    seed_orders(pg_env, orders(1, [DAY]))
+    at = dt.datetime.now(UTC) - SETTLE  # the grid shows a heal as running for 15 minutes of the real clock
+    pass_at(pg_env, at, days=[DAY])
+    started = pass_at(pg_env, at + SETTLE, days=[DAY])
+    for attempt in range(1, MAX_STARTS + 1):
+        [run] = started
+        [flow_run] = [r for r in heal_runs_of(pg_env) if r.idempotency_key == run.key]
+        [status] = current_statuses(environment(pg_env), [DAY])
+        assert (status.state, status.detail) == ("running", "never published -> healing")
+        cancel(flow_run.id)
+        [status] = current_statuses(environment(pg_env), [DAY])  # no longer shown healing
+        assert status.state == "missing" and status.detail == f"heal-{DAY} ended cancelled without publishing it"
+        at += 2 * SETTLE
+        assert pass_at(pg_env, at, days=[DAY]) == []  # reopened: the settle time again
+        started = pass_at(pg_env, at + SETTLE, days=[DAY])
+        assert bool(started) == (attempt < MAX_STARTS)
+    assert len({r.idempotency_key for r in heal_runs_of(pg_env)}) == MAX_STARTS
