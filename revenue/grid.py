@@ -6,7 +6,8 @@ One cell per day, Monday-first weeks, a colour per state:
     🟩 materialized  🟨 warned  🟧 stale  ⬜ missing  🟥 failed  🔵 running  · no data
 
 then, for each failed, stale or missing day that has a cause, each running day and each
-day whose last run stopped without finishing (shown in its published state), one line: the
+day whose last run stopped without finishing (shown in its published state) or that a heal
+run published in the last day (``healed by heal-2026-03-04: source rows changed``), one line: the
 day, the cause in plain words (cut to ``CAUSE_CHARS``, so the table fits the page; the run
 has it whole) and the flow run to open; then the lineage of the datasets and when the
 landing zone was last checked. Days before the first order (no data) are quiet cells: not
@@ -109,10 +110,15 @@ def _short(n: int) -> str:
 
 def attention(statuses: Sequence[PartitionStatus]) -> list[PartitionStatus]:
     """The days that need a look, newest first: failed, stale, missing with a cause, running,
-    then any other day whose last run stopped without finishing."""
+    then any other day whose last run stopped without finishing, or that a heal run published
+    in the last day (with that run)."""
     order = {state: i for i, state in enumerate(ATTENTION)}
     picked = [
-        s for s in statuses if (s.state in ATTENTION and (s.detail or s.state == "running")) or s.stopped_at is not None
+        s
+        for s in statuses
+        if (s.state in ATTENTION and (s.detail or s.state == "running"))
+        or s.stopped_at is not None
+        or s.healed_by is not None
     ]
     return sorted(picked, key=lambda s: (order.get(s.state, len(ATTENTION)), -s.partition.toordinal()))
 

@@ -42,6 +42,9 @@ again, up to this many times in all."""
 STOPPED = ("CRASHED", "CANCELLED")
 FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 """Final run states that say nothing about the day's input: the heal is started again."""
+HEALED_SHOWN_FOR = dt.timedelta(days=1)
+"""How long a day a heal published is listed by the grid and ``revenue status`` with the run
+that healed it."""
 RESTART_AFTER = dt.timedelta(minutes=2)
 """A claim with no run recorded this long (its watcher died in between) is started again,
 under the same idempotency key."""
@@ -203,15 +206,17 @@ def with_heal(
     """The day's status with its heal (the latest claimed request of the day) shown: running
     as ``<reason> -> healing`` while the heal run computes it or waits to start (up to
     ``SHOWN_HEALING_FOR``; never once ``run_state``, the run's state type, is final), and
-    ``healed by <run>: <reason>`` once that run published it."""
+    ``healed by <run>: <reason>`` once that run published it (for ``HEALED_SHOWN_FOR``)."""
     from dataclasses import replace
 
     if request is None or request.claimed_at is None or request.fingerprint != status.fingerprint:
         return status
     named = request.run_name or "a heal run"
     if status.state in ("materialized", "warned") and request.run_id and request.run_id == status.run_id:
+        if now - request.claimed_at > HEALED_SHOWN_FOR:
+            return status
         healed = f"healed by {named}: {request.reason}"
-        return replace(status, detail=f"{status.detail}; {healed}" if status.detail else healed)
+        return replace(status, detail=f"{status.detail}; {healed}" if status.detail else healed, healed_by=named)
     healing = f"{request.reason} -> healing"
     if status.state == "running":
         return replace(status, detail=healing) if live_run is not None and live_run == request.run_id else status

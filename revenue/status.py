@@ -81,6 +81,9 @@ class PartitionStatus:
     edited or deleted in the warehouse outside the pipeline: what a heal recomputes."""
     has_orders: bool = True
     """The day has rows to compute now (in the source or a landed file)."""
+    healed_by: str | None = None
+    """The heal run that published the version held, within ``HEALED_SHOWN_FOR`` of its start
+    (the grid lists the day with it)."""
 
 
 def classify(input: PartitionInput, published: PublishedDay | None) -> PartitionStatus:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from revenue.grid import attention
 from revenue.healing import HealPolicy, HealRequest, heal_runs, settled, stopped, wanted, with_heal
 from revenue.status import PartitionStatus
 
@@ -100,5 +101,11 @@ def test_a_day_being_healed_shows_running_with_its_reason_then_what_healed_it():
     assert late.state == "stale" and "heal-2026-03-10 started 2026-03-20 11:59 UTC has not published it" in late.detail
     healed = with_heal(status("materialized", behind=False, detail="", run_id="r1"), claimed, None, NOW)
     assert healed.detail == "healed by heal-2026-03-10: source rows changed"
+    assert healed.healed_by == "heal-2026-03-10"
+    assert attention([healed]) == [healed]  # listed with the run that healed it, for a day
+    day_later = with_heal(
+        status("materialized", behind=False, detail="", run_id="r1"), claimed, None, NOW + dt.timedelta(days=2)
+    )
+    assert day_later.healed_by is None and attention([day_later]) == []
     other_version = with_heal(status("stale", fp="fp2"), claimed, None, NOW)
     assert other_version.state == "stale" and other_version.detail == "source rows changed"
