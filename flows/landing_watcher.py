@@ -28,6 +28,11 @@ Liveness: every pass records a heartbeat in the warehouse (``heartbeats``, shown
 It also redraws the ``partition-status`` grid when a day changed state without a run (a
 source edit makes a day stale) and at least every ``GRID_REDRAW_EVERY``, and takes the
 late-day alert's last look at yesterday shortly before its deadline (``announce_due``).
+
+Healing (``flows.healing``, when its switch is on): each pass plans the grid's days and the
+heal horizon once (``look_after_days``), and starts the runs that bring the days behind their
+input up to date, once their input has been quiet for the settle time: a few ``daily`` runs or
+one ``backfill/range`` run, named ``heal-…`` and tagged ``heal``.
 """
 
 from __future__ import annotations
