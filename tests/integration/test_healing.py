@@ -65,8 +65,9 @@ def config(request, deployments) -> str:
 def test_started() -> Iterator[None]:
     """When this test started: environments are lent again under the same names, so the
     runs of an earlier test are told apart by their creation time."""
-    global STARTED
+    global STARTED, NOW
     STARTED = dt.datetime.now(UTC)
+    NOW = STARTED.replace(microsecond=0) - dt.timedelta(minutes=10)  # near the real clock for every test
     yield
 
 
