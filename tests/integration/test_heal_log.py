@@ -1,7 +1,8 @@
 """The heal log (``revenue.io.heal_log``) on SQLite (the embedded default) and on Postgres:
 a (day, input version) is claimed once, and recording, claiming and assigning runs to the
 days of a heal cost one statement each, whatever the number of days (a watcher turned on
-over a long horizon heals hundreds of days in one pass)."""
+over a long horizon heals hundreds of days in one pass); a whole watcher pass, planning
+and heal step, sends as many statements over 190 days as over 40."""
 
 from __future__ import annotations
 
@@ -30,18 +31,18 @@ def warehouse(request) -> Warehouse:
 
 
 @contextmanager
-def statements(warehouse: Warehouse) -> Iterator[list[str]]:
-    """The SQL statements the warehouse's engine sends inside the block."""
+def statements(engine: sa.engine.Engine | type[sa.engine.Engine] = sa.engine.Engine) -> Iterator[list[str]]:
+    """The SQL statements ``engine`` (by default: every engine) sends inside the block."""
     sent: list[str] = []
 
     def record(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
         sent.append(statement)
 
-    sa.event.listen(warehouse.engine, "before_cursor_execute", record)
+    sa.event.listen(engine, "before_cursor_execute", record)
     try:
         yield sent
     finally:
-        sa.event.remove(warehouse.engine, "before_cursor_execute", record)
+        sa.event.remove(engine, "before_cursor_execute", record)
 
 
 def wanted(days: list[dt.date], version: str = "v1") -> list[Wanted]:
@@ -56,17 +57,17 @@ def rows(warehouse: Warehouse) -> dict[tuple[dt.date, str], dict]:
 
 
 def test_a_year_of_days_is_recorded_claimed_and_assigned_in_a_few_statements(warehouse):
-    with statements(warehouse) as sent:
+    with statements(warehouse.engine) as sent:
         requests = heal_log.record_wanted(warehouse, wanted(DAYS), NOW)
     assert len(requests) == len(DAYS) and len(sent) == 2  # one insert, one select
 
-    with statements(warehouse) as sent:
+    with statements(warehouse.engine) as sent:
         claimed = heal_log.claim(warehouse, requests, "watcher:1", NOW)
     assert sorted(r.partition for r in claimed) == DAYS
     assert all(r.claimed_at == NOW for r in claimed)
     assert len(sent) == 1
 
-    with statements(warehouse) as sent:
+    with statements(warehouse.engine) as sent:
         assigned = heal_log.assign(warehouse, claimed, "heal-key", "heal-2025-03-01..2026-02-28")
         heal_log.record_run(warehouse, assigned, "run-1")
     assert len(sent) == 2
@@ -95,3 +96,33 @@ def test_a_day_is_claimed_once_and_only_its_own_version_is_touched(warehouse):
     assert [stored[(r.partition, r.fingerprint)]["run_key"] for r in first] == [None] * 4 + ["key-a"] * 2 + [None] * 4
     assert all(stored[(r.partition, r.fingerprint)]["claimed_at"] is None for r in newer)  # another version
     assert heal_log.claim(warehouse, [], "watcher:1", later) == []
+
+
+@pytest.mark.parametrize("config_fixture", ["sqlite_env", "pg_env"])
+def test_a_watcher_pass_sends_as_many_statements_over_190_days_as_over_40(config_fixture, request):
+    """Planning and the heal step of a pass (``bench/heal_pass.py`` measures them at scale):
+    the same statements whatever the number of days, within one fingerprint batch."""
+    from flows.healing import heal, horizon_days
+    from revenue.healing import HealPolicy
+    from revenue.io.source import FINGERPRINT_BATCH
+    from revenue.status import current_statuses
+    from tests.integration.helpers import seed_orders
+
+    config = request.getfixturevalue(config_fixture)
+    first = dt.date(2025, 6, 1)
+    seed_orders(config, [(n, f"c{n}", 10.0, f"{first + dt.timedelta(days=n)} 10:00:00") for n in range(190)])
+    env = environment(config)
+    sent_by_days, recorded = {}, {}
+    assert 190 <= FINGERPRINT_BATCH
+    for n in (40, 190):
+        now = dt.datetime.combine(first + dt.timedelta(days=n), dt.time(12), tzinfo=UTC)
+        policy = HealPolicy(enabled=True, settle=dt.timedelta(hours=1), horizon_days=n)
+        days = horizon_days(policy, now.date())
+        assert (days[0], len(days)) == (first, n)
+        heal(config, env, current_statuses(env, days), policy, now)  # connections, caches, first record
+        with statements() as sent:  # the source's and the warehouse's
+            assert heal(config, env, current_statuses(env, days), policy, now) == []  # not settled: nothing started
+        sent_by_days[n] = len(sent)
+        recorded[n] = len(rows(env.warehouse))
+    assert recorded == {40: 40, 190: 190}  # every day never published past its deadline is recorded
+    assert sent_by_days[40] == sent_by_days[190]
