@@ -101,6 +101,15 @@ orders a day) on the warehouse the scaling scenario left (all 365 days published
 warmed process, with seconds per day; beside it, the range's published rows read alone and
 both published tables read whole (what verify read before issue 24, whatever the range).
 
+**Watcher heal pass.** ``bench/heal_pass.py`` (alone: ``python -m bench.heal_pass``) times
+what the landing watcher does each pass to heal, over the first 56 and 365 loaded days, on
+the same warehouse (all published), in one warmed process: ``current_statuses`` (the
+planning) and ``flows.healing.heal`` with the switch on and the horizon over the range,
+with nothing to heal and with 5 days made stale by late orders (recorded in
+``heal_requests``, not settled: no run started), median of 5 passes; and the SQL statements
+each pass sends (counted on every engine), which must not grow with the days beyond one
+fingerprint query per ``FINGERPRINT_BATCH`` days. The late orders are deleted afterwards.
+
 **Single-run vs multi-run.** ``bench/multi_run.py`` starts a ``prefect server`` on its own
 Postgres (``testkit.services.postgres_server_for_prefect``), deploys ``backfill/range`` from
 prefect.yaml, starts two process workers, and runs a forced backfill of the first 90 loaded

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.fingerprint import render_lines as fingerprint_lines
+from bench.heal_pass import render_lines as heal_pass_lines
 from bench.landed_file import render_lines as landed_file_lines
 from bench.plan import TARGET_SIZE, Plan, human
 from bench.verify_range import render_lines as verify_range_lines
@@ -950,6 +951,7 @@ def render(results: dict, figures: dict, targets: list[dict], plan: Plan) -> str
 
     out.extend(fingerprint_lines(results.get("fingerprint")))
     out.extend(verify_range_lines(results.get("verify_range")))
+    out.extend(heal_pass_lines(results.get("heal_pass")))
     out.extend(landed_file_lines(results.get("landed_file")))
 
     agreement = results["agreement"]

@@ -51,6 +51,9 @@ def run(plan: Plan) -> int:
     from bench.data import load
     from bench.fingerprint import fingerprint_scenarios
     from bench.floor import floor_scenarios
+    from bench.heal_pass import LENGTHS as HEAL_LENGTHS
+    from bench.heal_pass import PASSES as HEAL_PASSES
+    from bench.heal_pass import heal_pass_scenarios
     from bench.landed_file import landed_file_scenarios
     from bench.machine import load_average, machine_info
     from bench.multi_run import MULTI_RUN_DAYS, multi_run_scenarios
@@ -199,6 +202,17 @@ def run(plan: Plan) -> int:
             log(f"verify over {', '.join(map(str, lengths))} days (load {load_average()})")
             results["verify_range"] = attempt(
                 "verify range", run_in_child, verify_range_scenarios, context, first.isoformat(), lengths
+            )
+            lengths = sorted({min(n, plan.loaded_days) for n in HEAL_LENGTHS})
+            log(f"watcher heal pass over {', '.join(map(str, lengths))} days (load {load_average()})")
+            results["heal_pass"] = attempt(
+                "heal pass",
+                run_in_child,
+                heal_pass_scenarios,
+                context,
+                first.isoformat(),
+                lengths,
+                3 if plan.quick else HEAL_PASSES,
             )
             days = min(MULTI_RUN_DAYS, plan.loaded_days)
             log(

@@ -15,13 +15,13 @@ up to ``MAX_STARTS`` runs in all.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 
 import sqlalchemy as sa
 
 from revenue.healing import HealRequest, Wanted
-from revenue.io.warehouse import Warehouse, dialect_insert
+from revenue.io.warehouse import Warehouse, as_date, dialect_insert
 
 TABLE = "heal_requests"
 
@@ -116,48 +116,59 @@ def reopen(warehouse: Warehouse, requests: Sequence[HealRequest], now: dt.dateti
             )
 
 
+KEYS_PER_STATEMENT = 5_000
+"""Requests per claim or update statement (two bound values each: SQLite allows 32,766)."""
+
+
+def _keys(table: sa.Table, requests: Sequence[HealRequest]) -> Iterator[sa.ColumnElement[bool]]:
+    """Conditions that select exactly the rows of ``requests`` (one per ``KEYS_PER_STATEMENT``)."""
+    for first in range(0, len(requests), KEYS_PER_STATEMENT):
+        batch = requests[first : first + KEYS_PER_STATEMENT]
+        yield sa.tuple_(table.c.partition_date, table.c.fingerprint).in_([(r.partition, r.fingerprint) for r in batch])
+
+
 def claim(warehouse: Warehouse, requests: Iterable[HealRequest], by: str, now: dt.datetime) -> list[HealRequest]:
-    """Claim each request not claimed yet, in one transaction; returns those this caller
-    claimed (of two watchers claiming a day, the first to commit has it)."""
+    """Claim each request not claimed yet, in one conditional update (of two watchers
+    claiming a day, the first to commit has it; the other's update finds it claimed);
+    returns those this caller claimed."""
+    requests = list(requests)
+    if not requests:
+        return []
     table = warehouse.table(TABLE)
-    claimed = []
+    taken: set[tuple[dt.date, str]] = set()
     with warehouse.service("claiming days to heal"), warehouse.engine.begin() as connection:
-        for request in requests:
+        for keys in _keys(table, requests):
             updated = connection.execute(
                 table.update()
-                .where(
-                    table.c.partition_date == request.partition,
-                    table.c.fingerprint == request.fingerprint,
-                    table.c.claimed_at.is_(None),
-                )
+                .where(keys, table.c.claimed_at.is_(None))
                 .values(claimed_at=now, claimed_by=by, starts=sa.func.coalesce(table.c.starts, 0) + 1)
-            ).rowcount
-            if updated:
-                claimed.append(replace(request, claimed_at=now, starts=request.starts + 1))
-    return claimed
+                .returning(table.c.partition_date, table.c.fingerprint)
+            )
+            taken.update((as_date(row.partition_date), row.fingerprint) for row in updated)
+    return [replace(r, claimed_at=now, starts=r.starts + 1) for r in requests if (r.partition, r.fingerprint) in taken]
 
 
 def assign(warehouse: Warehouse, requests: Iterable[HealRequest], key: str, name: str) -> list[HealRequest]:
     """Record the idempotency key and name of the run about to heal ``requests`` (before it
     is started: a watcher that stops right after starts it again under the same key)."""
+    requests = list(requests)
     _update(warehouse, requests, run_key=key, run_name=name)
     return [replace(r, run_key=key, run_name=name) for r in requests]
 
 
 def record_run(warehouse: Warehouse, requests: Iterable[HealRequest], run_id: str) -> None:
     """The run started for ``requests``."""
-    _update(warehouse, requests, run_id=run_id)
+    _update(warehouse, list(requests), run_id=run_id)
 
 
-def _update(warehouse: Warehouse, requests: Iterable[HealRequest], **values: str) -> None:
+def _update(warehouse: Warehouse, requests: Sequence[HealRequest], **values: str) -> None:
+    """Set ``values`` on the rows of ``requests`` (one statement)."""
+    if not requests:
+        return
     table = warehouse.table(TABLE)
     with warehouse.service("recording a heal run"), warehouse.engine.begin() as connection:
-        for request in requests:
-            connection.execute(
-                table.update()
-                .where(table.c.partition_date == request.partition, table.c.fingerprint == request.fingerprint)
-                .values(**values)
-            )
+        for keys in _keys(table, requests):
+            connection.execute(table.update().where(keys).values(**values))
 
 
 def unstarted(warehouse: Warehouse, start: dt.date, end: dt.date, before: dt.datetime) -> list[HealRequest]:
