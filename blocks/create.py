@@ -210,7 +210,7 @@ def pipeline_from_environ(environ: Mapping[str, str]) -> EnvironmentBlocks:
         alert_deadline=_alert_deadline(environ.get("REVENUE_ALERT_DEADLINE")),
         landing_queue=environ.get("REVENUE_LANDING_QUEUE_URL") or None,
         heal=_switch(environ.get("REVENUE_HEAL"), "REVENUE_HEAL"),
-        heal_settle_seconds=_whole(environ, "REVENUE_HEAL_SETTLE_SECONDS", 0, 86400) or 60,
+        heal_settle_seconds=_or_default(_whole(environ, "REVENUE_HEAL_SETTLE_SECONDS", 0, 86400), 60),
         heal_horizon_days=_whole(environ, "REVENUE_HEAL_HORIZON_DAYS", 1, 3660),
         alerts={k: v for k, v in environ.items() if k.startswith(ALERT_PREFIX) and v},
     )
@@ -245,6 +245,11 @@ def _whole(environ: Mapping[str, str], name: str, low: int, high: int) -> int | 
     if not value.strip().isdigit() or not low <= int(value) <= high:
         raise EnvironmentError_(f"{name} must be a whole number from {low} to {high}, not {value!r}")
     return int(value)
+
+
+def _or_default(value: int | None, default: int) -> int:
+    """``value`` when it was given (0 included), else ``default``."""
+    return default if value is None else value
 
 
 def _status_weeks(value: str | None) -> int:

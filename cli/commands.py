@@ -331,7 +331,12 @@ def watch(args: argparse.Namespace) -> int:
 
     handler = logging.StreamHandler()
     handler.setFormatter(TerminalFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    # not basicConfig: importing Prefect already gave the root logger its console handler at
+    # WARNING, so basicConfig did nothing and every INFO line (announced, healing) was lost
+    ours = logging.getLogger("revenue")
+    ours.addHandler(handler)
+    ours.setLevel(logging.INFO)
+    ours.propagate = False  # Prefect's root handler would print each line a second time
     every = dt.timedelta(minutes=args.full_listing_every) if args.full_listing_every > 0 else None
     announced = watch_landing(args.config, args.interval, passes=1 if args.once else None, full_listing_every=every)
     say(f"announced {announced} landed file(s)")

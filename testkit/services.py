@@ -215,45 +215,93 @@ S3_SECRET_KEY = "s3cr3t-Rev3nue-Key/NeverPrint+0123456789"
 DB_PASSWORD = "pg-Pa55word-NeverLog-7f3a"
 
 
+class PrefectServer:
+    """A real ``prefect server start`` on a loopback port (its event, automation and
+    notification services included), its log ``<home>/server.log``: stopped and started
+    again on the same port (``stop``, ``start``), as an operator restarts it."""
+
+    def __init__(self, home, environ: dict[str, str]) -> None:
+        from pathlib import Path
+
+        self.home, self.port = Path(home), free_port()
+        self.api = f"http://127.0.0.1:{self.port}/api"
+        self.env = {
+            **environ,
+            "PREFECT_HOME": str(home),
+            "PREFECT_API_URL": self.api,
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        }
+        self.process = None
+        self.log = None
+
+    def start(self, timeout: float = 120) -> str:
+        """Start the server and return its API URL once ``/health`` answers."""
+        import subprocess
+        import sys
+        import time
+        import urllib.request
+        from pathlib import Path
+
+        self.log = open(self.home / "server.log", "a")
+        self.process = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "prefect"),
+                "server",
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if urllib.request.urlopen(f"{self.api}/health", timeout=2).status == 200:
+                    return self.api
+            except OSError:
+                pass
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise RuntimeError(f"prefect server did not start: see {self.home}/server.log")
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, SIGKILL 30 s later)."""
+        import subprocess
+
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+
+
+@contextmanager
+def running_prefect_server(home, environ: dict[str, str]) -> Iterator[PrefectServer]:
+    """A started ``PrefectServer``, stopped afterwards."""
+    server = PrefectServer(home, environ)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
 @contextmanager
 def live_prefect_server(home, environ: dict[str, str]) -> Iterator[str]:
     """A real ``prefect server start`` on a free loopback port (its event, automation and
     notification services included), its database and log under ``home``; yields the API URL."""
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-    from pathlib import Path
-
-    port = free_port()
-    api = f"http://127.0.0.1:{port}/api"
-    env = {**environ, "PREFECT_HOME": str(home), "PREFECT_API_URL": api, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    log = open(Path(home) / "server.log", "w")
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if urllib.request.urlopen(f"{api}/health", timeout=2).status == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError(f"prefect server did not start: see {home}/server.log")
-            time.sleep(0.5)
-        yield api
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+    with running_prefect_server(home, environ) as server:
+        yield server.api
 
 
 def with_password(url: str) -> str:

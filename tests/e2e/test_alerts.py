@@ -10,55 +10,25 @@ output, log, artifact or error."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from testkit.services import live_prefect_server
+from testkit.webhook import Receiver
 from tests.e2e.test_deployments import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 DAY = dt.date(2026, 3, 2)
-
-
-class Receiver:
-    """A webhook endpoint on loopback that keeps every JSON body it is sent."""
-
-    def __init__(self) -> None:
-        self.token = f"tok-{uuid.uuid4().hex}"
-        self.messages: list[dict] = []
-        self.status = 200
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if self.path == f"/hook/{receiver.token}":
-                    receiver.messages.append(json.loads(body or b"{}"))
-                self.send_response(receiver.status if self.path == f"/hook/{receiver.token}" else 404)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook/{self.token}"
-
-    def about(self, text: str) -> list[dict]:
-        return [m for m in self.messages if text in m.get("subject", "") + m.get("body", "")]
 
 
 @pytest.fixture(scope="module")

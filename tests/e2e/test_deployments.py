@@ -11,166 +11,38 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
-import boto3
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
-from testkit import waiting
-from testkit.services import (
-    S3_ACCESS_KEY,
-    S3_SECRET_KEY,
-    fresh_database,
-    live_prefect_server,
-    moto_s3,
-    notify_to_new_queue,
-    pg_s3_environ,
-    postgres_server_for_prefect,
-    process_workers,
+from testkit.e2e_stack import (
+    BIN,
+    ROOT,
+    UTC,
+    WORKERS,
+    Stack,
+    api,
+    deployed_stack,
+    final_state,
+    flow_runs,
+    published_revenue,
+    seed,
+    seed_days,
+    source_truth,
+    wait_for,
+    workers,
 )
+from testkit.services import notify_to_new_queue
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-UTC = dt.timezone.utc
-WORKERS = ("worker-a", "worker-b")
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 1.0):
-    """``testkit.waiting.wait_for``, asking once a second: live servers and processes."""
-    return waiting.wait_for(predicate, timeout, what, interval)
-
-
-def readme_worker_limit() -> int:
-    """The ``--limit`` of the worker command the README tells users to start on each machine:
-    the stack starts its workers exactly that way (without a limit, the first worker to poll
-    took every chunk run of a multi-run backfill)."""
-    import re
-
-    found = re.findall(r"prefect worker start --pool revenue-process --limit (\d+)", (ROOT / "README.md").read_text())
-    assert found, "the README no longer says how to start a worker with a limit"
-    assert len(set(found)) == 1, f"the README gives several worker limits: {sorted(set(found))}"
-    return int(found[0])
-
-
-class Stack:
-    """The running services and the environment every CLI call gets."""
-
-    def __init__(self, env: dict[str, str], pg_url: str, bucket: str, endpoint: str) -> None:
-        self.env, self.pg_url, self.bucket, self.endpoint = env, pg_url, bucket, endpoint
-
-    def run(self, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-        result = subprocess.run(list(args), cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout)
-        assert result.returncode == 0, f"{args}: {result.stdout[-2000:]}\n{result.stderr[-4000:]}"
-        return result
-
-    def s3(self):
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            aws_access_key_id=S3_ACCESS_KEY,
-            aws_secret_access_key=S3_SECRET_KEY,
-            region_name="us-east-1",
-        )
-
-    def sql(self, query: str, **params) -> list:
-        engine = sa.create_engine(self.pg_url)
-        try:
-            with engine.connect() as connection:
-                return list(connection.execute(sa.text(query), params))
-        finally:
-            engine.dispose()
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory) -> Iterator[Stack]:
-    home = tmp_path_factory.mktemp("prefect-home")
-    bucket = f"landing-{uuid.uuid4().hex[:8]}"
-    with (
-        postgres_server_for_prefect() as admin_url,
-        fresh_database(admin_url) as pg_url,
-        fresh_database(admin_url) as prefect_db,
-        moto_s3() as endpoint,
-    ):
-        boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            aws_access_key_id=S3_ACCESS_KEY,
-            aws_secret_access_key=S3_SECRET_KEY,
-            region_name="us-east-1",
-        ).create_bucket(Bucket=bucket)
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "REVENUE_", "AWS_"))},
-            "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-            "PYTHONPATH": str(ROOT),
-            "PREFECT_HOME": str(home),
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "PREFECT_API_DATABASE_CONNECTION_URL": make_url(prefect_db)
-            .set(drivername="postgresql+asyncpg")
-            .render_as_string(hide_password=False),
-            "PREFECT_WORKER_QUERY_SECONDS": "2",
-            "REVENUE_ENV": "e2e",
-            "REVENUE_PROJECT_DIR": str(ROOT),
-            **pg_s3_environ(pg_url, endpoint, bucket),
-        }
-        with live_prefect_server(home, env) as api_url:  # its log: <home>/server.log
-            env["PREFECT_API_URL"] = api_url
-            stack = Stack(env, pg_url, bucket, endpoint)
-            stack.run(str(BIN / "revenue"), "blocks", "create", "--env", "e2e")
-            stack.run(str(BIN / "prefect"), "work-pool", "create", "revenue-process", "--type", "process")
-            stack.run(str(BIN / "prefect"), "--no-prompt", "deploy", "--all")
-            # as the README starts them: a parent and its 6 chunk runs never fit on one worker
-            with process_workers("revenue-process", WORKERS, env, ROOT, home, limit=readme_worker_limit()):
-                yield stack
-
-
-def seed(stack: Stack, rows: list[tuple]) -> None:
-    import pandas as pd
-
-    from revenue.io.orders_table import create_orders_table, load_orders
-
-    engine = sa.create_engine(stack.pg_url)
-    create_orders_table(engine)
-    frame = pd.DataFrame(rows, columns=["order_id", "customer_id", "amount", "order_date"])
-    frame["order_date"] = pd.to_datetime(frame["order_date"], utc=True)
-    frame["updated_at"] = frame["order_date"]
-    frame["channel"] = "web"
-    load_orders(engine, frame)
-    engine.dispose()
-
-
-@contextmanager
-def api(stack: Stack):
-    """A client of the e2e server (not of any other Prefect API this process knows)."""
-    from prefect.client.orchestration import get_client
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    with temporary_settings({PREFECT_API_URL: stack.env["PREFECT_API_URL"]}):
-        with get_client(sync_client=True) as client:
-            yield client
-
-
-def flow_runs(stack: Stack, deployment: str):
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId
-
-    with api(stack) as client:
-        found = client.read_deployment_by_name(deployment)
-        return client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(deployment_id=FlowRunFilterDeploymentId(any_=[found.id]))
-        )
-
-
-def published_revenue(stack: Stack) -> dict[dt.date, tuple[float, int]]:
-    return {
-        r.order_date: (float(r.revenue), int(r.order_count))
-        for r in stack.sql("SELECT order_date, revenue, order_count FROM analytics.daily_revenue")
-    }
+    # as the README starts them: a parent and its 6 chunk runs never fit on one worker
+    with deployed_stack(tmp_path_factory.mktemp("prefect-home")) as stack, workers(stack):
+        yield stack
 
 
 def test_deployment_run_publishes_the_day(stack: Stack):
@@ -356,37 +228,6 @@ def test_the_ui_shows_the_grid_with_the_failed_day_its_cause_and_dated_run_names
         )
 
 
-def seed_days(stack: Stack, first: dt.date, days: int, per_day: int, first_id: int) -> None:
-    """``per_day`` valid orders on each of ``days`` days from ``first`` (cents that differ
-    from day to day, so a day swapped or summed twice shows)."""
-    rows = []
-    for d in range(days):
-        for i in range(per_day):
-            day = first + dt.timedelta(days=d)
-            rows.append(
-                (
-                    first_id + d * per_day + i,
-                    f"c{i % 4}",
-                    round(1 + (d * 7 + i) % 50 + 0.01 * (d + 1), 2),
-                    f"{day} {i % 24:02d}:{i % 60:02d}:00",
-                )
-            )
-    seed(stack, rows)
-
-
-def source_truth(stack: Stack, first: dt.date, last: dt.date) -> dict[dt.date, tuple[float, int]]:
-    """Revenue and order count per UTC day straight from the orders table, in SQL."""
-    return {
-        r.day: (float(r.revenue), int(r.orders))
-        for r in stack.sql(
-            "SELECT (order_date AT TIME ZONE 'UTC')::date AS day, SUM(amount) AS revenue, COUNT(*) AS orders "
-            "FROM orders WHERE (order_date AT TIME ZONE 'UTC')::date BETWEEN :first AND :last GROUP BY 1",
-            first=first,
-            last=last,
-        )
-    }
-
-
 def chunk_runs(stack: Stack, start: dt.date, end: dt.date):
     """The chunk runs of backfills inside ``[start, end]`` (tagged ``backfill-chunk``)."""
     return [
@@ -414,16 +255,6 @@ def final_runs(stack: Stack, deployment: str, at_least: int, before: set = froze
         return runs if len(runs) >= at_least and all(r.state and r.state.is_final() for r in runs) else None
 
     return wait_for(all_final, timeout, f"{at_least} final run(s) of {deployment}", interval=2)
-
-
-def final_state(stack: Stack, run_id, timeout: float = 600):
-    with api(stack) as client:
-
-        def finished():
-            state = client.read_flow_run(run_id).state
-            return state if state is not None and state.is_final() else None
-
-        return wait_for(finished, timeout, f"flow run {run_id}", interval=2)
 
 
 def start_backfill(stack: Stack, start: dt.date, end: dt.date, **parameters):

@@ -201,3 +201,20 @@ def test_a_non_embedded_environment_without_a_server_fails_at_once_without_start
         assert "environment 'prod' is not an embedded default here" in result.stderr
         assert "start `revenue dev`, or set PREFECT_API_URL" in result.stderr
         assert "temporary server" not in result.stderr.lower() and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_watch_logs_its_passes_on_the_terminal(sqlite_env):
+    """``revenue watch`` says what it watches and what it announced (INFO lines on stderr,
+    through the terminal formatter), although Prefect's logging already holds the root
+    logger at WARNING (which once swallowed every one of them, healing's included)."""
+    from revenue.io.environment import environment
+
+    seed_orders(sqlite_env, [(1, "a", 10.0, "2026-03-01 10:00:00")])
+    landing = environment(sqlite_env).landing
+    landing.put("orders-0301.csv", b"order_id,customer_id,amount,order_date\n1,a,2.50,2026-03-01T10:00:00Z\n")
+    result = revenue("watch", "--once", "--config", sqlite_env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stderr.splitlines()
+    assert not any("WARNING" in line for line in lines), result.stderr[-2000:]
+    assert any(" INFO revenue.watch: watching " in line for line in lines), result.stderr[-2000:]
+    assert any(" INFO revenue.watch: announced " in line and "orders-0301.csv" in line for line in lines), lines
