@@ -83,18 +83,22 @@ def heal(
     started (or found again under their keys)."""
     if not policy.enabled:
         return []
-    requests = heal_log.record_wanted(env.warehouse, wanted(statuses, policy, now), now)
+    span = policy.horizon(now.date())
+    needs = wanted(statuses, policy, now)
+    requests = heal_log.record_wanted(env.warehouse, needs, now, span)
     again = stopped(requests, run_states([r.run_id for r in requests if r.claimed_at and r.run_id]))
-    if again:  # crashed or cancelled before publishing or failing the day: started again after the settle time
-        log.info(
-            "heal runs that crashed or were cancelled, started again: %s",
-            ", ".join(sorted({str(r.run_name) for r in again})),
-        )
+    if again:  # ended without publishing or failing the day: started again after the settle time
+        names = ", ".join(sorted({str(r.run_name) for r in again}))
+        log.info("heal runs that ended without publishing their days, started again after the settle time: %s", names)
         heal_log.reopen(env.warehouse, again, now)
-        requests = heal_log.record_wanted(env.warehouse, wanted(statuses, policy, now), now)
+        requests = heal_log.record_wanted(env.warehouse, needs, now, span)
     claimed = heal_log.claim(env.warehouse, settled(requests, now, policy.settle), watcher_name(), now)
-    first, last = policy.horizon(now.date())
-    left = heal_log.unstarted(env.warehouse, first, last, now - RESTART_AFTER)
+    still = {(r.partition, r.fingerprint) for r in requests}  # a claim no longer wanted is not started again
+    left = [
+        r
+        for r in heal_log.unstarted(env.warehouse, *span, now - RESTART_AFTER)
+        if (r.partition, r.fingerprint) in still
+    ]
     runs = _assigned(env, heal_runs(config, claimed)) + _restarted(env, config, left)
     for run in runs:
         _start(env, run)

@@ -36,12 +36,10 @@ SHOWN_HEALING_FOR = dt.timedelta(minutes=15)
 """How long a started heal whose run has not begun computing shows the day as running; after
 that the day shows its own state with a note that the heal run has not published it."""
 MAX_STARTS = 3
-"""Runs started for one (day, input version) at most: a run that crashed or was cancelled
-(Ctrl-C of ``revenue dev``, a worker lost) before the day was published or failed is started
-again, up to this many times in all."""
-STOPPED = ("CRASHED", "CANCELLED")
+"""Runs started for one need at most: a run that ended without publishing the day or
+recording its failure (crashed, cancelled by Ctrl-C of ``revenue dev``, failed on a database
+outage after its retries) is started again, up to this many runs in all."""
 FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
-"""Final run states that say nothing about the day's input: the heal is started again."""
 HEALED_SHOWN_FOR = dt.timedelta(days=1)
 """How long a day a heal published is listed by the grid and ``revenue status`` with the run
 that healed it."""
@@ -77,6 +75,8 @@ class Wanted:
     partition: dt.date
     fingerprint: str
     reason: str
+    behind_of: str = ""
+    """The input fingerprint of the day's last attempt ("" for none): a need is the pair."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,9 @@ class HealRequest:
     run_id: str | None = None
     run_name: str | None = None
     starts: int = 0
-    """Runs started for this version: one, unless a run crashed or was cancelled."""
+    """Runs started for this need: one, unless a run ended without publishing or failing the day."""
+    behind_of: str = ""
+    """The input fingerprint of the day's last attempt when this need was recorded."""
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,8 @@ def wanted(statuses: Iterable[PartitionStatus], policy: HealPolicy, now: dt.date
             continue
         if status.state == "missing" and now < due_at(status.partition, policy.deadline):
             continue  # the cron publishes it by its deadline
-        found.append(Wanted(status.partition, status.fingerprint, reason_of(status)))
+        behind_of = status.attempted_fingerprint or ""
+        found.append(Wanted(status.partition, status.fingerprint, reason_of(status), behind_of))
     return found
 
 
@@ -143,13 +146,14 @@ def settled(requests: Iterable[HealRequest], now: dt.datetime, settle: dt.timede
 
 
 def stopped(requests: Iterable[HealRequest], states: dict[str, str]) -> list[HealRequest]:
-    """The claimed requests, still wanted, whose run ended crashed or cancelled (``states``:
-    run id -> state type) and may be started again (fewer than ``MAX_STARTS``): the day was
-    neither published nor failed on this input, so nothing was learnt about it."""
+    """The claimed requests, still wanted (so the day was neither published nor failed on
+    this input: a failure recorded in the ledger makes it unwanted), whose run has ended
+    (``states``: run id -> state type) and that may be started again (fewer than
+    ``MAX_STARTS`` runs): crashed, cancelled, or failed before recording anything."""
     return [
         r
         for r in requests
-        if r.claimed_at is not None and r.run_id and states.get(r.run_id) in STOPPED and r.starts < MAX_STARTS
+        if r.claimed_at is not None and r.run_id and states.get(r.run_id) in FINAL and r.starts < MAX_STARTS
     ]
 
 
@@ -222,10 +226,12 @@ def with_heal(
         return replace(status, detail=healing) if live_run is not None and live_run == request.run_id else status
     if status.state not in ("stale", "missing") or live_run is not None:
         return status
-    if run_state in FINAL:
+    if request.run_id is None:
+        note = f"heal claimed {request.claimed_at:%Y-%m-%d %H:%M} UTC, its run not started yet (retrying)"
+    elif run_state in FINAL:
         note = f"{named} ended {run_state.lower()} without publishing it"
     elif now - request.claimed_at <= SHOWN_HEALING_FOR:
-        return replace(status, state="running", detail=healing, run_id=request.run_id or status.run_id)
+        return replace(status, state="running", detail=healing, run_id=request.run_id)
     else:
         note = f"{named} started {request.claimed_at:%Y-%m-%d %H:%M} UTC has not published it"
     return replace(status, detail=f"{status.detail}; {note}" if status.detail else note)

@@ -81,6 +81,9 @@ class PartitionStatus:
     edited or deleted in the warehouse outside the pipeline: what a heal recomputes."""
     has_orders: bool = True
     """The day has rows to compute now (in the source or a landed file)."""
+    attempted_fingerprint: str | None = None
+    """The input fingerprint of the day's last attempt (published or failed), None if none:
+    what the warehouse is behind from (a heal is needed anew when it changes)."""
     healed_by: str | None = None
     """The heal run that published the version held, within ``HEALED_SHOWN_FOR`` of its start
     (the grid lists the day with it)."""
@@ -92,7 +95,14 @@ def classify(input: PartitionInput, published: PublishedDay | None) -> Partition
     behind = status.behind_input
     if status.state == "failed" and published is not None:  # failed on this input: retried when it changes
         behind = any(r.fingerprint != input.fingerprint for r in published.ledger.values() if r.status == "failed")
-    return replace(status, fingerprint=input.fingerprint, behind_input=behind, has_orders=input.has_orders)
+    attempts = sorted(published.ledger.values(), key=lambda r: r.attempted_at) if published is not None else []
+    return replace(
+        status,
+        fingerprint=input.fingerprint,
+        behind_input=behind,
+        has_orders=input.has_orders,
+        attempted_fingerprint=attempts[-1].fingerprint if attempts else None,
+    )
 
 
 def _classify(input: PartitionInput, published: PublishedDay | None) -> PartitionStatus:

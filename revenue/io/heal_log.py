@@ -2,9 +2,12 @@
 
 Grain: one row per (``partition_date``, ``fingerprint``): a day the watcher saw behind its
 input, at one version of that input. ``first_seen_at`` starts the settle time; a new input
-version is a new row, so its wait starts again. A version claimed before and wanted again
-after another version of the day was seen (the input went back to it) is reopened: its wait
-starts again and it is claimed anew. ``claimed_at``/``claimed_by`` say which
+version is a new row, so its wait starts again. ``behind_of`` is the
+input fingerprint of the day's last attempt when the need was recorded: a claimed version
+wanted again after the day was attempted since (another run published or failed it, or the
+input went back to this version) is a new need, reopened: its wait starts again and it is
+claimed anew. An unclaimed version no longer wanted (the input moved on before it settled)
+is forgotten, so a version that comes back waits the settle time again. ``claimed_at``/``claimed_by`` say which
 watcher took it (a conditional update: of two watchers, one claims it); ``run_key`` is the
 idempotency key its run was started under, ``run_id``/``run_name`` the run, ``starts`` how
 many runs were started for it. A claimed row is not claimed again (a heal that failed waits
@@ -41,6 +44,7 @@ def _request(row) -> HealRequest:
         run_id=row.run_id,
         run_name=row.run_name,
         starts=row.starts or 0,
+        behind_of=row.behind_of or "",
     )
 
 
@@ -53,56 +57,70 @@ def _read(warehouse: Warehouse, start: dt.date, end: dt.date, claimed_only: bool
         return [_request(row) for row in connection.execute(query)]
 
 
-def record_wanted(warehouse: Warehouse, wanted: Sequence[Wanted], now: dt.datetime) -> list[HealRequest]:
-    """Record each (day, fingerprint) not seen before as first seen ``now``, and return the
-    request of every one of ``wanted`` (one insert, one select)."""
-    if not wanted:
-        return []
+def record_wanted(
+    warehouse: Warehouse, wanted: Sequence[Wanted], now: dt.datetime, span: tuple[dt.date, dt.date] | None = None
+) -> list[HealRequest]:
+    """Record each (day, fingerprint) not seen before as first seen ``now``, forget the
+    unclaimed versions of ``span`` (the days planned) that are no longer wanted (the input
+    moved on: a version that comes back waits the settle time again), reopen a claimed one
+    whose day was attempted since (``behind_of`` changed: a new need), and return the request
+    of every one of ``wanted``. A few statements whatever the number of days."""
     warehouse.ensure_tables()
     table = warehouse.table(TABLE)
+    keys = {(w.partition, w.fingerprint): w for w in wanted}
     with warehouse.service("recording the days to heal"), warehouse.engine.begin() as connection:
-        insert = dialect_insert(connection)(table).values(
-            [
-                {"partition_date": w.partition, "fingerprint": w.fingerprint, "reason": w.reason, "first_seen_at": now}
+        if span is not None:
+            gone = table.delete().where(table.c.partition_date.between(*span), table.c.claimed_at.is_(None))
+            if keys:
+                gone = gone.where(~sa.tuple_(table.c.partition_date, table.c.fingerprint).in_(list(keys)))
+            connection.execute(gone)
+        if wanted:
+            rows = [
+                {
+                    "partition_date": w.partition,
+                    "fingerprint": w.fingerprint,
+                    "reason": w.reason,
+                    "behind_of": w.behind_of,
+                    "first_seen_at": now,
+                }
                 for w in wanted
             ]
-        )
-        connection.execute(insert.on_conflict_do_nothing(index_elements=["partition_date", "fingerprint"]))
-    keys = {(w.partition, w.fingerprint) for w in wanted}
+            insert = dialect_insert(connection)(table).values(rows)
+            connection.execute(insert.on_conflict_do_nothing(index_elements=["partition_date", "fingerprint"]))
+    if not wanted:
+        return []
     found = _read(warehouse, min(k[0] for k in keys), max(k[0] for k in keys))
     requests = [r for r in found if (r.partition, r.fingerprint) in keys]
-    reopened = [r for r in requests if _seen_again(r, found)]
-    if reopened:
-        reopen(warehouse, reopened, now, new_version=True)
+    renewed = {
+        (r.partition, r.fingerprint): r for r in requests if r.behind_of != keys[(r.partition, r.fingerprint)].behind_of
+    }
+    if renewed:
+        reopen(warehouse, list(renewed.values()), now, {k: keys[k].behind_of for k in renewed})
         return record_wanted(warehouse, wanted, now)  # as the reopening left them (another watcher's or ours)
     return requests
 
 
-def _seen_again(request: HealRequest, found: Sequence[HealRequest]) -> bool:
-    """A claimed version wanted again after another version of its day was seen since the
-    claim (the input went back to it): a new episode, healed again."""
-    return request.claimed_at is not None and any(
-        other.partition == request.partition
-        and other.fingerprint != request.fingerprint
-        and other.first_seen_at > request.claimed_at
-        for other in found
-    )
-
-
-def reopen(warehouse: Warehouse, requests: Sequence[HealRequest], now: dt.datetime, new_version: bool = False) -> None:
+def reopen(
+    warehouse: Warehouse,
+    requests: Sequence[HealRequest],
+    now: dt.datetime,
+    behind_of: dict[tuple[dt.date, str], str] | None = None,
+) -> None:
     """Start each request's wait again, unclaimed (only if still as read: of two watchers
-    reopening it, one does). ``new_version``: the input came back to it (its count of runs
-    started begins again); else its run crashed or was cancelled (the count is kept)."""
+    reopening it, one does). ``behind_of``: a new need (the day was attempted since, from
+    that input); its count of runs started begins again. Else its run ended without
+    publishing or failing the day: the count is kept."""
     table = warehouse.table(TABLE)
-    starts = {"starts": 0} if new_version else {}
     with warehouse.service("reopening days to heal"), warehouse.engine.begin() as connection:
         for request in requests:
+            key = (request.partition, request.fingerprint)
+            renewed = {} if behind_of is None else {"starts": 0, "behind_of": behind_of[key]}
             connection.execute(
                 table.update()
                 .where(
                     table.c.partition_date == request.partition,
                     table.c.fingerprint == request.fingerprint,
-                    table.c.claimed_at == request.claimed_at,
+                    table.c.first_seen_at == request.first_seen_at,
                 )
                 .values(
                     first_seen_at=now,
@@ -111,7 +129,7 @@ def reopen(warehouse: Warehouse, requests: Sequence[HealRequest], now: dt.dateti
                     run_key=None,
                     run_id=None,
                     run_name=None,
-                    **starts,
+                    **renewed,
                 )
             )
 

@@ -224,6 +224,7 @@ def build_metadata(schema: str | None) -> sa.MetaData:
         sa.Column("run_key", sa.Text),
         sa.Column("run_id", sa.Text),
         sa.Column("run_name", sa.Text),
+        sa.Column("behind_of", sa.Text),  # the day's last attempted input when recorded: a need is the pair
         sa.Column("starts", sa.Integer),  # runs started for this version (a crashed or cancelled one is started again)
     )
     sa.Table(

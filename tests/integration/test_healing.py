@@ -307,30 +307,91 @@ def test_an_input_back_at_a_version_healed_before_is_healed_again(config):
     assert [r.idempotency_key for r in heal_runs_of(config)] == keys
 
 
-def cancel(run_id) -> None:
-    from prefect.states import Cancelled
+def end(run_id, how: str) -> None:
+    """End a flow run as Ctrl-C (cancelled), a lost worker (crashed) or a database outage
+    after the run's retries (failed, nothing recorded in the ledger) would."""
+    from prefect.states import Cancelled, Completed, Crashed, Failed
 
+    state = {"cancelled": Cancelled, "crashed": Crashed, "failed": Failed, "completed": Completed}[how](message=how)
     with get_client(sync_client=True) as client:
-        client.set_flow_run_state(run_id, Cancelled(message="Ctrl-C"), force=True)
+        client.set_flow_run_state(run_id, state, force=True)
 
 
-def test_a_heal_run_cancelled_before_publishing_is_started_again_up_to_three_runs(pg_env, deployments):
+def test_a_heal_run_that_ends_without_publishing_or_failing_the_day_is_started_again_up_to_three_runs(
+    pg_env, deployments
+):
     from revenue.healing import MAX_STARTS
 
     seed_orders(pg_env, orders(1, [DAY]))
-    at = dt.datetime.now(UTC) - SETTLE  # the grid shows a heal as running for 15 minutes of the real clock
+    at = dt.datetime.now(UTC) - 4 * SETTLE  # the grid shows a heal as running for 15 minutes of the real clock
     pass_at(pg_env, at, days=[DAY])
     started = pass_at(pg_env, at + SETTLE, days=[DAY])
-    for attempt in range(1, MAX_STARTS + 1):
+    for attempt, how in enumerate(("failed", "cancelled", "crashed"), start=1):
         [run] = started
         [flow_run] = [r for r in heal_runs_of(pg_env) if r.idempotency_key == run.key]
         [status] = current_statuses(environment(pg_env), [DAY])
         assert (status.state, status.detail) == ("running", "never published -> healing")
-        cancel(flow_run.id)
+        end(flow_run.id, how)
         [status] = current_statuses(environment(pg_env), [DAY])  # no longer shown healing
-        assert status.state == "missing" and status.detail == f"heal-{DAY} ended cancelled without publishing it"
-        at += 2 * SETTLE
+        assert status.state == "missing" and status.detail == f"heal-{DAY} ended {how} without publishing it"
+        at += SETTLE // 2
         assert pass_at(pg_env, at, days=[DAY]) == []  # reopened: the settle time again
         started = pass_at(pg_env, at + SETTLE, days=[DAY])
         assert bool(started) == (attempt < MAX_STARTS)
     assert len({r.idempotency_key for r in heal_runs_of(pg_env)}) == MAX_STARTS
+
+
+def test_a_version_that_comes_back_before_it_settled_waits_the_settle_time_again(sqlite_env, deployments):
+    config = sqlite_env
+    seed_orders(config, orders(1, [DAY]))
+    publish(config, [DAY])
+    add_late_rows(config, [(500, "late", 1.0, f"{DAY} 22:00:00")])  # version B
+    pass_at(config, NOW, days=[DAY])
+    add_late_rows(config, [(501, "later", 1.0, f"{DAY} 22:30:00")])  # C, before B settled
+    pass_at(config, NOW + dt.timedelta(hours=1), days=[DAY])
+    with environment(config).source.engine.begin() as connection:
+        connection.execute(sa.text("DELETE FROM orders WHERE order_id = 501"))  # B again, hours after first seen
+    back = NOW + dt.timedelta(hours=2)
+    assert pass_at(config, back, days=[DAY]) == []  # not claimed at once: the wait starts again
+    [started] = pass_at(config, back + SETTLE, days=[DAY])
+    assert started.days == [DAY]
+
+
+def test_a_day_another_run_published_while_a_claim_was_pending_is_healed_when_it_falls_behind_again(
+    sqlite_env, deployments
+):
+    """A claimed, then its heal run finds B (rows added while it waited) and publishes B,
+    then the input goes back to A: the day is behind B, a new need for A."""
+    config = sqlite_env
+    seed_orders(config, orders(1, [DAY]))
+    publish(config, [DAY])
+    add_late_rows(config, [(500, "late", 1.0, f"{DAY} 22:00:00")])  # A
+    pass_at(config, NOW, days=[DAY])
+    [first] = pass_at(config, NOW + SETTLE, days=[DAY])
+    add_late_rows(config, [(501, "later", 1.0, f"{DAY} 22:30:00")])  # B
+    state = daily_revenue(partition_date=str(DAY), config=config, return_state=True)  # as the heal run: B
+    assert state.is_completed(), state.message
+    [flow_run] = [r for r in heal_runs_of(config) if r.idempotency_key == first.key]
+    end(flow_run.id, "completed")
+    with environment(config).source.engine.begin() as connection:
+        connection.execute(sa.text("DELETE FROM orders WHERE order_id = 501"))  # A again
+    pass_at(config, NOW + 2 * SETTLE, days=[DAY])
+    [again] = pass_at(config, NOW + 3 * SETTLE, days=[DAY])
+    assert again.days == [DAY] and again.key != first.key
+
+
+def test_a_claim_whose_run_could_not_be_started_says_so_and_links_no_other_run(sqlite_env, deployments):
+    from revenue.healing import heal_runs, settled, wanted
+
+    config = sqlite_env
+    seed_orders(config, orders(1, [DAY]))
+    publish(config, [DAY])
+    add_late_rows(config, [(500, "late", 1.0, f"{DAY} 22:00:00")])
+    env = environment(config)
+    [request] = heal_log.record_wanted(env.warehouse, wanted(current_statuses(env, [DAY]), ON, NOW), NOW - SETTLE)
+    [claimed] = heal_log.claim(env.warehouse, settled([request], NOW, SETTLE), "a watcher", NOW)
+    [run] = heal_runs(config, [claimed])
+    heal_log.assign(env.warehouse, [claimed], run.key, run.name)  # run_deployment failed: the API was down
+    [status] = current_statuses(env, [DAY])
+    assert status.state == "stale" and status.run_id != run.key
+    assert f"heal claimed {NOW:%Y-%m-%d %H:%M} UTC, its run not started yet (retrying)" in status.detail

@@ -74,16 +74,17 @@ def test_a_few_days_are_daily_runs_and_from_three_one_range_run_over_exactly_the
     assert heal_runs("prod", [request(seen=NOW + dt.timedelta(hours=1))])[0].key != runs[0].key  # a new episode
 
 
-def test_only_a_crashed_or_cancelled_run_is_started_again_and_at_most_three_times():
+def test_a_run_that_ended_while_its_day_is_still_wanted_is_started_again_at_most_three_times():
     claimed = dict(claimed=NOW)
     requests = [
         request(run_id="a", **claimed),
         request(run_id="b", **claimed),
         request(run_id="c", **claimed),
         request(run_id="d", starts=3, **claimed),
+        request(run_id="e", **claimed),
     ]
-    states = {"a": "CANCELLED", "b": "FAILED", "c": "CRASHED", "d": "CRASHED"}
-    assert [r.run_id for r in stopped(requests, states)] == ["a", "c"]
+    states = {"a": "CANCELLED", "b": "FAILED", "c": "CRASHED", "d": "CRASHED", "e": "RUNNING"}
+    assert [r.run_id for r in stopped(requests, states)] == ["a", "b", "c"]
 
 
 def test_a_day_being_healed_shows_running_with_its_reason_then_what_healed_it():
