@@ -154,9 +154,9 @@ import sys
 import warnings
 
 # Before anything imports prefect (and before scenario processes inherit the environment).
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-os.environ.setdefault("PREFECT_UI_ENABLED", "false")
+from bench.services import quiet_prefect  # noqa: E402 - imports neither prefect nor pandas
+
+quiet_prefect()
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
 

@@ -348,9 +348,9 @@ def render_lines(results: dict[str, Any] | None) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("PREFECT_UI_ENABLED", "false")
+    from bench.services import quiet_prefect
+
+    quiet_prefect()
     from bench.plan import BACKFILL_START, Plan, parse_size
 
     parser = argparse.ArgumentParser(prog="python -m bench.heal_pass", description=__doc__.splitlines()[0])

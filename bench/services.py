@@ -44,6 +44,20 @@ class Services:
         }
 
 
+QUIET_PREFECT = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+    "PREFECT_UI_ENABLED": "false",
+}
+"""Set (unless already set) before anything imports prefect, and inherited by scenario processes."""
+
+
+def quiet_prefect() -> None:
+    """No telemetry, no UI, warnings only: what every benchmark process runs with."""
+    for name, value in QUIET_PREFECT.items():
+        os.environ.setdefault(name, value)
+
+
 def _psycopg_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
