@@ -52,7 +52,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 LENGTHS = (56, 365)
@@ -348,7 +347,7 @@ def render_lines(results: dict[str, Any] | None) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench.services import quiet_prefect
+    from bench.services import add_standalone_options, quiet_prefect
 
     quiet_prefect()
     from bench.plan import BACKFILL_START, Plan, parse_size
@@ -358,13 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", default=None, help="ranges in days (default 56,365)")
     parser.add_argument("--orders-per-day", type=parse_size, default=None, help="orders a day (default 10k)")
     parser.add_argument("--passes", type=int, default=None, help=f"timed passes (default {PASSES})")
-    parser.add_argument("--seed", type=int, default=7, help="demo data seed (default 7)")
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("BENCH_DATABASE_URL"),
-        help="admin URL of a Postgres server (default: $BENCH_DATABASE_URL, else $TEST_DATABASE_URL, else pgserver)",
-    )
-    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
+    add_standalone_options(parser)
     args = parser.parse_args(argv)
     lengths = (
         sorted({int(n) for n in args.days.split(",")}) if args.days else list(QUICK_LENGTHS if args.quick else LENGTHS)

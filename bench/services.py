@@ -58,6 +58,20 @@ def quiet_prefect() -> None:
         os.environ.setdefault(name, value)
 
 
+def add_standalone_options(parser) -> None:
+    """The options every standalone benchmark module takes: ``--seed``, ``--database-url``
+    and ``--json``."""
+    from pathlib import Path
+
+    parser.add_argument("--seed", type=int, default=7, help="demo data seed (default 7)")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("BENCH_DATABASE_URL"),
+        help="admin URL of a Postgres server (default: $BENCH_DATABASE_URL, else $TEST_DATABASE_URL, else pgserver)",
+    )
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
+
+
 def _psycopg_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 

@@ -28,7 +28,6 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 LENGTHS = (30, 365)
@@ -141,7 +140,7 @@ def render_lines(results: dict[str, Any] | None) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench.services import quiet_prefect
+    from bench.services import add_standalone_options, quiet_prefect
 
     quiet_prefect()
     from bench.plan import BACKFILL_START, Plan, parse_size
@@ -149,13 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.verify_range", description=__doc__.splitlines()[0])
     parser.add_argument("--days", default=",".join(map(str, LENGTHS)), help="ranges in days (default 30,365)")
     parser.add_argument("--orders-per-day", type=parse_size, default=10_000, help="orders a day (default 10k)")
-    parser.add_argument("--seed", type=int, default=7, help="demo data seed (default 7)")
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("BENCH_DATABASE_URL"),
-        help="admin URL of a Postgres server (default: $BENCH_DATABASE_URL, else $TEST_DATABASE_URL, else pgserver)",
-    )
-    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
+    add_standalone_options(parser)
     args = parser.parse_args(argv)
     lengths = sorted({int(n) for n in args.days.split(",")})
     if not all(1 <= n <= 730 for n in lengths):
