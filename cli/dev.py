@@ -410,16 +410,27 @@ def settle_runs_left_behind(names: list[str]) -> None:
         print(f"revenue dev: flow run {run.name} was left running by an earlier revenue dev: set Crashed", flush=True)
 
 
-def cancel_own_runs(names: list[str], config: str) -> None:
+INTERRUPTED = "Execution was aborted by an interrupt signal."
+"""The state message of a run whose own engine saw the Ctrl-C (Prefect's, in ``prefect.states``)."""
+
+
+def cancel_own_runs(names: list[str], config: str, since: dt.datetime | None = None) -> None:
     """On stop: the served deployments' runs still Running, Pending or Cancelling (the
     runner's; it has stopped their processes) and the runs this process started that have
-    not finished (a run it started may still be Scheduled) are set Cancelled."""
+    not finished (a run it started may still be Scheduled) are set Cancelled; so are the
+    served runs that ended Crashed on the interrupt since ``since`` (Ctrl-C reaches their
+    processes too, one process group: the user stopped them)."""
     from prefect.client.orchestration import get_client
 
     prefix, suffix = _own_runs_key(config)
     try:
         with get_client(sync_client=True) as client:
             runs = {r.id: r for r in unfinished_runs(client, names)}
+            if since is not None:
+                for run in unfinished_runs(client, names, ("CRASHED",)):
+                    state = run.state
+                    if state is not None and state.message == INTERRUPTED and state.timestamp >= since:
+                        runs[run.id] = run
             for run in unfinished_runs(client, names, ("SCHEDULED", "PAUSED", *UNFINISHED)):
                 key = run.idempotency_key or ""
                 if key.startswith(prefix) and key.endswith(suffix):
@@ -627,11 +638,12 @@ def _serve(options: DevOptions, ui_url: str, api_url: str, reused: bool) -> None
             target=publish_week_when_served, args=(options.config, missing, stop), name="publish-week", daemon=True
         ).start()
     print(banner(options, ui_url, api_url, reused, seeded, deployments, alerts), flush=True)
+    serving_since = dt.datetime.now(dt.timezone.utc)
     try:
         serve(*deployments, print_starting_message=False, query_seconds=options.interval)
     finally:
         stop.set()
-        cancel_own_runs(deployment_names(deployments), options.config)
+        cancel_own_runs(deployment_names(deployments), options.config, since=serving_since)
         watcher.join(timeout=30)
 
 

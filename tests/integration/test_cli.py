@@ -215,6 +215,7 @@ def test_watch_logs_its_passes_on_the_terminal(sqlite_env):
     result = revenue("watch", "--once", "--config", sqlite_env)
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stderr.splitlines()
-    assert not any("WARNING" in line for line in lines), result.stderr[-2000:]
+    # (Prefect's own exit line "EventsWorker - Still processing items" may come when the API is slow)
+    assert not any(" WARNING revenue" in line for line in lines), result.stderr[-2000:]
     assert any(" INFO revenue.watch: watching " in line for line in lines), result.stderr[-2000:]
     assert any(" INFO revenue.watch: announced " in line and "orders-0301.csv" in line for line in lines), lines

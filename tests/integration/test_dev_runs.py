@@ -100,3 +100,28 @@ def test_on_stop_the_runners_unfinished_runs_and_its_own_are_cancelled():
         assert client.read_task_run(partition.id).state.type.value == "CANCELLED"  # not left Running in the UI
         assert _state(client, other_scheduled) == "SCHEDULED"
         assert _state(client, on_pool) == "RUNNING"
+
+
+def test_on_stop_a_run_its_own_process_ended_crashed_on_the_ctrl_c_is_cancelled():
+    """Ctrl-C reaches the served flow runs' processes too (one process group): a run whose
+    engine reported its interrupt first ("Execution was aborted by an interrupt signal.")
+    was stopped by the user, like the others: Cancelled. A crash before this revenue dev
+    started serving, or of another cause, is left as it is."""
+    import datetime as dt
+
+    from prefect.states import Crashed
+
+    interrupted = "Execution was aborted by an interrupt signal."
+    flow_name = f"interrupted-{uuid.uuid4().hex[:8]}"
+    with get_client(sync_client=True) as client:
+        served, _, pooled = _deployments(client, flow_name)
+        before = _run(client, served, Crashed(message=interrupted))
+        since = dt.datetime.now(dt.timezone.utc)
+        by_ctrl_c = _run(client, served, Crashed(message=interrupted))
+        other_cause = _run(client, served, Crashed(message="the process ran out of memory"))
+        on_pool = _run(client, pooled, Crashed(message=interrupted))
+
+        cancel_own_runs([f"{flow_name}/served", f"{flow_name}/pooled"], "local", since=since)
+
+        assert _state(client, by_ctrl_c) == "CANCELLED"
+        assert [_state(client, r) for r in (before, other_cause, on_pool)] == ["CRASHED"] * 3
