@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from revenue.io.warehouse import Warehouse, dialect_insert
+from revenue.io.warehouse import Warehouse, as_utc, dialect_insert
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +68,6 @@ def beat_interval() -> float:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)  # SQLite drops the zone
 
 
 @dataclass(frozen=True)
@@ -199,7 +195,7 @@ def run_marks(warehouse: Warehouse, days: Iterable[dt.date]) -> RunMarks:
         rows = connection.execute(query).all()
     wanted, now, expiry = set(days), _now(), mark_expiry()
     marks = [
-        RunMark(r.partition_date, r.run_id, _utc(r.started_at), _utc(r.beat_at or r.started_at))
+        RunMark(r.partition_date, r.run_id, as_utc(r.started_at), as_utc(r.beat_at or r.started_at))
         for r in rows
         if r.partition_date in wanted
     ]
@@ -245,4 +241,4 @@ def last_beat_with_detail(warehouse: Warehouse, name: str) -> tuple[dt.datetime,
     beats = warehouse.table("heartbeats")
     with warehouse.service(f"reading the heartbeat of {name}"), warehouse.engine.connect() as connection:
         row = connection.execute(sa.select(beats.c.beat_at, beats.c.detail).where(beats.c.name == name)).first()
-    return None if row is None else (_utc(row.beat_at), row.detail)
+    return None if row is None else (as_utc(row.beat_at), row.detail)

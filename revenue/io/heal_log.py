@@ -24,13 +24,9 @@ from dataclasses import replace
 import sqlalchemy as sa
 
 from revenue.healing import HealRequest, Wanted
-from revenue.io.warehouse import Warehouse, as_date, dialect_insert
+from revenue.io.warehouse import Warehouse, as_date, as_utc, dialect_insert
 
 TABLE = "heal_requests"
-
-
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    return value if value is None or value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
 def _request(row) -> HealRequest:
@@ -38,8 +34,8 @@ def _request(row) -> HealRequest:
         partition=row.partition_date,
         fingerprint=row.fingerprint,
         reason=row.reason,
-        first_seen_at=_utc(row.first_seen_at),  # type: ignore[arg-type]  # NOT NULL
-        claimed_at=_utc(row.claimed_at),
+        first_seen_at=as_utc(row.first_seen_at),
+        claimed_at=as_utc(row.claimed_at) if row.claimed_at is not None else None,
         run_key=row.run_key,
         run_id=row.run_id,
         run_name=row.run_name,

@@ -779,6 +779,11 @@ def as_date(value: object) -> dt.date:
     return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
 
 
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """A timestamp column's value, in UTC (SQLite drops the zone of what it stores)."""
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
 def advisory_key(schema: str | None, name: str) -> int:
     """A stable signed 64-bit key for ``pg_advisory_xact_lock``."""
     digest = hashlib.sha256(f"revenue:{schema}:{name}".encode()).digest()
