@@ -230,12 +230,14 @@ def _alert_deadline(value: str | None) -> str:
 
 
 def _switch(value: str | None, name: str) -> bool:
-    text = (value or "").strip().lower()
-    if text in ("", "0", "false", "no", "off"):
+    from revenue.switch import switch_value
+
+    if not (value or "").strip():
         return False
-    if text in ("1", "true", "yes", "on"):
-        return True
-    raise EnvironmentError_(f"{name} must be true or false, not {value!r}")
+    switch = switch_value(value)
+    if switch is None:
+        raise EnvironmentError_(f"{name} must be true or false, not {value!r}")
+    return switch
 
 
 def _whole(environ: Mapping[str, str], name: str, low: int, high: int) -> int | None:

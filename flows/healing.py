@@ -29,10 +29,9 @@ from revenue.io import heal_log
 from revenue.io.environment import Environment
 from revenue.io.flow_runs import run_states
 from revenue.status import PartitionStatus
+from revenue.switch import switch_value
 
 log = logging.getLogger("revenue.heal")
-
-TRUE, FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 
 
 def switch_variable(config: str) -> str:
@@ -47,9 +46,9 @@ def heal_switch(config: str, env: Environment, default: bool | None = None) -> b
 
     value = Variable.get(switch_variable(config), default=None)
     if value is not None:
-        text = str(value).strip().lower()
-        if text in TRUE or text in FALSE:
-            return text in TRUE
+        switch = switch_value(value)
+        if switch is not None:
+            return switch
         log.warning("variable %s=%r is neither true nor false: ignored", switch_variable(config), value)
     return default if default is not None else bool(getattr(env.pipeline, "heal", False))
 

@@ -51,6 +51,8 @@ class EmbeddedPipeline:
 
     @classmethod
     def from_manifest(cls, environ: dict[str, str]) -> EmbeddedPipeline:
+        from revenue.switch import switch_value
+
         return cls(
             source=environ["REVENUE_SOURCE_DB_URL"],
             warehouse=environ["REVENUE_WAREHOUSE_DB_URL"],
@@ -61,7 +63,7 @@ class EmbeddedPipeline:
             warehouse_schema=environ.get("REVENUE_WAREHOUSE_SCHEMA") or "analytics",
             status_weeks=int(environ.get("REVENUE_STATUS_WEEKS") or 8),
             alert_deadline=environ.get("REVENUE_ALERT_DEADLINE") or "07:30",
-            heal=(environ.get("REVENUE_HEAL") or "").strip().lower() in ("1", "true", "yes", "on"),
+            heal=switch_value(environ.get("REVENUE_HEAL", "")) is True,
             heal_settle_seconds=int(environ.get("REVENUE_HEAL_SETTLE_SECONDS") or 60),
             heal_horizon_days=int(environ.get("REVENUE_HEAL_HORIZON_DAYS") or 0) or None,
         )
