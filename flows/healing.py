@@ -28,6 +28,7 @@ from revenue.healing import (
 from revenue.io import heal_log
 from revenue.io.environment import Environment
 from revenue.io.flow_runs import run_states
+from revenue.partitions import partition_range
 from revenue.status import PartitionStatus
 from revenue.switch import switch_value
 
@@ -50,24 +51,23 @@ def heal_switch(config: str, env: Environment, default: bool | None = None) -> b
         if switch is not None:
             return switch
         log.warning("variable %s=%r is neither true nor false: ignored", switch_variable(config), value)
-    return default if default is not None else bool(getattr(env.pipeline, "heal", False))
+    return default if default is not None else env.pipeline.heal
 
 
 def heal_policy(config: str, env: Environment, default: bool | None = None) -> HealPolicy:
+    """The environment's healing settings, from its pipeline block (or manifest) and the switch."""
     pipeline = env.pipeline
-    horizon = getattr(pipeline, "heal_horizon_days", None) or pipeline.status_weeks * 7
     return HealPolicy(
         enabled=heal_switch(config, env, default),
-        settle=dt.timedelta(seconds=getattr(pipeline, "heal_settle_seconds", 60)),
-        horizon_days=horizon,
+        settle=dt.timedelta(seconds=pipeline.heal_settle_seconds),
+        horizon_days=pipeline.heal_horizon_days or pipeline.status_weeks * 7,
         deadline=pipeline.alert_deadline,
     )
 
 
 def horizon_days(policy: HealPolicy, today: dt.date) -> list[dt.date]:
     """The days a pass looks at for healing."""
-    first, last = policy.horizon(today)
-    return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+    return partition_range(*policy.horizon(today))
 
 
 def watcher_name() -> str:
@@ -120,7 +120,8 @@ def _restarted(env: Environment, config: str, requests: Sequence[HealRequest]) -
             by_key.setdefault(request.run_key, []).append(request)
     runs = []
     for key, group in by_key.items():
-        [rebuilt] = heal_runs(config, group, batch_from=1 if len(group) > 1 else 2)
+        # one key is one run: a daily run for one day, a range run for several
+        [rebuilt] = heal_runs(config, group, batch_from=2 if len(group) == 1 else 1)
         runs.append(replace(rebuilt, name=group[0].run_name or rebuilt.name, key=key))
     return runs + _assigned(env, heal_runs(config, [r for r in requests if not r.run_key]))
 

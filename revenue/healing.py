@@ -10,19 +10,21 @@ not: someone changed it, and ``revenue backfill`` puts it back when that was a m
 
 A wanted day is healed once its input has been quiet for the settle time: the watcher records
 when it first saw each (day, input fingerprint) (``revenue.io.heal_log``), and a new version
-of the input starts the wait again. Each (day, input version) is claimed once, by one
-watcher, and started under an idempotency key made of the day and its fingerprint, so a
-second watcher, a restart or a replay starts nothing new, and a heal that failed is tried
-again only when the input changes. A few days are started as runs of the ``daily``
-deployment (``heal-2026-03-05``); ``BATCH_FROM`` or more at once as one run of the
-``backfill/range`` deployment over exactly those days (``heal-2026-03-01..2026-03-20``).
+of the input starts the wait again. Each need (day, input version, the day's last
+attempted input) is claimed once, by one watcher, and started under an idempotency key made
+of the day, its fingerprint and when that was first seen, so a second watcher, a restart or
+a replay starts nothing new; a heal that failed on the day's data is tried again only when
+the input changes, one that ended without publishing or failing it up to ``MAX_STARTS`` runs.
+A few days are started as runs of the ``daily`` deployment (``heal-2026-03-05``);
+``BATCH_FROM`` or more at once as one run of the ``backfill/range`` deployment over exactly
+those days (``heal-2026-03-01..2026-03-20``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from revenue.deadline import due_at
 from revenue.status import PartitionStatus
@@ -211,8 +213,6 @@ def with_heal(
     as ``<reason> -> healing`` while the heal run computes it or waits to start (up to
     ``SHOWN_HEALING_FOR``; never once ``run_state``, the run's state type, is final), and
     ``healed by <run>: <reason>`` once that run published it (for ``HEALED_SHOWN_FOR``)."""
-    from dataclasses import replace
-
     if request is None or request.claimed_at is None or request.fingerprint != status.fingerprint:
         return status
     named = request.run_name or "a heal run"

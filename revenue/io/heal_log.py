@@ -2,16 +2,17 @@
 
 Grain: one row per (``partition_date``, ``fingerprint``): a day the watcher saw behind its
 input, at one version of that input. ``first_seen_at`` starts the settle time; a new input
-version is a new row, so its wait starts again. ``behind_of`` is the
-input fingerprint of the day's last attempt when the need was recorded: a claimed version
-wanted again after the day was attempted since (another run published or failed it, or the
-input went back to this version) is a new need, reopened: its wait starts again and it is
-claimed anew. An unclaimed version no longer wanted (the input moved on before it settled)
-is forgotten, so a version that comes back waits the settle time again. ``claimed_at``/``claimed_by`` say which
-watcher took it (a conditional update: of two watchers, one claims it); ``run_key`` is the
+version is a new row, so its wait starts again. ``behind_of`` is the input fingerprint of
+the day's last attempt when the need was recorded: a claimed version wanted again after the
+day was attempted since (another run published or failed it, or the input went back to this
+version) is a new need, reopened: its wait starts again and it is claimed anew. An unclaimed
+version no longer wanted (the input moved on before it settled) is forgotten, so a version
+that comes back waits the settle time again. ``claimed_at``/``claimed_by`` say which watcher
+took it (a conditional update: of two watchers, one claims it); ``run_key`` is the
 idempotency key its run was started under, ``run_id``/``run_name`` the run, ``starts`` how
-many runs were started for it. A claimed row is not claimed again (a heal that failed waits
-for the next input version), unless its run crashed or was cancelled: then it is reopened,
+many runs were started for it. A claimed row is not claimed again (a heal that failed on the
+day's data waits for the next input version), unless its run ended without publishing or
+failing the day (crashed, cancelled, failed before recording anything): then it is reopened,
 up to ``MAX_STARTS`` runs in all.
 """
 
