@@ -71,7 +71,10 @@ this often: a file landed under a key that sorts before the cursor is seen at mo
 def landed_event(landed: LandedVersion, config: str) -> Event:
     """The event of one landing: resource id the file's URI, labelled with the environment
     (``revenue.environment``), which is what the on-landing trigger matches: the landing
-    location itself is configured once, in the environment's landing block."""
+    location itself is configured once, in the environment's landing block. The resource
+    carries only what the object itself says (key, ETag, size), so the Prefect Cloud webhook
+    of the push path (``webhooks/``, ``revenue.webhook``) labels it alike; the landing's
+    sequence, which only the registry knows, is in the payload."""
     return Event(
         id=landed.event_id,
         event=LANDED_EVENT,
@@ -82,7 +85,6 @@ def landed_event(landed: LandedVersion, config: str) -> Event:
                 ENVIRONMENT_LABEL: config,
                 "revenue.etag": landed.etag,
                 "revenue.size": str(landed.size),
-                "revenue.landing": str(landed.seq),
             }
         ),
         payload={"key": landed.key, "etag": landed.etag, "size": landed.size, "landing": landed.seq},
