@@ -429,6 +429,17 @@ def seed(args: argparse.Namespace) -> int:
     return 0
 
 
+def webhook_template(args: argparse.Namespace) -> int:
+    """The webhook template, EventBridge rule or input transformer of ``revenue.webhook``,
+    filled for the environment's S3 landing block (read-only: no flow, no server write)."""
+    from revenue.webhook import filled, landing_location
+
+    env = _readable_environment(args.config)
+    bucket, prefix = landing_location(env.landing)
+    print(filled(args.part, args.config, bucket, prefix), end="")  # as it is: JSON and Jinja, no terminal escaping
+    return 0
+
+
 def alerts(args: argparse.Namespace) -> int:
     """``revenue alerts test``: one test message per destination; exit 1 if any refused."""
     from blocks.alerts import send_test_message

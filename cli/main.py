@@ -172,6 +172,22 @@ def build_parser() -> argparse.ArgumentParser:
         "for keys that sort before it (default %(default)s; 0: in full every pass)",
     )
 
+    webhook = commands.add_parser(
+        "webhook-template",
+        help="print the Prefect Cloud webhook template (or EventBridge rule) for an environment's S3 landing",
+        description="Prints, filled for the environment and its landing block, the Prefect Cloud webhook template "
+        "that turns an EventBridge S3 'Object Created' event into revenue.file.landed (--part template), the "
+        "EventBridge rule's event pattern (--part rule), or the input transformer for posting to a self-hosted "
+        "server's /api/events (--part transformer).",
+    )
+    _environment_option(webhook)
+    webhook.add_argument(
+        "--part",
+        choices=("template", "rule", "transformer"),
+        default="template",
+        help="what to print (default %(default)s)",
+    )
+
     alerts = commands.add_parser("alerts", help="the environment's alerts (destinations and automations)")
     alert_commands = alerts.add_subparsers(
         dest="alerts_command", required=True, metavar="ACTION", parser_class=OneLineErrorParser
@@ -221,6 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "watch": commands.watch,
             "blocks": commands.blocks,
             "alerts": commands.alerts,
+            "webhook-template": commands.webhook_template,
         }[args.command]
         return handler(args)
     except KeyboardInterrupt:
