@@ -41,6 +41,7 @@ def revenue(*args: str, extra_env: dict[str, str] | None = None) -> subprocess.C
         ["watch", "--help"],
         ["blocks", "--help"],
         ["blocks", "create", "--help"],
+        ["webhook-template", "--help"],
     ],
 )
 def test_every_command_has_help(args):

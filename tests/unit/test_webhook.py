@@ -45,8 +45,8 @@ def object_created(key: str, bucket: str = BUCKET, size: int = 1234) -> dict:
     return body
 
 
-def rendered(body: dict, environment: str = "prod", prefix: str = "landing/") -> Event:
-    template = filled("template", environment, BUCKET, prefix)
+def rendered(body: dict, environment: str = "prod", prefix: str = "landing/", bucket: str = BUCKET) -> Event:
+    template = filled("template", environment, bucket, prefix)
     validate_user_template(template)  # what Prefect checks when the webhook is saved
     headers = {"content-type": "application/json; charset=utf-8", "user-agent": "Amazon/EventBridge/ApiDestinations"}
     text = render_user_template_sync(template, {"body": body, "headers": headers, "method": "POST"})
@@ -54,7 +54,7 @@ def rendered(body: dict, environment: str = "prod", prefix: str = "landing/") ->
 
 
 def test_amazons_sample_as_it_is_makes_a_landed_event_of_the_whole_bucket():
-    event = rendered(SAMPLE, prefix="")
+    event = rendered(SAMPLE, prefix="", bucket="amzn-s3-demo-bucket1")
     assert event.id == uuid.UUID(SAMPLE["id"])  # EventBridge's id: a retried delivery is the same event
     assert event.event == "revenue.file.landed"
     assert event.resource.root == {
@@ -112,6 +112,11 @@ def test_the_pipelines_own_files_under_the_prefix_start_nothing(reserved: str):
     assert event.event == "revenue.file.ignored"
     [trigger] = {d.name: d for d in runner_deployments("prod")}["on-landing"].triggers
     assert event.event not in trigger.expect
+
+
+@pytest.mark.parametrize("bucket, key", [("another-bucket", "landing/orders.csv"), (BUCKET, "elsewhere/orders.csv")])
+def test_an_object_outside_the_landing_bucket_or_prefix_starts_nothing(bucket: str, key: str):
+    assert rendered(object_created(key, bucket=bucket)).event == "revenue.file.ignored"
 
 
 def test_a_prefix_with_characters_to_escape_is_filled_as_a_string():
