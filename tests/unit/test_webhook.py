@@ -68,6 +68,15 @@ def test_amazons_sample_as_it_is_makes_a_landed_event_of_the_whole_bucket():
     assert event.payload["sequencer"] == "617f08299329d189"
 
 
+def test_a_key_as_eventbridge_encodes_it_is_decoded():
+    # Amazon's sample with a key as S3 sends it (written by hand, not by quote_plus): "+" a
+    # space, "%C3%A9" an "é", "%25" a "%", "%2B" a "+"
+    body = json.loads((Path(__file__).parents[1] / "data" / "eventbridge-object-created-encoded-key.json").read_text())
+    event = rendered(body)
+    assert event.resource.id == "s3://revenue-landing/landing/2026 03 05 été 100% a+b.csv"
+    assert event.resource.name == event.payload["key"] == "2026 03 05 été 100% a+b.csv"
+
+
 @pytest.mark.parametrize("key", KEYS)
 def test_the_webhooks_event_is_the_watchers_for_the_same_object(key: str):
     event = rendered(object_created(f"landing/{key}"))
