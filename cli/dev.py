@@ -14,7 +14,9 @@
 4. Every deployment of prefect.yaml served from this process (``prefect.serve``: the
    daily cron, the landing trigger, the backfill form; no work pool), and the landing
    watcher in a thread, every ``interval`` seconds: a CSV dropped into the landing
-   directory becomes a ``daily-revenue/on-landing`` run within seconds.
+   directory becomes a ``daily-revenue/on-landing`` run within seconds. Each run starts
+   forked from a process that has imported the pipeline (``flows.warm_start``), not as a
+   new interpreter that imports it again.
 5. The last week published through the ``range`` deployment when any day of it is not.
 
 ``<REVENUE_HOME>/dev.json`` says where it runs, so other ``revenue`` commands use its
@@ -352,10 +354,6 @@ def unfinished_task_runs(client, run: FlowRun) -> list:
     )
 
 
-def deployment_names(deployments: list) -> list[str]:
-    return [f"{d.flow_name}/{d.name}" for d in deployments]
-
-
 def processes_running(flow_run_id: object) -> list[int]:
     """Local processes executing the flow run ``flow_run_id`` (a runner gives each its id in
     ``PREFECT__FLOW_RUN_ID``); none where there is no ``/proc``."""
@@ -496,14 +494,15 @@ def banner(
     deployments: list,
     alerts: str = "",
 ) -> str:
+    from flows.served import deployment_names
+
     landing = options.home / "landing"
     secret = devserver.auth_path(options.state_home)
     lines = [
         f"revenue dev: Prefect UI at {ui_url}" + (" (a server that was already running)" if reused else ""),
         f"  the UI asks for a password once: paste the contents of {secret} (readable by you only; "
         "every revenue command reads it by itself)",
-        f"  serving {len(deployments)} deployments from this process: "
-        + ", ".join(f"{d.flow_name}/{d.name}" for d in deployments),
+        f"  serving {len(deployments)} deployments from this process: " + ", ".join(deployment_names(deployments)),
         f"  environment {options.config!r}: files under {options.home}",
     ]
     if alerts:
@@ -602,11 +601,10 @@ def _adopt_orphaned_server(state_home: Path, api_url: str, stack: ExitStack) -> 
 
 
 def _serve(options: DevOptions, ui_url: str, api_url: str, reused: bool) -> None:
-    from prefect import serve
-
     from cli.commands import _alert_variables, ensure_local_environment
+    from flows import warm_start
     from flows.landing_watcher import watch
-    from flows.served import runner_deployments
+    from flows.served import deployment_names, serve, served_flows
 
     had = alert_automations(options.config)
     ensure_local_environment(options.config, options.home)
@@ -617,7 +615,7 @@ def _serve(options: DevOptions, ui_url: str, api_url: str, reused: bool) -> None
         alert_automations(options.config),
     )
     seeded = seed_demo_days(options.home, options.orders_per_day, dt.datetime.now(dt.timezone.utc).date())
-    deployments = runner_deployments(options.config)
+    deployments = served_flows(options.config)
     settle_runs_left_behind(deployment_names(deployments))
 
     stop = threading.Event()
@@ -637,10 +635,12 @@ def _serve(options: DevOptions, ui_url: str, api_url: str, reused: bool) -> None
         threading.Thread(
             target=publish_week_when_served, args=(options.config, missing, stop), name="publish-week", daemon=True
         ).start()
+    if warm_start.install():  # runs fork from a process that has imported the pipeline
+        warm_start.start_in_background()
     print(banner(options, ui_url, api_url, reused, seeded, deployments, alerts), flush=True)
     serving_since = dt.datetime.now(dt.timezone.utc)
     try:
-        serve(*deployments, print_starting_message=False, query_seconds=options.interval)
+        serve(deployments, query_seconds=options.interval)
     finally:
         stop.set()
         cancel_own_runs(deployment_names(deployments), options.config, since=serving_since)

@@ -4,8 +4,8 @@ prefect.yaml stays the one definition of the deployments: their names, descripti
 parameters, cron schedules and event triggers are read from it, and its ``{{ $VARIABLE }}``
 placeholders are filled from ``values`` (``REVENUE_ENV``: the environment). Placeholders
 the server fills at run time (``{{ event.resource.id }}``) are left as they are. The work
-pool, pull steps and the project directory do not apply: ``prefect.serve`` runs the flows
-in subprocesses of the serving process, from this checkout.
+pool, pull steps and the project directory do not apply: ``serve`` runs the flows in
+subprocesses of the serving process, from this checkout.
 """
 
 from __future__ import annotations
@@ -39,15 +39,16 @@ def load_flow(entrypoint: str):
     return getattr(module, name)
 
 
-def runner_deployments(config: str, path: Path = PREFECT_YAML) -> list:
-    """One ``RunnerDeployment`` per deployment of prefect.yaml, for ``prefect.serve``."""
+def served_flows(config: str, path: Path = PREFECT_YAML) -> list[tuple[Any, dict[str, Any]]]:
+    """Each deployment of prefect.yaml as its flow object and the keyword arguments of
+    ``Flow.to_deployment`` / ``Runner.add_flow`` that define it here."""
     from prefect.events import DeploymentTriggerTypes
     from prefect.schedules import Cron
     from pydantic import TypeAdapter
 
     trigger = TypeAdapter(DeploymentTriggerTypes)
 
-    deployments = []
+    served = []
     for spec in deployment_specs({"REVENUE_ENV": config}, path):
         schedules = [
             Cron(s["cron"], timezone=s.get("timezone"), active=s.get("active", True))
@@ -58,14 +59,43 @@ def runner_deployments(config: str, path: Path = PREFECT_YAML) -> list:
             trigger.validate_python({"name": f"{spec['name']}__automation_{number}", **spec_})
             for number, spec_ in enumerate(spec.get("triggers") or [], start=1)
         ]
-        deployments.append(
-            load_flow(spec["entrypoint"]).to_deployment(
-                name=spec["name"],
-                description=spec.get("description"),
-                tags=spec.get("tags"),
-                parameters=spec.get("parameters"),
-                schedules=schedules or None,
-                triggers=triggers or None,
-            )
-        )
-    return deployments
+        options = {
+            "name": spec["name"],
+            "description": spec.get("description"),
+            "tags": spec.get("tags"),
+            "parameters": spec.get("parameters"),
+            "schedules": schedules or None,
+            "triggers": triggers or None,
+        }
+        served.append((load_flow(spec["entrypoint"]), options))
+    return served
+
+
+def runner_deployments(config: str, path: Path = PREFECT_YAML) -> list:
+    """One ``RunnerDeployment`` per deployment of prefect.yaml."""
+    return [flow.to_deployment(**options) for flow, options in served_flows(config, path)]
+
+
+def deployment_names(served: list[tuple[Any, dict[str, Any]]]) -> list[str]:
+    """``flow/deployment`` of each served flow."""
+    return [f"{flow.name}/{options['name']}" for flow, options in served]
+
+
+def serve(served: list[tuple[Any, dict[str, Any]]], query_seconds: float) -> None:
+    """Serve the flows as their deployments from this process until interrupted, as
+    ``prefect.serve`` does (schedules paused on shutdown), but with each flow object given to
+    the runner (``Runner.add_flow``): the runner then starts a run from that object
+    (``run_flow_in_subprocess``, warm once ``flows.warm_start`` is installed) instead of a
+    ``python -m prefect.engine`` process that imports the flow from its entrypoint again."""
+    import asyncio
+
+    from prefect.exceptions import TerminationSignal
+    from prefect.runner import Runner
+
+    runner = Runner(pause_on_shutdown=True, query_seconds=query_seconds)
+    for flow, options in served:
+        runner.add_flow(flow, **options)
+    try:
+        asyncio.run(runner.start())
+    except (KeyboardInterrupt, TerminationSignal):
+        pass
