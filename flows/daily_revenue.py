@@ -18,7 +18,7 @@ from flows.status_grid import grid_around
 from revenue.errors import DataError
 from revenue.healing import HEAL_TAG
 from revenue.io.environment import environment
-from revenue.io.registry import READ, LandedVersion
+from revenue.io.registry import READ, REGISTERED_BY_RUN, LandedVersion
 from revenue.partitions import parse_partition, previous_utc_day
 from revenue.quality import warm_up_in_background
 from revenue.untrusted import run_name_text
@@ -46,7 +46,7 @@ def landed_file(config: str, landed_key: str) -> tuple[LandedVersion, list]:
     env = environment(config)
     if env.landing is None:
         raise DataError(f"environment {config} has no landing block: cannot read {landed_key}")
-    version = env.registry.register_landed_key(landed_key, by="run")
+    version = env.registry.register_landed_key(landed_key, by=REGISTERED_BY_RUN)
     registration = env.registry.registration(version)
     rejects = env.registry.rejects_of(version)
     if len(rejects):

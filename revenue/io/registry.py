@@ -90,6 +90,8 @@ FULL_LISTING = "landing-full-listing"
 """Heartbeat row (one per landing location): when the whole landing prefix was last listed."""
 
 PENDING, READ, UNREADABLE, REPLACED = "pending", "read", "unreadable", "replaced"
+REGISTERED_BY_RUN = "run"
+"""``registered_by`` of a landing a flow run registered itself (``register_landed_key``)."""
 LEASE_SECONDS = 60.0
 """How long a landing's read lease lasts unless renewed (its reader renews it every few
 seconds); ``REVENUE_LANDING_LEASE_SECONDS`` overrides it."""
@@ -169,7 +171,10 @@ class LandingRegistry:
 
     def register(self, landed: LandedFile, by: str) -> LandedVersion:
         """The landing of this object version: the URI's latest one if it has this ETag,
-        else a new landing with the next sequence number."""
+        else a new landing with the next sequence number. A landing a run registers (its
+        event came from elsewhere: the Cloud webhook, ``revenue run --landed-key``) is
+        recorded as announced: that run reads it, and a watcher listing it later must not
+        start a second run of it."""
         self.warehouse.ensure_tables()
         with (
             self.warehouse.service("registering a landed file"),
@@ -197,6 +202,7 @@ class LandingRegistry:
                     registered_at=_now(),
                     registered_by=by,
                     read_status=PENDING,
+                    announced_at=_now() if by == REGISTERED_BY_RUN else None,
                 )
                 .returning(self.files.c.seq)
             ).scalar_one()
@@ -690,7 +696,7 @@ class LandingRegistry:
                 f"partition {partition} cannot be recomputed without it; land it again"
             ) from None
         latest = self.registration(
-            self.register(LandedFile(version.uri, version.key, current.etag, current.size), by="run")
+            self.register(LandedFile(version.uri, version.key, current.etag, current.size), by=REGISTERED_BY_RUN)
         )
         if latest.read_status == READ:
             raise InputSuperseded(partition, f"landed file {version.uri} was replaced by landing {latest.version.seq}")

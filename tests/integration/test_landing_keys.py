@@ -86,3 +86,16 @@ def test_a_symlink_out_of_the_landing_directory_is_skipped_and_days_still_run(sq
     assert status.state == "materialized"
     registry = env.registry.warehouse.read_table("landing_registry").set_index("seq")
     assert registry.loc[link.seq, "read_status"] == "unreadable"  # not left pending
+
+
+def test_a_file_its_own_run_registered_first_is_not_announced_again(sqlite_env):
+    """A file announced without the watcher (the Cloud webhook's event) is registered by the
+    run that event started; a watcher running beside the webhook lists it later and must not
+    announce it a second time (a second run of the same file)."""
+    seed_orders(sqlite_env, [])
+    env = environment(sqlite_env)
+    env.landing.put("pushed.csv", CSV.format(id=2, amount="5.00").encode())
+    state = daily_revenue(config=sqlite_env, landed_key="pushed.csv", return_state=True)
+    assert state.is_completed(), state.message
+    assert watch_pass(sqlite_env) == []
+    assert env.registry.unannounced() == []
