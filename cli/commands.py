@@ -365,6 +365,7 @@ def dev(args: argparse.Namespace) -> int:
             state_home=home,
             orders_per_day=args.orders_per_day,
             interval=args.interval,
+            warm_starts=not args.cold_starts,
         )
     )
 

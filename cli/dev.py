@@ -75,6 +75,8 @@ class DevOptions:
     orders_per_day: int = 200
     interval: float = 2.0
     """Seconds between landing-watcher passes and between the runner's polls."""
+    warm_starts: bool = True
+    """Fork each run from a process that has imported the pipeline (``flows.warm_start``)."""
 
 
 def api_healthy(api_url: str, timeout: float = 2.0) -> bool:
@@ -635,7 +637,7 @@ def _serve(options: DevOptions, ui_url: str, api_url: str, reused: bool) -> None
         threading.Thread(
             target=publish_week_when_served, args=(options.config, missing, stop), name="publish-week", daemon=True
         ).start()
-    if warm_start.install():  # runs fork from a process that has imported the pipeline
+    if options.warm_starts and warm_start.install():  # runs fork from a process that has imported the pipeline
         warm_start.start_in_background()
     print(banner(options, ui_url, api_url, reused, seeded, deployments, alerts), flush=True)
     serving_since = dt.datetime.now(dt.timezone.utc)

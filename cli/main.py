@@ -102,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument(
         "--interval", type=float, default=2.0, help="seconds between landing-directory checks (default %(default)s)"
     )
+    dev.add_argument(
+        "--cold-starts",
+        action="store_true",
+        help="start each flow run in a new interpreter that imports the pipeline again, as Prefect's runner does "
+        "by default, instead of forking it from a warm process",
+    )
 
     seed = commands.add_parser(
         "seed",

@@ -113,13 +113,15 @@ class _Multiprocessing(ModuleType):
         return getattr(multiprocessing, name)
 
 
-_loaded_code: float | None = None
-"""The newest modification time of ``CODE`` when the running fork server started."""
+_loaded_code: int | None = None
+"""``code_version()`` when the running fork server started."""
 
 
-def code_version() -> float:
-    """The newest modification time of the project's Python files."""
-    return max((f.stat().st_mtime for package in CODE for f in package.rglob("*.py")), default=0.0)
+def code_version() -> int:
+    """A fingerprint of the project's Python files: each one's path and modification time
+    (an edit, a new file or a deleted one changes it)."""
+    files = sorted(f for package in CODE for f in package.rglob("*.py"))
+    return hash(tuple((str(f), f.stat().st_mtime_ns) for f in files))
 
 
 def _restart_if_code_changed() -> None:

@@ -125,7 +125,7 @@ class DevStack:
 
 
 @contextmanager
-def dev_stack(python: str = sys.executable, interval: float = 1.0) -> Iterator[DevStack]:
+def dev_stack(python: str = sys.executable, interval: float = 1.0, *options: str) -> Iterator[DevStack]:
     """``revenue dev`` started as a terminal starts it (its own session), stopped with Ctrl-C."""
     from testkit.services import free_port
 
@@ -140,7 +140,7 @@ def dev_stack(python: str = sys.executable, interval: float = 1.0) -> Iterator[D
         }
         with open(root / "dev.out", "wb") as out:
             process = subprocess.Popen(
-                [python, "-m", "cli", "dev", "--port", str(port), "--interval", f"{interval:g}"],
+                [python, "-m", "cli", "dev", "--port", str(port), "--interval", f"{interval:g}", *options],
                 cwd=ROOT,
                 env=environ,
                 stdout=out,

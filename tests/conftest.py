@@ -30,3 +30,20 @@ def pytest_xdist_make_scheduler(config, log):
             return path if path.startswith("tests/e2e/") else nodeid
 
     return EndToEndModules(config, log)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Figures a test reports rather than asserts on (``record_property("landing path",
+    ...)``: how long a landed file took to be published, part by part), printed after the
+    run; they reach this process from xdist's workers with each test's report."""
+    lines = [
+        f"{report.nodeid}: {value}"
+        for report in terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", [])
+        if report.when == "call"
+        for name, value in getattr(report, "user_properties", [])
+        if name == "landing path"
+    ]
+    if lines:
+        terminalreporter.write_sep("-", "timed, not asserted")
+        for line in lines:
+            terminalreporter.write_line(line)
