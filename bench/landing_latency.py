@@ -46,8 +46,8 @@ FIRST_DAY_BACK = 90
 
 
 MODES = {
-    "warm": ((), "runs forked from a warm process (revenue dev's default)"),
     "cold": (("--cold-starts",), "runs in a new interpreter each (revenue dev --cold-starts: Prefect's default)"),
+    "warm": ((), "runs forked from a warm process (revenue dev's default)"),
 }
 """How ``revenue dev`` starts its runs: the options it gets and what they mean."""
 

@@ -343,6 +343,34 @@ def watch(args: argparse.Namespace) -> int:
     return 0
 
 
+def serve(args: argparse.Namespace) -> int:
+    """The environment's deployments served from this process until stopped."""
+    from cli.devserver import profile_api_url
+    from revenue.errors import ConfigurationError
+
+    if not (os.environ.get("PREFECT_API_URL") or profile_api_url()):  # a running revenue dev set the variable
+        raise ConfigurationError(
+            "revenue serve needs a Prefect server whose schedules and triggers start its runs: set PREFECT_API_URL "
+            "(or run revenue dev, which serves the local environment itself)"
+        )
+    _environment_exists(args.config)
+    from flows import warm_start
+    from flows.served import deployment_names, served_flows
+    from flows.served import serve as serve_flows
+
+    served = served_flows(args.config)
+    warm = not args.cold_starts and warm_start.install()
+    if warm:
+        warm_start.start_in_background()
+    say(
+        f"revenue serve: serving {', '.join(deployment_names(served))} for environment {args.config}, "
+        + ("each run forked from a warm process" if warm else "each run in a new interpreter")
+        + "; Ctrl-C stops it"
+    )
+    serve_flows(served, query_seconds=args.interval)
+    return 0
+
+
 def verify(args: argparse.Namespace) -> int:
     env = _readable_environment(args.config)  # first: an unknown one is told before any import
 

@@ -178,6 +178,22 @@ def build_parser() -> argparse.ArgumentParser:
         "for keys that sort before it (default %(default)s; 0: in full every pass)",
     )
 
+    serve = commands.add_parser(
+        "serve",
+        help="serve every deployment of prefect.yaml for an environment from this process, runs started warm",
+        description="Registers the deployments of prefect.yaml (the daily cron, the on-landing trigger, the backfill "
+        "form) for the environment on the Prefect server as served deployments (no work pool: use it instead of "
+        "`prefect deploy` and a worker, on one machine) and runs them from this process: each run forked from a "
+        "process that has imported the pipeline (--cold-starts: a new interpreter each). Ctrl-C stops it.",
+    )
+    _environment_option(serve)
+    serve.add_argument(
+        "--interval", type=float, default=2.0, help="seconds between the runner's polls for runs (default %(default)s)"
+    )
+    serve.add_argument(
+        "--cold-starts", action="store_true", help="start each run in a new interpreter, as Prefect's runner does"
+    )
+
     webhook = commands.add_parser(
         "webhook-template",
         help="print the Prefect Cloud webhook template (or EventBridge rule) for an environment's S3 landing",
@@ -241,13 +257,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             "status": commands.status,
             "verify": commands.verify,
             "watch": commands.watch,
+            "serve": commands.serve,
             "blocks": commands.blocks,
             "alerts": commands.alerts,
             "webhook-template": commands.webhook_template,
         }[args.command]
         return handler(args)
     except KeyboardInterrupt:
-        if args.command == "dev":
+        if args.command in ("dev", "serve"):
             return 0
         print("revenue: interrupted", file=sys.stderr)
         return 130
