@@ -99,3 +99,26 @@ def serve(served: list[tuple[Any, dict[str, Any]]], query_seconds: float) -> Non
         asyncio.run(runner.start())
     except (KeyboardInterrupt, TerminationSignal):
         pass
+    finally:
+        stop_run_processes()
+
+
+def stop_run_processes(grace: float = 10.0) -> list[int]:
+    """Stop the run processes the runner left running when it stopped (SIGTERM, SIGKILL
+    after ``grace`` seconds): Prefect's engine in each records its run as crashed, and this
+    process can exit (multiprocessing joins its children at exit, which kept a stopped
+    ``revenue dev`` waiting for a backfill to fail on the server it had stopped). Returns
+    their pids."""
+    import multiprocessing
+    import time
+
+    children = multiprocessing.active_children()
+    for child in children:
+        child.terminate()
+    deadline = time.monotonic() + grace
+    for child in children:
+        child.join(max(0.0, deadline - time.monotonic()))
+        if child.is_alive():
+            child.kill()
+            child.join(5)
+    return [child.pid for child in children if child.pid is not None]
