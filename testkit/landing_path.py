@@ -21,7 +21,6 @@ import datetime as dt
 import math
 import os
 import re
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from testkit.services import ctrl_c
 from testkit.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -159,13 +159,7 @@ def dev_stack(python: str = sys.executable, interval: float = 1.0, *options: str
                 raise RuntimeError(f"revenue dev exited with {process.returncode}: {stack.output[-3000:]}")
             yield stack
         finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGINT)
-                try:
-                    process.wait(timeout=120)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
+            ctrl_c(process)
 
 
 def quiet(stack: DevStack) -> bool:

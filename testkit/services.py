@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -385,6 +386,23 @@ def process_workers(pool: str, names: tuple[str, ...], environ: dict[str, str], 
         yield workers
     finally:
         stop_all(workers, grace=30)
+
+
+def ctrl_c(process, timeout: float = 120) -> None:
+    """Stop a command started in its own process group as Ctrl-C in its terminal would
+    (SIGINT to the group) and wait for it; killed, and ``TimeoutExpired`` raised, if it
+    hangs."""
+    import os
+    import signal
+
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGINT)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        raise
 
 
 def stop_all(processes, grace: float) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from testkit.landing_path import DevStack, land_and_time, split_line
-from testkit.services import free_port
+from testkit.services import ctrl_c, free_port
 from tests.e2e.test_deployments import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -81,18 +81,6 @@ def _client_settings(api_url: str, home: Path) -> dict:
     from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL
 
     return {PREFECT_API_URL: api_url, PREFECT_API_AUTH_STRING: (home / "dev-auth").read_text().strip()}
-
-
-def _ctrl_c(process: subprocess.Popen) -> None:
-    """Stop a ``revenue dev`` started in its own process group as Ctrl-C in its terminal
-    would (SIGINT to the group), and wait for it; killed (and raised) if it hangs."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGINT)
-    try:
-        process.wait(timeout=120)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        raise
 
 
 def _flow_runs(api_url: str, deployment: str, home: Path) -> list:
@@ -303,7 +291,7 @@ def test_revenue_dev_runs_the_whole_system_and_stops_cleanly(tmp_path: Path, rec
         took = time.monotonic() - restarted
         assert took < 90, took
     finally:
-        _ctrl_c(again)
+        ctrl_c(again)
     assert again.returncode == 0 and "revenue dev: stopped" in log(), log()
 
 

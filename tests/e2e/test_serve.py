@@ -8,7 +8,6 @@ asserted on."""
 from __future__ import annotations
 
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from testkit.services import live_prefect_server
+from testkit.services import ctrl_c, live_prefect_server
 from testkit.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -123,14 +122,9 @@ def test_revenue_serve_runs_a_landed_file_through_the_trigger_warm(tmp_path: Pat
             started.extend(_children_of(serving.pid))  # the fork server among them
             assert started
         finally:
-            if serving.poll() is None:
-                os.killpg(serving.pid, signal.SIGINT)
-            try:
-                code = serving.wait(timeout=90)
-            except subprocess.TimeoutExpired:
-                os.killpg(serving.pid, signal.SIGKILL)
-                raise
+            ctrl_c(serving, 90)
             out.close()
+        code = serving.returncode
         assert code == 0, log()[-3000:]
         # the fork server and every process the command started went with it
         wait_for(lambda: not any(_alive(pid) for pid in started), 30, "the command's processes to end", 0.2)
