@@ -164,11 +164,16 @@ def parse_args(argv: list[str] | None = None):
     from pathlib import Path
 
     from bench.plan import (
+        DEFAULT_SCENARIOS,
         FULL_SCALING,
         FULL_SIZES,
+        JUDGED_SCALING,
+        JUDGED_SCENARIOS,
+        JUDGED_SIZES,
         QUICK_SCALING,
         QUICK_SIZES,
         RESULTS_DIR,
+        SCENARIOS,
         Plan,
         parse_size,
         parse_sizes,
@@ -185,6 +190,28 @@ def parse_args(argv: list[str] | None = None):
         action="store_true",
         help="smoke check: sizes 1k,10k, a 5-day backfill at 1k orders a day, one run each",
     )
+    parser.add_argument(
+        "--judged",
+        action="store_true",
+        help="the judged targets only (make bench-quick): sizes 10k,1M, the 30-day backfill, whole process "
+        "vs Dagster, commands, scaling 30,90; each whole-process command once",
+    )
+
+    def scenario_list(text: str) -> tuple[str, ...]:
+        names = [part.strip().replace("-", "_") for part in text.split(",") if part.strip()]
+        unknown = [n for n in names if n not in SCENARIOS]
+        if unknown or not names:
+            raise argparse.ArgumentTypeError(f"unknown scenario(s) {unknown}; choose from {', '.join(SCENARIOS)}")
+        return tuple(names)
+
+    parser.add_argument(
+        "--only",
+        type=scenario_list,
+        default=None,
+        help=f"run only these scenarios, comma-separated, of: {', '.join(SCENARIOS)} "
+        "(default: all but multi_run; multi_run is `make bench-multi-run`)",
+    )
+    parser.add_argument("--skip", type=scenario_list, default=(), help="leave these scenarios out")
     parser.add_argument(
         "--sizes",
         type=parse_sizes,
@@ -239,20 +266,26 @@ def parse_args(argv: list[str] | None = None):
     scaling = (
         tuple(sorted({int(x) for x in args.scaling.split(",")}))
         if args.scaling
-        else (QUICK_SCALING if args.quick else FULL_SCALING)
+        else (QUICK_SCALING if args.quick else JUDGED_SCALING if args.judged else FULL_SCALING)
     )
     if not all(1 <= n <= 730 for n in scaling):
         parser.error("--scaling lengths must be between 1 and 730 days")
+    if args.quick and args.judged:
+        parser.error("--quick and --judged are two different plans: choose one")
+    chosen = args.only or (JUDGED_SCENARIOS if args.judged else DEFAULT_SCENARIOS)
+    scenarios = tuple(s for s in SCENARIOS if s in chosen and s not in args.skip)
     return Plan(
         scaling_days=scaling,
-        whole_repeats=args.whole_repeats or (1 if args.quick else 2),
-        sizes=args.sizes or (QUICK_SIZES if args.quick else FULL_SIZES),
+        whole_repeats=args.whole_repeats or (1 if args.quick or args.judged else 2),
+        sizes=args.sizes or (QUICK_SIZES if args.quick else JUDGED_SIZES if args.judged else FULL_SIZES),
         backfill_days=days,
         backfill_orders_per_day=args.orders_per_day or (1_000 if args.quick else 10_000),
         concurrency=args.concurrency,
         repeat=repeat,
         seed=args.seed,
         quick=args.quick,
+        judged=args.judged,
+        scenarios=scenarios,
         database_url=args.database_url,
         results_dir=args.results_dir.resolve(),
         strict=args.strict,
