@@ -618,7 +618,9 @@ def machine_line(results: dict) -> list[str]:
         f"pyarrow {v.get('pyarrow')}, great-expectations {v.get('great-expectations')}, "
         f"SQLAlchemy {v.get('sqlalchemy')}, psycopg {v.get('psycopg')}, "
         f"Postgres {m.get('postgres', '?')} ({results.get('services', {}).get('postgres', '?')}), moto {v.get('moto')}",
-        f"load average (1/5/15 min): {load} at start, {end} at end (other work on the machine shows here)",
+        f"load average (1/5/15 min): {load} at start"
+        + ("" if end is None else f", {end} at end")
+        + " (other work on the machine shows here)",
     ]
 
 
