@@ -991,6 +991,8 @@ def command_lines(results: dict, figures: dict, plan: Plan) -> list[str]:
         out.append("Commands, whole process (median; each in a fresh interpreter)")
         rows = [["python -c 'import prefect'", secs(commands["import_prefect_wall_s"]), "1.00x"]]
         for name, label in {**JUDGED_COMMANDS, **REPORTED_COMMANDS}.items():
+            if name not in commands["wall_s"]:
+                continue  # not measured (--judged leaves the reported ones out)
             rows.append([label, secs(commands["wall_s"].get(name)), ratio(commands["vs_import_prefect"].get(name))])
         out.extend(table(["command", "wall", "x import prefect"], rows))
         out.append("")
