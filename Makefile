@@ -90,7 +90,7 @@ bench: uv
 	$(UV) run --frozen --extra dev --extra bench python -m bench $(BENCH_ARGS)
 
 # The judged targets only (sizes 10k and 1M, the 30-day backfill, whole process vs Dagster,
-# judged commands, scaling over 30 and 60 days). About 5 minutes on 2 cores.
+# judged commands, scaling over 30 and 90 days). About 5 minutes on 2 cores.
 bench-quick: uv
 	$(UV) sync --frozen --extra dev --extra bench --quiet
 	$(UV) run --frozen --extra dev --extra bench python -m bench --judged $(BENCH_ARGS)

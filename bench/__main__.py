@@ -16,8 +16,9 @@ Plans
   15 minutes on 2 busy cores.
 - ``--judged`` (``make bench-quick``): only what the targets judge: sizes 10k and 1M, the
   30-day x 10k backfill, the whole process vs Dagster over those 30 days (one run each), the
-  judged commands (not the Postgres environment's two), scaling over 30 and 60 days; one
-  ``pd.read_sql`` round at 1M (the paired extract speedup is then one pair). About 5 minutes.
+  judged commands (not the Postgres environment's two), scaling over 30 and 90 days; one
+  ``pd.read_sql`` round at 1M (the paired extract speedup is then one pair), each command and
+  backfill rerun once. About 5 minutes.
 - ``--quick``: a smoke check on tiny data (sizes 1k and 10k, 5 days at 1k orders a day).
 - ``--only a,b`` / ``--skip a,b``: scenarios by name, run in this order: ``single``,
   ``fingerprint``, ``backfill``, ``whole``, ``commands``, ``floor``, ``scaling``,
@@ -121,7 +122,7 @@ errors (an impossible date; an unknown ``--config``, with and without a server),
 command at most 2x that import.
 
 **Scaling.** ``bench/scaling.py`` runs forced backfills of the first 30, 90 and 365 days
-(``--judged``: 30 and 60; 10k orders a day) in one warmed process and reports the time per partition of each and the
+(``--judged``: 30 and 90; 10k orders a day) in one warmed process and reports the time per partition of each and the
 slope of wall time over partitions (least squares); the sizes above show how time grows
 with rows.
 
@@ -226,7 +227,7 @@ def parse_args(argv: list[str] | None = None):
         "--judged",
         action="store_true",
         help="the judged targets only (make bench-quick): sizes 10k,1M, the 30-day backfill, whole process "
-        "vs Dagster, the judged commands, scaling 30,60; each whole-process command once",
+        "vs Dagster, the judged commands, scaling 30,90; each whole-process command once",
     )
 
     def scenario_list(text: str) -> tuple[str, ...]:

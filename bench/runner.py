@@ -125,7 +125,7 @@ def measure(
 ) -> None:
     """Start the services, load the data and run the plan's scenarios, each followed by
     ``done(scenario)``."""
-    from bench.backfill import backfill_scenarios
+    from bench.backfill import RERUN_REPEATS, backfill_scenarios
     from bench.baselines import sql_floor, textbook_pipeline, warm_day
     from bench.child import run_in_child
     from bench.commands import command_scenarios
@@ -228,6 +228,7 @@ def measure(
                 first.isoformat(),
                 last.isoformat(),
                 plan.concurrency,
+                1 if plan.judged else RERUN_REPEATS,
             )
             if backfill is not None:
                 backfill["load_average"] = {"start": backfill_load, "end": load_average()}
@@ -252,13 +253,9 @@ def measure(
             done("whole")
 
         if plan.runs("commands"):
-            log(
-                f"commands: status, verify and argument errors vs import prefect, x{plan.whole_repeats + 1} "
-                f"(load {load_average()})"
-            )
-            results["commands"] = attempt(
-                "commands", command_scenarios, context, plan.whole_repeats + 1, not plan.judged
-            )
+            repeats = 1 if plan.judged else plan.whole_repeats + 1
+            log(f"commands: status, verify and argument errors vs import prefect, x{repeats} (load {load_average()})")
+            results["commands"] = attempt("commands", command_scenarios, context, repeats, not plan.judged)
             done("commands")
 
         if plan.runs("floor"):
