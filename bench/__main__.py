@@ -115,7 +115,8 @@ costs whatever the pipeline does, printed under the targets.
 **Commands.** ``bench/commands.py`` times ``revenue status`` and ``revenue verify`` over 30
 published days, whole process (a fresh interpreter each, median of three), on an embedded
 default with no Prefect server configured and with one running, on the benchmark's Postgres
-environment (its blocks on the running server; reported, not judged; not with ``--judged``),
+environment (its blocks on the running server; reported, not judged: once, and not with
+``--judged``),
 and two argument
 errors (an impossible date; an unknown ``--config``, with and without a server), next to
 ``python -c "import prefect"`` timed in the same loop. Target (issue 13): each judged
