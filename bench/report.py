@@ -1087,7 +1087,9 @@ def long_ratio_line(long: dict, plan: Plan) -> str:
     return f"the same over {long['days']} days x {human(plan.backfill_orders_per_day)} (reported, not judged): " + (
         f"{long['ours_vs_dagster']:.2f}x (ours {secs(long['ours_wall_s'])} vs Dagster {secs(long['dagster_wall_s'])})"
         if long["ours_vs_dagster"] is not None
-        else f"failed: {long['errors']}"
+        else "failed: "
+        + "; ".join(f"{k}: {(v.strip().splitlines() or [''])[-1][:200]}" for k, v in long["errors"].items())
+        + " (the JSON has the rest)"
     )
 
 
