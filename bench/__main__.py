@@ -12,8 +12,8 @@ a day (365 days for the scaling and long whole-process scenarios).
 Plans
 =====
 
-- ``python -m bench`` (``make bench``): every scenario below but the multi-run one, about
-  15 minutes on 2 busy cores.
+- ``python -m bench`` (``make bench``): every scenario below but the multi-run one; 22
+  minutes on 2 cores with other work running (load 2-6), of which ~6 the 365-day whole process.
 - ``--judged`` (``make bench-quick``): only what the targets judge: sizes 10k and 1M, the
   30-day x 10k backfill, the whole process vs Dagster over those 30 days (one run each), the
   judged commands (not the Postgres environment's two), scaling over 30 and 90 days; one
