@@ -25,13 +25,17 @@ import tempfile
 import time
 
 
-def build(database_url: str, first: str):
+def build(database_url: str, first: str, last: str | None = None):
     import dagster as dg
     import pandas as pd
     import sqlalchemy as sa
 
     engine = sa.create_engine(database_url)
-    partitions = dg.DailyPartitionsDefinition(start_date=first)
+    # Daily partitions end yesterday (UTC), whatever ``end_date`` says; a long benchmark range
+    # (365 days from 2026-01-01) can reach past today: ``end_offset`` adds the days up to ``last``.
+    today = dt.datetime.now(dt.timezone.utc).date()
+    ahead = 0 if last is None else max(0, (dt.date.fromisoformat(last) - today).days + 1)
+    partitions = dg.DailyPartitionsDefinition(start_date=first, end_offset=ahead)
 
     # The checks run inside their assets (``check_specs``): a separate ``@asset_check`` that
     # takes a partitioned asset as input loads every partition of it, not the one run.
@@ -107,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     import dagster as dg
 
-    definitions, engine = build(args.database_url, args.start)
+    definitions, engine = build(args.database_url, args.start, args.end)
     instance = dg.DagsterInstance.get()
     first, last = dt.date.fromisoformat(args.start), dt.date.fromisoformat(args.end)
     days: dict[str, dict] = {}

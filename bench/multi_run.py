@@ -15,11 +15,18 @@ anything it started) and of its Postgres, the runs created, and the workers that
 On one 2-core machine the two "workers" share the same cores, so multi-run cannot be faster
 here: what this shows is what a chunk run costs (a process, imports, a flow run) and the
 server's load per day in each mode; on N machines the work divides N ways.
+
+``python -m bench.multi_run`` (``make bench-multi-run``) runs this scenario alone: the
+benchmark's services, ``--days`` days of orders loaded (default 90 x 10k), then both modes;
+``python -m bench --only multi_run`` runs it inside the benchmark's report. ``make bench``
+leaves it out (minutes, and judged by no target).
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -196,3 +203,54 @@ def multi_run_scenarios(context: dict[str, Any], start_iso: str, days: int, per_
         "multi": multi,
         "agree": single["published"] == multi["published"] and len(single["published"]) == days,
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bench.services import add_standalone_options, quiet_prefect
+
+    quiet_prefect()
+    from bench.plan import BACKFILL_START, Plan, parse_size
+
+    parser = argparse.ArgumentParser(prog="python -m bench.multi_run", description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, default=MULTI_RUN_DAYS, help=f"days (default {MULTI_RUN_DAYS})")
+    parser.add_argument(
+        "--per-run", type=int, default=None, help="days per chunk run in multi-run mode (default days / 6)"
+    )
+    parser.add_argument("--orders-per-day", type=parse_size, default=None, help="orders a day (default 10k)")
+    add_standalone_options(parser)
+    args = parser.parse_args(argv)
+    if not 1 <= args.days <= 365:
+        parser.error("--days must be between 1 and 365")
+    per_run = args.per_run or max(1, args.days // 6)
+    from bench import report
+    from bench.data import load
+    from bench.machine import load_average
+    from bench.runner import Progress
+    from bench.services import services
+
+    log = Progress()
+    plan = Plan(
+        sizes=(),
+        backfill_days=args.days,
+        scaling_days=(args.days,),
+        backfill_orders_per_day=args.orders_per_day or 10_000,
+        seed=args.seed,
+        database_url=args.database_url,
+    )
+    started = load_average()
+    with services(plan.database_url, log=log) as svc:
+        log(f"loading {args.days} days x {plan.backfill_orders_per_day:,} orders (generate_orders + COPY)")
+        data = load(svc.pg_url, plan, log=log)
+        results = multi_run_scenarios(svc.child_context(), BACKFILL_START.isoformat(), args.days, per_run, log)
+    results["data"] = {k: v for k, v in data.items() if k != "rows_by_day"}
+    results["load_average"] = {"start": started, "end": load_average()}
+    figures = {"multi_run": report.multi_run_figures(results)}
+    print("\n".join(report.multi_run_lines(results, figures, plan)))
+    print(f"load average: {started} at start, {results['load_average']['end']} at end")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    return 0 if results["agree"] else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

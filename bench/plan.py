@@ -24,6 +24,33 @@ TARGET_SIZE = 1_000_000
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
+SCENARIOS = (
+    "single",
+    "fingerprint",
+    "backfill",
+    "whole",
+    "commands",
+    "floor",
+    "scaling",
+    "whole_long",
+    "verify_range",
+    "heal_pass",
+    "multi_run",
+    "landed_file",
+)
+"""Every scenario ``--only`` / ``--skip`` can name, in the order a run measures them."""
+BACKFILL_SCENARIOS = frozenset(SCENARIOS) - {"single", "fingerprint", "landed_file"}
+"""What ``--no-backfill`` leaves out: the scenarios over the backfill-sized days."""
+DEFAULT_SCENARIOS = tuple(s for s in SCENARIOS if s != "multi_run")
+"""``make bench``: everything but the multi-run scenario (``make bench-multi-run``)."""
+JUDGED_SCENARIOS = ("single", "backfill", "whole", "commands", "scaling")
+"""``--judged`` (``make bench-quick``): the scenarios the targets judge, nothing else."""
+JUDGED_SIZES = (10_000, 1_000_000)
+JUDGED_SCALING = (30, 90)
+"""The longest range must add more than ``MAX_MISSING_DAYS_SEARCHED`` (31) never-published days
+to the 30 the backfill published: a first fill of up to 31 days searches each for moved orders
+(seconds a day), so 30 vs 60 would compare two different kinds of run."""
+
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*$")
 
 
@@ -75,6 +102,25 @@ class Plan:
     scaling_days: tuple[int, ...] = FULL_SCALING
     whole_repeats: int = 2
     """Runs of each whole-process command (the Dagster baseline, our CLI backfill)."""
+    scenarios: tuple[str, ...] = DEFAULT_SCENARIOS
+    """The scenarios this run measures (a subset of ``SCENARIOS``, in that order)."""
+    judged: bool = False
+
+    def runs(self, scenario: str) -> bool:
+        """Whether this run measures ``scenario`` (one of ``SCENARIOS``)."""
+        if scenario not in SCENARIOS:
+            raise ValueError(f"unknown scenario {scenario!r}")
+        return scenario in self.scenarios and not (self.skip_backfill and scenario in BACKFILL_SCENARIOS)
+
+    @property
+    def long_days(self) -> int:
+        """The long whole-process comparison's range: every loaded day (the longest scaling
+        range, 365 in the full run)."""
+        return self.loaded_days
+
+    def results_path(self, started_at: dt.datetime) -> Path:
+        """The run's results file, named once when it starts (rewritten after each scenario)."""
+        return self.results_dir / f"{started_at.strftime('%Y%m%dT%H%M%SZ')}.json"
 
     def single_day(self, size: int) -> dt.date:
         return SINGLE_START + dt.timedelta(days=self.sizes.index(size))
@@ -103,7 +149,10 @@ class Plan:
 
     def baseline_rounds(self, size: int) -> int:
         """Rounds of the textbook pipeline, each paired with one pipeline extract: at least
-        three (two in --quick), so the extract speedup is a median, not one pair."""
+        three (two in --quick), so the extract speedup is a median, not one pair; with
+        --judged, one round of a size that runs once (1M: read_sql alone takes ~8 s)."""
+        if self.judged:
+            return self.repeats_for(size)
         return max(2 if self.quick else 3, self.repeats_for(size))
 
     @property
@@ -129,5 +178,7 @@ class Plan:
             "whole_repeats": self.whole_repeats,
             "seed": self.seed,
             "quick": self.quick,
+            "judged": self.judged,
+            "scenarios": [s for s in self.scenarios if self.runs(s)],
             "target_size": TARGET_SIZE,
         }

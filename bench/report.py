@@ -11,7 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import os
 import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +53,8 @@ TARGET_RANGE_GROWTH = 1.10
 INFO_EXTRACT_SPEEDUP = 5.0
 INFO_GATES_SHARE = 0.15
 INFO_CACHE_HIT_S = 3.0
+LONG_WHOLE_REPEATS = 1
+"""Runs of each command in the long whole-process comparison (365 days: minutes each)."""
 
 
 # ---------------------------------------------------------------- figures
@@ -191,7 +196,9 @@ def whole_figures(whole: dict | None) -> dict[str, Any] | None:
         return None
     ours = [r for r in whole["ours"] if r["returncode"] == 0]
     dagster = [r for r in whole["dagster"] if r["returncode"] == 0]
+    days = (dt.date.fromisoformat(whole["last"]) - dt.date.fromisoformat(whole["first"])).days + 1
     return {
+        "days": days,
         "ours_wall_s": whole["ours_wall_s"],
         "dagster_wall_s": whole["dagster_wall_s"],
         "import_prefect_wall_s": whole["import_prefect_wall_s"],
@@ -303,7 +310,7 @@ def check_agreement(results: dict) -> dict[str, Any]:
         compare(day, values)
 
     backfill = results.get("backfill")
-    if backfill is None and results.get("plan", {}).get("backfill"):
+    if "backfill" in results and backfill is None:
         missing.append("backfill: every pipeline (the scenario failed)")
     if backfill:
         days = sorted(backfill["first"]["days"])
@@ -317,14 +324,16 @@ def check_agreement(results: dict) -> dict[str, Any]:
             sql = ((backfill.get("sql_floor") or {}).get("days") or {}).get(day) or {}
             values.append(("SQL GROUP BY", sql.get("revenue"), sql.get("order_count")))
             compare(day, values)
-    whole = results.get("whole_process")
-    if whole:
+    for key, label in (("whole_process", "whole process"), ("whole_process_long", "whole process, long range")):
+        whole = results.get(key)
+        if not whole:
+            continue
         published = whole.get("published") or {}
         for i, run in enumerate(whole["dagster"]):
             for day, value in ((run.get("result") or {}).get("days") or {}).items():
                 row = published.get(day) or {}
                 compare(
-                    f"{day} (whole process)",
+                    f"{day} ({label})",
                     [
                         (f"Dagster baseline #{i + 1}", value["revenue"], value["order_count"]),
                         ("published warehouse row (CLI backfill)", row.get("revenue"), row.get("order_count")),
@@ -376,12 +385,14 @@ def evaluate_targets(figures: dict, plan: Plan) -> list[dict[str, Any]]:
             f"{r:.2f}x (ours {secs(whole['ours_wall_s'])} vs Dagster {secs(whole['dagster_wall_s'])})",
             value=r,
             threshold=TARGET_VS_DAGSTER,
+            id="whole_process",
         )
     else:
         add(
             f"forced backfill of {days}, whole process <= {TARGET_VS_DAGSTER:g}x the Dagster baseline",
             None,
             "not run" if not whole else f"failed: {whole['errors']}",
+            id="whole_process",
         )
     backfill = figures.get("backfill")
     if backfill:
@@ -520,7 +531,18 @@ def info_lines(figures: dict, plan: Plan) -> list[str]:
             f"default rerun, ledger skip: {secs(backfill['ledger_skip_wall_s'])}, "
             f"{backfill['ledger_skip_rows_extracted']} order rows read"
         )
-    floor = figures.get("prefect_floor")
+    lines.extend(_floor_info(figures.get("prefect_floor")))
+    whole = figures.get("whole_process")
+    if whole and whole["import_prefect_wall_s"]:
+        lines.append(
+            f"python -c 'import prefect': {secs(whole['import_prefect_wall_s'])} (the floor of any Prefect command)"
+        )
+    return lines
+
+
+def _floor_info(floor: dict | None) -> list[str]:
+    """Prefect's floor: wall and API server CPU per task run that does nothing."""
+    lines: list[str] = []
     if floor:
         for name, label in (
             ("bare_tasks", "task runs doing nothing"),
@@ -532,11 +554,6 @@ def info_lines(figures: dict, plan: Plan) -> list[str]:
                 f"Prefect's floor, {floor['tasks']} {label}: {secs(run['wall_per_task_s'])} wall and "
                 f"{'n/a' if server is None else secs(server)} of API server CPU per task run"
             )
-    whole = figures.get("whole_process")
-    if whole and whole["import_prefect_wall_s"]:
-        lines.append(
-            f"python -c 'import prefect': {secs(whole['import_prefect_wall_s'])} (the floor of any Prefect command)"
-        )
     return lines
 
 
@@ -601,22 +618,15 @@ def machine_line(results: dict) -> list[str]:
         f"pyarrow {v.get('pyarrow')}, great-expectations {v.get('great-expectations')}, "
         f"SQLAlchemy {v.get('sqlalchemy')}, psycopg {v.get('psycopg')}, "
         f"Postgres {m.get('postgres', '?')} ({results.get('services', {}).get('postgres', '?')}), moto {v.get('moto')}",
-        f"load average (1/5/15 min): {load} at start, {end} at end (other work on the machine shows here)",
+        f"load average (1/5/15 min): {load} at start"
+        + ("" if end is None else f", {end} at end")
+        + " (other work on the machine shows here)",
     ]
 
 
-def render(results: dict, figures: dict, targets: list[dict], plan: Plan) -> str:
+def single_lines(results: dict, figures: dict, plan: Plan) -> list[str]:
+    """The single-partition tables (stages bare, the flow, the baselines) of the sizes in ``figures``."""
     out: list[str] = []
-    out.append(f"Daily-revenue pipeline benchmark, {results['started_at']}")
-    out.extend(machine_line(results))
-    data = results.get("data") or {}
-    if data:
-        out.append(
-            f"data: {data['total_rows']:,} order rows in Postgres ({data['table_bytes'] / 1e6:.0f} MB), "
-            f"generated in {secs(data['generate_s'])}, COPY-loaded in {secs(data['copy_s'])}"
-        )
-    out.append("")
-
     singles = figures["single_partition"]
     if singles:
         out.append(
@@ -772,7 +782,12 @@ def render(results: dict, figures: dict, targets: list[dict], plan: Plan) -> str
         )
         out.append("  a/b = wall of a over wall of b (lower is better); bare = the stage table's end to end")
         out.append("")
+    return out
 
+
+def backfill_lines(results: dict, figures: dict, plan: Plan) -> list[str]:
+    """The backfill table: first run, bare work, cache-hit and ledger-skip reruns."""
+    out: list[str] = []
     bf = figures.get("backfill")
     raw = results.get("backfill")
     if bf and raw:
@@ -835,12 +850,27 @@ def render(results: dict, figures: dict, targets: list[dict], plan: Plan) -> str
             "(0 proves a rerun read no order rows)"
         )
         out.append("")
+    return out
 
-    whole = figures.get("whole_process")
+
+def whole_lines(results: dict, figures: dict, plan: Plan) -> list[str]:
+    """The whole-process table: the Dagster baseline vs our CLI backfill over the backfill range."""
+    return _whole_table(figures.get("whole_process"), plan, plan.whole_repeats)
+
+
+def whole_long_lines(results: dict, figures: dict, plan: Plan) -> list[str]:
+    """The same comparison over the longest scaling range (365 days in the full run)."""
+    return _whole_table(figures.get("whole_process_long"), plan, LONG_WHOLE_REPEATS)
+
+
+def _whole_table(whole: dict | None, plan: Plan, repeats: int) -> list[str]:
+    out: list[str] = []
     if whole:
         out.append(
-            f"Whole process, start to exit: forced backfill of {plan.backfill_days} days x "
-            f"{human(plan.backfill_orders_per_day)} orders (median of {plan.whole_repeats})"
+            f"Whole process, start to exit: forced backfill of {whole['days']} days x "
+            f"{human(plan.backfill_orders_per_day)} orders ("
+            + (f"median of {repeats}" if repeats > 1 else "one run each")
+            + ")"
         )
         rows = [
             [
@@ -860,6 +890,12 @@ def render(results: dict, figures: dict, targets: list[dict], plan: Plan) -> str
         out.extend(table(["command", "wall", "CPU", "API server CPU"], rows, "lrrr"))
         out.append(f"  ours / Dagster = {ratio(whole['ours_vs_dagster'])}")
         out.append("")
+    return out
+
+
+def scaling_lines(results: dict, figures: dict, plan: Plan) -> list[str]:
+    """Forced backfills of growing ranges: time per partition and the slope."""
+    out: list[str] = []
     scaling = figures.get("scaling")
     if scaling:
         out.append(
@@ -895,7 +931,12 @@ def render(results: dict, figures: dict, targets: list[dict], plan: Plan) -> str
             f"per partition / shortest's = {ratio(scaling['growth'])}"
         )
         out.append("")
+    return out
 
+
+def multi_run_lines(results: dict, figures: dict, plan: Plan) -> list[str]:
+    """Single-run vs multi-run backfill through a live server and two workers."""
+    out: list[str] = []
     multi = figures.get("multi_run")
     if multi:
         out.append(
@@ -939,20 +980,84 @@ def render(results: dict, figures: dict, targets: list[dict], plan: Plan) -> str
             f"numbers: {'yes' if multi['agree'] else 'NO'}"
         )
         out.append("")
+    return out
 
+
+def command_lines(results: dict, figures: dict, plan: Plan) -> list[str]:
+    """``revenue status`` / ``verify`` and argument errors vs ``import prefect``."""
+    out: list[str] = []
     commands = figures.get("commands")
     if commands:
         out.append("Commands, whole process (median; each in a fresh interpreter)")
         rows = [["python -c 'import prefect'", secs(commands["import_prefect_wall_s"]), "1.00x"]]
         for name, label in {**JUDGED_COMMANDS, **REPORTED_COMMANDS}.items():
+            if name not in commands["wall_s"]:
+                continue  # not measured (--judged leaves the reported ones out)
             rows.append([label, secs(commands["wall_s"].get(name)), ratio(commands["vs_import_prefect"].get(name))])
         out.extend(table(["command", "wall", "x import prefect"], rows))
         out.append("")
+    return out
 
-    out.extend(fingerprint_lines(results.get("fingerprint")))
-    out.extend(verify_range_lines(results.get("verify_range")))
-    out.extend(heal_pass_lines(results.get("heal_pass")))
-    out.extend(landed_file_lines(results.get("landed_file")))
+
+def header_lines(results: dict) -> list[str]:
+    """The title, the machine, the versions and the data loaded."""
+    out = [f"Daily-revenue pipeline benchmark, {results['started_at']}", *machine_line(results)]
+    data = results.get("data") or {}
+    if data:
+        out.append(
+            f"data: {data['total_rows']:,} order rows in Postgres ({data['table_bytes'] / 1e6:.0f} MB), "
+            f"generated in {secs(data['generate_s'])}, COPY-loaded in {secs(data['copy_s'])}"
+        )
+    out.append("")
+    return out
+
+
+def floor_lines(results: dict, figures: dict, plan: Plan) -> list[str]:
+    """Prefect's floor (in the full report these are ``(info)`` lines under the targets)."""
+    return (
+        [*(f"(info) {line}" for line in _floor_info(figures.get("prefect_floor"))), ""]
+        if figures.get("prefect_floor")
+        else []
+    )
+
+
+Section = Callable[[dict, dict, Plan], list[str]]
+SECTIONS: dict[str, Section] = {
+    "single": single_lines,
+    "fingerprint": lambda results, figures, plan: fingerprint_lines(results.get("fingerprint")),
+    "backfill": backfill_lines,
+    "whole": whole_lines,
+    "commands": command_lines,
+    "floor": floor_lines,
+    "scaling": scaling_lines,
+    "whole_long": whole_long_lines,
+    "verify_range": lambda results, figures, plan: verify_range_lines(results.get("verify_range")),
+    "heal_pass": lambda results, figures, plan: heal_pass_lines(results.get("heal_pass")),
+    "multi_run": multi_run_lines,
+    "landed_file": lambda results, figures, plan: landed_file_lines(results.get("landed_file")),
+}
+"""Each scenario's report lines, from the results and figures measured so far: printed right
+after the scenario, and (in ``REPORT_ORDER``) in the full report at the end."""
+REPORT_ORDER = (
+    "single",
+    "backfill",
+    "whole",
+    "whole_long",
+    "scaling",
+    "multi_run",
+    "commands",
+    "fingerprint",
+    "verify_range",
+    "heal_pass",
+    "landed_file",
+)
+"""The full report's sections, in order (Prefect's floor is among the ``(info)`` lines)."""
+
+
+def render(results: dict, figures: dict, targets: list[dict], plan: Plan) -> str:
+    out = header_lines(results)
+    for name in REPORT_ORDER:
+        out.extend(SECTIONS[name](results, figures, plan))
 
     agreement = results["agreement"]
     out.append(
@@ -967,11 +1072,25 @@ def render(results: dict, figures: dict, targets: list[dict], plan: Plan) -> str
         )
     out.append("")
     out.append("Targets")
+    long = figures.get("whole_process_long")
     for t in targets:
         mark = {True: "PASS", False: "FAIL", None: "N/A "}[t["passed"]]
         out.append(f"  [{mark}] {t['target']}: {t['measured']}")
+        if t.get("id") == "whole_process" and long:
+            out.append(f"         {long_ratio_line(long, plan)}")
     out.extend(f"  (info) {line}" for line in info_lines(figures, plan))
     return "\n".join(out)
+
+
+def long_ratio_line(long: dict, plan: Plan) -> str:
+    """The long range's whole-process ratio, reported beside the judged 30-day one."""
+    return f"the same over {long['days']} days x {human(plan.backfill_orders_per_day)} (reported, not judged): " + (
+        f"{long['ours_vs_dagster']:.2f}x (ours {secs(long['ours_wall_s'])} vs Dagster {secs(long['dagster_wall_s'])})"
+        if long["ours_vs_dagster"] is not None
+        else "failed: "
+        + "; ".join(f"{k}: {(v.strip().splitlines() or [''])[-1][:200]}" for k, v in long["errors"].items())
+        + " (the JSON has the rest)"
+    )
 
 
 def render_disagreement(agreement: dict) -> str:
@@ -986,42 +1105,102 @@ def render_disagreement(agreement: dict) -> str:
     return "\n".join(lines)
 
 
-# ---------------------------------------------------------------- finish
+# ---------------------------------------------------------------- progress and finish
 
 
-def finish(results: dict, plan: Plan, started_at: dt.datetime) -> int:
+FIGURES: dict[str, Callable[[Any], Any]] = {
+    "backfill": backfill_figures,
+    "whole_process": whole_figures,
+    "whole_process_long": whole_figures,
+    "scaling": scaling_figures,
+    "multi_run": multi_run_figures,
+    "commands": command_figures,
+    "prefect_floor": lambda floor: floor,
+}
+"""Derived figures of each result that has them (the rest render from their raw results)."""
+
+
+def compute_figures(results: dict, errors: list | None = None) -> dict[str, Any]:
+    """Every derived figure of the results measured so far; a result whose figures cannot be
+    computed gets ``None`` (and, given ``errors``, an entry there)."""
     rows_by_day = (results.get("data") or {}).get("rows_by_day", {})
-    figures = {
+    figures: dict[str, Any] = {
         "single_partition": {
             size: single_figures(entry, rows_by_day.get(entry["partition"]))
             for size, entry in results.get("single_partition", {}).items()
         },
         "backfill": None,
     }
-    for name, make in (
-        ("backfill", backfill_figures),
-        ("whole_process", whole_figures),
-        ("scaling", scaling_figures),
-        ("multi_run", multi_run_figures),
-        ("commands", command_figures),
-        ("prefect_floor", lambda floor: floor),
-    ):
+    for name, make in FIGURES.items():
         try:
             figures[name] = make(results.get(name))
         except (KeyError, TypeError, IndexError) as error:
             figures[name] = None
-            results["errors"].append({"scenario": f"{name} figures", "error": repr(error)})
+            if errors is not None:
+                errors.append({"scenario": f"{name} figures", "error": repr(error)})
+    return figures
+
+
+def write_results(results: dict, path: Path) -> None:
+    """Write the JSON atomically (a temporary file in the same folder, then ``os.replace``): a
+    reader, or a run killed at any moment, finds the previous complete file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".json.tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(json.dumps(results, indent=2, default=str) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def shown_path(path: Path) -> Path:
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
+def scenario_done(
+    results: dict, plan: Plan, path: Path, scenario: str, section: str | None = None, size: int | None = None
+) -> None:
+    """After a scenario: record it as done, rewrite the results file with every figure so far
+    (``"finished": false``), and print its report lines (``section``, default the scenario's
+    name in ``SECTIONS``; ``"header"`` prints the title, machine and data lines). A single
+    partition's scenario is ``single <size>`` (``size`` given): its lines are the
+    single-partition tables for that size alone. Speeds are printed only while every pipeline
+    so far agrees."""
+    results.setdefault("scenarios_done", []).append(scenario)
+    results["finished"] = False
+    figures = compute_figures(results)
+    results["figures"] = figures
+    results["agreement"] = check_agreement(results)
+    write_results(results, path)
+    section = section or scenario.split(" ")[0]
+    if section == "header":
+        lines = header_lines(results)
+    elif not results["agreement"]["ok"]:
+        print(f"{scenario}: measured, but the pipelines disagree so far (see the end); no speed shown", flush=True)
+        return
+    else:
+        if size is not None:
+            figures = {**figures, "single_partition": {str(size): figures["single_partition"][str(size)]}}
+        lines = SECTIONS[section](results, figures, plan)
+    if lines:
+        print("\n".join(lines), flush=True)
+
+
+def finish(results: dict, plan: Plan, path: Path) -> int:
+    figures = compute_figures(results, results["errors"])
     results["figures"] = figures
     results["agreement"] = check_agreement(results)
     results["targets"] = evaluate_targets(figures, plan) if results["agreement"]["ok"] else []
-
-    plan.results_dir.mkdir(parents=True, exist_ok=True)
-    path = plan.results_dir / f"{started_at.strftime('%Y%m%dT%H%M%SZ')}.json"
-    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    try:
-        shown = path.relative_to(Path.cwd())
-    except ValueError:
-        shown = path
+    results["finished"] = True
+    write_results(results, path)
+    shown = shown_path(path)
 
     if not results["agreement"]["ok"]:
         print(render_disagreement(results["agreement"]), file=sys.stderr)

@@ -32,6 +32,8 @@ class Services:
     api_url: str
     config: str
     api_server_pid: int | None = None
+    database: str = ""
+    """The name of the benchmark's own database on the server (dropped when the services stop)."""
 
     def child_context(self) -> dict:
         return {
@@ -129,6 +131,7 @@ def services(database_url: str | None, log=print) -> Iterator[Services]:
             api_url=api_url,
             config=ENVIRONMENT,
             api_server_pid=api_server_pid,
+            database=make_url(pg_url).database or "",
         )
 
 

@@ -28,16 +28,23 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def timed_command(
-    args: list[str], env: dict[str, str], timeout: float = 1800, server_pid: int | None = None
+    args: list[str],
+    env: dict[str, str],
+    timeout: float = 1800,
+    server_pid: int | None = None,
+    last_line: bool = False,
 ) -> dict[str, Any]:
-    """Run ``args`` to completion; wall, CPU, peak RSS and what it printed."""
+    """Run ``args`` to completion; wall, CPU, peak RSS and what it printed (the tails, and with
+    ``last_line`` the whole last line of stdout)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with CpuMeter(server_pid, None) as cpu:
         started = time.perf_counter()
         done = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
         wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    printed = {"stdout_last_line": (done.stdout.strip().splitlines() or [""])[-1]} if last_line else {}
     return {
+        **printed,
         "command": " ".join(Path(a).name if i == 0 else a for i, a in enumerate(args)),
         "returncode": done.returncode,
         "wall_s": round(wall, 6),
@@ -80,10 +87,12 @@ def whole_process(context: dict[str, Any], first: str, last: str, repeats: int) 
                     home,
                 ],
                 environ,
+                last_line=True,
             )
+        # The whole last line: a long range's result is longer than the tail kept.
         try:
-            run["result"] = json.loads(run["stdout_tail"].strip().splitlines()[-1])
-        except (ValueError, IndexError):
+            run["result"] = json.loads(run.pop("stdout_last_line"))
+        except ValueError:
             run["result"] = None
         results["dagster"].append(run)
         results["ours"].append(
