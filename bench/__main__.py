@@ -12,8 +12,10 @@ a day (365 days for the scaling and long whole-process scenarios).
 Plans
 =====
 
-- ``python -m bench`` (``make bench``): every scenario below but the multi-run one; 22
-  minutes on 2 cores with other work running (load 2-6), of which ~6 the 365-day whole process.
+- ``python -m bench`` (``make bench``): every scenario below but the multi-run one and the
+  two ``make bench-extra`` runs (``verify_range``, ``heal_pass``, with the ``scaling`` that
+  publishes their 365 days); 22 minutes on 2 cores with other work running (load 2-6) before
+  those two left it, of which ~6 the 365-day whole process.
 - ``--judged`` (``make bench-quick``): only what the targets judge: sizes 10k and 1M, the
   30-day x 10k backfill, the whole process vs Dagster over those 30 days (one run each), the
   judged commands (not the Postgres environment's two), scaling over 30 and 90 days; one
@@ -22,11 +24,13 @@ Plans
 - ``--quick``: a smoke check on tiny data (sizes 1k and 10k, 5 days at 1k orders a day).
 - ``--only a,b`` / ``--skip a,b``: scenarios by name, run in this order: ``single``,
   ``fingerprint``, ``backfill``, ``whole``, ``commands``, ``floor``, ``scaling``,
-  ``whole_long``, ``verify_range``, ``heal_pass``, ``multi_run``, ``landed_file``. Later
+  ``whole_long``, ``verify_range``, ``heal_pass``, ``multi_run``, ``landed_file``,
+  ``landing_latency``. Later
   scenarios use what earlier ones left: ``commands`` reads 30 published days (``backfill`` or
   ``whole`` publishes them), ``verify_range`` the 365 days ``scaling`` publishes.
 - ``make bench-multi-run`` (``python -m bench.multi_run``, or ``--only multi_run`` here): the
-  single-run vs multi-run scenario alone.
+  single-run vs multi-run scenario alone. ``make bench-extra``: ``--only
+  scaling,verify_range,heal_pass``.
 
 How to read the output
 ======================
@@ -149,6 +153,16 @@ prefect.yaml, starts two process workers, and runs a forced backfill of the firs
 days as one run and as chunks of 15 days; each with its wall (creation to final state), the
 flow runs and workers, and the CPU of the API server's process tree and of its Postgres.
 Reported, not judged: on one machine the workers share the cores.
+
+**Landed file -> published.** ``bench/landing_latency.py`` (alone: ``python -m
+bench.landing_latency``) starts ``revenue dev`` twice, as a new user does (fresh homes, a free
+port), once with ``--cold-starts`` (each run a new interpreter: Prefect's default) and once
+as it starts by default (each run forked from a warm process), waits for its start-up runs,
+then lands ``LANDING_FILES`` small files (four orders of a day each; ``--quick``: 2) one after
+the other and splits each landing -> published into noticed, event -> run created, run
+created -> code running (of which picked up), computing and publishing
+(``testkit/landing_path.py``): nearest-rank p50 / p95 per mode. Reported against the target
+(p50 < 10 s, p95 < 20 s on an idle machine), not judged by ``--strict``.
 
 **Landed files at the limits.** ``bench/landed_file.py`` (alone: ``python -m bench.landed_file``)
 reads files built at the default ``LandingLimits`` in fresh processes: an orders CSV at the

@@ -21,6 +21,7 @@ from typing import Any
 from bench.fingerprint import render_lines as fingerprint_lines
 from bench.heal_pass import render_lines as heal_pass_lines
 from bench.landed_file import render_lines as landed_file_lines
+from bench.landing_latency import render_lines as landing_latency_lines
 from bench.plan import TARGET_SIZE, Plan, human
 from bench.verify_range import render_lines as verify_range_lines
 
@@ -1035,6 +1036,7 @@ SECTIONS: dict[str, Section] = {
     "heal_pass": lambda results, figures, plan: heal_pass_lines(results.get("heal_pass")),
     "multi_run": multi_run_lines,
     "landed_file": lambda results, figures, plan: landed_file_lines(results.get("landed_file")),
+    "landing_latency": lambda results, figures, plan: landing_latency_lines(results.get("landing_latency")),
 }
 """Each scenario's report lines, from the results and figures measured so far: printed right
 after the scenario, and (in ``REPORT_ORDER``) in the full report at the end."""
@@ -1050,6 +1052,7 @@ REPORT_ORDER = (
     "verify_range",
     "heal_pass",
     "landed_file",
+    "landing_latency",
 )
 """The full report's sections, in order (Prefect's floor is among the ``(info)`` lines)."""
 

@@ -136,9 +136,11 @@ def measure(
     from bench.heal_pass import PASSES as HEAL_PASSES
     from bench.heal_pass import heal_pass_scenarios
     from bench.landed_file import landed_file_scenarios
+    from bench.landing_latency import landing_latency
     from bench.machine import load_average
     from bench.multi_run import MULTI_RUN_DAYS, multi_run_scenarios
     from bench.partition import bare_partition, flow_partition
+    from bench.plan import LANDING_FILES
     from bench.report import LONG_WHOLE_REPEATS
     from bench.scaling import scaling_scenarios
     from bench.services import services
@@ -337,3 +339,9 @@ def measure(
         log(f"landed files at the limits: memory and time of reading one (load {load_average()})")
         results["landed_file"] = attempt("landed file", landed_file_scenarios, plan.quick, log)
         done("landed_file")
+
+    if plan.runs("landing_latency"):
+        files = 2 if plan.quick else LANDING_FILES
+        log(f"landed file -> published under revenue dev, cold and warm, {files} files each (load {load_average()})")
+        results["landing_latency"] = attempt("landing latency", landing_latency, files, ("cold", "warm"), log)
+        done("landing_latency")
