@@ -156,7 +156,7 @@ Reported, not judged: on one machine the workers share the cores.
 
 **Landed file -> published.** ``bench/landing_latency.py`` (alone: ``python -m
 bench.landing_latency``) starts ``revenue dev`` twice, as a new user does (fresh homes, a free
-port), once with ``--cold-starts`` (each run a new interpreter: Prefect's default) and once
+port), once with ``--cold-starts`` (each run a new interpreter, spawned) and once
 as it starts by default (each run forked from a warm process), waits for its start-up runs,
 then lands ``LANDING_FILES`` small files (four orders of a day each; ``--quick``: 2) one after
 the other and splits each landing -> published into noticed, event -> run created, run

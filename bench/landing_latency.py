@@ -46,7 +46,7 @@ FIRST_DAY_BACK = 90
 
 
 MODES = {
-    "cold": (("--cold-starts",), "runs in a new interpreter each (revenue dev --cold-starts: Prefect's default)"),
+    "cold": (("--cold-starts",), "runs in a new interpreter each (revenue dev --cold-starts)"),
     "warm": ((), "runs forked from a warm process (revenue dev's default)"),
 }
 """How ``revenue dev`` starts its runs: the options it gets and what they mean."""

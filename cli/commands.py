@@ -359,7 +359,7 @@ def serve(args: argparse.Namespace) -> int:
     from flows.served import serve as serve_flows
 
     served = served_flows(args.config)
-    warm = not args.cold_starts and warm_start.install()
+    warm = warm_start.install(warm=not args.cold_starts)
     if warm:
         warm_start.start_in_background()
     say(

@@ -105,8 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument(
         "--cold-starts",
         action="store_true",
-        help="start each flow run in a new interpreter that imports the pipeline again, as Prefect's runner does "
-        "by default, instead of forking it from a warm process",
+        help="start each flow run in a new interpreter that imports the pipeline again, instead of forking it "
+        "from a warm process",
     )
 
     seed = commands.add_parser(
@@ -191,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--interval", type=float, default=2.0, help="seconds between the runner's polls for runs (default %(default)s)"
     )
     serve.add_argument(
-        "--cold-starts", action="store_true", help="start each run in a new interpreter, as Prefect's runner does"
+        "--cold-starts", action="store_true", help="start each run in a new interpreter that imports the pipeline again"
     )
 
     webhook = commands.add_parser(

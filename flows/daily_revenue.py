@@ -46,7 +46,8 @@ def landed_file(config: str, landed_key: str) -> tuple[LandedVersion, list]:
     env = environment(config)
     if env.landing is None:
         raise DataError(f"environment {config} has no landing block: cannot read {landed_key}")
-    version = env.registry.register_landed_key(landed_key, by=REGISTERED_BY_RUN)
+    # this run is the file's run: a watcher listing the file later must not start another
+    version = env.registry.register_landed_key(landed_key, by=REGISTERED_BY_RUN, announced=True)
     registration = env.registry.registration(version)
     rejects = env.registry.rejects_of(version)
     if len(rejects):

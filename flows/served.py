@@ -10,12 +10,14 @@ subprocesses of the serving process, from this checkout.
 
 from __future__ import annotations
 
+import copy
 import importlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
+from prefect import Flow
 
 from revenue.placeholders import PlaceholderError, fill
 
@@ -37,6 +39,27 @@ def load_flow(entrypoint: str):
     path, name = entrypoint.rsplit(":", 1)
     module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
     return getattr(module, name)
+
+
+def by_entrypoint(flow: Any, entrypoint: str) -> Any:
+    """``flow`` as the runner hands it to a run's process: by its entrypoint, imported there
+    (``load_flow``), not pickled by value. cloudpickle pickles a ``@flow`` function's code
+    itself (its module attribute is the Flow, not the function), so a served flow's body
+    would stay what it was when serving began while the helpers it calls are imported fresh:
+    after an edit, runs would mix two versions of the code."""
+    served = copy.copy(flow)
+    served.__class__ = ServedFlow
+    served.served_entrypoint = entrypoint
+    return served
+
+
+class ServedFlow(Flow):
+    """A flow that pickles as its entrypoint (``by_entrypoint``)."""
+
+    served_entrypoint: str
+
+    def __reduce__(self) -> tuple:
+        return (load_flow, (self.served_entrypoint,))
 
 
 def served_flows(config: str, path: Path = PREFECT_YAML) -> list[tuple[Any, dict[str, Any]]]:
@@ -67,7 +90,7 @@ def served_flows(config: str, path: Path = PREFECT_YAML) -> list[tuple[Any, dict
             "schedules": schedules or None,
             "triggers": triggers or None,
         }
-        served.append((load_flow(spec["entrypoint"]), options))
+        served.append((by_entrypoint(load_flow(spec["entrypoint"]), spec["entrypoint"]), options))
     return served
 
 

@@ -169,12 +169,11 @@ class LandingRegistry:
 
     # ----------------------------------------------------------------------- registering
 
-    def register(self, landed: LandedFile, by: str) -> LandedVersion:
+    def register(self, landed: LandedFile, by: str, announced: bool = False) -> LandedVersion:
         """The landing of this object version: the URI's latest one if it has this ETag,
-        else a new landing with the next sequence number. A landing a run registers (its
-        event came from elsewhere: the Cloud webhook, ``revenue run --landed-key``) is
-        recorded as announced: that run reads it, and a watcher listing it later must not
-        start a second run of it."""
+        else a new landing with the next sequence number. ``announced``: its run exists
+        already (the run a ``revenue.file.landed`` event from elsewhere started, such as the
+        Cloud webhook's), so a watcher listing it later must not start a second one."""
         self.warehouse.ensure_tables()
         with (
             self.warehouse.service("registering a landed file"),
@@ -202,7 +201,7 @@ class LandingRegistry:
                     registered_at=_now(),
                     registered_by=by,
                     read_status=PENDING,
-                    announced_at=_now() if by == REGISTERED_BY_RUN else None,
+                    announced_at=_now() if announced else None,
                 )
                 .returning(self.files.c.seq)
             ).scalar_one()
@@ -270,9 +269,10 @@ class LandingRegistry:
         if start_after is None:
             beat(self.warehouse, self._cursor_row(FULL_LISTING), f"{len(listed)} file(s) under the landing prefix")
 
-    def register_landed_key(self, key_or_uri: str, by: str) -> LandedVersion:
-        """Resolve a key (inside the landing prefix only), register what is there now."""
-        return self.register(resolve_landed(self._landing, key_or_uri), by)
+    def register_landed_key(self, key_or_uri: str, by: str, announced: bool = False) -> LandedVersion:
+        """Resolve a key (inside the landing prefix only), register what is there now
+        (``announced``: as ``register`` says)."""
+        return self.register(resolve_landed(self._landing, key_or_uri), by, announced)
 
     # ----------------------------------------------------------------------- announcing
 

@@ -1,18 +1,19 @@
-"""``python -m tests.integration.serve_warm NAME [--cold]``: serve ``where-it-runs`` as
-deployment NAME, its runs started warm (``flows.warm_start``) unless ``--cold``."""
+"""``python -m tests.integration.serve_warm NAME [--cold] [ENTRYPOINT]``: serve a flow
+(default ``where-it-runs``) as deployment NAME, by its entrypoint as ``revenue dev`` serves
+its flows, its runs started warm (``flows.warm_start``) unless ``--cold``."""
 
 from __future__ import annotations
 
 import sys
 
 from flows import warm_start
-from flows.served import serve
-from tests.integration.warm_flows import where_it_runs
+from flows.served import by_entrypoint, load_flow, serve
 
 if __name__ == "__main__":
     name, cold = sys.argv[1], "--cold" in sys.argv
-    if not cold:
-        warm_start.install()
+    entrypoints = [a for a in sys.argv[2:] if a != "--cold"]
+    entrypoint = entrypoints[0] if entrypoints else "tests/integration/warm_flows.py:where_it_runs"
+    if warm_start.install(warm=not cold):
         warm_start.start_in_background()
     print("serving", flush=True)
-    serve([(where_it_runs, {"name": name})], query_seconds=1)
+    serve([(by_entrypoint(load_flow(entrypoint), entrypoint), {"name": name})], query_seconds=1)

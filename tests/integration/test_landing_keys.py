@@ -99,3 +99,24 @@ def test_a_file_its_own_run_registered_first_is_not_announced_again(sqlite_env):
     assert state.is_completed(), state.message
     assert watch_pass(sqlite_env) == []
     assert env.registry.unannounced() == []
+
+
+def test_a_version_a_run_finds_replacing_its_file_is_still_announced(sqlite_env):
+    """A run that finds its file replaced registers the new version and re-plans only its
+    own day: the new version's other days need its event, so it stays for the watcher to
+    announce (only a run's own file, ``landed_file``, is registered as announced)."""
+    import pytest
+
+    from revenue.errors import InputSuperseded
+
+    seed_orders(sqlite_env, [])
+    env = environment(sqlite_env)
+    env.landing.put("replaced.csv", CSV.format(id=3, amount="1.00").encode())
+    [first] = watch_once(env.registry)
+    env.registry.read_pending()
+    env.registry.mark_announced(first)
+    env.landing.put("replaced.csv", CSV.format(id=3, amount="2.00").replace("2026-03-05", "2026-03-06").encode())
+    with pytest.raises(InputSuperseded):
+        env.registry.rows_for(first, DAY)
+    [second] = env.registry.unannounced()
+    assert second.uri == first.uri and second.seq > first.seq
