@@ -44,7 +44,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import gc
-import json
 import os
 import re
 import sys
@@ -347,7 +346,7 @@ def render_lines(results: dict[str, Any] | None) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench.services import add_standalone_options, quiet_prefect
+    from bench.services import add_standalone_options, print_and_save, quiet_prefect
 
     quiet_prefect()
     from bench.plan import BACKFILL_START, Plan, parse_size
@@ -390,10 +389,8 @@ def main(argv: list[str] | None = None) -> int:
     results["data"] = {k: v for k, v in data.items() if k != "rows_by_day"}
     results["orders_per_day"] = orders
     results["load_average"] = {"start": started, "end": load_average()}
-    print("\n".join(render_lines(results)))
-    print(f"load average: {started} at start, {results['load_average']['end']} at end")
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    load = f"load average: {started} at start, {results['load_average']['end']} at end"
+    print_and_save([*render_lines(results), load], results, args.json)
     return 0
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -126,7 +125,7 @@ def render_lines(results: dict[str, Any] | None) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench.services import quiet_prefect
+    from bench.services import print_and_save, quiet_prefect
 
     quiet_prefect()
     parser = argparse.ArgumentParser(prog="python -m bench.landing_latency", description=__doc__.splitlines()[0])
@@ -140,9 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     if not modes or any(m not in MODES for m in modes):
         parser.error(f"--modes: choose from {', '.join(MODES)}")
     results = landing_latency(args.files, modes)
-    print("\n".join(render_lines(results)))
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print_and_save(render_lines(results), results, args.json)
     return 0
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import subprocess
 import sys
@@ -206,7 +205,7 @@ def multi_run_scenarios(context: dict[str, Any], start_iso: str, days: int, per_
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench.services import add_standalone_options, quiet_prefect
+    from bench.services import add_standalone_options, print_and_save, quiet_prefect
 
     quiet_prefect()
     from bench.plan import BACKFILL_START, Plan, parse_size
@@ -245,10 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     results["data"] = {k: v for k, v in data.items() if k != "rows_by_day"}
     results["load_average"] = {"start": started, "end": load_average()}
     figures = {"multi_run": report.multi_run_figures(results)}
-    print("\n".join(report.multi_run_lines(results, figures, plan)))
-    print(f"load average: {started} at start, {results['load_average']['end']} at end")
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    load = f"load average: {started} at start, {results['load_average']['end']} at end"
+    print_and_save([*report.multi_run_lines(results, figures, plan), load], results, args.json)
     return 0 if results["agree"] else 2
 
 

@@ -74,6 +74,16 @@ def add_standalone_options(parser) -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
 
 
+def print_and_save(lines: list[str], results: dict, path=None) -> None:
+    """A standalone scenario's end: its report lines on stdout and, with ``--json``, every
+    figure in ``path``."""
+    import json
+
+    print("\n".join(lines))
+    if path:
+        path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+
+
 def _psycopg_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import gc
-import json
 import os
 import sys
 import time
@@ -140,7 +139,7 @@ def render_lines(results: dict[str, Any] | None) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench.services import add_standalone_options, quiet_prefect
+    from bench.services import add_standalone_options, print_and_save, quiet_prefect
 
     quiet_prefect()
     from bench.plan import BACKFILL_START, Plan, parse_size
@@ -173,9 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"verify over {', '.join(map(str, lengths))} days (the longest published first)")
         results = run_in_child(verify_range_scenarios, svc.child_context(), BACKFILL_START.isoformat(), lengths)
     results["data"] = {k: v for k, v in data.items() if k != "rows_by_day"}
-    print("\n".join(render_lines(results)))
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print_and_save(render_lines(results), results, args.json)
     return 0
 
 
