@@ -126,21 +126,30 @@ def serve(served: list[tuple[Any, dict[str, Any]]], query_seconds: float) -> Non
         stop_run_processes()
 
 
-def stop_run_processes(grace: float = 10.0) -> list[int]:
-    """Stop the run processes the runner left running when it stopped (SIGTERM, SIGKILL
-    after ``grace`` seconds): Prefect's engine in each records its run as crashed, and this
-    process can exit (multiprocessing joins its children at exit, which kept a stopped
-    ``revenue dev`` waiting for a backfill to fail on the server it had stopped). Returns
-    their pids."""
+def stop_run_processes(grace: float = 20.0) -> list[int]:
+    """Wait up to ``grace`` seconds for the run processes the runner left running when it
+    stopped, then SIGTERM those still running (SIGKILL 10 s later); returns their pids.
+
+    A terminal's Ctrl-C reaches them too (one process group): Prefect's engine in each then
+    ends its run itself ("aborted by an interrupt signal"), which takes a moment while the
+    server is still up; a second signal on top of that one broke its cleanup ("release
+    unlocked lock": the run ended Failed). Without this wait, multiprocessing would join them
+    at exit anyway, and a stopped ``revenue dev`` waited for runs failing against the server
+    it had stopped. A run still running after ``grace`` got no signal (the serving process
+    alone was stopped, by ``kill`` or a service manager): SIGTERM lets its engine record it
+    crashed rather than leave it Running; ``revenue dev`` then sets it Cancelled."""
     import multiprocessing
     import time
 
     children = multiprocessing.active_children()
-    for child in children:
-        child.terminate()
     deadline = time.monotonic() + grace
     for child in children:
         child.join(max(0.0, deadline - time.monotonic()))
+    left = [child for child in children if child.is_alive()]
+    for child in left:  # never signalled (the serving process alone was stopped): their engines record it
+        child.terminate()
+    for child in left:
+        child.join(10)
         if child.is_alive():
             child.kill()
             child.join(5)
