@@ -360,8 +360,6 @@ def serve(args: argparse.Namespace) -> int:
 
     served = served_flows(args.config)
     warm = warm_start.install(warm=not args.cold_starts)
-    if warm:
-        warm_start.start_in_background()
     say(
         f"revenue serve: serving {', '.join(deployment_names(served))} for environment {args.config}, "
         + ("each run forked from a warm process" if warm else "each run in a new interpreter")

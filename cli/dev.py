@@ -637,8 +637,7 @@ def _serve(options: DevOptions, ui_url: str, api_url: str, reused: bool) -> None
         threading.Thread(
             target=publish_week_when_served, args=(options.config, missing, stop), name="publish-week", daemon=True
         ).start()
-    if warm_start.install(warm=options.warm_starts):  # runs fork from a process that has imported the pipeline
-        warm_start.start_in_background()
+    warm_start.install(warm=options.warm_starts)  # runs fork from a process that has imported the pipeline
     print(banner(options, ui_url, api_url, reused, seeded, deployments, alerts), flush=True)
     serving_since = dt.datetime.now(dt.timezone.utc)
     try:

@@ -126,9 +126,9 @@ def serve(served: list[tuple[Any, dict[str, Any]]], query_seconds: float) -> Non
         stop_run_processes()
 
 
-def stop_run_processes(grace: float = 20.0) -> list[int]:
+def stop_run_processes(grace: float = 20.0) -> None:
     """Wait up to ``grace`` seconds for the run processes the runner left running when it
-    stopped, then SIGTERM those still running (SIGKILL 10 s later); returns their pids.
+    stopped, then SIGTERM those still running (SIGKILL 10 s later).
 
     A terminal's Ctrl-C reaches them too (one process group): Prefect's engine in each then
     ends its run itself ("aborted by an interrupt signal"), which takes a moment while the
@@ -153,4 +153,3 @@ def stop_run_processes(grace: float = 20.0) -> list[int]:
         if child.is_alive():
             child.kill()
             child.join(5)
-    return [child.pid for child in children if child.pid is not None]

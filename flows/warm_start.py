@@ -8,7 +8,7 @@ between a landed file and its published day when the file is small (README, "Sec
 landed file").
 
 ``install()`` makes the serving process start those runs with multiprocessing's
-``forkserver`` instead: one server process, started once (``start_in_background``), imports
+``forkserver`` instead: one server process, started once (by ``install``), imports
 ``flows.warm_preload`` (the flows, pandas, pyarrow, Great Expectations, whose context and
 suites it builds), then forks one child per run. Each run still has a process of its own
 (its memory returns when it ends, a crash or a kill ends that run only, cancellation stops
@@ -209,27 +209,16 @@ def available() -> bool:
 
 def install(warm: bool = True) -> bool:
     """Start served runs, in this process, as processes that end with it, forked warm
-    (``warm``) where it can; returns whether they start warm."""
+    (``warm``) where it can, the fork server starting in the background now; returns
+    whether they start warm."""
     import prefect.flow_engine
 
-    global _warm
+    global _warm, _loaded_code
     _warm = warm and available()
-    if _warm:
-        WARM.set_forkserver_preload(PRELOAD)
     if not isinstance(prefect.flow_engine.multiprocessing, _Multiprocessing):
         prefect.flow_engine.multiprocessing = _Multiprocessing()
+    if _warm:  # started now, its imports taking seconds, rather than at the first run
+        WARM.set_forkserver_preload(PRELOAD)
+        _loaded_code = code_version()
+        threading.Thread(target=_warm_up, name="warm-fork-server", daemon=True).start()
     return _warm
-
-
-def start_in_background() -> threading.Thread:
-    """Start the fork server now (its imports take seconds) rather than at the first run."""
-    global _loaded_code
-    _loaded_code = code_version()
-    thread = threading.Thread(target=_warm_up, name="warm-fork-server", daemon=True)
-    thread.start()
-    return thread
-
-
-def ready(timeout: float | None = None) -> bool:
-    """Whether the fork server is ready (waiting up to ``timeout`` seconds for it)."""
-    return _ready.wait(timeout)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from cli.devserver import alive
 from testkit.services import ctrl_c, live_prefect_server
 from testkit.waiting import wait_for
 
@@ -39,13 +40,6 @@ def _published(warehouse: Path, day: str) -> tuple[float, int] | None:
     finally:
         connection.close()
     return (float(row[0]), int(row[1])) if row else None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def _children_of(pid: int) -> list[int]:
@@ -127,4 +121,4 @@ def test_revenue_serve_runs_a_landed_file_through_the_trigger_warm(tmp_path: Pat
         code = serving.returncode
         assert code == 0, log()[-3000:]
         # the fork server and every process the command started went with it
-        wait_for(lambda: not any(_alive(pid) for pid in started), 30, "the command's processes to end", 0.2)
+        wait_for(lambda: not any(alive(pid) for pid in started), 30, "the command's processes to end", 0.2)

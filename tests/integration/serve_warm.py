@@ -13,7 +13,6 @@ if __name__ == "__main__":
     name, cold = sys.argv[1], "--cold" in sys.argv
     entrypoints = [a for a in sys.argv[2:] if a != "--cold"]
     entrypoint = entrypoints[0] if entrypoints else "tests/integration/warm_flows.py:where_it_runs"
-    if warm_start.install(warm=not cold):
-        warm_start.start_in_background()
+    warm_start.install(warm=not cold)
     print("serving", flush=True)
     serve([(by_entrypoint(load_flow(entrypoint), entrypoint), {"name": name})], query_seconds=1)

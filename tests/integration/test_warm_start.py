@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from cli.devserver import alive
 from testkit.waiting import wait_for
 from tests.integration.helpers import REPO, subprocess_env
 
@@ -56,14 +57,6 @@ def _state(run_id):
 
     with get_client(sync_client=True) as client:
         return client.read_flow_run(run_id).state
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def _deployed(name: str) -> bool:
@@ -175,7 +168,7 @@ def test_an_edit_while_a_warm_run_computes_leaves_it_running(tmp_path: Path):
         os.utime(edited)
         during = _where(name, tmp_path / "during.json")
         assert during["ppid"] == serving_pid and not during["great_expectations_loaded"], "spawned: fresh code"
-        assert _alive(computing["pid"]), "the stale fork server's run goes on"
+        assert alive(computing["pid"]), "the stale fork server's run goes on"
         with get_client(sync_client=True) as client:
             client.set_flow_run_state(computing["run_id"], Cancelling(), force=True)
         assert _finished(computing["run_id"], 120).is_cancelled()
@@ -194,7 +187,7 @@ def test_a_warm_run_is_cancelled_and_its_process_stopped(tmp_path: Path):
         with get_client(sync_client=True) as client:
             client.set_flow_run_state(where["run_id"], Cancelling(), force=True)
         assert _finished(where["run_id"], 120).is_cancelled()
-        wait_for(lambda: not _alive(where["pid"]), 60, "the run's process to stop", 0.2)
+        wait_for(lambda: not alive(where["pid"]), 60, "the run's process to stop", 0.2)
 
 
 @pytest.mark.parametrize("cold", [False, True], ids=["warm", "cold"])
@@ -207,4 +200,4 @@ def test_a_run_ends_with_the_serving_process(tmp_path: Path, cold: bool):
         where = _where(name, tmp_path / "long.json", linger=600)
         assert (where["ppid"] == serving_pid) is cold
         os.kill(serving_pid, signal.SIGKILL)
-        wait_for(lambda: not _alive(where["pid"]), 60, "the orphaned run's process to stop", 0.2)
+        wait_for(lambda: not alive(where["pid"]), 60, "the orphaned run's process to stop", 0.2)
