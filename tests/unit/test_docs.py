@@ -1,0 +1,101 @@
+"""The user docs stay readable and whole: README.md is short, every relative link of the
+README, the docs/ pages and bench/README.md reaches a file (and a heading, for an anchor)
+that exists, and no user doc speaks of internal issue or session numbers."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+README_MAX_LINES = 250
+
+LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
+FENCE = re.compile(r"^(```|~~~)")
+HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+INTERNAL_REFERENCE = re.compile(r"\bissues?\s+#?\d+|(?<![\w&/#])#\d+\b|\bstop\s+\d+|\bsession\s+\d+", re.IGNORECASE)
+
+
+def user_docs() -> list[Path]:
+    return [README, *sorted((ROOT / "docs").glob("*.md")), ROOT / "bench" / "README.md"]
+
+
+def prose_lines(path: Path) -> list[str]:
+    """The lines of ``path`` outside fenced code blocks."""
+    lines, fenced = [], False
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if FENCE.match(line.strip()):
+            fenced = not fenced
+            continue
+        if not fenced:
+            lines.append(line)
+    return lines
+
+
+def anchor(heading: str) -> str:
+    """GitHub's anchor of a heading: lower case, markup and punctuation dropped, spaces as dashes."""
+    text = re.sub(r"[`*_]|\[([^\]]*)\]\([^)]*\)", lambda m: m.group(1) or "", heading).strip().lower()
+    text = re.sub(r"[^\w\- ]", "", text)
+    return text.replace(" ", "-")
+
+
+def anchors(path: Path) -> set[str]:
+    found: set[str] = set()
+    for line in prose_lines(path):
+        match = HEADING.match(line)
+        if match:
+            found.add(anchor(match.group(2)))
+    return found
+
+
+def relative_links(path: Path) -> list[str]:
+    links = []
+    for line in prose_lines(path):
+        line = re.sub(r"`[^`]*`", "", line)  # code spans are not links
+        links += [target for target in LINK.findall(line) if not re.match(r"[a-z][a-z0-9+.-]*:", target)]
+    return links
+
+
+def test_readme_is_short() -> None:
+    lines = README.read_text(encoding="utf-8").count("\n")
+    assert lines < README_MAX_LINES, f"README.md has {lines} lines; keep it under {README_MAX_LINES}"
+
+
+@pytest.mark.parametrize("doc", user_docs(), ids=lambda doc: str(doc.relative_to(ROOT)))
+def test_relative_links_reach_files_and_headings(doc: Path) -> None:
+    assert doc.exists(), f"{doc.relative_to(ROOT)} is missing"
+    broken = []
+    for target in relative_links(doc):
+        file_part, _, fragment = target.partition("#")
+        linked = (doc.parent / file_part).resolve() if file_part else doc
+        if not linked.exists():
+            broken.append(f"{target}: no such file")
+        elif fragment and linked.suffix == ".md" and fragment not in anchors(linked):
+            broken.append(f"{target}: no heading #{fragment} in {linked.relative_to(ROOT)}")
+    assert not broken, f"{doc.relative_to(ROOT)}: broken links: {broken}"
+
+
+@pytest.mark.parametrize("doc", user_docs(), ids=lambda doc: str(doc.relative_to(ROOT)))
+def test_no_internal_issue_or_session_numbers(doc: Path) -> None:
+    found = [
+        f"line {number}: {match.group(0)!r}"
+        for number, line in enumerate(doc.read_text(encoding="utf-8").splitlines(), start=1)
+        for match in INTERNAL_REFERENCE.finditer(line)
+    ]
+    assert not found, f"{doc.relative_to(ROOT)} refers to internal numbers: {found}"
+
+
+def test_internal_reference_pattern_catches_what_it_should() -> None:
+    for text in ("see issue 14", "(Issue #23)", "fixed in #27", "stop 3", "session 12"):
+        assert INTERNAL_REFERENCE.search(text), text
+    for text in ("a session's time zone", "`#` materialized", "[open](#limits)", "&#39;", "order 17 now counts"):
+        assert not INTERNAL_REFERENCE.search(text), text
+
+
+def test_anchor_matches_github() -> None:
+    assert anchor("Limits on a landed file") == "limits-on-a-landed-file"
+    assert anchor("The dev server: `revenue dev`") == "the-dev-server-revenue-dev"
+    assert anchor("A partition's input: the source, overlaid") == "a-partitions-input-the-source-overlaid"
