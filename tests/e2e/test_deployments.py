@@ -216,7 +216,7 @@ def test_the_ui_shows_the_grid_with_the_failed_day_its_cause_and_dated_run_names
     assert "daily-revenue-2026-03-05" in run_page and "Failed" in run_page, run_page[-3000:]
 
     screenshots = os.environ.get("REVENUE_E2E_SCREENSHOTS")
-    if screenshots:  # `make screenshots`: the README's pictures, from this live UI
+    if screenshots:  # `make screenshots`: the docs' pictures (docs/ui-*.png), from this live UI
         stack.run(
             sys.executable,
             str(ROOT / "scripts" / "ui_screenshots.py"),

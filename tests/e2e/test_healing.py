@@ -121,7 +121,7 @@ def healing(tmp_path_factory) -> Iterator[Healing]:
 
 class watching:  # noqa: N801 - a context manager used like a function
     """``revenue watch --config CONFIG --interval INTERVAL`` per name of ``WATCHERS``, started
-    as the README says, each logging to ``<home>/<name>.log``; stopped afterwards."""
+    as docs/operations.md says, each logging to ``<home>/<name>.log``; stopped afterwards."""
 
     def __init__(self, stack: Stack, home: Path) -> None:
         self.stack, self.home = stack, home

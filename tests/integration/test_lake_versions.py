@@ -1,6 +1,6 @@
 """The lake never shows a version the warehouse did not publish.
 
-A reader finds a day's published lake file as the README tells it to: the file the ledger's
+A reader finds a day's published lake file as docs/architecture.md tells it to: the file the ledger's
 ``lake_uri`` names for the dataset and day. Against Postgres and moto's S3 server, a publish
 whose commit the database refuses after the lake files were written leaves that file (and
 its bytes) as they were, and the day's next publish leaves one part file per dataset.

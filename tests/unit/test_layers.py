@@ -1,4 +1,4 @@
-"""The layers of README "How the pieces fit" point down only: every import of every module
+"""The layers of docs/architecture.md "How the pieces fit" point down only: every import of every module
 (top level or inside a function) is read with ``ast`` and checked against the table."""
 
 from __future__ import annotations
