@@ -99,3 +99,14 @@ def test_anchor_matches_github() -> None:
     assert anchor("Limits on a landed file") == "limits-on-a-landed-file"
     assert anchor("The dev server: `revenue dev`") == "the-dev-server-revenue-dev"
     assert anchor("A partition's input: the source, overlaid") == "a-partitions-input-the-source-overlaid"
+
+
+def test_every_doc_starts_workers_with_the_limit_the_e2e_stack_uses() -> None:
+    """The end-to-end stack reads the worker command's ``--limit`` from README.md; the docs
+    pages that repeat the command must not give another one."""
+    pattern = re.compile(r"prefect worker start --pool revenue-process --limit (\d+)")
+    limits = {
+        doc.relative_to(ROOT).as_posix(): set(pattern.findall(doc.read_text(encoding="utf-8"))) for doc in user_docs()
+    }
+    assert limits["README.md"], "README.md no longer says how to start a worker with a limit"
+    assert len(set().union(*limits.values())) == 1, f"the docs give several worker limits: {limits}"
