@@ -547,6 +547,19 @@ def test_gx_does_not_fingerprint_the_frames(monkeypatch):
     assert calls == []
 
 
+def test_the_fingerprint_patch_still_matches_gx():
+    """The runtime's one patch of GX internals (``HASH_THRESHOLD``, see
+    ``runtime._disable_dataframe_fingerprint``) needs GX to still gate the fingerprint on
+    that module constant; this fails when a GX upgrade changes it."""
+    import inspect
+
+    from great_expectations.execution_engine import pandas_execution_engine
+
+    loader = inspect.getsource(pandas_execution_engine.PandasExecutionEngine.get_batch_data_and_markers)
+    assert "< HASH_THRESHOLD" in loader and "hash_pandas_dataframe(df)" in loader
+    assert pandas_execution_engine.HASH_THRESHOLD == 0
+
+
 def test_validated_frames_are_released():
     """The lane's GX engine must not keep the last frame (1M rows) alive between gates."""
     frame = raw_orders()
