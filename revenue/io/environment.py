@@ -93,6 +93,13 @@ class Environment:
 
         return load_storage(reference)
 
+    def _required_storage(self, field_name: str) -> ObjectStorage:
+        """``lake`` or ``results``: the block type requires them, a manifest always has them."""
+        block = self._storage(field_name)
+        if block is None:
+            raise ConfigurationError(f"environment {self.name} has no {field_name}")
+        return block
+
     def store(self, field_name: str) -> ObjectStore | None:
         """The store of ``lake``, ``results`` or ``landing`` (None: the environment has none)."""
         if self.embedded:  # no block needed: a directory
@@ -115,7 +122,7 @@ class Environment:
 
     @cached_property
     def lake_block(self) -> ObjectStorage:
-        return self._storage("lake")
+        return self._required_storage("lake")
 
     @cached_property
     def lake(self) -> ObjectStore:
@@ -152,7 +159,7 @@ class Environment:
     def result_storage(self) -> ObjectStorage:
         """The saved block that holds task results, loaded once: given as a ``slug/name``
         string instead, Prefect would read the block document for every task run."""
-        return self._storage("results")
+        return self._required_storage("results")
 
     def asset_keys(self, dataset: str) -> list[str]:
         """Prefect asset keys of a dataset, from where the catalog stores it: the source
