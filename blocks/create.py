@@ -24,6 +24,7 @@ from prefect_aws import AwsCredentials
 from prefect_aws.client_parameters import AwsClientParameters
 from prefect_aws.s3 import S3Bucket
 from prefect_sqlalchemy import ConnectionComponents, SqlAlchemyConnector
+from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
 from blocks.pipeline import ObjectStorage, RevenuePipeline
@@ -157,7 +158,7 @@ def aws_credentials(environ: Mapping[str, str]) -> AwsCredentials | None:
             raise EnvironmentError_(f"{name}={redact(endpoint)!r}: expected http(s)://host[:port]")
     return AwsCredentials(
         aws_access_key_id=key,
-        aws_secret_access_key=secret,
+        aws_secret_access_key=SecretStr(secret) if secret else None,
         region_name=environ.get("AWS_DEFAULT_REGION") or "us-east-1",
         aws_client_parameters=AwsClientParameters(endpoint_url=endpoint) if endpoint else AwsClientParameters(),
     )

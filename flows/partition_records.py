@@ -7,10 +7,12 @@ from the catalog (``revenue.catalog``)."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 
 from prefect.artifacts import create_markdown_artifact
 
 from revenue import catalog, stages
+from revenue.io.asset_keys import asset_key
 from revenue.quality.gate import GateResult
 from revenue.quality.render import StageLine, partition_artifact_key, quality_description, render_partition
 from revenue.stages import PartitionOutcome
@@ -83,7 +85,7 @@ def emit_asset_events(env, computed: stages.Computed, outcome: PartitionOutcome)
         return [{"prefect.resource.id": key, "prefect.resource.role": "asset"} for key in keys]
 
     day = computed.input.partition.isoformat()
-    inputs = [*env.asset_keys(catalog.ORDERS.name), *(f.uri for f in computed.input.files)]
+    inputs = [*env.asset_keys(catalog.ORDERS.name), *landed_file_assets(f.uri for f in computed.input.files)]
     cleaned = env.asset_keys(catalog.CLEANED_ORDERS.name)
     rows = {
         catalog.CLEANED_ORDERS.name: len(computed.cleaned.cleaned),
@@ -100,7 +102,18 @@ def emit_asset_events(env, computed: stages.Computed, outcome: PartitionOutcome)
         for key in env.asset_keys(dataset):
             emit_event(
                 event="prefect.asset.materialization.succeeded",
-                resource={"prefect.resource.id": key, "prefect.resource.name": f"{dataset} {day}"},
+                resource=asset_resource(key, dataset),
                 related=related(upstream),
                 payload={"partition": day, "fingerprint": outcome.fingerprint, "rows": rows[dataset]},
             )
+
+
+def landed_file_assets(uris: Iterable[str]) -> list[str]:
+    """The asset keys of the landed files a partition read (their URIs made valid keys)."""
+    return [asset_key(uri) for uri in uris]
+
+
+def asset_resource(key: str, dataset: str) -> dict[str, str]:
+    """The resource of a dataset's materialization: named after the dataset alone, so the
+    asset keeps one name; the day is in the event's payload."""
+    return {"prefect.resource.id": key, "prefect.resource.name": dataset}

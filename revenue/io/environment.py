@@ -8,7 +8,6 @@ SQLAlchemy engines between concurrent tasks.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from dataclasses import dataclass
 from functools import cached_property
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, cast
 import sqlalchemy as sa
 
 from revenue.errors import ConfigurationError, UnknownEnvironmentError
+from revenue.io.asset_keys import asset_key
 from revenue.io.source import OrdersSource
 from revenue.io.storage import LocalStore, ObjectStore, object_store
 from revenue.io.warehouse import Warehouse
@@ -93,6 +93,13 @@ class Environment:
 
         return load_storage(reference)
 
+    def _required_storage(self, field_name: str) -> ObjectStorage:
+        """``lake`` or ``results``: the block type requires them, a manifest always has them."""
+        block = self._storage(field_name)
+        if block is None:
+            raise ConfigurationError(f"environment {self.name} has no {field_name}")
+        return block
+
     def store(self, field_name: str) -> ObjectStore | None:
         """The store of ``lake``, ``results`` or ``landing`` (None: the environment has none)."""
         if self.embedded:  # no block needed: a directory
@@ -115,7 +122,7 @@ class Environment:
 
     @cached_property
     def lake_block(self) -> ObjectStorage:
-        return self._storage("lake")
+        return self._required_storage("lake")
 
     @cached_property
     def lake(self) -> ObjectStore:
@@ -152,7 +159,7 @@ class Environment:
     def result_storage(self) -> ObjectStorage:
         """The saved block that holds task results, loaded once: given as a ``slug/name``
         string instead, Prefect would read the block document for every task run."""
-        return self._storage("results")
+        return self._required_storage("results")
 
     def asset_keys(self, dataset: str) -> list[str]:
         """Prefect asset keys of a dataset, from where the catalog stores it: the source
@@ -173,9 +180,9 @@ class Environment:
 def _database_asset(url, schema: str | None, table: str) -> str:
     """``postgres://host:port/db/schema/table`` or ``sqlite://path/table``."""
     if url.get_backend_name() == "sqlite":
-        return f"sqlite://{_key_part((url.database or '').lstrip('/'))}/{_key_part(table)}"
-    host = f"{_key_part(url.host or 'localhost')}:{url.port or 5432}"
-    return f"postgres://{host}/{_key_part(url.database or '')}/{_key_part(schema or 'public')}/{_key_part(table)}"
+        return asset_key(f"sqlite://{(url.database or '').lstrip('/')}/{table}")
+    host = f"{url.host or 'localhost'}:{url.port or 5432}"
+    return asset_key(f"postgres://{host}/{url.database or ''}/{schema or 'public'}/{table}")
 
 
 def _engine(connector) -> sa.engine.Engine:
@@ -199,19 +206,13 @@ for _logger in ("prefect.SqlAlchemyConnector", "prefect.task_runs", "prefect.flo
     logging.getLogger(_logger).addFilter(_DropEngineCreated())
 
 
-def _key_part(text: str) -> str:
-    """Prefect asset keys forbid spaces, quotes, ``%``, ``#``, ``?`` and more: such
-    characters of a schema, database or folder name become ``_``."""
-    return re.sub(r"[^A-Za-z0-9._~/-]", "_", text)
-
-
 def _storage_asset(block: S3Bucket | LocalFileSystem, dataset: str) -> str:
     from prefect_aws.s3 import S3Bucket
 
     if isinstance(block, S3Bucket):
         folder = block.bucket_folder.strip("/")
-        return f"s3://{_key_part(block.bucket_name)}/{_key_part(folder) + '/' if folder else ''}{dataset}"
-    return f"file://{_key_part((block.basepath or '').rstrip('/'))}/{dataset}"
+        return asset_key(f"s3://{block.bucket_name}/{folder + '/' if folder else ''}{dataset}")
+    return asset_key(f"file://{(block.basepath or '').rstrip('/')}/{dataset}")
 
 
 def local_environment(name: str, home: Path) -> Environment | None:

@@ -1,11 +1,16 @@
 """Quality gates: validate a dataset's frame for one partition and turn the GX result into
 passed / warned / failed.
 
-- ``failed``: a ``critical`` expectation failed, or *any* expectation raised (a check that
-  could not run proves nothing). The partition must not publish.
-- ``warned``: only ``warning`` expectations failed. The partition publishes; the warning is
-  recorded.
-- ``passed``: otherwise (``info`` failures are reported but change nothing).
+The status follows GX's own ``ExpectationSuiteValidationResult.get_max_severity_failure()``
+(the highest severity among failed expectations, ``mostly`` already applied by GX), with one
+stricter rule of ours: an expectation that *raised* fails the gate whatever its severity (a
+check that could not run proves nothing).
+
+- ``failed``: the highest failed severity is ``critical``, or any expectation raised. The
+  partition must not publish.
+- ``warned``: the highest failed severity is ``warning``. The partition publishes; the warning
+  is recorded.
+- ``passed``: nothing failed, or only ``info`` expectations (reported, they change nothing).
 
 ``run_gate`` never raises because data is bad; the caller decides, usually with ``enforce``.
 """
@@ -15,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast, get_args
 
 import pandas as pd
 
@@ -24,7 +29,17 @@ from revenue.partitions import parse_partition
 from revenue.quality import suites
 
 Severity = Literal["critical", "warning", "info"]
+"""GX's ``FailureSeverity`` values."""
 GateStatus = Literal["passed", "warned", "failed"]
+"""A gate's outcome."""
+
+_STATUS_OF_MAX_SEVERITY: dict[Severity | None, GateStatus] = {
+    "critical": "failed",
+    "warning": "warned",
+    "info": "passed",
+    None: "passed",
+}
+"""The gate status for GX's highest failed severity (None: nothing failed)."""
 
 SAMPLE_SIZE = 5
 _MESSAGE_LIMIT = 300
@@ -50,7 +65,7 @@ class ExpectationOutcome:
     """
 
     expectation: str
-    severity: str
+    severity: Severity
     success: bool
     raised: str | None
     unexpected_count: int | None
@@ -70,7 +85,7 @@ class ExpectationOutcome:
         e.g. a, b, c]`` (``observed X`` for table expectations)."""
         if self.raised is not None:
             return f"{self.expectation} [{self.severity}, raised: {self.raised}]"
-        details = [self.severity]
+        details: list[str] = [self.severity]
         if self.unexpected_count is not None:
             details.append(f"{self.unexpected_count} unexpected")
         if self.observed_value is not None:
@@ -84,23 +99,27 @@ class ExpectationOutcome:
 
 @dataclass(frozen=True)
 class GateResult:
-    """The outcome of one dataset's gate on one partition, in suite order."""
+    """The outcome of one dataset's gate on one partition, in suite order.
+
+    Attributes:
+        max_failure_severity: what GX's ``get_max_severity_failure()`` returned for the
+            validation (None when no expectation failed).
+    """
 
     dataset: str
     partition: dt.date
     outcomes: tuple[ExpectationOutcome, ...]
+    max_failure_severity: Severity | None
 
     @property
     def status(self) -> GateStatus:
-        """``failed`` if a critical expectation failed or any raised; ``warned`` if a warning
-        failed; else ``passed``."""
-        if self.blocking():
+        """``failed`` if any expectation raised, else the status of GX's highest failed
+        severity: ``critical`` fails, ``warning`` warns, ``info`` or nothing passes."""
+        if any(o.raised is not None for o in self.outcomes):
             return "failed"
-        if self.failed("warning"):
-            return "warned"
-        return "passed"
+        return _STATUS_OF_MAX_SEVERITY[self.max_failure_severity]
 
-    def failed(self, severity: str | None = None) -> list[ExpectationOutcome]:
+    def failed(self, severity: Severity | None = None) -> list[ExpectationOutcome]:
         """Outcomes that failed or raised, optionally only those of ``severity``."""
         return [o for o in self.outcomes if not o.success and (severity is None or o.severity == severity)]
 
@@ -181,7 +200,13 @@ def run_gate(
         (_outcome(r) for r in validated.results),
         key=lambda o: order.get(o.expectation, len(order)),
     )
-    return GateResult(dataset=dataset, partition=day, outcomes=tuple(outcomes))
+    max_failure = validated.get_max_severity_failure()
+    return GateResult(
+        dataset=dataset,
+        partition=day,
+        outcomes=tuple(outcomes),
+        max_failure_severity=None if max_failure is None else _severity(max_failure.value),
+    )
 
 
 def enforce(result: GateResult, cause: str | None = None) -> GateResult:
@@ -199,7 +224,7 @@ def _outcome(validation_result: Any) -> ExpectationOutcome:
     """Turn one GX ``ExpectationValidationResult`` into an ``ExpectationOutcome``."""
     config = validation_result.expectation_config
     name = (config.meta or {}).get(suites.NAME_META_KEY) or suites.expectation_name(config.type, config.kwargs)
-    severity = getattr(config.severity, "value", config.severity) or "critical"
+    severity = _severity(getattr(config.severity, "value", config.severity) or "critical")
     raised = _raised_message(validation_result.exception_info)
     details = validation_result.result or {}
     count = details.get("unexpected_count")
@@ -208,7 +233,7 @@ def _outcome(validation_result: Any) -> ExpectationOutcome:
     is_column_expectation = "column" in config.kwargs
     return ExpectationOutcome(
         expectation=name,
-        severity=str(severity),
+        severity=severity,
         success=bool(validation_result.success) and raised is None,
         raised=raised,
         unexpected_count=None if count is None or raised else int(count),
@@ -216,6 +241,18 @@ def _outcome(validation_result: Any) -> ExpectationOutcome:
         observed_value=None if observed is None or raised or is_column_expectation else _stringify(observed),
         expected=_expected_range(config.kwargs),
     )
+
+
+def _severity(value: object) -> Severity:
+    """``value`` as a ``Severity``.
+
+    Raises:
+        ValueError: GX reported a severity this module does not know.
+    """
+    for severity in get_args(Severity):
+        if value == severity:
+            return cast(Severity, severity)
+    raise ValueError(f"unknown GX expectation severity {value!r}")
 
 
 def _expected_range(kwargs: Mapping[str, Any]) -> str | None:

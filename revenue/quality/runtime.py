@@ -1,13 +1,17 @@
 """The process-wide Great Expectations runtime the gates validate with.
 
 One ephemeral GX context per process, built on first use (``great_expectations`` is imported
-lazily: it costs ~3 s) and reused by every gate. Gates run in concurrent threads, and GX keeps
-a loaded batch in its pandas *execution engine*, one engine per data source, under a batch id
-that is the same for every dataframe of an asset. Two threads sharing a data source would
-validate each other's frames. So the runtime holds a fixed pool of *lanes*, each with its own
-pandas data source, dataframe asset and whole-dataframe batch definition; a validation borrows
-a lane for its duration, and waits when all lanes are busy. Lanes are all created up front,
-under the lock, so the context is never mutated while another thread validates.
+lazily: it costs ~3 s) and reused by every gate, with one pandas data source, dataframe asset
+and whole-dataframe batch definition.
+
+Validations run one at a time, behind one lock. GX 1.x cannot validate concurrently in one
+process: it resolves ``$PARAMETER`` values with a module-level parser
+(``great_expectations.core.suite_parameters.EXPR``) whose expression stack every thread
+shares (concurrent validations failed with ``SuiteParameterParser.push_first() missing 1
+required positional argument: 'toks'``), and a data source's execution engine keeps the
+loaded batch under one id per asset, so two threads would validate each other's frames.
+Nor would it be faster: validation is GIL-bound pandas and Python, and with the lock removed
+two or four threads took as long as one (``scripts/time_gates.py``).
 
 Speed: GX fingerprints every in-memory dataframe under 1 GB (``hash_pandas_object`` of the
 whole frame, ~0.5 s for 1M orders with two string columns) only to record it in the batch
@@ -17,11 +21,9 @@ nothing in the pipeline reads it.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import queue
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -35,32 +37,28 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-LANES = 8
-"""Validations that can run at the same time in one process."""
-
 RESULT_FORMAT: dict[str, Any] = {"result_format": "BASIC", "partial_unexpected_count": 5}
 """BASIC: counts and a sample of unexpected values, without the index lists and value
 counts SUMMARY adds (a third of a gate's time on a 10k-order day)."""
 
-_DATASOURCE_PREFIX = "revenue_quality_lane"
-
-
-@dataclass(frozen=True)
-class _Lane:
-    """One pandas data source (with its own execution engine) and its batch definition."""
-
-    datasource: Any
-    batch_definition: Any
+_DATASOURCE = "revenue_quality"
 
 
 @dataclass(frozen=True)
 class _Runtime:
+    """The GX context, its one pandas data source and the batch definition every validation
+    loads its frame with."""
+
     context: Any
-    lanes: queue.SimpleQueue[_Lane]
+    datasource: Any
+    batch_definition: Any
 
 
 _RUNTIME: _Runtime | None = None
 _RUNTIME_LOCK = threading.Lock()
+_VALIDATE_LOCK = threading.Lock()
+"""One validation at a time per process: GX's suite-parameter parser and the data source's
+batch cache are shared state (see the module docstring)."""
 
 
 def get_runtime() -> _Runtime:
@@ -76,7 +74,7 @@ def get_runtime() -> _Runtime:
 
 
 def warm_up() -> None:
-    """Import GX, build the context, the lanes and every suite now rather than in the first gate.
+    """Import GX, build the context and every suite now rather than in the first gate.
 
     Optional: a flow can call it in a background thread while it extracts, to take the
     ~3-6 s GX import off the partition's critical path. Safe to call repeatedly and concurrently.
@@ -111,22 +109,21 @@ def _build_runtime() -> _Runtime:
         progress_bars=ProgressBarsConfig(globally=False),
     )
     context = gx.get_context(mode="ephemeral", project_config=config)
-    lanes: queue.SimpleQueue[_Lane] = queue.SimpleQueue()
-    for index in range(LANES):
-        datasource = context.data_sources.add_pandas(f"{_DATASOURCE_PREFIX}_{index}")
-        asset = datasource.add_dataframe_asset("frame")
-        lanes.put(_Lane(datasource, asset.add_batch_definition_whole_dataframe("whole")))
-    return _Runtime(context=context, lanes=lanes)
+    datasource = context.data_sources.add_pandas(_DATASOURCE)
+    batch_definition = datasource.add_dataframe_asset("frame").add_batch_definition_whole_dataframe("whole")
+    return _Runtime(context=context, datasource=datasource, batch_definition=batch_definition)
 
 
 def _disable_dataframe_fingerprint() -> None:
     """Stop GX hashing every in-memory dataframe it loads.
 
-    ``PandasExecutionEngine`` adds ``pandas_data_fingerprint`` (an md5 of
-    ``hash_pandas_object(df)``) to the batch markers of frames whose memory usage is below the
-    module constant ``HASH_THRESHOLD``; it is metadata only, and for a 1M-order frame it costs
-    more than all the expectations together. Setting the threshold to 0 skips it for this
-    process. Checked by tests/unit/test_quality_suites.py.
+    The one patch of GX internals here, because GX has no public switch for it (checked in
+    great_expectations 1.24.1): ``PandasExecutionEngine.get_batch_data_and_markers`` adds
+    ``pandas_data_fingerprint`` (an md5 of ``hash_pandas_object(df)``) to the batch markers of
+    frames whose memory usage is below the module constant ``HASH_THRESHOLD``; it is metadata
+    only, and for a 1M-order frame it costs more than all the expectations together. Setting
+    the threshold to 0 skips it for this process. tests/unit/test_quality_suites.py fails if
+    GX renames the constant or stops using it.
     """
     from great_expectations.execution_engine import pandas_execution_engine
 
@@ -136,21 +133,11 @@ def _disable_dataframe_fingerprint() -> None:
         logger.warning("great_expectations has no HASH_THRESHOLD: dataframe fingerprints stay on")
 
 
-@contextlib.contextmanager
-def _borrow_lane() -> Iterator[_Lane]:
-    lanes = get_runtime().lanes
-    lane = lanes.get()
+def _release_batch_data(datasource: Any) -> None:
+    """Drop the execution engine's reference to the validated frame so it can be freed
+    (the engine caches the last loaded batch until the next one replaces it)."""
     try:
-        yield lane
-    finally:
-        _release_batch_data(lane)
-        lanes.put(lane)
-
-
-def _release_batch_data(lane: _Lane) -> None:
-    """Drop the engine's reference to the validated frame so it can be freed."""
-    try:
-        manager = lane.datasource.get_execution_engine().batch_manager
+        manager = datasource.get_execution_engine().batch_manager
         manager.batch_data_cache.clear()
         manager.reset_batch_cache()
     except Exception:  # pragma: no cover - best effort; the next load replaces it anyway
@@ -162,15 +149,13 @@ def validate(
 ) -> ExpectationSuiteValidationResult:
     """Validate ``frame`` against ``suite`` with ``parameters`` for its ``$PARAMETER`` values.
 
-    Results use ``BASIC`` format with up to 5 unexpected values per expectation.
+    Results use ``BASIC`` format with up to 5 unexpected values per expectation. Concurrent
+    callers wait for each other (one validation at a time per process).
     """
-    with _borrow_lane() as lane, _VALIDATE_LOCK:
-        batch = lane.batch_definition.get_batch(batch_parameters={"dataframe": frame})
-        return batch.validate(suite, result_format=RESULT_FORMAT, expectation_parameters=dict(parameters or {}))
-
-
-_VALIDATE_LOCK = threading.Lock()
-"""GX resolves ``$PARAMETER`` values with a module-level pyparsing parser that is not
-thread-safe: concurrent validations failed with ``SuiteParameterParser.push_first()
-missing 1 required positional argument: 'toks'`` (seen in a 2-partition backfill).
-Validations therefore run one at a time; they cost ~0.3 s per 1M-row partition."""
+    runtime = get_runtime()
+    with _VALIDATE_LOCK:
+        try:
+            batch = runtime.batch_definition.get_batch(batch_parameters={"dataframe": frame})
+            return batch.validate(suite, result_format=RESULT_FORMAT, expectation_parameters=dict(parameters or {}))
+        finally:
+            _release_batch_data(runtime.datasource)

@@ -72,6 +72,7 @@ def test_render_has_heading_and_one_row_per_expectation():
                 unexpected_count=None,
             ),
         ),
+        max_failure_severity="critical",
     )
     markdown = render_markdown(result)
     heading = markdown.splitlines()[0]
@@ -102,6 +103,7 @@ def test_render_escapes_pipes_and_newlines_in_values():
                 unexpected_sample=["a|b", "line\nbreak"],
             ),
         ),
+        max_failure_severity="critical",
     )
     rows = table_rows(render_markdown(result))
     assert len(rows) == 1

@@ -316,6 +316,34 @@ def test_warning_and_critical_together_fail():
 
 
 @pytest.mark.parametrize(
+    ("gx_says", "status"), [("critical", "failed"), ("warning", "warned"), ("info", "passed"), (None, "passed")]
+)
+def test_status_is_gx_max_severity_failure(monkeypatch, gx_says, status):
+    """The gate takes the highest failed severity from GX's own result method rather than
+    recomputing it (here GX is made to report a severity for a clean frame)."""
+    from great_expectations.core import ExpectationSuiteValidationResult
+    from great_expectations.expectations.metadata_types import FailureSeverity
+
+    reported = None if gx_says is None else FailureSeverity(gx_says)
+    monkeypatch.setattr(ExpectationSuiteValidationResult, "get_max_severity_failure", lambda self: reported)
+    result = gate_cleaned(cleaned_orders())
+    assert (result.max_failure_severity, result.status) == (gx_says, status)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "severity"),
+    [
+        (lambda f: f, None),
+        (lambda f: f.assign(amount_cents=-f["amount_cents"]), "warning"),
+        (lambda f: f.assign(customer_id=None), "critical"),
+    ],
+    ids=["clean", "refunds", "null-customers"],
+)
+def test_gate_records_gx_max_severity_failure(mutate, severity):
+    assert gate_cleaned(mutate(cleaned_orders())).max_failure_severity == severity
+
+
+@pytest.mark.parametrize(
     ("mutate", "raising"),
     [
         # the amount check is a *warning*, but a check that cannot run fails the gate
@@ -517,6 +545,19 @@ def test_gx_does_not_fingerprint_the_frames(monkeypatch):
     monkeypatch.setattr(pandas_execution_engine, "hash_pandas_dataframe", lambda df: calls.append(len(df)) or "x")
     assert gate_cleaned(cleaned_orders()).status == "passed"
     assert calls == []
+
+
+def test_the_fingerprint_patch_still_matches_gx():
+    """The runtime's one patch of GX internals (``HASH_THRESHOLD``, see
+    ``runtime._disable_dataframe_fingerprint``) needs GX to still gate the fingerprint on
+    that module constant; this fails when a GX upgrade changes it."""
+    import inspect
+
+    from great_expectations.execution_engine import pandas_execution_engine
+
+    loader = inspect.getsource(pandas_execution_engine.PandasExecutionEngine.get_batch_data_and_markers)
+    assert "< HASH_THRESHOLD" in loader and "hash_pandas_dataframe(df)" in loader
+    assert pandas_execution_engine.HASH_THRESHOLD == 0
 
 
 def test_validated_frames_are_released():

@@ -92,7 +92,7 @@ def test_the_quality_report_and_its_description_show_a_hostile_name_as_text(name
     )
     from revenue.quality.render import quality_description
 
-    results = [GateResult("raw_orders", DAY, (sample, raised))]
+    results = [GateResult("raw_orders", DAY, (sample, raised), max_failure_severity="critical")]
     markdown = render_partition(DAY, headline, [StageLine("raw_orders", "3", 5, "failed")], results)
     assert_only_our_markup(markdown, name[:60])
     assert_only_our_markup(quality_description(DAY, headline), name)
