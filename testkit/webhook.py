@@ -26,7 +26,7 @@ class Receiver:
                 self.send_response(receiver.status if self.path == f"/hook/{receiver.token}" else 404)
                 self.end_headers()
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
