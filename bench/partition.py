@@ -18,6 +18,7 @@ import datetime as dt
 import os
 import statistics
 import time
+import uuid
 from typing import Any
 
 from bench.child import CpuMeter, memory_snapshot, quiet_child
@@ -141,7 +142,7 @@ def flow_partition(context: dict[str, Any], day_iso: str, repeats: int) -> dict[
     }
 
 
-def _task_seconds(flow_run_id: str) -> dict[str, float]:
+def _task_seconds(flow_run_id: str) -> dict[str, float] | dict[str, str]:
     """Wall seconds of each task run of the flow run, from the Prefect API, keyed by task
     name. A task run ends when its Completed state is set; persisting its result to the lake
     happens after that (on the transaction's commit), so it is not in these figures."""
@@ -150,7 +151,9 @@ def _task_seconds(flow_run_id: str) -> dict[str, float]:
 
     try:
         with get_client(sync_client=True) as client:
-            task_runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+            task_runs = client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[uuid.UUID(flow_run_id)]))
+            )
     except Exception as error:  # informational only
         return {"error": str(error)}
     seconds: dict[str, float] = {}

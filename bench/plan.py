@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+Log = Callable[[str], None]
+"""Where a scenario writes its progress lines (``runner.Progress``, else ``print``)."""
 
 FULL_SIZES = (10_000, 100_000, 1_000_000)
 QUICK_SIZES = (1_000, 10_000)
@@ -165,7 +170,7 @@ class Plan:
     def largest(self) -> int:
         return self.sizes[-1]
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "sizes": list(self.sizes),
             "single_partition_days": {str(s): self.single_day(s).isoformat() for s in self.sizes},

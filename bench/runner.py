@@ -23,7 +23,7 @@ class Progress:
         print(f"[{int(elapsed // 60):2d}:{elapsed % 60:04.1f}] {message}", file=sys.stderr, flush=True)
 
 
-def read_published(pg_url: str, first: dt.date, last: dt.date) -> dict[str, dict]:
+def read_published(pg_url: str, first: dt.date, last: dt.date) -> dict[str, dict[str, Any]]:
     """The warehouse's ``daily_revenue`` rows of ``[first, last]``."""
     import sqlalchemy as sa
 
