@@ -170,6 +170,26 @@ class Plan:
     def largest(self) -> int:
         return self.sizes[-1]
 
+    @classmethod
+    def from_dict(cls, recorded: dict[str, Any]) -> Plan:
+        """The plan a results file records (``as_dict``), as far as its report needs it: the
+        sizes, the backfill, the scaling ranges, the repeats (not the database URL)."""
+        backfill = recorded["backfill"]
+        return cls(
+            sizes=tuple(recorded["sizes"]),
+            backfill_days=backfill["days"] if backfill else cls.backfill_days,
+            backfill_orders_per_day=backfill["orders_per_day"] if backfill else cls.backfill_orders_per_day,
+            concurrency=backfill["max_concurrency"] if backfill else cls.concurrency,
+            repeat=max(recorded["repeats"].values(), default=cls.repeat),
+            seed=recorded["seed"],
+            quick=recorded["quick"],
+            judged=recorded["judged"],
+            skip_backfill=backfill is None,
+            scaling_days=tuple(recorded["scaling_days"] or ()) or cls.scaling_days,
+            whole_repeats=recorded["whole_repeats"],
+            scenarios=tuple(recorded["scenarios"]),
+        )
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "sizes": list(self.sizes),
