@@ -19,10 +19,13 @@ import os
 import statistics
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.child import CpuMeter, memory_snapshot, quiet_child
 from testkit import counting
+
+if TYPE_CHECKING:
+    from revenue.stages import PartitionOutcome
 
 
 def _start(context: dict[str, Any]) -> dict[str, Any]:
@@ -94,13 +97,13 @@ def bare_partition(context: dict[str, Any], day_iso: str, repeats: int) -> dict[
 def flow_partition(context: dict[str, Any], day_iso: str, repeats: int) -> dict[str, Any]:
     memory = _start(context)
     _imports_and_warm_up(memory)
-    from bench.stages import prepare_environment
+    from bench.stages import prepare_environment, published_revenue
     from flows.daily_revenue import daily_revenue
 
     prepare_environment(context["config"])
     memory["engine_warm_up_s"] = warm_up_engine(context)
     memory["before_partition"] = memory_snapshot()
-    runs = []
+    runs: list[dict[str, Any]] = []
     for _ in range(repeats):
         extracted = counting.rows_read()
         with CpuMeter(context.get("api_server_pid"), os.getppid()) as cpu:
@@ -118,7 +121,7 @@ def flow_partition(context: dict[str, Any], day_iso: str, repeats: int) -> dict[
             {
                 "wall_s": round(wall, 6),
                 "outcome": outcome.outcome,
-                "revenue": float(outcome.revenue),
+                "revenue": published_revenue(outcome.revenue, day_iso),
                 "order_count": outcome.order_count,
                 "rejected": outcome.rejected_count,
                 "gates": outcome.gates,
@@ -172,7 +175,7 @@ def _task_name(run_name: str) -> str:
     return head if head and len(suffix) == 3 else run_name
 
 
-def _the_outcome(result: Any, day_iso: str) -> Any:
+def _the_outcome(result: Any, day_iso: str) -> PartitionOutcome:
     """The flow's ``PartitionOutcome`` of ``day_iso`` (the flow returns one, or a list)."""
     if isinstance(result, (list, tuple)):
         matching = [o for o in result if o.partition == day_iso]

@@ -7,9 +7,11 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from bench.plan import Plan, human
+
+T = TypeVar("T")
 
 
 class Progress:
@@ -78,7 +80,7 @@ def run(plan: Plan) -> int:
         "errors": [],
     }
 
-    def attempt(name: str, fn: Callable[..., Any], *args: Any) -> Any:
+    def attempt(name: str, fn: Callable[..., T], *args: Any) -> T | None:
         try:
             return fn(*args)
         except Exception as error:  # keep going: one broken scenario must not hide the rest

@@ -79,14 +79,14 @@ def run_partition_bare(env: Environment, day: dt.date, planned: PartitionInput |
         "cleaned_rows": len(computed.cleaned.cleaned),
         "rejected_rows": len(computed.cleaned.rejected),
         "customers": len(computed.totals.spend),
-        "revenue": _published_revenue(outcome.revenue, day),
+        "revenue": published_revenue(outcome.revenue, day),
         "order_count": outcome.order_count,
         "gates": outcome.gates,
     }
 
 
-def _published_revenue(revenue: Decimal | None, day: dt.date) -> float:
-    """The revenue a bare run published (a publish always sets it)."""
+def published_revenue(revenue: Decimal | None, day: dt.date | str) -> float:
+    """The revenue a run published (a publish always sets it)."""
     if revenue is None:
-        raise RuntimeError(f"{day}: the bare run published no revenue")
+        raise RuntimeError(f"{day}: the run published no revenue")
     return float(revenue)
