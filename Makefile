@@ -49,7 +49,7 @@ postgres:
 	  echo "no PostgreSQL binaries and cannot install them: the deployments e2e test will fail (apt-get install postgresql)"
 
 # Lint (ruff: pycodestyle, pyflakes, bugbear, import order; the format is ruff's) and types
-# (mypy over revenue/, flows/, blocks/, cli/): both run before the tests.
+# (mypy over revenue/, flows/, blocks/, cli/, bench/, testkit/): both run before the tests.
 lint: setup
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .

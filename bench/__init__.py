@@ -10,5 +10,6 @@ Modules:
 - ``child``: runs one scenario in a fresh process and measures its memory.
 - ``stages``: one partition's stages run bare (the functions the tasks call).
 - ``partition``, ``backfill``, ``baselines``: the scenarios.
-- ``report``: agreement check, targets, terminal table, JSON.
+- ``report``: agreement check, targets, terminal table, JSON (``python -m bench.report FILE``
+  prints a results file's report again).
 """

@@ -200,15 +200,19 @@ import argparse
 import os
 import sys
 import warnings
+from typing import TYPE_CHECKING
 
 # Before anything imports prefect (and before scenario processes inherit the environment).
 from bench.services import quiet_prefect  # noqa: E402 - imports neither prefect nor pandas
+
+if TYPE_CHECKING:
+    from bench.plan import Plan
 
 quiet_prefect()
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
 
-def parse_args(argv: list[str] | None = None):
+def parse_args(argv: list[str] | None = None) -> Plan:
     from pathlib import Path
 
     from bench.plan import (

@@ -17,7 +17,12 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy import Row
+    from sqlalchemy.engine import Engine
 
 from bench.child import memory_snapshot, quiet_child
 
@@ -47,7 +52,7 @@ def bounds(first: dt.date, last: dt.date | None = None) -> dict[str, dt.datetime
     return {"s": start, "e": end}
 
 
-def _textbook_once(engine, day: dt.date) -> dict[str, Any]:
+def _textbook_once(engine: Engine, day: dt.date) -> dict[str, Any]:
     """One run of the textbook pipeline on ``day``."""
     import pandas as pd
     import sqlalchemy as sa
@@ -162,7 +167,8 @@ def sql_floor(pg_url: str, first: dt.date, last: dt.date | None = None, repeats:
     try:
         with engine.connect() as connection:
             connection.exec_driver_sql("SELECT 1")
-            walls, rows = [], []
+            walls: list[float] = []
+            rows: Sequence[Row[Any]] = []
             for _ in range(repeats):
                 started = time.perf_counter()
                 rows = connection.execute(sa.text(SQL_FLOOR), bounds(first, last)).all()

@@ -23,9 +23,15 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import dagster as dg
+    from sqlalchemy.engine import Engine
 
 
-def build(database_url: str, first: str, last: str | None = None):
+def build(database_url: str, first: str, last: str | None = None) -> "tuple[list[dg.AssetsDefinition], Engine]":
     import dagster as dg
     import pandas as pd
     import sqlalchemy as sa
@@ -43,7 +49,7 @@ def build(database_url: str, first: str, last: str | None = None):
         partitions_def=partitions,
         check_specs=[dg.AssetCheckSpec("raw_orders_not_empty", asset="raw_orders", blocking=True)],
     )
-    def raw_orders(context: dg.AssetExecutionContext):
+    def raw_orders(context: dg.AssetExecutionContext) -> Iterator[dg.Output[pd.DataFrame] | dg.AssetCheckResult]:
         day = dt.date.fromisoformat(context.partition_key)
         start = dt.datetime.combine(day, dt.time(0), tzinfo=dt.timezone.utc)
         with engine.connect() as connection:
@@ -61,7 +67,7 @@ def build(database_url: str, first: str, last: str | None = None):
         )
 
     @dg.asset(partitions_def=partitions, check_specs=[dg.AssetCheckSpec("no_negative_amounts", asset="cleaned_orders")])
-    def cleaned_orders(raw_orders: pd.DataFrame):
+    def cleaned_orders(raw_orders: pd.DataFrame) -> Iterator[dg.Output[pd.DataFrame] | dg.AssetCheckResult]:
         frame = raw_orders.dropna(subset=["order_id", "customer_id", "amount", "order_date"])
         frame = frame.assign(amount=frame["amount"].astype("float64"))
         frame = frame.sort_values(["updated_at", "order_date"]).drop_duplicates("order_id", keep="last")
@@ -114,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     definitions, engine = build(args.database_url, args.start, args.end)
     instance = dg.DagsterInstance.get()
     first, last = dt.date.fromisoformat(args.start), dt.date.fromisoformat(args.end)
-    days: dict[str, dict] = {}
+    days: dict[str, dict[str, float | int]] = {}
     day = first
     while day <= last:
         result = dg.materialize(definitions, partition_key=day.isoformat(), instance=instance, raise_on_error=False)

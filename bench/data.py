@@ -13,10 +13,10 @@ import gc
 import time
 from typing import Any
 
-from bench.plan import Plan
+from bench.plan import Log, Plan
 
 
-def load(pg_url: str, plan: Plan, log=print) -> dict[str, Any]:
+def load(pg_url: str, plan: Plan, log: Log = print) -> dict[str, Any]:
     import sqlalchemy as sa
 
     from revenue.demo_data import generate_orders

@@ -23,20 +23,29 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bench.plan import Plan, human
+if TYPE_CHECKING:
+    from sqlalchemy import Executable, Row
+    from sqlalchemy.engine import Connection
+
+from bench.plan import Log, Plan, human
 
 SQLITE_ORDERS = 10_000
 DEFAULT_SIZES = (10_000, 1_000_000)
+
+
+def _fetch_all(connection: Connection, query: Executable) -> Sequence[Row[Any]]:
+    return connection.execute(query).all()
 
 
 def _timed(run: Callable[[], object]) -> float:
@@ -78,7 +87,7 @@ def day_cost(url: str, day: dt.date, repeats: int) -> dict[str, Any]:
             source.fingerprints([day])
             for _ in range(repeats):
                 for name, query in queries.items():
-                    ms[name].append(_timed(lambda q=query: connection.execute(q).all()))
+                    ms[name].append(_timed(functools.partial(_fetch_all, connection, query)))
                 ms["fingerprints_call"].append(_timed(lambda: source.fingerprints([day])))
                 ms["other_versions"].append(_timed(lambda: source.versions_elsewhere(day, ids)))
                 ms["extract"].append(_timed(lambda: source.extract(day)))
@@ -114,7 +123,7 @@ def sqlite_day(orders: int, seed: int = 7) -> Iterator[tuple[str, dt.date]]:
         yield url, day
 
 
-def fingerprint_scenarios(pg_url: str, days: dict[int, dt.date], repeats: int = 5, log=print) -> dict[str, Any]:
+def fingerprint_scenarios(pg_url: str, days: dict[int, dt.date], repeats: int = 5, log: Log = print) -> dict[str, Any]:
     """The cost of each Postgres day (``days``: orders a day -> the day) and of a SQLite day
     of ``SQLITE_ORDERS`` orders."""
     results: dict[str, Any] = {"postgres": {}, "sqlite": {}}
@@ -149,7 +158,9 @@ def render_lines(results: dict[str, Any] | None) -> list[str]:
     return out
 
 
-def standalone(database_url: str | None, sizes: tuple[int, ...], repeats: int, seed: int, log=print) -> dict:
+def standalone(
+    database_url: str | None, sizes: tuple[int, ...], repeats: int, seed: int, log: Log = print
+) -> dict[str, Any]:
     """Load one day of each size into a fresh database, then measure."""
     from sqlalchemy.engine import make_url
 

@@ -53,7 +53,7 @@ def floor_scenarios(context: dict[str, Any], concurrency: int) -> dict[str, Any]
                 )
         return {"n": n}
 
-    @flow(name="prefect-floor", task_runner=ThreadPoolTaskRunner(max_workers=concurrency))
+    @flow(name="prefect-floor", task_runner=ThreadPoolTaskRunner(max_workers=concurrency))  # type: ignore[arg-type]  # invariant generics
     def floor_flow(extras: bool) -> int:
         futures = [floor_task.submit(n, extras) for n in range(TASKS)]
         return sum(f.result()["n"] for f in futures)

@@ -51,7 +51,14 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.engine.interfaces import DBAPICursor
+
+    from revenue.healing import HealRun
+    from revenue.status import PartitionStatus
 
 LENGTHS = (56, 365)
 """Ranges looked at, in days (the first N loaded days)."""
@@ -82,11 +89,27 @@ class StatementCounter:
         self.seconds: list[float] = []
         self._started: dict[int, float] = {}
 
-    def _before(self, conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+    def _before(
+        self,
+        conn: Connection,
+        cursor: DBAPICursor,
+        statement: str,
+        parameters: object,
+        context: object,
+        executemany: bool,
+    ) -> None:
         self.sent.append((self.names.get(conn.engine, "other"), statement))
         self._started[id(cursor)] = time.perf_counter()
 
-    def _after(self, conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+    def _after(
+        self,
+        conn: Connection,
+        cursor: DBAPICursor,
+        statement: str,
+        parameters: object,
+        context: object,
+        executemany: bool,
+    ) -> None:
         started = self._started.pop(id(cursor), None)
         if started is not None:
             self.seconds.append(time.perf_counter() - started)
@@ -126,7 +149,10 @@ def _median(values: list[float]) -> float:
 
 
 def measure(
-    counter: StatementCounter, plan: Callable[[], list], heal: Callable[[list], list], passes: int
+    counter: StatementCounter,
+    plan: Callable[[], list[PartitionStatus]],
+    heal: Callable[[list[PartitionStatus]], list[HealRun]],
+    passes: int,
 ) -> dict[str, Any]:
     """One untimed pass, then ``passes`` timed ones: walls and statement counts of the plan,
     the heal and both, and the last pass's statements by kind. ``heal`` must start no run."""
@@ -136,7 +162,7 @@ def measure(
     kind_ms: dict[str, float] = {}
     sql_s: dict[str, list[float]] = {"plan": [], "heal": [], "pass": []}
     engines: dict[str, int] = {}
-    statuses: list = []
+    statuses: list[PartitionStatus] = []
     for number in range(passes + 1):
         gc.collect()
         with counter.counting() as planned:
@@ -389,8 +415,8 @@ def main(argv: list[str] | None = None) -> int:
     results["data"] = {k: v for k, v in data.items() if k != "rows_by_day"}
     results["orders_per_day"] = orders
     results["load_average"] = {"start": started, "end": load_average()}
-    load = f"load average: {started} at start, {results['load_average']['end']} at end"
-    print_and_save([*render_lines(results), load], results, args.json)
+    load_line = f"load average: {started} at start, {results['load_average']['end']} at end"
+    print_and_save([*render_lines(results), load_line], results, args.json)
     return 0
 
 

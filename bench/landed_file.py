@@ -32,11 +32,13 @@ import sys
 import tempfile
 import time
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from bench.child import MB, quiet_child, run_in_child
 from bench.machine import load_average
+from bench.plan import Log
 
 HEADER = b"order_id,customer_id,amount,order_date,currency,channel\n"
 WIDE_COLUMNS = (2_048, 4_096, 8_192, 16_384)
@@ -162,7 +164,7 @@ def read_in_child(path: str, raised: dict[str, int] | None = None) -> dict[str, 
     }
 
 
-def landed_file_scenarios(quick: bool = False, log: Any = None) -> dict[str, Any]:
+def landed_file_scenarios(quick: bool = False, log: Log | None = None) -> dict[str, Any]:
     """Every case of the module docstring (``quick``: the readable files at 1/10 and 1/40 of
     the row limit)."""
     from revenue.io.limits import LandingLimits
@@ -175,7 +177,7 @@ def landed_file_scenarios(quick: bool = False, log: Any = None) -> dict[str, Any
     cases: dict[str, Any] = {"limits": {name: getattr(limits, name) for name in limits.__dataclass_fields__}}
     with tempfile.TemporaryDirectory(prefix="bench-landed-") as tmp:
         directory = Path(tmp)
-        plan = [
+        plan: list[tuple[str, str, Callable[..., None], tuple[int, ...]]] = [
             ("orders", f"orders at the row limit: {order_rows:,} x 6 columns, gzip CSV", write_orders, (order_rows,)),
             ("widest", f"widest: {wide_rows:,} x {limits.columns} columns of {wide_value} characters, gzip CSV",
              write_widest, (wide_rows, limits.columns, wide_value)),

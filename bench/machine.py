@@ -6,6 +6,7 @@ import os
 import platform
 import sys
 from importlib import metadata
+from typing import Any
 
 PACKAGES = (
     "prefect",
@@ -74,13 +75,14 @@ def load_average() -> list[float] | None:
         return None
 
 
-def machine_info() -> dict:
-    versions = {}
+def machine_info() -> dict[str, Any]:
+    versions: dict[str, str] = {}
     for package in PACKAGES:
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             pass
+    usable: int | None
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:

@@ -31,9 +31,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from bench.plan import Log
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -63,7 +66,7 @@ def tree_cpu_s(root: int | None) -> float | None:
 
 
 @contextmanager
-def live_stack(context: dict[str, Any], log) -> Any:
+def live_stack(context: dict[str, Any], log: Log) -> Iterator[tuple[dict[str, str], int | None, str]]:
     """A Prefect server on Postgres, the environment's blocks, the ``range`` deployment and
     two process workers; yields the environment the CLI calls get and the server's pid."""
     from sqlalchemy.engine import make_url
@@ -127,7 +130,7 @@ def postgres_cpu_s(admin_url: str) -> float | None:
     engine = sa.create_engine(admin_url)
     try:
         with engine.connect() as connection:
-            pid = connection.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+            pid: int = connection.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
     finally:
         engine.dispose()
     from bench.child import proc_stat
@@ -137,7 +140,7 @@ def postgres_cpu_s(admin_url: str) -> float | None:
 
 
 def timed_backfill(
-    env: dict[str, str], server_pid: int | None, admin_url: str, parameters: dict, pg_url: str
+    env: dict[str, str], server_pid: int | None, admin_url: str, parameters: dict[str, Any], pg_url: str
 ) -> dict[str, Any]:
     """One forced backfill run of the ``range`` deployment, from creation to its final state,
     and what it left published."""
@@ -159,11 +162,12 @@ def timed_backfill(
                 break
             time.sleep(0.5)
         wall = time.perf_counter() - started
-        server_cpu = None if server_before is None else tree_cpu_s(server_pid) - server_before
+        server_after = tree_cpu_s(server_pid)
+        server_cpu = None if server_before is None or server_after is None else server_after - server_before
         db_cpu = None if db_before is None else (postgres_cpu_s(admin_url) or 0.0) - db_before
         runs = client.read_flow_runs(
             flow_run_filter=FlowRunFilter(
-                start_time=FlowRunFilterStartTime(after_=created_at - dt.timedelta(seconds=1))
+                start_time=FlowRunFilterStartTime.model_validate({"after_": created_at - dt.timedelta(seconds=1)})
             )
         )
     if not state.is_completed():
@@ -183,7 +187,7 @@ def timed_backfill(
     }
 
 
-def multi_run_scenarios(context: dict[str, Any], start_iso: str, days: int, per_run: int, log) -> dict[str, Any]:
+def multi_run_scenarios(context: dict[str, Any], start_iso: str, days: int, per_run: int, log: Log) -> dict[str, Any]:
     end = (dt.date.fromisoformat(start_iso) + dt.timedelta(days=days - 1)).isoformat()
     common = {"start": start_iso, "end": end, "force": True}
     with live_stack(context, log) as (env, server_pid, admin):
@@ -244,8 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     results["data"] = {k: v for k, v in data.items() if k != "rows_by_day"}
     results["load_average"] = {"start": started, "end": load_average()}
     figures = {"multi_run": report.multi_run_figures(results)}
-    load = f"load average: {started} at start, {results['load_average']['end']} at end"
-    print_and_save([*report.multi_run_lines(results, figures, plan), load], results, args.json)
+    load_line = f"load average: {started} at start, {results['load_average']['end']} at end"
+    print_and_save([*report.multi_run_lines(results, figures, plan), load_line], results, args.json)
     return 0 if results["agree"] else 2
 
 

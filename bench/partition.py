@@ -18,10 +18,14 @@ import datetime as dt
 import os
 import statistics
 import time
-from typing import Any
+import uuid
+from typing import TYPE_CHECKING, Any
 
 from bench.child import CpuMeter, memory_snapshot, quiet_child
 from testkit import counting
+
+if TYPE_CHECKING:
+    from revenue.stages import PartitionOutcome
 
 
 def _start(context: dict[str, Any]) -> dict[str, Any]:
@@ -93,13 +97,13 @@ def bare_partition(context: dict[str, Any], day_iso: str, repeats: int) -> dict[
 def flow_partition(context: dict[str, Any], day_iso: str, repeats: int) -> dict[str, Any]:
     memory = _start(context)
     _imports_and_warm_up(memory)
-    from bench.stages import prepare_environment
+    from bench.stages import prepare_environment, published_revenue
     from flows.daily_revenue import daily_revenue
 
     prepare_environment(context["config"])
     memory["engine_warm_up_s"] = warm_up_engine(context)
     memory["before_partition"] = memory_snapshot()
-    runs = []
+    runs: list[dict[str, Any]] = []
     for _ in range(repeats):
         extracted = counting.rows_read()
         with CpuMeter(context.get("api_server_pid"), os.getppid()) as cpu:
@@ -117,7 +121,7 @@ def flow_partition(context: dict[str, Any], day_iso: str, repeats: int) -> dict[
             {
                 "wall_s": round(wall, 6),
                 "outcome": outcome.outcome,
-                "revenue": float(outcome.revenue),
+                "revenue": published_revenue(outcome.revenue, day_iso),
                 "order_count": outcome.order_count,
                 "rejected": outcome.rejected_count,
                 "gates": outcome.gates,
@@ -141,7 +145,7 @@ def flow_partition(context: dict[str, Any], day_iso: str, repeats: int) -> dict[
     }
 
 
-def _task_seconds(flow_run_id: str) -> dict[str, float]:
+def _task_seconds(flow_run_id: str) -> dict[str, float] | dict[str, str]:
     """Wall seconds of each task run of the flow run, from the Prefect API, keyed by task
     name. A task run ends when its Completed state is set; persisting its result to the lake
     happens after that (on the transaction's commit), so it is not in these figures."""
@@ -150,7 +154,9 @@ def _task_seconds(flow_run_id: str) -> dict[str, float]:
 
     try:
         with get_client(sync_client=True) as client:
-            task_runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+            task_runs = client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[uuid.UUID(flow_run_id)]))
+            )
     except Exception as error:  # informational only
         return {"error": str(error)}
     seconds: dict[str, float] = {}
@@ -169,7 +175,7 @@ def _task_name(run_name: str) -> str:
     return head if head and len(suffix) == 3 else run_name
 
 
-def _the_outcome(result: Any, day_iso: str) -> Any:
+def _the_outcome(result: Any, day_iso: str) -> PartitionOutcome:
     """The flow's ``PartitionOutcome`` of ``day_iso`` (the flow returns one, or a list)."""
     if isinstance(result, (list, tuple)):
         matching = [o for o in result if o.partition == day_iso]

@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+Log = Callable[[str], None]
+"""Where a scenario writes its progress lines (``runner.Progress``, else ``print``)."""
 
 FULL_SIZES = (10_000, 100_000, 1_000_000)
 QUICK_SIZES = (1_000, 10_000)
@@ -165,7 +170,27 @@ class Plan:
     def largest(self) -> int:
         return self.sizes[-1]
 
-    def as_dict(self) -> dict:
+    @classmethod
+    def from_dict(cls, recorded: dict[str, Any]) -> Plan:
+        """The plan a results file records (``as_dict``), as far as its report needs it: the
+        sizes, the backfill, the scaling ranges, the repeats (not the database URL)."""
+        backfill = recorded["backfill"]
+        return cls(
+            sizes=tuple(recorded["sizes"]),
+            backfill_days=backfill["days"] if backfill else cls.backfill_days,
+            backfill_orders_per_day=backfill["orders_per_day"] if backfill else cls.backfill_orders_per_day,
+            concurrency=backfill["max_concurrency"] if backfill else cls.concurrency,
+            repeat=max(recorded["repeats"].values(), default=cls.repeat),
+            seed=recorded["seed"],
+            quick=recorded["quick"],
+            judged=recorded["judged"],
+            skip_backfill=backfill is None,
+            scaling_days=tuple(recorded["scaling_days"] or ()) or cls.scaling_days,
+            whole_repeats=recorded["whole_repeats"],
+            scenarios=tuple(recorded["scenarios"]),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
         return {
             "sizes": list(self.sizes),
             "single_partition_days": {str(s): self.single_day(s).isoformat() for s in self.sizes},

@@ -1,6 +1,9 @@
 """Turn raw measurements into figures, check the pipelines agree, judge the targets, print the
 table and write the JSON.
 
+``python -m bench.report RESULTS.json`` prints a results file's full report again (its figures,
+agreement and targets computed anew from its raw measurements).
+
 Agreement comes first: speed is only reported when every pipeline (the stages run bare, the
 flow, what the flow published, the ``pd.read_sql`` textbook pipeline and the SQL ``GROUP BY``)
 found the same revenue (to 0.01) and order count for every partition.
@@ -8,6 +11,7 @@ found the same revenue (to 0.01) and order count for every partition.
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import math
@@ -16,7 +20,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from bench.fingerprint import render_lines as fingerprint_lines
 from bench.heal_pass import render_lines as heal_pass_lines
@@ -57,6 +61,41 @@ INFO_CACHE_HIT_S = 3.0
 LONG_WHOLE_REPEATS = 1
 """Runs of each command in the long whole-process comparison (365 days: minutes each)."""
 
+Results = dict[str, Any]
+"""The results file's JSON object: the plan, the machine, and each scenario's raw measurements
+under its name (``runner.run`` fills it)."""
+Figures = dict[str, Any]
+"""What ``compute_figures`` derives from the results: each scenario's figures under its name."""
+Record = dict[str, Any]
+"""One scenario's raw measurements or figures (a JSON object of the results file)."""
+
+
+class Target(TypedDict):
+    """One target of the issue, judged: PASS (``passed`` true), FAIL, or N/A (``None``: its
+    scenario did not run); ``value`` and ``threshold`` are what was compared."""
+
+    target: str
+    passed: bool | None
+    measured: str
+    value: NotRequired[float | dict[str, float] | None]
+    threshold: NotRequired[float | dict[str, float]]
+    id: NotRequired[str]
+
+
+class Agreement(TypedDict):
+    """Whether every pipeline found the same revenue and order count, partition by partition."""
+
+    ok: bool
+    complete: bool
+    missing: list[str]
+    """``"<day>: <pipeline>"`` of each pipeline run that produced no result."""
+    tolerance: float
+    problems: list[str]
+    pipelines: list[str]
+    partitions_checked: int
+    values: dict[str, dict[str, dict[str, float | int | None]]]
+    """Day -> pipeline run -> its revenue and order count."""
+
 
 # ---------------------------------------------------------------- figures
 
@@ -67,11 +106,11 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 4)
 
 
-def _median(entry: dict | None) -> dict | None:
+def _median(entry: Record | None) -> Record | None:
     return entry["median"] if entry else None
 
 
-def single_figures(entry: dict, rows: int | None) -> dict[str, Any]:
+def single_figures(entry: Record, rows: int | None) -> dict[str, Any]:
     """Every derived figure of one partition size (seconds, rows/s, MB, ratios)."""
     bare, flow, textbook = _median(entry.get("bare")), _median(entry.get("flow")), _median(entry.get("textbook"))
     sql = entry.get("sql_floor")
@@ -158,7 +197,7 @@ def single_figures(entry: dict, rows: int | None) -> dict[str, Any]:
     return f
 
 
-def backfill_figures(backfill: dict | None) -> dict[str, Any] | None:
+def backfill_figures(backfill: Record | None) -> Record | None:
     if not backfill:
         return None
     first, bare = backfill["first"], backfill["bare"]
@@ -192,7 +231,7 @@ def backfill_figures(backfill: dict | None) -> dict[str, Any] | None:
     }
 
 
-def whole_figures(whole: dict | None) -> dict[str, Any] | None:
+def whole_figures(whole: Record | None) -> Record | None:
     if not whole:
         return None
     ours = [r for r in whole["ours"] if r["returncode"] == 0]
@@ -212,7 +251,7 @@ def whole_figures(whole: dict | None) -> dict[str, Any] | None:
     }
 
 
-def command_figures(commands: dict | None) -> dict[str, Any] | None:
+def command_figures(commands: Record | None) -> Record | None:
     if not commands:
         return None
     walls = commands["wall_s"]
@@ -225,7 +264,7 @@ def command_figures(commands: dict | None) -> dict[str, Any] | None:
     }
 
 
-def multi_run_figures(multi: dict | None) -> dict[str, Any] | None:
+def multi_run_figures(multi: Record | None) -> Record | None:
     """Single-run vs multi-run: wall and Prefect server CPU per day of each, side by side."""
     if not multi:
         return None
@@ -252,7 +291,7 @@ def multi_run_figures(multi: dict | None) -> dict[str, Any] | None:
     }
 
 
-def scaling_figures(scaling: dict | None) -> dict[str, Any] | None:
+def scaling_figures(scaling: Record | None) -> Record | None:
     if not scaling:
         return None
     runs = scaling["runs"]
@@ -270,10 +309,10 @@ def _close(a: float, b: float) -> bool:
     return math.isfinite(a) and math.isfinite(b) and abs(a - b) <= REVENUE_TOLERANCE + 1e-9
 
 
-def check_agreement(results: dict) -> dict[str, Any]:
+def check_agreement(results: Results) -> Agreement:
     """Compare revenue and order count of every pipeline, partition by partition."""
     problems: list[str] = []
-    compared: dict[str, dict[str, dict]] = {}
+    compared: dict[str, dict[str, dict[str, float | int | None]]] = {}
 
     missing: list[str] = []
 
@@ -367,143 +406,174 @@ def check_agreement(results: dict) -> dict[str, Any]:
 # ---------------------------------------------------------------- targets
 
 
-def evaluate_targets(figures: dict, plan: Plan) -> list[dict[str, Any]]:
+def evaluate_targets(figures: Figures, plan: Plan) -> list[Target]:
     """The targets of the issue, in its order; each PASS / FAIL / N/A with what was measured."""
-    singles = figures["single_partition"]
-    targets: list[dict[str, Any]] = []
-
-    def add(name: str, passed: bool | None, measured: str, **values: Any) -> None:
-        targets.append({"target": name, "passed": passed, "measured": measured, **values})
-
-    whole = figures.get("whole_process")
     days = f"{plan.backfill_days} days x {human(plan.backfill_orders_per_day)}"
+    singles = figures["single_partition"]
+    return [
+        _whole_process_target(figures.get("whole_process"), days),
+        *_backfill_targets(figures.get("backfill"), days),
+        *(
+            _bare_target(singles, size, limit)
+            for size, limit in ((10_000, TARGET_BARE_10K_S), (1_000_000, TARGET_BARE_1M_S))
+        ),
+        _flow_target(singles.get(str(TARGET_SIZE)) or {}),
+        _range_growth_target(figures.get("scaling")),
+        _rows_growth_target(singles),
+        *(_command_target(figures.get("commands"), name, label) for name, label in JUDGED_COMMANDS.items()),
+    ]
+
+
+def _target(
+    name: str,
+    passed: bool | None,
+    measured: str,
+    judged: tuple[float | dict[str, float] | None, float | dict[str, float]] | None = None,
+    target_id: str | None = None,
+) -> Target:
+    """One target; ``judged`` is the (value, threshold) compared, when it was measured."""
+    target: Target = {"target": name, "passed": passed, "measured": measured}
+    if judged is not None:
+        target["value"], target["threshold"] = judged
+    if target_id is not None:
+        target["id"] = target_id
+    return target
+
+
+def _whole_process_target(whole: Record | None, days: str) -> Target:
     if whole and whole["ours_vs_dagster"] is not None:
         r = whole["ours_vs_dagster"]
-        add(
+        return _target(
             f"forced backfill of {days}, whole process (CLI start to exit) "
             f"<= {TARGET_VS_DAGSTER:g}x the Dagster baseline",
             r <= TARGET_VS_DAGSTER,
             f"{r:.2f}x (ours {secs(whole['ours_wall_s'])} vs Dagster {secs(whole['dagster_wall_s'])})",
-            value=r,
-            threshold=TARGET_VS_DAGSTER,
-            id="whole_process",
+            (r, TARGET_VS_DAGSTER),
+            "whole_process",
         )
-    else:
-        add(
-            f"forced backfill of {days}, whole process <= {TARGET_VS_DAGSTER:g}x the Dagster baseline",
-            None,
-            "not run" if not whole else f"failed: {whole['errors']}",
-            id="whole_process",
-        )
-    backfill = figures.get("backfill")
-    if backfill:
-        overhead = backfill["overhead_per_partition_s"]
-        add(
+    return _target(
+        f"forced backfill of {days}, whole process <= {TARGET_VS_DAGSTER:g}x the Dagster baseline",
+        None,
+        "not run" if not whole else f"failed: {whole['errors']}",
+        target_id="whole_process",
+    )
+
+
+def _backfill_targets(backfill: Record | None, days: str) -> list[Target]:
+    """Orchestration overhead and Prefect API server CPU per partition of the backfill."""
+    if not backfill:
+        return [
+            _target(f"orchestration overhead < {TARGET_OVERHEAD_S * 1000:.0f} ms per partition", None, "not run"),
+            _target(
+                f"Prefect API server CPU < {TARGET_SERVER_CPU_S * 1000:.0f} ms per computed partition", None, "not run"
+            ),
+        ]
+    overhead = backfill["overhead_per_partition_s"]
+    server = backfill["cpu_s"]["first"]["api_server"]
+    per = None if server is None else server / backfill["partitions"]
+    return [
+        _target(
             f"orchestration overhead < {TARGET_OVERHEAD_S * 1000:.0f} ms per partition ({days})",
             overhead < TARGET_OVERHEAD_S,
             f"{overhead * 1000:.0f} ms ((flow {secs(backfill['first_wall_s'])} - bare "
             f"{secs(backfill['bare_wall_s'])}) / {backfill['partitions']})",
-            value=overhead,
-            threshold=TARGET_OVERHEAD_S,
-        )
-        server = backfill["cpu_s"]["first"]["api_server"]
-        per = None if server is None else server / backfill["partitions"]
-        add(
+            (overhead, TARGET_OVERHEAD_S),
+        ),
+        _target(
             f"Prefect API server CPU < {TARGET_SERVER_CPU_S * 1000:.0f} ms per computed partition ({days})",
             None if per is None else per < TARGET_SERVER_CPU_S,
             "n/a (server process not found)"
             if per is None
             else f"{per * 1000:.0f} ms ({server:.2f} s of server CPU for {backfill['partitions']} partitions)",
-            value=per,
-            threshold=TARGET_SERVER_CPU_S,
-        )
-    else:
-        add(f"orchestration overhead < {TARGET_OVERHEAD_S * 1000:.0f} ms per partition", None, "not run")
-        add(f"Prefect API server CPU < {TARGET_SERVER_CPU_S * 1000:.0f} ms per computed partition", None, "not run")
+            (per, TARGET_SERVER_CPU_S),
+        ),
+    ]
 
-    for size, limit in ((10_000, TARGET_BARE_10K_S), (1_000_000, TARGET_BARE_1M_S)):
-        bare = (singles.get(str(size)) or {}).get("bare")
-        add(
-            f"bare work of a {human(size)}-order partition < {secs(limit)}",
-            None if not bare else bare["end_to_end_s"] < limit,
-            "not run"
-            if not bare
-            else f"{secs(bare['end_to_end_s'])} (extract {secs(bare['stage_s']['extract'])}, clean "
-            f"{secs(bare['stage_s']['clean'])}, gates {secs(bare['stage_s']['gates'])}, aggregate "
-            f"{secs(bare['stage_s']['aggregate'])}, publish {secs(bare['stage_s']['publish'])})",
-            value=bare and bare["end_to_end_s"],
-            threshold=limit,
-        )
-    big = singles.get(str(TARGET_SIZE)) or {}
+
+def _bare_target(singles: Figures, size: int, limit: float) -> Target:
+    bare = (singles.get(str(size)) or {}).get("bare")
+    return _target(
+        f"bare work of a {human(size)}-order partition < {secs(limit)}",
+        None if not bare else bare["end_to_end_s"] < limit,
+        "not run"
+        if not bare
+        else f"{secs(bare['end_to_end_s'])} (extract {secs(bare['stage_s']['extract'])}, clean "
+        f"{secs(bare['stage_s']['clean'])}, gates {secs(bare['stage_s']['gates'])}, aggregate "
+        f"{secs(bare['stage_s']['aggregate'])}, publish {secs(bare['stage_s']['publish'])})",
+        (bare and bare["end_to_end_s"], limit),
+    )
+
+
+def _flow_target(big: Record) -> Target:
+    """The 1M-order flow against the ``pd.read_sql`` extract alone, and its peak RSS."""
+    name = f"1M-order flow < {TARGET_FLOW_VS_READ_SQL:g}x the pd.read_sql extract alone, peak RSS < 1 GB"
     flow, textbook = big.get("flow"), big.get("textbook")
-    if flow and textbook:
-        read_sql = textbook["stage_s"]["read_sql"]
-        r = flow["wall_s"] / read_sql
-        small = flow["peak_rss_mb"] < TARGET_RSS_MB
-        add(
-            f"1M-order flow < {TARGET_FLOW_VS_READ_SQL:g}x the pd.read_sql extract alone, peak RSS < 1 GB",
-            r < TARGET_FLOW_VS_READ_SQL and small,
-            f"{r:.2f}x (flow {secs(flow['wall_s'])} vs read_sql {secs(read_sql)}); peak RSS "
-            f"{flow['peak_rss_mb']:.0f} MB{'' if small else ': OVER'}",
-            value={"ratio": r, "peak_rss_mb": flow["peak_rss_mb"]},
-            threshold={"ratio": TARGET_FLOW_VS_READ_SQL, "peak_rss_mb": TARGET_RSS_MB},
-        )
-    else:
-        add(
-            f"1M-order flow < {TARGET_FLOW_VS_READ_SQL:g}x the pd.read_sql extract alone, peak RSS < 1 GB",
-            None,
-            "not run",
-        )
-    scaling = figures.get("scaling")
-    if scaling and scaling["growth"] is not None:
-        runs = scaling["runs"]
-        add(
-            f"time per partition does not grow with the range ({', '.join(str(r['partitions']) for r in runs)} "
-            f"partitions; longest <= {TARGET_RANGE_GROWTH:.2f}x shortest)",
-            scaling["growth"] <= TARGET_RANGE_GROWTH,
-            ", ".join(f"{r['partitions']}: {secs(r['per_partition_s'])}" for r in runs)
-            + f" per partition ({scaling['growth']:.2f}x); slope {secs(scaling['slope_s_per_partition'])} "
-            "per extra partition",
-            value=scaling["growth"],
-            threshold=TARGET_RANGE_GROWTH,
-        )
-    else:
-        add("time per partition does not grow with the range", None, "not run")
+    if not (flow and textbook):
+        return _target(name, None, "not run")
+    read_sql = textbook["stage_s"]["read_sql"]
+    r = flow["wall_s"] / read_sql
+    small = flow["peak_rss_mb"] < TARGET_RSS_MB
+    return _target(
+        name,
+        r < TARGET_FLOW_VS_READ_SQL and small,
+        f"{r:.2f}x (flow {secs(flow['wall_s'])} vs read_sql {secs(read_sql)}); peak RSS "
+        f"{flow['peak_rss_mb']:.0f} MB{'' if small else ': OVER'}",
+        (
+            {"ratio": r, "peak_rss_mb": flow["peak_rss_mb"]},
+            {"ratio": TARGET_FLOW_VS_READ_SQL, "peak_rss_mb": TARGET_RSS_MB},
+        ),
+    )
+
+
+def _range_growth_target(scaling: Record | None) -> Target:
+    if not (scaling and scaling["growth"] is not None):
+        return _target("time per partition does not grow with the range", None, "not run")
+    runs = scaling["runs"]
+    return _target(
+        f"time per partition does not grow with the range ({', '.join(str(r['partitions']) for r in runs)} "
+        f"partitions; longest <= {TARGET_RANGE_GROWTH:.2f}x shortest)",
+        scaling["growth"] <= TARGET_RANGE_GROWTH,
+        ", ".join(f"{r['partitions']}: {secs(r['per_partition_s'])}" for r in runs)
+        + f" per partition ({scaling['growth']:.2f}x); slope {secs(scaling['slope_s_per_partition'])} "
+        "per extra partition",
+        (scaling["growth"], TARGET_RANGE_GROWTH),
+    )
+
+
+def _rows_growth_target(singles: Figures) -> Target:
+    """Time from the smallest size to the largest, against their rows."""
     sized = [(int(size), f["bare"]["end_to_end_s"], f["source_rows"]) for size, f in singles.items() if f.get("bare")]
-    if len(sized) >= 2:
-        (small_n, small_t, small_rows), (big_n, big_t, big_rows) = sized[0], sized[-1]
-        time_ratio, rows_ratio = big_t / small_t, big_rows / small_rows
-        add(
-            f"time grows no faster than rows ({', '.join(human(n) for n, _, _ in sized)} orders)",
-            time_ratio <= rows_ratio,
-            f"{human(small_n)} -> {human(big_n)}: rows x{rows_ratio:.0f}, time x{time_ratio:.1f} ("
-            + ", ".join(f"{human(n)} {secs(t)}" for n, t, _ in sized)
-            + ")",
-            value=time_ratio,
-            threshold=rows_ratio,
-        )
-    else:
-        add("time grows no faster than rows", None, "not run")
-    commands = figures.get("commands")
-    for name, label in JUDGED_COMMANDS.items():
-        r = commands and commands["vs_import_prefect"].get(name)
-        add(
-            f"{label} <= {TARGET_COMMAND_VS_IMPORT:g}x import prefect",
-            None if r is None else r <= TARGET_COMMAND_VS_IMPORT,
-            "not run"
-            if not commands
-            else (
-                f"failed: {commands['errors'][name]}"
-                if name in commands["errors"]
-                else f"{r:.2f}x ({secs(commands['wall_s'][name])} vs {secs(commands['import_prefect_wall_s'])})"
-            ),
-            value=r,
-            threshold=TARGET_COMMAND_VS_IMPORT,
-        )
-    return targets
+    if len(sized) < 2:
+        return _target("time grows no faster than rows", None, "not run")
+    (small_n, small_t, small_rows), (big_n, big_t, big_rows) = sized[0], sized[-1]
+    time_ratio, rows_ratio = big_t / small_t, big_rows / small_rows
+    return _target(
+        f"time grows no faster than rows ({', '.join(human(n) for n, _, _ in sized)} orders)",
+        time_ratio <= rows_ratio,
+        f"{human(small_n)} -> {human(big_n)}: rows x{rows_ratio:.0f}, time x{time_ratio:.1f} ("
+        + ", ".join(f"{human(n)} {secs(t)}" for n, t, _ in sized)
+        + ")",
+        (time_ratio, rows_ratio),
+    )
 
 
-def info_lines(figures: dict, plan: Plan) -> list[str]:
+def _command_target(commands: Record | None, name: str, label: str) -> Target:
+    r: float | None = commands["vs_import_prefect"].get(name) if commands else None
+    return _target(
+        f"{label} <= {TARGET_COMMAND_VS_IMPORT:g}x import prefect",
+        None if r is None else r <= TARGET_COMMAND_VS_IMPORT,
+        "not run"
+        if not commands
+        else (
+            f"failed: {commands['errors'][name]}"
+            if name in commands["errors"]
+            else f"{r:.2f}x ({secs(commands['wall_s'][name])} vs {secs(commands['import_prefect_wall_s'])})"
+        ),
+        (r, TARGET_COMMAND_VS_IMPORT),
+    )
+
+
+def info_lines(figures: Figures, plan: Plan) -> list[str]:
     """Figures the earlier targets judged, kept for comparison (not targets any more)."""
     lines = []
     size = plan.largest
@@ -541,7 +611,7 @@ def info_lines(figures: dict, plan: Plan) -> list[str]:
     return lines
 
 
-def _floor_info(floor: dict | None) -> list[str]:
+def _floor_info(floor: Record | None) -> list[str]:
     """Prefect's floor: wall and API server CPU per task run that does nothing."""
     lines: list[str] = []
     if floor:
@@ -585,7 +655,7 @@ def ratio(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
 
 
-def cpu_triple(run: dict) -> str:
+def cpu_triple(run: Record) -> str:
     """``process / API server / S3`` CPU seconds of a run, e.g. ``10.9 / 1.0 / 3.2 s``."""
     values = [run.get("process_cpu_s"), run.get("api_server_cpu_s"), run.get("s3_cpu_s")]
     return " / ".join("?" if v is None else f"{v:.1f}" for v in values) + " s"
@@ -607,7 +677,7 @@ def table(headers: list[str], rows: list[list[str]], align: str | None = None) -
     return [line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)]
 
 
-def machine_line(results: dict) -> list[str]:
+def machine_line(results: Results) -> list[str]:
     m = results["machine"]
     v = m["versions"]
     load = m.get("load_average_at_start")
@@ -625,168 +695,162 @@ def machine_line(results: dict) -> list[str]:
     ]
 
 
-def single_lines(results: dict, figures: dict, plan: Plan) -> list[str]:
+def single_lines(results: Results, figures: Figures, plan: Plan) -> list[str]:
     """The single-partition tables (stages bare, the flow, the baselines) of the sizes in ``figures``."""
-    out: list[str] = []
     singles = figures["single_partition"]
-    if singles:
+    if not singles:
+        return []
+    return [*_bare_stage_lines(results, singles), "", *_flow_lines(singles), "", *_baseline_lines(singles), ""]
+
+
+def _bare_stage_lines(results: Results, singles: Figures) -> list[str]:
+    """Each size's stages run bare: seconds per stage, rows/s, the gates' share, memory."""
+    rows = []
+    for size, f in singles.items():
+        b = f.get("bare")
+        if not b:
+            rows.append([human(int(size)), f"{f['source_rows'] or 0:,}"] + ["failed"] + [""] * 10)
+            continue
+        s = b["stage_s"]
+        rows.append(
+            [
+                human(int(size)),
+                f"{f['source_rows']:,}",
+                f"x{results['single_partition'][size]['repeats']}",
+                secs(s["fingerprint"]),
+                secs(s["extract"]),
+                secs(s["clean"]),
+                secs(s["gates"]),
+                secs(s["aggregate"]),
+                secs(s["publish"]),
+                secs(b["end_to_end_s"]),
+                rate(b["extract_rows_per_s"]),
+                rate(b["end_to_end_rows_per_s"]),
+                f"{b['gates_share_of_end_to_end']:.0%}",
+                f"{mb(b['peak_rss_mb'])} (+{b['partition_rss_delta_mb']:.0f})",
+            ]
+        )
+    headers = [
+        "orders",
+        "rows",
+        "runs",
+        "fingerprint",
+        "extract",
+        "clean",
+        "gates",
+        "aggregate",
+        "publish",
+        "end to end",
+        "extract rows/s",
+        "e2e rows/s",
+        "gates %",
+        "peak RSS (+partition)",
+    ]
+    return [
+        "Single partition: stages run bare, same functions as the tasks (median run; GX warmed before timing)",
+        *table(headers, rows),
+    ]
+
+
+def _flow_lines(singles: Figures) -> list[str]:
+    """Each size through the real flow: wall, engine overhead, CPU, memory, the slowest task runs."""
+    rows = []
+    for size, f in singles.items():
+        fl, b = f.get("flow"), f.get("bare") or {}
+        if not fl:
+            rows.append([human(int(size)), "failed"])
+            continue
+        tasks = fl.get("task_seconds") or {}
+        top = sorted(
+            ((k, v) for k, v in tasks.items() if k not in ("partition",) and isinstance(v, float)),
+            key=lambda kv: -kv[1],
+        )[:3]
+        rows.append(
+            [
+                human(int(size)),
+                secs(fl["wall_s"]),
+                rate(fl["rows_per_s"]),
+                secs(b.get("total_with_fingerprint_s")),
+                secs(fl.get("orchestration_overhead_s")),
+                cpu_triple(fl),
+                f"{mb(fl['peak_rss_mb'])} (+{fl['partition_rss_delta_mb']:.0f})",
+                ", ".join(f"{k} {secs(v)}" for k, v in top),
+            ]
+        )
+    headers = [
+        "orders",
+        "flow wall",
+        "rows/s",
+        "bare (incl. fingerprint)",
+        "engine overhead",
+        "CPU flow/API/S3",
+        "peak RSS (+partition)",
+        "slowest task runs",
+    ]
+    out = [
+        "Single partition: the real daily_revenue flow through Prefect's engine (force=True)",
+        *table(headers, rows, "lrrrrrrl"),
+        "  engine overhead = flow wall - bare; task runs exclude persisting their results "
+        "(written on commit, after the run ends)",
+    ]
+    first = next((f for f in singles.values() if f.get("bare")), None)
+    if first:
+        b = first["bare"]
         out.append(
-            "Single partition: stages run bare, same functions as the tasks (median run; GX warmed before timing)"
+            f"  memory: a scenario process is ~{b['rss_after_imports_mb']:.0f} MB after importing "
+            f"prefect + the pipeline; warming GX adds ~{b['gx_warm_up_rss_mb']:.0f} MB "
+            f"(and {secs(b['gx_warm_up_s'])}), paid once per process, before the clock starts."
         )
-        rows = []
-        for size, f in singles.items():
-            b = f.get("bare")
-            fl = f.get("flow") or {}
-            if not b:
-                rows.append([human(int(size)), f"{f['source_rows'] or 0:,}"] + ["failed"] + [""] * 10)
-                continue
-            s = b["stage_s"]
-            rows.append(
-                [
-                    human(int(size)),
-                    f"{f['source_rows']:,}",
-                    f"x{results['single_partition'][size]['repeats']}",
-                    secs(s["fingerprint"]),
-                    secs(s["extract"]),
-                    secs(s["clean"]),
-                    secs(s["gates"]),
-                    secs(s["aggregate"]),
-                    secs(s["publish"]),
-                    secs(b["end_to_end_s"]),
-                    rate(b["extract_rows_per_s"]),
-                    rate(b["end_to_end_rows_per_s"]),
-                    f"{b['gates_share_of_end_to_end']:.0%}",
-                    f"{mb(b['peak_rss_mb'])} (+{b['partition_rss_delta_mb']:.0f})",
-                ]
-            )
-        out.extend(
-            table(
-                [
-                    "orders",
-                    "rows",
-                    "runs",
-                    "fingerprint",
-                    "extract",
-                    "clean",
-                    "gates",
-                    "aggregate",
-                    "publish",
-                    "end to end",
-                    "extract rows/s",
-                    "e2e rows/s",
-                    "gates %",
-                    "peak RSS (+partition)",
-                ],
-                rows,
-            )
-        )
-        out.append("")
-        out.append("Single partition: the real daily_revenue flow through Prefect's engine (force=True)")
-        rows = []
-        for size, f in singles.items():
-            fl, b = f.get("flow"), f.get("bare") or {}
-            if not fl:
-                rows.append([human(int(size)), "failed"])
-                continue
-            tasks = fl.get("task_seconds") or {}
-            top = sorted(
-                ((k, v) for k, v in tasks.items() if k not in ("partition",) and isinstance(v, float)),
-                key=lambda kv: -kv[1],
-            )[:3]
-            rows.append(
-                [
-                    human(int(size)),
-                    secs(fl["wall_s"]),
-                    rate(fl["rows_per_s"]),
-                    secs(b.get("total_with_fingerprint_s")),
-                    secs(fl.get("orchestration_overhead_s")),
-                    cpu_triple(fl),
-                    f"{mb(fl['peak_rss_mb'])} (+{fl['partition_rss_delta_mb']:.0f})",
-                    ", ".join(f"{k} {secs(v)}" for k, v in top),
-                ]
-            )
-        out.extend(
-            table(
-                [
-                    "orders",
-                    "flow wall",
-                    "rows/s",
-                    "bare (incl. fingerprint)",
-                    "engine overhead",
-                    "CPU flow/API/S3",
-                    "peak RSS (+partition)",
-                    "slowest task runs",
-                ],
-                rows,
-                "lrrrrrrl",
-            )
-        )
-        out.append(
-            "  engine overhead = flow wall - bare; task runs exclude persisting their results "
-            "(written on commit, after the run ends)"
-        )
-        first = next((f for f in singles.values() if f.get("bare")), None)
-        if first:
-            b = first["bare"]
-            out.append(
-                f"  memory: a scenario process is ~{b['rss_after_imports_mb']:.0f} MB after importing "
-                f"prefect + the pipeline; warming GX adds ~{b['gx_warm_up_rss_mb']:.0f} MB "
-                f"(and {secs(b['gx_warm_up_s'])}), paid once per process, before the clock starts."
-            )
-        out.append("")
-        out.append(
-            "Baselines on the same rows: pd.read_sql textbook pipeline (read_sql, dropna, "
-            "drop_duplicates, groupby, to_sql) and Postgres GROUP BY"
-        )
-        rows = []
-        for size, f in singles.items():
-            t, r = f.get("textbook") or {}, f["ratios"]
-            sql = (f.get("sql_floor") or {}).get("wall_s")
-            rows.append(
-                [
-                    human(int(size)),
-                    secs(t.get("stage_s", {}).get("read_sql")),
-                    rate(t.get("read_sql_rows_per_s")),
-                    secs(t.get("paired_extract_s")),
-                    ratio(r["extract_speedup_paired"]),
-                    secs(t.get("total_s")),
-                    mb(t.get("peak_rss_mb")),
-                    secs(sql),
-                    ratio(r["flow_wall_vs_read_sql_extract"]),
-                    ratio(r["bare_end_to_end_vs_textbook_total"]),
-                    ratio(r["flow_wall_vs_textbook_total"]),
-                    ratio(r["flow_wall_vs_sql_floor"]),
-                ]
-            )
-        out.extend(
-            table(
-                [
-                    "orders",
-                    "read_sql",
-                    "read_sql rows/s",
-                    "our extract",
-                    "extract speedup",
-                    "textbook total",
-                    "textbook RSS",
-                    "SQL GROUP BY",
-                    "flow/read_sql",
-                    "bare/textbook",
-                    "flow/textbook",
-                    "flow/SQL",
-                ],
-                rows,
-            )
-        )
-        out.append(
-            "  our extract = OrdersSource.extract in the same process, alternating with read_sql; "
-            "speedup = its rows/s over read_sql's (median pair; higher is better)"
-        )
-        out.append("  a/b = wall of a over wall of b (lower is better); bare = the stage table's end to end")
-        out.append("")
     return out
 
 
-def backfill_lines(results: dict, figures: dict, plan: Plan) -> list[str]:
+def _baseline_lines(singles: Figures) -> list[str]:
+    """Each size's ``pd.read_sql`` textbook pipeline and SQL ``GROUP BY``, and the ratios to them."""
+    rows = []
+    for size, f in singles.items():
+        t, r = f.get("textbook") or {}, f["ratios"]
+        sql = (f.get("sql_floor") or {}).get("wall_s")
+        rows.append(
+            [
+                human(int(size)),
+                secs(t.get("stage_s", {}).get("read_sql")),
+                rate(t.get("read_sql_rows_per_s")),
+                secs(t.get("paired_extract_s")),
+                ratio(r["extract_speedup_paired"]),
+                secs(t.get("total_s")),
+                mb(t.get("peak_rss_mb")),
+                secs(sql),
+                ratio(r["flow_wall_vs_read_sql_extract"]),
+                ratio(r["bare_end_to_end_vs_textbook_total"]),
+                ratio(r["flow_wall_vs_textbook_total"]),
+                ratio(r["flow_wall_vs_sql_floor"]),
+            ]
+        )
+    headers = [
+        "orders",
+        "read_sql",
+        "read_sql rows/s",
+        "our extract",
+        "extract speedup",
+        "textbook total",
+        "textbook RSS",
+        "SQL GROUP BY",
+        "flow/read_sql",
+        "bare/textbook",
+        "flow/textbook",
+        "flow/SQL",
+    ]
+    return [
+        "Baselines on the same rows: pd.read_sql textbook pipeline (read_sql, dropna, "
+        "drop_duplicates, groupby, to_sql) and Postgres GROUP BY",
+        *table(headers, rows),
+        "  our extract = OrdersSource.extract in the same process, alternating with read_sql; "
+        "speedup = its rows/s over read_sql's (median pair; higher is better)",
+        "  a/b = wall of a over wall of b (lower is better); bare = the stage table's end to end",
+    ]
+
+
+def backfill_lines(results: Results, figures: Figures, plan: Plan) -> list[str]:
     """The backfill table: first run, bare work, cache-hit and ledger-skip reruns."""
     out: list[str] = []
     bf = figures.get("backfill")
@@ -797,7 +861,7 @@ def backfill_lines(results: dict, figures: dict, plan: Plan) -> list[str]:
             f"max_concurrency {bf['max_concurrency']}, one flow run, partitions as tasks"
         )
 
-        def outcomes(tally: dict) -> str:
+        def outcomes(tally: dict[str, int]) -> str:
             return ", ".join(f"{n} {k}" for k, n in sorted(tally.items())) or "-"
 
         def cpu(name: str) -> list[str]:
@@ -854,17 +918,17 @@ def backfill_lines(results: dict, figures: dict, plan: Plan) -> list[str]:
     return out
 
 
-def whole_lines(results: dict, figures: dict, plan: Plan) -> list[str]:
+def whole_lines(results: Results, figures: Figures, plan: Plan) -> list[str]:
     """The whole-process table: the Dagster baseline vs our CLI backfill over the backfill range."""
     return _whole_table(figures.get("whole_process"), plan, plan.whole_repeats)
 
 
-def whole_long_lines(results: dict, figures: dict, plan: Plan) -> list[str]:
+def whole_long_lines(results: Results, figures: Figures, plan: Plan) -> list[str]:
     """The same comparison over the longest scaling range (365 days in the full run)."""
     return _whole_table(figures.get("whole_process_long"), plan, LONG_WHOLE_REPEATS)
 
 
-def _whole_table(whole: dict | None, plan: Plan, repeats: int) -> list[str]:
+def _whole_table(whole: Record | None, plan: Plan, repeats: int) -> list[str]:
     out: list[str] = []
     if whole:
         out.append(
@@ -894,7 +958,7 @@ def _whole_table(whole: dict | None, plan: Plan, repeats: int) -> list[str]:
     return out
 
 
-def scaling_lines(results: dict, figures: dict, plan: Plan) -> list[str]:
+def scaling_lines(results: Results, figures: Figures, plan: Plan) -> list[str]:
     """Forced backfills of growing ranges: time per partition and the slope."""
     out: list[str] = []
     scaling = figures.get("scaling")
@@ -935,7 +999,7 @@ def scaling_lines(results: dict, figures: dict, plan: Plan) -> list[str]:
     return out
 
 
-def multi_run_lines(results: dict, figures: dict, plan: Plan) -> list[str]:
+def multi_run_lines(results: Results, figures: Figures, plan: Plan) -> list[str]:
     """Single-run vs multi-run backfill through a live server and two workers."""
     out: list[str] = []
     multi = figures.get("multi_run")
@@ -984,7 +1048,7 @@ def multi_run_lines(results: dict, figures: dict, plan: Plan) -> list[str]:
     return out
 
 
-def command_lines(results: dict, figures: dict, plan: Plan) -> list[str]:
+def command_lines(results: Results, figures: Figures, plan: Plan) -> list[str]:
     """``revenue status`` / ``verify`` and argument errors vs ``import prefect``."""
     out: list[str] = []
     commands = figures.get("commands")
@@ -1000,7 +1064,7 @@ def command_lines(results: dict, figures: dict, plan: Plan) -> list[str]:
     return out
 
 
-def header_lines(results: dict) -> list[str]:
+def header_lines(results: Results) -> list[str]:
     """The title, the machine, the versions and the data loaded."""
     out = [f"Daily-revenue pipeline benchmark, {results['started_at']}", *machine_line(results)]
     data = results.get("data") or {}
@@ -1013,7 +1077,7 @@ def header_lines(results: dict) -> list[str]:
     return out
 
 
-def floor_lines(results: dict, figures: dict, plan: Plan) -> list[str]:
+def floor_lines(results: Results, figures: Figures, plan: Plan) -> list[str]:
     """Prefect's floor (in the full report these are ``(info)`` lines under the targets)."""
     return (
         [*(f"(info) {line}" for line in _floor_info(figures.get("prefect_floor"))), ""]
@@ -1022,7 +1086,7 @@ def floor_lines(results: dict, figures: dict, plan: Plan) -> list[str]:
     )
 
 
-Section = Callable[[dict, dict, Plan], list[str]]
+Section = Callable[[Results, Figures, Plan], list[str]]
 SECTIONS: dict[str, Section] = {
     "single": single_lines,
     "fingerprint": lambda results, figures, plan: fingerprint_lines(results.get("fingerprint")),
@@ -1057,16 +1121,26 @@ REPORT_ORDER = (
 """The full report's sections, in order (Prefect's floor is among the ``(info)`` lines)."""
 
 
-def render(results: dict, figures: dict, targets: list[dict], plan: Plan) -> str:
-    out = header_lines(results)
-    for name in REPORT_ORDER:
-        out.extend(SECTIONS[name](results, figures, plan))
+def render(results: Results, figures: Figures, targets: list[Target], plan: Plan) -> str:
+    """The full report: the header, each section of ``REPORT_ORDER``, the agreement check, the
+    targets and the ``(info)`` figures."""
+    return "\n".join(
+        [
+            *header_lines(results),
+            *(line for name in REPORT_ORDER for line in SECTIONS[name](results, figures, plan)),
+            *agreement_lines(results["agreement"]),
+            *target_lines(targets, figures.get("whole_process_long"), plan),
+            *(f"  (info) {line}" for line in info_lines(figures, plan)),
+        ]
+    )
 
-    agreement = results["agreement"]
-    out.append(
+
+def agreement_lines(agreement: Agreement) -> list[str]:
+    """The pipelines that agree, on how many partitions; the runs that gave no result."""
+    out = [
         f"Results agree: {', '.join(agreement['pipelines'])} -> same revenue (to "
         f"{agreement['tolerance']}) and order count on all {agreement['partitions_checked']} partitions"
-    )
+    ]
     if not agreement["complete"]:
         out.append(
             f"  INCOMPLETE: no result from {len(agreement['missing'])} pipeline run(s) that failed: "
@@ -1074,18 +1148,22 @@ def render(results: dict, figures: dict, targets: list[dict], plan: Plan) -> str
             + (" ..." if len(agreement["missing"]) > 6 else "")
         )
     out.append("")
-    out.append("Targets")
-    long = figures.get("whole_process_long")
+    return out
+
+
+def target_lines(targets: list[Target], long: Record | None, plan: Plan) -> list[str]:
+    """Each target as PASS / FAIL / N/A with what was measured; the long range's whole-process
+    ratio (``long``) under the judged one."""
+    out = ["Targets"]
     for t in targets:
         mark = {True: "PASS", False: "FAIL", None: "N/A "}[t["passed"]]
         out.append(f"  [{mark}] {t['target']}: {t['measured']}")
         if t.get("id") == "whole_process" and long:
             out.append(f"         {long_ratio_line(long, plan)}")
-    out.extend(f"  (info) {line}" for line in info_lines(figures, plan))
-    return "\n".join(out)
+    return out
 
 
-def long_ratio_line(long: dict, plan: Plan) -> str:
+def long_ratio_line(long: Record, plan: Plan) -> str:
     """The long range's whole-process ratio, reported beside the judged 30-day one."""
     return f"the same over {long['days']} days x {human(plan.backfill_orders_per_day)} (reported, not judged): " + (
         f"{long['ours_vs_dagster']:.2f}x (ours {secs(long['ours_wall_s'])} vs Dagster {secs(long['dagster_wall_s'])})"
@@ -1096,7 +1174,7 @@ def long_ratio_line(long: dict, plan: Plan) -> str:
     )
 
 
-def render_disagreement(agreement: dict) -> str:
+def render_disagreement(agreement: Agreement) -> str:
     lines = [
         "",
         "!" * 78,
@@ -1123,7 +1201,7 @@ FIGURES: dict[str, Callable[[Any], Any]] = {
 """Derived figures of each result that has them (the rest render from their raw results)."""
 
 
-def compute_figures(results: dict, errors: list | None = None) -> dict[str, Any]:
+def compute_figures(results: Results, errors: list[dict[str, str]] | None = None) -> dict[str, Any]:
     """Every derived figure of the results measured so far; a result whose figures cannot be
     computed gets ``None`` (and, given ``errors``, an entry there)."""
     rows_by_day = (results.get("data") or {}).get("rows_by_day", {})
@@ -1144,7 +1222,7 @@ def compute_figures(results: dict, errors: list | None = None) -> dict[str, Any]
     return figures
 
 
-def write_results(results: dict, path: Path) -> None:
+def write_results(results: Results, path: Path) -> None:
     """Write the JSON atomically (a temporary file in the same folder, then ``os.replace``): a
     reader, or a run killed at any moment, finds the previous complete file or the new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -1168,7 +1246,7 @@ def shown_path(path: Path) -> Path:
 
 
 def scenario_done(
-    results: dict, plan: Plan, path: Path, scenario: str, section: str | None = None, size: int | None = None
+    results: Results, plan: Plan, path: Path, scenario: str, section: str | None = None, size: int | None = None
 ) -> None:
     """After a scenario: record it as done, rewrite the results file with every figure so far
     (``"finished": false``), and print its report lines (``section``, default the scenario's
@@ -1196,7 +1274,7 @@ def scenario_done(
         print("\n".join(lines), flush=True)
 
 
-def finish(results: dict, plan: Plan, path: Path) -> int:
+def finish(results: Results, plan: Plan, path: Path) -> int:
     figures = compute_figures(results, results["errors"])
     results["figures"] = figures
     results["agreement"] = check_agreement(results)
@@ -1227,3 +1305,26 @@ def finish(results: dict, plan: Plan, path: Path) -> int:
     if results["errors"]:
         return 3
     return 1 if plan.strict and failed else 0
+
+
+def render_file(path: Path) -> str:
+    """The full report of a results file, as the run that wrote it printed it at its end (or
+    the disagreement, if the pipelines disagree)."""
+    results = json.loads(path.read_text())
+    plan = Plan.from_dict(results["plan"])
+    figures = compute_figures(results)
+    results["agreement"] = check_agreement(results)
+    if not results["agreement"]["ok"]:
+        return render_disagreement(results["agreement"])
+    return render(results, figures, evaluate_targets(figures, plan), plan)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.report", description="Print a results file's report again.")
+    parser.add_argument("results", type=Path, help="a results file, e.g. bench/results/<UTC timestamp>.json")
+    print(render_file(parser.parse_args(argv).results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

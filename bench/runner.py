@@ -7,9 +7,11 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from bench.plan import Plan, human
+
+T = TypeVar("T")
 
 
 class Progress:
@@ -23,7 +25,7 @@ class Progress:
         print(f"[{int(elapsed // 60):2d}:{elapsed % 60:04.1f}] {message}", file=sys.stderr, flush=True)
 
 
-def read_published(pg_url: str, first: dt.date, last: dt.date) -> dict[str, dict]:
+def read_published(pg_url: str, first: dt.date, last: dt.date) -> dict[str, dict[str, Any]]:
     """The warehouse's ``daily_revenue`` rows of ``[first, last]``."""
     import sqlalchemy as sa
 
@@ -78,7 +80,7 @@ def run(plan: Plan) -> int:
         "errors": [],
     }
 
-    def attempt(name: str, fn: Callable[..., Any], *args: Any) -> Any:
+    def attempt(name: str, fn: Callable[..., T], *args: Any) -> T | None:
         try:
             return fn(*args)
         except Exception as error:  # keep going: one broken scenario must not hide the rest

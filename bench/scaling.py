@@ -51,10 +51,10 @@ def scaling_scenarios(context: dict[str, Any], start_iso: str, lengths: list[int
                 "partitions": n,
                 "wall_s": round(wall, 6),
                 "per_partition_s": round(wall / n, 6),
-                "process_cpu_per_partition_s": round(figures["process_cpu_s"] / n, 6),
+                "process_cpu_per_partition_s": round(cpu.process_cpu_s / n, 6),
                 "api_server_cpu_per_partition_s": None
-                if figures["api_server_cpu_s"] is None
-                else round(figures["api_server_cpu_s"] / n, 6),
+                if cpu.api_server_cpu_s is None
+                else round(cpu.api_server_cpu_s / n, 6),
                 "published": sum(o.outcome == "published" for o in outcomes),
                 **figures,
             }

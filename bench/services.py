@@ -18,6 +18,15 @@ import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bench.plan import Log
+
+if TYPE_CHECKING:
+    import argparse
+
+    from mypy_boto3_s3 import S3Client
 
 ENVIRONMENT = "bench"
 
@@ -35,7 +44,7 @@ class Services:
     database: str = ""
     """The name of the benchmark's own database on the server (dropped when the services stop)."""
 
-    def child_context(self) -> dict:
+    def child_context(self) -> dict[str, Any]:
         return {
             "config": self.config,
             "api_url": self.api_url,
@@ -60,7 +69,7 @@ def quiet_prefect() -> None:
         os.environ.setdefault(name, value)
 
 
-def add_standalone_options(parser) -> None:
+def add_standalone_options(parser: argparse.ArgumentParser) -> None:
     """The options every standalone benchmark module takes: ``--seed``, ``--database-url``
     and ``--json``."""
     from pathlib import Path
@@ -74,7 +83,7 @@ def add_standalone_options(parser) -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
 
 
-def print_and_save(lines: list[str], results: dict, path=None) -> None:
+def print_and_save(lines: list[str], results: dict[str, Any], path: Path | None = None) -> None:
     """A standalone scenario's end: its report lines on stdout and, with ``--json``, every
     figure in ``path``."""
     import json
@@ -91,7 +100,7 @@ def _psycopg_url(url: str) -> str:
 
 
 @contextmanager
-def services(database_url: str | None, log=print) -> Iterator[Services]:
+def services(database_url: str | None, log: Log = print) -> Iterator[Services]:
     from sqlalchemy.engine import make_url
 
     from testkit.services import S3_ACCESS_KEY, S3_SECRET_KEY, fresh_database, moto_s3, pg_s3_environ, postgres_server
@@ -145,7 +154,7 @@ def services(database_url: str | None, log=print) -> Iterator[Services]:
         )
 
 
-def s3_client(endpoint: str, key: str, secret: str):
+def s3_client(endpoint: str, key: str, secret: str) -> S3Client:
     import boto3
 
     return boto3.client(

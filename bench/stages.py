@@ -22,7 +22,12 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Any
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from revenue.io.environment import Environment
+    from revenue.io.partition_input import PartitionInput
 
 STAGES = ("fingerprint", "extract", "clean", "gates", "aggregate", "publish")
 """Every stage of a bare partition, in order."""
@@ -31,7 +36,7 @@ ISSUE_STAGES = ("extract", "clean", "gates", "aggregate", "publish")
 """The stages the end-to-end figure covers (the fingerprint is reported on its own)."""
 
 
-def prepare_environment(config: str):
+def prepare_environment(config: str) -> Environment:
     """Load the environment's blocks, connect both engines and create the warehouse tables,
     so no scenario times one-off setup of its process."""
     from revenue.io.environment import environment
@@ -48,7 +53,7 @@ def prepare_environment(config: str):
     return env
 
 
-def run_partition_bare(env: Any, day: dt.date, planned: Any = None) -> dict[str, Any]:
+def run_partition_bare(env: Environment, day: dt.date, planned: PartitionInput | None = None) -> dict[str, Any]:
     """Run every stage of ``day`` once (``revenue.stages.compute`` and ``publish``, as the
     flow's task does, without Prefect); stage seconds, row counts and the revenue.
 
@@ -74,7 +79,14 @@ def run_partition_bare(env: Any, day: dt.date, planned: Any = None) -> dict[str,
         "cleaned_rows": len(computed.cleaned.cleaned),
         "rejected_rows": len(computed.cleaned.rejected),
         "customers": len(computed.totals.spend),
-        "revenue": float(outcome.revenue),
+        "revenue": published_revenue(outcome.revenue, day),
         "order_count": outcome.order_count,
         "gates": outcome.gates,
     }
+
+
+def published_revenue(revenue: Decimal | None, day: dt.date | str) -> float:
+    """The revenue a run published (a publish always sets it)."""
+    if revenue is None:
+        raise RuntimeError(f"{day}: the run published no revenue")
+    return float(revenue)

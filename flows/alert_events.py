@@ -34,10 +34,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from revenue.deadline import day_closed, due_at
 from revenue.untrusted import alert_text
+
+if TYPE_CHECKING:
+    from prefect.events import Event
+
+    from revenue.io.warehouse import Warehouse
 
 PARTITION_FAILED = "revenue.partition.failed"
 PARTITION_RECOVERED = "revenue.partition.recovered"
@@ -101,7 +106,9 @@ def open_mark(config: str, day: str) -> str:
     return alert_mark("open", config, day)
 
 
-def emit_failed(warehouse, config: str, day: str, cause: str, fingerprint: str | None, run_id: str | None) -> bool:
+def emit_failed(
+    warehouse: Warehouse, config: str, day: str, cause: str, fingerprint: str | None, run_id: str | None
+) -> bool:
     """Send the day's failure unless this (input, cause) was alerted already; whether it was
     handed to an automation that can deliver it (only then is it recorded as alerted)."""
     from prefect.events import emit_event
@@ -147,7 +154,7 @@ def late_message_sent(config: str, day: dt.date) -> bool:
     return any(event.payload.get("action_type") == "send-notification" for event in events)
 
 
-def open_alert(warehouse, config: str, day: dt.date, was: str | None) -> str | None:
+def open_alert(warehouse: Warehouse, config: str, day: dt.date, was: str | None) -> str | None:
     """The alert a publish of ``day`` would resolve (``failed-day``, ``late-day``), if one
     was sent and not resolved yet."""
     from revenue.io.activity import last_beat, last_beat_with_detail
@@ -169,7 +176,7 @@ def open_alert(warehouse, config: str, day: dt.date, was: str | None) -> str | N
 
 
 def resolve(
-    warehouse, config: str, day: dt.date, was: str | None, deadline: str, outcome: Any, run_id: str | None
+    warehouse: Warehouse, config: str, day: dt.date, was: str | None, deadline: str, outcome: Any, run_id: str | None
 ) -> str | None:
     """Send "resolved" for the published ``outcome`` of ``day`` if an alert about it went
     out and is not resolved yet, and record it resolved; why, or None."""
@@ -226,7 +233,7 @@ def recovery(was: str | None, day: dt.date, deadline: str, now: dt.datetime, ale
     return None
 
 
-def due_event(config: str, day: dt.date, last_seen: str, seen_at: dt.datetime | None = None):
+def due_event(config: str, day: dt.date, last_seen: str, seen_at: dt.datetime | None = None) -> Event:
     """Yesterday is not published and its deadline is near: what the landing watcher saw of
     it at its last look, and when (the message goes out up to a window later: the time says
     how old "last seen" is). The late-day automation then waits for the day's publish or

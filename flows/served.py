@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import copy
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from prefect import Flow
 
 from revenue.placeholders import PlaceholderError, fill
+
+if TYPE_CHECKING:
+    from prefect.deployments.runner import RunnerDeployment
 
 PREFECT_YAML = Path(__file__).resolve().parents[1] / "prefect.yaml"
 
@@ -34,11 +37,12 @@ def deployment_specs(values: Mapping[str, str], path: Path = PREFECT_YAML) -> li
     return [fill(spec, values, f"{path.name}: deployment {spec.get('name')!r}") for spec in document["deployments"]]
 
 
-def load_flow(entrypoint: str):
+def load_flow(entrypoint: str) -> Flow[..., Any]:
     """The flow object of ``flows/daily_revenue.py:daily_revenue``, imported as a module."""
     path, name = entrypoint.rsplit(":", 1)
     module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
-    return getattr(module, name)
+    flow: Flow[..., Any] = getattr(module, name)
+    return flow
 
 
 def by_entrypoint(flow: Any, entrypoint: str) -> Any:
@@ -53,12 +57,12 @@ def by_entrypoint(flow: Any, entrypoint: str) -> Any:
     return served
 
 
-class ServedFlow(Flow):
+class ServedFlow(Flow[..., Any]):
     """A flow that pickles as its entrypoint (``by_entrypoint``)."""
 
     served_entrypoint: str
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Callable[[str], Flow[..., Any]], tuple[str]]:
         return (load_flow, (self.served_entrypoint,))
 
 
@@ -94,7 +98,7 @@ def served_flows(config: str, path: Path = PREFECT_YAML) -> list[tuple[Any, dict
     return served
 
 
-def runner_deployments(config: str, path: Path = PREFECT_YAML) -> list:
+def runner_deployments(config: str, path: Path = PREFECT_YAML) -> list[RunnerDeployment]:
     """One ``RunnerDeployment`` per deployment of prefect.yaml."""
     return [flow.to_deployment(**options) for flow, options in served_flows(config, path)]
 

@@ -215,8 +215,9 @@ def install(warm: bool = True) -> bool:
 
     global _warm, _loaded_code
     _warm = warm and available()
-    if not isinstance(prefect.flow_engine.multiprocessing, _Multiprocessing):
-        prefect.flow_engine.multiprocessing = _Multiprocessing()
+    engine = vars(prefect.flow_engine)  # its own ``import multiprocessing``, not an attribute it exports
+    if not isinstance(engine["multiprocessing"], _Multiprocessing):
+        engine["multiprocessing"] = _Multiprocessing()
     if _warm:  # started now, its imports taking seconds, rather than at the first run
         WARM.set_forkserver_preload(PRELOAD)
         _loaded_code = code_version()

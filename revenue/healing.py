@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from revenue.deadline import due_at
 from revenue.status import PartitionStatus
@@ -106,7 +107,7 @@ class HealRun:
     deployment: str
     name: str
     key: str
-    parameters: dict
+    parameters: dict[str, Any]
     requests: tuple[HealRequest, ...]
 
     @property

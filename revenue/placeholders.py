@@ -24,7 +24,7 @@ def fill(node: Any, values: Mapping[str, str], where: str) -> Any:
         return [fill(value, values, where) for value in node]
     if isinstance(node, str):
 
-        def substitute(match: re.Match) -> str:
+        def substitute(match: re.Match[str]) -> str:
             name = match.group(1)
             if name not in values:
                 raise PlaceholderError(f"{where}: no value for {{{{ ${name} }}}}")

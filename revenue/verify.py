@@ -19,6 +19,7 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 import pandas as pd
 
@@ -31,6 +32,14 @@ from revenue.io.registry import LandedVersion
 from revenue.partitions import day_bounds, partition_range
 
 COLUMNS = ("order_id", "customer_id", "amount", "order_date", VERSION_COLUMN)
+
+RawRow = tuple[Any, ...]
+"""One row's raw values of ``COLUMNS``, as read (any type; None where missing)."""
+VersionKey = tuple[tuple[int] | tuple[int, dt.datetime], dt.datetime, str, int, int]
+"""What orders one order's versions, newest last: (no version / (1, updated_at)), order_date,
+customer, cents, line."""
+Candidate = tuple[int, int, VersionKey, str, int, dt.datetime]
+"""One valid version of an order: (order_id, landing, version key, customer, cents, moment)."""
 
 
 @dataclass(frozen=True)
@@ -79,7 +88,7 @@ def expected_day(env: Environment, input: PartitionInput) -> Expected:
     ``updated_at``, then ``order_date``) decides the order's day; the day counts the orders
     whose latest version falls inside it."""
     start, end = day_bounds(input.partition)
-    candidates: list[tuple] = []  # (order_id, landing, version key, customer, cents, moment)
+    candidates: list[Candidate] = []
     _add_versions(candidates, 0, list(enumerate(env.source.rows(input.partition, COLUMNS), start=1)))
     read = set()
     for version in input.files:  # every row of the file: the day is decided here, by its order_date
@@ -91,7 +100,7 @@ def expected_day(env: Environment, input: PartitionInput) -> Expected:
     for version in env.registry.holding(ours):
         if version.seq not in read:
             _add_versions(candidates, version.seq, _file_rows(env, version, input.partition))
-    winners: dict[int, tuple] = {}
+    winners: dict[int, Candidate] = {}
     for candidate in candidates:
         order_id, landing, newest = candidate[:3]
         held = winners.get(order_id)
@@ -106,26 +115,27 @@ def expected_day(env: Environment, input: PartitionInput) -> Expected:
     return Expected(sum(spend.values()), counted, dict(spend))
 
 
-def _file_rows(env: Environment, version: LandedVersion, partition: dt.date) -> list[tuple[int, tuple]]:
+def _file_rows(env: Environment, version: LandedVersion, partition: dt.date) -> list[tuple[int, RawRow]]:
     """Every row of a landed file as (line, raw values of ``COLUMNS``)."""
     frame = env.registry.rows_of(version, partition)
     return list(zip(frame.index.tolist(), _value_rows(frame)))
 
 
-def _value_rows(frame: pd.DataFrame) -> list[tuple]:
+def _value_rows(frame: pd.DataFrame) -> list[RawRow]:
     """The raw values of ``COLUMNS`` of each row (a missing column or value is None)."""
     columns = frame.reindex(columns=list(COLUMNS))
     return list(columns.astype("object").where(columns.notna(), None).itertuples(index=False, name=None))
 
 
-def _add_versions(candidates: list[tuple], landing: int, rows: list[tuple[int, tuple]]) -> None:
+def _add_versions(candidates: list[Candidate], landing: int, rows: list[tuple[int, RawRow]]) -> None:
     """The valid versions among ``rows`` (per the contract's per-value rules), any day."""
     for line, (raw_id, raw_customer, raw_amount, raw_date, raw_version) in rows:
         order_id, bad_id = contract.order_id_of(raw_id)
         customer, bad_customer = contract.customer_id_of(raw_customer)
         cents, bad_amount = contract.cents_of(raw_amount)
         moment = contract.timestamp_of(raw_date)
-        if bad_id or bad_customer or bad_amount or order_id is None or moment is None:
+        refused = bad_id or bad_customer or bad_amount
+        if refused or order_id is None or customer is None or cents is None or moment is None:
             continue
         updated = contract.timestamp_of(raw_version)
         newest = ((0,) if updated is None else (1, updated), moment, customer, cents, line)

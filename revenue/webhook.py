@@ -23,6 +23,7 @@ from pathlib import Path
 from urllib.parse import quote_plus
 
 from revenue.errors import ConfigurationError
+from revenue.io.storage import ObjectStore, S3Store
 
 WEBHOOKS = Path(__file__).resolve().parents[1] / "webhooks"
 PARTS = {
@@ -35,14 +36,13 @@ BUCKET = "__REVENUE_LANDING_BUCKET__"
 PREFIX = "__REVENUE_LANDING_PREFIX__"
 
 
-def landing_location(landing) -> tuple[str, str]:
+def landing_location(landing: ObjectStore | None) -> tuple[str, str]:
     """The landing store's bucket and key prefix (``folder/``, or empty for a whole bucket);
     ``ConfigurationError`` for a landing that is no S3 bucket (EventBridge sees only S3)."""
-    bucket = getattr(landing, "bucket", None)
-    if landing is None or not bucket:
+    if not isinstance(landing, S3Store) or not landing.bucket:
         raise ConfigurationError("the push path needs an S3 landing block (REVENUE_LANDING_URL=s3://bucket/prefix)")
     folder = landing.folder
-    return bucket, f"{folder}/" if folder else ""
+    return landing.bucket, f"{folder}/" if folder else ""
 
 
 def _literal(value: str, part: str) -> str:

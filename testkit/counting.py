@@ -7,6 +7,12 @@ that a cache hit, a skipped day or ``revenue status`` read no order rows.
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    import pandas as pd
 
 _lock = threading.Lock()
 _rows = 0
@@ -23,7 +29,7 @@ def install() -> None:
             return
         extract = OrdersSource.extract
 
-        def counted(self, partition):
+        def counted(self: OrdersSource, partition: dt.date) -> pd.DataFrame:
             global _rows
             frame = extract(self, partition)
             with _lock:

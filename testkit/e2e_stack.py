@@ -13,9 +13,10 @@ import re
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
@@ -32,6 +33,13 @@ from testkit.services import (
     running_prefect_server,
 )
 
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from prefect.client.orchestration import SyncPrefectClient
+    from prefect.client.schemas.objects import FlowRun, State
+
+T = TypeVar("T")
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 UTC = dt.timezone.utc
@@ -39,7 +47,7 @@ WORKERS = ("worker-a", "worker-b")
 POOL = "revenue-process"
 
 
-def wait_for(predicate, timeout: float, what: str, interval: float = 1.0):
+def wait_for(predicate: Callable[[], T | None], timeout: float, what: str, interval: float = 1.0) -> T:
     """``testkit.waiting.wait_for``, asking once a second: live servers and processes."""
     return waiting.wait_for(predicate, timeout, what, interval)
 
@@ -69,15 +77,15 @@ class Stack:
         self.env, self.pg_url, self.bucket, self.endpoint = env, pg_url, bucket, endpoint
         self.home, self.server = home, server
 
-    def run(self, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    def run(self, *args: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(list(args), cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout)
         assert result.returncode == 0, f"{args}: {result.stdout[-2000:]}\n{result.stderr[-4000:]}"
         return result
 
-    def s3(self):
+    def s3(self) -> S3Client:
         return aws_client("s3", self.endpoint)
 
-    def sql(self, query: str, **params) -> list:
+    def sql(self, query: str, **params: Any) -> list[sa.Row[Any]]:
         engine = sa.create_engine(self.pg_url)
         try:
             with engine.connect() as connection:
@@ -85,7 +93,7 @@ class Stack:
         finally:
             engine.dispose()
 
-    def execute(self, statement: str, **params) -> int:
+    def execute(self, statement: str, **params: Any) -> int:
         """One write in its own transaction; returns the rows it touched."""
         engine = sa.create_engine(self.pg_url)
         try:
@@ -134,7 +142,7 @@ def deployed_stack(home: Path, environ: dict[str, str] | None = None, config: st
 
 
 @contextmanager
-def workers(stack: Stack, names: tuple[str, ...] = WORKERS) -> Iterator[list]:
+def workers(stack: Stack, names: tuple[str, ...] = WORKERS) -> Iterator[list[subprocess.Popen[bytes]]]:
     """A process worker per name on the pool, started as the README says (``--limit``), its
     log ``<home>/<name>.log``; stopped afterwards."""
     assert stack.home is not None
@@ -142,7 +150,7 @@ def workers(stack: Stack, names: tuple[str, ...] = WORKERS) -> Iterator[list]:
         yield started
 
 
-def seed(stack: Stack, rows: list[tuple]) -> None:
+def seed(stack: Stack, rows: list[tuple[int, str, float, str]]) -> None:
     """Append ``(order_id, customer_id, amount, order_date)`` rows to the source's orders
     (one transaction; ``updated_at`` is the order's time, channel ``web``)."""
     import pandas as pd
@@ -162,7 +170,7 @@ def seed(stack: Stack, rows: list[tuple]) -> None:
 def seed_days(stack: Stack, first: dt.date, days: int, per_day: int, first_id: int) -> None:
     """``per_day`` valid orders on each of ``days`` days from ``first`` (cents that differ
     from day to day, so a day swapped or summed twice shows)."""
-    rows = []
+    rows: list[tuple[int, str, float, str]] = []
     for d in range(days):
         for i in range(per_day):
             day = first + dt.timedelta(days=d)
@@ -178,7 +186,7 @@ def seed_days(stack: Stack, first: dt.date, days: int, per_day: int, first_id: i
 
 
 @contextmanager
-def api(stack: Stack):
+def api(stack: Stack) -> Iterator[SyncPrefectClient]:
     """A client of the e2e server (not of any other Prefect API this process knows)."""
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -188,7 +196,7 @@ def api(stack: Stack):
             yield client
 
 
-def flow_runs(stack: Stack, deployment: str):
+def flow_runs(stack: Stack, deployment: str) -> list[FlowRun]:
     """Every flow run of ``deployment`` (``flow/name``), scheduled ones included."""
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId
 
@@ -199,11 +207,11 @@ def flow_runs(stack: Stack, deployment: str):
         )
 
 
-def final_state(stack: Stack, run_id, timeout: float = 600):
+def final_state(stack: Stack, run_id: uuid.UUID, timeout: float = 600) -> State:
     """The run's state once it is final."""
     with api(stack) as client:
 
-        def finished():
+        def finished() -> State | None:
             state = client.read_flow_run(run_id).state
             return state if state is not None and state.is_final() else None
 

@@ -26,9 +26,13 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from prefect.client.orchestration import SyncPrefectClient
+    from prefect.client.schemas.objects import FlowRun
 
 from testkit.services import ctrl_c
 from testkit.waiting import wait_for
@@ -72,7 +76,7 @@ def _utc(value: Any) -> dt.datetime:
 class DevStack:
     """``revenue dev`` in a fresh home, and how to read what it did."""
 
-    def __init__(self, root: Path, port: int, environ: dict[str, str], process: subprocess.Popen) -> None:
+    def __init__(self, root: Path, port: int, environ: dict[str, str], process: subprocess.Popen[bytes]) -> None:
         self.root, self.port, self.environ, self.process = root, port, environ, process
         self.home = root / ".revenue"
         self.api_url = f"http://127.0.0.1:{port}/api"
@@ -85,7 +89,7 @@ class DevStack:
     def landing(self) -> Path:
         return self.home / "local" / "landing"
 
-    def query(self, sql: str, *params: Any) -> list[tuple]:
+    def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         warehouse = self.home / "local" / "warehouse.db"
         if not warehouse.exists():
             return []
@@ -109,14 +113,14 @@ class DevStack:
         rows = self.query("SELECT registered_at FROM landing_registry WHERE key LIKE ? ORDER BY seq", f"%{name}")
         return _utc(rows[0][0]) if rows else None
 
-    def client(self):
+    def client(self) -> AbstractContextManager[SyncPrefectClient]:
         from prefect.client.orchestration import get_client
         from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
         auth = (self.home / "dev-auth").read_text().strip()
 
         @contextmanager
-        def opened():
+        def opened() -> Iterator[SyncPrefectClient]:
             with temporary_settings({PREFECT_API_URL: self.api_url, PREFECT_API_AUTH_STRING: auth}):
                 with get_client(sync_client=True) as client:
                     yield client
@@ -183,16 +187,20 @@ def busy(stack: DevStack) -> bool:
     )
     from prefect.client.schemas.objects import StateType
 
-    def runs(*types: StateType, due: bool = False) -> list:
+    def runs(*types: StateType, due: bool = False) -> list[FlowRun]:
         state = FlowRunFilterState(type=FlowRunFilterStateType(any_=list(types)))
-        when = FlowRunFilterNextScheduledStartTime(before_=dt.datetime.now(dt.timezone.utc)) if due else None
+        when = (
+            FlowRunFilterNextScheduledStartTime.model_validate({"before_": dt.datetime.now(dt.timezone.utc)})
+            if due
+            else None
+        )
         with stack.client() as client:
             return client.read_flow_runs(flow_run_filter=FlowRunFilter(state=state, next_scheduled_start_time=when))
 
     return bool(runs(StateType.PENDING, StateType.RUNNING, StateType.CANCELLING) or runs(StateType.SCHEDULED, due=True))
 
 
-def _landing_run(stack: DevStack, name: str):
+def _landing_run(stack: DevStack, name: str) -> FlowRun | None:
     with stack.client() as client:
         for run in client.read_flow_runs():
             if str((run.parameters or {}).get("landed_key", "")).endswith(name):
@@ -240,12 +248,12 @@ def land_and_time(stack: DevStack, name: str, csv_text: str, day: dt.date, timeo
     os.replace(staged, stack.landing / name)  # lands whole, as an S3 PUT does
     published = wait_for(lambda: stack.published_at(day.isoformat()), timeout, f"{day} to be published")
     run = wait_for(lambda: _landing_run(stack, name), 30, f"the flow run of {name}")
-    states = wait_for(
-        lambda: (lambda t: t if "COMPLETED" in t or "FAILED" in t else None)(_state_times(stack, run.id)),
-        60,
-        f"{name}'s run to finish",
-        0.2,
-    )
+
+    def final_states() -> dict[str, dt.datetime] | None:
+        times = _state_times(stack, run.id)
+        return times if "COMPLETED" in times or "FAILED" in times else None
+
+    states = wait_for(final_states, 60, f"{name}'s run to finish", 0.2)
     registered = stack.registered_at(name)
     publish_ms = wait_for(lambda: _publish_ms(stack, run.id), 30, f"{name}'s run log", 0.5)  # logs arrive in batches
     created, pending, running = _utc(run.created), states.get("PENDING"), states.get("RUNNING")

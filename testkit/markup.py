@@ -22,10 +22,10 @@ class Rendered(HTMLParser):
         self.tags: list[tuple[str, dict[str, str | None]]] = []
         self.pieces: list[str] = []
 
-    def handle_starttag(self, tag, attrs):
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append((tag, dict(attrs)))
 
-    def handle_data(self, data):
+    def handle_data(self, data: str) -> None:
         self.pieces.append(data)
 
     @property

@@ -13,11 +13,17 @@ import socket
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, AnyStr, Literal, TextIO, overload
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 
 def free_port() -> int:
@@ -58,9 +64,7 @@ def postgres_server_for_prefect() -> Iterator[str]:
         return
     import glob
     import signal
-    import subprocess
     import time
-    from pathlib import Path
 
     candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
     bindir = next(
@@ -76,21 +80,23 @@ def postgres_server_for_prefect() -> Iterator[str]:
             "a Prefect server on Postgres needs a PostgreSQL with pg_trgm: install Debian's "
             "postgresql package (make test does) or set TEST_PREFECT_DATABASE_URL"
         )
-    owner = {}
+    user: int | None = None
+    group: int | None = None
     if os.geteuid() == 0:  # initdb refuses root: run the cluster as the package's postgres user
         import pwd
 
         entry = pwd.getpwnam("postgres")
-        owner = {"user": entry.pw_uid, "group": entry.pw_gid}
+        user, group = entry.pw_uid, entry.pw_gid
     with tempfile.TemporaryDirectory(prefix="revenue-prefect-pg-") as home:
-        if owner:
-            os.chown(home, owner["user"], owner["group"])
+        if user is not None and group is not None:
+            os.chown(home, user, group)
         data, port = Path(home) / "data", free_port()
         subprocess.run(
             [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"],
             check=True,
             capture_output=True,
-            **owner,
+            user=user,
+            group=group,
         )
         log = open(Path(home) / "postgres.log", "w")
         server = subprocess.Popen(
@@ -110,7 +116,8 @@ def postgres_server_for_prefect() -> Iterator[str]:
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
-            **owner,
+            user=user,
+            group=group,
         )
         url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
         try:
@@ -191,7 +198,7 @@ def empty_bucket(endpoint: str, bucket: str) -> None:
     """Delete every object of the bucket and its notification configuration."""
     s3 = aws_client("s3", endpoint)
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        keys: list[ObjectIdentifierTypeDef] = [{"Key": o["Key"]} for o in page.get("Contents", [])]
         if keys:
             s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
     s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={})
@@ -221,9 +228,7 @@ class PrefectServer:
     notification services included), its log ``<home>/server.log``: stopped and started
     again on the same port (``stop``, ``start``), as an operator restarts it."""
 
-    def __init__(self, home, environ: dict[str, str]) -> None:
-        from pathlib import Path
-
+    def __init__(self, home: str | Path, environ: dict[str, str]) -> None:
         self.home, self.port = Path(home), free_port()
         self.api = f"http://127.0.0.1:{self.port}/api"
         self.env = {
@@ -232,16 +237,14 @@ class PrefectServer:
             "PREFECT_API_URL": self.api,
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         }
-        self.process = None
-        self.log = None
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log: TextIO | None = None
 
     def start(self, timeout: float = 120) -> str:
         """Start the server and return its API URL once ``/health`` answers."""
-        import subprocess
         import sys
         import time
         import urllib.request
-        from pathlib import Path
 
         self.log = open(self.home / "server.log", "a")
         self.process = subprocess.Popen(
@@ -271,8 +274,6 @@ class PrefectServer:
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, SIGKILL 30 s later)."""
-        import subprocess
-
         if self.process is not None:
             self.process.terminate()
             try:
@@ -287,7 +288,7 @@ class PrefectServer:
 
 
 @contextmanager
-def running_prefect_server(home, environ: dict[str, str]) -> Iterator[PrefectServer]:
+def running_prefect_server(home: str | Path, environ: dict[str, str]) -> Iterator[PrefectServer]:
     """A started ``PrefectServer``, stopped afterwards."""
     server = PrefectServer(home, environ)
     try:
@@ -298,7 +299,7 @@ def running_prefect_server(home, environ: dict[str, str]) -> Iterator[PrefectSer
 
 
 @contextmanager
-def live_prefect_server(home, environ: dict[str, str]) -> Iterator[str]:
+def live_prefect_server(home: str | Path, environ: dict[str, str]) -> Iterator[str]:
     """A real ``prefect server start`` on a free loopback port (its event, automation and
     notification services included), its database and log under ``home``; yields the API URL."""
     with running_prefect_server(home, environ) as server:
@@ -327,8 +328,17 @@ def pg_s3_environ(pg_url: str, endpoint: str, bucket: str) -> dict[str, str]:
     }
 
 
-def aws_client(service: str, endpoint: str):
-    """A boto3 client of moto's server with the test credentials."""
+@overload
+def aws_client(service: Literal["s3"], endpoint: str) -> S3Client: ...
+
+
+@overload
+def aws_client(service: str, endpoint: str) -> Any: ...
+
+
+def aws_client(service: str, endpoint: str) -> Any:
+    """A boto3 client of moto's server with the test credentials (typed for S3, the one
+    service whose stubs the project installs)."""
     import boto3
 
     return boto3.client(
@@ -364,12 +374,12 @@ def notify_to_new_queue(endpoint: str, bucket: str, prefix: str = "landing/") ->
 
 
 @contextmanager
-def process_workers(pool: str, names: tuple[str, ...], environ: dict[str, str], cwd, logs, limit: int):
+def process_workers(
+    pool: str, names: tuple[str, ...], environ: dict[str, str], cwd: str | Path, logs: str | Path, limit: int
+) -> Iterator[list[subprocess.Popen[bytes]]]:
     """A ``prefect worker start --pool pool`` per name (at most ``limit`` runs each, its log
     ``<logs>/<name>.log``), stopped afterwards."""
-    import subprocess
     import sys
-    from pathlib import Path
 
     prefect = str(Path(sys.executable).parent / "prefect")
     workers = [
@@ -388,7 +398,7 @@ def process_workers(pool: str, names: tuple[str, ...], environ: dict[str, str], 
         stop_all(workers, grace=30)
 
 
-def ctrl_c(process, timeout: float = 120) -> None:
+def ctrl_c(process: subprocess.Popen[AnyStr], timeout: float = 120) -> None:
     """Stop a command started in its own process group as Ctrl-C in its terminal would
     (SIGINT to the group) and wait for it; killed, and ``TimeoutExpired`` raised, if it
     hangs."""
@@ -405,10 +415,9 @@ def ctrl_c(process, timeout: float = 120) -> None:
         raise
 
 
-def stop_all(processes, grace: float) -> None:
+def stop_all(processes: Sequence[subprocess.Popen[str] | subprocess.Popen[bytes]], grace: float) -> None:
     """SIGTERM every process, then SIGKILL those still running ``grace`` seconds later (one
     deadline for all of them, not ``grace`` each)."""
-    import subprocess
     import time
 
     for process in processes:
@@ -444,7 +453,7 @@ class CuttingProxy:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.go_down()
 
     def _accept(self) -> None:

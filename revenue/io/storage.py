@@ -25,6 +25,9 @@ from urllib.parse import unquote_to_bytes
 from revenue.io.keys import LandingKeyError, key_problem, shown, skipped_once
 
 if TYPE_CHECKING:  # Prefect is imported only where a block is turned into a store
+    import io
+
+    import boto3
     from prefect.filesystems import LocalFileSystem
     from prefect_aws.s3 import S3Bucket
 
@@ -77,7 +80,7 @@ class S3Store:
     lists_from_a_key = True
 
     @property
-    def session(self):
+    def session(self) -> boto3.Session:
         """A boto3 session with the store's credentials (for its SQS notifications)."""
         return self.credentials.get_boto3_session()
 
@@ -103,7 +106,8 @@ class S3Store:
 
         conditions = {"IfMatch": f'"{etag}"'} if etag else {}
         try:
-            return self._client.get_object(Bucket=self.bucket, Key=self._full(key), **conditions)["Body"].read()
+            body: bytes = self._client.get_object(Bucket=self.bucket, Key=self._full(key), **conditions)["Body"].read()
+            return body
         except ClientError as error:
             gone = ("PreconditionFailed", "412", "NoSuchKey", "404")
             if etag and error.response.get("Error", {}).get("Code") in gone:
@@ -279,7 +283,7 @@ class _open_regular:
     def __init__(self, path: Path, key: str) -> None:
         self.path, self.key = path, key
 
-    def __enter__(self):
+    def __enter__(self) -> io.BufferedReader:
         flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
         try:
             fd = os.open(self.path, flags)
@@ -299,7 +303,7 @@ class _open_regular:
         self.handle.close()
 
 
-def _md5_handle(handle) -> str:
+def _md5_handle(handle: io.BufferedReader) -> str:
     digest = hashlib.md5()
     for chunk in iter(lambda: handle.read(1 << 20), b""):
         digest.update(chunk)

@@ -82,5 +82,5 @@ class RowHashes:
         self.total += int.from_bytes(digest, "little")
 
     def finalize(self) -> int:
-        (signed,) = struct.unpack("<q", (self.total % _MODULUS).to_bytes(8, "little"))
+        signed: int = struct.unpack("<q", (self.total % _MODULUS).to_bytes(8, "little"))[0]
         return signed
