@@ -19,7 +19,7 @@ Tables (in ``schema``; SQLite has none) and their grain:
   ``daily_revenue`` row also the totals that publish wrote, ``published_revenue`` and
   ``published_order_count``: NULL in rows an older version wrote, meaning not recorded).
 - ``landing_registry``, ``landing_registry_days``, ``landed_orders``, ``landed_row_rejects``:
-  the landed files, see ``revenue.io.registry``.
+  the landed files, see ``revenue.io.landing.registry``.
 - ``order_moves``: one row per (``from_day``, ``order_id``) of an order whose version on
   ``from_day`` is outranked by its version on ``to_day`` (from ``origin``): written by the
   publish of either day, and part of ``from_day``'s input (``revenue.transforms.identity``).

@@ -22,9 +22,9 @@ import sqlalchemy as sa
 from flows.daily_revenue import daily_revenue
 from flows.landing_watcher import watch
 from revenue.io.environment import environment
-from revenue.io.landing import LandedFile
+from revenue.io.landing.registry import PENDING, READ, UNREADABLE, watch_once
+from revenue.io.landing.zone import LandedFile
 from revenue.io.partition_input import plan_inputs
-from revenue.io.registry import PENDING, READ, UNREADABLE, watch_once
 from testkit.hostile_files import gzip_of_repeats, tall_parquet, wide_header_csv
 from testkit.waiting import wait_for
 from tests.integration.conftest import s3_client
@@ -168,7 +168,7 @@ def test_a_live_lease_makes_another_planner_wait_for_the_readers_record(pg_env, 
     assert registry._claim(version, "holder:1:live") == "claimed"  # a reader holds it now
 
     planned: list = []
-    caplog.set_level(logging.INFO, logger="revenue.io.registry")
+    caplog.set_level(logging.INFO, logger="revenue.io.landing.registry")
     planner = threading.Thread(target=lambda: planned.extend(plan_inputs(environment(pg_env), [FILE_DAY])))
     planner.start()
     wait_for(lambda: "is being read by another process: waiting" in caplog.text, 30, "the planner to wait", 0.05)
@@ -222,7 +222,7 @@ def test_a_file_whose_reading_stopped_twice_is_unreadable(pg_env, s3_endpoint, s
 @pytest.mark.parametrize("error", [MemoryError(), RuntimeError("a bug in the reader")])
 def test_a_reader_that_raises_marks_the_file_unreadable(sqlite_env, monkeypatch, error):
     """Whatever the reader raises (other than an outage) ends as unreadable, never pending."""
-    import revenue.io.registry as registry_module
+    import revenue.io.landing.registry as registry_module
 
     def dies(*args, **kwargs):
         raise error

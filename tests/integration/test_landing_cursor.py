@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 from revenue.io.environment import environment
-from revenue.io.registry import watch_once
+from revenue.io.landing.registry import watch_once
 from tests.integration.conftest import s3_client
 
 CSV = "order_id,customer_id,amount,order_date\n{id},c,1.00,2026-03-05T10:00:00Z\n"
@@ -83,7 +83,7 @@ def test_a_listed_key_breaking_the_key_rule_is_skipped_and_logged_once(pg_env, s
     bad = ["landing//etc/passwd", "landing/a//b.csv", "landing/x\x1b[2J.csv"]
     for n, key in enumerate([*bad, "landing/good.csv"]):
         s3.put_object(Bucket=s3_bucket, Key=key, Body=CSV.format(id=n + 1).encode())
-    with caplog.at_level(logging.WARNING, logger="revenue.io.landing"):
+    with caplog.at_level(logging.WARNING, logger="revenue.io.landing.zone"):
         assert [v.key for v in watch_once(env.registry)] == ["good.csv"]
         watch_once(env.registry)
     skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]

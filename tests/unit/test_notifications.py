@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from revenue.io.notifications import MalformedMessage, files_of
+from revenue.io.landing.queue import MalformedMessage, files_of
 
 BUCKET, FOLDER = "bucket", "landing"
 

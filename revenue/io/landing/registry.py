@@ -37,7 +37,7 @@ Rules:
   runs go on. Only a service outage is raised (the lease given back), to be retried.
 - Only ``read_pending`` (runs that plan) reads a pending file: under its lease, taken by one
   conditional UPDATE (free or expired), renewed while a child process reads it
-  (``revenue.io.isolated_read``); another planner waits for the holder's record (bounded),
+  (``revenue.io.landing.isolated_read``); another planner waits for the holder's record (bounded),
   an expired lease is taken over, and a file whose reading stopped twice without finishing
   (its readers killed) is unreadable. ``revenue status``, the grid and the watcher read none.
 - A URI's *current* version is its latest ``read`` one. A new version that cannot be read
@@ -67,17 +67,17 @@ from sqlalchemy.engine import Connection
 
 from revenue.errors import DataError, InputSuperseded, ServiceUnavailableError
 from revenue.io.errors import service
-from revenue.io.isolated_read import FileSummary, ReaderDied, read_isolated
-from revenue.io.keys import LandingKeyError
-from revenue.io.landed_files import LandedFileError, read_and_split
-from revenue.io.landing import (
+from revenue.io.landing.files import LandedFileError, read_and_split
+from revenue.io.landing.isolated_read import FileSummary, ReaderDied, read_isolated
+from revenue.io.landing.keys import LandingKeyError
+from revenue.io.landing.limits import LandingLimits
+from revenue.io.landing.zone import (
     EVENT_NAMESPACE,
     LandedFile,
     listed_files,
     mark_error,
     resolve_landed,
 )
-from revenue.io.limits import LandingLimits
 from revenue.io.storage import ObjectChanged, ObjectStore
 from revenue.io.warehouse import Guard, Warehouse, as_date, id_batches, insert_frame
 from revenue.transforms.identity import OTHER_VERSION_COLUMNS, landed_order_days, no_other_versions

@@ -30,7 +30,7 @@ limit              setting                             default     what it bound
 ``read_memory``    ``REVENUE_LANDING_MAX_READ_MEMORY``    1.5 GiB  address space the reading
                                                                     child may add to what it
                                                                     holds after its imports
-                                                                    (``revenue.io.isolated_read``)
+                                                                    (``revenue.io.landing.isolated_read``)
 ``read_seconds``   ``REVENUE_LANDING_MAX_READ_SECONDS``       300  seconds the reading child
                                                                     may take
 =================  ==================================  ==========  ==========================

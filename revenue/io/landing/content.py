@@ -5,7 +5,7 @@ Nothing here holds a whole file's content: ``LandedObject`` keeps the object as 
 (the bytes given, a seekable file, or a spool of a one-way stream), ``content()`` opens a
 fresh stream of the file's content (inflating gzip members as they are read, refusing past
 ``LandingLimits.inflated_bytes``), and ``sniff()`` reads that stream once in ``CHUNK``-sized
-pieces to decide the format and encoding (see ``revenue.io.landed_files`` for the rules).
+pieces to decide the format and encoding (see ``revenue.io.landing.files`` for the rules).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import IO, Any
 
 import pyarrow as pa
 
-from revenue.io.limits import LandedFileError, LandingLimits, human_bytes
+from revenue.io.landing.limits import LandedFileError, LandingLimits, human_bytes
 
 GZIP_MAGIC = b"\x1f\x8b"
 PARQUET_MAGIC = b"PAR1"

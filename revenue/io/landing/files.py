@@ -46,7 +46,7 @@ quarantines bad rows with reasons. This module only refuses files it cannot read
     format/encoding, quoting, required columns (a wrong header, such as a ``;``-separated
     file, explains every row that follows), field counts, no rows.
 
-    Limits (``revenue.io.limits.LandingLimits``, from ``REVENUE_LANDING_MAX_*``) are checked
+    Limits (``revenue.io.landing.limits.LandingLimits``, from ``REVENUE_LANDING_MAX_*``) are checked
     before or while reading, never after: the object's size first; gzip output as it is
     inflated (a 1 MB file that inflates to 1 GB stops at the limit having held ~1 MiB);
     Parquet rows, columns, fields and uncompressed size from the footer, before any row group is
@@ -115,8 +115,8 @@ from revenue.contract import (
     order_id_label,
     records_json,
 )
-from revenue.io.landed_bytes import GZIP_MAGIC, content, landed_object, read_all, sniff
-from revenue.io.limits import LandedFileError, LandingLimitError, LandingLimits, human_bytes
+from revenue.io.landing.content import GZIP_MAGIC, content, landed_object, read_all, sniff
+from revenue.io.landing.limits import LandedFileError, LandingLimitError, LandingLimits, human_bytes
 
 __all__ = [
     "LandedFileError",

@@ -10,7 +10,7 @@ its landings are registered: the registry, not the queue, is the cursor (a crash
 two re-delivers the message, and the registry sees the same ETag and registers nothing new).
 
 Keys arrive URL-encoded (``+`` for a space) and are decoded once, then must keep the landing
-key rule (``revenue.io.keys``). The ``s3:TestEvent`` S3 sends when the notification is
+key rule (``revenue.io.landing.keys``). The ``s3:TestEvent`` S3 sends when the notification is
 configured, records other than ``ObjectCreated``, notifications for other buckets or outside
 the landing prefix, and reserved keys (``_errors/``) are ignored (and deleted). A
 notification sent through SNS (its envelope's ``Message``) is unwrapped.
@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus, urlparse
 
-from revenue.io.keys import shown
-from revenue.io.landing import RESERVED_PREFIXES, LandedFile, landing_key_problem
+from revenue.io.landing.keys import shown
+from revenue.io.landing.zone import RESERVED_PREFIXES, LandedFile, landing_key_problem
 
 log = logging.getLogger(__name__)
 
