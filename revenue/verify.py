@@ -26,7 +26,7 @@ from revenue import catalog, contract
 from revenue.contract import VERSION_COLUMN, cents_to_decimal
 from revenue.errors import DataError, InputSuperseded
 from revenue.io.environment import Environment
-from revenue.io.landing.registry import LandedVersion
+from revenue.io.landing.versions import LandedVersion
 from revenue.io.partition_input import PartitionInput, plan_inputs
 from revenue.partitions import day_bounds, partition_range
 

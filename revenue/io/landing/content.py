@@ -15,9 +15,10 @@ import io
 import re
 import tempfile
 import zlib
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import pyarrow as pa
 
@@ -78,7 +79,9 @@ class LandedObject:
 
 
 @contextmanager
-def landed_object(data: bytes | bytearray | memoryview | IO[bytes], key: str, limits: LandingLimits):
+def landed_object(
+    data: bytes | bytearray | memoryview | IO[bytes], key: str, limits: LandingLimits
+) -> Iterator[LandedObject]:
     """``data`` as a ``LandedObject``, refused past ``limits.object_bytes`` before it is read.
 
     A one-way stream (an HTTP body) is copied into a temporary spool (in memory up to 8 MiB,
@@ -200,7 +203,7 @@ def read_all(stream: IO[bytes]) -> bytearray:
 class Sniffed:
     """What the first pass over a file's content found."""
 
-    kind: str  # "parquet" | "csv" | "empty"
+    kind: Literal["parquet", "csv", "empty"]
     encoding: str | None  # CSV only: "utf-8", "utf-8-sig", "utf-16", "cp1252"
 
 

@@ -34,6 +34,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import pandas as pd
 
@@ -42,6 +43,8 @@ from revenue.io.landing.limits import LandingLimits, human_bytes
 
 CHECK_EVERY = 5.0
 """Seconds between two calls of ``still_mine`` while a child reads."""
+Answer = Literal["read", "unreadable", "memory", "died"]
+"""How the child's reading ended, the first item of its pickled answer."""
 
 
 class ReaderDied(Exception):
@@ -51,7 +54,7 @@ class ReaderDied(Exception):
         self.reason = reason
         super().__init__(reason)
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[ReaderDied], tuple[str]]:
         return (type(self), (self.reason,))
 
 
@@ -123,7 +126,7 @@ def read_isolated(
     )
 
 
-def _communicate(child: subprocess.Popen, seconds: float, still_mine: Callable[[], None]) -> tuple[bytes, bytes]:
+def _communicate(child: subprocess.Popen[bytes], seconds: float, still_mine: Callable[[], None]) -> tuple[bytes, bytes]:
     """The child's output once it exits; kills it past ``seconds``."""
     deadline = time.monotonic() + seconds
     while True:
@@ -145,7 +148,7 @@ def _how_it_stopped(exitcode: int | None, stderr: bytes = b"") -> str:
     return f"reading it stopped without an answer (exit code {exitcode}){': ' + last[0][:200] if last[0] else ''}"
 
 
-def _answer(data: bytes, uri: str, limits: LandingLimits) -> tuple[str, object]:
+def _answer(data: bytes, uri: str, limits: LandingLimits) -> tuple[Answer, object]:
     """In the child: cap the address space, read, say what happened (never raise)."""
     try:
         _cap_memory(limits.read_memory)

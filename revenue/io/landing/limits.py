@@ -74,7 +74,7 @@ class LandedFileError(DataError):
         self.key = key
         self.reason = reason
 
-    def __reduce__(self):  # picklable across Prefect task boundaries
+    def __reduce__(self) -> tuple[type[LandedFileError], tuple[str, ...]]:  # picklable across Prefect task boundaries
         return (type(self), (self.key, self.reason))
 
 
@@ -88,7 +88,7 @@ class LandingLimitError(LandedFileError):
         super().__init__(key, reason)
         self.setting = setting
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[LandedFileError], tuple[str, ...]]:
         return (type(self), (self.key, self.reason, self.setting))
 
 
