@@ -20,8 +20,8 @@ The registry (its tables declared in ``tables``, grain there):
   landings hold, by ``order_id``.
 
 Reading one file (no table): ``limits`` (what a file may cost), ``content`` (its bytes,
-gzip and encoding, in chunks), ``files`` (CSV or Parquet rows, split by UTC day) and
-``isolated_read`` (all that in a child process with a memory cap).
+gzip and encoding, in chunks), ``files`` (its CSV or Parquet rows), ``days`` (the rows split
+by UTC day) and ``isolated_read`` (all that in a child process with a memory cap).
 
 A partition's input, the source overlaid by the current landed files, is
 ``revenue.io.partition_input``'s: it reads the source too.

@@ -75,7 +75,7 @@ class FileSummary:
 
 def summarise(data: bytes, uri: str, limits: LandingLimits) -> FileSummary:
     """Read and split a file here (what the child runs)."""
-    from revenue.io.landing.files import read_and_split
+    from revenue.io.landing.days import read_and_split
     from revenue.transforms.identity import landed_order_days
 
     by_day, rejects = read_and_split(data, uri, limits)

@@ -18,7 +18,7 @@ import pandas as pd
 
 from revenue.errors import DataError, InputSuperseded
 from revenue.io.errors import service
-from revenue.io.landing.files import read_and_split
+from revenue.io.landing.days import read_and_split
 from revenue.io.landing.reads import registration
 from revenue.io.landing.versions import READ, REGISTERED_BY_RUN, LandedVersion
 from revenue.io.landing.zone import LandedFile
