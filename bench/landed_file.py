@@ -129,8 +129,8 @@ def _status(field: str) -> int:
 def read_in_child(path: str, raised: dict[str, int] | None = None) -> dict[str, Any]:
     """Read ``path`` with the default limits (``raised``: some raised) and report what it cost."""
     quiet_child()
-    from revenue.io.landed_files import LandedFileError, read_landed_file
-    from revenue.io.limits import LandingLimits
+    from revenue.io.landing.files import LandedFileError, read_landed_file
+    from revenue.io.landing.limits import LandingLimits
 
     limits = LandingLimits(**(raised or {}))
     read_landed_file(b"order_id,customer_id,amount,order_date\n1,a,1,2026-03-01\n", "warm-up.csv", limits)
@@ -167,7 +167,7 @@ def read_in_child(path: str, raised: dict[str, int] | None = None) -> dict[str, 
 def landed_file_scenarios(quick: bool = False, log: Log | None = None) -> dict[str, Any]:
     """Every case of the module docstring (``quick``: the readable files at 1/10 and 1/40 of
     the row limit)."""
-    from revenue.io.limits import LandingLimits
+    from revenue.io.landing.limits import LandingLimits
 
     limits = LandingLimits()
     say = log or (lambda message: print(message, file=sys.stderr, flush=True))

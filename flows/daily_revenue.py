@@ -18,7 +18,7 @@ from flows.status_grid import grid_around
 from revenue.errors import DataError
 from revenue.healing import HEAL_TAG
 from revenue.io.environment import environment
-from revenue.io.registry import READ, REGISTERED_BY_RUN, LandedVersion
+from revenue.io.landing.versions import READ, REGISTERED_BY_RUN, LandedVersion
 from revenue.partitions import parse_partition, previous_utc_day
 from revenue.quality import warm_up_in_background
 from revenue.untrusted import run_name_text

@@ -18,7 +18,7 @@ the same event id, which the server stores once, so a replay never double-counts
 
 The watcher never reads a landed file: it registers and announces it, and the grid it
 redraws shows a file not read yet as pending. Reading is for the runs that plan (under the
-file's read lease, in a capped child process: ``revenue.io.registry``), so a file that
+file's read lease, in a capped child process: ``revenue.io.landing.reads``), so a file that
 cannot be read costs the watcher nothing and holds no parsed file between passes.
 
 Liveness: every pass records a heartbeat in the warehouse (``heartbeats``, shown as
@@ -53,8 +53,9 @@ from flows.status_grid import DrawnGrid, redraw_if_changed
 from revenue.errors import ConfigurationError
 from revenue.io.activity import LANDING_WATCHER, beat, last_beat
 from revenue.io.environment import environment
-from revenue.io.landing import LANDED_EVENT
-from revenue.io.registry import LandedVersion, watch_once
+from revenue.io.landing.listing import watch_once
+from revenue.io.landing.versions import LandedVersion
+from revenue.io.landing.zone import LANDED_EVENT
 
 log = logging.getLogger("revenue.watch")
 

@@ -27,8 +27,8 @@ from revenue import catalog, contract
 from revenue.contract import VERSION_COLUMN, cents_to_decimal
 from revenue.errors import DataError, InputSuperseded
 from revenue.io.environment import Environment
+from revenue.io.landing.versions import LandedVersion
 from revenue.io.partition_input import PartitionInput, plan_inputs
-from revenue.io.registry import LandedVersion
 from revenue.partitions import day_bounds, partition_range
 
 COLUMNS = ("order_id", "customer_id", "amount", "order_date", VERSION_COLUMN)

@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # Prefect's block classes are imported only by what loads or 
     from prefect_aws.s3 import S3Bucket
 
     from blocks.pipeline import ObjectStorage, RevenuePipeline
-    from revenue.io.registry import LandingRegistry
+    from revenue.io.landing.registry import LandingRegistry
 
 
 @dataclass(frozen=True)
@@ -141,17 +141,17 @@ class Environment:
 
     @cached_property
     def landing_queue(self):
-        """The landing bucket's notification queue (``revenue.io.notifications``), if any."""
+        """The landing bucket's notification queue (``revenue.io.landing.queue``), if any."""
         url = getattr(self.pipeline, "landing_queue", None)
         if not url or self.landing is None:
             return None
-        from revenue.io.notifications import LandingQueue
+        from revenue.io.landing.queue import LandingQueue
 
         return LandingQueue(url, self.landing)
 
     @cached_property
     def registry(self) -> "LandingRegistry":
-        from revenue.io.registry import LandingRegistry
+        from revenue.io.landing.registry import LandingRegistry
 
         return LandingRegistry(self.warehouse, self.landing)
 

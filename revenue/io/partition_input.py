@@ -34,7 +34,7 @@ from revenue import contract
 from revenue.catalog import DAILY_REVENUE
 from revenue.errors import InputSuperseded
 from revenue.io.environment import Environment
-from revenue.io.registry import LandedVersion
+from revenue.io.landing.versions import LandedVersion
 from revenue.io.warehouse import Guard, InputRecord
 from revenue.transforms.clean import RawPart
 from revenue.transforms.fingerprint import fingerprint

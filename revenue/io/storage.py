@@ -4,7 +4,7 @@ Keys are relative to the block's folder (``bucket_folder`` or ``basepath``). Loc
 writes are atomic (temporary file + rename) so a crash never leaves half a file.
 
 A local store never follows a symbolic link: its keys keep the landing key rule
-(``revenue.io.keys``), listing skips links and anything that is not a regular file (a
+(``revenue.io.landing.keys``), listing skips links and anything that is not a regular file (a
 FIFO would block a reader), logging each once, and ``get``/``head``/``put`` refuse a key
 with a link on its path (``KeyRefused``: a ``LandingKeyError`` and an ``OSError``), so
 nothing outside the root is read or written through one.
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote_to_bytes
 
-from revenue.io.keys import LandingKeyError, key_problem, shown, skipped_once
+from revenue.io.landing.keys import LandingKeyError, key_problem, shown, skipped_once
 
 if TYPE_CHECKING:  # Prefect is imported only where a block is turned into a store
     import io

@@ -18,11 +18,8 @@ Tables (in ``schema``; SQLite has none) and their grain:
   (``error``), plus what is published (``published_fingerprint``, ``published_at``; on the
   ``daily_revenue`` row also the totals that publish wrote, ``published_revenue`` and
   ``published_order_count``: NULL in rows an older version wrote, meaning not recorded).
-- ``landing_registry``, ``landing_registry_days``, ``landed_orders``, ``landed_row_rejects``:
-  the landed files, see ``revenue.io.registry``.
-- ``order_moves``: one row per (``from_day``, ``order_id``) of an order whose version on
-  ``from_day`` is outranked by its version on ``to_day`` (from ``origin``): written by the
-  publish of either day, and part of ``from_day``'s input (``revenue.transforms.identity``).
+- ``landing_registry``, ``landing_registry_days``, ``landed_orders``, ``landed_row_rejects``
+  and ``order_moves``: declared and described in ``revenue.io.landing.tables``.
 - ``partition_runs`` (one row per partition being computed and run, kept alive by a
   heartbeat; a publish of the day removes the rows of runs that started before it) and
   ``heartbeats`` (one row per long-lived process, such as the landing watcher, and one per
@@ -59,6 +56,7 @@ from sqlalchemy.engine import Connection, Engine
 from revenue import catalog
 from revenue.contract import CENT
 from revenue.io.errors import service
+from revenue.io.landing import tables as landing_tables
 from revenue.transforms.identity import Move
 
 log = logging.getLogger(__name__)
@@ -127,58 +125,7 @@ def build_metadata(schema: str | None) -> sa.MetaData:
         sa.Column("record", sa.Text, nullable=False),
         sa.Column("run_id", sa.Text),
     )
-    sa.Table(
-        "landing_registry",
-        metadata,
-        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
-        sa.Column("uri", sa.Text, nullable=False, index=True),
-        sa.Column("key", sa.Text, nullable=False),
-        sa.Column("etag", sa.Text, nullable=False),
-        sa.Column("size", sa.BigInteger, nullable=False),
-        sa.Column("registered_at", TIMESTAMP, nullable=False),
-        sa.Column("registered_by", sa.Text, nullable=False),
-        sa.Column("announced_at", TIMESTAMP),
-        sa.Column("read_status", sa.Text, nullable=False),
-        sa.Column("read_at", TIMESTAMP),
-        sa.Column("rows", sa.BigInteger),
-        sa.Column("error", sa.Text),
-        sa.Column("lease_owner", sa.Text),  # who reads it now (pending only), until lease_expires
-        sa.Column("lease_expires", TIMESTAMP),
-        sa.Column("read_attempts", sa.Integer),  # readings started (a third after two stopped: unreadable)
-        sa.Column("orders_recorded", sa.Boolean),  # its landed_orders rows are written (null: read before them)
-    )
-    sa.Table(
-        "landing_registry_days",
-        metadata,
-        sa.Column("seq", sa.BigInteger, primary_key=True),
-        sa.Column("partition_date", sa.Date, primary_key=True, index=True),
-        sa.Column("rows", sa.BigInteger, nullable=False),
-    )
-    sa.Table(
-        "landed_orders",
-        metadata,
-        sa.Column("seq", sa.BigInteger, primary_key=True),
-        sa.Column("order_id", sa.BigInteger, primary_key=True, index=True),
-        sa.Column("partition_date", sa.Date, primary_key=True),
-        sa.Column("latest", sa.Boolean, nullable=False),
-    )
-    sa.Table(
-        "order_moves",
-        metadata,
-        sa.Column("from_day", sa.Date, primary_key=True),
-        sa.Column("order_id", sa.BigInteger, primary_key=True),
-        sa.Column("to_day", sa.Date, nullable=False, index=True),
-        sa.Column("origin", sa.Text, nullable=False),
-    )
-    sa.Table(
-        "landed_row_rejects",
-        metadata,
-        sa.Column("seq", sa.BigInteger, primary_key=True),
-        sa.Column("line", sa.BigInteger, primary_key=True),
-        sa.Column("order_id", sa.Text),
-        sa.Column("reason", sa.Text, nullable=False),
-        sa.Column("record", sa.Text, nullable=False),
-    )
+    landing_tables.declare(metadata)
     sa.Table(
         "partition_ledger",
         metadata,

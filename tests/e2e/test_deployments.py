@@ -106,7 +106,7 @@ def test_a_landed_file_becomes_exactly_one_flow_run_and_replays_change_nothing(s
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from flows.landing_watcher import landed_event, send_event
-    from revenue.io.registry import LandedVersion
+    from revenue.io.landing.versions import LandedVersion
 
     uri = f"s3://{stack.bucket}/landing/orders-0303.csv"
     [(seq, etag)] = stack.sql("SELECT seq, etag FROM analytics.landing_registry WHERE uri = :uri", uri=uri)

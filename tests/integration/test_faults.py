@@ -643,7 +643,7 @@ def test_watcher_crash_between_emit_and_cursor_re_emits_once_and_the_file_counts
     from prefect.events import Event
 
     from flows.landing_watcher import landed_event, send_event, watch_pass
-    from revenue.io.registry import watch_once
+    from revenue.io.landing.listing import watch_once
 
     seed_orders(pg_env, LANDING_SOURCE)
     key = f"landing/orders-{uuid.uuid4().hex[:6]}.csv"

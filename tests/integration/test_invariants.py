@@ -41,8 +41,8 @@ from flows.backfill import backfill
 from flows.daily_revenue import daily_revenue
 from revenue import catalog
 from revenue.io.environment import environment
+from revenue.io.landing.listing import watch_once
 from revenue.io.orders_table import orders_table
-from revenue.io.registry import watch_once
 from revenue.status import CURRENT, partition_statuses
 from revenue.verify import verify_range
 from tests.integration.conftest import s3_client

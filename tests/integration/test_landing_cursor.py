@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 from revenue.io.environment import environment
-from revenue.io.registry import watch_once
+from revenue.io.landing.listing import listing_cursor, watch_once
 from tests.integration.conftest import s3_client
 
 CSV = "order_id,customer_id,amount,order_date\n{id},c,1.00,2026-03-05T10:00:00Z\n"
@@ -36,7 +36,7 @@ def test_a_pass_lists_after_the_cursor_and_the_full_listing_finds_a_straggler(
     land("2026/03/02/orders.csv", 2)
     watch_once(env.registry, HOUR)
     assert listings[-1] == (None, ["2026/03/01/orders.csv", "2026/03/02/orders.csv"])  # no cursor yet: in full
-    assert env.registry.listing_cursor(HOUR) == "2026/03/02/orders.csv"
+    assert listing_cursor(env.registry, HOUR) == "2026/03/02/orders.csv"
 
     land("2026/03/03/orders.csv", 3)
     land("2026/02/28/orders.csv", 4)  # late, under a key before the cursor
@@ -52,7 +52,7 @@ def test_a_pass_lists_after_the_cursor_and_the_full_listing_finds_a_straggler(
     watch_once(env.registry, dt.timedelta(0))  # the full listing is due: the straggler is found
     assert listings[-1][0] is None
     assert "2026/02/27/orders.csv" in {v.key for v in env.registry.unannounced()}
-    assert env.registry.listing_cursor(HOUR) == "2026/03/03/orders.csv"  # never moves back
+    assert listing_cursor(env.registry, HOUR) == "2026/03/03/orders.csv"  # never moves back
 
 
 def test_the_same_bytes_put_back_after_a_landing_was_replaced_unread_are_a_new_landing(sqlite_env):
@@ -83,7 +83,7 @@ def test_a_listed_key_breaking_the_key_rule_is_skipped_and_logged_once(pg_env, s
     bad = ["landing//etc/passwd", "landing/a//b.csv", "landing/x\x1b[2J.csv"]
     for n, key in enumerate([*bad, "landing/good.csv"]):
         s3.put_object(Bucket=s3_bucket, Key=key, Body=CSV.format(id=n + 1).encode())
-    with caplog.at_level(logging.WARNING, logger="revenue.io.landing"):
+    with caplog.at_level(logging.WARNING, logger="revenue.io.landing.zone"):
         assert [v.key for v in watch_once(env.registry)] == ["good.csv"]
         watch_once(env.registry)
     skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]

@@ -24,8 +24,8 @@ from flows.daily_revenue import daily_revenue
 from flows.landing_watcher import landed_event, watch_pass
 from flows.served import runner_deployments
 from revenue.io.environment import environment
-from revenue.io.landing import LandedFile
-from revenue.io.registry import watch_once
+from revenue.io.landing.listing import watch_once
+from revenue.io.landing.zone import LandedFile
 from revenue.status import current_statuses
 from tests.integration.helpers import published, seed_orders
 

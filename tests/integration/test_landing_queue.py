@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 import uuid
 
 from flows.landing_watcher import watch_pass
 from revenue.io.environment import environment
+from revenue.io.landing.queue import DRAIN_WAIT_SECONDS, WAIT_SECONDS
 from testkit.services import aws_client, notify_to_new_queue, pg_s3_environ
 from tests.integration.conftest import _save_environment, s3_client
 
@@ -97,3 +100,38 @@ def test_a_malformed_message_is_logged_and_deleted_and_the_rest_of_the_batch_goe
         [line] = [r.getMessage() for r in caplog.records if message_id in r.getMessage()]
         assert "deleted" in line, line
         assert len(line) < 2_000, (why, len(line))  # the message id and an excerpt, never a huge body
+
+
+def test_a_notification_sent_while_a_pass_waits_is_that_passs_and_the_wait_is_long_polling(
+    pg_url, s3_endpoint, s3_bucket
+):
+    """A pass ends only on a long poll's empty answer, and its first receive waits up to
+    ``WAIT_SECONDS``: a file notified two seconds into the receive is registered by that
+    pass (with the 1 s wait it used to be, the pass ended empty and the file waited a whole
+    watch interval), and the pass returns as soon as the queue is drained (moto's server
+    answers a long poll when a message arrives), not after the wait."""
+    queue_url = notify_to_new_queue(s3_endpoint, s3_bucket)
+    sqs = aws_client("sqs", s3_endpoint)
+    config = _save_environment(
+        f"queue-{uuid.uuid4().hex[:6]}",
+        {**pg_s3_environ(pg_url, s3_endpoint, s3_bucket), "REVENUE_LANDING_QUEUE_URL": queue_url},
+    )
+    queue = environment(config).landing_queue
+    assert queue is not None
+    sqs.purge_queue(QueueUrl=queue_url)  # moto's s3:TestEvent, if it sent one
+    key = "landing/orders-0307.csv"
+    late = threading.Timer(
+        2.0, lambda: s3_client(s3_endpoint).put_object(Bucket=s3_bucket, Key=key, Body=CSV.format(id=7).encode())
+    )
+
+    started = time.monotonic()
+    late.start()
+    try:
+        received = queue.receive()
+    finally:
+        late.join()
+    took = time.monotonic() - started
+
+    assert [f.key for message in received for f in message.files] == ["orders-0307.csv"]
+    assert took < 2.0 + DRAIN_WAIT_SECONDS + 3.0, took  # drained, not waited out
+    assert WAIT_SECONDS > 2.0 and WAIT_SECONDS <= 20  # SQS's own bound

@@ -11,8 +11,8 @@ import pytest
 from flows.backfill import backfill
 from flows.daily_revenue import daily_revenue
 from revenue.io.environment import environment
+from revenue.io.landing.listing import watch_once
 from revenue.io.partition_input import plan_inputs
-from revenue.io.registry import watch_once
 from revenue.status import partition_statuses
 from tests.integration.conftest import s3_client
 from tests.integration.helpers import published, seed_orders

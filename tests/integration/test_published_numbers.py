@@ -395,7 +395,7 @@ def test_a_new_version_of_a_file_recomputes_every_day_its_old_version_had(pg_env
 
 
 def test_a_registered_file_deleted_before_it_is_read_stops_no_run(pg_env, s3_endpoint, s3_bucket):
-    from revenue.io.registry import watch_once
+    from revenue.io.landing.listing import watch_once
 
     seed_orders(pg_env, SOURCE)
     s3 = s3_client(s3_endpoint)

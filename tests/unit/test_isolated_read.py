@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-import revenue.io.isolated_read as isolated
-from revenue.io.isolated_read import ReaderDied, read_isolated
-from revenue.io.landed_files import LandedFileError
-from revenue.io.limits import LandingLimits, MiB
+import revenue.io.landing.isolated_read as isolated
+from revenue.io.landing.files import LandedFileError
+from revenue.io.landing.isolated_read import ReaderDied, read_isolated
+from revenue.io.landing.limits import LandingLimits, MiB
 
 HEADER = b"order_id,customer_id,amount,order_date\n"
 GOOD = HEADER + b"1,a,1.00,2026-03-01T10:00:00Z\n2,b,2.00,2026-03-02T10:00:00Z\n3,c,x,\n"
@@ -31,7 +31,7 @@ def readers() -> list[int]:
             continue
         ppid = int(stat.rsplit(")", 1)[1].split()[1])
         state = stat.rsplit(")", 1)[1].split()[0]
-        if ppid == os.getpid() and state != "Z" and b"revenue.io.isolated_read" in cmdline:
+        if ppid == os.getpid() and state != "Z" and b"revenue.io.landing.isolated_read" in cmdline:
             found.append(int(proc.name))
     return found
 

@@ -16,7 +16,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from revenue.io.landed_files import LandedFileError, read_landed_file, split_by_day
+from revenue.io.landing.days import split_by_day
+from revenue.io.landing.files import LandedFileError, read_landed_file
 from revenue.transforms.clean import RawPart, clean_orders
 from testkit.hostile_files import gzip_of_repeats, tall_parquet
 

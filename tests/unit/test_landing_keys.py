@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from revenue.io.landing import LandingKeyError, listed_files, resolve_landed
+from revenue.io.landing.zone import LandingKeyError, listed_files, resolve_landed
 from revenue.io.storage import LocalStore
 
 CSV = b"order_id,customer_id,amount,order_date\n1,c,1.00,2026-03-05T10:00:00Z\n"

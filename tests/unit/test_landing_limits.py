@@ -7,8 +7,8 @@ import pickle
 import pytest
 
 from revenue.errors import ConfigurationError, DataError
-from revenue.io.landed_files import LandedFileError
-from revenue.io.limits import GiB, KiB, LandingLimitError, LandingLimits, MiB, human_bytes
+from revenue.io.landing.files import LandedFileError
+from revenue.io.landing.limits import GiB, KiB, LandingLimitError, LandingLimits, MiB, human_bytes
 
 VARIABLES = {
     "object_bytes": "REVENUE_LANDING_MAX_OBJECT_BYTES",
@@ -73,7 +73,7 @@ def test_a_malformed_setting_is_a_configuration_error_naming_it(variable, raw):
 
 
 def test_a_malformed_setting_fails_reading_not_silently_falls_back(monkeypatch):
-    from revenue.io.landed_files import read_landed_file
+    from revenue.io.landing.files import read_landed_file
 
     monkeypatch.setenv("REVENUE_LANDING_MAX_ROWS", "many")
     with pytest.raises(ConfigurationError, match="REVENUE_LANDING_MAX_ROWS"):

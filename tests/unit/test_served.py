@@ -9,7 +9,7 @@ import pytest
 
 from flows.landing_watcher import landed_event
 from flows.served import DeploymentSpecError, deployment_specs, runner_deployments
-from revenue.io.registry import LandedVersion
+from revenue.io.landing.versions import LandedVersion
 
 
 def test_placeholders_of_the_environment_are_filled_and_the_servers_own_are_kept():

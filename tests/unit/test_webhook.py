@@ -18,8 +18,8 @@ from prefect.server.utilities.user_templates import render_user_template_sync, v
 
 from flows.landing_watcher import landed_event
 from flows.served import runner_deployments
-from revenue.io.landing import RESERVED_PREFIXES, resolve_landed
-from revenue.io.registry import LandedVersion
+from revenue.io.landing.versions import LandedVersion
+from revenue.io.landing.zone import RESERVED_PREFIXES, resolve_landed
 from revenue.io.storage import S3Store
 from revenue.webhook import WEBHOOKS, filled
 

@@ -1,5 +1,5 @@
 """The one rule for keys in the landing zone, shared by listing, the SQS queue and a run
-given a key or URI (``revenue.io.landing``, ``revenue.io.notifications``), and by the
+given a key or URI (``revenue.io.landing.zone``, ``revenue.io.landing.queue``), and by the
 local store (``revenue.io.storage.LocalStore``).
 
 A key is a path relative to the landing root (the landing block's folder) made of
@@ -25,7 +25,7 @@ import unicodedata
 
 from revenue.errors import DataError
 
-log = logging.getLogger("revenue.io.landing")
+log = logging.getLogger("revenue.io.landing.zone")
 
 MAX_KEY_BYTES = 1024
 _UNPRINTABLE = {"Cc", "Cs", "Zl", "Zp"}

@@ -5,7 +5,7 @@ Nothing here holds a whole file's content: ``LandedObject`` keeps the object as 
 (the bytes given, a seekable file, or a spool of a one-way stream), ``content()`` opens a
 fresh stream of the file's content (inflating gzip members as they are read, refusing past
 ``LandingLimits.inflated_bytes``), and ``sniff()`` reads that stream once in ``CHUNK``-sized
-pieces to decide the format and encoding (see ``revenue.io.landed_files`` for the rules).
+pieces to decide the format and encoding (see ``revenue.io.landing.files`` for the rules).
 """
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ import io
 import re
 import tempfile
 import zlib
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import pyarrow as pa
 
-from revenue.io.limits import LandedFileError, LandingLimits, human_bytes
+from revenue.io.landing.limits import LandedFileError, LandingLimits, human_bytes
 
 GZIP_MAGIC = b"\x1f\x8b"
 PARQUET_MAGIC = b"PAR1"
@@ -78,7 +79,9 @@ class LandedObject:
 
 
 @contextmanager
-def landed_object(data: bytes | bytearray | memoryview | IO[bytes], key: str, limits: LandingLimits):
+def landed_object(
+    data: bytes | bytearray | memoryview | IO[bytes], key: str, limits: LandingLimits
+) -> Iterator[LandedObject]:
     """``data`` as a ``LandedObject``, refused past ``limits.object_bytes`` before it is read.
 
     A one-way stream (an HTTP body) is copied into a temporary spool (in memory up to 8 MiB,
@@ -200,7 +203,7 @@ def read_all(stream: IO[bytes]) -> bytearray:
 class Sniffed:
     """What the first pass over a file's content found."""
 
-    kind: str  # "parquet" | "csv" | "empty"
+    kind: Literal["parquet", "csv", "empty"]
     encoding: str | None  # CSV only: "utf-8", "utf-8-sig", "utf-16", "cp1252"
 
 

@@ -30,7 +30,7 @@ limit              setting                             default     what it bound
 ``read_memory``    ``REVENUE_LANDING_MAX_READ_MEMORY``    1.5 GiB  address space the reading
                                                                     child may add to what it
                                                                     holds after its imports
-                                                                    (``revenue.io.isolated_read``)
+                                                                    (``revenue.io.landing.isolated_read``)
 ``read_seconds``   ``REVENUE_LANDING_MAX_READ_SECONDS``       300  seconds the reading child
                                                                     may take
 =================  ==================================  ==========  ==========================
@@ -74,7 +74,7 @@ class LandedFileError(DataError):
         self.key = key
         self.reason = reason
 
-    def __reduce__(self):  # picklable across Prefect task boundaries
+    def __reduce__(self) -> tuple[type[LandedFileError], tuple[str, ...]]:  # picklable across Prefect task boundaries
         return (type(self), (self.key, self.reason))
 
 
@@ -88,7 +88,7 @@ class LandingLimitError(LandedFileError):
         super().__init__(key, reason)
         self.setting = setting
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[LandedFileError], tuple[str, ...]]:
         return (type(self), (self.key, self.reason, self.setting))
 
 

@@ -9,8 +9,15 @@ announce-after-send guarantee are the same. A message is deleted from the queue 
 its landings are registered: the registry, not the queue, is the cursor (a crash between the
 two re-delivers the message, and the registry sees the same ETag and registers nothing new).
 
+A pass reads the queue with long polls only (``LandingQueue.receive``): its first receive
+waits up to ``WAIT_SECONDS`` (``REVENUE_LANDING_QUEUE_WAIT_SECONDS``) for a notification,
+so a file notified while the pass waits is that pass's; once messages come the rest are
+drained with ``DRAIN_WAIT_SECONDS`` polls, and the pass ends on the first empty answer. A
+long poll asks every SQS server, so its empty answer means the queue is empty (a short
+poll, ``WaitTimeSeconds=0``, samples some servers and can answer nothing while messages wait).
+
 Keys arrive URL-encoded (``+`` for a space) and are decoded once, then must keep the landing
-key rule (``revenue.io.keys``). The ``s3:TestEvent`` S3 sends when the notification is
+key rule (``revenue.io.landing.keys``). The ``s3:TestEvent`` S3 sends when the notification is
 configured, records other than ``ObjectCreated``, notifications for other buckets or outside
 the landing prefix, and reserved keys (``_errors/``) are ignored (and deleted). A
 notification sent through SNS (its envelope's ``Message``) is unwrapped.
@@ -29,20 +36,28 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus, urlparse
 
-from revenue.io.keys import shown
-from revenue.io.landing import RESERVED_PREFIXES, LandedFile, landing_key_problem
+from revenue.errors import ConfigurationError
+from revenue.io.landing.keys import shown
+from revenue.io.landing.zone import RESERVED_PREFIXES, LandedFile, landing_key_problem
 
 log = logging.getLogger(__name__)
 
 MAX_PER_RECEIVE = 10
 """SQS returns at most ten messages per receive."""
-WAIT_SECONDS = 1
-"""Long polling: a receive asks every SQS server (a short poll samples some, and can answer
-nothing while messages wait) and waits up to this long when the queue is empty."""
+WAIT_SETTING = "REVENUE_LANDING_QUEUE_WAIT_SECONDS"
+WAIT_SECONDS = 5
+"""How long a pass's first receive waits for a notification on an empty queue (long
+polling; ``REVENUE_LANDING_QUEUE_WAIT_SECONDS`` sets it, a whole number from 1 to 20, SQS's
+bound). Keep it below the watch interval: an idle pass takes this long."""
+DRAIN_WAIT_SECONDS = 1
+"""The long poll of every further receive of a pass, once messages came: its empty answer
+ends the pass."""
+MAX_WAIT_SECONDS = 20
 EXCERPT_CHARS = 200
 """How much of a malformed message's body its log line quotes."""
 
@@ -122,11 +137,33 @@ def _json(text: str) -> Any:
         raise MalformedMessage(f"not JSON ({error})") from None
 
 
-class LandingQueue:
-    """The SQS queue of an S3 landing store (``revenue.io.storage.S3Store``)."""
+def wait_seconds_from_environment() -> int:
+    """``REVENUE_LANDING_QUEUE_WAIT_SECONDS``, else ``WAIT_SECONDS``; ``ConfigurationError``
+    naming it for anything but a whole number from 1 to 20 (0 would be a short poll)."""
+    raw = (os.environ.get(WAIT_SETTING) or "").strip()
+    if not raw:
+        return WAIT_SECONDS
+    try:
+        seconds = int(raw)
+    except ValueError:
+        seconds = 0
+    if not 1 <= seconds <= MAX_WAIT_SECONDS:
+        raise ConfigurationError(
+            f"{WAIT_SETTING}={raw!r}: must be a whole number of seconds from 1 to {MAX_WAIT_SECONDS} "
+            "(how long the watcher long-polls its SQS queue)"
+        )
+    return seconds
 
-    def __init__(self, queue_url: str, store: Any, client: Any = None, wait_seconds: int = WAIT_SECONDS) -> None:
-        self.queue_url, self.store, self.wait_seconds = queue_url, store, wait_seconds
+
+class LandingQueue:
+    """The SQS queue of an S3 landing store (``revenue.io.storage.S3Store``). ``wait_seconds``:
+    how long a pass's first receive long-polls (None: ``wait_seconds_from_environment``)."""
+
+    def __init__(self, queue_url: str, store: Any, client: Any = None, wait_seconds: int | None = None) -> None:
+        wait = wait_seconds_from_environment() if wait_seconds is None else wait_seconds
+        if not 1 <= wait <= MAX_WAIT_SECONDS:
+            raise ValueError(f"a long poll waits 1 to {MAX_WAIT_SECONDS} s, not {wait}")
+        self.queue_url, self.store, self.wait_seconds = queue_url, store, wait
         if client is None:
             endpoint = urlparse(queue_url)
             session = store.session
@@ -134,17 +171,21 @@ class LandingQueue:
         self._client = client
 
     def receive(self, limit: int = 100) -> list[Received]:
-        """Up to ``limit`` messages waiting now (long polling ``wait_seconds`` per receive),
-        each parsed on its own: a malformed one is logged and comes back with no files, to
-        be deleted with the others."""
+        """Up to ``limit`` messages, each parsed on its own (a malformed one is logged and
+        comes back with no files, to be deleted with the others). Every receive is a long
+        poll, which asks every SQS server (a short poll samples some, and can answer nothing
+        while messages wait): the first waits up to ``wait_seconds`` for a message, the next
+        ones ``DRAIN_WAIT_SECONDS``; the first empty answer ends the pass."""
         received: list[Received] = []
+        wait = self.wait_seconds
         while len(received) < limit:
             batch = self._client.receive_message(
-                QueueUrl=self.queue_url, MaxNumberOfMessages=MAX_PER_RECEIVE, WaitTimeSeconds=self.wait_seconds
+                QueueUrl=self.queue_url, MaxNumberOfMessages=MAX_PER_RECEIVE, WaitTimeSeconds=wait
             ).get("Messages", [])
             if not batch:
                 break
             received.extend(self._parsed(message) for message in batch)
+            wait = min(wait, DRAIN_WAIT_SECONDS)
         return received
 
     def _parsed(self, message: dict[str, Any]) -> Received:

@@ -2,7 +2,7 @@
 memory (or the life) of the process that plans other days.
 
 ``read_isolated`` hands a file's bytes to a fresh interpreter (``python -m
-revenue.io.isolated_read``), which imports the reader, caps its address space
+revenue.io.landing.isolated_read``), which imports the reader, caps its address space
 (``RLIMIT_AS``: what it holds then plus the ``read_memory`` limit), parses the file, splits it by day and
 sends back only what the registry records: the rows per day and the rows no day can take.
 Whatever the child does, the caller gets one of three answers:
@@ -16,7 +16,7 @@ A fresh interpreter costs 0.6 to 1.3 s (importing pandas and pyarrow, compiled b
 paid once in a file's life: only a pending file is read this way (README, "A file that
 cannot be read fails its own days only").
 
-Its memory and time are limits of ``revenue.io.limits.LandingLimits`` (``read_memory``,
+Its memory and time are limits of ``revenue.io.landing.limits.LandingLimits`` (``read_memory``,
 ``read_seconds``), read with the others by the process that plans and handed to the child,
 which reads the file within the same limits.
 """
@@ -34,14 +34,17 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import pandas as pd
 
-from revenue.io.landed_files import LandedFileError
-from revenue.io.limits import LandingLimits, human_bytes
+from revenue.io.landing.files import LandedFileError
+from revenue.io.landing.limits import LandingLimits, human_bytes
 
 CHECK_EVERY = 5.0
 """Seconds between two calls of ``still_mine`` while a child reads."""
+Answer = Literal["read", "unreadable", "memory", "died"]
+"""How the child's reading ended, the first item of its pickled answer."""
 
 
 class ReaderDied(Exception):
@@ -51,7 +54,7 @@ class ReaderDied(Exception):
         self.reason = reason
         super().__init__(reason)
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[ReaderDied], tuple[str]]:
         return (type(self), (self.reason,))
 
 
@@ -72,7 +75,7 @@ class FileSummary:
 
 def summarise(data: bytes, uri: str, limits: LandingLimits) -> FileSummary:
     """Read and split a file here (what the child runs)."""
-    from revenue.io.landed_files import read_and_split
+    from revenue.io.landing.days import read_and_split
     from revenue.transforms.identity import landed_order_days
 
     by_day, rejects = read_and_split(data, uri, limits)
@@ -98,7 +101,7 @@ def read_isolated(
         pickle.dump((data, uri, limits), request)
         request.seek(0)
         child = subprocess.Popen(
-            [sys.executable, "-m", "revenue.io.isolated_read"],
+            [sys.executable, "-m", "revenue.io.landing.isolated_read"],
             stdin=request,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -123,7 +126,7 @@ def read_isolated(
     )
 
 
-def _communicate(child: subprocess.Popen, seconds: float, still_mine: Callable[[], None]) -> tuple[bytes, bytes]:
+def _communicate(child: subprocess.Popen[bytes], seconds: float, still_mine: Callable[[], None]) -> tuple[bytes, bytes]:
     """The child's output once it exits; kills it past ``seconds``."""
     deadline = time.monotonic() + seconds
     while True:
@@ -145,7 +148,7 @@ def _how_it_stopped(exitcode: int | None, stderr: bytes = b"") -> str:
     return f"reading it stopped without an answer (exit code {exitcode}){': ' + last[0][:200] if last[0] else ''}"
 
 
-def _answer(data: bytes, uri: str, limits: LandingLimits) -> tuple[str, object]:
+def _answer(data: bytes, uri: str, limits: LandingLimits) -> tuple[Answer, object]:
     """In the child: cap the address space, read, say what happened (never raise)."""
     try:
         _cap_memory(limits.read_memory)
@@ -194,6 +197,6 @@ def _cap_memory(memory: int) -> None:
 
 
 if __name__ == "__main__":  # under its own name, so what it pickles unpickles in the caller
-    from revenue.io.isolated_read import main as child_main
+    from revenue.io.landing.isolated_read import main as child_main
 
     child_main()

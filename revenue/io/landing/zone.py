@@ -3,14 +3,14 @@
 - ``resolve_landed``: turns an event's resource id (``s3://bucket/prefix/key``, or the
   percent-encoded ``file://`` URI of a local file) or a key into a ``LandedFile``, refusing
   anything outside the configured landing prefix or breaking the key rule
-  (``revenue.io.keys``) before reading anything, and reading the object's current ETag.
+  (``revenue.io.landing.keys``) before reading anything, and reading the object's current ETag.
 - ``mark_error``: records an unreadable file under ``_errors/`` of the landing prefix
   (the original stays where it landed).
 - ``listed_files``: every file under the landing prefix, for the watcher (a key breaking
   the rule is skipped, and logged once).
 
 What was landed, and in which order, is the landing registry's to say
-(``revenue.io.registry``).
+(``revenue.io.landing.registry``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import uuid
 from dataclasses import dataclass
 
 from revenue.io.errors import service
-from revenue.io.keys import LandingKeyError, key_problem, shown, skipped_once
+from revenue.io.landing.keys import LandingKeyError, key_problem, shown, skipped_once
 from revenue.io.storage import ObjectStore
 
 __all__ = [
