@@ -33,13 +33,12 @@ from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-from prefect.client.schemas.objects import FlowRun
 from prefect.client.schemas.responses import OrchestrationResult, SetStateStatus
-from prefect.deployments import run_deployment
 from prefect.runtime import flow_run
 from prefect.states import AwaitingRetry, State
 
 from flows.partition import PartitionOutcome, PartitionPlan
+from flows.started_runs import start_run
 from revenue import catalog
 from revenue.chunks import Chunk, chunks_with_work, idempotency_key, split_range
 from revenue.io.environment import environment
@@ -123,18 +122,7 @@ def start_chunk_run(chunk: Chunk, total: int, parameters: dict[str, Any], key: s
 
     deployment = target_deployment()
     try:
-        run = cast(
-            FlowRun,
-            run_deployment(
-                deployment,
-                parameters=parameters,
-                timeout=0,
-                idempotency_key=key,
-                as_subflow=True,
-                flow_run_name=f"backfill-{chunk.label}",
-                tags=["backfill-chunk"],
-            ),
-        )
+        run = start_run(deployment, parameters, key, f"backfill-{chunk.label}", ["backfill-chunk"], as_subflow=True)
     except ObjectNotFound:
         raise DeploymentMissing(
             f"a multi-run backfill starts its chunks as runs of the {deployment} deployment, which this Prefect "
