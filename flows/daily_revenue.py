@@ -7,6 +7,8 @@ same day.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from prefect import flow, get_run_logger, task
 from prefect.runtime import flow_run
 from prefect.states import State
@@ -38,7 +40,7 @@ def resolve_partition(partition_date: str | None) -> str:
 
 
 @task(name="landed_file", **IO_RETRIES)
-def landed_file(config: str, landed_key: str) -> tuple[LandedVersion, list]:
+def landed_file(config: str, landed_key: str) -> tuple[LandedVersion, list[dt.date]]:
     """Register the landed file (inside the landing prefix only) if the watcher has not,
     read it, and return the days whose input it changes: the days it has rows on and the
     days an earlier version of it had rows on. A file that cannot be read fails the run
