@@ -1,5 +1,9 @@
 """The ``backfill`` flow: many partitions as concurrent tasks inside one flow run.
 
+It reads top to bottom: the requested days, the plan (``plan_partitions``), the days fanned
+out (``flows.fan_out``) while a ``RunProgress`` follows them (the grid, the progress
+artifact, the terminal's bar), then the report (log tally, summary artifact, the run's end).
+
 A subflow per day would cost seconds of orchestration each; a task costs milliseconds.
 At most ``max_concurrency`` partitions run at once; one failing day never stops the
 others, and the run ends Failed naming every failed day. A progress artifact moves as
@@ -10,36 +14,26 @@ partitions finish. Every artifact is markdown with what a landed file names esca
 from __future__ import annotations
 
 import datetime as dt
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
-from typing import cast
-from uuid import UUID
+from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import (
-    create_markdown_artifact,
-    create_progress_artifact,
-    update_progress_artifact,
-)
+from prefect.artifacts import create_markdown_artifact
 from prefect.states import State
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.backfill_runs import DeploymentMissing
 from flows.daily_revenue import DEFAULT_CONFIG, failed_message
+from flows.fan_out import fan_out
 from flows.outcomes import failed_run
-from flows.partition import PartitionOutcome, materialize_partitions, plan_partitions
-from flows.status_grid import grid_around
+from flows.partition import PartitionOutcome, plan_partitions
+from flows.progress import RunProgress
+from flows.progress import progress_reported_to as progress_reported_to  # revenue backfill's listener
 from revenue.io.environment import environment
 from revenue.partitions import parse_partition, partition_range
 from revenue.quality import warm_up_in_background
 from revenue.untrusted import markdown_table, markdown_text, run_name_text
 
-ProgressCallback = Callable[[int, int, PartitionOutcome], None]
-_progress_listener: ContextVar[ProgressCallback | None] = ContextVar("backfill_progress_listener", default=None)
 MAX_WORKERS = 32
-PROGRESS_INTERVAL_S = 1.0
 
 
 class PartitionsFailed(Exception):
@@ -49,92 +43,8 @@ class PartitionsFailed(Exception):
         self.failed, self.total = failed, total
         super().__init__(failed_message(failed, total))
 
-    def __reduce__(self):  # failed runs' results are pickled: rebuild from the same arguments
+    def __reduce__(self) -> tuple[Any, ...]:  # failed runs' results are pickled: rebuild from the same arguments
         return (PartitionsFailed, (self.failed, self.total))
-
-
-@contextmanager
-def progress_reported_to(callback: ProgressCallback) -> Iterator[None]:
-    """Call ``callback(done, total, outcome)`` as the partitions of a backfill called inside
-    the block finish (an in-process run: the terminal's progress bar). Scoped to the
-    caller's context, so concurrent callers never see each other's progress."""
-    token = _progress_listener.set(callback)
-    try:
-        yield
-    finally:
-        _progress_listener.reset(token)
-
-
-class ThrottledProgress:
-    """The ``backfill-progress`` artifact, updated at most once per ``interval_s`` and
-    always at 100%: every update is a request and an event the server has to process."""
-
-    def __init__(self, total: int, description: str, interval_s: float = PROGRESS_INTERVAL_S) -> None:
-        self.total, self.interval_s = total, interval_s
-        self.artifact_id = cast(
-            UUID, create_progress_artifact(progress=0.0, key="backfill-progress", description=description)
-        )
-        self.last_update, self.shown = time.monotonic(), 0
-
-    def update(self, done: int) -> None:
-        now = time.monotonic()
-        if done == self.shown:
-            return
-        if done >= self.total or now - self.last_update >= self.interval_s:
-            update_progress_artifact(self.artifact_id, progress=100.0 * done / self.total)
-            self.last_update, self.shown = now, done
-
-
-def run_partitions(
-    config: str,
-    partitions: list[dt.date],
-    force: bool,
-    max_concurrency: int,
-    skip_up_to_date: bool,
-    partitions_per_run: int = 0,
-) -> list[PartitionOutcome]:
-    """Plan the range in one task run, then materialize what needs it: as concurrent task
-    runs of this run, or with ``partitions_per_run``, as runs of the backfill deployment of
-    that many days each (``flows.backfill_runs``). The progress artifact and listeners move
-    as partitions finish."""
-    plan = plan_partitions(config, partitions, skip_up_to_date=skip_up_to_date and not force)
-    total = len(partitions)
-    progress = ThrottledProgress(total, description=f"{total} partitions, {markdown_text(config)}")
-    done = 0
-
-    def finished(outcome: PartitionOutcome) -> None:
-        nonlocal done
-        done = min(done + 1, total)
-        progress.update(done)
-        listener = _progress_listener.get()
-        if listener is not None:
-            listener(done, total, outcome)
-
-    with grid_around(config, partitions, plan) as outcomes:
-        if partitions_per_run:
-            from flows.backfill_runs import run_in_chunks
-
-            outcomes.extend(
-                run_in_chunks(
-                    config,
-                    partitions,
-                    plan,
-                    force,
-                    max_concurrency,
-                    skip_up_to_date,
-                    partitions_per_run,
-                    on_day=finished,
-                )
-            )
-        else:
-            for outcome in plan.up_to_date:
-                finished(outcome)
-            computed = materialize_partitions(config, plan, force, max_concurrency, on_outcome=finished)
-            again = {o.partition for o in computed}  # a current day an order moved to or from: computed too
-            skipped = [o for o in plan.up_to_date if o.partition not in again]
-            outcomes.extend(sorted([*skipped, *computed], key=lambda o: o.partition))
-    progress.update(total)
-    return outcomes
 
 
 def publish_plan(
@@ -213,6 +123,35 @@ def only(partitions: list[dt.date], days: list[str]) -> list[dt.date]:
     return [day for day in partitions if day in wanted]
 
 
+def requested_days(
+    start: str, end: str, max_concurrency: int, partitions_per_run: int, days: list[str] | None
+) -> list[dt.date]:
+    """The days the parameters ask for; a ``ValueError`` naming the parameter that is not usable."""
+    partitions = checked_range(start, end, max_concurrency, partitions_per_run)
+    if days is None:
+        return partitions
+    if partitions_per_run:
+        raise ValueError("days and partitions_per_run cannot be combined: a chunk run computes its whole range")
+    return only(partitions, days)
+
+
+def report(
+    config: str, start: str, end: str, partitions: list[dt.date], outcomes: list[PartitionOutcome]
+) -> list[PartitionOutcome] | State:
+    """The tally in the log, the ``backfill-summary`` artifact, and the run's end: Failed
+    naming every failed day, else the outcomes."""
+    tally: dict[str, int] = {}
+    for outcome in outcomes:
+        tally[outcome.outcome] = tally.get(outcome.outcome, 0) + 1
+    get_run_logger().info("backfill %s..%s: %s", start, end, tally)
+    publish_summary(config, partitions[0], partitions[-1], outcomes)
+    failed = [o for o in outcomes if o.outcome == "failed"]
+    if failed:
+        error = PartitionsFailed(failed, len(outcomes))
+        return failed_run(str(error), error)
+    return outcomes
+
+
 @flow(
     name="backfill",
     flow_run_name=backfill_run_name,
@@ -249,11 +188,7 @@ def backfill(
             runs name the days they heal); default: every day.
     """
     try:
-        partitions = checked_range(start, end, max_concurrency, partitions_per_run)
-        if days is not None:
-            if partitions_per_run:
-                raise ValueError("days and partitions_per_run cannot be combined: a chunk run computes its whole range")
-            partitions = only(partitions, days)
+        partitions = requested_days(start, end, max_concurrency, partitions_per_run, days)
     except ValueError as invalid:  # the run ends Failed saying which parameter, without a traceback
         return failed_run(str(invalid), invalid)
     per_run = partitions_per_run if 0 < partitions_per_run < len(partitions) else 0
@@ -262,18 +197,11 @@ def backfill(
         return []
     if not per_run:
         warm_up_in_background()
+    plan = plan_partitions(config, partitions, skip_up_to_date=skip_up_to_date and not force)
     try:
-        outcomes = run_partitions(config, partitions, force, max_concurrency, skip_up_to_date, per_run)
+        with RunProgress(config, partitions, plan, backfill=True) as progress:
+            run = fan_out(config, plan, progress, force, max_concurrency, per_run, skip_up_to_date)
+            outcomes = progress.settled(run.outcomes)
     except DeploymentMissing as missing:  # the message says how to get the deployment
         return failed_run(str(missing), missing)
-    logger = get_run_logger()
-    tally: dict[str, int] = {}
-    for outcome in outcomes:
-        tally[outcome.outcome] = tally.get(outcome.outcome, 0) + 1
-    logger.info("backfill %s..%s: %s", start, end, tally)
-    publish_summary(config, partitions[0], partitions[-1], outcomes)
-    failed = [o for o in outcomes if o.outcome == "failed"]
-    if failed:
-        error = PartitionsFailed(failed, len(outcomes))
-        return failed_run(str(error), error)
-    return outcomes
+    return report(config, start, end, partitions, outcomes)

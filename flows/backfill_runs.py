@@ -26,20 +26,19 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Literal, cast
 from uuid import UUID
 
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-from prefect.client.schemas.objects import FlowRun
 from prefect.client.schemas.responses import OrchestrationResult, SetStateStatus
-from prefect.deployments import run_deployment
 from prefect.runtime import flow_run
-from prefect.states import AwaitingRetry
+from prefect.states import AwaitingRetry, State
 
 from flows.partition import PartitionOutcome, PartitionPlan
+from flows.started_runs import start_run
 from revenue import catalog
 from revenue.chunks import Chunk, chunks_with_work, idempotency_key, split_range
 from revenue.io.environment import environment
@@ -58,6 +57,19 @@ LATE_AFTER_S = 120.0
 """A chunk run still scheduled this long after the start: the log says no worker takes it."""
 
 
+ChunkRunState = Literal[
+    "SCHEDULED", "PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED", "CRASHED", "PAUSED", "CANCELLING", "DELETED"
+]
+"""A chunk run's state type: Prefect's ``StateType`` values, and ``DELETED`` for a run the
+API no longer has."""
+FINAL: tuple[ChunkRunState, ...] = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED", "DELETED")
+
+
+def state_of(state: State) -> ChunkRunState:
+    """A Prefect state's type as a ``ChunkRunState``."""
+    return cast(ChunkRunState, state.type.value)
+
+
 class DeploymentMissing(RuntimeError):
     """The API has no backfill deployment to start the chunks on (the message says how to get one)."""
 
@@ -70,17 +82,19 @@ class ChunkRun:
     chunk_count: int
     run_id: UUID
     name: str
-    state_type: str = "SCHEDULED"
+    state_type: ChunkRunState = "SCHEDULED"
     state_name: str = "Scheduled"
     message: str = ""
     worker: str = ""
 
     @property
     def final(self) -> bool:
-        return self.state_type in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED", "DELETED")
+        return self.state_type in FINAL
 
 
-def chunk_parameters(chunk: Chunk, config: str, force: bool, max_concurrency: int, skip_up_to_date: bool) -> dict:
+def chunk_parameters(
+    chunk: Chunk, config: str, force: bool, max_concurrency: int, skip_up_to_date: bool
+) -> dict[str, Any]:
     return {
         "start": chunk.start.isoformat(),
         "end": chunk.end.isoformat(),
@@ -100,7 +114,7 @@ def target_deployment() -> str | UUID:
     return UUID(deployment.id) if deployment.id else BACKFILL_DEPLOYMENT
 
 
-def start_chunk_run(chunk: Chunk, total: int, parameters: dict, key: str) -> ChunkRun:
+def start_chunk_run(chunk: Chunk, total: int, parameters: dict[str, Any], key: str) -> ChunkRun:
     """The chunk's run: started now, or found again under its key (a retry of the parent).
     One found failed, crashed or cancelled is retried in place; its published days are
     skipped by the rerun."""
@@ -108,18 +122,7 @@ def start_chunk_run(chunk: Chunk, total: int, parameters: dict, key: str) -> Chu
 
     deployment = target_deployment()
     try:
-        run = cast(
-            FlowRun,
-            run_deployment(
-                deployment,
-                parameters=parameters,
-                timeout=0,
-                idempotency_key=key,
-                as_subflow=True,
-                flow_run_name=f"backfill-{chunk.label}",
-                tags=["backfill-chunk"],
-            ),
-        )
+        run = start_run(deployment, parameters, key, f"backfill-{chunk.label}", ["backfill-chunk"], as_subflow=True)
     except ObjectNotFound:
         raise DeploymentMissing(
             f"a multi-run backfill starts its chunks as runs of the {deployment} deployment, which this Prefect "
@@ -144,7 +147,7 @@ def start_chunk_run(chunk: Chunk, total: int, parameters: dict, key: str) -> Chu
                 run.name,
                 getattr(answer.details, "reason", answer.status.value),
             )
-            return ChunkRun(chunk, total, run.id, run.name, state.type.value, state.name or "", state.message or "")
+            return ChunkRun(chunk, total, run.id, run.name, state_of(state), state.name or "", state.message or "")
         get_run_logger().info(
             "chunk %d/%d %s: its run %s had ended %s; retrying it (its published days are skipped)",
             chunk.number,
@@ -175,7 +178,7 @@ def read_chunk_runs(runs: list[ChunkRun]) -> None:
         run = by_id[record.id]
         run.name = record.name
         if record.state is not None:
-            run.state_type, run.state_name = record.state.type.value, record.state.name or record.state.type.value
+            run.state_type, run.state_name = state_of(record.state), record.state.name or record.state.type.value
             run.message = first_line_of(record.state.message)
         run.worker = str((record.labels or {}).get("prefect.worker.name", run.worker))
 
@@ -184,7 +187,7 @@ def recorded_by(config: str, start: dt.date, end: dt.date, run_ids: set[str]) ->
     """The days of ``[start, end]`` whose last ledger record a chunk run wrote, as outcomes
     (published, or failed with the recorded cause): one query."""
     rows = environment(config).warehouse.ledger(start, end)
-    days: dict[dt.date, list] = {}
+    days: dict[dt.date, list[Any]] = {}  # ledger rows
     for row in rows:
         if row.run_id in run_ids:
             days.setdefault(row.partition_date, []).append(row)

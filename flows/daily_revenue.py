@@ -7,14 +7,17 @@ same day.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from prefect import flow, get_run_logger, task
 from prefect.runtime import flow_run
 from prefect.states import State
 
-from flows.outcomes import describe, failed_run, failure_of, first_line
-from flows.partition import PartitionOutcome, materialize_with_states, plan_partitions
+from flows.fan_out import fan_out
+from flows.outcomes import describe, failed_run, first_line
+from flows.partition import PartitionOutcome, plan_partitions
 from flows.policies import IO_RETRIES
-from flows.status_grid import grid_around
+from flows.progress import RunProgress
 from revenue.errors import DataError
 from revenue.healing import HEAL_TAG
 from revenue.io.environment import environment
@@ -37,7 +40,7 @@ def resolve_partition(partition_date: str | None) -> str:
 
 
 @task(name="landed_file", **IO_RETRIES)
-def landed_file(config: str, landed_key: str) -> tuple[LandedVersion, list]:
+def landed_file(config: str, landed_key: str) -> tuple[LandedVersion, list[dt.date]]:
     """Register the landed file (inside the landing prefix only) if the watcher has not,
     read it, and return the days whose input it changes: the days it has rows on and the
     days an earlier version of it had rows on. A file that cannot be read fails the run
@@ -121,15 +124,15 @@ def daily_revenue(
         except ValueError as invalid:  # a date that is no partition: the run says so, no traceback
             return failed_run(first_line(invalid), invalid)
     plan = plan_partitions(config, days)
-    with grid_around(config, days, plan) as outcomes:
-        finished = materialize_with_states(config, plan, force, max_concurrency=4)
-        outcomes.extend(outcome for outcome, _ in finished)
+    with RunProgress(config, days, plan) as progress:
+        run = fan_out(config, plan, progress, force, max_concurrency=4)
+        outcomes = progress.settled(run.outcomes)
     logger = get_run_logger()
     for outcome in outcomes:
         logger.info("partition %s", describe(outcome))
-    failed = [(o, state) for o, state in finished if o.outcome == "failed"]
+    failed = [o for o in outcomes if o.outcome == "failed"]
     if failed:
-        message = failed_message([o for o, _ in failed], len(outcomes), about)
-        error = failure_of(failed[0][1]) if len(failed) == 1 and not landed_key else DataError(message)
+        message = failed_message(failed, len(outcomes), about)
+        error = run.error_of(failed[0]) if len(failed) == 1 and not landed_key else DataError(message)
         return failed_run(message, error or DataError(message))
     return outcomes

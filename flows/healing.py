@@ -129,21 +129,13 @@ def _restarted(env: Environment, config: str, requests: Sequence[HealRequest]) -
 def _start(env: Environment, run: HealRun) -> None:
     """Start the run (or find it again under its key), recorded in the heal log. A failure
     is logged: the claim is started again after ``RESTART_AFTER``."""
-    from prefect.deployments import run_deployment
+    from flows.started_runs import start_run
 
     try:
-        flow_run = run_deployment(
-            run.deployment,
-            parameters=run.parameters,
-            timeout=0,
-            idempotency_key=run.key,
-            flow_run_name=run.name,
-            tags=[HEAL_TAG],
-            as_subflow=False,
-        )
+        flow_run = start_run(run.deployment, run.parameters, run.key, run.name, [HEAL_TAG], as_subflow=False)
     except Exception as error:  # noqa: BLE001 - an API outage: the claim is started again later
         log.warning("could not start %s (%s): %s: %s", run.name, run.deployment, type(error).__name__, error)
         return
-    heal_log.record_run(env.warehouse, run.requests, str(flow_run.id))  # type: ignore[union-attr]
+    heal_log.record_run(env.warehouse, run.requests, str(flow_run.id))
     reasons = "; ".join(f"{r.partition}: {r.reason}" for r in run.requests[:5])
-    log.info("healing %s with run %s (%s): %s", ", ".join(map(str, run.days)), run.name, flow_run.id, reasons)  # type: ignore[union-attr]
+    log.info("healing %s with run %s (%s): %s", ", ".join(map(str, run.days)), run.name, flow_run.id, reasons)

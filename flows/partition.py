@@ -26,28 +26,21 @@ plans the day again and computes it from its new input.
 
 The tasks are thin: the work is ``revenue.stages`` (plain functions, importable without
 Prefect, which the benchmark runs bare); retry and cache options are ``flows.policies``,
-the artifact and asset events ``flows.partition_records``, outcome mapping ``flows.outcomes``.
-Partitions fan out with Prefect's futures (``submit`` and ``as_completed``), never more than
-``max_concurrency`` in flight.
+what a partition reports when it ends (artifact, ledger, asset and alert events, log)
+``flows.partition_report``, outcome mapping ``flows.outcomes``. ``flows.fan_out`` runs the
+planned days; ``flows.progress`` follows them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
-from prefect import get_run_logger, task
-from prefect.context import TaskRunContext
-from prefect.futures import PrefectFuture, as_completed
-from prefect.runtime import flow_run
-from prefect.states import Failed, State
+from prefect import task
+from prefect.states import State
 
-from flows.alert_events import emit_failed, emit_published, resolve
-from flows.outcomes import describe, first_line, outcome_of
-from flows.partition_records import emit_asset_events, quality_artifact
+from flows.partition_report import PartitionRun, report_failed, report_interrupted, report_published, run_id
 from flows.policies import CACHED, IO_RETRIES
 from revenue import stages
 from revenue.errors import InputSuperseded, ServiceUnavailableError
@@ -55,12 +48,9 @@ from revenue.io.activity import running
 from revenue.io.environment import environment
 from revenue.io.errors import naming_partitions
 from revenue.io.partition_input import PartitionInput, plan_inputs
-from revenue.quality.gate import GateResult, run_gate
 from revenue.stages import PartitionOutcome
 from revenue.status import CURRENT, classify_range
-
-MAX_INPUT_ATTEMPTS = 5
-"""How often a partition is recomputed when its input keeps changing while it computes."""
+from revenue.status import State as PartitionState
 
 
 @dataclass(frozen=True)
@@ -73,7 +63,7 @@ class PartitionPlan:
     """Days the warehouse holds at their current input: only their cache may be used."""
     inputs: tuple[PartitionInput, ...] = ()
     """Every planned day's input (computed or skipped)."""
-    previous: dict[dt.date, str] = field(default_factory=dict)
+    previous: dict[dt.date, PartitionState] = field(default_factory=dict)
     """Each planned day's state before the run (``failed``, ``missing``, ...): publishing a
     failed day, or a missing one past its deadline, resolves an alert."""
     held: dict[dt.date, tuple[Decimal | None, int | None]] = field(default_factory=dict)
@@ -125,181 +115,24 @@ def plan_partitions(config: str, partitions: list[dt.date], skip_up_to_date: boo
     )
 
 
-def _compute_tasks(config: str, force: bool) -> Callable[[PartitionInput, frozenset[dt.date]], Any]:
-    """``compute_partition`` bound to the environment's result storage. A day the
-    warehouse does not hold at its input (or ``force``) recomputes and overwrites the
-    cached result; only a current day may be a cache hit."""
-    storage = environment(config).result_storage
-    cached = compute_partition.with_options(result_storage=storage)
-    refreshing = compute_partition.with_options(result_storage=storage, refresh_cache=True)
-
-    def choose(planned: PartitionInput, current: frozenset[dt.date]):
-        return cached if planned.partition in current and not force else refreshing
-
-    return choose
-
-
-def materialize_partitions(
-    config: str,
-    plan: PartitionPlan,
-    force: bool = False,
-    max_concurrency: int = 4,
-    on_outcome: Callable[[PartitionOutcome], None] | None = None,
-) -> list[PartitionOutcome]:
-    """Many partitions as concurrent task runs of the calling flow run, never more than
-    ``max_concurrency`` in flight. A failing partition never stops the others: it comes
-    back as a ``failed`` outcome. ``on_outcome`` is called as each one finishes."""
-    return [outcome for outcome, _ in materialize_with_states(config, plan, force, max_concurrency, on_outcome)]
-
-
-def materialize_with_states(
-    config: str,
-    plan: PartitionPlan,
-    force: bool,
-    max_concurrency: int,
-    on_outcome: Callable[[PartitionOutcome], None] | None = None,
-) -> list[tuple[PartitionOutcome, State | None]]:
-    """Every planned partition's outcome with its task run's final state (see
-    ``failure_of``). A partition whose input changed while it computed
-    (``superseded``) is planned again and submitted with its new input (a new cache key),
-    up to ``MAX_INPUT_ATTEMPTS`` times."""
-    choose = _compute_tasks(config, force)
-    pending = [(item, 1) for item in reversed(plan.to_compute)]
-    in_flight: dict[PrefectFuture[Any], tuple[PartitionInput, int]] = {}
-    finished: list[tuple[PartitionOutcome, State | None]] = []
-    followed: dict[dt.date, int] = {}
-
-    def follow(outcome: PartitionOutcome) -> None:
-        """Days an order moved to or from by this publish: planned and computed by this run
-        too, unless they are queued or computing already (each at most MAX_INPUT_ATTEMPTS)."""
-        busy = {i.partition for i, _ in pending} | {i.partition for i, _ in in_flight.values()}
-        days = [
-            d
-            for d in map(dt.date.fromisoformat, outcome.displaced)
-            if d not in busy and followed.get(d, 0) < MAX_INPUT_ATTEMPTS
-        ]
-        if not days:
-            return
-        get_run_logger().info(
-            "partition %s: orders moved to or from %s: computing %s too",
-            outcome.partition,
-            ", ".join(d.isoformat() for d in days),
-            "it" if len(days) == 1 else "them",
-        )
-        for again in plan_partitions(config, days).to_compute:
-            followed[again.partition] = followed.get(again.partition, 0) + 1
-            pending.append((again, 2))  # not the first attempt: never a cache hit, its input changed
-
-    while pending or in_flight:
-        while pending and len(in_flight) < max(1, max_concurrency):
-            item, attempt = pending.pop()
-            current = plan.current if attempt == 1 else frozenset()
-            future = choose(item, current).submit(config, item.partition, item, was=plan.previous.get(item.partition))
-            in_flight[future] = (item, attempt)
-        future = next(as_completed(list(in_flight)))  # the first of them to finish
-        item, attempt = in_flight.pop(future)
-        future.wait()  # done already: this records its final state on the future
-        outcome = outcome_of(item.partition, future.state, plan.held.get(item.partition))
-        if outcome.outcome == "superseded" and attempt < MAX_INPUT_ATTEMPTS:
-            get_run_logger().info("%s: computing it again", outcome.error)
-            [again] = plan_partitions(config, [item.partition]).to_compute
-            pending.append((again, attempt + 1))
-            continue
-        if outcome.outcome == "superseded":
-            outcome = replace(
-                outcome,
-                outcome="failed",
-                error=f"partition {item.partition}: its input kept changing over {attempt} attempts ({outcome.error})",
-            )
-        finished = [pair for pair in finished if pair[0].partition != outcome.partition]  # a day computed again
-        finished.append((outcome, future.state))
-        if on_outcome is not None:
-            on_outcome(outcome)
-        if outcome.displaced:
-            follow(outcome)
-    return sorted(finished, key=lambda pair: pair[0].partition)
-
-
 @task(name="compute_partition", task_run_name="partition-{partition}", **CACHED, **IO_RETRIES)
 def compute_partition(
-    config: str, partition: dt.date, input: PartitionInput, was: str | None = None
+    config: str, partition: dt.date, input: PartitionInput, was: PartitionState | None = None
 ) -> PartitionOutcome | State:
-    """Every stage of the partition as plain calls, gated, then publish; one quality
-    artifact and the asset events of what was published. Cached on (name, partition, input
-    fingerprint); an unavailable service is retried. While it computes, the day shows as
-    running in the grid. A failure ends the task run Failed with its cause as the message
-    (no traceback: the cause is the news) and is recorded in the ledger; an outage and an
-    input that changed while it computed are not recorded (the flow plans the day again and
-    submits it with its new input). A failure is also a ``revenue.partition.failed`` event
-    (an outage only once its retries are spent); a publish is a ``revenue.partition.published``
-    event, and also ``revenue.partition.recovered`` when the day's state before the run
-    (``was``) had been alerted on (failed, or missing past its deadline): the alerts of
-    ``alerts.yaml``."""
-    env = environment(config)
-    results: list[GateResult] = []
-    timings = stages.Timings()
-    computed = None
-
-    def gate(dataset, frame, day, parameters):
-        result = run_gate(dataset, frame, day, parameters)
-        results.append(result)
-        return result
-
+    """Compute the partition's stages (each gated), publish it, report how it ended
+    (``flows.partition_report``). Cached on (name, partition, input fingerprint); an
+    unavailable service is retried. While it computes, the day shows as running in the
+    grid. A failure ends the task run Failed with its cause as the message and is recorded
+    in the ledger; an outage and an input that changed while it computed are not (the flow
+    plans the day again and submits it with its new input). ``was``: the day's state before
+    the run (a publish resolves an alert sent about it)."""
+    run = PartitionRun(environment(config), config, partition, input)
     try:
-        with running(env.warehouse, partition, _run_id()):
-            computed = stages.compute(env, input, gate, timings)
-            outcome = stages.publish(env, computed, _run_id())
+        with running(run.env.warehouse, partition, run_id()):
+            computed = run.compute()
+            outcome = stages.publish(run.env, computed, run_id())
     except (InputSuperseded, ServiceUnavailableError) as change:
-        # the flow plans the day again / Prefect retries it: no ledger record, no traceback
-        if isinstance(change, ServiceUnavailableError) and _last_attempt():
-            _alert_failure(env, config, partition, input, first_line(change))
-        return Failed(message=f"partition {partition}: {first_line(change)}", data=change)
+        return report_interrupted(run, change)
     except Exception as failure:
-        cause = first_line(failure)
-        quality_artifact(partition, f"failed: {cause}", computed, results, timings)
-        try:
-            stages.record_failure(env, input, _run_id(), failure)
-        except Exception as error:  # the failure itself is what the run must report
-            get_run_logger().warning("could not record the failure of %s in the ledger: %s", partition, error)
-        get_run_logger().error("partition %s failed: %s", partition, cause)
-        _alert_failure(env, config, partition, input, cause)
-        return Failed(message=f"partition {partition} failed: {cause}", data=failure)
-    quality_artifact(
-        partition,
-        f"published: revenue {outcome.revenue:,.2f} from {outcome.order_count:,} orders",
-        computed,
-        results,
-        timings,
-    )
-    emit_asset_events(env, computed, outcome)
-    emit_published(config, outcome.partition, outcome.fingerprint, _run_id())
-    _resolve_alert(env, config, partition, was, outcome)
-    get_run_logger().info("%s", describe(outcome))
-    return outcome
-
-
-def _resolve_alert(env, config: str, partition: dt.date, was: str | None, outcome: PartitionOutcome) -> None:
-    """The "resolved" message of an alert sent about the day; a failure to send it never
-    fails the publish."""
-    try:
-        resolve(env.warehouse, config, partition, was, env.pipeline.alert_deadline, outcome, _run_id())
-    except Exception as error:  # noqa: BLE001 - the day is published; only the message is lost
-        get_run_logger().warning("could not send the resolved alert of %s: %s", partition, first_line(error))
-
-
-def _alert_failure(env, config: str, partition: dt.date, input: PartitionInput, cause: str) -> None:
-    """The failed-day alert's event; a failure to send it never hides the failure itself."""
-    try:
-        emit_failed(env.warehouse, config, partition.isoformat(), cause, input.fingerprint, _run_id())
-    except Exception as error:  # noqa: BLE001 - the run reports the partition's own failure
-        get_run_logger().warning("could not send the failed-day alert of %s: %s", partition, first_line(error))
-
-
-def _last_attempt() -> bool:
-    """Whether this task run has no retry left."""
-    context = TaskRunContext.get()
-    return context is None or context.task_run.run_count > (context.task.retries or 0)
-
-
-def _run_id() -> str | None:
-    return str(flow_run.id) if flow_run.id else None
+        return report_failed(run, failure)
+    return report_published(run, outcome, was)

@@ -13,10 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import warnings
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact
@@ -29,9 +27,6 @@ from revenue.io.environment import Environment, environment
 from revenue.io.partition_input import PartitionInput
 from revenue.status import PartitionStatus, current_statuses, grid_days
 from revenue.untrusted import markdown_text
-
-if TYPE_CHECKING:
-    from flows.partition import PartitionOutcome, PartitionPlan
 
 ARTIFACT_KEY = "partition-status"
 
@@ -121,19 +116,6 @@ def refresh_partition_grid(
         _write(config, env, current_statuses(env, days, running, run_id, known=known))
     except Exception as error:
         _logger().warning("could not refresh the partition-status grid: %s", error)
-
-
-@contextmanager
-def grid_around(config: str, days: list[dt.date], plan: PartitionPlan) -> Iterator[list[PartitionOutcome]]:
-    """The grid refreshed around a run's partitions: before (the days to compute shown
-    running) and after, whatever the end. The caller puts the outcomes in the list it gets,
-    so the days the run left held at their planned input are not fingerprinted again."""
-    refresh_partition_grid(config, days, running=[i.partition for i in plan.to_compute], known=plan.inputs)
-    outcomes: list[PartitionOutcome] = []
-    try:
-        yield outcomes
-    finally:
-        refresh_partition_grid(config, days, known=plan.held_inputs(outcomes))
 
 
 @dataclass(frozen=True)

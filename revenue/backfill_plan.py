@@ -26,11 +26,20 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
-from revenue.status import CURRENT, classify
+from revenue.status import CURRENT, PartitionStatus, classify
 from revenue.untrusted import markdown_text, one_line, terminal_text
 
-COMPUTE, CACHE_HIT, SKIP = "compute", "cache hit", "skip"
+if TYPE_CHECKING:
+    from revenue.io.environment import Environment
+    from revenue.io.warehouse import PublishedDay
+
+Action = Literal["compute", "cache hit", "skip"]
+"""What a backfill would do with a day."""
+COMPUTE: Action = "compute"
+CACHE_HIT: Action = "cache hit"
+SKIP: Action = "skip"
 
 
 @dataclass(frozen=True)
@@ -50,7 +59,7 @@ class Placement:
 @dataclass(frozen=True)
 class PlannedDay:
     partition: dt.date
-    action: str
+    action: Action
     reason: str
     estimate_ms: int | None = None
     """Recorded stage time of its last attempt, or the range's median (None: no history)."""
@@ -59,7 +68,12 @@ class PlannedDay:
 
 
 def preview(
-    env, start: dt.date, end: dt.date, force: bool = False, skip_up_to_date: bool = True, partitions_per_run: int = 0
+    env: Environment,
+    start: dt.date,
+    end: dt.date,
+    force: bool = False,
+    skip_up_to_date: bool = True,
+    partitions_per_run: int = 0,
 ) -> list[PlannedDay]:
     """What ``backfill(start, end, force, skip_up_to_date, partitions_per_run)`` would do
     with each day now."""
@@ -95,7 +109,7 @@ def _with_chunks(days: list[PlannedDay], partitions_per_run: int) -> list[Planne
     ]
 
 
-def _decide(status, force: bool, skip_up_to_date: bool) -> tuple[str, str]:
+def _decide(status: PartitionStatus, force: bool, skip_up_to_date: bool) -> tuple[Action, str]:
     if status.state in CURRENT:
         if force:
             return COMPUTE, "forced (current)"
@@ -107,7 +121,7 @@ def _decide(status, force: bool, skip_up_to_date: bool) -> tuple[str, str]:
     return COMPUTE, f"{status.state}: {status.detail}" if status.detail else status.state
 
 
-def _recorded_ms(held) -> int | None:
+def _recorded_ms(held: PublishedDay) -> int | None:
     durations = [row.duration_ms for row in held.ledger.values() if row.duration_ms]
     return sum(durations) if durations else None
 

@@ -1,12 +1,12 @@
 """A service outage is a failed-day alert only once Prefect's retries are spent: the
-partition task asks ``_last_attempt`` on each attempt, here through Prefect's engine."""
+partition task asks ``last_attempt`` on each attempt, here through Prefect's engine."""
 
 from __future__ import annotations
 
 import pytest
 from prefect import flow, task
 
-from flows.partition import _last_attempt
+from flows.partition_report import last_attempt
 from testkit.waiting import wait_for
 
 
@@ -15,7 +15,7 @@ def test_only_the_attempt_without_a_retry_left_is_the_last():
 
     @task(retries=2, retry_delay_seconds=0)
     def flaky() -> None:
-        seen.append(_last_attempt())
+        seen.append(last_attempt())
         raise ConnectionError("the database is down")
 
     @flow

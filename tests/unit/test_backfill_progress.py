@@ -3,8 +3,8 @@ for the Prefect server, so a fast backfill must not send one per partition."""
 
 from __future__ import annotations
 
-import flows.backfill as backfill_module
-from flows.backfill import ThrottledProgress
+import flows.progress as progress_module
+from flows.progress import ThrottledProgress
 
 
 class FakeClock:
@@ -18,11 +18,11 @@ class FakeClock:
 def test_updates_at_most_once_per_interval_and_always_at_the_end(monkeypatch):
     sent: list[float] = []
     clock = FakeClock()
-    monkeypatch.setattr(backfill_module, "create_progress_artifact", lambda **kwargs: "artifact-id")
+    monkeypatch.setattr(progress_module, "create_progress_artifact", lambda **kwargs: "artifact-id")
     monkeypatch.setattr(
-        backfill_module, "update_progress_artifact", lambda artifact_id, progress: sent.append(progress)
+        progress_module, "update_progress_artifact", lambda artifact_id, progress: sent.append(progress)
     )
-    monkeypatch.setattr(backfill_module.time, "monotonic", clock)
+    monkeypatch.setattr(progress_module.time, "monotonic", clock)
 
     progress = ThrottledProgress(total=10, description="10 partitions", interval_s=1.0)
     for done in range(1, 6):  # five partitions within half a second: no update yet
