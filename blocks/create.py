@@ -12,7 +12,6 @@ and ``NAME-landing`` (s3-bucket or local-file-system).
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,37 +26,8 @@ from prefect_sqlalchemy import ConnectionComponents, SqlAlchemyConnector
 from sqlalchemy.engine import make_url
 
 from blocks.pipeline import ObjectStorage, RevenuePipeline
+from revenue import settings
 from revenue.redaction import redact
-
-RESULTS_SUFFIX = "_prefect_results"
-
-REQUIRED_VARIABLES = (
-    "REVENUE_SOURCE_DB_URL",
-    "REVENUE_WAREHOUSE_DB_URL",
-    "REVENUE_LAKE_URL",
-)
-OPTIONAL_VARIABLES = (
-    "REVENUE_LANDING_URL",
-    "REVENUE_RESULTS_URL",
-    "REVENUE_WAREHOUSE_SCHEMA",
-    "REVENUE_SOURCE_TABLE",
-    "REVENUE_STATUS_WEEKS",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_DEFAULT_REGION",
-    "AWS_ENDPOINT_URL_S3",
-    "REVENUE_ALERT_WEBHOOK_URL",
-    "REVENUE_ALERT_SLACK_WEBHOOK_URL",
-    "REVENUE_ALERT_PAGERDUTY_INTEGRATION_KEY",
-    "REVENUE_ALERT_PAGERDUTY_API_KEY",
-    "REVENUE_ALERT_WATCHER_SILENCE",
-    "REVENUE_ALERT_DEADLINE",
-    "REVENUE_LANDING_QUEUE_URL",
-    "REVENUE_HEAL",
-    "REVENUE_HEAL_SETTLE_SECONDS",
-    "REVENUE_HEAL_HORIZON_DAYS",
-)
-ALERT_PREFIX = "REVENUE_ALERT_"
 
 
 class EnvironmentError_(ValueError):
@@ -163,10 +133,6 @@ def aws_credentials(environ: Mapping[str, str]) -> AwsCredentials | None:
     )
 
 
-def _results_url(lake_url: str) -> str:
-    return lake_url.rstrip("/") + "/" + RESULTS_SUFFIX
-
-
 @dataclass
 class EnvironmentBlocks:
     """The unsaved blocks of one environment."""
@@ -176,101 +142,51 @@ class EnvironmentBlocks:
     lake: ObjectStorage
     results: ObjectStorage
     landing: ObjectStorage | None
-    source_table: str = "orders"
-    warehouse_schema: str = "analytics"
-    status_weeks: int = 8
-    alert_deadline: str = "07:30"
-    landing_queue: str | None = None
-    heal: bool = False
-    heal_settle_seconds: int = 60
-    heal_horizon_days: int | None = None
+    source_table: str = settings.SOURCE_TABLE.default
+    warehouse_schema: str = settings.WAREHOUSE_SCHEMA.default
+    status_weeks: int = settings.STATUS_WEEKS.default
+    alert_deadline: str = settings.ALERT_DEADLINE.default
+    landing_queue: str | None = settings.LANDING_QUEUE_URL.default
+    heal: bool = settings.HEAL.default
+    heal_settle_seconds: int = settings.HEAL_SETTLE_SECONDS.default
+    heal_horizon_days: int | None = settings.HEAL_HORIZON_DAYS.default
     alerts: Mapping[str, str] = field(default_factory=dict)
     """The ``REVENUE_ALERT_*`` variables (destinations and thresholds; secrets among them)."""
 
 
 def pipeline_from_environ(environ: Mapping[str, str]) -> EnvironmentBlocks:
-    """Build (unsaved) blocks from ``REVENUE_*`` and ``AWS_*`` variables."""
-    missing = [name for name in REQUIRED_VARIABLES if not environ.get(name)]
-    if missing:
-        raise EnvironmentError_(f"missing environment variable(s): {', '.join(missing)}")
+    """Build (unsaved) blocks from ``REVENUE_*`` (``revenue.settings``) and ``AWS_*`` variables."""
+    values = settings.environment_values(environ)
     credentials = aws_credentials(environ)
-    lake_url = environ["REVENUE_LAKE_URL"]
-    landing_url = environ.get("REVENUE_LANDING_URL")
     return EnvironmentBlocks(
-        source=database_connector(environ["REVENUE_SOURCE_DB_URL"], "REVENUE_SOURCE_DB_URL"),
-        warehouse=database_connector(environ["REVENUE_WAREHOUSE_DB_URL"], "REVENUE_WAREHOUSE_DB_URL"),
-        lake=object_storage(lake_url, "REVENUE_LAKE_URL", credentials),
-        results=object_storage(
-            environ.get("REVENUE_RESULTS_URL") or _results_url(lake_url), "REVENUE_RESULTS_URL", credentials
-        ),
-        landing=object_storage(landing_url, "REVENUE_LANDING_URL", credentials) if landing_url else None,
-        source_table=environ.get("REVENUE_SOURCE_TABLE") or "orders",
-        warehouse_schema=environ.get("REVENUE_WAREHOUSE_SCHEMA") or "analytics",
-        status_weeks=_status_weeks(environ.get("REVENUE_STATUS_WEEKS")),
-        alert_deadline=_alert_deadline(environ.get("REVENUE_ALERT_DEADLINE")),
-        landing_queue=environ.get("REVENUE_LANDING_QUEUE_URL") or None,
-        heal=_switch(environ.get("REVENUE_HEAL"), "REVENUE_HEAL"),
-        heal_settle_seconds=_or_default(_whole(environ, "REVENUE_HEAL_SETTLE_SECONDS", 0, 86400), 60),
-        heal_horizon_days=_whole(environ, "REVENUE_HEAL_HORIZON_DAYS", 1, 3660),
-        alerts={k: v for k, v in environ.items() if k.startswith(ALERT_PREFIX) and v},
+        source=database_connector(values.source_db_url, settings.SOURCE_DB_URL.name),
+        warehouse=database_connector(values.warehouse_db_url, settings.WAREHOUSE_DB_URL.name),
+        lake=object_storage(values.lake_url, settings.LAKE_URL.name, credentials),
+        results=object_storage(values.results_url, settings.RESULTS_URL.name, credentials),
+        landing=object_storage(values.landing_url, settings.LANDING_URL.name, credentials)
+        if values.landing_url
+        else None,
+        source_table=values.source_table,
+        warehouse_schema=values.warehouse_schema,
+        status_weeks=values.status_weeks,
+        alert_deadline=values.alert_deadline,
+        landing_queue=values.landing_queue_url,
+        heal=values.heal,
+        heal_settle_seconds=values.heal_settle_seconds,
+        heal_horizon_days=values.heal_horizon_days,
+        alerts=values.alerts,
     )
-
-
-def _alert_deadline(value: str | None) -> str:
-    from revenue.deadline import parse_deadline
-
-    if not value:
-        return "07:30"
-    try:
-        if parse_deadline(value) < dt.timedelta(seconds=10):
-            raise ValueError("must be at least 00:00:10 (Prefect's shortest proactive window)")
-    except ValueError as error:
-        raise EnvironmentError_(f"REVENUE_ALERT_DEADLINE: {error}") from None
-    return value.strip()
-
-
-def _switch(value: str | None, name: str) -> bool:
-    from revenue.switch import switch_value
-
-    if not (value or "").strip():
-        return False
-    switch = switch_value(value)
-    if switch is None:
-        raise EnvironmentError_(f"{name} must be true or false, not {value!r}")
-    return switch
-
-
-def _whole(environ: Mapping[str, str], name: str, low: int, high: int) -> int | None:
-    value = environ.get(name)
-    if not value:
-        return None
-    if not value.strip().isdigit() or not low <= int(value) <= high:
-        raise EnvironmentError_(f"{name} must be a whole number from {low} to {high}, not {value!r}")
-    return int(value)
-
-
-def _or_default(value: int | None, default: int) -> int:
-    """``value`` when it was given (0 included), else ``default``."""
-    return default if value is None else value
-
-
-def _status_weeks(value: str | None) -> int:
-    if not value:
-        return 8
-    if not value.isdigit() or not 1 <= int(value) <= 520:
-        raise EnvironmentError_(f"REVENUE_STATUS_WEEKS must be a number of weeks from 1 to 520, not {value!r}")
-    return int(value)
 
 
 def embedded_default_environ(root: Path) -> dict[str, str]:
     """Variables for the embedded default: SQLite files and local directories under ``root``."""
     root = root.expanduser().resolve()
     return {
-        "REVENUE_SOURCE_DB_URL": f"sqlite:///{root / 'source.db'}",
-        "REVENUE_WAREHOUSE_DB_URL": f"sqlite:///{root / 'warehouse.db'}",
-        "REVENUE_LAKE_URL": str(root / "lake"),
-        "REVENUE_RESULTS_URL": str(root / "results"),
-        "REVENUE_LANDING_URL": str(root / "landing"),
+        settings.SOURCE_DB_URL.name: f"sqlite:///{root / 'source.db'}",
+        settings.WAREHOUSE_DB_URL.name: f"sqlite:///{root / 'warehouse.db'}",
+        settings.LAKE_URL.name: str(root / "lake"),
+        settings.RESULTS_URL.name: str(root / "results"),
+        settings.LANDING_URL.name: str(root / "landing"),
     }
 
 
@@ -310,13 +226,13 @@ def save_environment(env: str, blocks: EnvironmentBlocks) -> list[SavedBlock]:
     return saved
 
 
-def _save_alerts(env: str, settings: Mapping[str, str], deadline: str, save) -> None:
+def _save_alerts(env: str, alerts: Mapping[str, str], deadline: str, save) -> None:
     """The environment's alert destinations and, when it has any, its automations."""
-    from blocks.alerts import alert_destinations, sync_automations, watcher_silence
+    from blocks.alerts import alert_destinations, sync_automations
     from revenue.deadline import parse_deadline
 
-    silence = watcher_silence(settings)
-    destinations = alert_destinations(env, settings)
+    silence = settings.ALERT_WATCHER_SILENCE.value(alerts)
+    destinations = alert_destinations(env, alerts)
     ids = []
     for name, block in destinations.items():
         save(block, name)

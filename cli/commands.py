@@ -150,11 +150,6 @@ def blocks(args: argparse.Namespace) -> int:
     return 0
 
 
-def _alert_variables() -> dict[str, str]:
-    """``REVENUE_ALERT_*`` of this process: an embedded default gets alerts from them too."""
-    return {k: v for k, v in os.environ.items() if k.startswith("REVENUE_ALERT_") and v}
-
-
 def ensure_local_environment(env: str, home: Path):
     """Create the embedded default's directories, blocks and manifest (idempotent); returns
     the blocks saved and the manifest's path."""
@@ -168,9 +163,12 @@ def ensure_local_environment(env: str, home: Path):
 
     ensure_api()
 
-    environ = {**embedded_default_environ(home), **_alert_variables()}
-    for key in ("REVENUE_LAKE_URL", "REVENUE_RESULTS_URL", "REVENUE_LANDING_URL"):
-        Path(environ[key]).mkdir(parents=True, exist_ok=True)
+    from revenue import settings
+
+    # the alert settings of this process: an embedded default gets alerts from them too
+    environ = {**embedded_default_environ(home), **settings.alert_variables()}
+    for directory in (settings.LAKE_URL, settings.RESULTS_URL, settings.LANDING_URL):
+        Path(directory.text(environ)).mkdir(parents=True, exist_ok=True)
     saved = save_environment(env, pipeline_from_environ(environ))
     return saved, write_manifest(_home(), env, environ)
 

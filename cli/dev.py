@@ -603,16 +603,17 @@ def _adopt_orphaned_server(state_home: Path, api_url: str, stack: ExitStack) -> 
 
 
 def _serve(options: DevOptions, ui_url: str, api_url: str, reused: bool) -> None:
-    from cli.commands import _alert_variables, ensure_local_environment
+    from cli.commands import ensure_local_environment
     from flows import warm_start
     from flows.landing_watcher import watch
     from flows.served import deployment_names, serve, served_flows
+    from revenue.settings import alert_variables
 
     had = alert_automations(options.config)
     ensure_local_environment(options.config, options.home)
     alerts = alerts_summary(
         options.config,
-        destination_labels(options.config, _alert_variables()),
+        destination_labels(options.config, alert_variables()),
         had,
         alert_automations(options.config),
     )

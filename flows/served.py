@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 from prefect import Flow
 
+from revenue import settings
 from revenue.placeholders import PlaceholderError, fill
 
 PREFECT_YAML = Path(__file__).resolve().parents[1] / "prefect.yaml"
@@ -72,7 +73,7 @@ def served_flows(config: str, path: Path = PREFECT_YAML) -> list[tuple[Any, dict
     trigger = TypeAdapter(DeploymentTriggerTypes)
 
     served = []
-    for spec in deployment_specs({"REVENUE_ENV": config}, path):
+    for spec in deployment_specs({settings.ENV.name: config}, path):
         schedules = [
             Cron(s["cron"], timezone=s.get("timezone"), active=s.get("active", True))
             for s in spec.get("schedules") or []

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, cast
 
 import sqlalchemy as sa
 
+from revenue import settings
 from revenue.errors import ConfigurationError, UnknownEnvironmentError
 from revenue.io.source import OrdersSource
 from revenue.io.storage import LocalStore, ObjectStore, object_store
@@ -40,32 +41,31 @@ class EmbeddedPipeline:
     lake: str
     results: str
     landing: str | None
-    source_table: str = "orders"
+    source_table: str = settings.SOURCE_TABLE.default
     source_schema: str | None = None
-    warehouse_schema: str | None = "analytics"
-    status_weeks: int = 8
-    alert_deadline: str = "07:30"
-    heal: bool = False
-    heal_settle_seconds: int = 60
-    heal_horizon_days: int | None = None
+    warehouse_schema: str | None = settings.WAREHOUSE_SCHEMA.default
+    status_weeks: int = settings.STATUS_WEEKS.default
+    alert_deadline: str = settings.ALERT_DEADLINE.default
+    heal: bool = settings.HEAL.default
+    heal_settle_seconds: int = settings.HEAL_SETTLE_SECONDS.default
+    heal_horizon_days: int | None = settings.HEAL_HORIZON_DAYS.default
 
     @classmethod
     def from_manifest(cls, environ: dict[str, str]) -> EmbeddedPipeline:
-        from revenue.switch import switch_value
-
+        values = settings.environment_values(environ)
         return cls(
-            source=environ["REVENUE_SOURCE_DB_URL"],
-            warehouse=environ["REVENUE_WAREHOUSE_DB_URL"],
-            lake=environ["REVENUE_LAKE_URL"],
-            results=environ["REVENUE_RESULTS_URL"],
-            landing=environ.get("REVENUE_LANDING_URL") or None,
-            source_table=environ.get("REVENUE_SOURCE_TABLE") or "orders",
-            warehouse_schema=environ.get("REVENUE_WAREHOUSE_SCHEMA") or "analytics",
-            status_weeks=int(environ.get("REVENUE_STATUS_WEEKS") or 8),
-            alert_deadline=environ.get("REVENUE_ALERT_DEADLINE") or "07:30",
-            heal=switch_value(environ.get("REVENUE_HEAL", "")) is True,
-            heal_settle_seconds=int(environ.get("REVENUE_HEAL_SETTLE_SECONDS") or 60),
-            heal_horizon_days=int(environ.get("REVENUE_HEAL_HORIZON_DAYS") or 0) or None,
+            source=values.source_db_url,
+            warehouse=values.warehouse_db_url,
+            lake=values.lake_url,
+            results=values.results_url,
+            landing=values.landing_url,
+            source_table=values.source_table,
+            warehouse_schema=values.warehouse_schema,
+            status_weeks=values.status_weeks,
+            alert_deadline=values.alert_deadline,
+            heal=values.heal,
+            heal_settle_seconds=values.heal_settle_seconds,
+            heal_horizon_days=values.heal_horizon_days,
         )
 
 

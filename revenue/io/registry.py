@@ -825,7 +825,9 @@ def _now() -> dt.datetime:
 
 def lease_duration() -> dt.timedelta:
     """A read lease's life without renewal (``REVENUE_LANDING_LEASE_SECONDS``, else 60 s)."""
-    return dt.timedelta(seconds=float(os.environ.get("REVENUE_LANDING_LEASE_SECONDS") or LEASE_SECONDS))
+    from revenue.settings import LANDING_LEASE_SECONDS
+
+    return dt.timedelta(seconds=LANDING_LEASE_SECONDS.value())
 
 
 def _lease_owner() -> str:

@@ -215,7 +215,9 @@ def test_the_ui_shows_the_grid_with_the_failed_day_its_cause_and_dated_run_names
     run_page = chromium_dom(f"{ui}/runs/flow-run/{run.id}")
     assert "daily-revenue-2026-03-05" in run_page and "Failed" in run_page, run_page[-3000:]
 
-    screenshots = os.environ.get("REVENUE_E2E_SCREENSHOTS")
+    from revenue.settings import E2E_SCREENSHOTS
+
+    screenshots = E2E_SCREENSHOTS.value()
     if screenshots:  # `make screenshots`: the README's pictures, from this live UI
         stack.run(
             sys.executable,

@@ -9,10 +9,11 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from blocks.alerts import alert_destinations, automation_specs, delivery_error, watcher_silence
+from blocks.alerts import alert_destinations, automation_specs, delivery_error
 from flows import landing_watcher
 from flows.alert_events import recovery
 from revenue.deadline import due_at, last_look, parse_deadline
+from revenue.settings import ALERT_WATCHER_SILENCE
 
 UTC = dt.timezone.utc
 DAY = dt.date(2026, 3, 1)
@@ -77,12 +78,12 @@ def test_the_watcher_looks_at_yesterday_once_just_before_its_deadline(monkeypatc
 
 
 def test_every_automation_is_filled_for_the_environment():
-    specs = {s["key"]: s for s in automation_specs("prod", watcher_silence({}), parse_deadline("06:45"))}
+    specs = {s["key"]: s for s in automation_specs("prod", ALERT_WATCHER_SILENCE.value({}), parse_deadline("06:45"))}
     assert set(specs) == {"failed-day", "late-day", "recovered", "landing-not-watched"}
     assert all(s["trigger"].get("match", {}).get("revenue.environment", "prod") == "prod" for s in specs.values())
     assert specs["late-day"]["trigger"]["within"] == "120" and "06:45 UTC" in specs["late-day"]["body"]
     assert specs["landing-not-watched"]["trigger"]["within"] == "900"
-    assert watcher_silence({"REVENUE_ALERT_WATCHER_SILENCE": "90s"}) == dt.timedelta(seconds=90)
+    assert ALERT_WATCHER_SILENCE.value({"REVENUE_ALERT_WATCHER_SILENCE": "90s"}) == dt.timedelta(seconds=90)
 
 
 def test_destinations_keep_urls_and_keys_secret():
@@ -178,7 +179,7 @@ def test_a_late_check_with_no_late_day_automation_sends_and_marks_nothing(monkey
 def test_a_late_message_waits_for_a_publish_or_a_failure_and_dates_what_it_last_saw():
     """A day that fails within the late check's window is the failed-day message (with its
     cause), not a "late" one saying what it was before; "Last seen" carries its time."""
-    late = {s["key"]: s for s in automation_specs("prod", watcher_silence({}))}["late-day"]
+    late = {s["key"]: s for s in automation_specs("prod", ALERT_WATCHER_SILENCE.value({}))}["late-day"]
     assert set(late["trigger"]["expect"]) == {"revenue.partition.published", "revenue.partition.failed"}
     assert "event.payload.seen_at" in late["body"]
 

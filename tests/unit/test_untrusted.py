@@ -198,9 +198,10 @@ def _rendered_alert(key: str, cause: str) -> tuple[str, str]:
     template renderer for the failed-day event of ``cause``."""
     from prefect.server.utilities.user_templates import render_user_template_sync
 
-    from blocks.alerts import automation_specs, watcher_silence
+    from blocks.alerts import automation_specs
+    from revenue.settings import ALERT_WATCHER_SILENCE
 
-    [spec] = [s for s in automation_specs("prod", watcher_silence({})) if s["key"] == key]
+    [spec] = [s for s in automation_specs("prod", ALERT_WATCHER_SILENCE.value({})) if s["key"] == key]
     context = {"event": _failed_day_event(cause)}
     return render_user_template_sync(spec["subject"], context), render_user_template_sync(spec["body"], context)
 
