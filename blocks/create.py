@@ -5,7 +5,7 @@ embedded default, from a local directory (``embedded_default``). Passwords and s
 keys are stored as ``SecretStr`` fields of the stock blocks and never printed.
 
 Block document names, for an environment ``NAME``:
-``NAME`` (revenue-pipeline), ``NAME-source`` and ``NAME-warehouse``
+``NAME`` (revenue-environment), ``NAME-source`` and ``NAME-warehouse``
 (sqlalchemy-connector), ``NAME-aws`` (aws-credentials), ``NAME-lake``, ``NAME-results``
 and ``NAME-landing`` (s3-bucket or local-file-system).
 """
@@ -25,13 +25,10 @@ from prefect_aws.s3 import S3Bucket
 from prefect_sqlalchemy import ConnectionComponents, SqlAlchemyConnector
 from sqlalchemy.engine import make_url
 
-from blocks.pipeline import ObjectStorage, RevenuePipeline
+from blocks.environment import ObjectStorage, RevenueEnvironment
 from revenue import settings
+from revenue.errors import ConfigurationError
 from revenue.redaction import redact
-
-
-class EnvironmentError_(ValueError):
-    """Configuration for an environment is missing or malformed."""
 
 
 @dataclass(frozen=True)
@@ -48,7 +45,7 @@ def validate_env_name(env: str) -> str:
     try:
         return check_env_name(env)
     except ValueError as error:
-        raise EnvironmentError_(str(error)) from None
+        raise ConfigurationError(str(error)) from None
 
 
 def database_connector(url: str, variable: str) -> SqlAlchemyConnector:
@@ -57,7 +54,7 @@ def database_connector(url: str, variable: str) -> SqlAlchemyConnector:
     try:
         parsed = make_url(url)
     except Exception as error:
-        raise EnvironmentError_(
+        raise ConfigurationError(
             f"{variable}={redact(url)!r} is not a SQLAlchemy database URL ({redact(str(error))})"
         ) from None
     driver = parsed.drivername
@@ -66,7 +63,7 @@ def database_connector(url: str, variable: str) -> SqlAlchemyConnector:
     try:
         parsed.set(drivername=driver).get_dialect()
     except Exception as error:
-        raise EnvironmentError_(
+        raise ConfigurationError(
             f"{variable}={redact(url)!r}: no database driver {driver!r} ({redact(str(error))})"
         ) from None
     return SqlAlchemyConnector(
@@ -86,22 +83,22 @@ def object_storage(url: str, variable: str, credentials: AwsCredentials | None) 
     """``s3://bucket/prefix`` becomes an S3Bucket; anything else a local directory."""
     parsed = urlparse(url)
     if parsed.username is not None or parsed.password is not None:
-        raise EnvironmentError_(
+        raise ConfigurationError(
             f"{variable}={redact(url)!r}: a storage URL takes no user or password "
             "(S3 credentials go in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
         )
     if parsed.scheme == "s3":
         if not parsed.netloc:
-            raise EnvironmentError_(f"{variable}={url!r} names no bucket")
+            raise ConfigurationError(f"{variable}={url!r} names no bucket")
         if credentials is None:
-            raise EnvironmentError_(f"{variable} is an S3 URL but no AWS credentials were given")
+            raise ConfigurationError(f"{variable} is an S3 URL but no AWS credentials were given")
         return S3Bucket(
             bucket_name=parsed.netloc,
             bucket_folder=parsed.path.strip("/"),
             credentials=credentials,
         )
     if parsed.scheme not in ("", "file"):
-        raise EnvironmentError_(f"{variable}={redact(url)!r}: expected s3://bucket/prefix or a local path")
+        raise ConfigurationError(f"{variable}={redact(url)!r}: expected s3://bucket/prefix or a local path")
     path = Path(parsed.path if parsed.scheme == "file" else url).expanduser().resolve()
     return LocalFileSystem(basepath=str(path))
 
@@ -113,18 +110,18 @@ def aws_credentials(environ: Mapping[str, str]) -> AwsCredentials | None:
         return None
     for name, value in (("AWS_ACCESS_KEY_ID", key), ("AWS_SECRET_ACCESS_KEY", secret)):
         if not value:
-            raise EnvironmentError_(f"missing environment variable {name}")
+            raise ConfigurationError(f"missing environment variable {name}")
     endpoint = environ.get("AWS_ENDPOINT_URL_S3") or environ.get("AWS_ENDPOINT_URL")
     if endpoint:
         parsed = urlparse(endpoint)
         name = "AWS_ENDPOINT_URL_S3" if environ.get("AWS_ENDPOINT_URL_S3") else "AWS_ENDPOINT_URL"
         if parsed.username is not None or parsed.password is not None:
-            raise EnvironmentError_(
+            raise ConfigurationError(
                 f"{name}={redact(endpoint)!r}: an endpoint takes no user or password "
                 "(give AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
             )
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            raise EnvironmentError_(f"{name}={redact(endpoint)!r}: expected http(s)://host[:port]")
+            raise ConfigurationError(f"{name}={redact(endpoint)!r}: expected http(s)://host[:port]")
     return AwsCredentials(
         aws_access_key_id=key,
         aws_secret_access_key=secret,
@@ -154,7 +151,7 @@ class EnvironmentBlocks:
     """The ``REVENUE_ALERT_*`` variables (destinations and thresholds; secrets among them)."""
 
 
-def pipeline_from_environ(environ: Mapping[str, str]) -> EnvironmentBlocks:
+def blocks_from_environ(environ: Mapping[str, str]) -> EnvironmentBlocks:
     """Build (unsaved) blocks from ``REVENUE_*`` (``revenue.settings``) and ``AWS_*`` variables."""
     values = settings.environment_values(environ)
     credentials = aws_credentials(environ)
@@ -192,7 +189,7 @@ def embedded_default_environ(root: Path) -> dict[str, str]:
 
 def save_environment(env: str, blocks: EnvironmentBlocks) -> list[SavedBlock]:
     """Save every block of the environment under predictable names (overwrite), then
-    the pipeline block that ties them together."""
+    the environment block that ties them together."""
     validate_env_name(env)
     saved: list[SavedBlock] = []
 
@@ -206,7 +203,7 @@ def save_environment(env: str, blocks: EnvironmentBlocks) -> list[SavedBlock]:
         save(credentials, f"{env}-aws")
     save(blocks.source, f"{env}-source")
     save(blocks.warehouse, f"{env}-warehouse")
-    pipeline = RevenuePipeline(
+    pipeline = RevenueEnvironment(
         source=blocks.source,
         warehouse=blocks.warehouse,
         lake=save(blocks.lake, f"{env}-lake"),

@@ -28,10 +28,8 @@ def _environment_option(
     default: str | None = "local",
     required: bool = False,
 ) -> None:
-    """``--config NAME`` (or ``--env NAME``, the same option): the environment a command works on."""
-    parser.add_argument(
-        "--config", "--env", dest="config", type=_env_name, default=default, required=required, help=help
-    )
+    """``--env NAME``: the environment a command works on."""
+    parser.add_argument("--env", dest="env", type=_env_name, default=default, required=required, help=help)
 
 
 def _env_name(value: str) -> str:

@@ -27,7 +27,7 @@ from prefect.states import State
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.backfill_runs import DeploymentMissing
-from flows.daily_revenue import DEFAULT_CONFIG, failed_message
+from flows.daily_revenue import DEFAULT_ENV, failed_message
 from flows.outcomes import failed_run
 from flows.partition import PartitionOutcome, materialize_partitions, plan_partitions
 from flows.status_grid import grid_around
@@ -221,7 +221,7 @@ def only(partitions: list[dt.date], days: list[str]) -> list[dt.date]:
 def backfill(
     start: str,
     end: str,
-    config: str = DEFAULT_CONFIG,
+    env: str = DEFAULT_ENV,
     force: bool = False,
     max_concurrency: int = 4,
     skip_up_to_date: bool = True,
@@ -234,7 +234,7 @@ def backfill(
     Args:
         start: first UTC day, ``YYYY-MM-DD``.
         end: last UTC day, ``YYYY-MM-DD``.
-        config: name of the environment's ``revenue-pipeline`` block.
+        env: name of the environment's ``revenue-environment`` block.
         force: recompute every partition, ignoring the ledger and cached results.
         max_concurrency: partitions processed at the same time (1 to 32).
         skip_up_to_date: skip the partitions the warehouse holds at their current input
@@ -258,12 +258,12 @@ def backfill(
         return failed_run(str(invalid), invalid)
     per_run = partitions_per_run if 0 < partitions_per_run < len(partitions) else 0
     if plan_only:
-        publish_plan(config, partitions[0], partitions[-1], force, skip_up_to_date, max_concurrency, per_run)
+        publish_plan(env, partitions[0], partitions[-1], force, skip_up_to_date, max_concurrency, per_run)
         return []
     if not per_run:
         warm_up_in_background()
     try:
-        outcomes = run_partitions(config, partitions, force, max_concurrency, skip_up_to_date, per_run)
+        outcomes = run_partitions(env, partitions, force, max_concurrency, skip_up_to_date, per_run)
     except DeploymentMissing as missing:  # the message says how to get the deployment
         return failed_run(str(missing), missing)
     logger = get_run_logger()
@@ -271,7 +271,7 @@ def backfill(
     for outcome in outcomes:
         tally[outcome.outcome] = tally.get(outcome.outcome, 0) + 1
     logger.info("backfill %s..%s: %s", start, end, tally)
-    publish_summary(config, partitions[0], partitions[-1], outcomes)
+    publish_summary(env, partitions[0], partitions[-1], outcomes)
     failed = [o for o in outcomes if o.outcome == "failed"]
     if failed:
         error = PartitionsFailed(failed, len(outcomes))

@@ -84,7 +84,7 @@ def chunk_parameters(chunk: Chunk, config: str, force: bool, max_concurrency: in
     return {
         "start": chunk.start.isoformat(),
         "end": chunk.end.isoformat(),
-        "config": config,
+        "env": config,
         "force": force,
         "max_concurrency": max_concurrency,
         "skip_up_to_date": skip_up_to_date,

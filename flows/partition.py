@@ -282,7 +282,7 @@ def _resolve_alert(env, config: str, partition: dt.date, was: str | None, outcom
     """The "resolved" message of an alert sent about the day; a failure to send it never
     fails the publish."""
     try:
-        resolve(env.warehouse, config, partition, was, env.pipeline.alert_deadline, outcome, _run_id())
+        resolve(env.warehouse, config, partition, was, env.block.alert_deadline, outcome, _run_id())
     except Exception as error:  # noqa: BLE001 - the day is published; only the message is lost
         get_run_logger().warning("could not send the resolved alert of %s: %s", partition, first_line(error))
 

@@ -1,4 +1,4 @@
-"""An environment at run time: the readers and writers built from its pipeline block.
+"""An environment at run time: the readers and writers built from its environment block.
 
 Flows and tasks pass the block *name* (a plain string) around and call
 ``environment(name)``, which loads the block once per process and shares the
@@ -27,14 +27,14 @@ if TYPE_CHECKING:  # Prefect's block classes are imported only by what loads or 
     from prefect.filesystems import LocalFileSystem
     from prefect_aws.s3 import S3Bucket
 
-    from blocks.pipeline import ObjectStorage, RevenuePipeline
+    from blocks.environment import ObjectStorage, RevenueEnvironment
     from revenue.io.registry import LandingRegistry
 
 
 @dataclass(frozen=True)
-class EmbeddedPipeline:
+class EmbeddedEnvironment:
     """An embedded-default environment as its manifest records it: SQLite URLs and local
-    directories, the fields of ``RevenuePipeline`` the commands read, without Prefect."""
+    directories, the fields of ``RevenueEnvironment`` the commands read, without Prefect."""
 
     source: str
     warehouse: str
@@ -51,7 +51,7 @@ class EmbeddedPipeline:
     heal_horizon_days: int | None = settings.HEAL_HORIZON_DAYS.default
 
     @classmethod
-    def from_manifest(cls, environ: dict[str, str]) -> EmbeddedPipeline:
+    def from_manifest(cls, environ: dict[str, str]) -> EmbeddedEnvironment:
         values = settings.environment_values(environ)
         return cls(
             source=values.source_db_url,
@@ -71,32 +71,32 @@ class EmbeddedPipeline:
 
 @dataclass
 class Environment:
-    """Connections of one environment, built lazily from its ``RevenuePipeline`` block (or,
-    for an embedded default read from its manifest, from an ``EmbeddedPipeline``)."""
+    """Connections of one environment, built lazily from its ``RevenueEnvironment`` block (or,
+    for an embedded default read from its manifest, from an ``EmbeddedEnvironment``)."""
 
     name: str
-    pipeline: RevenuePipeline | EmbeddedPipeline
+    block: RevenueEnvironment | EmbeddedEnvironment
 
     @property
     def embedded(self) -> bool:
-        return isinstance(self.pipeline, EmbeddedPipeline)
+        return isinstance(self.block, EmbeddedEnvironment)
 
     def _storage(self, field_name: str) -> ObjectStorage | None:
-        reference = getattr(self.pipeline, field_name)
+        reference = getattr(self.block, field_name)
         if not reference:
             return None
         if self.embedded:
             from prefect.filesystems import LocalFileSystem
 
             return LocalFileSystem(basepath=reference)
-        from blocks.pipeline import load_storage
+        from blocks.environment import load_storage
 
         return load_storage(reference)
 
     def store(self, field_name: str) -> ObjectStore | None:
         """The store of ``lake``, ``results`` or ``landing`` (None: the environment has none)."""
         if self.embedded:  # no block needed: a directory
-            reference = getattr(self.pipeline, field_name)
+            reference = getattr(self.block, field_name)
             return LocalStore(reference) if reference else None
         block = self._storage(field_name)
         return object_store(block) if block is not None else None
@@ -104,14 +104,14 @@ class Environment:
     @cached_property
     def source(self) -> OrdersSource:
         return OrdersSource(
-            _engine(self.pipeline.source),
-            table=self.pipeline.source_table,
-            schema=self.pipeline.source_schema,
+            _engine(self.block.source),
+            table=self.block.source_table,
+            schema=self.block.source_schema,
         )
 
     @cached_property
     def warehouse(self) -> Warehouse:
-        return Warehouse(_engine(self.pipeline.warehouse), self.pipeline.warehouse_schema)
+        return Warehouse(_engine(self.block.warehouse), self.block.warehouse_schema)
 
     @cached_property
     def lake_block(self) -> ObjectStorage:
@@ -135,7 +135,7 @@ class Environment:
     @cached_property
     def landing_queue(self):
         """The landing bucket's notification queue (``revenue.io.notifications``), if any."""
-        url = getattr(self.pipeline, "landing_queue", None)
+        url = getattr(self.block, "landing_queue", None)
         if not url or self.landing is None:
             return None
         from revenue.io.notifications import LandingQueue
@@ -222,7 +222,7 @@ def local_environment(name: str, home: Path) -> Environment | None:
     from revenue.io.manifest import read_manifest
 
     environ = read_manifest(home, name)
-    return None if environ is None else Environment(name, EmbeddedPipeline.from_manifest(environ))
+    return None if environ is None else Environment(name, EmbeddedEnvironment.from_manifest(environ))
 
 
 _cache: dict[str, Environment] = {}
@@ -230,18 +230,18 @@ _lock = threading.Lock()
 
 
 def environment(name: str) -> Environment:
-    """The environment named ``name`` (a ``revenue-pipeline`` block), cached per process."""
+    """The environment named ``name`` (a ``revenue-environment`` block), cached per process."""
     with _lock:
         if name not in _cache:
-            from blocks.pipeline import RevenuePipeline
+            from blocks.environment import RevenueEnvironment
 
             try:
-                pipeline = cast(RevenuePipeline, RevenuePipeline.load(name))
+                pipeline = cast(RevenueEnvironment, RevenueEnvironment.load(name))
             except ValueError as error:
                 if "Unable to find block document" in str(error) or "not found" in str(error).lower():
                     raise UnknownEnvironmentError.named(name) from None
                 raise
-            _cache[name] = Environment(name=name, pipeline=pipeline)
+            _cache[name] = Environment(name=name, block=pipeline)
         return _cache[name]
 
 

@@ -61,7 +61,7 @@ def test_the_watcher_looks_at_yesterday_once_just_before_its_deadline(monkeypatc
         "current_statuses",
         lambda env, days: [SimpleNamespace(partition=days[0], state=statuses["state"], detail="x", run_id=None)],
     )
-    env = SimpleNamespace(pipeline=SimpleNamespace(alert_deadline="07:30"), warehouse=None)
+    env = SimpleNamespace(block=SimpleNamespace(alert_deadline="07:30"), warehouse=None)
     seen: set = set()
     at = lambda h, m: dt.datetime(2026, 3, 2, h, m, tzinfo=UTC)  # noqa: E731
     assert landing_watcher.announce_due("prod", env, at(7, 27), seen) is None and not sent  # too early
@@ -167,7 +167,7 @@ def test_a_late_check_with_no_late_day_automation_sends_and_marks_nothing(monkey
         "current_statuses",
         lambda env, days: [SimpleNamespace(partition=days[0], state="missing", detail="", run_id=None)],
     )
-    env = SimpleNamespace(pipeline=SimpleNamespace(alert_deadline="07:30"), warehouse=None)
+    env = SimpleNamespace(block=SimpleNamespace(alert_deadline="07:30"), warehouse=None)
     at = dt.datetime(2026, 3, 2, 7, 29, tzinfo=UTC)
     landing_watcher.announce_due("prod", env, at, set())
     assert sent == [] and marks == {}
@@ -205,6 +205,6 @@ def test_the_dev_banner_says_which_alert_destinations_are_on_and_when_a_restart_
     assert removed.startswith("alerts OFF") and "4 automations" in removed and "removed" in removed
     assert dev.alerts_summary("local", [], {}, {}).startswith("alerts off")
 
-    options = dev.DevOptions(port=4200, config="local", home=tmp_path, state_home=tmp_path)
+    options = dev.DevOptions(port=4200, env="local", home=tmp_path, state_home=tmp_path)
     text = dev.banner(options, "http://ui", "http://ui/api", False, [], [], alerts=on)
     assert "  alerts on: webhook, PagerDuty" in text and url not in text

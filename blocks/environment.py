@@ -1,6 +1,6 @@
 """The environment block: one document per environment ties every connection together.
 
-A flow takes a single ``config`` parameter, the name of a ``RevenuePipeline`` block
+A flow takes a single ``env`` parameter, the name of a ``RevenueEnvironment`` block
 document, and never branches on the environment: the embedded default (SQLite + local
 directory), a developer's Postgres + S3-compatible store and production differ only in
 the blocks nested here.
@@ -32,11 +32,11 @@ def load_storage(reference: str) -> ObjectStorage:
     return block
 
 
-class RevenuePipeline(Block):
+class RevenueEnvironment(Block):
     """Connections and table names of one environment of the revenue pipeline."""
 
-    _block_type_name = "Revenue Pipeline"
-    _block_type_slug = "revenue-pipeline"
+    _block_type_name = "Revenue Environment"
+    _block_type_slug = "revenue-environment"
     _description = (
         "Source and warehouse databases, lake, result storage and landing zone of one "
         "environment of the daily revenue pipeline."
