@@ -20,6 +20,7 @@ import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
+from uuid import UUID
 
 import yaml
 from prefect.blocks.core import Block
@@ -99,7 +100,7 @@ def automation_name(env: str, key: str) -> str:
 
 def sync_automations(
     env: str,
-    destination_ids: list,
+    destination_ids: list[UUID],
     silence: dt.timedelta = DEFAULT_WATCHER_SILENCE,
     deadline: dt.timedelta = DEFAULT_DEADLINE,
     path: Path = ALERTS_YAML,

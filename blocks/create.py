@@ -12,10 +12,12 @@ and ``NAME-landing`` (s3-bucket or local-file-system).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 from urllib.parse import urlparse
+from uuid import UUID
 
 from prefect.blocks.core import Block
 from prefect.filesystems import LocalFileSystem
@@ -223,17 +225,17 @@ def save_environment(env: str, blocks: EnvironmentBlocks) -> list[SavedBlock]:
     return saved
 
 
-def _save_alerts(env: str, alerts: Mapping[str, str], deadline: str, save) -> None:
+def _save_alerts(env: str, alerts: Mapping[str, str], deadline: str, save: Callable[[Block, str], str]) -> None:
     """The environment's alert destinations and, when it has any, its automations."""
     from blocks.alerts import alert_destinations, sync_automations
     from revenue.deadline import parse_deadline
 
     silence = settings.ALERT_WATCHER_SILENCE.value(alerts)
     destinations = alert_destinations(env, alerts)
-    ids = []
+    ids: list[UUID] = []
     for name, block in destinations.items():
         save(block, name)
-        ids.append(block._block_document_id)
+        ids.append(cast(UUID, block._block_document_id))  # set by save
     if ids:
         sync_automations(env, ids, silence, parse_deadline(deadline))
     else:  # no destination (any more): no automation notifying a block that is gone
