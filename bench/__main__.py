@@ -122,7 +122,7 @@ default with no Prefect server configured and with one running, on the benchmark
 environment (its blocks on the running server; reported, not judged: once, and not with
 ``--judged``),
 and two argument
-errors (an impossible date; an unknown ``--config``, with and without a server), next to
+errors (an impossible date; an unknown ``--env``, with and without a server), next to
 ``python -c "import prefect"`` timed in the same loop. Target (issue 13): each judged
 command at most 2x that import.
 

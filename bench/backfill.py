@@ -62,7 +62,7 @@ def backfill_scenarios(
                 state = backfill(
                     start=start_iso,
                     end=end_iso,
-                    config=config,
+                    env=config,
                     max_concurrency=concurrency,
                     return_state=True,
                     **options,

@@ -12,7 +12,7 @@ Timed, each ``repeats`` times in a fresh interpreter, alternating, median report
 - the same for the benchmark's Postgres environment, whose blocks live in the running server
   (reported, not judged: reading blocks needs Prefect and its block classes imported; timed
   once, in the first round, and left out by ``reported=False``);
-- argument errors: an impossible date, and an unknown ``--config`` with and without a server;
+- argument errors: an impossible date, and an unknown ``--env`` with and without a server;
 - ``python -c "import prefect"``, the floor of any command that imports Prefect.
 """
 
@@ -52,23 +52,23 @@ def command_scenarios(context: dict[str, Any], repeats: int, reported: bool = Tr
         online = {**offline, "PREFECT_API_URL": context["api_url"], "PREFECT_LOGGING_LEVEL": "WARNING"}
         setup = [
             timed_command(_cli("blocks", "create", "--env", CONFIG, "--local", str(Path(home) / CONFIG)), online),
-            timed_command(_cli("seed", "--config", CONFIG, "--start", START.isoformat(), "--days", str(DAYS)), online),
-            timed_command(_cli("backfill", *window, "--config", CONFIG), online, timeout=900),
+            timed_command(_cli("seed", "--env", CONFIG, "--start", START.isoformat(), "--days", str(DAYS)), online),
+            timed_command(_cli("backfill", *window, "--env", CONFIG), online, timeout=900),
         ]
         failed = [s for s in setup if s["returncode"] != 0]
         if failed:
             raise RuntimeError(f"setup failed: {failed[0]['command']}: {failed[0]['stderr_tail'][-1500:]}")
         scenarios = {
             "import_prefect": ([sys.executable, "-c", "import prefect"], offline, 0),
-            "status_embedded": (_cli("status", *window, "--config", CONFIG), offline, 0),
-            "verify_embedded": (_cli("verify", *window, "--config", CONFIG), offline, 0),
-            "status_embedded_server_running": (_cli("status", *window, "--config", CONFIG), online, 0),
-            "verify_embedded_server_running": (_cli("verify", *window, "--config", CONFIG), online, 0),
-            "status_blocks_environment": (_cli("status", *window, "--config", context["config"]), online, 0),
-            "verify_blocks_environment": (_cli("verify", *window, "--config", context["config"]), online, None),
-            "error_impossible_date": (_cli("status", "--start", "2026-02-30", "--config", CONFIG), offline, 2),
-            "error_unknown_config": (_cli("status", *window, "--config", "no-such-env"), offline, 1),
-            "error_unknown_config_server_running": (_cli("status", *window, "--config", "no-such-env"), online, 1),
+            "status_embedded": (_cli("status", *window, "--env", CONFIG), offline, 0),
+            "verify_embedded": (_cli("verify", *window, "--env", CONFIG), offline, 0),
+            "status_embedded_server_running": (_cli("status", *window, "--env", CONFIG), online, 0),
+            "verify_embedded_server_running": (_cli("verify", *window, "--env", CONFIG), online, 0),
+            "status_blocks_environment": (_cli("status", *window, "--env", context["config"]), online, 0),
+            "verify_blocks_environment": (_cli("verify", *window, "--env", context["config"]), online, None),
+            "error_impossible_date": (_cli("status", "--start", "2026-02-30", "--env", CONFIG), offline, 2),
+            "error_unknown_config": (_cli("status", *window, "--env", "no-such-env"), offline, 1),
+            "error_unknown_config_server_running": (_cli("status", *window, "--env", "no-such-env"), online, 1),
         }
         if not reported:
             for name in REPORTED:

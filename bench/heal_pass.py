@@ -234,7 +234,7 @@ def heal_pass_scenarios(
     lengths = sorted(lengths)
     longest = start + dt.timedelta(days=lengths[-1] - 1)
     started = time.perf_counter()
-    state = backfill(start=start_iso, end=longest.isoformat(), config=config, return_state=True)
+    state = backfill(start=start_iso, end=longest.isoformat(), env=config, return_state=True)
     outcomes = state.result(raise_on_failure=False)
     if not isinstance(outcomes, list):
         raise RuntimeError(f"backfill of {start}..{longest} ended {state.name}: {state.message}")
@@ -248,7 +248,7 @@ def heal_pass_scenarios(
     def window(n: int) -> tuple[dt.datetime, HealPolicy, list[dt.date]]:
         """The watcher's ``now`` on the day after the range, its policy and the days it plans."""
         now = dt.datetime.combine(start + dt.timedelta(days=n), dt.time(12), tzinfo=dt.timezone.utc)
-        policy = HealPolicy(enabled=True, settle=SETTLE, horizon_days=n, deadline=env.pipeline.alert_deadline)
+        policy = HealPolicy(enabled=True, settle=SETTLE, horizon_days=n, deadline=env.block.alert_deadline)
         return now, policy, horizon_days(policy, now.date())
 
     def scenario(n: int) -> dict[str, Any]:

@@ -56,9 +56,7 @@ def warm_up_engine(context: dict[str, Any]) -> float:
     from flows.daily_revenue import daily_revenue
 
     started = time.perf_counter()
-    state = daily_revenue(
-        partition_date=context["warm_up_day"], config=context["config"], force=True, return_state=True
-    )
+    state = daily_revenue(partition_date=context["warm_up_day"], env=context["config"], force=True, return_state=True)
     state.result()
     return round(time.perf_counter() - started, 3)
 
@@ -108,7 +106,7 @@ def flow_partition(context: dict[str, Any], day_iso: str, repeats: int) -> dict[
         extracted = counting.rows_read()
         with CpuMeter(context.get("api_server_pid"), os.getppid()) as cpu:
             started = time.perf_counter()
-            state = daily_revenue(partition_date=day_iso, config=context["config"], force=True, return_state=True)
+            state = daily_revenue(partition_date=day_iso, env=context["config"], force=True, return_state=True)
             wall = time.perf_counter() - started
         outcome = _the_outcome(state.result(), day_iso)
         read = counting.rows_read() - extracted

@@ -46,8 +46,8 @@ JUDGED_COMMANDS = {
     "status_embedded_server_running": "revenue status, 30 days, embedded default, server running",
     "verify_embedded_server_running": "revenue verify, 30 days, embedded default, server running",
     "error_impossible_date": "argument error: an impossible date",
-    "error_unknown_config": "argument error: unknown --config, no server",
-    "error_unknown_config_server_running": "argument error: unknown --config, server running",
+    "error_unknown_config": "argument error: unknown --env, no server",
+    "error_unknown_config_server_running": "argument error: unknown --env, server running",
 }
 REPORTED_COMMANDS = {
     "status_blocks_environment": "revenue status, 30 days, Postgres environment (blocks on the server)",

@@ -36,7 +36,7 @@ def scaling_scenarios(context: dict[str, Any], start_iso: str, lengths: list[int
             state = backfill(
                 start=start_iso,
                 end=end.isoformat(),
-                config=context["config"],
+                env=context["config"],
                 force=True,
                 max_concurrency=concurrency,
                 return_state=True,

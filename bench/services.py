@@ -135,11 +135,11 @@ def services(database_url: str | None, log: Log = print) -> Iterator[Services]:
         api_server_pid = find_child_process("uvicorn")
         log(f"prefect: test harness API at {api_url} (server pid {api_server_pid})")
 
-        from blocks.create import pipeline_from_environ, save_environment
+        from blocks.create import blocks_from_environ, save_environment
         from revenue.io.environment import forget_environments
 
         environ = pg_s3_environ(pg_url, endpoint, bucket)
-        save_environment(ENVIRONMENT, pipeline_from_environ(environ))
+        save_environment(ENVIRONMENT, blocks_from_environ(environ))
         forget_environments()
         stack.callback(forget_environments)
         yield Services(

@@ -61,7 +61,7 @@ def verify_range_scenarios(context: dict[str, Any], start_iso: str, lengths: lis
     start = dt.date.fromisoformat(start_iso)
     longest = start + dt.timedelta(days=max(lengths) - 1)
     started = time.perf_counter()
-    state = backfill(start=start_iso, end=longest.isoformat(), config=context["config"], return_state=True)
+    state = backfill(start=start_iso, end=longest.isoformat(), env=context["config"], return_state=True)
     outcomes = state.result(raise_on_failure=False)
     if not isinstance(outcomes, list):
         raise RuntimeError(f"backfill of {start}..{longest} ended {state.name}: {state.message}")

@@ -106,7 +106,7 @@ def whole_process(context: dict[str, Any], first: str, last: str, repeats: int) 
                     first,
                     "--end",
                     last,
-                    "--config",
+                    "--env",
                     context["config"],
                     "--force",
                 ],

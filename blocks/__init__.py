@@ -1,5 +1,5 @@
 """Prefect block types of the revenue pipeline and the code that creates their documents."""
 
-from blocks.pipeline import RevenuePipeline
+from blocks.environment import RevenueEnvironment
 
-__all__ = ["RevenuePipeline"]
+__all__ = ["RevenueEnvironment"]

@@ -1,6 +1,6 @@
 """Alert destinations (notification blocks) and the automations of ``alerts.yaml``.
 
-Destinations, per environment ``NAME``, from variables at ``revenue blocks create``:
+Destinations, per environment ``NAME``, from settings (``revenue.settings``) at ``revenue blocks create``:
 
 - ``REVENUE_ALERT_WEBHOOK_URL`` -> ``custom-webhook/NAME-alert-webhook``: a JSON POST
   ``{"subject": ..., "body": ..., "source": "revenue NAME"}``; the URL is kept among the
@@ -20,20 +20,22 @@ import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
+from uuid import UUID
 
 import yaml
 from prefect.blocks.core import Block
 from pydantic import SecretStr
 
+from revenue import settings
+from revenue.deadline import parse_deadline
+from revenue.errors import ConfigurationError
 from revenue.placeholders import fill
 
 if TYPE_CHECKING:
     from prefect.blocks.abstract import NotificationBlock
 
 ALERTS_YAML = Path(__file__).resolve().parents[1] / "alerts.yaml"
-DEFAULT_WATCHER_SILENCE = dt.timedelta(minutes=15)
-MIN_WINDOW = dt.timedelta(seconds=10)
-"""Prefect refuses a proactive trigger whose window is shorter."""
+DEFAULT_WATCHER_SILENCE = settings.ALERT_WATCHER_SILENCE.default
 
 
 def alert_destinations(env: str, environ: Mapping[str, str]) -> dict[str, Block]:
@@ -42,53 +44,31 @@ def alert_destinations(env: str, environ: Mapping[str, str]) -> dict[str, Block]
     from prefect.types import SecretDict
 
     destinations: dict[str, Block] = {}
-    if environ.get("REVENUE_ALERT_WEBHOOK_URL"):
+    webhook = settings.ALERT_WEBHOOK_URL.value(environ)
+    slack = settings.ALERT_SLACK_WEBHOOK_URL.value(environ)
+    if webhook:
         destinations[f"{env}-alert-webhook"] = CustomWebhookNotificationBlock(
             name=f"revenue {env}",
             url="{{url}}",
             json_data={"subject": "{{subject}}", "body": "{{body}}", "source": "{{name}}"},
             headers=None,
             cookies=None,
-            secrets=SecretDict({"url": environ["REVENUE_ALERT_WEBHOOK_URL"]}),
+            secrets=SecretDict({"url": webhook}),
         )
-    if environ.get("REVENUE_ALERT_SLACK_WEBHOOK_URL"):
-        destinations[f"{env}-alert-slack"] = SlackWebhook(url=SecretStr(environ["REVENUE_ALERT_SLACK_WEBHOOK_URL"]))
-    pagerduty = [
-        environ.get(k) or "" for k in ("REVENUE_ALERT_PAGERDUTY_INTEGRATION_KEY", "REVENUE_ALERT_PAGERDUTY_API_KEY")
-    ]
+    if slack:
+        destinations[f"{env}-alert-slack"] = SlackWebhook(url=SecretStr(slack))
+    keys = (settings.ALERT_PAGERDUTY_INTEGRATION_KEY, settings.ALERT_PAGERDUTY_API_KEY)
+    pagerduty = [key.value(environ) or "" for key in keys]
     if any(pagerduty):
         if not all(pagerduty):
-            raise ValueError(
-                "PagerDuty alerts need both REVENUE_ALERT_PAGERDUTY_INTEGRATION_KEY and REVENUE_ALERT_PAGERDUTY_API_KEY"
-            )
+            raise ConfigurationError(f"PagerDuty alerts need both {keys[0].name} and {keys[1].name}")
         destinations[f"{env}-alert-pagerduty"] = PagerDutyWebHook(
             integration_key=SecretStr(pagerduty[0]), api_key=SecretStr(pagerduty[1]), notify_type="failure"
         )
     return destinations
 
 
-def watcher_silence(environ: Mapping[str, str]) -> dt.timedelta:
-    """``REVENUE_ALERT_WATCHER_SILENCE``: minutes (``15``, ``15m``) or seconds (``90s``);
-    default 15 minutes (three missed heartbeats)."""
-    import re
-
-    value = (environ.get("REVENUE_ALERT_WATCHER_SILENCE") or "").strip()
-    if not value:
-        return DEFAULT_WATCHER_SILENCE
-    match = re.fullmatch(r"(\d+)\s*([sm]?)", value)
-    if not match or int(match.group(1)) < 1:
-        raise ValueError(f"REVENUE_ALERT_WATCHER_SILENCE must be minutes (15, 15m) or seconds (90s), not {value!r}")
-    number, unit = int(match.group(1)), match.group(2) or "m"
-    silence = dt.timedelta(seconds=number) if unit == "s" else dt.timedelta(minutes=number)
-    if silence < MIN_WINDOW:
-        raise ValueError(
-            f"REVENUE_ALERT_WATCHER_SILENCE must be at least {MIN_WINDOW.seconds} s (Prefect's "
-            f"shortest proactive window), not {value!r}"
-        )
-    return silence
-
-
-DEFAULT_DEADLINE = dt.timedelta(hours=7, minutes=30)
+DEFAULT_DEADLINE = parse_deadline(settings.ALERT_DEADLINE.default)
 
 
 def _clock(duration: dt.timedelta) -> str:
@@ -120,7 +100,7 @@ def automation_name(env: str, key: str) -> str:
 
 def sync_automations(
     env: str,
-    destination_ids: list,
+    destination_ids: list[UUID],
     silence: dt.timedelta = DEFAULT_WATCHER_SILENCE,
     deadline: dt.timedelta = DEFAULT_DEADLINE,
     path: Path = ALERTS_YAML,

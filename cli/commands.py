@@ -90,10 +90,10 @@ def _environment_exists(env: str) -> None:
     except UnknownEnvironmentError:
         if manifest is None:
             raise
-        from blocks.create import pipeline_from_environ, save_environment
+        from blocks.create import blocks_from_environ, save_environment
         from revenue.io.environment import forget_environments
 
-        save_environment(env, pipeline_from_environ(manifest))
+        save_environment(env, blocks_from_environ(manifest))
         forget_environments()
 
 
@@ -118,7 +118,7 @@ def _readable_environment(env: str):
 def _block_exists(env: str) -> None:
     """Ask the server whether the environment's block exists before importing what loading
     it takes (the block classes of prefect-sqlalchemy and prefect-aws, pandas): an unknown
-    ``--config`` is answered in about the time of ``import prefect``."""
+    ``--env`` is answered in about the time of ``import prefect``."""
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
 
@@ -126,23 +126,23 @@ def _block_exists(env: str) -> None:
 
     with get_client(sync_client=True) as client:
         try:
-            client.read_block_document_by_name(env, block_type_slug="revenue-pipeline", include_secrets=False)
+            client.read_block_document_by_name(env, block_type_slug="revenue-environment", include_secrets=False)
         except ObjectNotFound:
             raise UnknownEnvironmentError.named(env) from None
 
 
 def blocks(args: argparse.Namespace) -> int:
-    from blocks.create import pipeline_from_environ, save_environment, validate_env_name
+    from blocks.create import blocks_from_environ, save_environment, validate_env_name
 
-    validate_env_name(args.config)
-    built = None if args.local else pipeline_from_environ(dict(os.environ))  # a bad variable is told first
+    validate_env_name(args.env)
+    built = None if args.local else blocks_from_environ(dict(os.environ))  # a bad variable is told first
     from cli.temporary_server import ensure_api
 
     ensure_api()  # blocks are saved in the configured server, else in the temporary one's database
     if built is None:
-        saved, manifest = ensure_local_environment(args.config, args.local)
+        saved, manifest = ensure_local_environment(args.env, args.local)
     else:
-        saved, manifest = save_environment(args.config, built), None
+        saved, manifest = save_environment(args.env, built), None
     for block in saved:
         say(f"saved {block.slug}/{block.name}")
     if manifest is not None:
@@ -150,17 +150,12 @@ def blocks(args: argparse.Namespace) -> int:
     return 0
 
 
-def _alert_variables() -> dict[str, str]:
-    """``REVENUE_ALERT_*`` of this process: an embedded default gets alerts from them too."""
-    return {k: v for k, v in os.environ.items() if k.startswith("REVENUE_ALERT_") and v}
-
-
 def ensure_local_environment(env: str, home: Path):
     """Create the embedded default's directories, blocks and manifest (idempotent); returns
     the blocks saved and the manifest's path."""
     from blocks.create import (
+        blocks_from_environ,
         embedded_default_environ,
-        pipeline_from_environ,
         save_environment,
     )
     from cli.temporary_server import ensure_api
@@ -168,10 +163,13 @@ def ensure_local_environment(env: str, home: Path):
 
     ensure_api()
 
-    environ = {**embedded_default_environ(home), **_alert_variables()}
-    for key in ("REVENUE_LAKE_URL", "REVENUE_RESULTS_URL", "REVENUE_LANDING_URL"):
-        Path(environ[key]).mkdir(parents=True, exist_ok=True)
-    saved = save_environment(env, pipeline_from_environ(environ))
+    from revenue import settings
+
+    # the alert settings of this process: an embedded default gets alerts from them too
+    environ = {**embedded_default_environ(home), **settings.alert_variables()}
+    for directory in (settings.LAKE_URL, settings.RESULTS_URL, settings.LANDING_URL):
+        Path(directory.text(environ)).mkdir(parents=True, exist_ok=True)
+    saved = save_environment(env, blocks_from_environ(environ))
     return saved, write_manifest(_home(), env, environ)
 
 
@@ -194,15 +192,15 @@ def demo(args: argparse.Namespace) -> int:
     create_orders_table(engine, replace=True)
     load_orders(engine, orders)
     engine.dispose()
-    ensure_local_environment(args.config, home)
+    ensure_local_environment(args.env, home)
     forget_environments()
-    say(f"demo: wrote {len(orders)} source rows; blocks of environment {args.config!r} saved")
+    say(f"demo: wrote {len(orders)} source rows; blocks of environment {args.env!r} saved")
     outcomes = cast(  # a direct call returns the outcomes, or raises when the run fails
         "list[PartitionOutcome]",
-        backfill_flow(start=args.start.isoformat(), end=end.isoformat(), config=args.config, skip_up_to_date=False),
+        backfill_flow(start=args.start.isoformat(), end=end.isoformat(), env=args.env, skip_up_to_date=False),
     )
     by_day = {o.partition: o.outcome for o in outcomes}
-    table = environment(args.config).warehouse.read_table(catalog.DAILY_REVENUE.name)
+    table = environment(args.env).warehouse.read_table(catalog.DAILY_REVENUE.name)
     table = table[(table.order_date >= args.start) & (table.order_date <= end)]
     table = table.assign(outcome=table.order_date.map(lambda d: by_day.get(d.isoformat(), "")))
     say("")
@@ -218,12 +216,12 @@ def _format_revenue(table: pd.DataFrame) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    _environment_exists(args.config)  # first: an unknown one is told before the flows are imported
+    _environment_exists(args.env)  # first: an unknown one is told before the flows are imported
     from flows.daily_revenue import daily_revenue
 
     [outcome] = cast(
         "list[PartitionOutcome]",
-        daily_revenue(partition_date=args.date.isoformat(), config=args.config, force=args.force),
+        daily_revenue(partition_date=args.date.isoformat(), env=args.env, force=args.force),
     )
     say(
         f"{outcome.partition}: {outcome.outcome}; revenue {outcome.revenue:,.2f} from "
@@ -236,7 +234,7 @@ def backfill(args: argparse.Namespace) -> int:
     if args.plan:  # read-only: no Prefect needed on the embedded default
         from revenue.backfill_plan import preview, render_text
 
-        env = _readable_environment(args.config)
+        env = _readable_environment(args.env)
         say(
             render_text(
                 preview(env, args.start, args.end, args.force, partitions_per_run=args.partitions_per_run or 0),
@@ -244,7 +242,7 @@ def backfill(args: argparse.Namespace) -> int:
             )
         )
         return 0
-    _environment_exists(args.config)  # first: an unknown one is told before the flows are imported
+    _environment_exists(args.env)  # first: an unknown one is told before the flows are imported
     from flows.backfill import PartitionsFailed, progress_reported_to
     from flows.backfill import backfill as backfill_flow
 
@@ -256,7 +254,7 @@ def backfill(args: argparse.Namespace) -> int:
                 backfill_flow(
                     start=args.start.isoformat(),
                     end=args.end.isoformat(),
-                    config=args.config,
+                    env=args.env,
                     force=args.force,
                     max_concurrency=args.max_concurrency,
                     partitions_per_run=args.partitions_per_run or 0,
@@ -300,7 +298,7 @@ def status(args: argparse.Namespace) -> int:
     (the last weeks up to yesterday and every failed day), running days included."""
     import datetime as dt
 
-    env = _readable_environment(args.config)  # first: an unknown one is told before any import
+    env = _readable_environment(args.env)  # first: an unknown one is told before any import
 
     from revenue.grid import render_text
     from revenue.io.activity import LANDING_WATCHER, last_beat
@@ -312,7 +310,7 @@ def status(args: argparse.Namespace) -> int:
     else:
         end = args.end or dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
         days = partition_range(
-            args.start or end - dt.timedelta(weeks=env.pipeline.status_weeks) + dt.timedelta(days=1), end
+            args.start or end - dt.timedelta(weeks=env.block.status_weeks) + dt.timedelta(days=1), end
         )
     checked = last_beat(env.warehouse, LANDING_WATCHER) if env.landing is not None else None
     say(render_text(current_statuses(env, days), checked))
@@ -324,7 +322,7 @@ def status(args: argparse.Namespace) -> int:
 
 def watch(args: argparse.Namespace) -> int:
     """The landing watcher in the foreground until stopped (``--once``: one pass)."""
-    _environment_exists(args.config)
+    _environment_exists(args.env)
     import datetime as dt
 
     from flows.landing_watcher import watch as watch_landing
@@ -338,7 +336,7 @@ def watch(args: argparse.Namespace) -> int:
     ours.setLevel(logging.INFO)
     ours.propagate = False  # Prefect's root handler would print each line a second time
     every = dt.timedelta(minutes=args.full_listing_every) if args.full_listing_every > 0 else None
-    announced = watch_landing(args.config, args.interval, passes=1 if args.once else None, full_listing_every=every)
+    announced = watch_landing(args.env, args.interval, passes=1 if args.once else None, full_listing_every=every)
     say(f"announced {announced} landed file(s)")
     return 0
 
@@ -353,15 +351,15 @@ def serve(args: argparse.Namespace) -> int:
             "revenue serve needs a Prefect server whose schedules and triggers start its runs: set PREFECT_API_URL "
             "(or run revenue dev, which serves the local environment itself)"
         )
-    _environment_exists(args.config)
+    _environment_exists(args.env)
     from flows import warm_start
     from flows.served import deployment_names, served_flows
     from flows.served import serve as serve_flows
 
-    served = served_flows(args.config)
+    served = served_flows(args.env)
     warm = warm_start.install(warm=not args.cold_starts)
     say(
-        f"revenue serve: serving {', '.join(deployment_names(served))} for environment {args.config}, "
+        f"revenue serve: serving {', '.join(deployment_names(served))} for environment {args.env}, "
         + ("each run forked from a warm process" if warm else "each run in a new interpreter")
         + "; Ctrl-C stops it"
     )
@@ -370,7 +368,7 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def verify(args: argparse.Namespace) -> int:
-    env = _readable_environment(args.config)  # first: an unknown one is told before any import
+    env = _readable_environment(args.env)  # first: an unknown one is told before any import
 
     from revenue.verify import render_differences, verify_range
 
@@ -386,8 +384,8 @@ def dev(args: argparse.Namespace) -> int:
     return run_dev(
         DevOptions(
             port=args.port,
-            config=args.config,
-            home=(home / args.config).resolve(),
+            env=args.env,
+            home=(home / args.env).resolve(),
             state_home=home,
             orders_per_day=args.orders_per_day,
             interval=args.interval,
@@ -431,7 +429,7 @@ def seed(args: argparse.Namespace) -> int:
     from revenue.io.orders_table import create_orders_table
     from revenue.io.storage import ensure_container
 
-    env = _readable_environment(args.config)
+    env = _readable_environment(args.env)
     end = (
         args.start + dt.timedelta(days=args.days - 1)
         if args.start
@@ -461,9 +459,9 @@ def webhook_template(args: argparse.Namespace) -> int:
     filled for the environment's S3 landing block (read-only: no flow, no server write)."""
     from revenue.webhook import filled, landing_location
 
-    env = _readable_environment(args.config)
+    env = _readable_environment(args.env)
     bucket, prefix = landing_location(env.landing)
-    print(filled(args.part, args.config, bucket, prefix), end="")  # as it is: JSON and Jinja, no terminal escaping
+    print(filled(args.part, args.env, bucket, prefix), end="")  # as it is: JSON and Jinja, no terminal escaping
     return 0
 
 
@@ -471,15 +469,15 @@ def alerts(args: argparse.Namespace) -> int:
     """``revenue alerts test``: one test message per destination; exit 1 if any refused."""
     from blocks.alerts import send_test_message
 
-    _environment_exists(args.config)
-    outcomes = send_test_message(args.config)
+    _environment_exists(args.env)
+    outcomes = send_test_message(args.env)
     if not outcomes:
         from revenue.errors import ConfigurationError
 
         raise ConfigurationError(
-            f"environment {args.config!r} has no alert destination: set REVENUE_ALERT_WEBHOOK_URL (or "
+            f"environment {args.env!r} has no alert destination: set REVENUE_ALERT_WEBHOOK_URL (or "
             f"REVENUE_ALERT_SLACK_WEBHOOK_URL, REVENUE_ALERT_PAGERDUTY_INTEGRATION_KEY) and run "
-            f"`revenue blocks create --env {args.config}`"
+            f"`revenue blocks create --env {args.env}`"
         )
     for name, outcome in outcomes.items():
         say(f"{name}: {outcome}")

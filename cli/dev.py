@@ -67,7 +67,7 @@ class DevError(Exception):
 @dataclass(frozen=True)
 class DevOptions:
     port: int
-    config: str
+    env: str
     home: Path
     """The embedded default's files (``<REVENUE_HOME>/<config>``)."""
     state_home: Path
@@ -266,7 +266,7 @@ def publish_week_when_served(config: str, days: list[dt.date], stop: threading.E
         "FlowRun",
         run_deployment(
             "backfill/range",
-            parameters={"start": first, "end": last, "config": config},
+            parameters={"start": first, "end": last, "env": config},
             timeout=0,
             idempotency_key=f"revenue-dev-{config}-{first}-{last}-{os.getpid()}",
         ),
@@ -505,7 +505,7 @@ def banner(
         f"  the UI asks for a password once: paste the contents of {secret} (readable by you only; "
         "every revenue command reads it by itself)",
         f"  serving {len(deployments)} deployments from this process: " + ", ".join(deployment_names(deployments)),
-        f"  environment {options.config!r}: files under {options.home}",
+        f"  environment {options.env!r}: files under {options.home}",
     ]
     if alerts:
         lines.append(f"  {alerts}")
@@ -571,7 +571,7 @@ def run_dev(options: DevOptions) -> int:
         devserver.record(
             options.state_home,
             devserver.DevServer(
-                api_url=api_url, ui_url=ui_url, dev_pid=os.getpid(), server_pid=server_pid, config=options.config
+                api_url=api_url, ui_url=ui_url, dev_pid=os.getpid(), server_pid=server_pid, config=options.env
             ),
         )
         stack.callback(devserver.forget, options.state_home, os.getpid())
@@ -603,28 +603,29 @@ def _adopt_orphaned_server(state_home: Path, api_url: str, stack: ExitStack) -> 
 
 
 def _serve(options: DevOptions, ui_url: str, api_url: str, reused: bool) -> None:
-    from cli.commands import _alert_variables, ensure_local_environment
+    from cli.commands import ensure_local_environment
     from flows import warm_start
     from flows.landing_watcher import watch
     from flows.served import deployment_names, serve, served_flows
+    from revenue.settings import alert_variables
 
-    had = alert_automations(options.config)
-    ensure_local_environment(options.config, options.home)
+    had = alert_automations(options.env)
+    ensure_local_environment(options.env, options.home)
     alerts = alerts_summary(
-        options.config,
-        destination_labels(options.config, _alert_variables()),
+        options.env,
+        destination_labels(options.env, alert_variables()),
         had,
-        alert_automations(options.config),
+        alert_automations(options.env),
     )
     seeded = seed_demo_days(options.home, options.orders_per_day, dt.datetime.now(dt.timezone.utc).date())
-    deployments = served_flows(options.config)
+    deployments = served_flows(options.env)
     settle_runs_left_behind(deployment_names(deployments))
 
     stop = threading.Event()
     logging.getLogger("revenue").setLevel(logging.INFO)
     watcher = threading.Thread(
         target=watch,
-        args=(options.config,),
+        args=(options.env,),
         name="landing-watcher",
         daemon=True,
         kwargs={"interval": options.interval, "stop": stop, "heal": True},  # heals unless the variable says off
@@ -632,10 +633,10 @@ def _serve(options: DevOptions, ui_url: str, api_url: str, reused: bool) -> None
     watcher.start()
     yesterday = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
     week = [yesterday - dt.timedelta(days=n) for n in range(DEMO_WEEK - 1, -1, -1)]
-    missing = unpublished_days(options.config, options.state_home, week)
+    missing = unpublished_days(options.env, options.state_home, week)
     if missing:
         threading.Thread(
-            target=publish_week_when_served, args=(options.config, missing, stop), name="publish-week", daemon=True
+            target=publish_week_when_served, args=(options.env, missing, stop), name="publish-week", daemon=True
         ).start()
     warm_start.install(warm=options.warm_starts)  # runs fork from a process that has imported the pipeline
     print(banner(options, ui_url, api_url, reused, seeded, deployments, alerts), flush=True)
@@ -644,7 +645,7 @@ def _serve(options: DevOptions, ui_url: str, api_url: str, reused: bool) -> None
         serve(deployments, query_seconds=options.interval)
     finally:
         stop.set()
-        cancel_own_runs(deployment_names(deployments), options.config, since=serving_since)
+        cancel_own_runs(deployment_names(deployments), options.env, since=serving_since)
         watcher.join(timeout=30)
 
 

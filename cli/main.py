@@ -15,9 +15,10 @@ from pathlib import Path
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
+from revenue import settings  # noqa: E402
 from revenue.partitions import PartitionError, parse_partition  # noqa: E402
 
-DEFAULT_HOME = Path(os.environ.get("REVENUE_HOME", ".revenue"))
+DEFAULT_HOME = Path(settings.HOME.value())
 DEMO_START = dt.date(2026, 3, 1)
 
 
@@ -27,10 +28,8 @@ def _environment_option(
     default: str | None = "local",
     required: bool = False,
 ) -> None:
-    """``--config NAME`` (or ``--env NAME``, the same option): the environment a command works on."""
-    parser.add_argument(
-        "--config", "--env", dest="config", type=_env_name, default=default, required=required, help=help
-    )
+    """``--env NAME``: the environment a command works on."""
+    parser.add_argument("--env", dest="env", type=_env_name, default=default, required=required, help=help)
 
 
 def _env_name(value: str) -> str:
@@ -226,17 +225,28 @@ def build_parser() -> argparse.ArgumentParser:
     create = block_commands.add_parser(
         "create",
         help="create or update every block of an environment from REVENUE_* and AWS_* variables",
-        description="Reads REVENUE_SOURCE_DB_URL, REVENUE_WAREHOUSE_DB_URL, REVENUE_LAKE_URL, "
-        "REVENUE_LANDING_URL (optional), AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION, "
+        description=f"Reads {', '.join(s.name for s in settings.REQUIRED)}, the optional environment settings "
+        "(`revenue settings` lists them), AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION, "
         "AWS_ENDPOINT_URL_S3. With --local DIR, builds the embedded default (SQLite + local directories).",
     )
     _environment_option(create, help="environment name: lowercase letters, digits, dashes", default=None, required=True)
     create.add_argument("--local", type=Path, metavar="DIR", help="embedded default under DIR instead of variables")
+
+    commands.add_parser(
+        "settings",
+        help="list every REVENUE_* variable: its default and what it does",
+        description="Prints, as a markdown table, every REVENUE_* environment variable the project reads, "
+        "its scope (environment: read by `revenue blocks create`; process: read when needed; deploy: read by "
+        "`prefect deploy`), its default and what it does.",
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "settings":  # needs no server, nor Prefect
+        print(settings.markdown_table())
+        return 0
     protected = False
     try:
         from cli import commands
@@ -269,7 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("revenue: interrupted", file=sys.stderr)
         return 130
     except Exception as error:  # one line, never a traceback (set REVENUE_DEBUG=1 for one)
-        if os.environ.get("REVENUE_DEBUG"):
+        if settings.DEBUG.value():
             raise
         from cli.commands import describe_error, say
 

@@ -6,8 +6,9 @@ server the first time a client asks for its API, and gives up after
 ``PREFECT_HOME`` that server first creates and migrates its database, which takes 30 s or
 more on a loaded machine: the first ``revenue demo`` failed, the second passed. The commands
 that need an API start it here first, saying what they wait for, and wait as long as a first
-migration takes (``REVENUE_SERVER_START_TIMEOUT`` seconds, default 300, never less than
-Prefect's own setting). Prefect's clients then find the same server running (it is one
+migration takes (``REVENUE_SERVER_START_TIMEOUT`` seconds, default 300: a first migration on a loaded
+2-core machine took 28-35 s, ten times that is still an answer, not a hang; never less
+than Prefect's own setting). Prefect's clients then find the same server running (it is one
 per process) and reuse it.
 
 That server listens on loopback with Prefect's defaults: no authentication and every origin
@@ -25,10 +26,6 @@ from collections.abc import MutableMapping
 from pathlib import Path
 from typing import TextIO
 
-DEFAULT_START_TIMEOUT = 300
-"""Seconds to wait for the temporary server: a first migration on a loaded 2-core machine
-took 28-35 s; ten times that is still an answer, not a hang."""
-
 
 def protect_temporary_server(environ: MutableMapping[str, str] = os.environ) -> bool:
     """Give the temporary server this process may start a random auth string (server and
@@ -45,9 +42,9 @@ def start_timeout() -> int:
     """How long to wait for the temporary server to answer, in seconds."""
     from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
 
-    wanted = os.environ.get("REVENUE_SERVER_START_TIMEOUT", "")
-    ours = int(wanted) if wanted.isdigit() and int(wanted) > 0 else DEFAULT_START_TIMEOUT
-    return max(ours, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
+    from revenue.settings import SERVER_START_TIMEOUT
+
+    return max(SERVER_START_TIMEOUT.value(), PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
 
 
 def _database_file() -> Path | None:

@@ -22,7 +22,7 @@ from prefect.states import State
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.backfill_runs import DeploymentMissing
-from flows.daily_revenue import DEFAULT_CONFIG, failed_message
+from flows.daily_revenue import DEFAULT_ENV, failed_message
 from flows.fan_out import fan_out
 from flows.outcomes import failed_run
 from flows.partition import PartitionOutcome, plan_partitions
@@ -160,7 +160,7 @@ def report(
 def backfill(
     start: str,
     end: str,
-    config: str = DEFAULT_CONFIG,
+    env: str = DEFAULT_ENV,
     force: bool = False,
     max_concurrency: int = 4,
     skip_up_to_date: bool = True,
@@ -173,7 +173,7 @@ def backfill(
     Args:
         start: first UTC day, ``YYYY-MM-DD``.
         end: last UTC day, ``YYYY-MM-DD``.
-        config: name of the environment's ``revenue-pipeline`` block.
+        env: name of the environment's ``revenue-environment`` block.
         force: recompute every partition, ignoring the ledger and cached results.
         max_concurrency: partitions processed at the same time (1 to 32).
         skip_up_to_date: skip the partitions the warehouse holds at their current input
@@ -193,15 +193,15 @@ def backfill(
         return failed_run(str(invalid), invalid)
     per_run = partitions_per_run if 0 < partitions_per_run < len(partitions) else 0
     if plan_only:
-        publish_plan(config, partitions[0], partitions[-1], force, skip_up_to_date, max_concurrency, per_run)
+        publish_plan(env, partitions[0], partitions[-1], force, skip_up_to_date, max_concurrency, per_run)
         return []
     if not per_run:
         warm_up_in_background()
-    plan = plan_partitions(config, partitions, skip_up_to_date=skip_up_to_date and not force)
+    plan = plan_partitions(env, partitions, skip_up_to_date=skip_up_to_date and not force)
     try:
-        with RunProgress(config, partitions, plan, backfill=True) as progress:
-            run = fan_out(config, plan, progress, force, max_concurrency, per_run, skip_up_to_date)
+        with RunProgress(env, partitions, plan, backfill=True) as progress:
+            run = fan_out(env, plan, progress, force, max_concurrency, per_run, skip_up_to_date)
             outcomes = progress.settled(run.outcomes)
     except DeploymentMissing as missing:  # the message says how to get the deployment
         return failed_run(str(missing), missing)
-    return report(config, start, end, partitions, outcomes)
+    return report(env, start, end, partitions, outcomes)

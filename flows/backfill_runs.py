@@ -98,7 +98,7 @@ def chunk_parameters(
     return {
         "start": chunk.start.isoformat(),
         "end": chunk.end.isoformat(),
-        "config": config,
+        "env": config,
         "force": force,
         "max_concurrency": max_concurrency,
         "skip_up_to_date": skip_up_to_date,

@@ -26,7 +26,7 @@ from revenue.partitions import parse_partition, previous_utc_day
 from revenue.quality import warm_up_in_background
 from revenue.untrusted import run_name_text
 
-DEFAULT_CONFIG = "local"
+DEFAULT_ENV = "local"
 
 
 def resolve_partition(partition_date: str | None) -> str:
@@ -93,7 +93,7 @@ def failed_message(failed: list[PartitionOutcome], total: int, about: str = "") 
 @flow(name="daily-revenue", flow_run_name=run_name, log_prints=True)
 def daily_revenue(
     partition_date: str | None = None,
-    config: str = DEFAULT_CONFIG,
+    env: str = DEFAULT_ENV,
     force: bool = False,
     landed_key: str | None = None,
 ) -> list[PartitionOutcome] | State:
@@ -105,7 +105,7 @@ def daily_revenue(
     Args:
         partition_date: the UTC day, ``YYYY-MM-DD``; default: the day before the run's
             scheduled start.
-        config: name of the environment's ``revenue-pipeline`` block.
+        env: name of the environment's ``revenue-environment`` block.
         force: recompute every stage, ignoring cached results.
         landed_key: a landed file (``s3://bucket/prefix/key`` or a key under the landing
             prefix); each UTC day in it is processed as its own partition.
@@ -114,7 +114,7 @@ def daily_revenue(
     about = ""
     if landed_key:
         try:
-            version, days = landed_file(config, landed_key)
+            version, days = landed_file(env, landed_key)
         except DataError as unreadable:  # its message names the file and the reason
             return failed_run(first_line(unreadable), unreadable)
         about = f"landed file {version.uri}: "
@@ -123,9 +123,9 @@ def daily_revenue(
             days = [parse_partition(resolve_partition(partition_date))]
         except ValueError as invalid:  # a date that is no partition: the run says so, no traceback
             return failed_run(first_line(invalid), invalid)
-    plan = plan_partitions(config, days)
-    with RunProgress(config, days, plan) as progress:
-        run = fan_out(config, plan, progress, force, max_concurrency=4)
+    plan = plan_partitions(env, days)
+    with RunProgress(env, days, plan) as progress:
+        run = fan_out(env, plan, progress, force, max_concurrency=4)
         outcomes = progress.settled(run.outcomes)
     logger = get_run_logger()
     for outcome in outcomes:

@@ -1,7 +1,7 @@
 """The landing watcher's heal step: start the runs that bring stale days up to date
 (``revenue.healing`` decides which days and how; ``revenue.io.heal_log`` keeps who claimed
 what). The switch: the Prefect variable ``revenue_heal_<environment>`` (``true``/``false``)
-when set, else the watcher's default (on in ``revenue dev``), else the pipeline block's
+when set, else the watcher's default (on in ``revenue dev``), else the environment block's
 ``heal`` field.
 """
 
@@ -42,7 +42,7 @@ def switch_variable(config: str) -> str:
 
 def heal_switch(config: str, env: Environment, default: bool | None = None) -> bool:
     """Whether the watcher heals: the variable when it is set, else ``default`` (the
-    watcher's: on in ``revenue dev``), else the pipeline block's ``heal``."""
+    watcher's: on in ``revenue dev``), else the environment block's ``heal``."""
     from prefect.variables import Variable
 
     value = Variable.get(switch_variable(config), default=None)
@@ -51,12 +51,12 @@ def heal_switch(config: str, env: Environment, default: bool | None = None) -> b
         if switch is not None:
             return switch
         log.warning("variable %s=%r is neither true nor false: ignored", switch_variable(config), value)
-    return default if default is not None else env.pipeline.heal
+    return default if default is not None else env.block.heal
 
 
 def heal_policy(config: str, env: Environment, default: bool | None = None) -> HealPolicy:
-    """The environment's healing settings, from its pipeline block (or manifest) and the switch."""
-    pipeline = env.pipeline
+    """The environment's healing settings, from its environment block (or manifest) and the switch."""
+    pipeline = env.block
     return HealPolicy(
         enabled=heal_switch(config, env, default),
         settle=dt.timedelta(seconds=pipeline.heal_settle_seconds),

@@ -202,7 +202,7 @@ def announce_due(config: str, env, now: dt.datetime, seen: set[dt.date]) -> str 
     from revenue.status import current_statuses
 
     day = now.date() - dt.timedelta(days=1)
-    deadline = env.pipeline.alert_deadline
+    deadline = env.block.alert_deadline
     if day in seen or now < due_at(day, deadline) - last_look(deadline):
         return None
     mark = alert_mark("due", config, day.isoformat())
@@ -230,7 +230,7 @@ def watch(
     """Watch until stopped (Ctrl-C, ``stop`` set, or after ``passes`` passes); returns the
     files announced. An outage (S3, the database, the Prefect API) is logged and retried on
     the next pass; a configuration error stops it. ``heal``: whether stale days are healed
-    when the variable ``revenue_heal_<config>`` is not set (None: the pipeline block's
+    when the variable ``revenue_heal_<config>`` is not set (None: the environment block's
     ``heal``; ``revenue dev`` passes True)."""
     if stop is not None:
         sleep = stop.wait

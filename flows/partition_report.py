@@ -106,7 +106,7 @@ def _resolve_alert(run: PartitionRun, was: PartitionState | None, outcome: Parti
     run); a failure to send it never fails the publish."""
     env = run.env
     try:
-        resolve(env.warehouse, run.config, run.partition, was, env.pipeline.alert_deadline, outcome, run_id())
+        resolve(env.warehouse, run.config, run.partition, was, env.block.alert_deadline, outcome, run_id())
     except Exception as error:  # noqa: BLE001 - the day is published; only the message is lost
         get_run_logger().warning("could not send the resolved alert of %s: %s", run.partition, first_line(error))
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from prefect import Flow
 
+from revenue import settings
 from revenue.placeholders import PlaceholderError, fill
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ def served_flows(config: str, path: Path = PREFECT_YAML) -> list[tuple[Any, dict
     trigger = TypeAdapter(DeploymentTriggerTypes)
 
     served = []
-    for spec in deployment_specs({"REVENUE_ENV": config}, path):
+    for spec in deployment_specs({settings.ENV.name: config}, path):
         schedules = [
             Cron(s["cron"], timezone=s.get("timezone"), active=s.get("active", True))
             for s in spec.get("schedules") or []

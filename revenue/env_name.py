@@ -1,6 +1,6 @@
 """What an environment may be called. Its block document names (``NAME-source``, ...) and
 its files under the revenue home (``environments/NAME.json``, ``NAME/``) are made from it,
-so it holds no dot and no slash: ``--config ../x`` names nothing outside the home."""
+so it holds no dot and no slash: ``--env ../x`` names nothing outside the home."""
 
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ class ConfigurationError(PipelineError, LookupError):
 
 
 class UnknownEnvironmentError(ConfigurationError):
-    """No pipeline block document has that name."""
+    """No environment block document has that name."""
 
     @classmethod
     def named(cls, name: str) -> UnknownEnvironmentError:

@@ -173,7 +173,7 @@ def heal_runs(config: str, claimed: Sequence[HealRequest], batch_from: int = BAT
                 DAILY_DEPLOYMENT,
                 f"heal-{r.partition}",
                 f"heal-{config}-{r.partition}-{_version(r)}",
-                {"partition_date": r.partition.isoformat(), "config": config},
+                {"partition_date": r.partition.isoformat(), "env": config},
                 (r,),
             )
             for r in claimed
@@ -189,7 +189,7 @@ def heal_runs(config: str, claimed: Sequence[HealRequest], batch_from: int = BAT
                 "start": first.isoformat(),
                 "end": last.isoformat(),
                 "days": [r.partition.isoformat() for r in claimed],
-                "config": config,
+                "env": config,
             },
             tuple(claimed),
         )

@@ -247,7 +247,7 @@ def grid_days(env: Environment, touched: Iterable[dt.date] = (), today: dt.date 
     failure never drops out of sight until it is fixed)."""
     today = today or dt.datetime.now(dt.timezone.utc).date()
     yesterday = today - dt.timedelta(days=1)
-    first = yesterday - dt.timedelta(weeks=env.pipeline.status_weeks) + dt.timedelta(days=1)
+    first = yesterday - dt.timedelta(weeks=env.block.status_weeks) + dt.timedelta(days=1)
     return sorted(set(partition_range(first, yesterday)) | set(touched) | set(env.warehouse.failed_partitions()))
 
 

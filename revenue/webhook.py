@@ -3,7 +3,7 @@ a Prefect Cloud webhook whose template (``webhooks/revenue-file-landed.json.j2``
 EventBridge event into the ``revenue.file.landed`` event the landing watcher sends
 (``flows.landing_watcher.landed_event``). The files under ``webhooks/`` hold placeholders
 for the environment and its landing block; ``filled`` prints them filled
-(``revenue webhook-template --config NAME``).
+(``revenue webhook-template --env NAME``).
 
 - ``template``: the webhook template (Jinja2, rendered by Prefect Cloud with ``body`` the
   EventBridge event, ``headers`` and ``method``).

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -34,30 +33,19 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from revenue.io.warehouse import Warehouse, as_utc, dialect_insert
+from revenue.settings import RUNNING_MARK_EXPIRES_SECONDS
 
 log = logging.getLogger(__name__)
 
-MARK_EXPIRES_AFTER = dt.timedelta(seconds=60)
-"""A running mark whose heartbeat is older than this is a run that stopped without finishing."""
-EXPIRY_VARIABLE = "REVENUE_RUNNING_MARK_EXPIRES_SECONDS"
-"""Overrides ``MARK_EXPIRES_AFTER`` (seconds) in every process that reads or beats a mark
+EXPIRY_VARIABLE = RUNNING_MARK_EXPIRES_SECONDS.name
+"""Overrides the running marks' expiry (seconds) in every process that reads or beats a mark
 (tests use a few seconds); the heartbeat runs every quarter of it."""
 LANDING_WATCHER = "landing-watcher"
 
 
 def mark_expiry() -> dt.timedelta:
     """How long a running mark lives without a heartbeat (``EXPIRY_VARIABLE``, else 60 s)."""
-    raw = os.environ.get(EXPIRY_VARIABLE, "").strip()
-    if not raw:
-        return MARK_EXPIRES_AFTER
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = 0.0
-    if seconds <= 0:
-        log.warning("%s=%r is not a positive number of seconds: using %s", EXPIRY_VARIABLE, raw, MARK_EXPIRES_AFTER)
-        return MARK_EXPIRES_AFTER
-    return dt.timedelta(seconds=seconds)
+    return dt.timedelta(seconds=RUNNING_MARK_EXPIRES_SECONDS.value())
 
 
 def beat_interval() -> float:

@@ -1,4 +1,4 @@
-"""An environment at run time: the readers and writers built from its pipeline block.
+"""An environment at run time: the readers and writers built from its environment block.
 
 Flows and tasks pass the block *name* (a plain string) around and call
 ``environment(name)``, which loads the block once per process and shares the
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, cast
 
 import sqlalchemy as sa
 
+from revenue import settings
 from revenue.errors import ConfigurationError, UnknownEnvironmentError
 from revenue.io.asset_keys import asset_key
 from revenue.io.source import OrdersSource
@@ -26,70 +27,69 @@ if TYPE_CHECKING:  # Prefect's block classes are imported only by what loads or 
     from prefect.filesystems import LocalFileSystem
     from prefect_aws.s3 import S3Bucket
 
-    from blocks.pipeline import ObjectStorage, RevenuePipeline
+    from blocks.environment import ObjectStorage, RevenueEnvironment
     from revenue.io.landing.registry import LandingRegistry
 
 
 @dataclass(frozen=True)
-class EmbeddedPipeline:
+class EmbeddedEnvironment:
     """An embedded-default environment as its manifest records it: SQLite URLs and local
-    directories, the fields of ``RevenuePipeline`` the commands read, without Prefect."""
+    directories, the fields of ``RevenueEnvironment`` the commands read, without Prefect."""
 
     source: str
     warehouse: str
     lake: str
     results: str
     landing: str | None
-    source_table: str = "orders"
+    source_table: str = settings.SOURCE_TABLE.default
     source_schema: str | None = None
-    warehouse_schema: str | None = "analytics"
-    status_weeks: int = 8
-    alert_deadline: str = "07:30"
-    heal: bool = False
-    heal_settle_seconds: int = 60
-    heal_horizon_days: int | None = None
+    warehouse_schema: str | None = settings.WAREHOUSE_SCHEMA.default
+    status_weeks: int = settings.STATUS_WEEKS.default
+    alert_deadline: str = settings.ALERT_DEADLINE.default
+    heal: bool = settings.HEAL.default
+    heal_settle_seconds: int = settings.HEAL_SETTLE_SECONDS.default
+    heal_horizon_days: int | None = settings.HEAL_HORIZON_DAYS.default
 
     @classmethod
-    def from_manifest(cls, environ: dict[str, str]) -> EmbeddedPipeline:
-        from revenue.switch import switch_value
-
+    def from_manifest(cls, environ: dict[str, str]) -> EmbeddedEnvironment:
+        values = settings.environment_values(environ)
         return cls(
-            source=environ["REVENUE_SOURCE_DB_URL"],
-            warehouse=environ["REVENUE_WAREHOUSE_DB_URL"],
-            lake=environ["REVENUE_LAKE_URL"],
-            results=environ["REVENUE_RESULTS_URL"],
-            landing=environ.get("REVENUE_LANDING_URL") or None,
-            source_table=environ.get("REVENUE_SOURCE_TABLE") or "orders",
-            warehouse_schema=environ.get("REVENUE_WAREHOUSE_SCHEMA") or "analytics",
-            status_weeks=int(environ.get("REVENUE_STATUS_WEEKS") or 8),
-            alert_deadline=environ.get("REVENUE_ALERT_DEADLINE") or "07:30",
-            heal=switch_value(environ.get("REVENUE_HEAL", "")) is True,
-            heal_settle_seconds=int(environ.get("REVENUE_HEAL_SETTLE_SECONDS") or 60),
-            heal_horizon_days=int(environ.get("REVENUE_HEAL_HORIZON_DAYS") or 0) or None,
+            source=values.source_db_url,
+            warehouse=values.warehouse_db_url,
+            lake=values.lake_url,
+            results=values.results_url,
+            landing=values.landing_url,
+            source_table=values.source_table,
+            warehouse_schema=values.warehouse_schema,
+            status_weeks=values.status_weeks,
+            alert_deadline=values.alert_deadline,
+            heal=values.heal,
+            heal_settle_seconds=values.heal_settle_seconds,
+            heal_horizon_days=values.heal_horizon_days,
         )
 
 
 @dataclass
 class Environment:
-    """Connections of one environment, built lazily from its ``RevenuePipeline`` block (or,
-    for an embedded default read from its manifest, from an ``EmbeddedPipeline``)."""
+    """Connections of one environment, built lazily from its ``RevenueEnvironment`` block (or,
+    for an embedded default read from its manifest, from an ``EmbeddedEnvironment``)."""
 
     name: str
-    pipeline: RevenuePipeline | EmbeddedPipeline
+    block: RevenueEnvironment | EmbeddedEnvironment
 
     @property
     def embedded(self) -> bool:
-        return isinstance(self.pipeline, EmbeddedPipeline)
+        return isinstance(self.block, EmbeddedEnvironment)
 
     def _storage(self, field_name: str) -> ObjectStorage | None:
-        reference = getattr(self.pipeline, field_name)
+        reference = getattr(self.block, field_name)
         if not reference:
             return None
         if self.embedded:
             from prefect.filesystems import LocalFileSystem
 
             return LocalFileSystem(basepath=reference)
-        from blocks.pipeline import load_storage
+        from blocks.environment import load_storage
 
         return load_storage(reference)
 
@@ -103,7 +103,7 @@ class Environment:
     def store(self, field_name: str) -> ObjectStore | None:
         """The store of ``lake``, ``results`` or ``landing`` (None: the environment has none)."""
         if self.embedded:  # no block needed: a directory
-            reference = getattr(self.pipeline, field_name)
+            reference = getattr(self.block, field_name)
             return LocalStore(reference) if reference else None
         block = self._storage(field_name)
         return object_store(block) if block is not None else None
@@ -111,14 +111,14 @@ class Environment:
     @cached_property
     def source(self) -> OrdersSource:
         return OrdersSource(
-            _engine(self.pipeline.source),
-            table=self.pipeline.source_table,
-            schema=self.pipeline.source_schema,
+            _engine(self.block.source),
+            table=self.block.source_table,
+            schema=self.block.source_schema,
         )
 
     @cached_property
     def warehouse(self) -> Warehouse:
-        return Warehouse(_engine(self.pipeline.warehouse), self.pipeline.warehouse_schema)
+        return Warehouse(_engine(self.block.warehouse), self.block.warehouse_schema)
 
     @cached_property
     def lake_block(self) -> ObjectStorage:
@@ -142,7 +142,7 @@ class Environment:
     @cached_property
     def landing_queue(self):
         """The landing bucket's notification queue (``revenue.io.landing.queue``), if any."""
-        url = getattr(self.pipeline, "landing_queue", None)
+        url = getattr(self.block, "landing_queue", None)
         if not url or self.landing is None:
             return None
         from revenue.io.landing.queue import LandingQueue
@@ -223,7 +223,7 @@ def local_environment(name: str, home: Path) -> Environment | None:
     from revenue.io.manifest import read_manifest
 
     environ = read_manifest(home, name)
-    return None if environ is None else Environment(name, EmbeddedPipeline.from_manifest(environ))
+    return None if environ is None else Environment(name, EmbeddedEnvironment.from_manifest(environ))
 
 
 _cache: dict[str, Environment] = {}
@@ -231,18 +231,18 @@ _lock = threading.Lock()
 
 
 def environment(name: str) -> Environment:
-    """The environment named ``name`` (a ``revenue-pipeline`` block), cached per process."""
+    """The environment named ``name`` (a ``revenue-environment`` block), cached per process."""
     with _lock:
         if name not in _cache:
-            from blocks.pipeline import RevenuePipeline
+            from blocks.environment import RevenueEnvironment
 
             try:
-                pipeline = cast(RevenuePipeline, RevenuePipeline.load(name))
+                pipeline = cast(RevenueEnvironment, RevenueEnvironment.load(name))
             except ValueError as error:
                 if "Unable to find block document" in str(error) or "not found" in str(error).lower():
                     raise UnknownEnvironmentError.named(name) from None
                 raise
-            _cache[name] = Environment(name=name, pipeline=pipeline)
+            _cache[name] = Environment(name=name, block=pipeline)
         return _cache[name]
 
 

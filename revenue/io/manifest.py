@@ -1,10 +1,11 @@
 """Manifests of embedded-default environments: what ``status`` and ``verify`` need to answer
 without a Prefect server, readable without importing Prefect.
 
-Under the revenue home (``REVENUE_HOME``, default ``.revenue``): ``environments/<env>.json``
-for each embedded-default environment: its ``REVENUE_*`` variables (SQLite URLs and local
-directories, never a secret). The blocks stay the source of truth for runs;
-``revenue blocks create --local``, ``revenue demo`` and ``revenue dev`` write both.
+Under the revenue home (``revenue.settings.HOME``): ``environments/<env>.json`` for each
+embedded-default environment: its environment settings (``revenue.settings.recordable``:
+SQLite URLs and local directories, never a secret such as an alert destination). The
+blocks stay the source of truth for runs; ``revenue blocks create --local``, ``revenue
+demo`` and ``revenue dev`` write both.
 """
 
 from __future__ import annotations
@@ -14,18 +15,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from revenue.env_name import check_env_name
+from revenue.settings import SOURCE_DB_URL, WAREHOUSE_DB_URL, recordable
 
 MANIFEST_DIR = "environments"
-EMBEDDED_DATABASES = ("REVENUE_SOURCE_DB_URL", "REVENUE_WAREHOUSE_DB_URL")
-ALERT_SECRETS = frozenset(
-    {
-        "REVENUE_ALERT_WEBHOOK_URL",
-        "REVENUE_ALERT_SLACK_WEBHOOK_URL",
-        "REVENUE_ALERT_PAGERDUTY_INTEGRATION_KEY",
-        "REVENUE_ALERT_PAGERDUTY_API_KEY",
-    }
-)
-"""Alert destinations are secrets: they live in blocks only, never in a manifest."""
+EMBEDDED_DATABASES = (SOURCE_DB_URL, WAREHOUSE_DB_URL)
 
 
 def manifest_path(home: Path, env: str) -> Path:
@@ -36,13 +29,12 @@ def manifest_path(home: Path, env: str) -> Path:
 def write_manifest(home: Path, env: str, environ: Mapping[str, str]) -> Path:
     """Record an embedded-default environment's variables (paths only: it holds no secret)."""
     if any(key.startswith("AWS_") for key in environ) or not all(
-        environ.get(key, "").startswith("sqlite:") for key in EMBEDDED_DATABASES
+        setting.text(environ).startswith("sqlite:") for setting in EMBEDDED_DATABASES
     ):
         raise ValueError("only an embedded-default environment (SQLite and local directories) has a manifest")
     path = manifest_path(home, env)
     path.parent.mkdir(parents=True, exist_ok=True)
-    kept = {k: v for k, v in environ.items() if k.startswith("REVENUE_") and k not in ALERT_SECRETS}
-    path.write_text(json.dumps(kept, indent=2, sort_keys=True))
+    path.write_text(json.dumps(recordable(environ), indent=2, sort_keys=True))
     return path
 
 

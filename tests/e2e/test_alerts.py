@@ -140,7 +140,7 @@ def test_a_failed_day_is_one_message_and_its_recovery_one_more(stack):
         ),
     )
     for _ in range(2):  # the same failure twice: one message
-        failed = revenue(environ, "run", "--date", DAY.isoformat(), "--config", "alerting")
+        failed = revenue(environ, "run", "--date", DAY.isoformat(), "--env", "alerting")
         assert failed.returncode == 1, failed.stdout + failed.stderr
     [message] = wait_for(lambda: receiver.about(f"{DAY} failed"), 60, "the failed-day message")
     assert "quality gate failed for cleaned_orders" in message["body"] and "alerting" in message["body"]
@@ -151,11 +151,11 @@ def test_a_failed_day_is_one_message_and_its_recovery_one_more(stack):
     with source.begin() as connection:
         connection.execute(sa.text("UPDATE orders SET customer_id = 'c-' || order_id"))
     source.dispose()
-    published = revenue(environ, "run", "--date", DAY.isoformat(), "--config", "alerting")
+    published = revenue(environ, "run", "--date", DAY.isoformat(), "--env", "alerting")
     assert published.returncode == 0, published.stderr[-2000:]
     [resolved] = wait_for(lambda: receiver.about(f"{DAY} resolved"), 60, "the resolved message")
     assert "15.50" in resolved["body"] and "2 orders" in resolved["body"]
-    again = revenue(environ, "run", "--date", DAY.isoformat(), "--config", "alerting", "--force")
+    again = revenue(environ, "run", "--date", DAY.isoformat(), "--env", "alerting", "--force")
     assert again.returncode == 0
     barrier(api, receiver, "recovered")
     assert len(receiver.about(f"{DAY} resolved")) == 1 and len(receiver.about(f"{DAY} failed")) == 1
@@ -168,7 +168,7 @@ def test_a_stopped_watcher_is_one_message(stack):
     home, api, environ, receiver = stack
     started = dt.datetime.now(dt.timezone.utc)
     watcher = subprocess.Popen(
-        [sys.executable, "-m", "cli", "watch", "--config", "alerting", "--interval", "1"],
+        [sys.executable, "-m", "cli", "watch", "--env", "alerting", "--interval", "1"],
         cwd=ROOT,
         env=environ,
         stdout=subprocess.PIPE,
@@ -187,7 +187,7 @@ def test_a_stopped_watcher_is_one_message(stack):
     OUTPUT.append(watcher.communicate(timeout=60)[0])
     message = wait_for(lambda: receiver.about("landing zone not watched"), 120, "the watcher-silence message", 1)[0]
     SILENCE_MESSAGE_AT.append(time.monotonic())
-    assert "revenue watch --config alerting" in message["body"]
+    assert "revenue watch --env alerting" in message["body"]
 
 
 def test_a_late_day_is_one_message_saying_what_was_last_seen_and_its_publish_resolves_it(stack):
@@ -212,27 +212,27 @@ def test_a_late_day_is_one_message_saying_what_was_last_seen_and_its_publish_res
         ),
     )
     source.dispose()
-    assert revenue(environ, "watch", "--config", "alerting", "--once").returncode == 0
+    assert revenue(environ, "watch", "--env", "alerting", "--once").returncode == 0
     late = wait_for(lambda: receiver.about(f"{yesterday} late"), 120, "the late-day message", 2)[0]
     assert "not published by 00:00:20 UTC" in late["body"] and "Last seen at " in late["body"]
     assert " UTC: never started" in late["body"]
 
-    published = revenue(environ, "run", "--date", yesterday.isoformat(), "--config", "alerting")
+    published = revenue(environ, "run", "--date", yesterday.isoformat(), "--env", "alerting")
     assert published.returncode == 0, published.stderr[-2000:]
     resolved = wait_for(lambda: receiver.about(f"{yesterday} resolved"), 60, "the resolved message", 2)[0]
     assert "it was not published by 00:00:20 UTC" in resolved["body"] and "7.25" in resolved["body"]
-    assert revenue(environ, "watch", "--config", "alerting", "--once").returncode == 0  # published: not due
+    assert revenue(environ, "watch", "--env", "alerting", "--once").returncode == 0  # published: not due
     barrier(api, receiver, "recovered")
     assert len(receiver.about(f"{yesterday} late")) == 1 and len(receiver.about(f"{yesterday} resolved")) == 1
 
 
 def test_alerts_test_reports_delivery_and_no_secret_leaks(stack):
     home, api, environ, receiver = stack
-    sent = revenue(environ, "alerts", "test", "--config", "alerting")
+    sent = revenue(environ, "alerts", "test", "--env", "alerting")
     assert sent.returncode == 0 and "alerting-alert-webhook: accepted" in sent.stdout, sent.stdout + sent.stderr
     assert receiver.about("alerts reach you")
     receiver.status = 500
-    refused = revenue(environ, "alerts", "test", "--config", "alerting")
+    refused = revenue(environ, "alerts", "test", "--env", "alerting")
     receiver.status = 200
     assert refused.returncode == 1 and "alerting-alert-webhook: refused (HTTP 500)" in refused.stdout
 

@@ -89,7 +89,7 @@ def test_a_landed_file_becomes_exactly_one_flow_run_and_replays_change_nothing(s
         '102,y,"1,5",2026-03-04T09:30:00Z\n'
     ).encode()
     s3.put_object(Bucket=stack.bucket, Key="landing/orders-0303.csv", Body=body)
-    stack.run(str(BIN / "revenue"), "watch", "--once", "--config", "e2e", timeout=600)
+    stack.run(str(BIN / "revenue"), "watch", "--once", "--env", "e2e", timeout=600)
 
     runs = final_runs(stack, "daily-revenue/on-landing", at_least=1)
     assert len(runs) == 1 and runs[0].state.is_completed(), [r.state for r in runs]
@@ -102,7 +102,7 @@ def test_a_landed_file_becomes_exactly_one_flow_run_and_replays_change_nothing(s
 
     # the same file again (same ETag), another watcher pass, and a replayed event
     s3.put_object(Bucket=stack.bucket, Key="landing/orders-0303.csv", Body=body)
-    stack.run(str(BIN / "revenue"), "watch", "--once", "--config", "e2e", timeout=600)
+    stack.run(str(BIN / "revenue"), "watch", "--once", "--env", "e2e", timeout=600)
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from flows.landing_watcher import landed_event, send_event
@@ -215,7 +215,9 @@ def test_the_ui_shows_the_grid_with_the_failed_day_its_cause_and_dated_run_names
     run_page = chromium_dom(f"{ui}/runs/flow-run/{run.id}")
     assert "daily-revenue-2026-03-05" in run_page and "Failed" in run_page, run_page[-3000:]
 
-    screenshots = os.environ.get("REVENUE_E2E_SCREENSHOTS")
+    from revenue.settings import E2E_SCREENSHOTS
+
+    screenshots = E2E_SCREENSHOTS.value()
     if screenshots:  # `make screenshots`: the docs' pictures (docs/ui-*.png), from this live UI
         stack.run(
             sys.executable,
@@ -289,7 +291,7 @@ def test_a_multi_run_backfill_is_shared_by_both_workers_and_a_rerun_starts_no_ch
         l=last,
     )
     assert len(ledger) == 30 and {r.run_id for r in ledger} == {str(r.id) for r in chunks}
-    stack.run(str(BIN / "revenue"), "verify", "--start", str(first), "--end", str(last), "--config", "e2e")
+    stack.run(str(BIN / "revenue"), "verify", "--start", str(first), "--end", str(last), "--env", "e2e")
     with api(stack) as client:
         from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 
@@ -411,10 +413,10 @@ def test_with_s3_notifications_each_landed_file_is_one_run_and_the_prefix_is_not
         keys = ["landing/queued 0701.csv", "landing/queued-0702.csv"]
         for n, (key, day) in enumerate(zip(keys, ("2026-07-01", "2026-07-02"))):
             s3.put_object(Bucket=stack.bucket, Key=key, Body=csv.format(id=710 + n, amount="3.50", day=day).encode())
-        stack.run(str(BIN / "revenue"), "watch", "--once", "--config", "e2e", timeout=600)
+        stack.run(str(BIN / "revenue"), "watch", "--once", "--env", "e2e", timeout=600)
 
         final_runs(stack, "daily-revenue/on-landing", at_least=2, before=before)
-        stack.run(str(BIN / "revenue"), "watch", "--once", "--config", "e2e", timeout=600)  # nothing new
+        stack.run(str(BIN / "revenue"), "watch", "--once", "--env", "e2e", timeout=600)  # nothing new
         time.sleep(10)
         runs = [r for r in flow_runs(stack, "daily-revenue/on-landing") if r.id not in before]
         assert sorted(r.parameters["landed_key"] for r in runs) == sorted(f"s3://{stack.bucket}/{k}" for k in keys)

@@ -105,7 +105,7 @@ def healing(tmp_path_factory) -> Iterator[Healing]:
                 str(BASELINE[0]),
                 "--end",
                 str(BASELINE[1]),
-                "--config",
+                "--env",
                 CONFIG,
                 timeout=600,
             )
@@ -120,7 +120,7 @@ def healing(tmp_path_factory) -> Iterator[Healing]:
 
 
 class watching:  # noqa: N801 - a context manager used like a function
-    """``revenue watch --config CONFIG --interval INTERVAL`` per name of ``WATCHERS``, started
+    """``revenue watch --env CONFIG --interval INTERVAL`` per name of ``WATCHERS``, started
     as docs/operations.md says, each logging to ``<home>/<name>.log``; stopped afterwards."""
 
     def __init__(self, stack: Stack, home: Path) -> None:
@@ -137,7 +137,7 @@ class watching:  # noqa: N801 - a context manager used like a function
             self.files.append(out)
             self.processes.append(
                 subprocess.Popen(
-                    [str(BIN / "revenue"), "watch", "--config", CONFIG, "--interval", str(INTERVAL)],
+                    [str(BIN / "revenue"), "watch", "--env", CONFIG, "--interval", str(INTERVAL)],
                     cwd=ROOT,
                     env=self.stack.env,
                     stdout=out,

@@ -67,11 +67,11 @@ def test_revenue_serve_runs_a_landed_file_through_the_trigger_warm(tmp_path: Pat
 
         created = revenue("blocks", "create", "--env", "served", "--local", str(local))
         assert created.returncode == 0, created.stderr[-2000:]
-        seeded = revenue("seed", "--config", "served", "--start", "2026-02-01", "--days", "1", "--orders-per-day", "5")
+        seeded = revenue("seed", "--env", "served", "--start", "2026-02-01", "--days", "1", "--orders-per-day", "5")
         assert seeded.returncode == 0, seeded.stderr[-2000:]  # the source table, with none of the landed day's orders
         out = open(tmp_path / "serve.out", "wb")
         serving = subprocess.Popen(
-            [REVENUE, "serve", "--config", "served", "--interval", "1"],
+            [REVENUE, "serve", "--env", "served", "--interval", "1"],
             cwd=ROOT, env=environ, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         log = lambda: (tmp_path / "serve.out").read_text()  # noqa: E731
@@ -101,7 +101,7 @@ def test_revenue_serve_runs_a_landed_file_through_the_trigger_warm(tmp_path: Pat
             )
             landed = time.monotonic()
             os.replace(tmp_path / "pushed.csv", landing / "pushed.csv")
-            watched = revenue("watch", "--config", "served", "--once")
+            watched = revenue("watch", "--env", "served", "--once")
             assert watched.returncode == 0 and "announced 1 landed file" in watched.stdout, watched.stderr[-2000:]
             numbers = wait_for(
                 lambda: _published(local / "warehouse.db", DAY), 180, "the landed day to be published", 0.2,

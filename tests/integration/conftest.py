@@ -5,7 +5,7 @@ Saving an environment's seven blocks costs seconds (Prefect builds every block's
 on each save), creating a database and a bucket more, so a test does not make its own: it
 borrows one from a session pool (``EnvironmentPool``) that made it once, and hands it back
 emptied (every schema of the database dropped, every object of the bucket deleted, SQLite
-files removed) for the next test. An environment whose pipeline block a test saved again is
+files removed) for the next test. An environment whose environment block a test saved again is
 not lent again. Tests run one at a time, so a pool rarely holds more than two of a kind.
 """
 
@@ -102,20 +102,20 @@ def s3_client(endpoint: str):
 
 
 def _save_environment(env: str, environ: dict[str, str]) -> str:
-    from blocks.create import pipeline_from_environ, save_environment
+    from blocks.create import blocks_from_environ, save_environment
     from revenue.io.environment import forget_environments
 
-    save_environment(env, pipeline_from_environ(environ))
+    save_environment(env, blocks_from_environ(environ))
     forget_environments()
     return env
 
 
 def _pipeline_saved_at(env: str):
-    """When the environment's pipeline block document was last written."""
+    """When the environment's environment block document was last written."""
     from prefect.client.orchestration import get_client
 
     with get_client(sync_client=True) as client:
-        return client.read_block_document_by_name(env, "revenue-pipeline", include_secrets=False).updated
+        return client.read_block_document_by_name(env, "revenue-environment", include_secrets=False).updated
 
 
 @dataclass

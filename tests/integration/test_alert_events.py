@@ -131,7 +131,7 @@ def test_a_late_check_that_sent_no_message_is_not_resolved_when_the_day_publishe
     seed_orders(env, [(1, "c1", 10.00, f"{yesterday} 10:00:00"), (2, "c2", 5.50, f"{yesterday} 11:00:00")])
     assert announce_due(env, environment(env), now, set()) == "never started"
 
-    daily_revenue(partition_date=yesterday.isoformat(), config=env)
+    daily_revenue(partition_date=yesterday.isoformat(), env=env)
     resource = f"revenue.partition.{env}.{yesterday}"
     _wait_for(lambda: _events(PARTITION_PUBLISHED, resource), "the published event")
     assert _events(PARTITION_RECOVERED, resource) == []

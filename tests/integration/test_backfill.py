@@ -43,10 +43,10 @@ def all_published(config: str) -> dict[str, pd.DataFrame]:
 def test_ten_day_backfill_publishes_what_ten_single_runs_publish(sqlite_env, second_sqlite_env):
     load_demo(sqlite_env)
     load_demo(second_sqlite_env)
-    outcomes = backfill(start=START.isoformat(), end=END.isoformat(), config=sqlite_env, max_concurrency=4)
+    outcomes = backfill(start=START.isoformat(), end=END.isoformat(), env=sqlite_env, max_concurrency=4)
     assert [o.outcome for o in outcomes] == ["published"] * 10
     for offset in range(10):
-        daily_revenue(partition_date=(START + dt.timedelta(days=offset)).isoformat(), config=second_sqlite_env)
+        daily_revenue(partition_date=(START + dt.timedelta(days=offset)).isoformat(), env=second_sqlite_env)
 
     ours, theirs = all_published(sqlite_env), all_published(second_sqlite_env)
     for table in ours:
@@ -57,10 +57,10 @@ def test_ten_day_backfill_publishes_what_ten_single_runs_publish(sqlite_env, sec
 
 def test_rerun_skips_everything_reads_no_rows_and_a_late_order_recomputes_its_day_only(sqlite_env):
     load_demo(sqlite_env)
-    first = {o.partition: o for o in backfill(start=START.isoformat(), end=END.isoformat(), config=sqlite_env)}
+    first = {o.partition: o for o in backfill(start=START.isoformat(), end=END.isoformat(), env=sqlite_env)}
     read_before = rows_read()
 
-    rerun = backfill(start=START.isoformat(), end=END.isoformat(), config=sqlite_env)
+    rerun = backfill(start=START.isoformat(), end=END.isoformat(), env=sqlite_env)
     assert [o.outcome for o in rerun] == ["up to date"] * 10
     assert rows_read() == read_before, "a skipped partition read order rows"
 
@@ -70,7 +70,7 @@ def test_rerun_skips_everything_reads_no_rows_and_a_late_order_recomputes_its_da
 
     seed_orders(sqlite_env, [(999_999, "late", 123.45, "2026-03-04 18:00:00")], replace=False)
     assert [s.state for s in partition_statuses(sqlite_env, START, END)][3] == "stale"
-    late = backfill(start=START.isoformat(), end=END.isoformat(), config=sqlite_env)
+    late = backfill(start=START.isoformat(), end=END.isoformat(), env=sqlite_env)
     assert {o.partition: o.outcome for o in late if o.outcome != "up to date"} == {"2026-03-04": "published"}
     day4 = published(sqlite_env, "daily_revenue", dt.date(2026, 3, 4))
     assert day4["order_count"].item() == first["2026-03-04"].order_count + 1
@@ -86,7 +86,7 @@ def test_a_failing_day_shows_failed_in_the_grid_while_the_others_publish(sqlite_
         connection.exec_driver_sql(
             "UPDATE orders SET customer_id = NULL WHERE order_date >= '2026-03-06' AND order_date < '2026-03-07'"
         )
-    state = backfill(start=START.isoformat(), end=END.isoformat(), config=sqlite_env, return_state=True)
+    state = backfill(start=START.isoformat(), end=END.isoformat(), env=sqlite_env, return_state=True)
 
     assert state.is_failed()
     assert state.message.startswith("2026-03-06 failed: quality gate failed for cleaned_orders partition 2026-03-06")
@@ -114,10 +114,10 @@ def test_a_multi_run_backfill_without_the_backfill_deployment_says_how_to_get_it
     """The test harness has no deployments: the parent plans, then stops at the first chunk
     with what to do, computing nothing (the multi-run itself is tests/e2e/test_deployments.py)."""
     seed_orders(sqlite_env, [(1, "a", 10.0, "2026-03-01 10:00:00"), (2, "b", 20.0, "2026-03-02 10:00:00")])
-    state = backfill(start="2026-03-01", end="2026-03-03", config=sqlite_env, partitions_per_run=2, return_state=True)
+    state = backfill(start="2026-03-01", end="2026-03-03", env=sqlite_env, partitions_per_run=2, return_state=True)
     assert state.is_failed()
     assert "backfill/range deployment, which this Prefect API does not have" in state.message
     assert "prefect deploy --all" in state.message
     assert environment(sqlite_env).warehouse.ledger(dt.date(2026, 3, 1), dt.date(2026, 3, 3)) == []
     with pytest.raises(ValueError, match="partitions_per_run must be 0"):
-        backfill(start="2026-03-01", end="2026-03-03", config=sqlite_env, partitions_per_run=-1)
+        backfill(start="2026-03-01", end="2026-03-03", env=sqlite_env, partitions_per_run=-1)

@@ -31,13 +31,13 @@ def test_the_plan_names_every_days_reason_computes_nothing_and_the_backfill_agre
             (4, "d", 40.0, "2026-03-04 10:00:00"),
         ],
     )
-    backfill(start=D1.isoformat(), end=D3.isoformat(), config=sqlite_env)
+    backfill(start=D1.isoformat(), end=D3.isoformat(), env=sqlite_env)
     engine = environment(sqlite_env).source.engine
     with engine.begin() as connection:
         connection.execute(sa.text("UPDATE orders SET amount = 25.0 WHERE order_id = 2"))  # D2 stale
         connection.execute(sa.text("UPDATE orders SET customer_id = NULL WHERE order_id = 3"))  # D3 will fail
     backfill.with_options(retries=0)(
-        start=D3.isoformat(), end=D3.isoformat(), config=sqlite_env, force=True, return_state=True
+        start=D3.isoformat(), end=D3.isoformat(), env=sqlite_env, force=True, return_state=True
     )
     before = _ledger(sqlite_env)
 
@@ -58,10 +58,10 @@ def test_the_plan_names_every_days_reason_computes_nothing_and_the_backfill_agre
     forced = {d.partition: d for d in preview(environment(sqlite_env), D1, D4, force=True)}
     assert (forced[D1].action, forced[D1].reason) == ("compute", "forced (current)")
 
-    assert backfill(start=D1.isoformat(), end=D4.isoformat(), config=sqlite_env, plan_only=True) == []
+    assert backfill(start=D1.isoformat(), end=D4.isoformat(), env=sqlite_env, plan_only=True) == []
     assert _ledger(sqlite_env) == before  # nothing computed, nothing written
 
-    state = backfill(start=D1.isoformat(), end=D4.isoformat(), config=sqlite_env, return_state=True)
+    state = backfill(start=D1.isoformat(), end=D4.isoformat(), env=sqlite_env, return_state=True)
     assert state.is_failed() and "2026-03-03" in state.message and "(1 of 4 partitions failed)" in state.message
     after = {(r["partition_date"], r["dataset"]): r for r in _ledger(sqlite_env)}
     untouched = {(r["partition_date"], r["dataset"]): r for r in before}

@@ -96,7 +96,7 @@ def test_unreadable_files_fail_naming_the_key_and_reason_and_do_not_stop_a_good_
 
     for key, (data, reason) in UNREADABLE.items():
         uri = land(s3, s3_bucket, key, data)
-        state = daily_revenue(landed_key=uri, config=pg_env, return_state=True)
+        state = daily_revenue(landed_key=uri, env=pg_env, return_state=True)
 
         assert state.is_failed(), key
         assert uri in state.message, state.message
@@ -114,7 +114,7 @@ def test_unreadable_files_fail_naming_the_key_and_reason_and_do_not_stop_a_good_
 
     # the next file is processed as if nothing had happened
     uri = land(s3, s3_bucket, "good.csv", GOOD_CSV)
-    [outcome] = daily_revenue(landed_key=uri, config=pg_env)
+    [outcome] = daily_revenue(landed_key=uri, env=pg_env)
     assert outcome.outcome == "published"
     assert published(pg_env, "daily_revenue").to_dict(orient="records") == [
         {"order_date": dt.date(2026, 3, 20), "revenue": Decimal("42.25"), "order_count": 2}
@@ -147,7 +147,7 @@ def test_extra_columns_quoted_commas_bom_and_cp1252_publish_values_verbatim(pg_e
     }
     for key, data in files.items():
         uri = land(s3, s3_bucket, key, data)
-        state = daily_revenue(landed_key=uri, config=pg_env, return_state=True)
+        state = daily_revenue(landed_key=uri, env=pg_env, return_state=True)
         assert state.is_completed(), f"{key}: {state.message}"
         assert error_marker(s3, s3_bucket, key) is None, key
 
@@ -215,7 +215,7 @@ def test_a_partly_bad_file_publishes_its_good_rows_and_quarantines_the_rest_with
     empty_source(pg_env)
     uri = land(s3, s3_bucket, "partly-bad.csv", PARTLY_BAD.encode())
 
-    state = daily_revenue(landed_key=uri, config=pg_env, return_state=True)
+    state = daily_revenue(landed_key=uri, env=pg_env, return_state=True)
     assert state.is_completed(), state.message
     outcomes = {o.partition: o for o in state.result()}
     assert set(outcomes) == {"2026-03-05", "2026-03-06"}  # no partition for 1970 or 9999
@@ -299,7 +299,7 @@ def test_duplicate_ids_in_a_file_keep_the_newest(pg_env, s3_endpoint, s3_bucket)
     ).encode()
     uri = land(s3, s3_bucket, "dupes.csv", data)
 
-    state = daily_revenue(landed_key=uri, config=pg_env, return_state=True)
+    state = daily_revenue(landed_key=uri, env=pg_env, return_state=True)
 
     assert state.is_completed(), state.message
     # 12.00 + 5.00 + 2.00; the source's version of order 40 (99.00) is replaced by the file
@@ -338,7 +338,7 @@ def test_a_file_with_updated_at_merges_over_the_days_other_source_rows(pg_env, s
     ).encode()
     uri = land(s3, s3_bucket, "with-updated-at.csv", data)
 
-    state = daily_revenue(landed_key=uri, config=pg_env, return_state=True)
+    state = daily_revenue(landed_key=uri, env=pg_env, return_state=True)
 
     assert state.is_completed(), state.message
     assert published(pg_env, "daily_revenue").to_dict(orient="records") == [
@@ -386,7 +386,7 @@ def test_garbage_source_rows_are_quarantined_and_the_rest_published(sqlite_env):
         )
     environment(sqlite_env).source._columns = None
 
-    [outcome] = daily_revenue(partition_date="2026-03-01", config=sqlite_env)
+    [outcome] = daily_revenue(partition_date="2026-03-01", env=sqlite_env)
 
     # by hand: 1 (10.00) + 7 (2.50) + 10 (6.00) + 11 newest (8.00) + 14 (1.25)
     assert outcome.outcome == "published"

@@ -69,7 +69,7 @@ def test_bad_arguments_exit_non_zero_with_one_line(args, needle):
 
 
 def test_unknown_environment_is_one_line_naming_it_and_the_fix():
-    result = revenue("run", "--date", "2026-03-01", "--config", "no-such-env")
+    result = revenue("run", "--date", "2026-03-01", "--env", "no-such-env")
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -88,7 +88,7 @@ def test_blocks_create_names_the_missing_variable():
 
 def test_run_status_and_verify_on_an_environment(sqlite_env):
     seed_orders(sqlite_env, [(1, "a", 10.0, "2026-03-01 10:00:00"), (2, "b", 2.5, "2026-03-02 10:00:00")])
-    run = revenue("run", "--date", "2026-03-01", "--config", sqlite_env)
+    run = revenue("run", "--date", "2026-03-01", "--env", sqlite_env)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "2026-03-01: published; revenue 10.00 from 1 orders" in run.stdout
 
@@ -98,7 +98,7 @@ def test_run_status_and_verify_on_an_environment(sqlite_env):
         "2026-03-01",
         "--end",
         "2026-03-03",
-        "--config",
+        "--env",
         sqlite_env,
         extra_env={"PREFECT_LOGGING_LEVEL": "INFO"},
     )
@@ -107,20 +107,20 @@ def test_run_status_and_verify_on_an_environment(sqlite_env):
     assert "01#" in status.stdout and " 02." in status.stdout
     assert "# materialized 1" in status.stdout and ". missing 2" in status.stdout
 
-    verify = revenue("verify", "--start", "2026-03-01", "--end", "2026-03-02", "--config", sqlite_env)
+    verify = revenue("verify", "--start", "2026-03-01", "--end", "2026-03-02", "--env", sqlite_env)
     assert verify.returncode == 1
     assert "2026-03-02: not published" in verify.stdout
 
 
 def test_backfill_reports_progress_and_a_summary(sqlite_env):
     seed_orders(sqlite_env, [(1, "a", 10.0, "2026-03-01 10:00:00"), (2, "b", 2.5, "2026-03-02 10:00:00")])
-    first = revenue("backfill", "--start", "2026-03-01", "--end", "2026-03-02", "--config", sqlite_env)
+    first = revenue("backfill", "--start", "2026-03-01", "--end", "2026-03-02", "--env", sqlite_env)
     assert first.returncode == 0, first.stderr[-2000:]
     progress = [line for line in first.stderr.splitlines() if line.startswith("[")]
     assert [line.split()[1] for line in progress] == ["1/2", "2/2"], first.stderr[-2000:]
     assert "2 published" in first.stdout
 
-    again = revenue("backfill", "--start", "2026-03-01", "--end", "2026-03-02", "--config", sqlite_env)
+    again = revenue("backfill", "--start", "2026-03-01", "--end", "2026-03-02", "--env", sqlite_env)
     assert again.returncode == 0
     assert "2 up to date" in again.stdout
 
@@ -145,14 +145,10 @@ def test_status_and_verify_on_the_embedded_default_answer_without_a_prefect_serv
     load_orders(seed, generate_orders(dt.date(2026, 3, 1), dt.date(2026, 3, 2), 20))
 
     offline = {"REVENUE_HOME": str(home), "PREFECT_API_URL": f"http://127.0.0.1:{free_port()}/api"}
-    status = revenue(
-        "status", "--start", "2026-03-01", "--end", "2026-03-02", "--config", "manifested", extra_env=offline
-    )
+    status = revenue("status", "--start", "2026-03-01", "--end", "2026-03-02", "--env", "manifested", extra_env=offline)
     assert status.returncode == 0, status.stderr[-2000:]
     assert ". missing 2" in status.stdout and "temporary server" not in status.stderr
-    verify = revenue(
-        "verify", "--start", "2026-03-01", "--end", "2026-03-02", "--config", "manifested", extra_env=offline
-    )
+    verify = revenue("verify", "--start", "2026-03-01", "--end", "2026-03-02", "--env", "manifested", extra_env=offline)
     assert verify.returncode == 1 and "2026-03-01: not published" in verify.stdout, verify.stderr[-2000:]
 
 
@@ -169,7 +165,7 @@ def test_seed_fills_a_real_source_creates_missing_buckets_and_the_days_publish(p
     environ = {**pg_s3_environ(pg_url, s3_endpoint, lake), "REVENUE_LANDING_URL": f"s3://{landing}/incoming"}
     env = _save_environment(f"seed-{uuid.uuid4().hex[:6]}", environ)
 
-    seeded = revenue("seed", "--config", env, "--start", "2026-03-01", "--days", "2", "--orders-per-day", "30")
+    seeded = revenue("seed", "--env", env, "--start", "2026-03-01", "--days", "2", "--orders-per-day", "30")
     assert seeded.returncode == 0, seeded.stderr[-2000:]
     assert f"lake: s3://{lake}/lake (created)" in seeded.stdout
     assert f"landing: s3://{landing}/incoming (created)" in seeded.stdout
@@ -183,19 +179,19 @@ def test_seed_fills_a_real_source_creates_missing_buckets_and_the_days_publish(p
     engine.dispose()
     assert [str(day) for day, _ in rows] == ["2026-03-01", "2026-03-02"] and all(n >= 30 for _, n in rows)
 
-    again = revenue("seed", "--config", env, "--start", "2026-03-01", "--days", "2")
+    again = revenue("seed", "--env", env, "--start", "2026-03-01", "--days", "2")
     assert again.returncode == 0 and "loaded nothing" in again.stdout and "(created)" not in again.stdout
 
-    ran = revenue("backfill", "--start", "2026-03-01", "--end", "2026-03-02", "--config", env)
+    ran = revenue("backfill", "--start", "2026-03-01", "--end", "2026-03-02", "--env", env)
     assert ran.returncode == 0 and "2 published" in ran.stdout, ran.stderr[-2000:]
 
 
 def test_a_non_embedded_environment_without_a_server_fails_at_once_without_starting_one(tmp_path):
     no_server = {"PREFECT_API_URL": "", "REVENUE_HOME": str(tmp_path), "PREFECT_HOME": str(tmp_path / "prefect")}
     for args in (
-        ["status", "--config", "prod"],
-        ["verify", "--start", "2026-03-01", "--end", "2026-03-02", "--config", "prod"],
-        ["run", "--date", "2026-03-01", "--config", "prod"],
+        ["status", "--env", "prod"],
+        ["verify", "--start", "2026-03-01", "--end", "2026-03-02", "--env", "prod"],
+        ["run", "--date", "2026-03-01", "--env", "prod"],
     ):
         result = revenue(*args, extra_env=no_server)
         assert result.returncode == 1, result.stderr
@@ -213,7 +209,7 @@ def test_watch_logs_its_passes_on_the_terminal(sqlite_env):
     seed_orders(sqlite_env, [(1, "a", 10.0, "2026-03-01 10:00:00")])
     landing = environment(sqlite_env).landing
     landing.put("orders-0301.csv", b"order_id,customer_id,amount,order_date\n1,a,2.50,2026-03-01T10:00:00Z\n")
-    result = revenue("watch", "--once", "--config", sqlite_env)
+    result = revenue("watch", "--once", "--env", sqlite_env)
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stderr.splitlines()
     # (Prefect's own exit line "EventsWorker - Still processing items" may come when the API is slow)

@@ -33,7 +33,7 @@ ROWS = [
 
 def test_publishes_the_day_as_computed_by_hand(sqlite_env):
     seed_orders(sqlite_env, ROWS)
-    [outcome] = daily_revenue(partition_date="2026-03-01", config=sqlite_env)
+    [outcome] = daily_revenue(partition_date="2026-03-01", env=sqlite_env)
 
     assert outcome.outcome == "published"
     # 10.00 + 6.50 - 2.25 = 14.25 from orders 1, 2 (newest), 3
@@ -68,11 +68,11 @@ def test_publishes_the_day_as_computed_by_hand(sqlite_env):
 
 def test_second_run_is_a_cache_hit_and_changes_nothing(sqlite_env):
     seed_orders(sqlite_env, ROWS)
-    [first] = daily_revenue(partition_date="2026-03-01", config=sqlite_env)
+    [first] = daily_revenue(partition_date="2026-03-01", env=sqlite_env)
     tables_before = {t: published(sqlite_env, t) for t in ("daily_revenue", "customer_daily_spend", "rejected_orders")}
     extracted = rows_read()
 
-    [second] = daily_revenue(partition_date="2026-03-01", config=sqlite_env)
+    [second] = daily_revenue(partition_date="2026-03-01", env=sqlite_env)
 
     assert second.outcome == "cache hit"
     assert second.fingerprint == first.fingerprint
@@ -80,7 +80,7 @@ def test_second_run_is_a_cache_hit_and_changes_nothing(sqlite_env):
     for table, before in tables_before.items():
         pd.testing.assert_frame_equal(published(sqlite_env, table), before)
 
-    [forced] = daily_revenue(partition_date="2026-03-01", config=sqlite_env, force=True)
+    [forced] = daily_revenue(partition_date="2026-03-01", env=sqlite_env, force=True)
     assert forced.outcome == "published"
     assert rows_read() == extracted + 6
     pd.testing.assert_frame_equal(published(sqlite_env, "daily_revenue"), tables_before["daily_revenue"])
@@ -89,13 +89,13 @@ def test_second_run_is_a_cache_hit_and_changes_nothing(sqlite_env):
 def test_a_late_order_recomputes_only_its_day(sqlite_env):
     seed_orders(sqlite_env, ROWS)
     first = {
-        o.partition: o for o in backfill(start="2026-03-01", end="2026-03-02", config=sqlite_env, skip_up_to_date=False)
+        o.partition: o for o in backfill(start="2026-03-01", end="2026-03-02", env=sqlite_env, skip_up_to_date=False)
     }
     assert first["2026-03-02"].revenue == 5.25
 
     seed_orders(sqlite_env, [(7, "erin", 100.0, "2026-03-01 18:00:00", "2026-03-03 01:00:00")], replace=False)
     second = {
-        o.partition: o for o in backfill(start="2026-03-01", end="2026-03-02", config=sqlite_env, skip_up_to_date=False)
+        o.partition: o for o in backfill(start="2026-03-01", end="2026-03-02", env=sqlite_env, skip_up_to_date=False)
     }
 
     assert second["2026-03-01"].outcome == "published"

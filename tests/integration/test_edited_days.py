@@ -53,7 +53,7 @@ def edit(pg_url: str, statement: str) -> None:
 
 def publish_the_day(config: str):
     seed_orders(config, SOURCE)
-    [first] = daily_revenue(partition_date=DAY.isoformat(), config=config)
+    [first] = daily_revenue(partition_date=DAY.isoformat(), env=config)
     assert first.outcome == "published" and revenue_of(config) == RIGHT
     return first
 
@@ -68,12 +68,12 @@ def test_a_revenue_edited_in_sql_is_stale_with_what_differs_and_the_next_run_pub
     assert "01~" in render_text([status])  # the grid's cell: stale
     assert "daily_revenue.revenue 1.00 differs from the published 60.00" in render_text([status])  # its line
 
-    [again] = daily_revenue(partition_date=DAY.isoformat(), config=pg_env)
+    [again] = daily_revenue(partition_date=DAY.isoformat(), env=pg_env)
     assert again.outcome == "published"  # not a cache hit that keeps the wrong number
     assert (again.revenue, again.order_count) == RIGHT
     assert revenue_of(pg_env) == RIGHT
     assert [s.state for s in partition_statuses(pg_env, DAY, DAY)] == ["materialized"]
-    [cached] = daily_revenue(partition_date=DAY.isoformat(), config=pg_env)
+    [cached] = daily_revenue(partition_date=DAY.isoformat(), env=pg_env)
     assert (cached.outcome, cached.revenue, cached.order_count) == ("cache hit", *RIGHT)
 
 
@@ -89,7 +89,7 @@ def test_a_customer_spend_edited_in_sql_is_stale_and_a_backfill_does_not_skip_it
     [planned] = preview(environment(pg_env), DAY, DAY)
     assert planned.action == "compute" and status.detail in planned.reason
 
-    [again] = daily_revenue(partition_date=DAY.isoformat(), config=pg_env)
+    [again] = daily_revenue(partition_date=DAY.isoformat(), env=pg_env)
     assert again.outcome == "published"
     assert spend_of(pg_env) == RIGHT_SPEND and revenue_of(pg_env) == RIGHT
 
@@ -99,7 +99,7 @@ def test_a_customer_spend_edited_in_sql_is_stale_and_a_backfill_does_not_skip_it
         "stale",
         "customer_daily_spend.order_count sums to 4, not the published 3 (edited outside the pipeline?)",
     )
-    [skipped_or_not] = backfill(start=DAY.isoformat(), end=DAY.isoformat(), config=pg_env)
+    [skipped_or_not] = backfill(start=DAY.isoformat(), end=DAY.isoformat(), env=pg_env)
     assert skipped_or_not.outcome == "published"  # not "up to date"
     assert int(published(pg_env, "customer_daily_spend", DAY)["order_count"].sum()) == 3
 
@@ -121,7 +121,7 @@ def test_a_consistent_edit_of_both_tables_still_differs_from_what_was_published(
         "daily_revenue.order_count 4 differs from the published 3; "
         "customer_daily_spend.order_count sums to 4, not the published 3 (edited outside the pipeline?)"
     )
-    [again] = daily_revenue(partition_date=DAY.isoformat(), config=pg_env)
+    [again] = daily_revenue(partition_date=DAY.isoformat(), env=pg_env)
     assert again.outcome == "published" and revenue_of(pg_env) == RIGHT and spend_of(pg_env) == RIGHT_SPEND
 
 
@@ -139,7 +139,7 @@ def test_a_cache_hit_reports_the_warehouses_numbers_not_its_cached_result(pg_env
     wrong = replace(record.result, revenue=Decimal("999.99"), order_count=99)
     results.put(key, record.model_copy(update={"result": wrong}).serialize())
 
-    [cached] = daily_revenue(partition_date=DAY.isoformat(), config=pg_env)
+    [cached] = daily_revenue(partition_date=DAY.isoformat(), env=pg_env)
     assert cached.outcome == "cache hit"
     assert (cached.revenue, cached.order_count) == RIGHT == revenue_of(pg_env)
 
@@ -166,7 +166,7 @@ def test_a_ledger_of_an_older_version_gains_the_columns_and_its_days_are_checked
         "stale",
         "customer_daily_spend.daily_spend sums to 60.00, not daily_revenue.revenue 1.00 (edited outside the pipeline?)",
     )
-    [again] = daily_revenue(partition_date=DAY.isoformat(), config=pg_env)
+    [again] = daily_revenue(partition_date=DAY.isoformat(), env=pg_env)
     assert again.outcome == "published" and revenue_of(pg_env) == RIGHT
     recorded = environment(pg_env).warehouse.ledger(DAY, DAY)
     assert {(r.dataset, r.published_revenue, r.published_order_count) for r in recorded if r.published_revenue} == {
@@ -188,7 +188,7 @@ def test_on_sqlite_the_sum_of_customer_spend_is_exact_so_a_large_day_stays_curre
         "2,whale,0.10,2026-04-01T02:00:00Z\n"
         "3,minnow,0.07,2026-04-01T03:00:00Z\n"
     )
-    [outcome] = daily_revenue(landed_key="big.csv", config=sqlite_env)
+    [outcome] = daily_revenue(landed_key="big.csv", env=sqlite_env)
     assert (outcome.outcome, outcome.revenue) == ("published", Decimal("1000000000000000.17"))
     assert [(s.state, s.detail) for s in partition_statuses(sqlite_env, DAY, DAY)] == [("materialized", "")]
 

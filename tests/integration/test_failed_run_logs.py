@@ -83,7 +83,7 @@ def test_a_failed_deployment_run_logs_its_cause_and_no_engine_traceback(sqlite_e
 
     seed_orders(sqlite_env, [(1, "alice", 10.00, "2026-03-01 10:00:00")])
 
-    run_id = run_as_a_deployment_would(flow, entrypoint, {**parameters, "config": sqlite_env})
+    run_id = run_as_a_deployment_would(flow, entrypoint, {**parameters, "env": sqlite_env})
 
     with get_client(sync_client=True) as client:
         state = client.read_flow_run(run_id).state

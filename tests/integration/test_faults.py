@@ -119,10 +119,10 @@ def closed_port_url(url: str) -> str:
 
 @contextmanager
 def broken_environment(base: str, **replace) -> Iterator[str]:
-    """A copy of ``base``'s pipeline block with some fields replaced, registered in this
+    """A copy of ``base``'s environment block with some fields replaced, registered in this
     process only (tasks run in-process and resolve it from the environment cache)."""
     name = f"broken-{uuid.uuid4().hex[:8]}"
-    pipeline = environment(base).pipeline.model_copy()
+    pipeline = environment(base).block.model_copy()
     for field_name, value in replace.items():
         setattr(pipeline, field_name, value)
     _cache[name] = Environment(name, pipeline)
@@ -178,7 +178,7 @@ def assert_no_secret(text: str) -> None:
 @pytest.mark.timeout(900)
 def test_source_refusing_connections_fails_after_retries_and_keeps_the_published_day(pg_env, pg_url):
     seed_orders(pg_env, V1)
-    [first] = daily_revenue(partition_date=DAY.isoformat(), config=pg_env)
+    [first] = daily_revenue(partition_date=DAY.isoformat(), env=pg_env)
     assert first.outcome == "published"
     before, ledger_before = snapshot(pg_env, DAY), ledger(pg_env, DAY)
     assert len(before["daily_revenue"]) == 1 and before["rejected_orders"], (
@@ -191,7 +191,7 @@ def test_source_refusing_connections_fails_after_retries_and_keeps_the_published
     closed = closed_port_url(pg_url)
     assert DB_PASSWORD in closed
     with broken_environment(pg_env, source=database_connector(closed, "x")) as broken:
-        state = daily_revenue(partition_date=DAY.isoformat(), config=broken, return_state=True)
+        state = daily_revenue(partition_date=DAY.isoformat(), env=broken, return_state=True)
 
     assert_service_failure(state, "source database")
     runs = task_runs(state.state_details.flow_run_id, retried_failure("plan"))
@@ -209,7 +209,7 @@ def test_source_refusing_connections_fails_after_retries_and_keeps_the_published
 @pytest.mark.timeout(900)
 def test_warehouse_refusing_connections_at_publish_changes_nothing_published(pg_env, pg_url):
     seed_orders(pg_env, V1)
-    [first] = daily_revenue(partition_date=DAY.isoformat(), config=pg_env)
+    [first] = daily_revenue(partition_date=DAY.isoformat(), env=pg_env)
     assert first.outcome == "published"
     before, ledger_before = snapshot(pg_env, DAY), ledger(pg_env, DAY)
     assert ledger_before and all(r.published_fingerprint for r in ledger_before)
@@ -226,7 +226,7 @@ def test_warehouse_refusing_connections_at_publish_changes_nothing_published(pg_
             .render_as_string(hide_password=False)
         )
         with broken_environment(pg_env, warehouse=database_connector(through_proxy, "x")) as broken:
-            state = daily_revenue(partition_date=DAY.isoformat(), config=broken, return_state=True)
+            state = daily_revenue(partition_date=DAY.isoformat(), env=broken, return_state=True)
         assert proxy.cut.is_set(), "the publish never reached the warehouse"
 
     assert_service_failure(state, "warehouse database")
@@ -237,7 +237,7 @@ def test_warehouse_refusing_connections_at_publish_changes_nothing_published(pg_
     assert ledger(pg_env, DAY) == ledger_before
 
     # and a good run afterwards publishes the new version
-    [again] = daily_revenue(partition_date=DAY.isoformat(), config=pg_env)
+    [again] = daily_revenue(partition_date=DAY.isoformat(), env=pg_env)
     assert again.outcome in ("published", "cache hit")
     assert snapshot(pg_env, DAY)["daily_revenue"] != before["daily_revenue"]
     assert verify_range(pg_env, DAY, DAY) == []
@@ -248,7 +248,7 @@ def test_warehouse_refusing_connections_at_publish_changes_nothing_published(pg_
 KILLED_RUN = textwrap.dedent("""
     import sys
     from flows.daily_revenue import daily_revenue
-    state = daily_revenue(partition_date=sys.argv[1], config=sys.argv[2], force=True, return_state=True)
+    state = daily_revenue(partition_date=sys.argv[1], env=sys.argv[2], force=True, return_state=True)
     print("FINISHED", state.type, state.message, flush=True)
 """)
 
@@ -257,7 +257,7 @@ KILLED_RUN = textwrap.dedent("""
 @pytest.mark.timeout(900)
 def test_sigkill_in_the_middle_of_publishing_leaves_the_previous_version(pg_env, pg_url, tmp_path):
     seed_orders(pg_env, V1)
-    [first] = daily_revenue(partition_date=DAY.isoformat(), config=pg_env)
+    [first] = daily_revenue(partition_date=DAY.isoformat(), env=pg_env)
     assert first.outcome == "published"
     before, ledger_before = snapshot(pg_env, DAY), ledger(pg_env, DAY)
     assert len(before["daily_revenue"]) == 1 and before["customer_daily_spend"] and before["rejected_orders"]
@@ -355,7 +355,7 @@ def test_sigkill_in_the_middle_of_publishing_leaves_the_previous_version(pg_env,
     assert lake_files(pg_env, DAY) == lake_before  # the files the ledger names, byte for byte
 
     # a rerun (cached stages from the killed run may be reused) publishes the new version
-    [rerun] = daily_revenue(partition_date=DAY.isoformat(), config=pg_env)
+    [rerun] = daily_revenue(partition_date=DAY.isoformat(), env=pg_env)
     assert rerun.outcome in ("published", "cache hit")
     after = snapshot(pg_env, DAY)
     assert after["daily_revenue"] != before["daily_revenue"]
@@ -393,7 +393,7 @@ def save_dead_lake(s3_bucket: str) -> str:
 @pytest.mark.timeout(900)
 def test_lake_refusing_connections_fails_and_no_ledger_row_claims_lake_files(pg_env, s3_bucket):
     seed_orders(pg_env, V1)
-    [first] = daily_revenue(partition_date=DAY.isoformat(), config=pg_env)
+    [first] = daily_revenue(partition_date=DAY.isoformat(), env=pg_env)
     assert first.outcome == "published"
     before, ledger_before = snapshot(pg_env, DAY), ledger(pg_env, DAY)
     assert any(r.lake_uri for r in ledger_before)
@@ -402,7 +402,7 @@ def test_lake_refusing_connections_fails_and_no_ledger_row_claims_lake_files(pg_
 
     with broken_environment(pg_env, lake=save_dead_lake(s3_bucket)) as broken:
         states = {
-            day: daily_revenue(partition_date=day.isoformat(), config=broken, return_state=True) for day in (DAY, DAY2)
+            day: daily_revenue(partition_date=day.isoformat(), env=broken, return_state=True) for day in (DAY, DAY2)
         }
 
     for day, state in states.items():
@@ -444,7 +444,7 @@ RACING_WORKER = textwrap.dedent("""
             if time.monotonic() > deadline:
                 sys.exit(3)
             time.sleep(0.02)
-        state = daily_revenue(partition_date=day, config=config, force=True, return_state=True)
+        state = daily_revenue(partition_date=day, env=config, force=True, return_state=True)
         result = {"ok": state.is_completed(), "message": state.message}
         (control / f"done-{r}-{name}.tmp").write_text(json.dumps(result))
         (control / f"done-{r}-{name}.tmp").rename(control / f"done-{r}-{name}")
@@ -512,7 +512,7 @@ def test_concurrent_runs_of_one_partition_never_duplicate_and_the_ledger_matches
             local: dict = {}
             thread = threading.Thread(
                 target=lambda local=local: local.update(
-                    state=daily_revenue(partition_date=DAY.isoformat(), config=pg_env, force=True, return_state=True)
+                    state=daily_revenue(partition_date=DAY.isoformat(), env=pg_env, force=True, return_state=True)
                 )
             )
             with engine.connect() as locker:
@@ -671,7 +671,7 @@ def test_watcher_crash_between_emit_and_cursor_re_emits_once_and_the_file_counts
 
     # the file processed twice (the second time forced) counts once
     for force in (False, True):
-        outcomes = daily_revenue(landed_key=uri, config=pg_env, force=force)
+        outcomes = daily_revenue(landed_key=uri, env=pg_env, force=force)
         assert sorted(o.partition for o in outcomes) == [d.isoformat() for d in sorted(EXPECTED_WITH_FILE)]
         published = environment(pg_env).warehouse.read_table("daily_revenue")
         got = {row.order_date: (round(float(row.revenue), 2), int(row.order_count)) for row in published.itertuples()}

@@ -89,14 +89,14 @@ def test_a_file_over_the_readers_memory_fails_its_own_run_while_another_day_publ
     assert registry_row(pg_env, uri)["read_status"] == PENDING
 
     # `revenue status` shows it pending, without reading it.
-    status = revenue("status", "--start", "2026-03-01", "--end", "2026-03-02", "--config", pg_env)
+    status = revenue("status", "--start", "2026-03-01", "--end", "2026-03-02", "--env", pg_env)
     assert status.returncode == 0, status.stderr[-2000:]
     assert "1 landed file(s) pending (registered, not read yet" in status.stdout, status.stdout
     assert uri in status.stdout
     assert registry_row(pg_env, uri)["read_status"] == PENDING
 
     # The cron run of another day plans (reading the pending file in a capped child) and publishes.
-    [other] = daily_revenue(partition_date=OTHER_DAY.isoformat(), config=pg_env)
+    [other] = daily_revenue(partition_date=OTHER_DAY.isoformat(), env=pg_env)
     assert other.outcome == "published"
     row = registry_row(pg_env, uri)
     assert row["read_status"] == UNREADABLE
@@ -104,10 +104,10 @@ def test_a_file_over_the_readers_memory_fails_its_own_run_while_another_day_publ
     assert row["lease_owner"] is None
 
     # The file's own run fails naming it and why; a later run of another day is not bothered.
-    state = daily_revenue(landed_key=uri, config=pg_env, return_state=True)
+    state = daily_revenue(landed_key=uri, env=pg_env, return_state=True)
     assert state.is_failed()
     assert uri in state.message and "memory" in state.message, state.message
-    [again] = daily_revenue(partition_date=OTHER_DAY.isoformat(), config=pg_env, force=True)
+    [again] = daily_revenue(partition_date=OTHER_DAY.isoformat(), env=pg_env, force=True)
     assert again.outcome == "published"
     assert published(pg_env, "daily_revenue", FILE_DAY).empty
 
@@ -132,7 +132,7 @@ def test_small_files_that_are_huge_when_read_are_refused_at_the_default_limits_w
         s3.put_object(Bucket=s3_bucket, Key=f"landing/{name}", Body=data)
     watch(pg_env, interval=0, passes=1)
 
-    [other] = daily_revenue(partition_date=OTHER_DAY.isoformat(), config=pg_env)
+    [other] = daily_revenue(partition_date=OTHER_DAY.isoformat(), env=pg_env)
 
     assert other.outcome == "published"
     for name, (_, setting) in files.items():
@@ -153,7 +153,7 @@ def test_a_file_the_store_will_not_serve_is_unreadable_and_other_days_publish(sq
         LandedFile(uri=env.landing.uri("link.csv"), key="link.csv", etag="0" * 32, size=len(GOOD)), by="watcher"
     )
 
-    [other] = daily_revenue(partition_date=OTHER_DAY.isoformat(), config=sqlite_env)
+    [other] = daily_revenue(partition_date=OTHER_DAY.isoformat(), env=sqlite_env)
 
     assert other.outcome == "published"
     row = registry_row(sqlite_env, version.uri)
@@ -200,7 +200,7 @@ def test_an_expired_lease_is_taken_over(pg_env, s3_endpoint, s3_bucket):
     assert [f.uri for f in input.files] == [uri]
     row = registry_row(pg_env, uri)
     assert (row["read_status"], row["read_attempts"], row["lease_owner"]) == (READ, 2, None)
-    [outcome] = daily_revenue(partition_date=FILE_DAY.isoformat(), config=pg_env)
+    [outcome] = daily_revenue(partition_date=FILE_DAY.isoformat(), env=pg_env)
     assert outcome.outcome == "published" and outcome.order_count == 2
 
 
@@ -211,12 +211,12 @@ def test_a_file_whose_reading_stopped_twice_is_unreadable(pg_env, s3_endpoint, s
     expired = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
     set_lease(pg_env, uri, "killed-host:4242:y", expired, attempts=2)  # two readings were killed
 
-    [other] = daily_revenue(partition_date=OTHER_DAY.isoformat(), config=pg_env)
+    [other] = daily_revenue(partition_date=OTHER_DAY.isoformat(), env=pg_env)
 
     assert other.outcome == "published"
     row = registry_row(pg_env, uri)
     assert row["read_status"] == UNREADABLE and STOPPED_TWICE in row["error"], row
-    state = daily_revenue(landed_key=uri, config=pg_env, return_state=True)
+    state = daily_revenue(landed_key=uri, env=pg_env, return_state=True)
     assert state.is_failed()
     assert uri in state.message and STOPPED_TWICE in state.message, state.message
 
@@ -234,7 +234,7 @@ def test_a_reader_that_raises_marks_the_file_unreadable(sqlite_env, monkeypatch,
     watch_once(env.registry)
     monkeypatch.setattr(reads, "read_isolated", dies)
 
-    [other] = daily_revenue(partition_date=OTHER_DAY.isoformat(), config=sqlite_env)
+    [other] = daily_revenue(partition_date=OTHER_DAY.isoformat(), env=sqlite_env)
 
     assert other.outcome == "published"
     assert env.registry.pending() == []

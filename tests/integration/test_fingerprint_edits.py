@@ -72,7 +72,7 @@ def states(config: str) -> dict[dt.date, str]:
 @pytest.mark.parametrize("edit", sorted(EDITS))
 def test_an_in_place_edit_that_keeps_the_aggregates_makes_its_day_stale_and_is_recomputed(any_env, edit):
     seed_orders(any_env, ROWS)
-    backfill(start=DAY.isoformat(), end=OTHER.isoformat(), config=any_env)
+    backfill(start=DAY.isoformat(), end=OTHER.isoformat(), env=any_env)
     assert states(any_env) == {DAY: "materialized", OTHER: "materialized"}
     other_fingerprint = environment(any_env).source.fingerprint(OTHER)
 
@@ -81,12 +81,12 @@ def test_an_in_place_edit_that_keeps_the_aggregates_makes_its_day_stale_and_is_r
 
     assert states(any_env) == {DAY: "stale", OTHER: "materialized"}, edit
     assert environment(any_env).source.fingerprint(OTHER) == other_fingerprint
-    [rerun] = daily_revenue(partition_date=DAY.isoformat(), config=any_env)
+    [rerun] = daily_revenue(partition_date=DAY.isoformat(), env=any_env)
     assert rerun.outcome == "published", rerun
     assert spend_of(any_env, DAY) == spend_after
     assert rerun.revenue == Decimal("65.00")
     assert states(any_env) == {DAY: "materialized", OTHER: "materialized"}
-    [again] = daily_revenue(partition_date=DAY.isoformat(), config=any_env)
+    [again] = daily_revenue(partition_date=DAY.isoformat(), env=any_env)
     assert again.outcome == "cache hit"
 
 

@@ -80,7 +80,7 @@ def heal_runs_of(config: str) -> list:
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=["heal"])), limit=200)
         names = {d.id: d.name for d in client.read_deployments(deployment_filter=only)}
-    found = [r for r in runs if r.parameters.get("config") == config and r.created and r.created >= STARTED]
+    found = [r for r in runs if r.parameters.get("env") == config and r.created and r.created >= STARTED]
     return [
         SimpleNamespace(**r.model_dump(), deployment_name=names.get(r.deployment_id))
         for r in sorted(found, key=lambda r: r.created)
@@ -88,7 +88,7 @@ def heal_runs_of(config: str) -> list:
 
 
 def publish(config: str, days: list[dt.date]) -> None:
-    state = backfill(start=str(min(days)), end=str(max(days)), config=config, return_state=True)
+    state = backfill(start=str(min(days)), end=str(max(days)), env=config, return_state=True)
     assert state.is_completed(), state.message
 
 
@@ -119,7 +119,7 @@ def test_late_rows_heal_once_after_the_settle_time_and_a_new_change_waits_again(
     assert started.name == f"heal-{day(0)}" and started.days == [day(0)]
     [run] = heal_runs_of(config)
     assert run.name == f"heal-{day(0)}" and "heal" in run.tags and run.deployment_name == "daily"
-    assert run.parameters == {"partition_date": str(day(0)), "config": config}
+    assert run.parameters == {"partition_date": str(day(0)), "env": config}
     assert run.idempotency_key == started.key
 
     # later passes, a restart and a second watcher start nothing new for this input
@@ -192,7 +192,7 @@ def test_a_failed_day_is_not_healed_on_the_input_it_failed_on_only_when_that_cha
     config = sqlite_env
     invalid = [(None, "alice", 10.0, f"{DAY} 01:00:00"), (3, None, 20.0, f"{DAY} 02:00:00")]
     seed_orders(config, invalid)
-    state = daily_revenue(partition_date=str(DAY), config=config, return_state=True)
+    state = daily_revenue(partition_date=str(DAY), env=config, return_state=True)
     assert state.is_failed()
 
     pass_at(config, NOW)
@@ -276,9 +276,9 @@ def test_a_heal_run_is_named_for_the_days_it_heals(sqlite_env):
 
     seed_orders(sqlite_env, orders(1, [DAY, day(1), day(2)]))
     with tags("heal"):
-        daily = daily_revenue(partition_date=str(DAY), config=sqlite_env, return_state=True)
-        ranged = backfill(start=str(DAY), end=str(day(2)), days=[str(day(2))], config=sqlite_env, return_state=True)
-    plain = backfill(start=str(DAY), end=str(day(1)), config=sqlite_env, return_state=True)
+        daily = daily_revenue(partition_date=str(DAY), env=sqlite_env, return_state=True)
+        ranged = backfill(start=str(DAY), end=str(day(2)), days=[str(day(2))], env=sqlite_env, return_state=True)
+    plain = backfill(start=str(DAY), end=str(day(1)), env=sqlite_env, return_state=True)
     with get_client(sync_client=True) as client:
         names = [client.read_flow_run(s.state_details.flow_run_id).name for s in (daily, ranged, plain)]
     assert names == [f"heal-{DAY}", f"heal-{DAY}..{day(2)}", f"backfill-{DAY}..{day(1)}"]
@@ -300,7 +300,7 @@ def test_an_input_back_at_a_version_healed_before_is_healed_again(config):
         pass_at(config, at, days=[DAY])
         [started] = pass_at(config, at + SETTLE, days=[DAY])
         keys.append(started.key)
-        state = daily_revenue(partition_date=str(DAY), config=config, return_state=True)  # as the heal run does
+        state = daily_revenue(partition_date=str(DAY), env=config, return_state=True)  # as the heal run does
         assert state.is_completed(), state.message
         at += 2 * SETTLE
     assert len(set(keys)) == 3
@@ -369,7 +369,7 @@ def test_a_day_another_run_published_while_a_claim_was_pending_is_healed_when_it
     pass_at(config, NOW, days=[DAY])
     [first] = pass_at(config, NOW + SETTLE, days=[DAY])
     add_late_rows(config, [(501, "later", 1.0, f"{DAY} 22:30:00")])  # B
-    state = daily_revenue(partition_date=str(DAY), config=config, return_state=True)  # as the heal run: B
+    state = daily_revenue(partition_date=str(DAY), env=config, return_state=True)  # as the heal run: B
     assert state.is_completed(), state.message
     [flow_run] = [r for r in heal_runs_of(config) if r.idempotency_key == first.key]
     end(flow_run.id, "completed")

@@ -59,7 +59,7 @@ def test_a_file_named_as_markup_reads_as_its_name_in_the_grid_the_plan_and_the_t
     landing = Path(env.landing.uri().removeprefix("file://"))
     (landing / NAME).write_text(ROW.format(id=990001, amount="12.50", day=DAY))
 
-    state = daily_revenue(landed_key=NAME, config=sqlite_env, return_state=True)
+    state = daily_revenue(landed_key=NAME, env=sqlite_env, return_state=True)
     assert state.is_completed(), state.message
     name = run_name(state.state_details.flow_run_id)
     assert name.startswith("landing-x%3Cimg src=evil.png onerror=alert%281%29%3E") and not re.search(
@@ -81,7 +81,7 @@ def test_a_file_named_as_markup_reads_as_its_name_in_the_grid_the_plan_and_the_t
     assert len(re.split(r"(?<!\\)\|", line.replace("\\\\", ""))) == 6  # no pipe of the name adds a column
 
     # the plan of a backfill over the day names the file (its URI, percent-encoded) in its reason
-    backfill(start=DAY.isoformat(), end=DAY.isoformat(), config=sqlite_env, plan_only=True)
+    backfill(start=DAY.isoformat(), end=DAY.isoformat(), env=sqlite_env, plan_only=True)
     plan = latest("backfill-plan")
     assert_only_our_markup(plan.data, "landing/x%3Cimg%20src%3Devil.png")
     assert_only_our_markup(plan.description or "", "1 to compute")
@@ -98,7 +98,7 @@ def test_an_s3_key_named_as_markup_and_escapes_reads_as_itself_in_artifacts_and_
     seed_orders(pg_env, [(1, "a", 10.0, f"{DAY} 09:00:00")])
     s3 = s3_client(s3_endpoint)
     s3.put_object(Bucket=s3_bucket, Key=key, Body=ROW.format(id=990001, amount="12.50", day=DAY).encode())
-    state = daily_revenue(landed_key=f"s3://{s3_bucket}/{key}", config=pg_env, return_state=True)
+    state = daily_revenue(landed_key=f"s3://{s3_bucket}/{key}", env=pg_env, return_state=True)
     assert state.is_completed(), state.message
     s3.put_object(Bucket=s3_bucket, Key=key, Body=ROW.format(id=990001, amount="99.00", day=DAY).encode())
     watch(pg_env, interval=0, passes=1)
@@ -109,13 +109,13 @@ def test_an_s3_key_named_as_markup_and_escapes_reads_as_itself_in_artifacts_and_
     ui = (get_current_settings().ui_url or "").rstrip("/")
     run_link = [f"{ui}/runs/flow-run/{state.state_details.flow_run_id}"]
     assert_only_our_markup(grid, f"landed file s3://{s3_bucket}/landing/<img", links=run_link)
-    backfill(start=DAY.isoformat(), end=DAY.isoformat(), config=pg_env, plan_only=True)
+    backfill(start=DAY.isoformat(), end=DAY.isoformat(), env=pg_env, plan_only=True)
     assert_only_our_markup(
         latest("backfill-plan").data, one_line(f"stale: landed file s3://{s3_bucket}/{key} replaced")
     )
 
-    status = revenue("status", "--start", str(DAY), "--end", str(DAY), "--config", pg_env)
-    plan = revenue("backfill", "--plan", "--start", str(DAY), "--end", str(DAY), "--config", pg_env)
+    status = revenue("status", "--start", str(DAY), "--end", str(DAY), "--env", pg_env)
+    plan = revenue("backfill", "--plan", "--start", str(DAY), "--end", str(DAY), "--env", pg_env)
     assert status.returncode == 0 and plan.returncode == 0, status.stderr[-2000:] + plan.stderr[-2000:]
     assert f"landed file s3://{s3_bucket}/landing/<img src=https:evil" in status.stdout  # cut to fit a line
     assert f"stale: landed file s3://{s3_bucket}/{key} replaced" in plan.stdout

@@ -427,26 +427,26 @@ def test_random_sequences_publish_what_the_model_says(pg_env, s3_endpoint, s3_bu
             if not repair_now:
                 continue
             history.append(f"cron {day} (after tampering)")
-            daily_revenue(partition_date=day.isoformat(), config=pg_env, return_state=True)
+            daily_revenue(partition_date=day.isoformat(), env=pg_env, return_state=True)
             ran = [day]
         elif action == "landing run":
             key = rng.choice(world.keys)
             history.append(f"landing run {key}")
-            daily_revenue(landed_key=f"s3://{s3_bucket}/landing/{key}", config=pg_env, return_state=True)
+            daily_revenue(landed_key=f"s3://{s3_bucket}/landing/{key}", env=pg_env, return_state=True)
         elif action == "watcher":
             history.append("watcher pass")
             watch_once(environment(pg_env).registry)
         elif action == "cron":
             day = rng.choice(DAYS)
             history.append(f"cron {day}")
-            daily_revenue(partition_date=day.isoformat(), config=pg_env, return_state=True)
+            daily_revenue(partition_date=day.isoformat(), env=pg_env, return_state=True)
             ran = [day]
         else:
             history.append(f"backfill force={action == 'force'}")
             backfill(
                 start=DAYS[0].isoformat(),
                 end=DAYS[-1].isoformat(),
-                config=pg_env,
+                env=pg_env,
                 force=action == "force",
                 return_state=True,
             )
@@ -457,7 +457,7 @@ def test_random_sequences_publish_what_the_model_says(pg_env, s3_endpoint, s3_bu
 
     history.append("watcher pass, final backfill")
     watch_once(environment(pg_env).registry)
-    backfill(start=DAYS[0].isoformat(), end=DAYS[-1].isoformat(), config=pg_env, return_state=True)
+    backfill(start=DAYS[0].isoformat(), end=DAYS[-1].isoformat(), env=pg_env, return_state=True)
     statuses, held, expected, latest = world.statuses(), world.held(), world.expected(), world.latest()
     assert all(statuses.get(day) in CURRENT for day in DAYS if expected[day][1]), replay(
         f"a day with orders not current: {statuses}", history

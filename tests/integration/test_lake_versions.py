@@ -58,7 +58,7 @@ def part_files(config: str, dataset: str, day: dt.date) -> list[str]:
 @pytest.mark.timeout(600)
 def test_a_commit_refused_after_the_lake_was_written_leaves_the_published_lake_file(pg_env, pg_url):
     seed_orders(pg_env, V1)
-    [first] = daily_revenue(partition_date=DAY.isoformat(), config=pg_env)
+    [first] = daily_revenue(partition_date=DAY.isoformat(), env=pg_env)
     assert first.outcome == "published"
     before = {d: published_file(pg_env, d, DAY) for d in DATASETS}
     assert before["daily_revenue"][1]["order_count"].tolist() == [2]
@@ -68,7 +68,7 @@ def test_a_commit_refused_after_the_lake_was_written_leaves_the_published_lake_f
     try:
         with engine.connect() as connection:
             connection.execute(sa.text(REFUSE_COMMIT))
-        state = daily_revenue(partition_date=DAY.isoformat(), config=pg_env, return_state=True)
+        state = daily_revenue(partition_date=DAY.isoformat(), env=pg_env, return_state=True)
         assert state.is_failed(), state
         assert "refused at commit by the test" in (state.message or ""), state.message
 
@@ -87,7 +87,7 @@ def test_a_commit_refused_after_the_lake_was_written_leaves_the_published_lake_f
             connection.execute(sa.text("DROP TRIGGER IF EXISTS refuse_publish ON analytics.partition_ledger"))
         engine.dispose()
 
-    [again] = daily_revenue(partition_date=DAY.isoformat(), config=pg_env)
+    [again] = daily_revenue(partition_date=DAY.isoformat(), env=pg_env)
     assert again.outcome == "published"
     for dataset in DATASETS:
         key, rows = published_file(pg_env, dataset, DAY)
@@ -101,7 +101,7 @@ def test_publishes_in_a_row_leave_one_part_file_per_dataset_and_day(sqlite_env):
     keys = []
     for rows in (V1, V2, V1):
         seed_orders(sqlite_env, rows)
-        [outcome] = daily_revenue(partition_date=DAY.isoformat(), config=sqlite_env)
+        [outcome] = daily_revenue(partition_date=DAY.isoformat(), env=sqlite_env)
         assert outcome.outcome == "published"
         named = {d: published_file(sqlite_env, d, DAY)[0] for d in DATASETS}
         for dataset, key in named.items():

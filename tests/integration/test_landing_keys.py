@@ -77,10 +77,10 @@ def test_a_symlink_out_of_the_landing_directory_is_skipped_and_days_still_run(sq
         by="earlier watcher",
     )
 
-    state = daily_revenue(partition_date=DAY.isoformat(), config=sqlite_env, return_state=True)
+    state = daily_revenue(partition_date=DAY.isoformat(), env=sqlite_env, return_state=True)
     assert state.is_completed(), state.message
     assert published(sqlite_env, "daily_revenue", DAY)["revenue"].tolist() == [Decimal("1.00")]  # nothing from outside
-    other = daily_revenue(partition_date="2026-03-06", config=sqlite_env, return_state=True)
+    other = daily_revenue(partition_date="2026-03-06", env=sqlite_env, return_state=True)
     assert other.is_completed(), other.message
     [status] = current_statuses(env, [DAY])
     assert status.state == "materialized"
@@ -95,7 +95,7 @@ def test_a_file_its_own_run_registered_first_is_not_announced_again(sqlite_env):
     seed_orders(sqlite_env, [])
     env = environment(sqlite_env)
     env.landing.put("pushed.csv", CSV.format(id=2, amount="5.00").encode())
-    state = daily_revenue(config=sqlite_env, landed_key="pushed.csv", return_state=True)
+    state = daily_revenue(env=sqlite_env, landed_key="pushed.csv", return_state=True)
     assert state.is_completed(), state.message
     assert watch_pass(sqlite_env) == []
     assert env.registry.unannounced() == []

@@ -48,12 +48,12 @@ def land(s3, bucket: str, key: str, body: str) -> str:
 
 def test_a_landed_date_correction_moves_the_order_and_recomputes_the_day_it_left(pg_env, s3_endpoint, s3_bucket):
     seed_orders(pg_env, SOURCE)
-    backfill(start=A.isoformat(), end=B.isoformat(), config=pg_env)
+    backfill(start=A.isoformat(), end=B.isoformat(), env=pg_env)
     assert revenue_by_day(pg_env) == {A: (Decimal("120.00"), 2), B: (Decimal("3.00"), 1)}
 
     # order 1 (100.00 on A in the source) is corrected to day B by a landed file
     uri = land(s3_client(s3_endpoint), s3_bucket, "landing/fix.csv", "1,ann,100.00,2026-04-02T08:00:00Z,2026-04-05\n")
-    outcomes = daily_revenue(landed_key=uri, config=pg_env)
+    outcomes = daily_revenue(landed_key=uri, env=pg_env)
 
     # the landing run recomputed both days: the order counts once, on B
     assert {o.partition: o.outcome for o in outcomes} == {B.isoformat(): "published", A.isoformat(): "published"}
@@ -63,7 +63,7 @@ def test_a_landed_date_correction_moves_the_order_and_recomputes_the_day_it_left
     assert list(rejected.order_id) == ["1"] and "2026-04-02" in rejected.reason[0], "moved, not dropped silently"
 
     # a plain run of A keeps it right; both days are current; verify agrees by its own path
-    [rerun] = daily_revenue(partition_date=A.isoformat(), config=pg_env)
+    [rerun] = daily_revenue(partition_date=A.isoformat(), env=pg_env)
     assert rerun.outcome == "cache hit" and rerun.revenue == Decimal("20.00")
     assert [s.state for s in partition_statuses(pg_env, A, B)] == ["materialized", "materialized"]
     assert verify_range(pg_env, A, B) == []
@@ -71,14 +71,14 @@ def test_a_landed_date_correction_moves_the_order_and_recomputes_the_day_it_left
 
 def test_two_landed_files_that_disagree_count_the_order_on_the_later_landings_day(pg_env, s3_endpoint, s3_bucket):
     seed_orders(pg_env, SOURCE)
-    backfill(start=A.isoformat(), end=B.isoformat(), config=pg_env)
+    backfill(start=A.isoformat(), end=B.isoformat(), env=pg_env)
     s3 = s3_client(s3_endpoint)
     first = land(s3, s3_bucket, "landing/one.csv", "7,dee,40.00,2026-04-01T12:00:00Z,2026-04-01\n")
-    daily_revenue(landed_key=first, config=pg_env)
+    daily_revenue(landed_key=first, env=pg_env)
     assert revenue_by_day(pg_env)[A] == (Decimal("160.00"), 3)
 
     second = land(s3, s3_bucket, "landing/two.csv", "7,dee,40.00,2026-04-03T12:00:00Z,2026-03-01\n")
-    outcomes = daily_revenue(landed_key=second, config=pg_env)
+    outcomes = daily_revenue(landed_key=second, env=pg_env)
 
     # the later landing wins whatever its updated_at says; A lost the order in the same run
     assert {o.partition for o in outcomes} == {A.isoformat(), C.isoformat()}
@@ -89,7 +89,7 @@ def test_two_landed_files_that_disagree_count_the_order_on_the_later_landings_da
 
     # the first file landed again with new bytes is the latest landing: the order goes back to A
     again = land(s3, s3_bucket, "landing/one.csv", "7,dee,41.00,2026-04-01T12:00:00Z,2026-04-01\n")
-    daily_revenue(landed_key=again, config=pg_env)
+    daily_revenue(landed_key=again, env=pg_env)
     days = revenue_by_day(pg_env)
     assert days[A] == (Decimal("161.00"), 3) and days.get(C, (Decimal("0.00"), 0)) == (Decimal("0.00"), 0)
     assert verify_range(pg_env, A, C) == []
@@ -97,11 +97,11 @@ def test_two_landed_files_that_disagree_count_the_order_on_the_later_landings_da
 
 def test_a_newer_source_row_on_another_day_moves_the_order(pg_env):
     seed_orders(pg_env, SOURCE)
-    backfill(start=A.isoformat(), end=B.isoformat(), config=pg_env)
+    backfill(start=A.isoformat(), end=B.isoformat(), env=pg_env)
 
     # CDC-style: a new version of order 2 with a later updated_at, on day B; the old row stays
     seed_orders(pg_env, [(2, "bob", 25.00, "2026-04-02 07:00:00", "2026-04-06 00:00:00")], replace=False)
-    outcomes = daily_revenue(partition_date=B.isoformat(), config=pg_env)
+    outcomes = daily_revenue(partition_date=B.isoformat(), env=pg_env)
 
     # the run of B also recomputed A, which the order left
     assert {o.partition for o in outcomes} == {A.isoformat(), B.isoformat()}
@@ -110,7 +110,7 @@ def test_a_newer_source_row_on_another_day_moves_the_order(pg_env):
     assert verify_range(pg_env, A, B) == []
 
     # a plain run of A is current, and stays right
-    [rerun] = daily_revenue(partition_date=A.isoformat(), config=pg_env)
+    [rerun] = daily_revenue(partition_date=A.isoformat(), env=pg_env)
     assert rerun.outcome == "cache hit" and rerun.revenue == Decimal("100.00")
 
 
@@ -121,10 +121,10 @@ def test_a_newer_version_on_a_changed_day_makes_the_day_it_left_stale(pg_env):
     days: it keeps A (the order still counts once, on A) until C publishes, and the run
     that publishes C recomputes A."""
     seed_orders(pg_env, [*SOURCE, (4, "dan", 4.00, "2026-04-03 09:00:00", "2026-04-03 09:00:00")])
-    backfill(start=A.isoformat(), end=C.isoformat(), config=pg_env)
+    backfill(start=A.isoformat(), end=C.isoformat(), env=pg_env)
     seed_orders(pg_env, [(1, "ann", 90.00, "2026-04-03 07:00:00", "2026-04-07 00:00:00")], replace=False)
 
-    [only_a] = daily_revenue(partition_date=A.isoformat(), config=pg_env)
+    [only_a] = daily_revenue(partition_date=A.isoformat(), env=pg_env)
     assert only_a.outcome == "cache hit" and only_a.revenue == Decimal("120.00")
     states = {s.partition: (s.state, s.detail) for s in partition_statuses(pg_env, A, C)}
     assert states == {
@@ -133,7 +133,7 @@ def test_a_newer_version_on_a_changed_day_makes_the_day_it_left_stale(pg_env):
         C: ("stale", "source rows changed"),
     }
 
-    outcomes = backfill(start=A.isoformat(), end=C.isoformat(), config=pg_env)
+    outcomes = backfill(start=A.isoformat(), end=C.isoformat(), env=pg_env)
     assert {o.partition: o.outcome for o in outcomes} == {
         A.isoformat(): "published",
         B.isoformat(): "up to date",
@@ -150,14 +150,14 @@ def test_a_newer_version_on_a_changed_day_makes_the_day_it_left_stale(pg_env):
 
 def test_one_file_with_two_versions_of_an_order_on_two_days_counts_its_newest(pg_env, s3_endpoint, s3_bucket):
     seed_orders(pg_env, SOURCE)
-    backfill(start=A.isoformat(), end=B.isoformat(), config=pg_env)
+    backfill(start=A.isoformat(), end=B.isoformat(), env=pg_env)
     uri = land(
         s3_client(s3_endpoint),
         s3_bucket,
         "landing/both.csv",
         "9,eve,5.00,2026-04-01T12:00:00Z,2026-04-01T12:00:00Z\n9,eve,6.00,2026-04-03T12:00:00Z,2026-04-04T00:00:00Z\n",
     )
-    daily_revenue(landed_key=uri, config=pg_env)
+    daily_revenue(landed_key=uri, env=pg_env)
     days = revenue_by_day(pg_env)
     assert days[A] == (Decimal("120.00"), 2) and days[C] == (Decimal("6.00"), 1)
     rejected = published(pg_env, "rejected_orders", A)
@@ -167,9 +167,9 @@ def test_one_file_with_two_versions_of_an_order_on_two_days_counts_its_newest(pg
 
 def test_the_sqlite_default_applies_the_same_rule(sqlite_env):
     seed_orders(sqlite_env, SOURCE)
-    backfill(start=A.isoformat(), end=B.isoformat(), config=sqlite_env)
+    backfill(start=A.isoformat(), end=B.isoformat(), env=sqlite_env)
     seed_orders(sqlite_env, [(2, "bob", 25.00, "2026-04-02 07:00:00", "2026-04-06 00:00:00")], replace=False)
-    daily_revenue(partition_date=B.isoformat(), config=sqlite_env)
+    daily_revenue(partition_date=B.isoformat(), env=sqlite_env)
     assert revenue_by_day(sqlite_env) == {A: (Decimal("100.00"), 1), B: (Decimal("28.00"), 2)}
     assert verify_range(sqlite_env, A, B) == []
     assert environment(sqlite_env).warehouse.engine.dialect.name == "sqlite"
@@ -183,7 +183,7 @@ def test_status_and_the_plan_name_the_order_that_moved_until_its_old_day_is_reco
     from revenue.io.partition_input import plan_inputs
 
     seed_orders(pg_env, [*SOURCE, (4, "dan", 4.00, "2026-04-03 09:00:00", "2026-04-03 09:00:00")])
-    backfill(start=A.isoformat(), end=C.isoformat(), config=pg_env)
+    backfill(start=A.isoformat(), end=C.isoformat(), env=pg_env)
     seed_orders(pg_env, [(1, "ann", 90.00, "2026-04-03 07:00:00", "2026-04-07 00:00:00")], replace=False)
     env = environment(pg_env)
     [on_c] = plan_inputs(env, [C])
@@ -197,28 +197,28 @@ def test_status_and_the_plan_name_the_order_that_moved_until_its_old_day_is_reco
     assert planned_a.action == "compute" and "order 1 now counts on 2026-04-03" in planned_a.reason
     assert sum(orders for _, orders in revenue_by_day(pg_env).values()) == 5, "counted twice until A is recomputed"
 
-    backfill(start=A.isoformat(), end=C.isoformat(), config=pg_env)
+    backfill(start=A.isoformat(), end=C.isoformat(), env=pg_env)
     assert sum(orders for _, orders in revenue_by_day(pg_env).values()) == 4
     assert verify_range(pg_env, A, C) == []
 
 
 def test_a_day_whose_only_order_moved_in_place_publishes_zero_but_a_deleted_day_fails(pg_env):
     seed_orders(pg_env, SOURCE[:1] + SOURCE[2:])  # A holds order 1 only; B holds order 3
-    backfill(start=A.isoformat(), end=B.isoformat(), config=pg_env)
+    backfill(start=A.isoformat(), end=B.isoformat(), env=pg_env)
     source = environment(pg_env).source.engine
     with source.begin() as connection:
         connection.execute(
             sa.text("UPDATE orders SET order_date = :day WHERE order_id = 1"), {"day": "2026-04-02 10:00:00+00"}
         )
 
-    outcomes = backfill(start=A.isoformat(), end=B.isoformat(), config=pg_env)
+    outcomes = backfill(start=A.isoformat(), end=B.isoformat(), env=pg_env)
     assert {o.partition: o.outcome for o in outcomes} == {A.isoformat(): "published", B.isoformat(): "published"}
     assert revenue_by_day(pg_env) == {A: (Decimal("0.00"), 0), B: (Decimal("103.00"), 2)}
     assert verify_range(pg_env, A, B) == []
 
     with source.begin() as connection:  # B's rows deleted: nothing moved, an empty extract is not news
         connection.execute(sa.text("DELETE FROM orders"))
-    state = daily_revenue(partition_date=B.isoformat(), config=pg_env, return_state=True)
+    state = daily_revenue(partition_date=B.isoformat(), env=pg_env, return_state=True)
     assert state.is_failed() and "raw_orders" in state.message
     states = {s.partition: s.state for s in partition_statuses(pg_env, A, B)}
     assert states[B] == "failed" and revenue_by_day(pg_env)[B] == (Decimal("103.00"), 2)

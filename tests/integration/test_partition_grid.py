@@ -45,7 +45,7 @@ def land_one_order(env, config: str, name: str, day: dt.date) -> None:
     landing run."""
     landing = Path(env.landing.uri().removeprefix("file://"))
     (landing / name).write_text(f"order_id,customer_id,amount,order_date\n990001,zed,12.50,{day}T10:00:00Z\n")
-    daily_revenue(landed_key=name, config=config)
+    daily_revenue(landed_key=name, env=config)
 
 
 def flow_run_count() -> int:
@@ -60,7 +60,7 @@ def test_the_latest_grid_is_the_true_state_of_every_day_and_a_narrower_backfill_
     env.source._columns = None
 
     # a week of normal orders, ~3% refunds: materialized, not warned
-    backfill(start=WEEK[0].isoformat(), end=WEEK[-1].isoformat(), config=sqlite_env)
+    backfill(start=WEEK[0].isoformat(), end=WEEK[-1].isoformat(), env=sqlite_env)
     grid = latest_grid()
     assert all(row_of(grid, day).startswith("🟩") for day in WEEK), grid
     assert "🟨 warned **0**" in grid and "🟩 materialized **7**" in grid
@@ -72,7 +72,7 @@ def test_the_latest_grid_is_the_true_state_of_every_day_and_a_narrower_backfill_
             "UPDATE orders SET customer_id = NULL WHERE order_date >= ? AND order_date < ?",
             (f"{failing} 00:00:00", f"{failing + dt.timedelta(days=1)} 00:00:00"),
         )
-    state = daily_revenue(partition_date=failing.isoformat(), config=sqlite_env, return_state=True)
+    state = daily_revenue(partition_date=failing.isoformat(), env=sqlite_env, return_state=True)
     assert state.is_failed()
     assert state.message.startswith(f"{failing} failed: quality gate failed for cleaned_orders partition {failing}")
     landed_day = WEEK[2]
@@ -92,7 +92,7 @@ def test_the_latest_grid_is_the_true_state_of_every_day_and_a_narrower_backfill_
     assert "landing zone last checked 20" in grid and "never" not in grid
 
     # a narrower backfill afterwards: the earlier failure is still there, with its cause
-    backfill(start=WEEK[5].isoformat(), end=WEEK[6].isoformat(), config=sqlite_env, force=True)
+    backfill(start=WEEK[5].isoformat(), end=WEEK[6].isoformat(), env=sqlite_env, force=True)
     grid = latest_grid()
     assert row_of(grid, failing).startswith("🟥") and row_of(grid, WEEK[1]).startswith("🟧")
     assert f"| {failing} | 🟥 failed | quality gate failed for cleaned_orders" in grid
@@ -109,7 +109,7 @@ def test_an_idle_landing_zone_creates_no_flow_runs(sqlite_env):
 
 def test_runs_and_partitions_carry_their_day_in_their_names(sqlite_env):
     seed_orders(sqlite_env, [(1, "a", 10.0, f"{YESTERDAY} 10:00:00")])
-    state = daily_revenue(partition_date=YESTERDAY.isoformat(), config=sqlite_env, return_state=True)
+    state = daily_revenue(partition_date=YESTERDAY.isoformat(), env=sqlite_env, return_state=True)
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(state.state_details.flow_run_id)
         from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
@@ -144,7 +144,7 @@ def test_days_before_the_first_order_read_no_data_and_a_long_cause_keeps_the_run
         )
     env.source._columns = None
 
-    state = backfill(start=failing.isoformat(), end=WEEK[-1].isoformat(), config=sqlite_env, return_state=True)
+    state = backfill(start=failing.isoformat(), end=WEEK[-1].isoformat(), env=sqlite_env, return_state=True)
     assert state.is_failed() and len(state.message) > 100  # a cause far wider than the grid's column
 
     before = [day for day in grid_days(env) if day < first]

@@ -52,13 +52,13 @@ def test_a_landed_day_is_materialized_until_its_file_changes(pg_env, s3_endpoint
     s3.put_object(
         Bucket=s3_bucket, Key=key, Body=b"order_id,customer_id,amount,order_date\n50,zoe,7.50,2026-03-01T09:00:00Z\n"
     )
-    [landed] = daily_revenue(landed_key=f"s3://{s3_bucket}/{key}", config=pg_env)
+    [landed] = daily_revenue(landed_key=f"s3://{s3_bucket}/{key}", env=pg_env)
     assert landed.outcome == "published" and landed.revenue == Decimal("17.50")
 
     # The file's ETag is part of the day's fingerprint: the status and the backfill agree
     # the day is current, and the file's order stays in it.
     assert [s.state for s in partition_statuses(pg_env, DAY, DAY)] == ["materialized"]
-    [rerun] = backfill(start=DAY.isoformat(), end=DAY.isoformat(), config=pg_env)
+    [rerun] = backfill(start=DAY.isoformat(), end=DAY.isoformat(), env=pg_env)
     assert rerun.outcome == "up to date"
 
     # A new version of the file (new ETag), once seen (here by a watcher pass, which
@@ -78,7 +78,7 @@ def test_a_landed_day_is_materialized_until_its_file_changes(pg_env, s3_endpoint
     assert [(s.state, s.detail) for s in partition_statuses(pg_env, DAY, DAY)] == [
         ("stale", f"landed file s3://{s3_bucket}/{key} replaced")
     ]
-    [again] = backfill(start=DAY.isoformat(), end=DAY.isoformat(), config=pg_env)
+    [again] = backfill(start=DAY.isoformat(), end=DAY.isoformat(), env=pg_env)
     assert again.outcome == "published"
     assert published(pg_env, "daily_revenue", DAY)["revenue"].item() == Decimal("19.50")
     assert [s.state for s in partition_statuses(pg_env, DAY, DAY)] == ["materialized"]

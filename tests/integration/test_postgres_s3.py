@@ -48,7 +48,7 @@ FROM day WHERE version = 1 GROUP BY customer_id ORDER BY customer_id
 
 def test_published_rows_match_sql_and_lake_files_read_back_equal(pg_env, pg_url, s3_bucket, s3_endpoint):
     seed_orders(pg_env, ROWS)
-    [outcome] = daily_revenue(partition_date=DAY.isoformat(), config=pg_env)
+    [outcome] = daily_revenue(partition_date=DAY.isoformat(), env=pg_env)
     assert outcome.outcome == "published"
 
     engine = sa.create_engine(pg_url)
@@ -87,7 +87,7 @@ def test_published_rows_match_sql_and_lake_files_read_back_equal(pg_env, pg_url,
 
 def test_a_second_process_gets_cache_hits_from_s3_results(pg_env, tmp_path: Path):
     seed_orders(pg_env, ROWS)
-    [first] = daily_revenue(partition_date=DAY.isoformat(), config=pg_env)
+    [first] = daily_revenue(partition_date=DAY.isoformat(), env=pg_env)
     assert first.outcome == "published"
 
     from prefect.settings import PREFECT_API_URL
@@ -98,7 +98,7 @@ def test_a_second_process_gets_cache_hits_from_s3_results(pg_env, tmp_path: Path
         from flows.daily_revenue import daily_revenue
         from testkit import counting
         counting.install()
-        [outcome] = daily_revenue(partition_date="{DAY.isoformat()}", config="{pg_env}")
+        [outcome] = daily_revenue(partition_date="{DAY.isoformat()}", env="{pg_env}")
         print("OUTCOME", outcome.outcome, counting.rows_read())
     """)
     )
@@ -113,8 +113,8 @@ def test_no_credential_appears_in_logs_artifacts_results_or_errors(
 ):
     seed_orders(pg_env, ROWS)
     states = [
-        daily_revenue(partition_date=DAY.isoformat(), config=pg_env, return_state=True),
-        daily_revenue(partition_date=DAY.isoformat(), config=pg_env, force=True, return_state=True),
+        daily_revenue(partition_date=DAY.isoformat(), env=pg_env, return_state=True),
+        daily_revenue(partition_date=DAY.isoformat(), env=pg_env, force=True, return_state=True),
     ]
 
     secrets = [S3_SECRET_KEY, sa.engine.make_url(with_password(pg_url)).password]
@@ -123,7 +123,7 @@ def test_no_credential_appears_in_logs_artifacts_results_or_errors(
     from blocks.create import database_connector
     from revenue.io.environment import Environment, _cache
 
-    broken = environment(pg_env).pipeline.model_copy()
+    broken = environment(pg_env).block.model_copy()
     broken.source = database_connector(
         sa.engine.make_url(with_password(pg_url))
         .set(host="127.0.0.1", port=1, query={})
@@ -133,7 +133,7 @@ def test_no_credential_appears_in_logs_artifacts_results_or_errors(
     _cache["broken-env"] = Environment("broken-env", broken)
     try:
         failed = daily_revenue.with_options(retries=0)(
-            partition_date=DAY.isoformat(), config="broken-env", return_state=True
+            partition_date=DAY.isoformat(), env="broken-env", return_state=True
         )
     finally:
         _cache.pop("broken-env", None)
@@ -161,7 +161,7 @@ def test_a_ledger_an_older_version_wrote_gains_new_columns_and_keeps_its_rows(pg
     """A column a newer version added (``duration_ms``) is added in place: the published
     history in the ledger survives the upgrade."""
     seed_orders(pg_env, ROWS)
-    daily_revenue(partition_date=DAY.isoformat(), config=pg_env)
+    daily_revenue(partition_date=DAY.isoformat(), env=pg_env)
     with sa.create_engine(pg_url).begin() as connection:
         connection.execute(sa.text("ALTER TABLE analytics.partition_ledger DROP COLUMN duration_ms"))
 

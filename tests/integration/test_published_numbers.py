@@ -64,7 +64,7 @@ def landing_order(config: str) -> list[str]:
 CONCURRENT_RUN = textwrap.dedent("""
     import sys
     from flows.daily_revenue import daily_revenue
-    state = daily_revenue(landed_key=sys.argv[1], config=sys.argv[2], return_state=True)
+    state = daily_revenue(landed_key=sys.argv[1], env=sys.argv[2], return_state=True)
     print("STATE", state.type.value, state.message, flush=True)
 """)
 
@@ -115,7 +115,7 @@ def test_files_landing_together_lose_no_orders_and_the_latest_landing_wins(pg_en
     assert revenue_of(pg_env) == (expected_total, 3 + 4 + 1)
 
     before = {t: published(pg_env, t, DAY) for t in ("daily_revenue", "customer_daily_spend", "rejected_orders")}
-    [cron] = daily_revenue(partition_date=DAY.isoformat(), config=pg_env)
+    [cron] = daily_revenue(partition_date=DAY.isoformat(), env=pg_env)
     assert cron.outcome == "cache hit"
     for table, rows in before.items():
         pd.testing.assert_frame_equal(published(pg_env, table, DAY), rows)
@@ -129,14 +129,14 @@ def test_a_rerun_keeps_the_later_landing_whatever_the_file_names(pg_env, s3_endp
     seed_orders(pg_env, SOURCE)
     s3 = s3_client(s3_endpoint)
     first = land(s3, s3_bucket, "z-first.csv", HEADER + "2,bob,21.00,2026-04-01T09:00:00Z\n")
-    daily_revenue(landed_key=first, config=pg_env)
+    daily_revenue(landed_key=first, env=pg_env)
     second = land(s3, s3_bucket, "a-second.csv", HEADER + "2,bob,22.00,2026-04-01T09:00:00Z\n")
-    daily_revenue(landed_key=second, config=pg_env)
+    daily_revenue(landed_key=second, env=pg_env)
     assert spend_of(pg_env)["bob"] == Decimal("22.00")
 
-    daily_revenue(partition_date=DAY.isoformat(), config=pg_env)
+    daily_revenue(partition_date=DAY.isoformat(), env=pg_env)
     assert spend_of(pg_env)["bob"] == Decimal("22.00")
-    backfill(start=DAY.isoformat(), end=DAY.isoformat(), config=pg_env, force=True)
+    backfill(start=DAY.isoformat(), end=DAY.isoformat(), env=pg_env, force=True)
     assert spend_of(pg_env)["bob"] == Decimal("22.00")
     assert revenue_of(pg_env) == (Decimal("62.00"), 3)
 
@@ -146,7 +146,7 @@ def test_a_rerun_keeps_the_later_landing_whatever_the_file_names(pg_env, s3_endp
 
 def test_a_day_deleted_from_the_warehouse_is_published_again_not_reported_cached(pg_env, pg_url):
     seed_orders(pg_env, SOURCE)
-    [first] = daily_revenue(partition_date=DAY.isoformat(), config=pg_env)
+    [first] = daily_revenue(partition_date=DAY.isoformat(), env=pg_env)
     assert first.outcome == "published"
     engine = sa.create_engine(pg_url)
     with engine.begin() as connection:  # a restore or a truncate of the published tables
@@ -155,12 +155,12 @@ def test_a_day_deleted_from_the_warehouse_is_published_again_not_reported_cached
     engine.dispose()
     assert [s.state for s in partition_statuses(pg_env, DAY, DAY)] == ["missing"]
 
-    [again] = daily_revenue(partition_date=DAY.isoformat(), config=pg_env)
+    [again] = daily_revenue(partition_date=DAY.isoformat(), env=pg_env)
     assert again.outcome == "published"
     assert revenue_of(pg_env) == (Decimal("60.00"), 3)
     assert spend_of(pg_env) == {"alice": Decimal("10.00"), "bob": Decimal("20.00"), "carol": Decimal("30.00")}
 
-    [cached] = daily_revenue(partition_date=DAY.isoformat(), config=pg_env)
+    [cached] = daily_revenue(partition_date=DAY.isoformat(), env=pg_env)
     assert cached.outcome == "cache hit"
 
 
@@ -168,22 +168,22 @@ def test_a_new_warehouse_on_the_same_source_and_lake_gets_the_day_published(
     pg_env, pg_url, postgres_admin_url, s3_endpoint, s3_bucket
 ):
     """Same source, same lake and result storage (so the same cache keys), a new warehouse."""
-    from blocks.create import pipeline_from_environ, save_environment
+    from blocks.create import blocks_from_environ, save_environment
     from revenue.io.environment import forget_environments
     from testkit.services import fresh_database, pg_s3_environ, with_password
 
     seed_orders(pg_env, SOURCE)
-    [first] = daily_revenue(partition_date=DAY.isoformat(), config=pg_env)
+    [first] = daily_revenue(partition_date=DAY.isoformat(), env=pg_env)
     assert first.outcome == "published"
     with fresh_database(postgres_admin_url) as new_warehouse:
         environ = {
             **pg_s3_environ(pg_url, s3_endpoint, s3_bucket),
             "REVENUE_WAREHOUSE_DB_URL": with_password(new_warehouse),
         }
-        save_environment(f"{pg_env}-dr", pipeline_from_environ(environ))
+        save_environment(f"{pg_env}-dr", blocks_from_environ(environ))
         forget_environments()
         try:
-            [rerun] = daily_revenue(partition_date=DAY.isoformat(), config=f"{pg_env}-dr")
+            [rerun] = daily_revenue(partition_date=DAY.isoformat(), env=f"{pg_env}-dr")
             assert rerun.outcome == "published"
             assert revenue_of(f"{pg_env}-dr") == (Decimal("60.00"), 3)
         finally:
@@ -199,7 +199,7 @@ def test_verify_is_clean_after_landed_days_and_catches_a_wrong_number(pg_env, pg
     uri = land(
         s3, s3_bucket, "late.csv", HEADER + "3,carol,33.33,2026-04-01T10:00:00Z\n4,dave,4.44,2026-04-01T11:00:00Z\n"
     )
-    [outcome] = daily_revenue(landed_key=uri, config=pg_env)
+    [outcome] = daily_revenue(landed_key=uri, env=pg_env)
     assert outcome.outcome == "published"
     assert revenue_of(pg_env) == (Decimal("67.77"), 4)
     assert verify_range(pg_env, DAY - dt.timedelta(days=1), DAY) == []
@@ -220,17 +220,17 @@ def test_status_is_materialized_after_landed_files_and_names_what_changed(pg_env
     seed_orders(pg_env, SOURCE)
     s3 = s3_client(s3_endpoint)
     first = land(s3, s3_bucket, "z-one.csv", HEADER + "7,gus,7.00,2026-04-01T07:00:00Z\n")
-    daily_revenue(landed_key=first, config=pg_env)
+    daily_revenue(landed_key=first, env=pg_env)
     second = land(s3, s3_bucket, "a-two.csv", HEADER + "8,hal,8.00,2026-04-01T08:00:00Z\n")
-    daily_revenue(landed_key=second, config=pg_env)
+    daily_revenue(landed_key=second, env=pg_env)
 
     [status] = partition_statuses(pg_env, DAY, DAY)
     assert (status.state, status.detail) == ("materialized", "")
-    [rerun] = backfill(start=DAY.isoformat(), end=DAY.isoformat(), config=pg_env)
+    [rerun] = backfill(start=DAY.isoformat(), end=DAY.isoformat(), env=pg_env)
     assert rerun.outcome == "up to date"
 
     land(s3, s3_bucket, "z-one.csv", HEADER + "7,gus,7.70,2026-04-01T07:00:00Z\n")
-    daily_revenue(landed_key=first, config=pg_env)  # its run publishes the new version
+    daily_revenue(landed_key=first, env=pg_env)  # its run publishes the new version
     seed_orders(pg_env, [(9, "ivy", 9.00, "2026-04-01 09:30:00")], replace=False)
     [status] = partition_statuses(pg_env, DAY, DAY)
     assert (status.state, status.detail) == ("stale", "source rows changed")
@@ -242,7 +242,7 @@ def test_status_is_materialized_after_landed_files_and_names_what_changed(pg_env
     assert status.state == "stale"
     assert status.detail == f"source rows changed; new landed file {third}"
 
-    backfill(start=DAY.isoformat(), end=DAY.isoformat(), config=pg_env)
+    backfill(start=DAY.isoformat(), end=DAY.isoformat(), env=pg_env)
     assert revenue_of(pg_env) == (
         Decimal("60.00") + Decimal("7.70") + Decimal("8.00") + Decimal("9.00") + Decimal("1.00"),
         7,
@@ -266,7 +266,7 @@ def test_customer_spend_sums_to_daily_revenue_to_the_cent_at_1e15(pg_env, s3_end
         "3,minnow,0.07,2026-04-01T03:00:00Z\n"
         "4,minnow,-999999999999999.99,2026-04-01T04:00:00Z\n"
     )
-    daily_revenue(landed_key=land(s3, s3_bucket, "big.csv", body), config=pg_env)
+    daily_revenue(landed_key=land(s3, s3_bucket, "big.csv", body), env=pg_env)
     assert spend_of(pg_env) == {"whale": Decimal("1000000000000000.10"), "minnow": Decimal("-999999999999999.92")}
     assert revenue_of(pg_env) == (Decimal("0.18"), 4)
     assert sum(spend_of(pg_env).values()) == revenue_of(pg_env)[0]
@@ -276,9 +276,7 @@ def test_customer_spend_sums_to_daily_revenue_to_the_cent_at_1e15(pg_env, s3_end
 def test_a_customer_written_123_point_0_in_a_file_is_the_source_customer_123(pg_env, s3_endpoint, s3_bucket):
     seed_orders(pg_env, [(1, "123", 10.00, "2026-04-01 08:00:00")])
     s3 = s3_client(s3_endpoint)
-    daily_revenue(
-        landed_key=land(s3, s3_bucket, "ids.csv", HEADER + "2,123.0,5.00,2026-04-01T09:00:00Z\n"), config=pg_env
-    )
+    daily_revenue(landed_key=land(s3, s3_bucket, "ids.csv", HEADER + "2,123.0,5.00,2026-04-01T09:00:00Z\n"), env=pg_env)
     assert spend_of(pg_env) == {"123": Decimal("15.00")}
 
 
@@ -291,7 +289,7 @@ def test_a_non_numeric_order_id_from_a_file_is_quarantined_not_published(pg_env,
         "odd-ids.csv",
         HEADER + "A-1001,zed,99.00,2026-04-01T09:00:00Z\n1002,yan,2.00,2026-04-01T09:00:00Z\n",
     )
-    daily_revenue(landed_key=uri, config=pg_env)
+    daily_revenue(landed_key=uri, env=pg_env)
     assert revenue_of(pg_env) == (Decimal("62.00"), 4)
     rejected = published(pg_env, "rejected_orders", DAY)
     assert rejected[["order_id", "reason", "origin", "line"]].values.tolist() == [
@@ -305,11 +303,11 @@ def test_a_non_numeric_order_id_from_a_file_is_quarantined_not_published(pg_env,
 def test_a_failed_gate_says_why_and_keeps_the_attempts_quarantine(pg_env, pg_url):
     good = [(n, f"c{n}", 1.00, "2026-04-01 10:00:00") for n in range(1, 205)]
     seed_orders(pg_env, good)
-    daily_revenue(partition_date=DAY.isoformat(), config=pg_env)
+    daily_revenue(partition_date=DAY.isoformat(), env=pg_env)
     before = {t: published(pg_env, t, DAY) for t in ("daily_revenue", "customer_daily_spend", "rejected_orders")}
 
     seed_orders(pg_env, [(n, None, 1.00, "2026-04-01 10:00:00", "2026-04-01 11:00:00") for n in range(1, 205)])
-    state = daily_revenue(partition_date=DAY.isoformat(), config=pg_env, return_state=True)
+    state = daily_revenue(partition_date=DAY.isoformat(), env=pg_env, return_state=True)
     assert state.is_failed()
     assert "0 of 204 rows valid: 204 null customer_id" in state.message, state.message
 
@@ -341,7 +339,7 @@ def test_a_csv_row_that_cannot_be_parsed_is_quarantined_with_its_line_and_the_re
         + "5,eve,5.00,2026-04-01T05:00:00Z\n"
     )
     uri = land(s3, s3_bucket, "mixed.csv", body)
-    state = daily_revenue(landed_key=uri, config=pg_env, return_state=True)
+    state = daily_revenue(landed_key=uri, env=pg_env, return_state=True)
     assert state.is_completed(), state.message
     assert revenue_of(pg_env) == (Decimal("6.00"), 2)
     rejected = published(pg_env, "rejected_orders", DAY)
@@ -361,7 +359,7 @@ def test_a_file_with_no_usable_row_fails_and_keeps_every_rows_reason(pg_env, s3_
     seed_orders(pg_env, [])
     s3 = s3_client(s3_endpoint)
     uri = land(s3, s3_bucket, "no-dates.csv", HEADER + "1,ann,1.00,01/04/2026\n2,bob,2.00,\n")
-    state = daily_revenue(landed_key=uri, config=pg_env, return_state=True)
+    state = daily_revenue(landed_key=uri, env=pg_env, return_state=True)
     assert state.is_failed() and "no row has a usable order_date" in state.message
     with environment(pg_env).warehouse.engine.connect() as connection:
         reasons = connection.execute(
@@ -382,11 +380,11 @@ def test_a_new_version_of_a_file_recomputes_every_day_its_old_version_had(pg_env
     seed_orders(pg_env, [*SOURCE, (4, "dan", 4.00, "2026-04-02 08:00:00")])
     s3 = s3_client(s3_endpoint)
     uri = land(s3, s3_bucket, "f.csv", HEADER + "20,eve,5.00,2026-04-01T09:00:00Z\n21,fay,6.00,2026-04-02T09:00:00Z\n")
-    daily_revenue(landed_key=uri, config=pg_env)
+    daily_revenue(landed_key=uri, env=pg_env)
     assert revenue_of(pg_env, DAY) == (Decimal("65.00"), 4)
 
     land(s3, s3_bucket, "f.csv", HEADER + "21,fay,7.00,2026-04-02T09:00:00Z\n")  # no row on DAY any more
-    outcomes = daily_revenue(landed_key=uri, config=pg_env)
+    outcomes = daily_revenue(landed_key=uri, env=pg_env)
     assert sorted(o.partition for o in outcomes) == [DAY.isoformat(), later.isoformat()]
     assert revenue_of(pg_env, DAY) == (Decimal("60.00"), 3)
     assert revenue_of(pg_env, later) == (Decimal("11.00"), 2)
@@ -403,14 +401,14 @@ def test_a_registered_file_deleted_before_it_is_read_stops_no_run(pg_env, s3_end
     [pending] = watch_once(environment(pg_env).registry)  # registered, not read yet
     s3.delete_object(Bucket=s3_bucket, Key="landing/gone.csv")
 
-    [outcome] = daily_revenue(partition_date=DAY.isoformat(), config=pg_env)
+    [outcome] = daily_revenue(partition_date=DAY.isoformat(), env=pg_env)
     assert outcome.outcome == "published" and revenue_of(pg_env) == (Decimal("60.00"), 3)
     assert environment(pg_env).registry.registration(pending).read_status == "replaced"
 
 
 def test_source_text_ids_keep_their_leading_zeros(pg_env):
     seed_orders(pg_env, [(1, "0123", 1.00, "2026-04-01 08:00:00"), (2, "123", 2.00, "2026-04-01 09:00:00")])
-    daily_revenue(partition_date=DAY.isoformat(), config=pg_env)
+    daily_revenue(partition_date=DAY.isoformat(), env=pg_env)
     assert spend_of(pg_env) == {"0123": Decimal("1.00"), "123": Decimal("2.00")}
     assert verify_range(pg_env, DAY, DAY) == []
 

@@ -40,7 +40,7 @@ def snapshot(config: str) -> dict[str, object]:
 
 def test_negative_amounts_publish_with_a_recorded_warning(sqlite_env):
     seed_orders(sqlite_env, [*GOOD, (3, "carol", -5.00, "2026-03-01 03:00:00")])
-    state = daily_revenue(partition_date=DAY.isoformat(), config=sqlite_env, return_state=True)
+    state = daily_revenue(partition_date=DAY.isoformat(), env=sqlite_env, return_state=True)
     [outcome] = state.result()
 
     assert outcome.outcome == "published"
@@ -66,12 +66,12 @@ def test_negative_amounts_publish_with_a_recorded_warning(sqlite_env):
 
 def test_critical_failure_publishes_nothing_and_keeps_the_previous_version(sqlite_env):
     seed_orders(sqlite_env, GOOD)
-    [first] = daily_revenue(partition_date=DAY.isoformat(), config=sqlite_env)
+    [first] = daily_revenue(partition_date=DAY.isoformat(), env=sqlite_env)
     assert first.outcome == "published"
     before = snapshot(sqlite_env)
 
     seed_orders(sqlite_env, ALL_INVALID)
-    state = daily_revenue(partition_date=DAY.isoformat(), config=sqlite_env, return_state=True)
+    state = daily_revenue(partition_date=DAY.isoformat(), env=sqlite_env, return_state=True)
 
     assert state.is_failed()
     assert "cleaned_orders" in state.message and "2026-03-01" in state.message, state.message
@@ -89,7 +89,7 @@ def test_critical_failure_publishes_nothing_and_keeps_the_previous_version(sqlit
 
 def test_a_day_with_no_orders_fails_its_raw_gate_and_says_so(sqlite_env):
     seed_orders(sqlite_env, GOOD)
-    state = daily_revenue(partition_date="2026-03-05", config=sqlite_env, return_state=True)
+    state = daily_revenue(partition_date="2026-03-05", env=sqlite_env, return_state=True)
     assert state.is_failed()
     assert "raw_orders" in state.message and "2026-03-05" in state.message
     assert environment(sqlite_env).warehouse.read_table("daily_revenue").empty

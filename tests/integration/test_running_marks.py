@@ -106,7 +106,7 @@ def test_a_publish_clears_an_older_mark_of_its_day(config):
     insert_mark(warehouse, DAY2, "other-day-0002", now)
     assert status_of(config, DAY).state == "running"
 
-    [outcome] = daily_revenue(partition_date=DAY.isoformat(), config=config, force=True)
+    [outcome] = daily_revenue(partition_date=DAY.isoformat(), env=config, force=True)
     assert outcome.outcome == "published"
 
     status = status_of(config, DAY)
@@ -168,7 +168,7 @@ def test_a_partition_whose_process_is_killed_mid_compute_leaves_running(pg_env, 
 
     monkeypatch.setenv(EXPIRY_VARIABLE, str(KILLED_EXPIRY_SECONDS))
     seed_orders(pg_env, ORDERS)
-    [first] = daily_revenue(partition_date=DAY.isoformat(), config=pg_env)
+    [first] = daily_revenue(partition_date=DAY.isoformat(), env=pg_env)
     assert first.outcome == "published"
     warehouse = environment(pg_env).warehouse
 
@@ -176,7 +176,7 @@ def test_a_partition_whose_process_is_killed_mid_compute_leaves_running(pg_env, 
     script.write_text(
         "import sys\n"
         "from flows.daily_revenue import daily_revenue\n"
-        "daily_revenue(partition_date=sys.argv[1], config=sys.argv[2], force=True)\n"
+        "daily_revenue(partition_date=sys.argv[1], env=sys.argv[2], force=True)\n"
         "print('FINISHED', flush=True)\n"
     )
     engine = sa.create_engine(pg_url)

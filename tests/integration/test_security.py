@@ -38,10 +38,10 @@ ROWS = [
 
 
 def save_env(pg_url: str, s3_endpoint: str, bucket: str, **overrides: str) -> str:
-    from blocks.create import pipeline_from_environ, save_environment
+    from blocks.create import blocks_from_environ, save_environment
 
     name = f"sec-{uuid.uuid4().hex[:8]}"
-    save_environment(name, pipeline_from_environ({**pg_s3_environ(pg_url, s3_endpoint, bucket), **overrides}))
+    save_environment(name, blocks_from_environ({**pg_s3_environ(pg_url, s3_endpoint, bucket), **overrides}))
     forget_environments()
     return name
 
@@ -94,7 +94,7 @@ def test_keys_outside_the_landing_prefix_are_refused_before_reading(pg_env, s3_e
     }
     with caplog.at_level(logging.INFO, logger="werkzeug"):
         for key, why in refused.items():
-            state = daily_revenue(landed_key=key, config=pg_env, return_state=True)
+            state = daily_revenue(landed_key=key, env=pg_env, return_state=True)
             assert state.is_failed(), key
             assert why in state.message and "landing prefix" in state.message, state.message
             assert key.strip() in state.message, state.message
@@ -125,7 +125,7 @@ def test_a_source_table_name_with_a_space_and_a_quote_works_end_to_end(pg_url, s
     create_orders_table(engine, name=table)
     load_orders(engine, orders_frame(ROWS), name=table)
 
-    [outcome] = daily_revenue(partition_date=DAY.isoformat(), config=env)
+    [outcome] = daily_revenue(partition_date=DAY.isoformat(), env=env)
 
     assert outcome.outcome == "published"
     assert published(env, "daily_revenue").to_dict(orient="records") == [
@@ -133,19 +133,19 @@ def test_a_source_table_name_with_a_space_and_a_quote_works_end_to_end(pg_url, s
     ]
     assert table in sa.inspect(engine).get_table_names()
     # the second run fingerprints the same table (quoted) and is a cache hit
-    [again] = daily_revenue(partition_date=DAY.isoformat(), config=env)
+    [again] = daily_revenue(partition_date=DAY.isoformat(), env=env)
     assert again.outcome == "cache hit"
 
 
 def test_a_source_table_name_that_is_sql_fails_cleanly_and_executes_nothing(pg_env, pg_url, s3_endpoint, s3_bucket):
     seed_orders(pg_env, ROWS)
-    [first] = daily_revenue(partition_date=DAY.isoformat(), config=pg_env)
+    [first] = daily_revenue(partition_date=DAY.isoformat(), env=pg_env)
     assert first.outcome == "published"
     before = published(pg_env, "daily_revenue")
 
     hostile = "orders; DROP TABLE analytics.daily_revenue; --"
     env = save_env(pg_url, s3_endpoint, s3_bucket, REVENUE_SOURCE_TABLE=hostile)
-    state = daily_revenue(partition_date=DAY.isoformat(), config=env, return_state=True)
+    state = daily_revenue(partition_date=DAY.isoformat(), env=env, return_state=True)
 
     assert state.is_failed()
     assert hostile in state.message, state.message
@@ -165,7 +165,7 @@ def test_a_warehouse_schema_with_a_capital_and_a_space_works(pg_url, s3_endpoint
     env = save_env(pg_url, s3_endpoint, s3_bucket, REVENUE_WAREHOUSE_SCHEMA="Revenue Mart")
     seed_orders(env, ROWS)
 
-    state = daily_revenue(partition_date=DAY.isoformat(), config=env, return_state=True)
+    state = daily_revenue(partition_date=DAY.isoformat(), env=env, return_state=True)
 
     assert state.is_completed(), state.message
     [outcome] = state.result()
@@ -213,7 +213,7 @@ def test_hostile_values_in_a_landed_file_are_published_as_data(pg_env, pg_url, s
     s3.put_object(Bucket=s3_bucket, Key=f"landing/{key}", Body=(HEADER + "\n".join(lines) + "\n").encode())
     uri = f"s3://{s3_bucket}/landing/{key}"
 
-    state = daily_revenue(landed_key=uri, config=pg_env, return_state=True)
+    state = daily_revenue(landed_key=uri, env=pg_env, return_state=True)
 
     assert state.is_completed(), state.message
     spend = published(pg_env, "customer_daily_spend")
@@ -243,14 +243,14 @@ def test_no_credential_in_results_artifacts_error_markers_or_states(pg_env, pg_u
     s3 = s3_client(s3_endpoint)
     seed_orders(pg_env, ROWS)
     states = [
-        daily_revenue(partition_date=DAY.isoformat(), config=pg_env, return_state=True),
-        daily_revenue(partition_date="2026-03-09", config=pg_env, return_state=True),  # no orders: raw gate fails
+        daily_revenue(partition_date=DAY.isoformat(), env=pg_env, return_state=True),
+        daily_revenue(partition_date="2026-03-09", env=pg_env, return_state=True),  # no orders: raw gate fails
     ]
     bad = (HEADER + "1,alice,10.00,2026-03-02T10:00:00Z\n2,bob,3.00,01/03/2026\n").encode()
     s3.put_object(Bucket=s3_bucket, Key="landing/partly.csv", Body=bad)
     s3.put_object(Bucket=s3_bucket, Key="landing/broken.csv.gz", Body=b"\x1f\x8b\x08\x00garbage")
     for key in ("partly.csv", "broken.csv.gz"):
-        states.append(daily_revenue(landed_key=f"s3://{s3_bucket}/landing/{key}", config=pg_env, return_state=True))
+        states.append(daily_revenue(landed_key=f"s3://{s3_bucket}/landing/{key}", env=pg_env, return_state=True))
     assert [s.is_completed() for s in states] == [True, False, True, False], [s.message for s in states]
 
     secrets = {S3_SECRET_KEY, DB_PASSWORD, sa.engine.make_url(with_password(pg_url)).password}
@@ -313,7 +313,7 @@ def test_connection_failures_leak_no_credential_to_cli_output_or_events(pg_url, 
     )
     capsys.readouterr()
 
-    code = main(["run", "--date", DAY.isoformat(), "--config", env])
+    code = main(["run", "--date", DAY.isoformat(), "--env", env])
     printed = capsys.readouterr()
 
     assert code == 1
@@ -389,14 +389,14 @@ def test_redaction_keeps_the_user_host_and_database():
 
 @pytest.mark.parametrize("name", ["../x", "../../x", "..", "a/../../x", "/etc/passwd", "local/../../x", "./local"])
 def test_a_config_name_that_escapes_the_revenue_home_is_refused(name, tmp_path, monkeypatch, capsys):
-    """`--config ../x` would read ``<home>/environments/../x.json``: refused before any file
+    """`--env ../x` would read ``<home>/environments/../x.json``: refused before any file
     is read, with one clean line."""
     from cli.main import main
 
     outside = tmp_path / "x.json"
     outside.write_text('{"REVENUE_SOURCE_DB_URL": "sqlite:///stolen.db"}')
     with pytest.raises(SystemExit) as exit_:
-        main(["status", "--config", name])
+        main(["status", "--env", name])
     printed = capsys.readouterr()
     assert exit_.value.code == 2
     assert "invalid environment name" in printed.err and len(printed.err.strip().splitlines()) == 1, printed.err

@@ -81,7 +81,7 @@ def test_verify_reads_the_published_rows_of_its_range_only(pg_env, pg_url):
     three customers' spend each), checks the middle day clean and names the two around it,
     whose published figures no input supports."""
     seed_orders(pg_env, SOURCE)
-    [outcome] = daily_revenue(partition_date=DAY.isoformat(), config=pg_env)
+    [outcome] = daily_revenue(partition_date=DAY.isoformat(), env=pg_env)
     assert outcome.outcome == "published"
     publish_copies(pg_url, DAY, AROUND)
     env = environment(pg_env)

@@ -38,7 +38,7 @@ def test_the_printed_template_turns_an_eventbridge_event_into_a_run_of_the_day(p
     env = environment(pg_env)
     stored = env.landing.put(KEY, CSV.format(id=1, amount="12.34").encode())
 
-    printed = revenue("webhook-template", "--config", pg_env)
+    printed = revenue("webhook-template", "--env", pg_env)
     assert printed.returncode == 0, printed.stderr
     body = object_created(f"landing/{KEY}", bucket=s3_bucket, size=stored.size)
     body["detail"]["object"]["etag"] = stored.etag
@@ -46,12 +46,12 @@ def test_the_printed_template_turns_an_eventbridge_event_into_a_run_of_the_day(p
     assert event.resource.id == env.landing.uri(KEY)
 
     parameters = trigger_parameters(pg_env, event)
-    assert parameters == {"landed_key": env.landing.uri(KEY), "config": pg_env}
+    assert parameters == {"landed_key": env.landing.uri(KEY), "env": pg_env}
     state = daily_revenue(**parameters, return_state=True)
     assert state.is_completed(), state.message
     assert published(pg_env, "daily_revenue", DAY)["revenue"].tolist() == [Decimal("12.34")]
 
-    rule = revenue("webhook-template", "--config", pg_env, "--part", "rule")
+    rule = revenue("webhook-template", "--env", pg_env, "--part", "rule")
     assert json.loads(rule.stdout)["detail"] == {
         "bucket": {"name": [s3_bucket]},
         "object": {"key": [{"prefix": "landing/"}]},
@@ -59,7 +59,7 @@ def test_the_printed_template_turns_an_eventbridge_event_into_a_run_of_the_day(p
 
 
 def test_an_environment_without_an_s3_landing_has_no_webhook_template(sqlite_env):
-    result = revenue("webhook-template", "--config", sqlite_env)
+    result = revenue("webhook-template", "--env", sqlite_env)
     assert result.returncode == 1
     ours = [line for line in result.stderr.splitlines() if line.startswith("revenue ")]
     # (Prefect's own exit line "EventsWorker - Still processing items" may follow)

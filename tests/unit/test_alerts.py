@@ -9,10 +9,11 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from blocks.alerts import alert_destinations, automation_specs, delivery_error, watcher_silence
+from blocks.alerts import alert_destinations, automation_specs, delivery_error
 from flows import landing_watcher
 from flows.alert_events import recovery
 from revenue.deadline import due_at, last_look, parse_deadline
+from revenue.settings import ALERT_WATCHER_SILENCE
 
 UTC = dt.timezone.utc
 DAY = dt.date(2026, 3, 1)
@@ -60,7 +61,7 @@ def test_the_watcher_looks_at_yesterday_once_just_before_its_deadline(monkeypatc
         "current_statuses",
         lambda env, days: [SimpleNamespace(partition=days[0], state=statuses["state"], detail="x", run_id=None)],
     )
-    env = SimpleNamespace(pipeline=SimpleNamespace(alert_deadline="07:30"), warehouse=None)
+    env = SimpleNamespace(block=SimpleNamespace(alert_deadline="07:30"), warehouse=None)
     seen: set = set()
     at = lambda h, m: dt.datetime(2026, 3, 2, h, m, tzinfo=UTC)  # noqa: E731
     assert landing_watcher.announce_due("prod", env, at(7, 27), seen) is None and not sent  # too early
@@ -77,12 +78,12 @@ def test_the_watcher_looks_at_yesterday_once_just_before_its_deadline(monkeypatc
 
 
 def test_every_automation_is_filled_for_the_environment():
-    specs = {s["key"]: s for s in automation_specs("prod", watcher_silence({}), parse_deadline("06:45"))}
+    specs = {s["key"]: s for s in automation_specs("prod", ALERT_WATCHER_SILENCE.value({}), parse_deadline("06:45"))}
     assert set(specs) == {"failed-day", "late-day", "recovered", "landing-not-watched"}
     assert all(s["trigger"].get("match", {}).get("revenue.environment", "prod") == "prod" for s in specs.values())
     assert specs["late-day"]["trigger"]["within"] == "120" and "06:45 UTC" in specs["late-day"]["body"]
     assert specs["landing-not-watched"]["trigger"]["within"] == "900"
-    assert watcher_silence({"REVENUE_ALERT_WATCHER_SILENCE": "90s"}) == dt.timedelta(seconds=90)
+    assert ALERT_WATCHER_SILENCE.value({"REVENUE_ALERT_WATCHER_SILENCE": "90s"}) == dt.timedelta(seconds=90)
 
 
 def test_destinations_keep_urls_and_keys_secret():
@@ -166,7 +167,7 @@ def test_a_late_check_with_no_late_day_automation_sends_and_marks_nothing(monkey
         "current_statuses",
         lambda env, days: [SimpleNamespace(partition=days[0], state="missing", detail="", run_id=None)],
     )
-    env = SimpleNamespace(pipeline=SimpleNamespace(alert_deadline="07:30"), warehouse=None)
+    env = SimpleNamespace(block=SimpleNamespace(alert_deadline="07:30"), warehouse=None)
     at = dt.datetime(2026, 3, 2, 7, 29, tzinfo=UTC)
     landing_watcher.announce_due("prod", env, at, set())
     assert sent == [] and marks == {}
@@ -178,7 +179,7 @@ def test_a_late_check_with_no_late_day_automation_sends_and_marks_nothing(monkey
 def test_a_late_message_waits_for_a_publish_or_a_failure_and_dates_what_it_last_saw():
     """A day that fails within the late check's window is the failed-day message (with its
     cause), not a "late" one saying what it was before; "Last seen" carries its time."""
-    late = {s["key"]: s for s in automation_specs("prod", watcher_silence({}))}["late-day"]
+    late = {s["key"]: s for s in automation_specs("prod", ALERT_WATCHER_SILENCE.value({}))}["late-day"]
     assert set(late["trigger"]["expect"]) == {"revenue.partition.published", "revenue.partition.failed"}
     assert "event.payload.seen_at" in late["body"]
 
@@ -204,6 +205,6 @@ def test_the_dev_banner_says_which_alert_destinations_are_on_and_when_a_restart_
     assert removed.startswith("alerts OFF") and "4 automations" in removed and "removed" in removed
     assert dev.alerts_summary("local", [], {}, {}).startswith("alerts off")
 
-    options = dev.DevOptions(port=4200, config="local", home=tmp_path, state_home=tmp_path)
+    options = dev.DevOptions(port=4200, env="local", home=tmp_path, state_home=tmp_path)
     text = dev.banner(options, "http://ui", "http://ui/api", False, [], [], alerts=on)
     assert "  alerts on: webhook, PagerDuty" in text and url not in text

@@ -44,7 +44,7 @@ def test_a_chunk_run_is_a_one_run_backfill_of_its_days():
     assert chunk_parameters(chunk, "prod", False, 2, True) == {
         "start": "2026-01-01",
         "end": "2026-01-03",
-        "config": "prod",
+        "env": "prod",
         "force": False,
         "max_concurrency": 2,
         "skip_up_to_date": True,

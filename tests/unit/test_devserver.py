@@ -211,7 +211,7 @@ def test_revenue_dev_refuses_a_listener_it_did_not_start(tmp_path: Path):
     stranger = _FakeApi(lambda auth: 200)
     handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
     try:
-        options = dev.DevOptions(port=stranger.port, config="local", home=tmp_path / "local", state_home=tmp_path)
+        options = dev.DevOptions(port=stranger.port, env="local", home=tmp_path / "local", state_home=tmp_path)
         with pytest.raises(dev.DevError, match=rf"port {stranger.port}.*did not start"):
             dev.run_dev(options)
     finally:
@@ -251,6 +251,6 @@ def test_the_temporary_servers_auth_string_lives_as_long_as_the_command(monkeypa
 
     monkeypatch.setattr(commands, "status", status)
     monkeypatch.setattr(main, "DEFAULT_HOME", tmp_path / ".revenue")
-    assert main.main(["status", "--config", "prod"]) == 0
+    assert main.main(["status", "--env", "prod"]) == 0
     assert (seen["during"] or "").startswith("revenue:")
     assert "PREFECT_API_AUTH_STRING" not in os.environ and "PREFECT_SERVER_API_AUTH_STRING" not in os.environ

@@ -64,8 +64,8 @@ def test_a_few_days_are_daily_runs_and_from_three_one_range_run_over_exactly_the
     two = [request(), request(day=D + dt.timedelta(days=5))]
     runs = heal_runs("prod", two)
     assert [(r.deployment, r.name, r.parameters) for r in runs] == [
-        ("daily-revenue/daily", "heal-2026-03-10", {"partition_date": "2026-03-10", "config": "prod"}),
-        ("daily-revenue/daily", "heal-2026-03-15", {"partition_date": "2026-03-15", "config": "prod"}),
+        ("daily-revenue/daily", "heal-2026-03-10", {"partition_date": "2026-03-10", "env": "prod"}),
+        ("daily-revenue/daily", "heal-2026-03-15", {"partition_date": "2026-03-15", "env": "prod"}),
     ]
     [run] = heal_runs("prod", [*two, request(day=D + dt.timedelta(days=2))])
     assert (run.deployment, run.name) == ("backfill/range", "heal-2026-03-10..2026-03-15")

@@ -15,9 +15,9 @@ from revenue.io.landing.versions import LandedVersion
 def test_placeholders_of_the_environment_are_filled_and_the_servers_own_are_kept():
     specs = {s["name"]: s for s in deployment_specs({"REVENUE_ENV": "staging"})}
     assert set(specs) == {"daily", "on-landing", "range"}
-    assert all(s["parameters"]["config"] == "staging" for s in specs.values())
+    assert all(s["parameters"]["env"] == "staging" for s in specs.values())
     [trigger] = specs["on-landing"]["triggers"]
-    assert trigger["parameters"] == {"landed_key": "{{ event.resource.id }}", "config": "staging"}
+    assert trigger["parameters"] == {"landed_key": "{{ event.resource.id }}", "env": "staging"}
 
 
 def test_a_variable_without_a_value_is_an_error_naming_it(tmp_path: Path):

@@ -198,9 +198,10 @@ def _rendered_alert(key: str, cause: str) -> tuple[str, str]:
     template renderer for the failed-day event of ``cause``."""
     from prefect.server.utilities.user_templates import render_user_template_sync
 
-    from blocks.alerts import automation_specs, watcher_silence
+    from blocks.alerts import automation_specs
+    from revenue.settings import ALERT_WATCHER_SILENCE
 
-    [spec] = [s for s in automation_specs("prod", watcher_silence({})) if s["key"] == key]
+    [spec] = [s for s in automation_specs("prod", ALERT_WATCHER_SILENCE.value({})) if s["key"] == key]
     context = {"event": _failed_day_event(cause)}
     return render_user_template_sync(spec["subject"], context), render_user_template_sync(spec["body"], context)
 
@@ -267,7 +268,7 @@ def test_revenue_status_prints_a_hostile_key_without_escape_sequences(monkeypatc
     failed = PartitionStatus(DAY, "failed", f"{KEY}: unreadable", run_id="0b7e8f0c")
     monkeypatch.setattr(revenue.status, "current_statuses", lambda env, days: [failed])
     monkeypatch.setattr(revenue.io.activity, "last_beat", lambda warehouse, name: None)
-    assert main.main(["status", "--config", "prod"]) == 0
+    assert main.main(["status", "--env", "prod"]) == 0
     out = capsys.readouterr().out
     assert "landing/a\\x1b]52;c;ZXZpbA==\\x07b\\x1b[2J\\x1b[1;1Hfake" in out
     assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f]", out), repr(out)
@@ -280,6 +281,6 @@ def test_a_command_failing_on_a_hostile_key_says_so_without_escape_sequences(mon
         raise ValueError(f"landed file {KEY}: no such object")
 
     monkeypatch.setattr(commands, "status", fails)
-    assert main.main(["status", "--config", "prod"]) == 1
+    assert main.main(["status", "--env", "prod"]) == 1
     err = capsys.readouterr().err
     assert "\\x1b]52" in err and not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f]", err), repr(err)

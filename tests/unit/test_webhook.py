@@ -109,7 +109,7 @@ def test_the_on_landing_trigger_fires_and_its_key_resolves_to_the_object(key: st
     parameters = hydrate(
         parameters, HydrationContext(raise_on_error=True, render_jinja=True, jinja_context={"event": event})
     )
-    assert parameters == {"landed_key": f"s3://{BUCKET}/landing/{key}", "config": "prod"}
+    assert parameters == {"landed_key": f"s3://{BUCKET}/landing/{key}", "env": "prod"}
 
     found = resolve_landed(_s3_store({f"landing/{key}": 1234}), parameters["landed_key"])
     assert (found.key, found.uri, found.etag, found.size) == (key, f"s3://{BUCKET}/landing/{key}", ETAG, 1234)

@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING, Final, Literal
 import sqlalchemy as sa
 
 from revenue.io.landing.versions import PENDING, LandedVersion, utc_now
+from revenue.settings import LANDING_LEASE_SECONDS
 
 if TYPE_CHECKING:
     from revenue.io.landing.registry import LandingRegistry
 
-LEASE_SECONDS = 60.0
+LEASE_SECONDS = LANDING_LEASE_SECONDS.default
 """How long a landing's read lease lasts unless renewed (its reader renews it every few
 seconds); ``REVENUE_LANDING_LEASE_SECONDS`` overrides it."""
 MAX_READ_ATTEMPTS = 2
@@ -40,7 +41,7 @@ NOT_AGAIN: Final = "stopped twice"
 
 def lease_duration() -> dt.timedelta:
     """A read lease's life without renewal (``REVENUE_LANDING_LEASE_SECONDS``, else 60 s)."""
-    return dt.timedelta(seconds=float(os.environ.get("REVENUE_LANDING_LEASE_SECONDS") or LEASE_SECONDS))
+    return dt.timedelta(seconds=LANDING_LEASE_SECONDS.value())
 
 
 def lease_owner() -> str:

@@ -51,16 +51,13 @@ few MiB of chunks, never the inflated file or its decoded text: at most about
 from __future__ import annotations
 
 import dataclasses
-import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from revenue.errors import ConfigurationError, DataError
+from revenue.errors import DataError
+from revenue.settings import LANDING_LIMITS, GiB, KiB, MiB, human_bytes
 
-KiB = 1024
-MiB = 1024 * KiB
-GiB = 1024 * MiB
+__all__ = ["GiB", "KiB", "LandedFileError", "LandingLimitError", "LandingLimits", "MiB", "human_bytes"]
 
 
 class LandedFileError(DataError):
@@ -93,48 +90,17 @@ class LandingLimitError(LandedFileError):
 
 
 @dataclass(frozen=True)
-class _Setting:
-    variable: str
-    unit: str  # "bytes" | "count"
-    noun: str  # what the limit counts, for messages
-
-
-_SETTINGS: dict[str, _Setting] = {
-    "object_bytes": _Setting("REVENUE_LANDING_MAX_OBJECT_BYTES", "bytes", "object size"),
-    "inflated_bytes": _Setting("REVENUE_LANDING_MAX_INFLATED_BYTES", "bytes", "size after decompression"),
-    "rows": _Setting("REVENUE_LANDING_MAX_ROWS", "count", "rows"),
-    "columns": _Setting("REVENUE_LANDING_MAX_COLUMNS", "count", "columns"),
-    "fields": _Setting("REVENUE_LANDING_MAX_FIELDS", "count", "fields (rows x columns)"),
-    "line_chars": _Setting("REVENUE_LANDING_MAX_LINE_CHARS", "count", "characters in one record"),
-    "read_memory": _Setting("REVENUE_LANDING_MAX_READ_MEMORY", "bytes", "memory for reading it"),
-    "read_seconds": _Setting("REVENUE_LANDING_MAX_READ_SECONDS", "count", "seconds for reading it"),
-}
-
-_BYTES = re.compile(r"(\d[\d_]*)\s*(KiB|MiB|GiB|B)?", re.IGNORECASE)
-_COUNT = re.compile(r"\d[\d_]*")
-_SUFFIX = {"": 1, "b": 1, "kib": KiB, "mib": MiB, "gib": GiB}
-
-
-def human_bytes(n: int) -> str:
-    """``536870912`` -> ``512 MiB``; exact multiples only get a unit, else ``1,000,001 bytes``."""
-    for unit, size in (("GiB", GiB), ("MiB", MiB), ("KiB", KiB)):
-        if n >= size and n % size == 0:
-            return f"{n // size:,} {unit}"
-    return f"{n:,} bytes"
-
-
-@dataclass(frozen=True)
 class LandingLimits:
     """The limits one landed file is read within (module docstring: defaults and settings)."""
 
-    object_bytes: int = 256 * MiB
-    inflated_bytes: int = 512 * MiB
-    rows: int = 2_000_000
-    columns: int = 100
-    fields: int = 25_000_000
-    line_chars: int = 64 * KiB
-    read_memory: int = 1536 * MiB
-    read_seconds: float = 300
+    object_bytes: int = LANDING_LIMITS["object_bytes"].setting.default
+    inflated_bytes: int = LANDING_LIMITS["inflated_bytes"].setting.default
+    rows: int = LANDING_LIMITS["rows"].setting.default
+    columns: int = LANDING_LIMITS["columns"].setting.default
+    fields: int = LANDING_LIMITS["fields"].setting.default
+    line_chars: int = LANDING_LIMITS["line_chars"].setting.default
+    read_memory: int = LANDING_LIMITS["read_memory"].setting.default
+    read_seconds: float = LANDING_LIMITS["read_seconds"].setting.default
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -151,28 +117,21 @@ class LandingLimits:
             ConfigurationError: a variable is set to something that is not a positive whole
                 number (bytes: with an optional ``KiB``/``MiB``/``GiB`` suffix).
         """
-        env = os.environ if environ is None else environ
-        values: dict[str, int] = {}
-        for name, setting in _SETTINGS.items():
-            raw = env.get(setting.variable, "").strip()
-            if raw:
-                values[name] = _parse(setting, raw, getattr(cls, name))
-        return cls(**values)
+        return cls(**{name: limit.setting.value(environ) for name, limit in LANDING_LIMITS.items()})
 
     @staticmethod
     def setting(name: str) -> str:
         """The environment variable of limit ``name`` (``"rows"`` -> ``REVENUE_LANDING_MAX_ROWS``)."""
-        return _SETTINGS[name].variable
+        return LANDING_LIMITS[name].setting.name
 
     def describe(self, name: str) -> str:
         """Limit ``name``'s value for a person: ``512 MiB``, ``2,000,000``."""
-        value = getattr(self, name)
-        return human_bytes(value) if _SETTINGS[name].unit == "bytes" else f"{value:,}"
+        return LANDING_LIMITS[name].describe(getattr(self, name))
 
     def refuse(self, key: str, name: str, what: str, advice: str = "split the file or raise the limit") -> None:
         """Raise the ``LandingLimitError`` of ``key`` over limit ``name``: ``what`` says how
         (``has 20,000,000 rows, over 2,000,000``); the setting and ``advice`` follow."""
-        setting = _SETTINGS[name].variable
+        setting = self.setting(name)
         raise LandingLimitError(key, f"{what} ({setting}); {advice}", setting)
 
     def check_size(self, key: str, size: int) -> None:
@@ -183,23 +142,3 @@ class LandingLimits:
         """
         if size > self.object_bytes:
             self.refuse(key, "object_bytes", f"is {human_bytes(size)}, over {self.describe('object_bytes')}")
-
-
-def _parse(setting: _Setting, raw: str, default: int) -> int:
-    pattern = _BYTES if setting.unit == "bytes" else _COUNT
-    match = pattern.fullmatch(raw)
-    value = 0
-    if match:
-        value = int(match.group(1).replace("_", "") if setting.unit == "bytes" else match.group(0).replace("_", ""))
-        if setting.unit == "bytes":
-            value *= _SUFFIX[(match.group(2) or "").lower()]
-    if value < 1:
-        example = "a whole number of bytes, optionally with KiB, MiB or GiB (e.g. 512MiB)"
-        if setting.unit == "count":
-            example = "a whole number (e.g. 2000000)"
-        shown = human_bytes(default) if setting.unit == "bytes" else f"{default:,}"
-        raise ConfigurationError(
-            f"{setting.variable}={raw[:40]!r} is not a positive limit on a landed file's {setting.noun}: "
-            f"set {example}, or unset it for the default {shown}"
-        )
-    return value

@@ -36,21 +36,19 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus, urlparse
 
-from revenue.errors import ConfigurationError
 from revenue.io.landing.keys import shown
 from revenue.io.landing.zone import RESERVED_PREFIXES, LandedFile, landing_key_problem
+from revenue.settings import LANDING_QUEUE_WAIT_SECONDS
 
 log = logging.getLogger(__name__)
 
 MAX_PER_RECEIVE = 10
 """SQS returns at most ten messages per receive."""
-WAIT_SETTING = "REVENUE_LANDING_QUEUE_WAIT_SECONDS"
-WAIT_SECONDS = 5
+WAIT_SECONDS = LANDING_QUEUE_WAIT_SECONDS.default
 """How long a pass's first receive waits for a notification on an empty queue (long
 polling; ``REVENUE_LANDING_QUEUE_WAIT_SECONDS`` sets it, a whole number from 1 to 20, SQS's
 bound). Keep it below the watch interval: an idle pass takes this long."""
@@ -140,19 +138,7 @@ def _json(text: str) -> Any:
 def wait_seconds_from_environment() -> int:
     """``REVENUE_LANDING_QUEUE_WAIT_SECONDS``, else ``WAIT_SECONDS``; ``ConfigurationError``
     naming it for anything but a whole number from 1 to 20 (0 would be a short poll)."""
-    raw = (os.environ.get(WAIT_SETTING) or "").strip()
-    if not raw:
-        return WAIT_SECONDS
-    try:
-        seconds = int(raw)
-    except ValueError:
-        seconds = 0
-    if not 1 <= seconds <= MAX_WAIT_SECONDS:
-        raise ConfigurationError(
-            f"{WAIT_SETTING}={raw!r}: must be a whole number of seconds from 1 to {MAX_WAIT_SECONDS} "
-            "(how long the watcher long-polls its SQS queue)"
-        )
-    return seconds
+    return LANDING_QUEUE_WAIT_SECONDS.value()
 
 
 class LandingQueue:

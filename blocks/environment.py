@@ -1,6 +1,6 @@
 """The environment block: one document per environment ties every connection together.
 
-A flow takes a single ``config`` parameter, the name of a ``RevenuePipeline`` block
+A flow takes a single ``env`` parameter, the name of a ``RevenueEnvironment`` block
 document, and never branches on the environment: the embedded default (SQLite + local
 directory), a developer's Postgres + S3-compatible store and production differ only in
 the blocks nested here.
@@ -16,6 +16,8 @@ from prefect_aws.s3 import S3Bucket
 from prefect_sqlalchemy import SqlAlchemyConnector
 from pydantic import Field
 
+from revenue import settings
+
 ObjectStorage = Union[S3Bucket, LocalFileSystem]
 """Storage blocks are referenced as ``slug/name`` (e.g. ``s3-bucket/prod-lake``), not
 nested: Prefect 3.9's server fails to re-save a block schema with a Union-of-blocks
@@ -30,11 +32,11 @@ def load_storage(reference: str) -> ObjectStorage:
     return block
 
 
-class RevenuePipeline(Block):
+class RevenueEnvironment(Block):
     """Connections and table names of one environment of the revenue pipeline."""
 
-    _block_type_name = "Revenue Pipeline"
-    _block_type_slug = "revenue-pipeline"
+    _block_type_name = "Revenue Environment"
+    _block_type_slug = "revenue-environment"
     _description = (
         "Source and warehouse databases, lake, result storage and landing zone of one "
         "environment of the daily revenue pipeline."
@@ -49,20 +51,20 @@ class RevenuePipeline(Block):
     landing: Optional[str] = Field(
         default=None, description="Block (slug/name) where order files land (an S3 prefix watched for new files)."
     )
-    source_table: str = Field(default="orders", description="Orders table name.")
+    source_table: str = Field(default=settings.SOURCE_TABLE.default, description="Orders table name.")
     source_schema: Optional[str] = Field(default=None, description="Schema of the orders table.")
     warehouse_schema: str = Field(
-        default="analytics", description="Schema of the published tables (ignored by SQLite)."
+        default=settings.WAREHOUSE_SCHEMA.default, description="Schema of the published tables (ignored by SQLite)."
     )
     status_weeks: int = Field(
-        default=8,
+        default=settings.STATUS_WEEKS.default,
         ge=1,
         le=520,
         description="Weeks the partition-status grid shows, up to yesterday (UTC); days a run touched "
         "and failed days are shown too.",
     )
     alert_deadline: str = Field(
-        default="07:30",
+        default=settings.ALERT_DEADLINE.default,
         description="UTC time (HH:MM or HH:MM:SS) by which yesterday's partition must be published; "
         "later, the late-day alert fires.",
     )
@@ -72,19 +74,19 @@ class RevenuePipeline(Block):
         "watcher reads it instead of listing the landing prefix.",
     )
     heal: bool = Field(
-        default=False,
+        default=settings.HEAL.default,
         description="The landing watcher recomputes stale days by itself (late or corrected orders, missed "
         "cron days); the variable revenue_heal_<environment> (true/false) overrides it.",
     )
     heal_settle_seconds: int = Field(
-        default=60,
+        default=settings.HEAL_SETTLE_SECONDS.default,
         ge=0,
         le=86400,
         description="Seconds a day's input must stay unchanged before the watcher heals it (a load in "
         "progress is not chased row by row).",
     )
     heal_horizon_days: Optional[int] = Field(
-        default=None,
+        default=settings.HEAL_HORIZON_DAYS.default,
         ge=1,
         le=3660,
         description="Days up to yesterday the watcher heals; older stale days are shown, not healed. "
