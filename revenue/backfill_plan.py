@@ -67,7 +67,9 @@ def preview(
     from revenue.partitions import partition_range
 
     inputs = plan_inputs(env, partition_range(start, end))
-    published = env.warehouse.published_days(start, end)
+    from revenue.io.warehouse.ledger import published_days
+
+    published = published_days(env.warehouse, start, end)
     recorded = {day: _recorded_ms(held) for day, held in published.items()}
     known = [ms for ms in recorded.values() if ms]
     typical = int(statistics.median(known)) if known else None

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from revenue.errors import ConfigurationError, UnknownEnvironmentError
 from revenue.io.source import OrdersSource
 from revenue.io.storage import LocalStore, ObjectStore, object_store
-from revenue.io.warehouse import Warehouse
+from revenue.io.warehouse.database import Warehouse
 
 if TYPE_CHECKING:  # Prefect's block classes are imported only by what loads or builds blocks
     from prefect.filesystems import LocalFileSystem
@@ -159,14 +159,14 @@ class Environment:
         table, its warehouse table, its lake folder."""
         from revenue.catalog import dataset as declared
 
-        stored_in = declared(dataset).stored_in
+        stored = declared(dataset)
         keys = []
-        if "source" in stored_in:
+        if stored.in_source:
             keys.append(_database_asset(self.source.engine.url, self.source.schema, self.source.table))
-        if "warehouse" in stored_in:
-            keys.append(_database_asset(self.warehouse.engine.url, self.warehouse.schema, dataset))
-        if "lake" in stored_in:
-            keys.append(_storage_asset(self.lake_block, dataset))
+        if stored.table is not None:
+            keys.append(_database_asset(self.warehouse.engine.url, self.warehouse.schema, stored.table))
+        if stored.lake_path is not None:
+            keys.append(_storage_asset(self.lake_block, stored.lake_path))
         return keys
 
 
@@ -205,13 +205,13 @@ def _key_part(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._~/-]", "_", text)
 
 
-def _storage_asset(block: S3Bucket | LocalFileSystem, dataset: str) -> str:
+def _storage_asset(block: S3Bucket | LocalFileSystem, lake_path: str) -> str:
     from prefect_aws.s3 import S3Bucket
 
     if isinstance(block, S3Bucket):
         folder = block.bucket_folder.strip("/")
-        return f"s3://{_key_part(block.bucket_name)}/{_key_part(folder) + '/' if folder else ''}{dataset}"
-    return f"file://{_key_part((block.basepath or '').rstrip('/'))}/{dataset}"
+        return f"s3://{_key_part(block.bucket_name)}/{_key_part(folder) + '/' if folder else ''}{lake_path}"
+    return f"file://{_key_part((block.basepath or '').rstrip('/'))}/{lake_path}"
 
 
 def local_environment(name: str, home: Path) -> Environment | None:

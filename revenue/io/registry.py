@@ -79,7 +79,8 @@ from revenue.io.landing import (
 )
 from revenue.io.limits import LandingLimits
 from revenue.io.storage import ObjectChanged, ObjectStore
-from revenue.io.warehouse import Guard, Warehouse, as_date, id_batches, insert_frame
+from revenue.io.warehouse.database import Guard, Warehouse
+from revenue.io.warehouse.sql import as_date, id_batches, insert_frame
 from revenue.transforms.identity import OTHER_VERSION_COLUMNS, landed_order_days, no_other_versions
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ def files(store: LocalStore) -> set[str]:
 
 def written(store: LocalStore, revenue: float) -> LakeVersion:
     version = LakeVersion(store, DAY)
-    version.write(DATASET, pd.DataFrame({"order_date": [DAY], "revenue": [revenue]}))
+    version.write(DATASET, pd.DataFrame({"order_date": [DAY], "revenue": [revenue], "order_count": [1]}))
     return version
 
 
@@ -79,3 +79,13 @@ def test_a_local_store_deletes_no_file_through_a_link(tmp_path: Path):
         store.delete(f"{DATASET}/part-1.parquet")
     assert (outside / "part-1.parquet").read_text() == "keep"
     store.delete("missing/part-2.parquet")  # nothing to delete is not an error
+
+
+def test_a_file_has_the_catalog_columns_first_and_refuses_rows_without_one(tmp_path: Path):
+    store = LocalStore(str(tmp_path))
+    version = LakeVersion(store, DAY)
+    version.write(DATASET, pd.DataFrame({"extra": ["x"], "order_count": [2], "revenue": [1.5], "order_date": [DAY]}))
+    written_back = pd.read_parquet(tmp_path / version.key(DATASET))
+    assert list(written_back.columns) == ["order_date", "revenue", "order_count", "extra"]
+    with pytest.raises(ValueError, match="lack the column"):
+        version.write(DATASET, pd.DataFrame({"order_date": [DAY], "revenue": [1.5]}))
