@@ -105,6 +105,10 @@ def _publish(name: str, type: ColumnType, key: bool = False, nullable: bool = Fa
     return Column(name, type, key=key, nullable=nullable, written_by="publish")
 
 
+VERSION_COLUMN = "updated_at"
+"""The orders' optional version column: when an input has it, the newest version of a
+duplicated order wins."""
+
 ORDERS = Dataset(
     "orders",
     "one row per version of an order (order_id, updated_at)",
@@ -113,7 +117,7 @@ ORDERS = Dataset(
         Column("customer_id", "text"),
         Column("amount", "money"),
         Column("order_date", "timestamp"),
-        Column("updated_at", "timestamp", key=True, nullable=True),
+        Column(VERSION_COLUMN, "timestamp", key=True, nullable=True),
     ),
     in_source=True,
 )
@@ -204,6 +208,9 @@ ORDER_COLUMNS: tuple[str, ...] = tuple(c.name for c in ORDERS.columns if not c.n
 QUARANTINE_COLUMNS: tuple[str, ...] = REJECTED_ORDERS.column_names("transform")
 """A quarantined row's shape as the clean stage writes it (the warehouse adds the partition,
 the attempt and the run)."""
+FILE_REJECT_COLUMNS: tuple[str, ...] = tuple(c for c in QUARANTINE_COLUMNS if c not in ("origin", "landing_seq"))
+"""A quarantined row as a landed file's reader writes it: the registry knows the file
+(``origin``) and its landing (``landing_seq``)."""
 
 
 def dataset(name: str) -> Dataset:

@@ -23,14 +23,14 @@ from decimal import Decimal
 import pandas as pd
 
 from revenue import catalog, contract
-from revenue.contract import VERSION_COLUMN, cents_to_decimal
+from revenue.contract import REQUIRED_COLUMNS, VERSION_COLUMN, cents_to_decimal
 from revenue.errors import DataError, InputSuperseded
 from revenue.io.environment import Environment
 from revenue.io.partition_input import PartitionInput, plan_inputs
 from revenue.io.registry import LandedVersion
 from revenue.partitions import day_bounds, partition_range
 
-COLUMNS = ("order_id", "customer_id", "amount", "order_date", VERSION_COLUMN)
+COLUMNS = (*REQUIRED_COLUMNS, VERSION_COLUMN)
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from revenue.catalog import FILE_REJECT_COLUMNS
 from revenue.contract import (
     ISO_TIMESTAMP,
     REQUIRED_COLUMNS,
@@ -117,6 +118,7 @@ from revenue.contract import (
 )
 from revenue.io.landed_bytes import GZIP_MAGIC, content, landed_object, read_all, sniff
 from revenue.io.limits import LandedFileError, LandingLimitError, LandingLimits, human_bytes
+from revenue.transforms.clean import quarantine_rows
 
 __all__ = [
     "LandedFileError",
@@ -127,7 +129,8 @@ __all__ = [
     "split_by_day",
 ]
 
-UNASSIGNED_COLUMNS: tuple[str, ...] = ("line", "order_id", "reason", "record")
+UNASSIGNED_COLUMNS: tuple[str, ...] = FILE_REJECT_COLUMNS
+"""A rejected row of a file, as its reader writes it (the registry adds the file's landing)."""
 
 EARLIEST_ORDER_DATE = dt.date(2000, 1, 1)
 LATEST_ORDER_DATE = dt.date(2099, 12, 31)
@@ -416,28 +419,19 @@ class _Table:
         )
 
     def bad_frame(self, width: int) -> pd.DataFrame:
-        return pd.DataFrame(
+        return quarantine_rows(
             {
-                "line": pd.Series([line for line, _, _ in self.bad], dtype="int64"),
-                "order_id": pd.Series([None] * len(self.bad), dtype="object"),
-                "reason": pd.Series(
-                    [f"{count} fields where the header has {width}" for _, count, _ in self.bad], dtype="str"
-                ),
-                "record": pd.Series([record for _, _, record in self.bad], dtype="str"),
+                "line": [line for line, _, _ in self.bad],
+                "order_id": [None] * len(self.bad),
+                "reason": [f"{count} fields where the header has {width}" for _, count, _ in self.bad],
+                "record": [record for _, _, record in self.bad],
             },
-            columns=list(UNASSIGNED_COLUMNS),
+            UNASSIGNED_COLUMNS,
         )
 
 
 def _no_bad_rows() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "line": pd.Series(dtype="int64"),
-            "order_id": pd.Series(dtype="object"),
-            "reason": pd.Series(dtype="str"),
-            "record": pd.Series(dtype="str"),
-        }
-    )
+    return quarantine_rows({}, UNASSIGNED_COLUMNS)
 
 
 def _normalise_header(names: list[str], key: str) -> list[str]:
@@ -572,12 +566,12 @@ def _parse_iso(texts: pd.Series, reasons: pd.Series) -> pd.Series:
 def _unassigned(rows: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
     records = records_json(rows)
     order_ids = [order_id_label(v) for v in rows["order_id"]] if "order_id" in rows.columns else [None] * len(rows)
-    return pd.DataFrame(
+    return quarantine_rows(
         {
-            "line": pd.Series(np.asarray(rows.index, dtype="int64"), dtype="int64"),
-            "order_id": pd.Series(order_ids, dtype="object"),
-            "reason": pd.Series(list(reasons.astype("str")), dtype="str"),
-            "record": pd.Series(records, dtype="str"),
+            "line": np.asarray(rows.index, dtype="int64"),
+            "order_id": order_ids,
+            "reason": list(reasons.astype("str")),
+            "record": records,
         },
-        columns=list(UNASSIGNED_COLUMNS),
+        UNASSIGNED_COLUMNS,
     )

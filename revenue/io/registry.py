@@ -65,6 +65,8 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from revenue.catalog import FILE_REJECT_COLUMNS
+from revenue.contract import REQUIRED_COLUMNS
 from revenue.errors import DataError, InputSuperseded, ServiceUnavailableError
 from revenue.io.errors import service
 from revenue.io.isolated_read import FileSummary, ReaderDied, read_isolated
@@ -100,13 +102,12 @@ MAX_READ_ATTEMPTS = 2
 STOPPED_TWICE = "reading it stopped twice without finishing"
 _CLAIMED, _BUSY, _DONE, _STOPPED_TWICE = "claimed", "busy", "done", "stopped twice"
 _SPLIT_CACHE_SIZE = 8
-LANDED_COLUMNS = ("order_id", "customer_id", "amount", "order_date")
 
 
 def _no_rows() -> pd.DataFrame:
     """A landed file's rows when it has none for a day (a new frame each time: callers may
     modify what they get)."""
-    return pd.DataFrame(columns=list(LANDED_COLUMNS))
+    return pd.DataFrame(columns=list(REQUIRED_COLUMNS))
 
 
 @dataclass(frozen=True)
@@ -554,7 +555,7 @@ class LandingRegistry:
                 if len(rejects):
                     connection.execute(
                         self.rejects.insert(),
-                        rejects[["seq", "line", "order_id", "reason", "record"]]
+                        rejects[["seq", *FILE_REJECT_COLUMNS]]
                         .astype("object")
                         .where(rejects.notna(), None)
                         .to_dict(orient="records"),
