@@ -7,6 +7,7 @@ customer_daily_spend). Dataset names, lineage and asset keys come from the catal
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from prefect.artifacts import create_markdown_artifact
 
@@ -14,6 +15,9 @@ from revenue import catalog, stages
 from revenue.quality.gate import GateResult
 from revenue.quality.render import StageLine, partition_artifact_key, quality_description, render_partition
 from revenue.stages import PartitionOutcome
+
+if TYPE_CHECKING:
+    from revenue.io.environment import Environment
 
 
 def _stage_lines(
@@ -74,7 +78,7 @@ def quality_artifact(
     )
 
 
-def emit_asset_events(env, computed: stages.Computed, outcome: PartitionOutcome) -> None:
+def emit_asset_events(env: Environment, computed: stages.Computed, outcome: PartitionOutcome) -> None:
     """The partition's materializations, each with the assets it was made from (the
     catalog's upstream), so a lineage graph reads orders -> cleaned_orders -> daily_revenue,
     customer_daily_spend; the inputs read are referenced first."""

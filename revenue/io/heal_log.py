@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -54,7 +54,7 @@ def declare(metadata: sa.MetaData) -> None:
     )
 
 
-def _request(row) -> HealRequest:
+def _request(row: sa.Row[Any]) -> HealRequest:
     return HealRequest(
         partition=row.partition_date,
         fingerprint=row.fingerprint,

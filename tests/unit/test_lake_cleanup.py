@@ -9,12 +9,19 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from revenue import catalog
 from revenue.io.lake import LakeVersion
 from revenue.io.storage import KeyRefused, LocalStore
 
 DAY = dt.date(2026, 3, 1)
 DATASET = "daily_revenue"
 FOLDER = f"{DATASET}/order_date=2026-03-01/"
+COLUMNS = catalog.dataset(DATASET).column_names("transform")
+
+
+def rows(revenue: float, **extra: list[object]) -> pd.DataFrame:
+    """One row with the dataset's catalog columns (``revenue`` tells versions apart)."""
+    return pd.DataFrame({**{c: [1] for c in COLUMNS}, "order_date": [DAY], "revenue": [revenue], **extra})
 
 
 def files(store: LocalStore) -> set[str]:
@@ -23,7 +30,7 @@ def files(store: LocalStore) -> set[str]:
 
 def written(store: LocalStore, revenue: float) -> LakeVersion:
     version = LakeVersion(store, DAY)
-    version.write(DATASET, pd.DataFrame({"order_date": [DAY], "revenue": [revenue], "order_count": [1]}))
+    version.write(DATASET, rows(revenue))
     return version
 
 
@@ -84,8 +91,10 @@ def test_a_local_store_deletes_no_file_through_a_link(tmp_path: Path):
 def test_a_file_has_the_catalog_columns_first_and_refuses_rows_without_one(tmp_path: Path):
     store = LocalStore(str(tmp_path))
     version = LakeVersion(store, DAY)
-    version.write(DATASET, pd.DataFrame({"extra": ["x"], "order_count": [2], "revenue": [1.5], "order_date": [DAY]}))
+    shuffled = rows(1.5, extra=["x"])
+    version.write(DATASET, shuffled[list(reversed(shuffled.columns))])
     written_back = pd.read_parquet(tmp_path / version.key(DATASET))
-    assert list(written_back.columns) == ["order_date", "revenue", "order_count", "extra"]
+    assert list(written_back.columns) == [*COLUMNS, "extra"]
+    assert COLUMNS[:2] == ("order_date", "revenue")
     with pytest.raises(ValueError, match="lack the column"):
-        version.write(DATASET, pd.DataFrame({"order_date": [DAY], "revenue": [1.5]}))
+        version.write(DATASET, rows(1.5).drop(columns=[COLUMNS[-1]]))
