@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -123,8 +123,8 @@ ORDERS = Dataset(
 )
 RAW_ORDERS = Dataset(
     "raw_orders",
-    "one row per source row of the day, as extracted",
-    ORDERS.columns,
+    "one row per source row or landed file row of the day, as extracted (no key: rows may repeat)",
+    tuple(replace(c, key=False) for c in ORDERS.columns),
     upstream=(ORDERS.name,),
     suite="raw_orders_suite",
 )

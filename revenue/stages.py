@@ -36,10 +36,9 @@ from revenue.io.partition_input import (
     published_orders_moved_away,
     still_current,
 )
-from revenue.io.warehouse import publish as warehouse
+from revenue.io.warehouse import publish as publishing
 from revenue.io.warehouse.database import Guard
 from revenue.io.warehouse.ledger import DatasetRecord, lake_uris
-from revenue.io.warehouse.publish import PartitionOutput
 from revenue.quality.gate import GateResult, QualityGateFailed, enforce, run_gate
 from revenue.quality.suites import MIN_ROWS, cleaned_parameters, reconciliation_parameters
 from revenue.transforms.aggregate import customer_daily_spend, daily_revenue, with_money
@@ -254,7 +253,7 @@ def publish(env: Environment, computed: Computed, run_id: str | None) -> Partiti
         pool = ThreadPoolExecutor(max_workers=len(catalog.IN_LAKE))
         writes = [pool.submit(lake.write, d.name, frames[d.name]) for d in catalog.IN_LAKE]
         pool.shutdown(wait=False)
-        output = PartitionOutput(
+        output = publishing.PartitionOutput(
             partition=day,
             input=input.record(),
             run_id=run_id,
@@ -291,7 +290,7 @@ def publish(env: Environment, computed: Computed, run_id: str | None) -> Partiti
         )
         replaced: dict[str, str] = {}  # dataset -> lake file of the version this publish replaces
         try:
-            displaced = warehouse.publish(
+            displaced = publishing.publish(
                 env.warehouse,
                 output,
                 guard=reading_lake_files(env, still_current(env, input), day, replaced),
@@ -361,5 +360,5 @@ def record_failure(env: Environment, input: PartitionInput, run_id: str | None, 
                 gate_summary=error.result.summary(),
             ),
         ]
-    warehouse.record_failure(env.warehouse, input.partition, input.record(), run_id, cause, datasets, rejected)
+    publishing.record_failure(env.warehouse, input.partition, input.record(), run_id, cause, datasets, rejected)
     return cause
