@@ -12,7 +12,7 @@ Stages, in the order the flow runs them, each timed with ``time.perf_counter``:
 - ``aggregate``: ``revenue.stages.aggregates`` without its gate (``daily_revenue``,
   ``customer_daily_spend`` and the sums the ``daily_revenue`` gate reconciles to);
 - ``publish``: ``revenue.stages.publish``, the ``publish`` task's work: both lake files
-  (Parquet to S3) and ``Warehouse.publish`` (one transaction).
+  (Parquet to S3) and ``revenue.io.warehouse.publish.publish`` (one transaction).
 
 What the flow adds on top (task runs, result persistence to the lake, artifacts, the ledger
 check) is the orchestration overhead the benchmark reports.

@@ -42,7 +42,7 @@ from revenue.untrusted import alert_text
 if TYPE_CHECKING:
     from prefect.events import Event
 
-    from revenue.io.warehouse import Warehouse
+    from revenue.io.warehouse.database import Warehouse
 
 PARTITION_FAILED = "revenue.partition.failed"
 PARTITION_RECOVERED = "revenue.partition.recovered"

@@ -42,6 +42,7 @@ from flows.started_runs import start_run
 from revenue import catalog
 from revenue.chunks import Chunk, chunks_with_work, idempotency_key, split_range
 from revenue.io.environment import environment
+from revenue.io.warehouse.ledger import read_ledger
 from revenue.status import first_line_of
 from revenue.untrusted import markdown_table, markdown_text
 
@@ -186,7 +187,7 @@ def read_chunk_runs(runs: list[ChunkRun]) -> None:
 def recorded_by(config: str, start: dt.date, end: dt.date, run_ids: set[str]) -> dict[dt.date, PartitionOutcome]:
     """The days of ``[start, end]`` whose last ledger record a chunk run wrote, as outcomes
     (published, or failed with the recorded cause): one query."""
-    rows = environment(config).warehouse.ledger(start, end)
+    rows = read_ledger(environment(config).warehouse, start, end)
     days: dict[dt.date, list[Any]] = {}  # ledger rows
     for row in rows:
         if row.run_id in run_ids:

@@ -1,13 +1,14 @@
 """What a partition's task run leaves in Prefect besides its result: one quality artifact
 (``quality-YYYY-MM-DD``: each stage's rows, time and gate outcome, then every gate's
-expectations) and the asset events of what it published, with their lineage (orders ->
-cleaned_orders -> daily_revenue, customer_daily_spend). Dataset names and asset keys come
-from the catalog (``revenue.catalog``)."""
+expectations) and the asset events of what it published, with their lineage (each dataset's
+stored upstream in ``revenue.catalog``: orders -> cleaned_orders -> daily_revenue,
+customer_daily_spend). Dataset names, lineage and asset keys come from the catalog."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from prefect.artifacts import create_markdown_artifact
 
@@ -16,6 +17,9 @@ from revenue.io.asset_keys import asset_key
 from revenue.quality.gate import GateResult
 from revenue.quality.render import StageLine, partition_artifact_key, quality_description, render_partition
 from revenue.stages import PartitionOutcome
+
+if TYPE_CHECKING:
+    from revenue.io.environment import Environment
 
 
 def _stage_lines(
@@ -76,35 +80,38 @@ def quality_artifact(
     )
 
 
-def emit_asset_events(env, computed: stages.Computed, outcome: PartitionOutcome) -> None:
-    """The partition's materializations, each with the assets it was made from, so a
-    lineage graph reads orders -> cleaned_orders -> daily_revenue, customer_daily_spend."""
+def emit_asset_events(env: Environment, computed: stages.Computed, outcome: PartitionOutcome) -> None:
+    """The partition's materializations, each with the assets it was made from (the
+    catalog's upstream), so a lineage graph reads orders -> cleaned_orders -> daily_revenue,
+    customer_daily_spend; the inputs read are referenced first."""
     from prefect.events import emit_event
 
     def related(keys: list[str]) -> list[dict[str, str]]:
         return [{"prefect.resource.id": key, "prefect.resource.role": "asset"} for key in keys]
 
     day = computed.input.partition.isoformat()
-    inputs = [*env.asset_keys(catalog.ORDERS.name), *landed_file_assets(f.uri for f in computed.input.files)]
-    cleaned = env.asset_keys(catalog.CLEANED_ORDERS.name)
+    landed = landed_file_assets(f.uri for f in computed.input.files)
+
+    def keys(dataset: str) -> list[str]:
+        """The dataset's asset keys; the orders' include the landed files the day read."""
+        return [*env.asset_keys(dataset), *(landed if dataset == catalog.ORDERS.name else ())]
+
     rows = {
         catalog.CLEANED_ORDERS.name: len(computed.cleaned.cleaned),
         catalog.DAILY_REVENUE.name: 1,
         catalog.CUSTOMER_DAILY_SPEND.name: len(computed.totals.spend),
     }
-    for key in inputs:
+    read = {upstream for dataset in rows for upstream in catalog.stored_upstream(dataset)} - set(rows)
+    for key in (k for dataset in catalog.CATALOG if dataset.name in read for k in keys(dataset.name)):
         emit_event(event="prefect.asset.referenced", resource={"prefect.resource.id": key})
-    for dataset, upstream in (
-        (catalog.CLEANED_ORDERS.name, inputs),
-        (catalog.DAILY_REVENUE.name, cleaned),
-        (catalog.CUSTOMER_DAILY_SPEND.name, cleaned),
-    ):
+    for dataset, count in rows.items():
+        upstream = [k for parent in catalog.stored_upstream(dataset) for k in keys(parent)]
         for key in env.asset_keys(dataset):
             emit_event(
                 event="prefect.asset.materialization.succeeded",
                 resource=asset_resource(key, dataset),
                 related=related(upstream),
-                payload={"partition": day, "fingerprint": outcome.fingerprint, "rows": rows[dataset]},
+                payload={"partition": day, "fingerprint": outcome.fingerprint, "rows": count},
             )
 
 

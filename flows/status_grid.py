@@ -32,16 +32,24 @@ ARTIFACT_KEY = "partition-status"
 
 
 def lineage(env: Environment) -> str:
-    """``orders`` (+ landed files) -> ``cleaned_orders`` -> ``daily_revenue``, ``customer_daily_spend``,
-    with the asset keys Prefect records for each."""
+    """The catalog's lineage (``revenue.catalog.lineage``: each stored dataset -> those made
+    from it), with the asset keys Prefect records for each dataset at its first mention:
+    ``orders`` (+ landed files) -> ``cleaned_orders``, ``rejected_orders``; ``cleaned_orders``
+    -> ``daily_revenue``, ``customer_daily_spend``."""
+    shown: set[str] = set()
 
-    def named(dataset: catalog.Dataset) -> str:
-        return f"`{dataset.name}` ({', '.join(markdown_text(key) for key in env.asset_keys(dataset.name))})"
+    def named(dataset: str) -> str:
+        if dataset in shown:
+            return f"`{dataset}`"
+        shown.add(dataset)
+        keys = ", ".join(markdown_text(key) for key in env.asset_keys(dataset))
+        landed = ""
+        if dataset == catalog.ORDERS.name and env.landing is not None:
+            landed = f" + landed files ({markdown_text(env.landing.uri())})"
+        return f"`{dataset}` ({keys}){landed}"
 
-    landed = f" + landed files ({markdown_text(env.landing.uri())})" if env.landing is not None else ""
-    return (
-        f"{named(catalog.ORDERS)}{landed} → {named(catalog.CLEANED_ORDERS)} → "
-        f"{named(catalog.DAILY_REVENUE)}, {named(catalog.CUSTOMER_DAILY_SPEND)}"
+    return "; ".join(
+        f"{named(upstream)} → {', '.join(named(d) for d in downstream)}" for upstream, downstream in catalog.lineage()
     )
 
 

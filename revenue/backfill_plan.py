@@ -33,7 +33,7 @@ from revenue.untrusted import markdown_text, one_line, terminal_text
 
 if TYPE_CHECKING:
     from revenue.io.environment import Environment
-    from revenue.io.warehouse import PublishedDay
+    from revenue.io.warehouse.ledger import PublishedDay
 
 Action = Literal["compute", "cache hit", "skip"]
 """What a backfill would do with a day."""
@@ -81,7 +81,9 @@ def preview(
     from revenue.partitions import partition_range
 
     inputs = plan_inputs(env, partition_range(start, end))
-    published = env.warehouse.published_days(start, end)
+    from revenue.io.warehouse.ledger import published_days
+
+    published = published_days(env.warehouse, start, end)
     recorded = {day: _recorded_ms(held) for day, held in published.items()}
     known = [ms for ms in recorded.values() if ms]
     typical = int(statistics.median(known)) if known else None

@@ -41,10 +41,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from revenue import catalog
 from revenue.errors import DataError
 
-REQUIRED_COLUMNS: tuple[str, ...] = ("order_id", "customer_id", "amount", "order_date")
-VERSION_COLUMN = "updated_at"
+REQUIRED_COLUMNS: tuple[str, ...] = catalog.ORDER_COLUMNS
+"""The columns every orders input must have (the catalog's ``orders``)."""
+VERSION_COLUMN = catalog.VERSION_COLUMN
 """When an input has this column, the newest version of a duplicated order wins."""
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1

@@ -36,7 +36,9 @@ from revenue.io.partition_input import (
     published_orders_moved_away,
     still_current,
 )
-from revenue.io.warehouse import DatasetRecord, Guard, PartitionOutput
+from revenue.io.warehouse import publish as publishing
+from revenue.io.warehouse.database import Guard
+from revenue.io.warehouse.ledger import DatasetRecord, lake_uris
 from revenue.quality.gate import GateResult, QualityGateFailed, enforce, run_gate
 from revenue.quality.suites import MIN_ROWS, cleaned_parameters, reconciliation_parameters
 from revenue.transforms.aggregate import customer_daily_spend, daily_revenue, with_money
@@ -238,25 +240,24 @@ def publish(env: Environment, computed: Computed, run_id: str | None) -> Partiti
     day = input.partition
     with timings.stage("publish"):
         env.warehouse.check(env.registry.guard(day, input.files), day)  # refuse early, before the lake
-        revenue = with_money(totals.revenue)
+        frames = {  # each stored dataset's rows of the day, with exact money
+            catalog.CLEANED_ORDERS.name: with_money(cleaned.cleaned),
+            catalog.DAILY_REVENUE.name: with_money(totals.revenue),
+            catalog.CUSTOMER_DAILY_SPEND.name: with_money(totals.spend),
+            catalog.REJECTED_ORDERS.name: cleaned.rejected,
+        }
         # The lake files are written, at keys of this publish's own, while the warehouse
         # transaction runs; it waits for them before writing the ledger rows that name them,
         # and commits only if both succeeded (``revenue.io.lake``).
         lake = LakeVersion(env.lake, day)
-        pool = ThreadPoolExecutor(max_workers=2)
-        writes = [
-            pool.submit(lake.write, catalog.CLEANED_ORDERS.name, with_money(cleaned.cleaned)),
-            pool.submit(lake.write, catalog.DAILY_REVENUE.name, revenue),
-        ]
+        pool = ThreadPoolExecutor(max_workers=len(catalog.IN_LAKE))
+        writes = [pool.submit(lake.write, d.name, frames[d.name]) for d in catalog.IN_LAKE]
         pool.shutdown(wait=False)
-        cleaned_uri, revenue_uri = (lake.uri(d) for d in (catalog.CLEANED_ORDERS.name, catalog.DAILY_REVENUE.name))
-        output = PartitionOutput(
+        output = publishing.PartitionOutput(
             partition=day,
             input=input.record(),
             run_id=run_id,
-            daily_revenue=revenue,
-            customer_daily_spend=with_money(totals.spend),
-            rejected=cleaned.rejected,
+            tables={d.name: frames[d.name] for d in catalog.PUBLISHED},
             datasets=(
                 DatasetRecord(
                     catalog.RAW_ORDERS.name,
@@ -272,7 +273,7 @@ def publish(env: Environment, computed: Computed, run_id: str | None) -> Partiti
                     cleaned.result.reasons(),
                     gate_status=cleaned.gate.status,
                     gate_summary=cleaned.gate.summary(),
-                    lake_uri=cleaned_uri,
+                    lake_uri=lake.uri(catalog.CLEANED_ORDERS.name),
                     duration_ms=timings.dataset_ms("clean", catalog.CLEANED_ORDERS.name),
                 ),
                 DatasetRecord(
@@ -280,7 +281,7 @@ def publish(env: Environment, computed: Computed, run_id: str | None) -> Partiti
                     len(totals.revenue),
                     gate_status=totals.gate.status,
                     gate_summary=totals.gate.summary(),
-                    lake_uri=revenue_uri,
+                    lake_uri=lake.uri(catalog.DAILY_REVENUE.name),
                     duration_ms=timings.dataset_ms("aggregate", catalog.DAILY_REVENUE.name),
                 ),
                 DatasetRecord(catalog.CUSTOMER_DAILY_SPEND.name, len(totals.spend)),
@@ -289,7 +290,8 @@ def publish(env: Environment, computed: Computed, run_id: str | None) -> Partiti
         )
         replaced: dict[str, str] = {}  # dataset -> lake file of the version this publish replaces
         try:
-            displaced = env.warehouse.publish(
+            displaced = publishing.publish(
+                env.warehouse,
                 output,
                 guard=reading_lake_files(env, still_current(env, input), day, replaced),
                 before_commit=lambda: lake.settle(replaced, writes),
@@ -319,7 +321,7 @@ def reading_lake_files(env: Environment, guard: Guard, day: dt.date, into: dict[
 
     def check(connection: Connection) -> None:
         guard(connection)
-        into.update(env.warehouse.lake_uris(connection, day))
+        into.update(lake_uris(env.warehouse, connection, day))
 
     return check
 
@@ -358,5 +360,5 @@ def record_failure(env: Environment, input: PartitionInput, run_id: str | None, 
                 gate_summary=error.result.summary(),
             ),
         ]
-    env.warehouse.record_failure(input.partition, input.record(), run_id, cause, datasets, rejected)
+    publishing.record_failure(env.warehouse, input.partition, input.record(), run_id, cause, datasets, rejected)
     return cause

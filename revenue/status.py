@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from revenue.healing import HealRequest
     from revenue.io.environment import Environment
     from revenue.io.partition_input import PartitionInput
-    from revenue.io.warehouse import LedgerRow, PublishedDay
+    from revenue.io.warehouse.ledger import LedgerRow, PublishedDay
 
 State = Literal["materialized", "warned", "stale", "missing", "failed", "running", "no data"]
 """A partition's state (the module docstring says what each means)."""
@@ -181,7 +181,9 @@ def classify_range(env: Environment, inputs: Sequence[PartitionInput]) -> list[P
     if not inputs:
         return []
     days = sorted(i.partition for i in inputs)
-    published = env.warehouse.published_days(days[0], days[-1])
+    from revenue.io.warehouse.ledger import published_days
+
+    published = published_days(env.warehouse, days[0], days[-1])
     replaced = {v.uri for v in env.registry.pending()} if env.landing is not None else set()
     return [replaced_not_read(classify(i, published.get(i.partition)), i, replaced) for i in inputs]
 
@@ -248,7 +250,9 @@ def grid_days(env: Environment, touched: Iterable[dt.date] = (), today: dt.date 
     today = today or dt.datetime.now(dt.timezone.utc).date()
     yesterday = today - dt.timedelta(days=1)
     first = yesterday - dt.timedelta(weeks=env.block.status_weeks) + dt.timedelta(days=1)
-    return sorted(set(partition_range(first, yesterday)) | set(touched) | set(env.warehouse.failed_partitions()))
+    from revenue.io.warehouse.ledger import failed_partitions
+
+    return sorted(set(partition_range(first, yesterday)) | set(touched) | set(failed_partitions(env.warehouse)))
 
 
 def current_statuses(

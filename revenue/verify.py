@@ -24,14 +24,14 @@ from typing import Any
 import pandas as pd
 
 from revenue import catalog, contract
-from revenue.contract import VERSION_COLUMN, cents_to_decimal
+from revenue.contract import REQUIRED_COLUMNS, VERSION_COLUMN, cents_to_decimal
 from revenue.errors import DataError, InputSuperseded
 from revenue.io.environment import Environment
 from revenue.io.landing.versions import LandedVersion
 from revenue.io.partition_input import PartitionInput, plan_inputs
 from revenue.partitions import day_bounds, partition_range
 
-COLUMNS = ("order_id", "customer_id", "amount", "order_date", VERSION_COLUMN)
+COLUMNS = (*REQUIRED_COLUMNS, VERSION_COLUMN)
 
 RawRow = tuple[Any, ...]
 """One row's raw values of ``COLUMNS``, as read (any type; None where missing)."""

@@ -12,7 +12,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-ORDERS_COLUMNS = ("order_id", "customer_id", "amount", "order_date")
+from revenue.contract import REQUIRED_COLUMNS
+
+ORDERS_COLUMNS = REQUIRED_COLUMNS
 
 
 def gzip_of_repeats(head: bytes, block: bytes, repeats: int, members: int = 1) -> bytes:

@@ -28,12 +28,17 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from revenue.io.warehouse import Warehouse, as_utc, dialect_insert
+from revenue.io.warehouse.sql import as_utc, dialect_insert
+from revenue.io.warehouse.types import TIMESTAMP
 from revenue.settings import RUNNING_MARK_EXPIRES_SECONDS
+
+if TYPE_CHECKING:
+    from revenue.io.warehouse.database import Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +46,39 @@ EXPIRY_VARIABLE = RUNNING_MARK_EXPIRES_SECONDS.name
 """Overrides the running marks' expiry (seconds) in every process that reads or beats a mark
 (tests use a few seconds); the heartbeat runs every quarter of it."""
 LANDING_WATCHER = "landing-watcher"
+
+
+def declare(metadata: sa.MetaData) -> None:
+    """Add ``partition_runs`` and ``heartbeats`` to the warehouse's tables."""
+    sa.Table(
+        "partition_runs",
+        metadata,
+        sa.Column("partition_date", sa.Date, primary_key=True),
+        sa.Column("run_id", sa.Text, primary_key=True),
+        sa.Column("started_at", TIMESTAMP, nullable=False),
+        sa.Column("beat_at", TIMESTAMP),  # nullable: added in place to tables created before it
+    )
+    sa.Table(
+        "heartbeats",
+        metadata,
+        sa.Column("name", sa.Text, primary_key=True),
+        sa.Column("beat_at", TIMESTAMP, nullable=False),
+        sa.Column("detail", sa.Text),
+    )
+
+
+def clear_older_marks(
+    warehouse: Warehouse, connection: Connection, day: dt.date, run_id: str | None, now: dt.datetime
+) -> None:
+    """In a publish's transaction: remove the running marks of ``day`` that other runs set
+    before it (a killed run's mark must not outlive the version that replaced its work; a run
+    still computing puts its mark back at its next heartbeat)."""
+    runs = warehouse.table("partition_runs")
+    connection.execute(
+        runs.delete().where(
+            runs.c.partition_date == day, runs.c.run_id != (run_id or "local"), runs.c.started_at <= now
+        )
+    )
 
 
 def mark_expiry() -> dt.timedelta:

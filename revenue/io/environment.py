@@ -21,7 +21,7 @@ from revenue.errors import ConfigurationError, UnknownEnvironmentError
 from revenue.io.asset_keys import asset_key
 from revenue.io.source import OrdersSource
 from revenue.io.storage import LocalStore, ObjectStore, object_store
-from revenue.io.warehouse import Warehouse
+from revenue.io.warehouse.database import Warehouse
 
 if TYPE_CHECKING:  # Prefect's block classes are imported only by what loads or builds blocks
     from prefect.filesystems import LocalFileSystem
@@ -166,14 +166,14 @@ class Environment:
         table, its warehouse table, its lake folder."""
         from revenue.catalog import dataset as declared
 
-        stored_in = declared(dataset).stored_in
+        stored = declared(dataset)
         keys = []
-        if "source" in stored_in:
+        if stored.in_source:
             keys.append(_database_asset(self.source.engine.url, self.source.schema, self.source.table))
-        if "warehouse" in stored_in:
-            keys.append(_database_asset(self.warehouse.engine.url, self.warehouse.schema, dataset))
-        if "lake" in stored_in:
-            keys.append(_storage_asset(self.lake_block, dataset))
+        if stored.table is not None:
+            keys.append(_database_asset(self.warehouse.engine.url, self.warehouse.schema, stored.table))
+        if stored.lake_path is not None:
+            keys.append(_storage_asset(self.lake_block, stored.lake_path))
         return keys
 
 
@@ -206,13 +206,13 @@ for _logger in ("prefect.SqlAlchemyConnector", "prefect.task_runs", "prefect.flo
     logging.getLogger(_logger).addFilter(_DropEngineCreated())
 
 
-def _storage_asset(block: S3Bucket | LocalFileSystem, dataset: str) -> str:
+def _storage_asset(block: S3Bucket | LocalFileSystem, lake_path: str) -> str:
     from prefect_aws.s3 import S3Bucket
 
     if isinstance(block, S3Bucket):
         folder = block.bucket_folder.strip("/")
-        return asset_key(f"s3://{block.bucket_name}/{folder + '/' if folder else ''}{dataset}")
-    return asset_key(f"file://{(block.basepath or '').rstrip('/')}/{dataset}")
+        return asset_key(f"s3://{block.bucket_name}/{folder + '/' if folder else ''}{lake_path}")
+    return asset_key(f"file://{(block.basepath or '').rstrip('/')}/{lake_path}")
 
 
 def local_environment(name: str, home: Path) -> Environment | None:

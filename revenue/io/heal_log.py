@@ -21,16 +21,40 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from revenue.healing import HealRequest, Wanted
-from revenue.io.warehouse import Warehouse, as_date, as_utc, dialect_insert
+from revenue.io.warehouse.sql import as_date, as_utc, dialect_insert
+from revenue.io.warehouse.types import TIMESTAMP
+
+if TYPE_CHECKING:
+    from revenue.io.warehouse.database import Warehouse
 
 TABLE = "heal_requests"
 
 
-def _request(row) -> HealRequest:
+def declare(metadata: sa.MetaData) -> None:
+    """Add ``heal_requests`` to the warehouse's tables."""
+    sa.Table(
+        TABLE,
+        metadata,
+        sa.Column("partition_date", sa.Date, primary_key=True),
+        sa.Column("fingerprint", sa.Text, primary_key=True),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("first_seen_at", TIMESTAMP, nullable=False),
+        sa.Column("claimed_at", TIMESTAMP),
+        sa.Column("claimed_by", sa.Text),
+        sa.Column("run_key", sa.Text),
+        sa.Column("run_id", sa.Text),
+        sa.Column("run_name", sa.Text),
+        sa.Column("behind_of", sa.Text),  # the day's last attempted input when recorded: a need is the pair
+        sa.Column("starts", sa.Integer),  # runs started for this version (a crashed or cancelled one is started again)
+    )
+
+
+def _request(row: sa.Row[Any]) -> HealRequest:
     return HealRequest(
         partition=row.partition_date,
         fingerprint=row.fingerprint,

@@ -1,6 +1,9 @@
 """Lake files: a partition's Parquet, one file per publish, the published one named by the ledger.
 
-Layout: ``<dataset>/order_date=YYYY-MM-DD/part-<version>.parquet``, where ``<version>`` is
+Layout: ``<folder>/order_date=YYYY-MM-DD/part-<version>.parquet``, where ``<folder>`` is the
+dataset's ``lake_path`` in ``revenue.catalog`` (the datasets with one, ``catalog.IN_LAKE``,
+are written for every published partition; a file has the dataset's catalog columns first,
+in their order, then any extra columns the input carried), and ``<version>`` is
 unique to one publish (its UTC time and a random part, ``20260301T101500123456Z-1a2b3c4d``).
 A publish writes its files before the warehouse commits, at keys no other publish uses, and
 the ledger rows it commits name them (``partition_ledger.lake_uri``). The file the ledger
@@ -33,8 +36,10 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from revenue import catalog
 from revenue.io.errors import service
 from revenue.io.storage import ObjectStore, StoredObject
+from revenue.io.warehouse.ledger import read_ledger
 
 if TYPE_CHECKING:
     from revenue.io.environment import Environment
@@ -46,7 +51,11 @@ PART_FILE = re.compile(r"part-[^/]+\.parquet")
 
 
 def partition_prefix(dataset: str, partition: dt.date) -> str:
-    return f"{dataset}/order_date={partition.isoformat()}/"
+    """The folder of a dataset's files of one partition (its catalog ``lake_path``)."""
+    folder = catalog.dataset(dataset).lake_path
+    if folder is None:
+        raise ValueError(f"{dataset} is not stored in the lake")
+    return f"{folder}/order_date={partition.isoformat()}/"
 
 
 def partition_key(dataset: str, partition: dt.date, version: str) -> str:
@@ -56,6 +65,20 @@ def partition_key(dataset: str, partition: dt.date, version: str) -> str:
 def new_version() -> str:
     """A version name no other publish uses, sorting by when it was made."""
     return f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S%fZ}-{secrets.token_hex(4)}"
+
+
+def lake_columns(dataset: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` as the dataset's lake file holds it: its catalog columns first, in their
+    order, then the extra columns the input carried.
+
+    Raises:
+        ValueError: when ``frame`` lacks a column the catalog declares.
+    """
+    declared = catalog.dataset(dataset).column_names("transform")
+    missing = [c for c in declared if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{dataset}: the rows to write lack the column(s) {', '.join(missing)}")
+    return frame[[*declared, *(c for c in frame.columns if c not in declared)]]
 
 
 def to_parquet_bytes(frame: pd.DataFrame) -> bytes:
@@ -91,7 +114,7 @@ class LakeVersion:
 
     def write(self, dataset: str, frame: pd.DataFrame) -> StoredObject:
         """Write one dataset's file (before the warehouse commits)."""
-        data = to_parquet_bytes(frame)
+        data = to_parquet_bytes(lake_columns(dataset, frame))
         self.written[dataset] = data  # before the put: a failed publish deletes what may have landed
         with service(f"lake {self.store.uri()}", f"writing {dataset}", self.partition):
             return self.store.put(self.key(dataset), data)
@@ -149,7 +172,7 @@ class LakeVersion:
 
 def published_uris(env: Environment, partition: dt.date) -> dict[str, str]:
     """Dataset -> the lake file of the partition's published version (the ledger's ``lake_uri``)."""
-    return {r.dataset: r.lake_uri for r in env.warehouse.ledger(partition, partition) if r.lake_uri}
+    return {r.dataset: r.lake_uri for r in read_ledger(env.warehouse, partition, partition) if r.lake_uri}
 
 
 def read_partition(env: Environment, dataset: str, partition: dt.date) -> pd.DataFrame:

@@ -35,7 +35,9 @@ from revenue.catalog import DAILY_REVENUE
 from revenue.errors import InputSuperseded
 from revenue.io.environment import Environment
 from revenue.io.landing.versions import LandedVersion
-from revenue.io.warehouse import Guard, InputRecord
+from revenue.io.warehouse.database import Guard
+from revenue.io.warehouse.ledger import InputRecord, read_ledger
+from revenue.io.warehouse.publish import moves_from
 from revenue.transforms.clean import RawPart
 from revenue.transforms.fingerprint import fingerprint
 from revenue.transforms.identity import Move, edges_of, no_other_versions, typed_versions
@@ -98,7 +100,7 @@ def plan_inputs(env: Environment, partitions: list[dt.date], read_pending: bool 
         env.registry.read_pending()
     sources = env.source.fingerprints_and_rows(days)
     files = env.registry.current_files(days[0], days[-1])
-    recorded = env.warehouse.moves_from(days[0], days[-1])
+    recorded = moves_from(env.warehouse, days[0], days[-1])
     inputs = [
         PartitionInput(day, sources[day][0], tuple(files.get(day, ())), source_rows=sources[day][1]) for day in days
     ]
@@ -123,7 +125,7 @@ def changed_days(env: Environment, inputs: list[PartitionInput]) -> list[dt.date
         return []
     days = [i.partition for i in inputs]
     ledger = {
-        r.partition_date: r for r in env.warehouse.ledger(min(days), max(days)) if r.dataset == DAILY_REVENUE.name
+        r.partition_date: r for r in read_ledger(env.warehouse, min(days), max(days)) if r.dataset == DAILY_REVENUE.name
     }
     changed, missing = [], []
     for input in inputs:

@@ -263,7 +263,7 @@ class OrdersSource:
         None): the contract's columns, ``updated_at`` when the table has it, values as
         stored. One query by ``order_id`` per batch of ids; the source needs an index on
         ``order_id`` for it to stay cheap (``revenue.io.orders_table`` creates one)."""
-        from revenue.io.warehouse import id_batches
+        from revenue.io.warehouse.sql import id_batches
 
         table = self._table(partition)
         columns = self._version_columns(table)

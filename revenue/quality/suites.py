@@ -46,6 +46,8 @@ RAW_ORDERS = catalog.RAW_ORDERS.name
 CLEANED_ORDERS = catalog.CLEANED_ORDERS.name
 DAILY_REVENUE = catalog.DAILY_REVENUE.name
 DATASETS: tuple[str, ...] = catalog.GATED
+"""The datasets a suite judges, and each suite's name, come from the catalog (``suite``);
+the suites' expectations are here (``SPECS``)."""
 
 
 REFUND_SHARE_WARNING = 0.05
@@ -224,6 +226,8 @@ def spec(dataset: str) -> DatasetSpec:
         ValueError: for a dataset without a suite.
     """
     try:
+        if dataset not in DATASETS:
+            raise KeyError(dataset)
         return SPECS[dataset]
     except (KeyError, TypeError):
         raise ValueError(f"no quality suite for dataset {dataset!r}: expected one of {', '.join(DATASETS)}") from None
@@ -247,7 +251,7 @@ def build_suite(dataset: str) -> ExpectationSuite:
             import great_expectations as gx
 
             expectations = [_named(e) for e in dataset_spec.build()]
-            suite = gx.ExpectationSuite(name=f"{dataset}_suite", expectations=expectations)
+            suite = gx.ExpectationSuite(name=catalog.dataset(dataset).suite, expectations=expectations)
             _SUITES[dataset] = suite
         return suite
 

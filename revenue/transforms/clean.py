@@ -36,18 +36,19 @@ source, the row's position in the day's extract), ``order_id`` (as text, may be 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from revenue import contract
+from revenue import catalog, contract
 from revenue.contract import VERSION_COLUMN, MissingColumnsError
 from revenue.partitions import day_bounds
 from revenue.transforms.identity import Move, resolve
 
-REJECTED_COLUMNS: tuple[str, ...] = ("origin", "landing_seq", "line", "order_id", "reason", "record")
+REJECTED_COLUMNS: tuple[str, ...] = catalog.QUARANTINE_COLUMNS
+"""The quarantine's columns (the catalog's ``rejected_orders`` as the stage writes it)."""
 DUPLICATE = "duplicate order_id (a newer row was kept)"
 REPLACED = "replaced by landed file"
 COUNTED_ELSEWHERE = "a later version counts on"
@@ -221,14 +222,14 @@ def _quarantine(parts: Sequence[RawPart], rejected: pd.DataFrame) -> pd.DataFram
         part = parts[int(number)]
         raw = part.rows.iloc[rows["_row"].to_numpy()]
         frames.append(
-            pd.DataFrame(
+            quarantine_rows(
                 {
-                    "origin": pd.Series([part.origin] * len(rows), dtype="str"),
-                    "landing_seq": pd.Series([part.landing_seq or None] * len(rows), dtype="Int64"),
-                    "line": pd.Series(rows["_line"].to_numpy(), dtype="int64"),
+                    "origin": [part.origin] * len(rows),
+                    "landing_seq": [part.landing_seq or None] * len(rows),
+                    "line": rows["_line"],
                     "order_id": _labels(rows["order_id"], raw["order_id"]),
-                    "reason": pd.Series(rows["_reason"].to_numpy(), dtype="str"),
-                    "record": pd.Series(contract.records_json(raw), dtype="str"),
+                    "reason": rows["_reason"],
+                    "record": contract.records_json(raw),
                 }
             )
         )
@@ -246,13 +247,27 @@ def _labels(typed: pd.Series, raw: pd.Series) -> pd.Series:
 
 def empty_rejected() -> pd.DataFrame:
     """A quarantine with no rows and the quarantine's columns."""
-    return pd.DataFrame(
-        {
-            "origin": pd.Series(dtype="str"),
-            "landing_seq": pd.Series(dtype="Int64"),
-            "line": pd.Series(dtype="int64"),
-            "order_id": pd.Series(dtype="object"),
-            "reason": pd.Series(dtype="str"),
-            "record": pd.Series(dtype="str"),
-        }
-    )
+    return quarantine_rows({})
+
+
+def _dtype(column: catalog.Column) -> str:
+    """The pandas dtype of a quarantine column: text, a whole number, nullable or not."""
+    if column.type == "bigint":
+        return "Int64" if column.nullable else "int64"
+    return "object" if column.nullable else "str"
+
+
+QUARANTINE_DTYPES: dict[str, str] = {c.name: _dtype(c) for c in catalog.REJECTED_ORDERS.columns}
+
+
+def quarantine_rows(values: Mapping[str, object], columns: Sequence[str] = REJECTED_COLUMNS) -> pd.DataFrame:
+    """Quarantined rows with ``columns`` (the whole quarantine's, or a landed file reader's
+    ``catalog.FILE_REJECT_COLUMNS``), each of its catalog type; ``values`` holds each
+    column's values (none for an empty quarantine)."""
+    data = {}
+    for name in columns:
+        given = values.get(name, ())
+        data[name] = pd.Series(
+            given.to_numpy() if isinstance(given, pd.Series) else given, dtype=QUARANTINE_DTYPES[name]
+        )
+    return pd.DataFrame(data, columns=list(columns))

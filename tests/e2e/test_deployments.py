@@ -316,7 +316,7 @@ def test_a_chunk_run_killed_mid_way_is_finished_by_retrying_the_parent_with_noth
 
     from prefect.states import AwaitingRetry
 
-    from revenue.io.warehouse import advisory_key
+    from revenue.io.warehouse.sql import advisory_key
 
     first, last = dt.date(2026, 6, 1), dt.date(2026, 6, 10)
     held_day = first + dt.timedelta(days=2)

@@ -11,6 +11,7 @@ import pandas as pd
 
 from revenue.io.environment import environment
 from revenue.io.orders_table import create_orders_table, load_orders
+from revenue.io.warehouse.ledger import read_ledger
 
 UTC = dt.timezone.utc
 REPO = Path(__file__).resolve().parents[2]
@@ -59,7 +60,7 @@ def published(config: str, table: str, day: dt.date | None = None) -> pd.DataFra
 def lake_object_key(config: str, dataset: str, day: dt.date) -> str:
     """The S3 object key of the lake file the ledger names as ``dataset``'s published
     version of ``day`` (how docs/architecture.md tells a lake reader to find it)."""
-    [uri] = [r.lake_uri for r in environment(config).warehouse.ledger(day, day) if r.dataset == dataset]
+    [uri] = [r.lake_uri for r in read_ledger(environment(config).warehouse, day, day) if r.dataset == dataset]
     assert uri.startswith("s3://"), uri
     return uri.removeprefix("s3://").split("/", 1)[1]
 

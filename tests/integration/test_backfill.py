@@ -17,6 +17,7 @@ from revenue.demo_data import generate_orders
 from revenue.grid import render_text
 from revenue.io.environment import environment
 from revenue.io.orders_table import create_orders_table, load_orders
+from revenue.io.warehouse.ledger import read_ledger
 from revenue.status import partition_statuses
 from testkit.counting import rows_read
 from tests.integration.helpers import published, seed_orders
@@ -118,6 +119,6 @@ def test_a_multi_run_backfill_without_the_backfill_deployment_says_how_to_get_it
     assert state.is_failed()
     assert "backfill/range deployment, which this Prefect API does not have" in state.message
     assert "prefect deploy --all" in state.message
-    assert environment(sqlite_env).warehouse.ledger(dt.date(2026, 3, 1), dt.date(2026, 3, 3)) == []
+    assert read_ledger(environment(sqlite_env).warehouse, dt.date(2026, 3, 1), dt.date(2026, 3, 3)) == []
     with pytest.raises(ValueError, match="partitions_per_run must be 0"):
         backfill(start="2026-03-01", end="2026-03-03", env=sqlite_env, partitions_per_run=-1)

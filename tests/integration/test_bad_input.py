@@ -25,6 +25,7 @@ from botocore.exceptions import ClientError
 from flows.daily_revenue import daily_revenue
 from revenue.io.environment import environment
 from revenue.io.orders_table import create_orders_table
+from revenue.io.warehouse.ledger import read_ledger
 from tests.integration.conftest import s3_client
 from tests.integration.helpers import lake_object_key, published, seed_orders
 
@@ -279,7 +280,7 @@ def test_a_partly_bad_file_publishes_its_good_rows_and_quarantines_the_rest_with
     # the ledger tells the same story
     ledger = {
         (r.dataset, str(r.partition_date)): r
-        for r in environment(pg_env).warehouse.ledger(dt.date(2026, 3, 5), dt.date(2026, 3, 6))
+        for r in read_ledger(environment(pg_env).warehouse, dt.date(2026, 3, 5), dt.date(2026, 3, 6))
     }
     assert ledger[("cleaned_orders", "2026-03-05")].rejected_count == 7
     assert ledger[("cleaned_orders", "2026-03-06")].status == "warned"  # the refund

@@ -13,6 +13,7 @@ from flows.backfill import backfill
 from flows.daily_revenue import daily_revenue
 from revenue.io.environment import environment
 from revenue.io.lake import read_partition
+from revenue.io.warehouse.ledger import read_ledger
 from testkit.counting import rows_read
 from tests.integration.helpers import published, seed_orders
 
@@ -52,7 +53,7 @@ def test_publishes_the_day_as_computed_by_hand(sqlite_env):
     ]
     assert json.loads(rejected.loc[rejected.reason == "null customer_id", "record"].item())["amount"] == 99.0
 
-    ledger = {row.dataset: row for row in environment(sqlite_env).warehouse.ledger(DAY1, DAY1)}
+    ledger = {row.dataset: row for row in read_ledger(environment(sqlite_env).warehouse, DAY1, DAY1)}
     assert set(ledger) == {"raw_orders", "cleaned_orders", "daily_revenue", "customer_daily_spend"}
     assert ledger["raw_orders"].row_count == 6
     assert ledger["cleaned_orders"].row_count == 3 and ledger["cleaned_orders"].rejected_count == 3

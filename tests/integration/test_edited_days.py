@@ -20,6 +20,7 @@ from flows.daily_revenue import daily_revenue
 from revenue.backfill_plan import preview
 from revenue.grid import render_text
 from revenue.io.environment import environment
+from revenue.io.warehouse.ledger import read_ledger
 from revenue.status import partition_statuses
 from tests.integration.helpers import published, seed_orders
 
@@ -158,7 +159,7 @@ def test_a_ledger_of_an_older_version_gains_the_columns_and_its_days_are_checked
     forget_environments()  # the next use creates the tables as a new process would
     [status] = partition_statuses(pg_env, DAY, DAY)
     assert (status.state, status.detail) == ("materialized", "")
-    assert {r.published_revenue for r in environment(pg_env).warehouse.ledger(DAY, DAY)} == {None}
+    assert {r.published_revenue for r in read_ledger(environment(pg_env).warehouse, DAY, DAY)} == {None}
 
     edit(pg_url, "UPDATE analytics.daily_revenue SET revenue = 1.00")
     [status] = partition_statuses(pg_env, DAY, DAY)
@@ -168,7 +169,7 @@ def test_a_ledger_of_an_older_version_gains_the_columns_and_its_days_are_checked
     )
     [again] = daily_revenue(partition_date=DAY.isoformat(), env=pg_env)
     assert again.outcome == "published" and revenue_of(pg_env) == RIGHT
-    recorded = environment(pg_env).warehouse.ledger(DAY, DAY)
+    recorded = read_ledger(environment(pg_env).warehouse, DAY, DAY)
     assert {(r.dataset, r.published_revenue, r.published_order_count) for r in recorded if r.published_revenue} == {
         ("daily_revenue", Decimal("60.00"), 3)
     }

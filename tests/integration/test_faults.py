@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from flows.daily_revenue import daily_revenue
 from flows.policies import IO_RETRIES
 from revenue.io.environment import Environment, _cache, environment
+from revenue.io.warehouse.ledger import read_ledger
 from revenue.verify import verify_range
 from testkit.services import DB_PASSWORD, S3_ACCESS_KEY, S3_SECRET_KEY, CuttingProxy, free_port
 from testkit.waiting import wait_for
@@ -90,7 +91,7 @@ def snapshot(config: str, day: dt.date) -> dict[str, list[dict]]:
 
 
 def ledger(config: str, day: dt.date) -> list:
-    return environment(config).warehouse.ledger(day, day)
+    return read_ledger(environment(config).warehouse, day, day)
 
 
 def lake_files(config: str, day: dt.date) -> dict[str, tuple[str, bytes]]:

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from revenue.healing import Wanted
 from revenue.io import heal_log
 from revenue.io.environment import environment
-from revenue.io.warehouse import Warehouse
+from revenue.io.warehouse.database import Warehouse
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 3, 1, 12, tzinfo=UTC)

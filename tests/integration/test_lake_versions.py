@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from flows.daily_revenue import daily_revenue
 from revenue.io.environment import environment
 from revenue.io.lake import read_partition
+from revenue.io.warehouse.ledger import read_ledger
 from tests.integration.helpers import seed_orders
 
 DAY = dt.date(2026, 3, 1)
@@ -43,7 +44,7 @@ def published_file(config: str, dataset: str, day: dt.date) -> tuple[str, pd.Dat
     """The key and rows of the file the ledger names for ``dataset`` on ``day`` (as a lake
     reader is told to find the published version)."""
     env = environment(config)
-    [uri] = [r.lake_uri for r in env.warehouse.ledger(day, day) if r.dataset == dataset]
+    [uri] = [r.lake_uri for r in read_ledger(env.warehouse, day, day) if r.dataset == dataset]
     key = env.lake.key_of(uri)
     assert key is not None, uri
     return key, pd.read_parquet(io.BytesIO(env.lake.get(key)))

@@ -165,11 +165,12 @@ def test_a_ledger_an_older_version_wrote_gains_new_columns_and_keeps_its_rows(pg
     with sa.create_engine(pg_url).begin() as connection:
         connection.execute(sa.text("ALTER TABLE analytics.partition_ledger DROP COLUMN duration_ms"))
 
-    from revenue.io.warehouse import Warehouse
+    from revenue.io.warehouse.database import Warehouse
+    from revenue.io.warehouse.ledger import read_ledger
 
     upgraded = Warehouse(sa.create_engine(with_password(pg_url)), "analytics")
     upgraded.ensure_tables()
-    rows = upgraded.ledger(DAY, DAY)
+    rows = read_ledger(upgraded, DAY, DAY)
     assert {row.dataset for row in rows} >= {"raw_orders", "cleaned_orders", "daily_revenue"}
     assert all(row.published_fingerprint and row.duration_ms is None for row in rows)
     with sa.create_engine(pg_url).connect() as connection:

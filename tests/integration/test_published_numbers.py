@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from flows.backfill import backfill
 from flows.daily_revenue import daily_revenue
 from revenue.io.environment import environment
+from revenue.io.warehouse.ledger import read_ledger
 from revenue.status import partition_statuses
 from revenue.verify import verify_range
 from tests.integration.conftest import s3_client
@@ -311,7 +312,7 @@ def test_a_failed_gate_says_why_and_keeps_the_attempts_quarantine(pg_env, pg_url
     assert state.is_failed()
     assert "0 of 204 rows valid: 204 null customer_id" in state.message, state.message
 
-    ledger = {r.dataset: r for r in environment(pg_env).warehouse.ledger(DAY, DAY)}
+    ledger = {r.dataset: r for r in read_ledger(environment(pg_env).warehouse, DAY, DAY)}
     assert ledger["cleaned_orders"].status == "failed"
     assert ledger["cleaned_orders"].rejected_count == 204
     assert json.loads(ledger["cleaned_orders"].rejected_reasons) == {"null customer_id": 204}

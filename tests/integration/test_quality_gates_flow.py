@@ -12,6 +12,7 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 from flows.daily_revenue import daily_revenue
 from revenue.io.environment import environment
 from revenue.io.lake import published_uris
+from revenue.io.warehouse.ledger import read_ledger
 from tests.integration.helpers import published, seed_orders
 
 DAY = dt.date(2026, 3, 1)
@@ -46,7 +47,7 @@ def test_negative_amounts_publish_with_a_recorded_warning(sqlite_env):
     assert outcome.outcome == "published"
     assert outcome.revenue == 25.00
     assert outcome.gates["cleaned_orders"] == "warned"
-    ledger = {r.dataset: r for r in environment(sqlite_env).warehouse.ledger(DAY, DAY)}
+    ledger = {r.dataset: r for r in read_ledger(environment(sqlite_env).warehouse, DAY, DAY)}
     assert ledger["cleaned_orders"].status == "warned"
     assert ledger["raw_orders"].status == "materialized"
 
@@ -80,7 +81,7 @@ def test_critical_failure_publishes_nothing_and_keeps_the_previous_version(sqlit
         assert after["tables"][table] == rows, table
     assert after["files"] == before["files"]
 
-    ledger = {r.dataset: r for r in environment(sqlite_env).warehouse.ledger(DAY, DAY)}
+    ledger = {r.dataset: r for r in read_ledger(environment(sqlite_env).warehouse, DAY, DAY)}
     assert ledger["cleaned_orders"].status == "failed"
     assert ledger["cleaned_orders"].published_fingerprint == first.fingerprint
     assert "expect_table_row_count_to_be_between" in ledger["cleaned_orders"].error

@@ -16,7 +16,7 @@ from flows.daily_revenue import daily_revenue
 from revenue.grid import render_text
 from revenue.io.activity import EXPIRY_VARIABLE, running, running_partitions
 from revenue.io.environment import environment
-from revenue.io.warehouse import Warehouse
+from revenue.io.warehouse.database import Warehouse
 from revenue.status import current_statuses
 from testkit.waiting import wait_for
 from tests.integration.helpers import seed_orders

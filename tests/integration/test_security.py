@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from flows.daily_revenue import daily_revenue
 from revenue.io.environment import environment, forget_environments
 from revenue.io.orders_table import create_orders_table, load_orders
+from revenue.io.warehouse.ledger import read_ledger
 from testkit.services import DB_PASSWORD, S3_SECRET_KEY, pg_s3_environ, with_password
 from tests.integration.conftest import s3_client
 from tests.integration.helpers import orders_frame, published, run_records, seed_orders
@@ -184,7 +185,7 @@ def test_a_warehouse_schema_with_a_capital_and_a_space_works(pg_url, s3_endpoint
         engine.dispose()
     assert tuple(revenue) == (125.00, 3)
     assert published(env, "daily_revenue")["revenue"].tolist() == [125.00]
-    ledger = environment(env).warehouse.ledger(DAY, DAY)
+    ledger = read_ledger(environment(env).warehouse, DAY, DAY)
     assert {r.status for r in ledger} == {"materialized"}
 
 
@@ -233,7 +234,7 @@ def test_hostile_values_in_a_landed_file_are_published_as_data(pg_env, pg_url, s
         )
     finally:
         engine.dispose()
-    assert len(environment(pg_env).warehouse.ledger(DAY, DAY)) == 4
+    assert len(read_ledger(environment(pg_env).warehouse, DAY, DAY)) == 4
 
 
 # --------------------------------------------------------------------------- credentials

@@ -9,12 +9,19 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from revenue import catalog
 from revenue.io.lake import LakeVersion
 from revenue.io.storage import KeyRefused, LocalStore
 
 DAY = dt.date(2026, 3, 1)
 DATASET = "daily_revenue"
 FOLDER = f"{DATASET}/order_date=2026-03-01/"
+COLUMNS = catalog.dataset(DATASET).column_names("transform")
+
+
+def rows(revenue: float, **extra: list[object]) -> pd.DataFrame:
+    """One row with the dataset's catalog columns (``revenue`` tells versions apart)."""
+    return pd.DataFrame({**{c: [1] for c in COLUMNS}, "order_date": [DAY], "revenue": [revenue], **extra})
 
 
 def files(store: LocalStore) -> set[str]:
@@ -23,7 +30,7 @@ def files(store: LocalStore) -> set[str]:
 
 def written(store: LocalStore, revenue: float) -> LakeVersion:
     version = LakeVersion(store, DAY)
-    version.write(DATASET, pd.DataFrame({"order_date": [DAY], "revenue": [revenue]}))
+    version.write(DATASET, rows(revenue))
     return version
 
 
@@ -79,3 +86,15 @@ def test_a_local_store_deletes_no_file_through_a_link(tmp_path: Path):
         store.delete(f"{DATASET}/part-1.parquet")
     assert (outside / "part-1.parquet").read_text() == "keep"
     store.delete("missing/part-2.parquet")  # nothing to delete is not an error
+
+
+def test_a_file_has_the_catalog_columns_first_and_refuses_rows_without_one(tmp_path: Path):
+    store = LocalStore(str(tmp_path))
+    version = LakeVersion(store, DAY)
+    shuffled = rows(1.5, extra=["x"])
+    version.write(DATASET, shuffled[list(reversed(shuffled.columns))])
+    written_back = pd.read_parquet(tmp_path / version.key(DATASET))
+    assert list(written_back.columns) == [*COLUMNS, "extra"]
+    assert COLUMNS[:2] == ("order_date", "revenue")
+    with pytest.raises(ValueError, match="lack the column"):
+        version.write(DATASET, rows(1.5).drop(columns=[COLUMNS[-1]]))

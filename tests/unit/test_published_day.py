@@ -7,7 +7,7 @@ import datetime as dt
 from dataclasses import replace
 from decimal import Decimal
 
-from revenue.io.warehouse import LedgerRow, PublishedDay
+from revenue.io.warehouse.ledger import LedgerRow, PublishedDay
 
 DAY = dt.date(2026, 4, 1)
 SUFFIX = " (edited outside the pipeline?)"

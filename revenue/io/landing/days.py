@@ -40,6 +40,7 @@ import pandas as pd
 from revenue.contract import ISO_TIMESTAMP, is_null, order_id_label, records_json
 from revenue.io.landing.files import UNASSIGNED_COLUMNS, read_landed_file
 from revenue.io.landing.limits import LandingLimits
+from revenue.transforms.clean import quarantine_rows
 
 EARLIEST_ORDER_DATE = dt.date(2000, 1, 1)
 LATEST_ORDER_DATE = dt.date(2099, 12, 31)
@@ -165,12 +166,12 @@ def _parse_iso(texts: pd.Series, reasons: pd.Series) -> pd.Series:
 def _unassigned(rows: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
     records = records_json(rows)
     order_ids = [order_id_label(v) for v in rows["order_id"]] if "order_id" in rows.columns else [None] * len(rows)
-    return pd.DataFrame(
+    return quarantine_rows(
         {
-            "line": pd.Series(np.asarray(rows.index, dtype="int64"), dtype="int64"),
-            "order_id": pd.Series(order_ids, dtype="object"),
-            "reason": pd.Series(list(reasons.astype("str")), dtype="str"),
-            "record": pd.Series(records, dtype="str"),
+            "line": np.asarray(rows.index, dtype="int64"),
+            "order_id": order_ids,
+            "reason": list(reasons.astype("str")),
+            "record": records,
         },
-        columns=list(UNASSIGNED_COLUMNS),
+        UNASSIGNED_COLUMNS,
     )

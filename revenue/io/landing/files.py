@@ -84,9 +84,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from revenue.catalog import FILE_REJECT_COLUMNS
 from revenue.contract import REQUIRED_COLUMNS
 from revenue.io.landing.content import GZIP_MAGIC, content, landed_object, read_all, sniff
 from revenue.io.landing.limits import LandedFileError, LandingLimitError, LandingLimits, human_bytes
+from revenue.transforms.clean import quarantine_rows
 
 __all__ = [
     "LandedFileError",
@@ -96,7 +98,8 @@ __all__ = [
     "read_landed_file",
 ]
 
-UNASSIGNED_COLUMNS: tuple[str, ...] = ("line", "order_id", "reason", "record")
+UNASSIGNED_COLUMNS: tuple[str, ...] = FILE_REJECT_COLUMNS
+"""A rejected row of a file, as its reader writes it (the registry adds the file's landing)."""
 
 _MAX_LINES_NAMED = 10
 _MAX_NAMED = 10
@@ -379,28 +382,19 @@ class _Table:
         )
 
     def bad_frame(self, width: int) -> pd.DataFrame:
-        return pd.DataFrame(
+        return quarantine_rows(
             {
-                "line": pd.Series([line for line, _, _ in self.bad], dtype="int64"),
-                "order_id": pd.Series([None] * len(self.bad), dtype="object"),
-                "reason": pd.Series(
-                    [f"{count} fields where the header has {width}" for _, count, _ in self.bad], dtype="str"
-                ),
-                "record": pd.Series([record for _, _, record in self.bad], dtype="str"),
+                "line": [line for line, _, _ in self.bad],
+                "order_id": [None] * len(self.bad),
+                "reason": [f"{count} fields where the header has {width}" for _, count, _ in self.bad],
+                "record": [record for _, _, record in self.bad],
             },
-            columns=list(UNASSIGNED_COLUMNS),
+            UNASSIGNED_COLUMNS,
         )
 
 
 def _no_bad_rows() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "line": pd.Series(dtype="int64"),
-            "order_id": pd.Series(dtype="object"),
-            "reason": pd.Series(dtype="str"),
-            "record": pd.Series(dtype="str"),
-        }
-    )
+    return quarantine_rows({}, UNASSIGNED_COLUMNS)
 
 
 def _normalise_header(names: list[str], key: str) -> list[str]:

@@ -18,7 +18,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from revenue.io.landing.versions import LandedVersion, version_of
-from revenue.io.warehouse import as_date, id_batches
+from revenue.io.warehouse.sql import as_date, id_batches
 from revenue.transforms.identity import OTHER_VERSION_COLUMNS, no_other_versions
 
 if TYPE_CHECKING:

@@ -28,6 +28,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from revenue.catalog import FILE_REJECT_COLUMNS
 from revenue.errors import ServiceUnavailableError
 from revenue.io.errors import service
 from revenue.io.landing import leases
@@ -48,7 +49,7 @@ from revenue.io.landing.versions import (
 )
 from revenue.io.landing.zone import mark_error
 from revenue.io.storage import ObjectChanged
-from revenue.io.warehouse import insert_frame
+from revenue.io.warehouse.sql import insert_frame
 from revenue.transforms.identity import landed_order_days
 
 if TYPE_CHECKING:
@@ -249,7 +250,7 @@ def _record_read(
             if len(rejects):
                 connection.execute(
                     registry.rejects.insert(),
-                    rejects[["seq", "line", "order_id", "reason", "record"]]
+                    rejects[["seq", *FILE_REJECT_COLUMNS]]
                     .astype("object")
                     .where(rejects.notna(), None)
                     .to_dict(orient="records"),

@@ -58,7 +58,8 @@ from revenue.io.landing.versions import (
 )
 from revenue.io.landing.zone import LandedFile, resolve_landed
 from revenue.io.storage import ObjectStore
-from revenue.io.warehouse import Guard, Warehouse, as_date
+from revenue.io.warehouse.database import Guard, Warehouse
+from revenue.io.warehouse.sql import as_date
 
 log = logging.getLogger(__name__)
 

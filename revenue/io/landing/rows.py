@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from revenue.contract import REQUIRED_COLUMNS
 from revenue.errors import DataError, InputSuperseded
 from revenue.io.errors import service
 from revenue.io.landing.days import read_and_split
@@ -27,14 +28,13 @@ from revenue.io.storage import ObjectChanged, ObjectStore
 if TYPE_CHECKING:
     from revenue.io.landing.registry import LandingRegistry
 
-LANDED_COLUMNS = ("order_id", "customer_id", "amount", "order_date")
 SPLIT_CACHE_SIZE = 8
 
 
 def no_rows() -> pd.DataFrame:
     """A landed file's rows when it has none for a day (a new frame each time: callers may
     modify what they get)."""
-    return pd.DataFrame(columns=list(LANDED_COLUMNS))
+    return pd.DataFrame(columns=list(REQUIRED_COLUMNS))
 
 
 @dataclass(frozen=True)

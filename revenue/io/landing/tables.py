@@ -1,5 +1,5 @@
 """The landing tables (in the warehouse's schema), declared on the warehouse's metadata by
-``revenue.io.warehouse.build_metadata``. Their grain:
+``revenue.io.warehouse.schema.build_metadata``. Their grain:
 
 - ``landing_registry``: one row per landing of a file version: ``seq`` (the landing order),
   ``uri``, ``key``, ``etag``, ``size``, who registered it and when, when its event was
@@ -27,7 +27,7 @@ import sqlalchemy as sa
 
 def declare(metadata: sa.MetaData) -> None:
     """Add the landing tables to ``metadata``."""
-    from revenue.io.warehouse import TIMESTAMP  # the warehouse calls this while it builds its metadata
+    from revenue.io.warehouse.types import TIMESTAMP
 
     sa.Table(
         "landing_registry",
