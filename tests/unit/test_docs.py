@@ -9,9 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from revenue.settings import markdown_table
+
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 README_MAX_LINES = 250
+OPERATIONS = ROOT / "docs" / "operations.md"
+SETTINGS_BEGIN, SETTINGS_END = "<!-- settings:begin -->", "<!-- settings:end -->"
 
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 FENCE = re.compile(r"^(```|~~~)")
@@ -110,3 +114,14 @@ def test_every_doc_starts_workers_with_the_limit_the_e2e_stack_uses() -> None:
     }
     assert limits["README.md"], "README.md no longer says how to start a worker with a limit"
     assert len(set().union(*limits.values())) == 1, f"the docs give several worker limits: {limits}"
+
+
+def test_the_settings_table_is_the_generated_one() -> None:
+    """docs/operations.md shows ``revenue settings``' table, unedited, between its markers."""
+    text = OPERATIONS.read_text(encoding="utf-8")
+    assert SETTINGS_BEGIN in text and SETTINGS_END in text, "docs/operations.md lost its settings markers"
+    shown = text.split(SETTINGS_BEGIN, 1)[1].split(SETTINGS_END, 1)[0].strip()
+    assert shown == markdown_table(), (
+        "docs/operations.md's settings table differs from revenue/settings.py: paste `revenue settings` between "
+        f"{SETTINGS_BEGIN} and {SETTINGS_END}"
+    )
