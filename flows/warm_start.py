@@ -4,8 +4,8 @@ Prefect's runner (``flows.served.serve``: what ``revenue dev`` and ``revenue ser
 starts each run of a served flow in a new interpreter (``run_flow_in_subprocess``,
 multiprocessing's ``spawn``), which imports Prefect, pandas, pyarrow and the flows and
 builds Great Expectations' context again before the run's code runs: most of the seconds
-between a landed file and its published day when the file is small (README, "Seconds from a
-landed file").
+between a landed file and its published day when the file is small (docs/operations.md,
+"Seconds from a landed file to published revenue").
 
 ``install()`` makes the serving process start those runs with multiprocessing's
 ``forkserver`` instead: one server process, started once (by ``install``), imports

@@ -9,11 +9,20 @@ from pathlib import Path
 
 import pytest
 
+from revenue.settings import markdown_table
+
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 README_MAX_LINES = 250
+OPERATIONS = ROOT / "docs" / "operations.md"
+SETTINGS_BEGIN, SETTINGS_END = "<!-- settings:begin -->", "<!-- settings:end -->"
 
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
+CODE_SPAN = re.compile(r"`([^`\n]+)`")
+REPO_PATH = re.compile(r"[A-Za-z_][\w.-]*(?:/[\w.-]+)*(?:\.py|/)")
+RUN_MODULE = re.compile(r"python -m ([a-z_][\w]*(?:\.[a-z_]\w*)*)")
+# Folders the docs name that live in a lake, a bucket or the revenue home, not in the repo.
+NOT_REPO_FOLDERS = {"_errors/", "_prefect_results/", "_state/"}
 FENCE = re.compile(r"^(```|~~~)")
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 INTERNAL_REFERENCE = re.compile(r"\bissues?\s+#?\d+|(?<![\w&/#])#\d+\b|\bstop\s+\d+|\bsession\s+\d+", re.IGNORECASE)
@@ -110,3 +119,53 @@ def test_every_doc_starts_workers_with_the_limit_the_e2e_stack_uses() -> None:
     }
     assert limits["README.md"], "README.md no longer says how to start a worker with a limit"
     assert len(set().union(*limits.values())) == 1, f"the docs give several worker limits: {limits}"
+
+
+def test_the_settings_table_is_the_generated_one() -> None:
+    """docs/operations.md shows ``revenue settings``' table, unedited, between its markers."""
+    text = OPERATIONS.read_text(encoding="utf-8")
+    assert SETTINGS_BEGIN in text and SETTINGS_END in text, "docs/operations.md lost its settings markers"
+    shown = text.split(SETTINGS_BEGIN, 1)[1].split(SETTINGS_END, 1)[0].strip()
+    assert shown == markdown_table(), (
+        "docs/operations.md's settings table differs from revenue/settings.py: paste `revenue settings` between "
+        f"{SETTINGS_BEGIN} and {SETTINGS_END}"
+    )
+
+
+def cited_paths(text: str) -> set[str]:
+    """Repo paths a doc cites in code spans: ``path/like/this.py`` or ``package/``."""
+    return {span for span in CODE_SPAN.findall(text) if REPO_PATH.fullmatch(span) and "/" in span}
+
+
+def missing_paths(text: str) -> list[str]:
+    """The cited paths and ``python -m`` modules of this repo that do not exist in it. A bare
+    ``name.py`` (a module named in its package's row) must exist somewhere in the repo."""
+    missing = [path for path in sorted(cited_paths(text) - NOT_REPO_FOLDERS) if not (ROOT / path).exists()]
+    bare = {span for span in CODE_SPAN.findall(text) if re.fullmatch(r"\w+\.py", span)}
+    missing += [name for name in sorted(bare) if not any(repo_files(name))]
+    for module in sorted(set(RUN_MODULE.findall(text))):
+        path = ROOT / module.replace(".", "/")
+        ours = (ROOT / module.split(".")[0]).is_dir()
+        if ours and not (path.with_suffix(".py").exists() or (path / "__init__.py").exists()):
+            missing.append(f"python -m {module}")
+    return missing
+
+
+def repo_files(name: str) -> list[Path]:
+    return [
+        path
+        for top in ("revenue", "flows", "blocks", "cli", "testkit", "bench", "tests", "scripts")
+        for path in (ROOT / top).rglob(name)
+    ]
+
+
+@pytest.mark.parametrize("doc", user_docs(), ids=lambda doc: str(doc.relative_to(ROOT)))
+def test_cited_paths_and_modules_exist(doc: Path) -> None:
+    missing = missing_paths(doc.read_text(encoding="utf-8"))
+    assert not missing, f"{doc.relative_to(ROOT)} cites paths or modules the repo does not have: {missing}"
+
+
+def test_missing_paths_finds_what_it_should() -> None:
+    text = "`revenue/io/nowhere.py`, `nowhere/`, `nowhere.py`, `python -m revenue.nowhere`, `python -m prefect.engine`"
+    assert missing_paths(text) == ["nowhere/", "revenue/io/nowhere.py", "nowhere.py", "python -m revenue.nowhere"]
+    assert missing_paths("`revenue/settings.py`, `flows/`, `settings.py`, `python -m revenue.settings`") == []

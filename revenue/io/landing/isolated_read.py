@@ -13,8 +13,8 @@ Whatever the child does, the caller gets one of three answers:
   (a bug), was killed (the OOM killer, a signal) or took longer than ``read_seconds``.
 
 A fresh interpreter costs 0.6 to 1.3 s (importing pandas and pyarrow, compiled bytecode),
-paid once in a file's life: only a pending file is read this way (README, "A file that
-cannot be read fails its own days only").
+paid once in a file's life: only a pending file is read this way (docs/reliability.md,
+"A file that cannot be read fails its own days only").
 
 Its memory and time are limits of ``revenue.io.landing.limits.LandingLimits`` (``read_memory``,
 ``read_seconds``), read with the others by the process that plans and handed to the child,

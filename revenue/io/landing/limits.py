@@ -45,7 +45,7 @@ The defaults fit a large shop's daily orders file with room (1M orders in 6 colu
 object's bytes, the frame it builds (its text plus ~13 bytes a field while reading) and a
 few MiB of chunks, never the inflated file or its decoded text: at most about
 256 MiB + 512 MiB + 25M x 13 B, ~1.1 GB, for a file shaped to meet every limit at once
-(the README's "Limits on a landed file" has the measured figures).
+(docs/reliability.md, "Limits on a landed file", has the measured figures).
 """
 
 from __future__ import annotations
