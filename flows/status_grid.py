@@ -78,7 +78,7 @@ def run_links(run_ids: Iterable[str | None]) -> dict[str, RunLink]:
     return links
 
 
-def _logger():
+def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
     try:
         return get_run_logger()
     except Exception:  # outside a run (the landing watcher)

@@ -35,7 +35,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -271,7 +273,7 @@ def _reasons(index: pd.Index) -> pd.Series:
     return pd.Series(pd.NA, index=index, dtype="object")
 
 
-def _per_value(values: pd.Series, rule) -> tuple[pd.Series, pd.Series]:
+def _per_value(values: pd.Series, rule: Callable[[Any], tuple[Any, str | None]]) -> tuple[pd.Series, pd.Series]:
     """The reference rule applied value by value (for the few values no fast path takes)."""
     pairs = [rule(v) for v in values.tolist()]
     parsed = pd.Series([p[0] for p in pairs], index=values.index, dtype="object")

@@ -26,8 +26,10 @@ from revenue.io.warehouse.database import Warehouse
 if TYPE_CHECKING:  # Prefect's block classes are imported only by what loads or builds blocks
     from prefect.filesystems import LocalFileSystem
     from prefect_aws.s3 import S3Bucket
+    from prefect_sqlalchemy import SqlAlchemyConnector
 
     from blocks.environment import ObjectStorage, RevenueEnvironment
+    from revenue.io.landing.queue import LandingQueue
     from revenue.io.landing.registry import LandingRegistry
 
 
@@ -140,7 +142,7 @@ class Environment:
         return self.store("landing")
 
     @cached_property
-    def landing_queue(self):
+    def landing_queue(self) -> LandingQueue | None:
         """The landing bucket's notification queue (``revenue.io.landing.queue``), if any."""
         url = getattr(self.block, "landing_queue", None)
         if not url or self.landing is None:
@@ -177,7 +179,7 @@ class Environment:
         return keys
 
 
-def _database_asset(url, schema: str | None, table: str) -> str:
+def _database_asset(url: sa.engine.URL, schema: str | None, table: str) -> str:
     """``postgres://host:port/db/schema/table`` or ``sqlite://path/table``."""
     if url.get_backend_name() == "sqlite":
         return asset_key(f"sqlite://{(url.database or '').lstrip('/')}/{table}")
@@ -185,12 +187,12 @@ def _database_asset(url, schema: str | None, table: str) -> str:
     return asset_key(f"postgres://{host}/{url.database or ''}/{schema or 'public'}/{table}")
 
 
-def _engine(connector) -> sa.engine.Engine:
+def _engine(connector: str | SqlAlchemyConnector) -> sa.engine.Engine:
     """The engine of a ``SqlAlchemyConnector`` block, or of a URL (an embedded default)."""
     return sa.create_engine(connector) if isinstance(connector, str) else _quiet_engine(connector)
 
 
-def _quiet_engine(connector):
+def _quiet_engine(connector: SqlAlchemyConnector) -> sa.engine.Engine:
     """The connector's engine. prefect-sqlalchemy logs "Created a new engine." for each one
     (twice per command and per run, in the run's own log inside a run): our own lines say
     what is connected, so ``_DropEngineCreated`` keeps that line out of every log."""

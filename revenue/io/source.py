@@ -15,6 +15,7 @@ import datetime as dt
 import io
 import logging
 import threading
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,7 +45,7 @@ class OrdersSource:
     engine: Engine
     table: str = "orders"
     schema: str | None = None
-    _columns: dict[str, sa.types.TypeEngine] | None = field(default=None, init=False, repr=False)
+    _columns: dict[str, sa.types.TypeEngine[Any]] | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @property
@@ -63,7 +64,7 @@ class OrdersSource:
     def columns(self) -> list[str]:
         return list(self._column_types())
 
-    def _column_types(self) -> dict[str, sa.types.TypeEngine]:
+    def _column_types(self) -> dict[str, sa.types.TypeEngine[Any]]:
         with self._lock:
             if self._columns is None:
                 inspector = sa.inspect(self.engine)
@@ -92,7 +93,7 @@ class OrdersSource:
                 types[name] = pa.decimal128(38, scale) if scale is not None and 0 <= scale <= 9 else pa.string()
         return types
 
-    def _service(self, action: str, partition: dt.date | None = None):
+    def _service(self, action: str, partition: dt.date | None = None) -> AbstractContextManager[None]:
         return service(f"source database {self.label}", action, partition)
 
     def _table(self, partition: dt.date | None = None) -> sa.TableClause:
@@ -176,7 +177,7 @@ class OrdersSource:
                 found[day] = (fingerprint({"source": self.label, "partition": day, **values}), int(values["rows"]))
         return found
 
-    def _day_aggregates(self, table: sa.TableClause, partition: dt.date) -> sa.Select:
+    def _day_aggregates(self, table: sa.TableClause, partition: dt.date) -> sa.Select[Any]:
         aggregates: list[sa.ColumnElement[Any]] = [
             sa.literal(partition.isoformat(), sa.String).label("partition_day"),
             sa.func.count().label("rows"),
@@ -208,7 +209,7 @@ class OrdersSource:
         record = sa.func.hash_record_extended(sa.tuple_(*columns), seed)
         return sa.func.sum(sa.func.hashtextextended(sa.cast(record, sa.Text), seed))
 
-    def rows(self, partition: dt.date, columns: tuple[str, ...]) -> list[tuple]:
+    def rows(self, partition: dt.date, columns: tuple[str, ...]) -> list[tuple[Any, ...]]:
         """The partition's rows as plain tuples of ``columns`` (those the table has; a missing
         one is None): the same rows ``extract`` returns, without pandas."""
         table = self._table(partition)

@@ -27,11 +27,7 @@ import pandas as pd
 from revenue.errors import DataError
 from revenue.partitions import parse_partition
 from revenue.quality import suites
-
-Severity = Literal["critical", "warning", "info"]
-"""GX's ``FailureSeverity`` values."""
-GateStatus = Literal["passed", "warned", "failed"]
-"""A gate's outcome."""
+from revenue.statuses import GateStatus, Severity
 
 _STATUS_OF_MAX_SEVERITY: dict[Severity | None, GateStatus] = {
     "critical": "failed",

@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection
 from revenue import catalog
 from revenue.io.warehouse.sql import dialect_insert, money_sum, money_total
 from revenue.io.warehouse.types import TIMESTAMP, Money
+from revenue.statuses import GateStatus, LedgerStatus
 
 if TYPE_CHECKING:
     from revenue.io.warehouse.database import Warehouse
@@ -71,7 +72,7 @@ class DatasetRecord:
     row_count: int | None = None
     rejected_count: int | None = None
     rejected_reasons: dict[str, int] | None = None
-    gate_status: str | None = None
+    gate_status: GateStatus | None = None
     gate_summary: dict[str, Any] | None = None
     lake_uri: str | None = None
     duration_ms: int | None = None
@@ -94,7 +95,7 @@ class InputRecord:
 class LedgerRow:
     dataset: str
     partition_date: dt.date
-    status: str
+    status: LedgerStatus
     fingerprint: str
     source_fingerprint: str | None
     input_files: str | None
@@ -102,7 +103,7 @@ class LedgerRow:
     row_count: int | None
     rejected_count: int | None
     rejected_reasons: str | None
-    gate_status: str | None
+    gate_status: GateStatus | None
     gate_summary: str | None
     lake_uri: str | None
     duration_ms: int | None

@@ -36,9 +36,11 @@ from revenue.io.warehouse.ledger import (
     upsert_ledger,
 )
 from revenue.io.warehouse.sql import as_date, dialect_insert, insert_frame
+from revenue.statuses import Attempt
 from revenue.transforms.identity import Move
 
-PUBLISHED, FAILED = "published", "failed"
+PUBLISHED: Attempt = "published"
+FAILED: Attempt = "failed"
 """The two attempts ``rejected_orders`` keeps per partition."""
 
 
