@@ -243,8 +243,9 @@ def backfill(args: argparse.Namespace) -> int:
         )
         return 0
     _environment_exists(args.env)  # first: an unknown one is told before the flows are imported
-    from flows.backfill import PartitionsFailed, progress_reported_to
+    from flows.backfill import PartitionsFailed
     from flows.backfill import backfill as backfill_flow
+    from flows.progress import progress_reported_to
 
     bar = ProgressBar(sys.stderr)
     try:
