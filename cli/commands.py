@@ -7,18 +7,23 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, TextIO, cast
 
 from revenue import catalog
 from revenue.untrusted import terminal_text
 
 if TYPE_CHECKING:  # pandas is imported by the commands that print tables, not by every command
+    import datetime as dt
+
     import pandas as pd
 
+    from blocks.create import SavedBlock
+    from revenue.io.environment import Environment
+    from revenue.io.source import OrdersSource
     from revenue.stages import PartitionOutcome
 
 
-def say(text: object, file=None) -> None:
+def say(text: object, file: TextIO | None = None) -> None:
     """Print ``text`` as the terminal may show it: keys, causes and names come from landed
     files and shared services, so every control character (an ANSI or OSC escape, BEL, CR)
     is shown as its escape (``revenue.untrusted.terminal_text``), never interpreted."""
@@ -97,7 +102,7 @@ def _environment_exists(env: str) -> None:
         forget_environments()
 
 
-def _readable_environment(env: str):
+def _readable_environment(env: str) -> Environment:
     """The environment for a read-only command: an embedded default from its manifest
     (Prefect is not even imported), else from its blocks on the configured server. Nothing
     heavy is imported before an unknown environment is reported."""
@@ -106,7 +111,9 @@ def _readable_environment(env: str):
     if read_manifest(_home(), env) is not None:
         from revenue.io.environment import local_environment
 
-        return local_environment(env, _home())
+        local = local_environment(env, _home())
+        if local is not None:  # else its manifest went away since: look for its blocks
+            return local
     if not _prefect_api_configured():
         raise _without_server(env)
     _block_exists(env)
@@ -150,7 +157,7 @@ def blocks(args: argparse.Namespace) -> int:
     return 0
 
 
-def ensure_local_environment(env: str, home: Path):
+def ensure_local_environment(env: str, home: Path) -> tuple[list[SavedBlock], Path]:
     """Create the embedded default's directories, blocks and manifest (idempotent); returns
     the blocks saved and the manifest's path."""
     from blocks.create import (
@@ -243,8 +250,9 @@ def backfill(args: argparse.Namespace) -> int:
         )
         return 0
     _environment_exists(args.env)  # first: an unknown one is told before the flows are imported
-    from flows.backfill import PartitionsFailed, progress_reported_to
+    from flows.backfill import PartitionsFailed
     from flows.backfill import backfill as backfill_flow
+    from flows.progress import progress_reported_to
 
     bar = ProgressBar(sys.stderr)
     try:
@@ -275,12 +283,12 @@ def backfill(args: argparse.Namespace) -> int:
 class ProgressBar:
     """A one-line terminal progress bar fed by the backfill's progress listener."""
 
-    def __init__(self, stream, width: int = 30) -> None:
+    def __init__(self, stream: TextIO, width: int = 30) -> None:
         self.stream = stream
         self.width = width
         self.started = False
 
-    def __call__(self, done: int, total: int, outcome) -> None:
+    def __call__(self, done: int, total: int, outcome: PartitionOutcome) -> None:
         filled = int(self.width * done / max(total, 1))
         text = f"[{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} {outcome.partition} {outcome.outcome}"
         line = "\r" + terminal_text(text)
@@ -394,7 +402,7 @@ def dev(args: argparse.Namespace) -> int:
     )
 
 
-def seed_empty_days(source, first, last, orders_per_day: int) -> list:
+def seed_empty_days(source: OrdersSource, first: dt.date, last: dt.date, orders_per_day: int) -> list[dt.date]:
     """Demo orders for each day of ``[first, last]`` that holds none in ``source`` (its
     orders table exists), with ids after the table's largest; the days loaded. Days that
     hold orders, inside or outside the range, are left as they are."""

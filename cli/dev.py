@@ -45,12 +45,15 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from types import FrameType
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from cli import devserver
 
 if TYPE_CHECKING:
-    from prefect.client.schemas.objects import FlowRun
+    from prefect.client.orchestration import SyncPrefectClient
+    from prefect.client.schemas.objects import FlowRun, TaskRun
+    from prefect.states import State
 
 DEMO_DAYS = 28
 DEMO_WEEK = 7
@@ -132,7 +135,7 @@ def port_taken(port: int) -> bool:
 
 
 @contextmanager
-def prefect_server(port: int, api_url: str, state_home: Path) -> Iterator[subprocess.Popen]:
+def prefect_server(port: int, api_url: str, state_home: Path) -> Iterator[subprocess.Popen[bytes]]:
     """``prefect server start`` on loopback, in its own session (a terminal's Ctrl-C reaches
     ``revenue dev``, which stops it after the runner), stopped when the block exits; its API
     protected by the revenue home's auth string (``protected_server_environ``)."""
@@ -176,7 +179,7 @@ def prefect_server(port: int, api_url: str, state_home: Path) -> Iterator[subpro
         _stop(process)
 
 
-def _stop(process: subprocess.Popen, grace: float = 20.0) -> None:
+def _stop(process: subprocess.Popen[bytes], grace: float = 20.0) -> None:
     if process.poll() is not None:
         return
     try:
@@ -286,7 +289,9 @@ def _own_runs_key(config: str) -> tuple[str, str]:
     return f"revenue-dev-{config}-", f"-{os.getpid()}"
 
 
-def unfinished_runs(client, deployment_names: list[str], states: tuple[str, ...] = UNFINISHED) -> list[FlowRun]:
+def unfinished_runs(
+    client: SyncPrefectClient, deployment_names: list[str], states: tuple[str, ...] = UNFINISHED
+) -> list[FlowRun]:
     """Flow runs in ``states`` of the deployments named ``flow/deployment`` that are served
     (no work pool: only a ``revenue dev`` runs them)."""
     from prefect.client.schemas.filters import (
@@ -316,13 +321,13 @@ def unfinished_runs(client, deployment_names: list[str], states: tuple[str, ...]
     )
 
 
-def end_runs(client, runs: list[FlowRun], crashed: bool, message: str) -> list[FlowRun]:
+def end_runs(client: SyncPrefectClient, runs: list[FlowRun], crashed: bool, message: str) -> list[FlowRun]:
     """Set each run, and its task runs still Running or Pending, Crashed or Cancelled
     (forced: no process will report their end); the runs whose state could not be set are
     logged and left out of the result."""
     from prefect.states import Cancelled, Crashed
 
-    def state():
+    def state() -> State:
         return Crashed(message=message) if crashed else Cancelled(message=message)
 
     ended = []
@@ -337,7 +342,7 @@ def end_runs(client, runs: list[FlowRun], crashed: bool, message: str) -> list[F
     return ended
 
 
-def unfinished_task_runs(client, run: FlowRun) -> list:
+def unfinished_task_runs(client: SyncPrefectClient, run: FlowRun) -> list[TaskRun]:
     """The task runs of ``run`` still Running or Pending (a killed process never ends them)."""
     from prefect.client.schemas.filters import (
         FlowRunFilter,
@@ -493,7 +498,7 @@ def banner(
     api_url: str,
     reused: bool,
     seeded: list[dt.date],
-    deployments: list,
+    deployments: list[tuple[Any, dict[str, Any]]],
     alerts: str = "",
 ) -> str:
     from flows.served import deployment_names
@@ -649,5 +654,5 @@ def _serve(options: DevOptions, ui_url: str, api_url: str, reused: bool) -> None
         watcher.join(timeout=30)
 
 
-def _interrupt(signum, frame) -> None:
+def _interrupt(signum: int, frame: FrameType | None) -> NoReturn:
     raise KeyboardInterrupt

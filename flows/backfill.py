@@ -27,7 +27,6 @@ from flows.fan_out import fan_out
 from flows.outcomes import failed_run
 from flows.partition import PartitionOutcome, plan_partitions
 from flows.progress import RunProgress
-from flows.progress import progress_reported_to as progress_reported_to  # revenue backfill's listener
 from revenue.io.environment import environment
 from revenue.partitions import parse_partition, partition_range
 from revenue.quality import warm_up_in_background

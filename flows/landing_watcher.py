@@ -42,6 +42,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from prefect.events import Event
 from prefect.events.clients import get_events_client
@@ -52,10 +53,14 @@ from flows.alert_events import LATE_DAY, alert_mark, deliverable, due_event, run
 from flows.status_grid import DrawnGrid, redraw_if_changed
 from revenue.errors import ConfigurationError
 from revenue.io.activity import LANDING_WATCHER, beat, last_beat
-from revenue.io.environment import environment
+from revenue.io.environment import Environment, environment
 from revenue.io.landing.listing import watch_once
 from revenue.io.landing.versions import LandedVersion
 from revenue.io.landing.zone import LANDED_EVENT
+from revenue.io.storage import ObjectStore
+
+if TYPE_CHECKING:
+    from revenue.status import PartitionStatus
 
 log = logging.getLogger("revenue.watch")
 
@@ -119,10 +124,11 @@ def watch_pass(
     event per landing not announced yet, record the heartbeat, and say what is seen of
     yesterday while it is not published (``announce_due``). Returns the URIs announced."""
     env = environment(config)
-    if env.landing is None:
+    landing = env.landing
+    if landing is None:
         raise ConfigurationError(f"environment {config} has no landing block")
     announced = []
-    for landed in _new_landings(env, full_listing_every):
+    for landed in _new_landings(env, landing, full_listing_every):
         try:
             send_event(landed_event(landed, config))
             env.registry.mark_announced(landed)
@@ -137,7 +143,9 @@ def watch_pass(
     return announced
 
 
-def _new_landings(env, full_listing_every: dt.timedelta | None) -> list[LandedVersion]:
+def _new_landings(
+    env: Environment, landing: ObjectStore, full_listing_every: dt.timedelta | None
+) -> list[LandedVersion]:
     """Register what landed since the last pass and return every landing not announced yet:
     from the landing bucket's notification queue when it has one (nothing is listed), else
     by listing the landing prefix: on S3 after the listing cursor, in full once per
@@ -147,7 +155,7 @@ def _new_landings(env, full_listing_every: dt.timedelta | None) -> list[LandedVe
     listing (logged once): neither fails the pass, which still writes its heartbeat."""
     queue = env.landing_queue
     if queue is None:
-        every = full_listing_every if env.landing.lists_from_a_key else None
+        every = full_listing_every if landing.lists_from_a_key else None
         return watch_once(env.registry, full_listing_every=every)
     received = queue.receive()
     env.registry.register_new([f for message in received for f in message.files], by="watcher (queue)")
@@ -181,7 +189,7 @@ def look_after_days(config: str, grid: DrawnGrid | None, heal_default: bool | No
     return redraw_if_changed(config, grid, GRID_REDRAW_EVERY, [s for s in statuses if s.partition in wanted])
 
 
-def last_seen(status) -> str | None:
+def last_seen(status: PartitionStatus) -> str | None:
     """What a day's status says for the late-day alert; None once it is published."""
     if status.state == "missing":
         return "never started"
@@ -192,7 +200,7 @@ def last_seen(status) -> str | None:
     return None
 
 
-def announce_due(config: str, env, now: dt.datetime, seen: set[dt.date]) -> str | None:
+def announce_due(config: str, env: Environment, now: dt.datetime, seen: set[dt.date]) -> str | None:
     """Yesterday's (UTC) last look, ``last_look`` before its deadline: if it is not published
     then, send ``revenue.partition.due`` with what is seen of it (never started, running,
     failed); the late-day automation fires if no publish follows by the deadline. Once per

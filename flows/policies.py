@@ -12,14 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypedDict
 
+from prefect.client.schemas.objects import TaskRun
 from prefect.context import TaskRunContext
 from prefect.states import State
-from prefect.tasks import exponential_backoff
+from prefect.tasks import Task, exponential_backoff
 
 from revenue.errors import is_retryable
 
 
-def retry_service_failures(task, task_run, state: State) -> bool:
+def retry_service_failures(task: Task[..., Any], task_run: TaskRun, state: State) -> bool:
     """Retry only what a retry can fix: a service that is down. Data errors fail at once."""
     try:
         state.result()
@@ -48,7 +49,7 @@ IO_RETRIES = RetryOptions(
 )
 
 
-def partition_cache_key(context: TaskRunContext, parameters: dict) -> str:
+def partition_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
     """Task name + partition + input fingerprint: global across runs and machines."""
     return f"{context.task.name}-{parameters['partition']}-{parameters['input'].fingerprint}"
 

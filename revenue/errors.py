@@ -16,6 +16,7 @@ credential.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Self
 
 
 class PipelineError(Exception):
@@ -45,7 +46,7 @@ class InputSuperseded(PipelineError):
         self.partition, self.change = str(partition), change
         super().__init__(f"partition {partition}: input changed while it was computed ({change})")
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[Self], tuple[object, ...]]:
         return (type(self), (self.partition, self.change))
 
 
@@ -62,7 +63,7 @@ class ServiceUnavailableError(PipelineError, ConnectionError):
         where = f" for partition {partition}" if partition else ""
         super().__init__(f"{service} unavailable while {action}{where}: {reason}")
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[Self], tuple[object, ...]]:
         return (type(self), (self.service, self.action, self.partition, self.reason))
 
 
