@@ -58,8 +58,8 @@ class RevenueEnvironment(Block):
     )
     status_weeks: int = Field(
         default=settings.STATUS_WEEKS.default,
-        ge=1,
-        le=520,
+        ge=settings.bounds(settings.STATUS_WEEKS)[0],
+        le=settings.bounds(settings.STATUS_WEEKS)[1],
         description="Weeks the partition-status grid shows, up to yesterday (UTC); days a run touched "
         "and failed days are shown too.",
     )
@@ -80,15 +80,15 @@ class RevenueEnvironment(Block):
     )
     heal_settle_seconds: int = Field(
         default=settings.HEAL_SETTLE_SECONDS.default,
-        ge=0,
-        le=86400,
+        ge=settings.bounds(settings.HEAL_SETTLE_SECONDS)[0],
+        le=settings.bounds(settings.HEAL_SETTLE_SECONDS)[1],
         description="Seconds a day's input must stay unchanged before the watcher heals it (a load in "
         "progress is not chased row by row).",
     )
     heal_horizon_days: Optional[int] = Field(
         default=settings.HEAL_HORIZON_DAYS.default,
-        ge=1,
-        le=3660,
+        ge=settings.bounds(settings.HEAL_HORIZON_DAYS)[0],
+        le=settings.bounds(settings.HEAL_HORIZON_DAYS)[1],
         description="Days up to yesterday the watcher heals; older stale days are shown, not healed. "
         "Default: the grid's window (status_weeks).",
     )

@@ -111,23 +111,36 @@ def _present(name: str, raw: str) -> bool:
     return True
 
 
-def _whole(low: int, high: int, what: str = "whole number") -> Parse[int]:
-    def parse(name: str, raw: str) -> int:
+@dataclass(frozen=True)
+class _Whole:
+    """A whole number from ``low`` to ``high``: the bounds the blocks' fields check too
+    (``bounds``)."""
+
+    low: int
+    high: int
+    what: str = "whole number"
+
+    def __call__(self, name: str, raw: str) -> int:
         text = raw.strip()
-        if not text.isdigit() or not low <= int(text) <= high:
-            raise ConfigurationError(f"{name} must be a {what} from {low} to {high}, not {raw!r}")
+        if not text.isdigit() or not self.low <= int(text) <= self.high:
+            raise ConfigurationError(f"{name} must be a {self.what} from {self.low} to {self.high}, not {raw!r}")
         return int(text)
 
-    return parse
+
+def _whole(low: int, high: int, what: str = "whole number") -> Parse[int]:
+    return _Whole(low, high, what)
 
 
 def _optional_whole(low: int, high: int) -> Parse[int | None]:
-    whole = _whole(low, high)
+    return _Whole(low, high)
 
-    def parse(name: str, raw: str) -> int | None:
-        return whole(name, raw)
 
-    return parse
+def bounds(setting: Setting[Any]) -> tuple[int, int]:
+    """The (lowest, highest) whole number ``setting`` accepts (a ``TypeError`` for a setting
+    that is not a bounded whole number)."""
+    if not isinstance(setting.parse, _Whole):
+        raise TypeError(f"{setting.name} is not a bounded whole number")
+    return setting.parse.low, setting.parse.high
 
 
 def _positive_seconds(name: str, raw: str) -> float:

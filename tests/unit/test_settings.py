@@ -186,3 +186,26 @@ def test_an_environment_needs_its_three_connections_and_derives_its_results():
 def test_a_manifest_never_records_a_secret():
     given = {"REVENUE_LAKE_URL": "/x", "REVENUE_ALERT_WEBHOOK_URL": "https://hook", "REVENUE_ALERT_DEADLINE": "08:00"}
     assert settings.recordable(given) == {"REVENUE_LAKE_URL": "/x", "REVENUE_ALERT_DEADLINE": "08:00"}
+
+
+@pytest.mark.parametrize(
+    ("field", "setting"),
+    [
+        ("status_weeks", settings.STATUS_WEEKS),
+        ("heal_settle_seconds", settings.HEAL_SETTLE_SECONDS),
+        ("heal_horizon_days", settings.HEAL_HORIZON_DAYS),
+    ],
+)
+def test_the_environment_block_checks_the_settings_bounds(field, setting):
+    """The block's fields accept exactly what the variable accepts: one declaration of each range."""
+    from blocks.environment import RevenueEnvironment
+
+    low, high = settings.bounds(setting)
+    checked = {
+        name: [m for m in info.metadata if hasattr(m, "ge") or hasattr(m, "le")]
+        for name, info in RevenueEnvironment.model_fields.items()
+    }[field]
+    assert [getattr(m, "ge", None) for m in checked if hasattr(m, "ge")] == [low]
+    assert [getattr(m, "le", None) for m in checked if hasattr(m, "le")] == [high]
+    with pytest.raises(ConfigurationError):
+        setting.parse(setting.name, str(high + 1))
