@@ -16,6 +16,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from flows.daily_revenue import daily_revenue
+from revenue.catalog import DAILY_REVENUE
 from revenue.io.environment import environment
 from testkit.services import S3_SECRET_KEY
 from tests.integration.conftest import s3_client, with_password
@@ -76,7 +77,7 @@ def test_published_rows_match_sql_and_lake_files_read_back_equal(pg_env, pg_url,
     lake_revenue = pd.read_parquet(io.BytesIO(body))
     pd.testing.assert_frame_equal(
         lake_revenue.reset_index(drop=True),
-        revenue[["order_date", "revenue", "order_count"]].reset_index(drop=True),
+        revenue[list(DAILY_REVENUE.column_names("transform"))].reset_index(drop=True),
         check_dtype=False,
     )
     body = s3.get_object(Bucket=s3_bucket, Key=lake_keys["cleaned_orders"])["Body"].read()
