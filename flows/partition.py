@@ -91,14 +91,14 @@ def _plan_run_name() -> str:
 
 
 @task(name="plan_partitions", task_run_name=_plan_run_name, **IO_RETRIES)
-def plan_partitions(config: str, partitions: list[dt.date], skip_up_to_date: bool = False) -> PartitionPlan:
+def plan_partitions(env: str, partitions: list[dt.date], skip_up_to_date: bool = False) -> PartitionPlan:
     """Every partition's input and whether the warehouse holds it, for the whole list at
     once (a few queries, no row of an unchanged day read). With ``skip_up_to_date``, current
-    partitions are skipped."""
-    env = environment(config)
+    partitions are skipped. ``env``: the environment's name."""
+    resolved = environment(env)
     with naming_partitions(partitions):
-        inputs = plan_inputs(env, partitions)
-        statuses = classify_range(env, inputs)
+        inputs = plan_inputs(resolved, partitions)
+        statuses = classify_range(resolved, inputs)
     current = frozenset(s.partition for s in statuses if s.state in CURRENT)
     skipped = current if skip_up_to_date else frozenset()
     return PartitionPlan(
@@ -117,7 +117,7 @@ def plan_partitions(config: str, partitions: list[dt.date], skip_up_to_date: boo
 
 @task(name="compute_partition", task_run_name="partition-{partition}", **CACHED, **IO_RETRIES)
 def compute_partition(
-    config: str, partition: dt.date, input: PartitionInput, was: PartitionState | None = None
+    env: str, partition: dt.date, input: PartitionInput, was: PartitionState | None = None
 ) -> PartitionOutcome | State:
     """Compute the partition's stages (each gated), publish it, report how it ended
     (``flows.partition_report``). Cached on (name, partition, input fingerprint); an
@@ -125,8 +125,8 @@ def compute_partition(
     grid. A failure ends the task run Failed with its cause as the message and is recorded
     in the ledger; an outage and an input that changed while it computed are not (the flow
     plans the day again and submits it with its new input). ``was``: the day's state before
-    the run (a publish resolves an alert sent about it)."""
-    run = PartitionRun(environment(config), config, partition, input)
+    the run (a publish resolves an alert sent about it). ``env``: the environment's name."""
+    run = PartitionRun(environment(env), env, partition, input)
     try:
         with running(run.env.warehouse, partition, run_id()):
             computed = run.compute()
