@@ -96,11 +96,7 @@ def emit_asset_events(env: Environment, computed: stages.Computed, outcome: Part
         """The dataset's asset keys; the orders' include the landed files the day read."""
         return [*env.asset_keys(dataset), *(landed if dataset == catalog.ORDERS.name else ())]
 
-    rows = {
-        catalog.CLEANED_ORDERS.name: len(computed.cleaned.cleaned),
-        catalog.DAILY_REVENUE.name: 1,
-        catalog.CUSTOMER_DAILY_SPEND.name: len(computed.totals.spend),
-    }
+    rows = {dataset: len(frame) for dataset, frame in computed.stored_frames().items()}
     read = {upstream for dataset in rows for upstream in catalog.stored_upstream(dataset)} - set(rows)
     for key in (k for dataset in catalog.CATALOG if dataset.name in read for k in keys(dataset.name)):
         emit_event(event="prefect.asset.referenced", resource={"prefect.resource.id": key})

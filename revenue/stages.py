@@ -141,6 +141,16 @@ class Computed:
     def gates(self) -> list[GateResult]:
         return [self.raw.gate, self.cleaned.gate, self.totals.gate]
 
+    def stored_frames(self) -> dict[str, pd.DataFrame]:
+        """Each stored dataset's rows of the day by catalog name, as the stages computed them
+        (money in cents): what the publish writes and the asset events count."""
+        return {
+            catalog.CLEANED_ORDERS.name: self.cleaned.cleaned,
+            catalog.DAILY_REVENUE.name: self.totals.revenue,
+            catalog.CUSTOMER_DAILY_SPEND.name: self.totals.spend,
+            catalog.REJECTED_ORDERS.name: self.cleaned.rejected,
+        }
+
 
 Outcome = Literal["published", "cache hit", "up to date", "failed", "superseded"]
 """What one run did with one partition: computed and published it, found its cached result
@@ -240,12 +250,7 @@ def publish(env: Environment, computed: Computed, run_id: str | None) -> Partiti
     day = input.partition
     with timings.stage("publish"):
         env.warehouse.check(env.registry.guard(day, input.files), day)  # refuse early, before the lake
-        frames = {  # each stored dataset's rows of the day, with exact money
-            catalog.CLEANED_ORDERS.name: with_money(cleaned.cleaned),
-            catalog.DAILY_REVENUE.name: with_money(totals.revenue),
-            catalog.CUSTOMER_DAILY_SPEND.name: with_money(totals.spend),
-            catalog.REJECTED_ORDERS.name: cleaned.rejected,
-        }
+        frames = {name: with_money(frame) for name, frame in computed.stored_frames().items()}  # exact money
         # The lake files are written, at keys of this publish's own, while the warehouse
         # transaction runs; it waits for them before writing the ledger rows that name them,
         # and commits only if both succeeded (``revenue.io.lake``).

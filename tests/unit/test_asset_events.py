@@ -41,10 +41,15 @@ def emitted(monkeypatch: pytest.MonkeyPatch, day: dt.date, uris: list[str]) -> l
 
     events: list[dict[str, Any]] = []
     monkeypatch.setattr(prefect.events, "emit_event", lambda **event: events.append(event))
+    frames = {
+        catalog.CLEANED_ORDERS.name: [1, 2, 3],
+        catalog.DAILY_REVENUE.name: [1],
+        catalog.CUSTOMER_DAILY_SPEND.name: [1, 2],
+        catalog.REJECTED_ORDERS.name: [1],
+    }
     computed = SimpleNamespace(
         input=SimpleNamespace(partition=day, files=[SimpleNamespace(uri=uri) for uri in uris]),
-        cleaned=SimpleNamespace(cleaned=[1, 2, 3]),
-        totals=SimpleNamespace(spend=[1, 2]),
+        stored_frames=lambda: frames,
     )
     emit_asset_events(FakeEnvironment(), computed, SimpleNamespace(fingerprint="f-1"))
     return events
@@ -88,6 +93,7 @@ def test_a_dataset_asset_keeps_its_name_from_day_to_day(monkeypatch):
         catalog.CLEANED_ORDERS.name,
         catalog.DAILY_REVENUE.name,
         catalog.CUSTOMER_DAILY_SPEND.name,
+        catalog.REJECTED_ORDERS.name,
     }
 
 
@@ -136,3 +142,18 @@ def test_a_lake_folder_with_hostile_characters_is_a_valid_dataset_key(tmp_path):
 def test_asset_key_needs_a_scheme(text):
     with pytest.raises(ValueError, match="not a URI"):
         asset_key(text)
+
+
+def test_every_dataset_the_grid_draws_has_its_materialization(monkeypatch):
+    """The grid's lineage line and the asset events come from the catalog alike: each
+    dataset drawn downstream of another is materialized, with its catalog upstream related."""
+    events = emitted(monkeypatch, DAY, [])
+    materialized = {
+        e["resource"]["prefect.resource.name"]: {r["prefect.resource.id"] for r in e["related"]}
+        for e in events
+        if e["event"] == "prefect.asset.materialization.succeeded"
+    }
+    drawn = {(up, down) for up, downs in catalog.lineage() for down in downs}
+    assert {down for _, down in drawn} == set(materialized)
+    for upstream, dataset in drawn:
+        assert set(FakeEnvironment().asset_keys(upstream)) <= materialized[dataset], (upstream, dataset)
