@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
@@ -29,8 +29,25 @@ def _environment_option(
     default: str | None = "local",
     required: bool = False,
 ) -> None:
-    """``--env NAME``: the environment a command works on."""
-    parser.add_argument("--env", dest="env", type=_env_name, default=default, required=required, help=help)
+    """``--env NAME``: the environment a command works on. ``--config NAME``, its name before
+    one name was chosen for the environment, still works (hidden) and says so on stderr."""
+    names = parser.add_mutually_exclusive_group(required=required)
+    names.add_argument("--env", dest="env", type=_env_name, default=default, help=help)
+    names.add_argument("--config", dest="env", type=_env_name, action=_Renamed, help=argparse.SUPPRESS)
+
+
+class _Renamed(argparse.Action):
+    """An option that kept working under its old name: stores the value, says the new name."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        print(f"revenue: {option_string} is now --env (the old name still works for now)", file=sys.stderr)
+        setattr(namespace, self.dest, values)
 
 
 def _env_name(value: str) -> str:

@@ -200,7 +200,7 @@ def backfill(
     try:
         with RunProgress(env, partitions, plan, backfill=True) as progress:
             run = fan_out(env, plan, progress, force, max_concurrency, per_run, skip_up_to_date)
-            outcomes = progress.settled(run.outcomes)
+            outcomes = run.outcomes
     except DeploymentMissing as missing:  # the message says how to get the deployment
         return failed_run(str(missing), missing)
     return report(env, start, end, partitions, outcomes)

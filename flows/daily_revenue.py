@@ -40,19 +40,19 @@ def resolve_partition(partition_date: str | None) -> str:
 
 
 @task(name="landed_file", **IO_RETRIES)
-def landed_file(config: str, landed_key: str) -> tuple[LandedVersion, list[dt.date]]:
+def landed_file(env: str, landed_key: str) -> tuple[LandedVersion, list[dt.date]]:
     """Register the landed file (inside the landing prefix only) if the watcher has not,
     read it, and return the days whose input it changes: the days it has rows on and the
     days an earlier version of it had rows on. A file that cannot be read fails the run
     with the key and the reason (and a marker under ``_errors/``); rows no day can take are
     quarantined in ``landed_row_rejects`` and the rest of the file goes on."""
-    env = environment(config)
-    if env.landing is None:
-        raise DataError(f"environment {config} has no landing block: cannot read {landed_key}")
+    resolved = environment(env)
+    if resolved.landing is None:
+        raise DataError(f"environment {env} has no landing block: cannot read {landed_key}")
     # this run is the file's run: a watcher listing the file later must not start another
-    version = env.registry.register_landed_key(landed_key, by=REGISTERED_BY_RUN, announced=True)
-    registration = env.registry.registration(version)
-    rejects = env.registry.rejects_of(version)
+    version = resolved.registry.register_landed_key(landed_key, by=REGISTERED_BY_RUN, announced=True)
+    registration = resolved.registry.registration(version)
+    rejects = resolved.registry.rejects_of(version)
     if len(rejects):
         get_run_logger().warning(
             "landed file %s: %d row(s) belong to no partition and are quarantined in landed_row_rejects "
@@ -64,7 +64,7 @@ def landed_file(config: str, landed_key: str) -> tuple[LandedVersion, list[dt.da
         )
     if registration.read_status != READ:
         raise DataError(registration.error or f"landed file {version.uri}: {registration.read_status}")
-    return version, env.registry.days_of_uri(version.uri)
+    return version, resolved.registry.days_of_uri(version.uri)
 
 
 def run_name() -> str:
@@ -126,7 +126,7 @@ def daily_revenue(
     plan = plan_partitions(env, days)
     with RunProgress(env, days, plan) as progress:
         run = fan_out(env, plan, progress, force, max_concurrency=4)
-        outcomes = progress.settled(run.outcomes)
+        outcomes = run.outcomes
     logger = get_run_logger()
     for outcome in outcomes:
         logger.info("partition %s", describe(outcome))

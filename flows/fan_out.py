@@ -56,17 +56,21 @@ def fan_out(
     reported first. A day whose input changed while it computed (``superseded``) is planned
     again and submitted with its new input (a new cache key), up to ``MAX_INPUT_ATTEMPTS``
     times; a day an order moved to or from by a publish is computed too. ``skip_up_to_date``
-    is what each chunk run is asked to do."""
+    is what each chunk run is asked to do. The outcomes are settled in ``progress`` (the grid
+    drawn when its block ends reads them)."""
     if partitions_per_run:
         from flows.backfill_runs import run_in_chunks
 
         chunks = run_in_chunks(
             config, progress.days, plan, force, max_concurrency, skip_up_to_date, partitions_per_run, progress.finished
         )
-        return FannedOut(chunks)
-    for skipped in plan.up_to_date:
-        progress.finished(skipped)
-    return _compute_in_process(config, plan, progress, force, max_concurrency)
+        fanned = FannedOut(chunks)
+    else:
+        for skipped in plan.up_to_date:
+            progress.finished(skipped)
+        fanned = _compute_in_process(config, plan, progress, force, max_concurrency)
+    progress.settled(fanned.outcomes)
+    return fanned
 
 
 def _compute_in_process(

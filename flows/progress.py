@@ -72,10 +72,11 @@ class ThrottledProgress:
 class RunProgress:
     """One run's partitions from start to end: ``with RunProgress(...) as progress`` shows
     the days to compute running in the grid; ``progress.finished(outcome)`` counts a day as
-    it ends; ``progress.settled(outcomes)`` records the run's final outcomes, so the grid
-    drawn when the block ends does not fingerprint again the days the run left held at
-    their planned input. ``backfill``: the ``backfill-progress`` artifact (made now) and the
-    terminal's listener follow the count too."""
+    it ends; ``progress.settled(outcomes)`` (called by ``flows.fan_out.fan_out``, which
+    fans the days out) records the run's final outcomes, so the grid drawn when the block
+    ends does not fingerprint again the days the run left held at their planned input.
+    ``backfill``: the ``backfill-progress`` artifact (made now) and the terminal's listener
+    follow the count too."""
 
     def __init__(self, config: str, days: list[dt.date], plan: PartitionPlan, backfill: bool = False) -> None:
         self.config, self.days, self.plan = config, days, plan

@@ -34,6 +34,15 @@ class UnknownEnvironmentError(ConfigurationError):
     def named(cls, name: str) -> UnknownEnvironmentError:
         return cls(f"no environment block {name!r}: create it with `revenue blocks create --env {name}`")
 
+    @classmethod
+    def from_earlier_version(cls, name: str) -> UnknownEnvironmentError:
+        """An environment whose block an earlier version made (block type ``revenue-pipeline``)."""
+        return cls(
+            f"environment {name!r} was created by an earlier version (a revenue-pipeline block): re-create it "
+            f"with `revenue blocks create --env {name}`, then redeploy (`prefect deploy --all`); see "
+            "docs/operations.md, Upgrading an existing server"
+        )
+
 
 class DataError(PipelineError, ValueError):
     """Input that no retry can fix: recorded, then the partition or file fails at once."""

@@ -234,7 +234,7 @@ def _shown(unit: Literal["bytes", "count"], value: int | float) -> str:
 
 @dataclass(frozen=True)
 class LandingLimit:
-    """A ``REVENUE_LANDING_MAX_*`` setting with what ``revenue.io.limits`` says of it."""
+    """A ``REVENUE_LANDING_MAX_*`` setting with what ``revenue.io.landing.limits`` says of it."""
 
     setting: Setting[int]
     unit: Literal["bytes", "count"]
