@@ -57,14 +57,14 @@ lint: setup
 typecheck: setup
 	$(UV) run --frozen mypy
 
-# The quick loop: lint, types and the unit tests (no server, no database). 23 s here; 68-89 s
+# The quick loop: lint, types and the unit tests (no server, no database). 37 s here; 80 s
 # the first time in a fresh clone (installing the environment, a cold mypy).
 check: lint typecheck
 	$(UV) run --frozen pytest tests/unit -q
 
 # Two pytest workers (pytest-xdist): each end-to-end module runs whole on one worker (its
-# servers and workers mostly wait), the other tests are shared out one by one. 8 min 49 s on a
-# fresh clone on the 2-core machine with other work beside it (20-27 min one test at a time).
+# servers and workers mostly wait), the other tests are shared out one by one. 16 min on a
+# fresh clone on the 2-core machine, 784 tests (bench/README.md, "How long the tests take").
 test: setup browser postgres lint typecheck
 	$(UV) run --frozen pytest -n 2 --dist loadgroup
 
