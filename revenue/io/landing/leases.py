@@ -24,9 +24,6 @@ from revenue.settings import LANDING_LEASE_SECONDS
 if TYPE_CHECKING:
     from revenue.io.landing.registry import LandingRegistry
 
-LEASE_SECONDS = LANDING_LEASE_SECONDS.default
-"""How long a landing's read lease lasts unless renewed (its reader renews it every few
-seconds); ``REVENUE_LANDING_LEASE_SECONDS`` overrides it."""
 MAX_READ_ATTEMPTS = 2
 STOPPED_TWICE = "reading it stopped twice without finishing"
 
