@@ -129,13 +129,13 @@ def _block_exists(env: str) -> None:
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
 
-    from revenue.errors import UnknownEnvironmentError
+    from revenue.io.block_lookup import not_found
 
     with get_client(sync_client=True) as client:
         try:
             client.read_block_document_by_name(env, block_type_slug="revenue-environment", include_secrets=False)
         except ObjectNotFound:
-            raise UnknownEnvironmentError.named(env) from None
+            raise not_found(env, client) from None
 
 
 def blocks(args: argparse.Namespace) -> int:

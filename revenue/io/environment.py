@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, cast
 import sqlalchemy as sa
 
 from revenue import settings
-from revenue.errors import ConfigurationError, UnknownEnvironmentError
+from revenue.errors import ConfigurationError
 from revenue.io.asset_keys import asset_key
 from revenue.io.source import OrdersSource
 from revenue.io.storage import LocalStore, ObjectStore, object_store
@@ -242,28 +242,12 @@ def environment(name: str) -> Environment:
                 pipeline = cast(RevenueEnvironment, RevenueEnvironment.load(name))
             except ValueError as error:
                 if "Unable to find block document" in str(error) or "not found" in str(error).lower():
-                    if _made_by_an_earlier_version(name):
-                        raise UnknownEnvironmentError.from_earlier_version(name) from None
-                    raise UnknownEnvironmentError.named(name) from None
+                    from revenue.io.block_lookup import not_found
+
+                    raise not_found(name) from None
                 raise
             _cache[name] = Environment(name=name, block=pipeline)
         return _cache[name]
-
-
-EARLIER_BLOCK_TYPE = "revenue-pipeline"
-"""The environment block's type before it was named ``revenue-environment``."""
-
-
-def _made_by_an_earlier_version(name: str) -> bool:
-    """Whether the server holds a block of ``name`` with the environment's earlier block type."""
-    from prefect.client.orchestration import get_client
-
-    try:
-        with get_client(sync_client=True) as client:
-            client.read_block_document_by_name(name, block_type_slug=EARLIER_BLOCK_TYPE)
-    except Exception:  # noqa: BLE001 - not found, or the server cannot say: "no environment block" stands
-        return False
-    return True
 
 
 def forget_environments() -> None:
