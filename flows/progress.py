@@ -103,10 +103,9 @@ class RunProgress:
         if self.listener is not None:
             self.listener(self.done, self.total, outcome)
 
-    def settled(self, outcomes: list[PartitionOutcome]) -> list[PartitionOutcome]:
-        """The run's final outcomes, recorded for the grid drawn at the end; returned as given."""
+    def settled(self, outcomes: list[PartitionOutcome]) -> None:
+        """The run's final outcomes, recorded for the grid drawn at the end."""
         self.outcomes = outcomes
-        return outcomes
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None

@@ -280,14 +280,20 @@ def markdown_table() -> str:
     return "\n".join(lines) + "\n"
 
 
-def generated_region(text: str) -> str | None:
-    """What is between the ``BEGIN`` and ``END`` lines of ``text`` (None without both)."""
-    lines = text.splitlines(keepends=True)
+def _region(lines: list[str]) -> tuple[int, int] | None:
+    """The indices of the single ``BEGIN`` and ``END`` lines, in that order (None otherwise)."""
     starts = [i for i, line in enumerate(lines) if line.strip() == BEGIN]
     ends = [i for i, line in enumerate(lines) if line.strip() == END]
     if len(starts) != 1 or len(ends) != 1 or ends[0] < starts[0]:
         return None
-    return "".join(lines[starts[0] + 1 : ends[0]])
+    return starts[0], ends[0]
+
+
+def generated_region(text: str) -> str | None:
+    """What is between the ``BEGIN`` and ``END`` lines of ``text`` (None without both)."""
+    lines = text.splitlines(keepends=True)
+    region = _region(lines)
+    return None if region is None else "".join(lines[region[0] + 1 : region[1]])
 
 
 def with_table(text: str) -> str:
@@ -296,11 +302,11 @@ def with_table(text: str) -> str:
     Raises:
         ValueError: when the text lacks the two lines.
     """
-    if generated_region(text) is None:
-        raise ValueError(f"no single {BEGIN} ... {END} region to write the table of datasets into")
     lines = text.splitlines(keepends=True)
-    start = next(i for i, line in enumerate(lines) if line.strip() == BEGIN)
-    end = next(i for i, line in enumerate(lines) if line.strip() == END)
+    region = _region(lines)
+    if region is None:
+        raise ValueError(f"no single {BEGIN} ... {END} region to write the table of datasets into")
+    start, end = region
     return "".join([*lines[: start + 1], markdown_table(), *lines[end:]])
 
 

@@ -65,5 +65,7 @@ def _exact(total: int, partition: dt.date) -> int:
 def with_money(frame: pd.DataFrame) -> pd.DataFrame:
     """The frame with each ``<name>_cents`` column replaced by an exact amount ``<name>``."""
     money = {c: c.removesuffix("_cents") for c in frame.columns if c.endswith("_cents")}
+    if not money:  # the quarantine: nothing to convert, nothing to copy
+        return frame
     converted = frame.assign(**{name: money_series(frame[c]) for c, name in money.items()})
     return converted.drop(columns=list(money))[[money.get(c, c) for c in frame.columns]]

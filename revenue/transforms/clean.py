@@ -257,7 +257,9 @@ def _dtype(column: catalog.Column) -> str:
     return "object" if column.nullable else "str"
 
 
-QUARANTINE_DTYPES: dict[str, str] = {c.name: _dtype(c) for c in catalog.REJECTED_ORDERS.columns}
+QUARANTINE_DTYPES: dict[str, str] = {
+    c.name: _dtype(c) for c in catalog.REJECTED_ORDERS.columns if c.name in catalog.QUARANTINE_COLUMNS
+}
 
 
 def quarantine_rows(values: Mapping[str, object], columns: Sequence[str] = REJECTED_COLUMNS) -> pd.DataFrame:

@@ -37,8 +37,9 @@ from typing import IO
 import numpy as np
 import pandas as pd
 
+from revenue.catalog import FILE_REJECT_COLUMNS
 from revenue.contract import ISO_TIMESTAMP, is_null, order_id_label, records_json
-from revenue.io.landing.files import UNASSIGNED_COLUMNS, read_landed_file
+from revenue.io.landing.files import read_landed_file
 from revenue.io.landing.limits import LandingLimits
 from revenue.transforms.clean import quarantine_rows
 
@@ -173,5 +174,5 @@ def _unassigned(rows: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
             "reason": list(reasons.astype("str")),
             "record": records,
         },
-        UNASSIGNED_COLUMNS,
+        FILE_REJECT_COLUMNS,
     )

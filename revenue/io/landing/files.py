@@ -98,8 +98,6 @@ __all__ = [
     "read_landed_file",
 ]
 
-UNASSIGNED_COLUMNS: tuple[str, ...] = FILE_REJECT_COLUMNS
-"""A rejected row of a file, as its reader writes it (the registry adds the file's landing)."""
 
 _MAX_LINES_NAMED = 10
 _MAX_NAMED = 10
@@ -389,12 +387,12 @@ class _Table:
                 "reason": [f"{count} fields where the header has {width}" for _, count, _ in self.bad],
                 "record": [record for _, _, record in self.bad],
             },
-            UNASSIGNED_COLUMNS,
+            FILE_REJECT_COLUMNS,
         )
 
 
 def _no_bad_rows() -> pd.DataFrame:
-    return quarantine_rows({}, UNASSIGNED_COLUMNS)
+    return quarantine_rows({}, FILE_REJECT_COLUMNS)
 
 
 def _normalise_header(names: list[str], key: str) -> list[str]:
