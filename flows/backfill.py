@@ -199,7 +199,7 @@ def backfill(
     plan = plan_partitions(env, partitions, skip_up_to_date=skip_up_to_date and not force)
     try:
         with RunProgress(env, partitions, plan, backfill=True) as progress:
-            run = fan_out(env, plan, progress, force, max_concurrency, per_run, skip_up_to_date)
+            run = fan_out(progress, force, max_concurrency, per_run, skip_up_to_date)
             outcomes = run.outcomes
     except DeploymentMissing as missing:  # the message says how to get the deployment
         return failed_run(str(missing), missing)

@@ -125,7 +125,7 @@ def daily_revenue(
             return failed_run(first_line(invalid), invalid)
     plan = plan_partitions(env, days)
     with RunProgress(env, days, plan) as progress:
-        run = fan_out(env, plan, progress, force, max_concurrency=4)
+        run = fan_out(progress, force, max_concurrency=4)
         outcomes = run.outcomes
     logger = get_run_logger()
     for outcome in outcomes:

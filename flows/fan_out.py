@@ -44,20 +44,19 @@ class FannedOut:
 
 
 def fan_out(
-    config: str,
-    plan: PartitionPlan,
     progress: RunProgress,
     force: bool = False,
     max_concurrency: int = 4,
     partitions_per_run: int = 0,
     skip_up_to_date: bool = False,
 ) -> FannedOut:
-    """Compute ``plan`` (see the module docstring). The days skipped as up to date are
-    reported first. A day whose input changed while it computed (``superseded``) is planned
+    """Compute the plan of ``progress`` (see the module docstring). The days skipped as up
+    to date are reported first. A day whose input changed while it computed (``superseded``) is planned
     again and submitted with its new input (a new cache key), up to ``MAX_INPUT_ATTEMPTS``
     times; a day an order moved to or from by a publish is computed too. ``skip_up_to_date``
     is what each chunk run is asked to do. The outcomes are settled in ``progress`` (the grid
     drawn when its block ends reads them)."""
+    config, plan = progress.config, progress.plan
     if partitions_per_run:
         from flows.backfill_runs import run_in_chunks
 
